@@ -1,0 +1,231 @@
+import path from 'node:path';
+import { parse as parseConnectionString } from 'pg-connection-string';
+import { z } from 'zod';
+
+/** Where the database is; the password never leaves this object except through a child's environment. */
+export interface DatabaseConfig {
+  host: string;
+  port: number;
+  user: string;
+  password: string | undefined;
+  database: string;
+  /** libpq sslmode (disable, prefer, require, verify-ca, verify-full), when set. */
+  sslmode: string | undefined;
+}
+
+/** S3 settings; credentials come from the AWS SDK's standard chain, never from here. */
+export interface S3Config {
+  bucket: string;
+  prefix: string;
+  endpoint: string | undefined;
+  region: string;
+  forcePathStyle: boolean;
+}
+
+/** Everything the worker, activities and CLI read from the environment, parsed once. */
+export interface Config {
+  database: DatabaseConfig;
+  backup: { dir: string; prefix: string; timezone: string };
+  s3: S3Config | undefined;
+  temporal: { address: string; namespace: string; taskQueue: string };
+  /** Directory holding pg_dump, pg_restore and psql; undefined = pick the newest installed. */
+  pgBinDir: string | undefined;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+/** Thrown when the environment holds a setting we cannot use; lists every problem at once. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}\nFix the variables above (see README "Configuration") and run again.`);
+  }
+}
+
+/** One documented setting: its name, default and an example, for errors and the README. */
+interface Setting {
+  example: string;
+  schema: z.ZodType;
+}
+
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ['true', 'false', '1', '0', 'yes', 'no'].includes(v), 'must be true or false')
+  .transform((v) => ['true', '1', 'yes'].includes(v));
+
+const port = z.coerce.number().int().min(1).max(65535);
+
+const timezone = z.string().refine((tz) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}, 'is not an IANA time zone');
+
+const settings = {
+  DATABASE_URL: {
+    example: 'postgres://backup:secret@db.example:5432/family_brain',
+    schema: z.string().refine((v) => /^postgres(ql)?:\/\//.test(v), 'must start with postgres:// or postgresql://'),
+  },
+  PGHOST: { example: 'localhost', schema: z.string().min(1) },
+  PGPORT: { example: '5432', schema: port },
+  PGUSER: { example: 'postgres', schema: z.string().min(1) },
+  PGPASSWORD: { example: '(a password)', schema: z.string() },
+  PGDATABASE: { example: 'family_brain', schema: z.string().min(1) },
+  PGSSLMODE: {
+    example: 'require',
+    schema: z.enum(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']),
+  },
+  BACKUP_DIR: { example: '/var/backups/family-brain', schema: z.string().min(1) },
+  BACKUP_PREFIX: {
+    example: 'family_brain',
+    schema: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'must be letters, digits, "_" or "-"'),
+  },
+  BACKUP_TIMEZONE: { example: 'America/Toronto', schema: timezone },
+  S3_BUCKET: {
+    example: 'family-brain-backups',
+    schema: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'is not a valid S3 bucket name'),
+  },
+  S3_PREFIX: { example: 'backups/', schema: z.string() },
+  S3_ENDPOINT: { example: 'http://localhost:9000', schema: z.url({ protocol: /^https?$/ }) },
+  S3_REGION: { example: 'us-east-1', schema: z.string().min(1) },
+  S3_FORCE_PATH_STYLE: { example: 'true', schema: bool },
+  TEMPORAL_ADDRESS: {
+    example: 'localhost:7233',
+    schema: z.string().regex(/^[^\s:/]+:\d+$/, 'must be host:port'),
+  },
+  TEMPORAL_NAMESPACE: { example: 'default', schema: z.string().min(1) },
+  TEMPORAL_TASK_QUEUE: { example: 'family-brain-backup', schema: z.string().min(1) },
+  PG_BIN_DIR: { example: '/usr/lib/postgresql/15/bin', schema: z.string().min(1) },
+  LOG_LEVEL: { example: 'info', schema: z.enum(['debug', 'info', 'warn', 'error']) },
+} satisfies Record<string, Setting>;
+
+/** Names of every environment variable we read, for docs and tests. */
+export const SETTING_NAMES = Object.keys(settings) as (keyof typeof settings)[];
+
+type Parsed = { [K in keyof typeof settings]?: z.output<(typeof settings)[K]['schema']> };
+
+/** Reads and validates the environment; throws ConfigError naming each bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const parsed: Record<string, unknown> = {};
+  for (const name of SETTING_NAMES) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    const setting: Setting = settings[name];
+    const result = setting.schema.safeParse(raw);
+    if (result.success) {
+      parsed[name] = result.data;
+    } else {
+      const shown = name === 'PGPASSWORD' ? '***' : JSON.stringify(redactUrl(raw));
+      const why = result.error.issues.map((i) => i.message).join('; ');
+      problems.push(`${name}=${shown}: ${why} (example: ${name}=${setting.example})`);
+    }
+  }
+  const p = parsed as Parsed;
+  let database: DatabaseConfig | undefined;
+  try {
+    database = databaseFrom(p);
+  } catch (err) {
+    problems.push(`DATABASE_URL=${JSON.stringify(redactUrl(p.DATABASE_URL ?? ''))}: ${(err as Error).message} (example: DATABASE_URL=${settings.DATABASE_URL.example})`);
+  }
+  if (p.S3_BUCKET === undefined && (p.S3_ENDPOINT !== undefined || p.S3_PREFIX !== undefined)) {
+    problems.push(`S3_BUCKET is not set, but S3_ENDPOINT or S3_PREFIX is: set S3_BUCKET too (example: S3_BUCKET=${settings.S3_BUCKET.example})`);
+  }
+  if (problems.length > 0 || database === undefined) throw new ConfigError(problems);
+
+  return {
+    database,
+    backup: {
+      dir: path.resolve(p.BACKUP_DIR ?? './backups'),
+      prefix: p.BACKUP_PREFIX ?? 'family_brain',
+      timezone: p.BACKUP_TIMEZONE ?? 'America/Toronto',
+    },
+    s3:
+      p.S3_BUCKET === undefined
+        ? undefined
+        : {
+            bucket: p.S3_BUCKET,
+            prefix: normalisePrefix(p.S3_PREFIX ?? 'backups/'),
+            endpoint: p.S3_ENDPOINT,
+            region: p.S3_REGION ?? 'us-east-1',
+            // Custom endpoints (MinIO, s3rver, R2) rarely do virtual-hosted buckets.
+            forcePathStyle: p.S3_FORCE_PATH_STYLE ?? p.S3_ENDPOINT !== undefined,
+          },
+    temporal: {
+      address: p.TEMPORAL_ADDRESS ?? 'localhost:7233',
+      namespace: p.TEMPORAL_NAMESPACE ?? 'default',
+      taskQueue: p.TEMPORAL_TASK_QUEUE ?? 'family-brain-backup',
+    },
+    pgBinDir: p.PG_BIN_DIR,
+    logLevel: p.LOG_LEVEL ?? 'info',
+  };
+}
+
+function databaseFrom(p: Parsed): DatabaseConfig {
+  if (p.DATABASE_URL !== undefined) {
+    const url = parseConnectionString(p.DATABASE_URL);
+    const port = url.port ? Number(url.port) : 5432;
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`port "${url.port}" is not a number from 1 to 65535`);
+    return {
+      host: url.host || 'localhost',
+      port,
+      user: url.user || p.PGUSER || 'postgres',
+      password: url.password || p.PGPASSWORD,
+      database: url.database || 'family_brain',
+      sslmode: sslmodeOf(url) ?? p.PGSSLMODE,
+    };
+  }
+  return {
+    host: p.PGHOST ?? 'localhost',
+    port: p.PGPORT ?? 5432,
+    user: p.PGUSER ?? 'postgres',
+    password: p.PGPASSWORD,
+    database: p.PGDATABASE ?? 'family_brain',
+    sslmode: p.PGSSLMODE,
+  };
+}
+
+function sslmodeOf(url: ReturnType<typeof parseConnectionString>): string | undefined {
+  const mode = (url as { sslmode?: unknown }).sslmode;
+  return typeof mode === 'string' ? mode : undefined;
+}
+
+function normalisePrefix(prefix: string): string {
+  const trimmed = prefix.replace(/^\/+/, '');
+  return trimmed === '' || trimmed.endsWith('/') ? trimmed : `${trimmed}/`;
+}
+
+/** Replaces the password in a postgres:// URL with ***. */
+export function redactUrl(url: string): string {
+  return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*:)[^@]*@/, '$1***@');
+}
+
+/** The config as it may be printed or logged: no password, no credentials. */
+export function redactConfig(config: Config, env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
+  return {
+    ...config,
+    database: { ...config.database, password: config.database.password === undefined ? undefined : '***' },
+    s3:
+      config.s3 === undefined
+        ? undefined
+        : { ...config.s3, credentials: env.AWS_ACCESS_KEY_ID ? 'AWS_ACCESS_KEY_ID=*** (environment)' : 'AWS SDK default chain' },
+  };
+}
+
+/** Environment for a libpq child (pg_dump, psql): the password travels here, never in argv. */
+export function libpqEnv(db: DatabaseConfig, database: string = db.database): Record<string, string> {
+  const env: Record<string, string> = {
+    PGHOST: db.host,
+    PGPORT: String(db.port),
+    PGUSER: db.user,
+    PGDATABASE: database,
+    PGAPPNAME: 'family-brain-backup',
+  };
+  if (db.password !== undefined) env.PGPASSWORD = db.password;
+  if (db.sslmode !== undefined) env.PGSSLMODE = db.sslmode;
+  return env;
+}

@@ -34,13 +34,15 @@ const DEFAULT_SEED = 1;
 const EPOCH = "timestamptz '2025-01-01 00:00:00+00'";
 const DOC_DIMS = 1536;
 const CHUNK_DIMS = 384;
+const BASIS_ADDITIVE = 48;
+const BASIS_MODULATORS = 16;
 
 /** Rows per tenant; every other count derives from the tenant count so references stay within a tenant. */
 const PER_TENANT = {
   users: 3,
   members: 4,
   documents: 60,
-  chunkedDocuments: 20,
+  chunkedDocuments: 4,
   tags: 6,
   sessions: 8,
   usage: 80,
@@ -120,6 +122,8 @@ export function sampleDatabaseSql(options: SampleOptions = {}): string {
 /** Runs sampleDatabaseSql in the database `client` is connected to (one transaction). */
 export async function loadSampleDatabase(client: ClientBase, options: SampleOptions = {}): Promise<void> {
   const sql = sampleDatabaseSql(options);
+  // Committed on its own so concurrent loads into other databases never wait on an uncommitted CREATE ROLE.
+  await client.query(roleSql());
   await client.query('BEGIN');
   try {
     await client.query(sql);
@@ -198,21 +202,43 @@ function sameTenant(ctx: Ctx, tenant: string, perTenant: number, random: string)
   return `(${tenant} + ${ctx.n.tenants} * (${random} % ${perTenant}))`;
 }
 
-/** Varied, roughly unit-length vector of `dims` floats driven by per-row parameters f1, f2, p1, p2. */
-function embedding(dims: number, scope: string): string {
-  const amplitude = (1 / Math.sqrt(dims / 2)).toFixed(6);
-  return (
-    `(SELECT array_agg((${amplitude} * (0.8 * sin(d * ${scope}.f1 + ${scope}.p1) + 0.5 * cos(d * ${scope}.f2 + ${scope}.p2)` +
-    ` + 0.3 * sin(d * d * 0.0007 + ${scope}.p2)))::real ORDER BY d) FROM generate_series(1, ${dims}) AS d)::vector(${dims})`
+/** Temporary table of sinusoid basis vectors that document embeddings are combined from (cheap per row). */
+function basisSql(ctx: Ctx): string {
+  return [
+    'CREATE TEMP TABLE sample_basis (dims integer NOT NULL, k integer NOT NULL, v vector NOT NULL, PRIMARY KEY (dims, k));',
+    basisInsertSql(ctx, DOC_DIMS),
+    basisInsertSql(ctx, CHUNK_DIMS),
+  ].join('\n');
+}
+
+function basisInsertSql(ctx: Ctx, dims: number): string {
+  const amplitude = (0.6 / Math.sqrt(dims / 2)).toFixed(6);
+  const value = `CASE WHEN b.k < ${BASIS_ADDITIVE} THEN ${amplitude} * sin(d * b.f + b.p) ELSE 1 + 0.5 * sin(d * b.f + b.p) END`;
+  const salt = `basis-${dims}`;
+  return insert(
+    'sample_basis',
+    {
+      dims: String(dims),
+      k: 'b.k',
+      v: `(SELECT array_agg((${value})::real ORDER BY d) FROM generate_series(1, ${dims}) AS d)::vector`,
+    },
+    `(SELECT k, ${unit(rnd(ctx, `${salt}-f`, 'k'), 0.001, 3.1)} AS f, ${unit(rnd(ctx, `${salt}-p`, 'k'), 0, 6.283)} AS p` +
+      ` FROM generate_series(0, ${BASIS_ADDITIVE + BASIS_MODULATORS - 1}) AS k OFFSET 0) AS b`,
   );
 }
 
-/** Row source exposing `i` plus embedding parameters; OFFSET 0 keeps the planner from recomputing them per dimension. */
+/** Embedding for the row in `scope`: (a1 + a2) * m + a3 over basis vectors, roughly unit length. */
+function embedding(dims: number, scope: string): string {
+  const basis = (column: string): string => `(SELECT v FROM sample_basis WHERE dims = ${dims} AND k = ${scope}.${column})`;
+  return `((${basis('a1')} + ${basis('a2')}) * ${basis('m')} + ${basis('a3')})::vector(${dims})`;
+}
+
+/** Row source exposing `i`, a random `h` and basis picks; OFFSET 0 makes the picks computed once per row. */
 function embeddingSource(ctx: Ctx, salt: string, count: number): string {
   const r = (part: string): string => rnd(ctx, `${salt}-${part}`, 'i');
   return (
-    `(SELECT i, ${r('h')} AS h, ${unit(r('f1'), 0.001, 0.5)} AS f1, ${unit(r('f2'), 0.01, 2)} AS f2,` +
-    ` ${unit(r('p1'), 0, 6.283)} AS p1, ${unit(r('p2'), 0, 6.283)} AS p2` +
+    `(SELECT i, ${r('h')} AS h, ${r('a1')} % ${BASIS_ADDITIVE} AS a1, ${r('a2')} % ${BASIS_ADDITIVE} AS a2,` +
+    ` ${r('a3')} % ${BASIS_ADDITIVE} AS a3, ${BASIS_ADDITIVE} + ${r('m')} % ${BASIS_MODULATORS} AS m` +
     ` FROM generate_series(1, ${count}) AS i OFFSET 0) AS e`
   );
 }
@@ -449,9 +475,11 @@ function dataSql(ctx: Ctx): string {
     tenantsSql(ctx),
     usersSql(ctx),
     membersSql(ctx),
+    basisSql(ctx),
     documentsSql(ctx),
     documentIndexSql(),
     chunksSql(ctx),
+    'DROP TABLE sample_basis;',
     tagsSql(ctx),
     documentTagsSql(ctx),
     sessionsSql(ctx),

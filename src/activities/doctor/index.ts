@@ -1,0 +1,31 @@
+import type { Config } from '../../config';
+import type { CheckResult } from '../../doctor/report';
+import { checkBackupDir } from './backupDir';
+import { checkDatabase } from './database';
+import { checkPgvector } from './pgvector';
+import { checkS3 } from './s3';
+import { checkTemporal } from './temporal';
+import { checkClientTools } from './tools';
+
+/** The doctor's activities; each returns check results and throws only on the unexpected. */
+export function createDoctorActivities(config: Config) {
+  return {
+    /** Database reachability, then the client tools against the server's version. */
+    async checkDatabaseAndTools(): Promise<CheckResult[]> {
+      const { result, facts } = await checkDatabase(config.database);
+      return [result, ...(await checkClientTools(config.pgBinDir, facts?.serverMajor))];
+    },
+    async checkPgvector(): Promise<CheckResult[]> {
+      return checkPgvector(config.database);
+    },
+    async checkBackupDir(): Promise<CheckResult> {
+      return checkBackupDir(config.backup.dir);
+    },
+    async checkS3(): Promise<CheckResult> {
+      return checkS3(config.s3);
+    },
+    async checkTemporal(): Promise<CheckResult> {
+      return checkTemporal(config.temporal);
+    },
+  };
+}

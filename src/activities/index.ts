@@ -1,0 +1,17 @@
+import type { Config } from '../config';
+import { createDoctorActivities } from './doctor';
+
+/** What activities need from the outside world; secrets stay here, out of workflow inputs. */
+export interface ActivityDeps {
+  config: Config;
+}
+
+/** Every activity the worker registers, built from injected dependencies. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createDoctorActivities(deps.config),
+  };
+}
+
+/** The activity interface workflows proxy (import it with `import type`). */
+export type Activities = ReturnType<typeof createActivities>;

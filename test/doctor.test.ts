@@ -1,0 +1,126 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../src/activities';
+import type { Config } from '../src/config';
+import type { CheckResult, DoctorReport } from '../src/doctor/report';
+import { LocalRuntime } from '../src/runner';
+import { startPgCluster, type PgCluster } from '../src/testing/pgCluster';
+import { checkEnvironment } from '../src/workflows';
+import { createDatabase, dropDatabase, tempDir, testConfig } from './helpers';
+
+let sampleDb: string;
+let n = 0;
+
+beforeAll(async () => {
+  sampleDb = await createDatabase('doctor');
+});
+afterAll(async () => {
+  await dropDatabase(sampleDb);
+});
+
+/** Runs the real checkEnvironment workflow in the sandbox with real activities against `config`. */
+async function doctor(config: Config, mode: 'local' | 'temporal' = 'local'): Promise<DoctorReport> {
+  const runtime = await LocalRuntime.create({ activities: createActivities({ config }) });
+  try {
+    return await runtime.execute(checkEnvironment, { args: [{ mode }], workflowId: `doctor-${++n}` });
+  } finally {
+    await runtime.shutdown();
+  }
+}
+
+function find(report: DoctorReport, name: string): CheckResult {
+  const found = report.checks.find((c) => c.name === name);
+  if (found === undefined) throw new Error(`no check named ${name} in ${JSON.stringify(report.checks.map((c) => c.name))}`);
+  return found;
+}
+
+describe('fbb doctor (checkEnvironment)', () => {
+  it('reports every check as ok against the sample database, with S3 configured', async () => {
+    const report = await doctor(testConfig({ database: sampleDb, s3: true }));
+    expect(report.checks.map((c) => c.name)).toEqual([
+      'database', 'pg_dump', 'pg_restore', 'psql', 'pgvector_server', 'pgvector_database', 'backup_dir', 's3', 'temporal',
+    ]);
+    const notOk = report.checks.filter((c) => c.status !== 'ok' && c.name !== 'temporal');
+    expect(notOk).toEqual([]);
+    expect(find(report, 'database').detail).toMatch(/PostgreSQL 15\.\d+/);
+    expect(find(report, 'pgvector_server').detail).toMatch(/pgvector 0\.8\.\d/);
+    expect(find(report, 'backup_dir').detail).toMatch(/writable; [\d.]+ [KMGT]?i?B free/);
+    expect(find(report, 'temporal')).toEqual({ name: 'temporal', status: 'skip', detail: 'not checked: --local runs in this process without a Temporal server' });
+    expect(report.status).toBe('ok');
+  });
+
+  it('fails the database check with a hint on a wrong password', async () => {
+    const report = await doctor(testConfig({ database: sampleDb, password: 'not-the-password' }));
+    expect(report.status).toBe('fail');
+    expect(find(report, 'database')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/password authentication failed for user "postgres"/),
+      hint: 'check the password in DATABASE_URL or PGPASSWORD',
+    });
+    expect(JSON.stringify(report)).not.toContain('not-the-password');
+  });
+
+  it('fails the database check with a hint when the database does not exist', async () => {
+    const report = await doctor(testConfig({ database: 'no_such_family_db' }));
+    expect(find(report, 'database')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/database "no_such_family_db" does not exist/),
+      hint: expect.stringMatching(/createdb no_such_family_db/),
+    });
+  });
+
+  it('fails the pgvector check with a hint on a server without pgvector', async () => {
+    let bare: PgCluster | undefined;
+    try {
+      bare = await startPgCluster({ withoutExtensions: ['vector'] });
+      const config = testConfig();
+      config.database = { ...config.database, host: bare.host, port: bare.port, password: bare.password, database: 'postgres' };
+      const report = await doctor(config);
+      expect(find(report, 'database').status).toBe('ok');
+      expect(find(report, 'pgvector_server')).toMatchObject({ status: 'fail', hint: expect.stringMatching(/install pgvector on the database server/) });
+      expect(report.status).toBe('fail');
+    } finally {
+      await bare?.stop();
+    }
+  });
+
+  it('warns when the database itself does not use pgvector', async () => {
+    const report = await doctor(testConfig({ database: 'postgres' }));
+    expect(find(report, 'pgvector_server').status).toBe('ok');
+    expect(find(report, 'pgvector_database')).toMatchObject({ status: 'warn', hint: expect.stringMatching(/CREATE EXTENSION vector/) });
+  });
+
+  it('fails the backup directory check with a hint when the directory cannot be written', async () => {
+    // A path below a regular file cannot be created, even by root (tests may run as root, which ignores modes).
+    const file = path.join(tempDir(), 'not-a-directory');
+    fs.writeFileSync(file, '');
+    const report = await doctor(testConfig({ database: sampleDb, backupDir: path.join(file, 'backups') }));
+    expect(find(report, 'backup_dir')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/^cannot write to .*not-a-directory\/backups \(ENOTDIR/),
+      hint: expect.stringMatching(/set BACKUP_DIR to a writable directory/),
+    });
+  });
+
+  it('fails the S3 check with a hint when the endpoint is unreachable', async () => {
+    const config = testConfig({ database: sampleDb, s3: true });
+    config.s3 = { ...config.s3!, endpoint: 'http://127.0.0.1:1' };
+    const report = await doctor(config);
+    expect(find(report, 's3')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(/^cannot reach the bucket at s3:\/\/family-brain-backups\/.* at http:\/\/127\.0\.0\.1:1/),
+      hint: expect.stringMatching(/check S3_ENDPOINT/),
+    });
+  });
+
+  it('skips S3 when no bucket is configured', async () => {
+    const report = await doctor(testConfig({ database: sampleDb }));
+    expect(find(report, 's3')).toMatchObject({ status: 'skip' });
+  });
+
+  it('fails the Temporal check with a hint when not in local mode and no server answers', async () => {
+    const report = await doctor(testConfig({ database: sampleDb }), 'temporal');
+    expect(find(report, 'temporal')).toMatchObject({ status: 'fail', hint: expect.stringMatching(/--local/) });
+  });
+});

@@ -1,0 +1,72 @@
+// Settings and databases for tests, from the servers test/globalSetup.ts started.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { inject } from 'vitest';
+import type { Config } from '../src/config';
+import { loadSampleDatabase, type SampleOptions } from '../src/testing/fixture';
+
+const pgInfo = inject('pg');
+const s3Info = inject('s3');
+
+// The AWS SDK reads credentials from its default chain, as in production.
+process.env.AWS_ACCESS_KEY_ID = s3Info.accessKeyId;
+process.env.AWS_SECRET_ACCESS_KEY = s3Info.secretAccessKey;
+
+let counter = 0;
+
+/** A database name no other test uses. */
+export function uniqueName(label: string): string {
+  return `fbb_${label}_${process.pid}_${++counter}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+}
+
+/** A fresh, empty backup directory. */
+export function tempDir(label = 'backups'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `fbb-${label}-`));
+}
+
+/** Config for the test cluster and s3rver; override any part. */
+export function testConfig(overrides: { database?: string; s3?: boolean; backupDir?: string; password?: string } = {}): Config {
+  return {
+    database: {
+      host: pgInfo.host,
+      port: pgInfo.port,
+      user: pgInfo.user,
+      password: overrides.password ?? pgInfo.password,
+      database: overrides.database ?? 'postgres',
+      sslmode: undefined,
+    },
+    backup: { dir: overrides.backupDir ?? tempDir(), prefix: 'family_brain', timezone: 'America/Toronto' },
+    s3: overrides.s3
+      ? { bucket: s3Info.bucket, prefix: `${uniqueName('prefix')}/`, endpoint: s3Info.endpoint, region: s3Info.region, forcePathStyle: true }
+      : undefined,
+    temporal: { address: '127.0.0.1:1', namespace: 'default', taskQueue: 'test' },
+    pgBinDir: pgInfo.binDir,
+    logLevel: 'warn',
+  };
+}
+
+/** Runs `fn` with a superuser client connected to `database`. */
+export async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>, database = 'postgres'): Promise<T> {
+  const client = new pg.Client({ host: pgInfo.host, port: pgInfo.port, user: pgInfo.user, password: pgInfo.password, database });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Creates a database, with the sample Family Second Brain contents unless `sample` is false. */
+export async function createDatabase(label: string, sample: SampleOptions | false = {}): Promise<string> {
+  const name = uniqueName(label);
+  await withAdmin((c) => c.query(`CREATE DATABASE ${name}`));
+  if (sample !== false) await withAdmin((c) => loadSampleDatabase(c, sample), name);
+  return name;
+}
+
+/** Drops a database made by createDatabase. */
+export async function dropDatabase(name: string): Promise<void> {
+  await withAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+}

@@ -20,6 +20,15 @@ export interface PgConn {
 const DEFAULT_PG_BIN_DIR = '/usr/lib/postgresql/15/bin';
 const MAX_SCHEMA_LINES_REPORTED = 20;
 
+/** Pins every setting that changes a row's text form, so hashes agree across servers and sessions. */
+const STABLE_OUTPUT_SQL = `
+SET TimeZone = 'UTC';
+SET DateStyle = 'ISO, YMD';
+SET IntervalStyle = 'postgres';
+SET extra_float_digits = 1;
+SET bytea_output = 'hex';
+SET lc_monetary = 'C'`;
+
 const USER_TABLES_SQL = `
 SELECT n.nspname AS schema, c.relname AS table, format('%I.%I', n.nspname, c.relname) AS quoted
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -43,7 +52,7 @@ export function diffFingerprints(a: DatabaseFingerprint, b: DatabaseFingerprint)
 /** Environment for libpq child processes; inherited PG* connection variables never leak through. */
 function pgEnv(conn: PgConn): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ['PGHOST', 'PGHOSTADDR', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE', 'PGSERVICE', 'PGPASSFILE']) {
+  for (const name of ['PGHOST', 'PGHOSTADDR', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE']) {
     delete env[name];
   }
   env.PGHOST = conn.host;
@@ -86,6 +95,7 @@ async function hashTables(conn: PgConn): Promise<DatabaseFingerprint['tables']> 
   const client = new Client({ host: conn.host, port: conn.port, user: conn.user, password: conn.password, database: conn.database });
   await client.connect();
   try {
+    await client.query(STABLE_OUTPUT_SQL);
     const list = await client.query<{ schema: string; table: string; quoted: string }>(USER_TABLES_SQL);
     const tables: DatabaseFingerprint['tables'] = {};
     for (const row of list.rows) {

@@ -34,8 +34,8 @@ const DEFAULT_SEED = 1;
 const EPOCH = "timestamptz '2025-01-01 00:00:00+00'";
 const DOC_DIMS = 1536;
 const CHUNK_DIMS = 384;
-const BASIS_ADDITIVE = 48;
-const BASIS_MODULATORS = 16;
+const BASIS_ADDITIVE = 64;
+const BASIS_MODULATORS = 32;
 
 /** Rows per tenant; every other count derives from the tenant count so references stay within a tenant. */
 const PER_TENANT = {
@@ -227,10 +227,10 @@ function basisInsertSql(ctx: Ctx, dims: number): string {
   );
 }
 
-/** Embedding for the row in `scope`: (a1 + a2) * m + a3 over basis vectors, roughly unit length. */
+/** Embedding for the row in `scope`: (a1 + a2) * m1 + a3 * m2 over basis vectors, roughly unit length. */
 function embedding(dims: number, scope: string): string {
   const basis = (column: string): string => `(SELECT v FROM sample_basis WHERE dims = ${dims} AND k = ${scope}.${column})`;
-  return `((${basis('a1')} + ${basis('a2')}) * ${basis('m')} + ${basis('a3')})::vector(${dims})`;
+  return `((${basis('a1')} + ${basis('a2')}) * ${basis('m1')} + ${basis('a3')} * ${basis('m2')})::vector(${dims})`;
 }
 
 /** Row source exposing `i`, a random `h` and basis picks; OFFSET 0 makes the picks computed once per row. */
@@ -238,7 +238,8 @@ function embeddingSource(ctx: Ctx, salt: string, count: number): string {
   const r = (part: string): string => rnd(ctx, `${salt}-${part}`, 'i');
   return (
     `(SELECT i, ${r('h')} AS h, ${r('a1')} % ${BASIS_ADDITIVE} AS a1, ${r('a2')} % ${BASIS_ADDITIVE} AS a2,` +
-    ` ${r('a3')} % ${BASIS_ADDITIVE} AS a3, ${BASIS_ADDITIVE} + ${r('m')} % ${BASIS_MODULATORS} AS m` +
+    ` ${r('a3')} % ${BASIS_ADDITIVE} AS a3, ${BASIS_ADDITIVE} + ${r('m1')} % ${BASIS_MODULATORS} AS m1,` +
+    ` ${BASIS_ADDITIVE} + ${r('m2')} % ${BASIS_MODULATORS} AS m2` +
     ` FROM generate_series(1, ${count}) AS i OFFSET 0) AS e`
   );
 }

@@ -1,0 +1,57 @@
+import { Command, CommanderError } from 'commander';
+import { ConfigError, loadConfig, type Config } from '../config';
+import { registerDoctor } from './commands/doctor';
+import type { CommandContext } from './context';
+import { CliError, ExitCode } from './exitCodes';
+
+/** Runs the fbb CLI with `argv` (without node and script) and returns the exit code. */
+export async function runCli(
+  argv: string[],
+  io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream; env?: NodeJS.ProcessEnv } = {},
+): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  let exitCode: number = ExitCode.ok;
+  let config: Config | undefined;
+  const ctx: CommandContext = {
+    config: () => (config ??= loadConfig(io.env ?? process.env)),
+    stdout,
+    notice: (line) => stderr.write(`${line}\n`),
+    setExitCode: (code) => (exitCode = code),
+  };
+  const program = new Command('fbb')
+    .description('Verified backups and safe restores of the Family Second Brain database (PostgreSQL + pgvector), orchestrated by Temporal')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) })
+    .showHelpAfterError('(run "fbb --help" for usage)');
+  registerDoctor(program, ctx);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.ok : ExitCode.badInput;
+    if (err instanceof ConfigError) {
+      stderr.write(`fbb: ${err.message}\n`);
+      return ExitCode.badInput;
+    }
+    if (err instanceof CliError) {
+      stderr.write(`fbb: ${err.message}\n`);
+      return err.exitCode;
+    }
+    stderr.write(`fbb: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\nPlease report it with the output above.\n`);
+    return ExitCode.failed;
+  }
+}
+
+/** Entry point for bin/fbb.js. */
+export function main(): void {
+  runCli(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`fbb: ${String(err)}\n`);
+      process.exitCode = ExitCode.failed;
+    },
+  );
+}

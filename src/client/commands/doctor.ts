@@ -1,0 +1,47 @@
+import type { Command } from 'commander';
+import type { DoctorReport } from '../../doctor/report';
+import { doctorWorkflowId } from '../../ids';
+import { checkEnvironment } from '../../workflows';
+import { ExitCode } from '../exitCodes';
+import { formatTable, printJson } from '../output';
+import { openRunner, resultWithin } from '../runner';
+import type { CommandContext } from '../context';
+
+const MARKS = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL', skip: 'skip' } as const;
+
+/** `fbb doctor`: checks the database, tools, pgvector, backup directory, S3 and Temporal. */
+export function registerDoctor(program: Command, ctx: CommandContext): void {
+  program
+    .command('doctor')
+    .description('check that backups can work here: database, pg_dump/psql, pgvector, backup directory, S3, Temporal')
+    .option('--local', 'run in this process instead of on a Temporal worker (not durable)', false)
+    .option('--json', 'print the report as JSON', false)
+    .addHelpText('after', '\nExamples:\n  $ fbb doctor --local\n  $ fbb doctor --json\n')
+    .action(async (opts: { local: boolean; json: boolean }) => {
+      const config = ctx.config();
+      const runner = await openRunner(config, { local: opts.local, notice: ctx.notice });
+      try {
+        const started = await runner.start(checkEnvironment, { args: [{ mode: opts.local ? 'local' : 'temporal' }], workflowId: doctorWorkflowId() });
+        const report = await resultWithin(started.result(), 120_000, config.temporal.taskQueue);
+        if (opts.json) printJson(report, ctx.stdout);
+        else ctx.stdout.write(`${formatReport(report)}\n`);
+        ctx.setExitCode(report.status === 'fail' ? ExitCode.failed : ExitCode.ok);
+      } finally {
+        await runner.close();
+      }
+    });
+}
+
+/** The report as the terminal shows it: one line per check, the hint under it. */
+export function formatReport(report: DoctorReport): string {
+  const rows: string[][] = [];
+  for (const c of report.checks) {
+    rows.push([MARKS[c.status], c.name, c.detail]);
+    if (c.hint) rows.push(['', '', `-> ${c.hint}`]);
+  }
+  const failed = report.checks.filter((c) => c.status === 'fail').length;
+  const warned = report.checks.filter((c) => c.status === 'warn').length;
+  const summary =
+    failed > 0 ? `${failed} check(s) failed: fix them before relying on backups` : warned > 0 ? `all checks passed, ${warned} warning(s)` : 'all checks passed';
+  return `${formatTable(rows)}\n\n${summary}`;
+}

@@ -1,0 +1,11 @@
+// Workflow IDs, built in one place so the CLI, schedules and tests agree on them.
+
+/** "2026-11-24T02:30:00.000Z" -> "20261124T023000Z", for IDs that sort by time. */
+function stamp(at: Date): string {
+  return at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+}
+
+/** ID of a `fbb doctor` run. */
+export function doctorWorkflowId(at: Date = new Date()): string {
+  return `doctor-${stamp(at)}`;
+}

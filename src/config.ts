@@ -167,7 +167,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 function databaseFrom(p: Parsed): DatabaseConfig {
   if (p.DATABASE_URL !== undefined) {
-    const url = parseConnectionString(p.DATABASE_URL);
+    // sslmode is read here, as libpq means it; pg-connection-string would warn that it reads it differently.
+    const sslmode = /[?&]sslmode=([^&]*)/.exec(p.DATABASE_URL)?.[1];
+    const url = parseConnectionString(p.DATABASE_URL.replace(/([?&])sslmode=[^&]*&?/, '$1').replace(/[?&]$/, ''));
     const port = url.port ? Number(url.port) : 5432;
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`port "${url.port}" is not a number from 1 to 65535`);
     return {
@@ -176,7 +178,7 @@ function databaseFrom(p: Parsed): DatabaseConfig {
       user: url.user || p.PGUSER || 'postgres',
       password: url.password || p.PGPASSWORD,
       database: url.database || 'family_brain',
-      sslmode: sslmodeOf(url) ?? p.PGSSLMODE,
+      sslmode: sslmode ?? p.PGSSLMODE,
     };
   }
   return {
@@ -189,19 +191,14 @@ function databaseFrom(p: Parsed): DatabaseConfig {
   };
 }
 
-function sslmodeOf(url: ReturnType<typeof parseConnectionString>): string | undefined {
-  const mode = (url as { sslmode?: unknown }).sslmode;
-  return typeof mode === 'string' ? mode : undefined;
-}
-
 function normalisePrefix(prefix: string): string {
   const trimmed = prefix.replace(/^\/+/, '');
   return trimmed === '' || trimmed.endsWith('/') ? trimmed : `${trimmed}/`;
 }
 
-/** Replaces the password in a postgres:// URL with ***. */
+/** Replaces the password in a scheme://user:password@host URL with ***. */
 export function redactUrl(url: string): string {
-  return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*:)[^@]*@/, '$1***@');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
 }
 
 /** The config as it may be printed or logged: no password, no credentials. */

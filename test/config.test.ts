@@ -1,0 +1,74 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, libpqEnv, loadConfig, redactConfig } from '../src/config';
+
+function problems(env: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('defaults match the Windmill guide when nothing is set', () => {
+    const config = loadConfig({});
+    expect(config.database).toEqual({ host: 'localhost', port: 5432, user: 'postgres', password: undefined, database: 'family_brain', sslmode: undefined });
+    expect(config.backup).toEqual({ dir: path.resolve('./backups'), prefix: 'family_brain', timezone: 'America/Toronto' });
+    expect(config.s3).toBeUndefined();
+    expect(config.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', taskQueue: 'family-brain-backup' });
+  });
+
+  it('reads DATABASE_URL, including the password and database', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgres://backup:s3cr%40t@db.example:6543/fam?sslmode=require' });
+    expect(config.database).toEqual({ host: 'db.example', port: 6543, user: 'backup', password: 's3cr@t', database: 'fam', sslmode: 'require' });
+  });
+
+  it('falls back to the libpq variables when DATABASE_URL is unset', () => {
+    const config = loadConfig({ PGHOST: 'db', PGPORT: '5433', PGUSER: 'app', PGPASSWORD: 'pw', PGDATABASE: 'other' });
+    expect(config.database).toMatchObject({ host: 'db', port: 5433, user: 'app', password: 'pw', database: 'other' });
+  });
+
+  it('configures S3 only with a bucket, path-style for custom endpoints, with a normalised prefix', () => {
+    const config = loadConfig({ S3_BUCKET: 'family-brain-backups', S3_ENDPOINT: 'http://minio:9000', S3_PREFIX: '/nightly' });
+    expect(config.s3).toEqual({ bucket: 'family-brain-backups', prefix: 'nightly/', endpoint: 'http://minio:9000', region: 'us-east-1', forcePathStyle: true });
+    expect(loadConfig({ S3_BUCKET: 'b-on-aws', S3_FORCE_PATH_STYLE: 'false' }).s3?.forcePathStyle).toBe(false);
+  });
+
+  it('names each bad variable, what is wrong, and an example, all at once', () => {
+    expect(problems({ PGPORT: 'five', BACKUP_TIMEZONE: 'Mars/Olympus', S3_BUCKET: 'Bad_Bucket', TEMPORAL_ADDRESS: 'http://x' })).toEqual([
+      'PGPORT="five": Invalid input: expected number, received NaN (example: PGPORT=5432)',
+      'BACKUP_TIMEZONE="Mars/Olympus": is not an IANA time zone (example: BACKUP_TIMEZONE=America/Toronto)',
+      'S3_BUCKET="Bad_Bucket": is not a valid S3 bucket name (example: S3_BUCKET=family-brain-backups)',
+      'TEMPORAL_ADDRESS="http://x": must be host:port (example: TEMPORAL_ADDRESS=localhost:7233)',
+    ]);
+  });
+
+  it('rejects a DATABASE_URL that is not postgres:// without echoing its password', () => {
+    const [problem] = problems({ DATABASE_URL: 'mysql://root:hunter2@db/x' });
+    expect(problem).toMatch(/^DATABASE_URL="mysql:\/\/root:\*\*\*@db\/x": must start with postgres:\/\//);
+    expect(problem).not.toContain('hunter2');
+  });
+
+  it('asks for S3_BUCKET when other S3 settings are given without it', () => {
+    expect(problems({ S3_ENDPOINT: 'http://minio:9000' })).toEqual([
+      'S3_BUCKET is not set, but S3_ENDPOINT or S3_PREFIX is: set S3_BUCKET too (example: S3_BUCKET=family-brain-backups)',
+    ]);
+  });
+
+  it('redacts the database password and AWS keys when the config is printed', () => {
+    const env = { DATABASE_URL: 'postgres://u:topsecret@h/db', S3_BUCKET: 'bucket-1', AWS_ACCESS_KEY_ID: 'AKIAEXAMPLEEXAMPLE00', AWS_SECRET_ACCESS_KEY: 'shh' };
+    const printed = JSON.stringify(redactConfig(loadConfig(env), env));
+    expect(printed).not.toContain('topsecret');
+    expect(printed).not.toContain('AKIAEXAMPLE');
+    expect(printed).not.toContain('shh');
+    expect(printed).toContain('"password":"***"');
+  });
+
+  it('hands the password to child processes through the environment only', () => {
+    const env = libpqEnv(loadConfig({ DATABASE_URL: 'postgres://u:pw@h:1/db' }).database);
+    expect(env).toEqual({ PGHOST: 'h', PGPORT: '1', PGUSER: 'u', PGDATABASE: 'db', PGPASSWORD: 'pw', PGAPPNAME: 'family-brain-backup' });
+  });
+});

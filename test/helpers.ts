@@ -5,6 +5,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { inject } from 'vitest';
 import type { Config } from '../src/config';
+import { fingerprintDatabase, type DatabaseFingerprint } from '../src/testing/compare';
 import { loadSampleDatabase, type SampleOptions } from '../src/testing/fixture';
 
 const pgInfo = inject('pg');
@@ -69,4 +70,9 @@ export async function createDatabase(label: string, sample: SampleOptions | fals
 /** Drops a database made by createDatabase. */
 export async function dropDatabase(name: string): Promise<void> {
   await withAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+}
+
+/** Exact fingerprint (schema, per-table content hashes, sequences) of a test database. */
+export function fingerprint(database: string): Promise<DatabaseFingerprint> {
+  return fingerprintDatabase({ host: pgInfo.host, port: pgInfo.port, user: pgInfo.user, password: pgInfo.password, database }, { pgBinDir: pgInfo.binDir });
 }

@@ -3,6 +3,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { coresdk } from '@temporalio/proto';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { parseWorkflowCode } from '@temporalio/worker/lib/worker';
+import { VMWorkflowCreator } from '@temporalio/worker/lib/workflow/vm';
 import { describe, expect, it } from 'vitest';
 
 const pkg = (name: string) => JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'node_modules', name, 'package.json'), 'utf8')) as { version: string };
@@ -26,26 +29,24 @@ describe('Temporal SDK internals the local runner relies on', () => {
     expect(fs.existsSync(path.join(__dirname, '..', 'node_modules', '@temporalio', 'proto', 'node_modules', 'protobufjs'))).toBe(false);
   });
 
-  it('exposes VMWorkflowCreator, parseWorkflowCode and MockActivityEnvironment where the runner imports them', async () => {
-    const vm = await import('@temporalio/worker/lib/workflow/vm');
-    const worker = await import('@temporalio/worker/lib/worker');
-    const testing = await import('@temporalio/testing');
-    expect(typeof vm.VMWorkflowCreator.create).toBe('function');
-    expect(typeof worker.parseWorkflowCode).toBe('function');
-    expect(typeof testing.MockActivityEnvironment).toBe('function');
+  it('exposes VMWorkflowCreator, parseWorkflowCode and MockActivityEnvironment where the runner imports them', () => {
+    expect(typeof VMWorkflowCreator.create).toBe('function');
+    expect(typeof parseWorkflowCode).toBe('function');
+    expect(typeof MockActivityEnvironment).toBe('function');
   });
 
   it('has the activation jobs and workflow commands the runner sends and handles', () => {
     const job = coresdk.workflow_activation.WorkflowActivationJob.fromObject({ initializeWorkflow: { workflowType: 'x' } });
     expect(job.initializeWorkflow?.workflowType).toBe('x');
-    const jobFields = Object.keys(coresdk.workflow_activation.WorkflowActivationJob.fields);
-    expect(jobFields).toEqual(expect.arrayContaining(['initializeWorkflow', 'fireTimer', 'queryWorkflow', 'cancelWorkflow', 'signalWorkflow', 'resolveActivity']));
-    const commandFields = Object.keys(coresdk.workflow_commands.WorkflowCommand.fields);
-    expect(commandFields).toEqual(
-      expect.arrayContaining([
-        'startTimer', 'scheduleActivity', 'respondToQuery', 'requestCancelActivity', 'cancelTimer',
-        'completeWorkflowExecution', 'failWorkflowExecution', 'cancelWorkflowExecution', 'setPatchMarker',
-      ]),
-    );
+    // A field the proto does not know is dropped by fromObject, so a renamed job or command shows up here.
+    const jobs = ['initializeWorkflow', 'fireTimer', 'queryWorkflow', 'cancelWorkflow', 'signalWorkflow', 'resolveActivity'];
+    const known = (type: { fromObject(o: object): object }, name: string) => (type.fromObject({ [name]: {} }) as Record<string, unknown>)[name] != null;
+    expect(jobs.filter((j) => !known(coresdk.workflow_activation.WorkflowActivationJob, j))).toEqual([]);
+    const commands = [
+      'startTimer', 'scheduleActivity', 'respondToQuery', 'requestCancelActivity', 'cancelTimer',
+      'completeWorkflowExecution', 'failWorkflowExecution', 'cancelWorkflowExecution', 'setPatchMarker',
+    ];
+    expect(commands.filter((c) => !known(coresdk.workflow_commands.WorkflowCommand, c))).toEqual([]);
+    expect(known(coresdk.workflow_commands.WorkflowCommand, 'noSuchCommand')).toBe(false);
   });
 });

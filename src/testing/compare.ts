@@ -1,11 +1,13 @@
 import { execa } from 'execa';
-import path from 'node:path';
 import { Client } from 'pg';
+import { pgToolPath } from '../activities/pgTools';
 
 /** Comparable summary of a database: normalised schema dump plus exact per-table row counts and content hashes. */
 export interface DatabaseFingerprint {
   schema: string;
   tables: Record<string, { rows: number; hash: string }>;
+  /** Each sequence's last value (null when never called): a schema-only dump does not carry them. */
+  sequences: Record<string, string | null>;
 }
 
 /** Connection settings; passed to child processes via environment variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE), never argv. */
@@ -17,7 +19,6 @@ export interface PgConn {
   database: string;
 }
 
-const DEFAULT_PG_BIN_DIR = '/usr/lib/postgresql/15/bin';
 const MAX_SCHEMA_LINES_REPORTED = 20;
 
 /** Pins every setting that changes a row's text form, so hashes agree across servers and sessions. */
@@ -39,14 +40,14 @@ ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"`;
 
 /** Fingerprints a database: schema via pg_dump (normalised), rows via count(*) and an order-independent md5 per table. */
 export async function fingerprintDatabase(conn: PgConn, options: { pgBinDir?: string } = {}): Promise<DatabaseFingerprint> {
-  const schema = await dumpSchema(conn, options.pgBinDir ?? DEFAULT_PG_BIN_DIR);
-  const tables = await hashTables(conn);
-  return { schema, tables };
+  const schema = await dumpSchema(conn, pgToolPath('pg_dump', options.pgBinDir));
+  const { tables, sequences } = await hashTables(conn);
+  return { schema, tables, sequences };
 }
 
 /** Human-readable list of differences, empty when identical. */
 export function diffFingerprints(a: DatabaseFingerprint, b: DatabaseFingerprint): string[] {
-  return [...diffSchemas(a.schema, b.schema), ...diffTables(a.tables, b.tables)];
+  return [...diffSchemas(a.schema, b.schema), ...diffTables(a.tables, b.tables), ...diffSequences(a.sequences, b.sequences)];
 }
 
 /** Environment for libpq child processes; inherited PG* connection variables never leak through. */
@@ -63,8 +64,8 @@ function pgEnv(conn: PgConn): NodeJS.ProcessEnv {
   return env;
 }
 
-async function dumpSchema(conn: PgConn, pgBinDir: string): Promise<string> {
-  const result = await execa(path.join(pgBinDir, 'pg_dump'), ['--schema-only', '--no-owner'], {
+async function dumpSchema(conn: PgConn, pgDump: string): Promise<string> {
+  const result = await execa(pgDump, ['--schema-only', '--no-owner'], {
     env: pgEnv(conn),
     extendEnv: false,
     stripFinalNewline: false,
@@ -91,7 +92,7 @@ function isVolatileLine(line: string): boolean {
   );
 }
 
-async function hashTables(conn: PgConn): Promise<DatabaseFingerprint['tables']> {
+async function hashTables(conn: PgConn): Promise<Pick<DatabaseFingerprint, 'tables' | 'sequences'>> {
   const client = new Client({ host: conn.host, port: conn.port, user: conn.user, password: conn.password, database: conn.database });
   await client.connect();
   try {
@@ -101,7 +102,11 @@ async function hashTables(conn: PgConn): Promise<DatabaseFingerprint['tables']> 
     for (const row of list.rows) {
       tables[`${row.schema}.${row.table}`] = await hashTable(client, row.quoted);
     }
-    return tables;
+    const seqs = await client.query<{ name: string; last_value: string | null }>(
+      `SELECT schemaname || '.' || sequencename AS name, last_value::text FROM pg_sequences ORDER BY schemaname || '.' || sequencename COLLATE "C"`,
+    );
+    const sequences = Object.fromEntries(seqs.rows.map((r) => [r.name, r.last_value]));
+    return { tables, sequences };
   } finally {
     await client.end();
   }
@@ -138,6 +143,11 @@ function diffSchemas(a: string, b: string): string[] {
 function diffTables(a: DatabaseFingerprint['tables'], b: DatabaseFingerprint['tables']): string[] {
   const names = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
   return names.flatMap((name) => diffTable(name, a[name], b[name]));
+}
+
+function diffSequences(a: DatabaseFingerprint['sequences'], b: DatabaseFingerprint['sequences']): string[] {
+  const names = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+  return names.filter((n) => a[n] !== b[n]).map((n) => `sequence ${n}: last value ${String(a[n])} vs ${String(b[n])}`);
 }
 
 function diffTable(name: string, a: { rows: number; hash: string } | undefined, b: { rows: number; hash: string } | undefined): string[] {

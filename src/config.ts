@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import { z } from 'zod';
+import type { RetentionPolicy } from './backup/retention';
 
 /** Where the database is; the password never leaves this object except through a child's environment. */
 export interface DatabaseConfig {
@@ -20,12 +21,14 @@ export interface S3Config {
   endpoint: string | undefined;
   region: string;
   forcePathStyle: boolean;
+  /** Multipart upload part size; memory per upload is about twice this. */
+  partSizeBytes: number;
 }
 
 /** Everything the worker, activities and CLI read from the environment, parsed once. */
 export interface Config {
   database: DatabaseConfig;
-  backup: { dir: string; prefix: string; timezone: string };
+  backup: { dir: string; prefix: string; timezone: string; gzipLevel: number; retention: RetentionPolicy };
   s3: S3Config | undefined;
   temporal: { address: string; namespace: string; taskQueue: string };
   /** Directory holding pg_dump, pg_restore and psql; undefined = pick the newest installed. */
@@ -99,6 +102,13 @@ const settings = {
   },
   TEMPORAL_NAMESPACE: { example: 'default', schema: z.string().min(1) },
   TEMPORAL_TASK_QUEUE: { example: 'family-brain-backup', schema: z.string().min(1) },
+  BACKUP_GZIP_LEVEL: { example: '6', schema: z.coerce.number().int().min(1).max(9) },
+  RETENTION_DAILY_DAYS: { example: '7', schema: z.coerce.number().int().min(1) },
+  RETENTION_WEEKLY_WEEKS: { example: '4', schema: z.coerce.number().int().min(1) },
+  RETENTION_MONTHLY_MONTHS: { example: '12', schema: z.coerce.number().int().min(1) },
+  RETENTION_MANUAL_DAYS: { example: '30', schema: z.coerce.number().int().min(1) },
+  RETENTION_PRE_RESTORE_DAYS: { example: '30', schema: z.coerce.number().int().min(1) },
+  S3_PART_SIZE_MB: { example: '16', schema: z.coerce.number().int().min(5).max(5120) },
   PG_BIN_DIR: { example: '/usr/lib/postgresql/15/bin', schema: z.string().min(1) },
   LOG_LEVEL: { example: 'info', schema: z.enum(['debug', 'info', 'warn', 'error']) },
 } satisfies Record<string, Setting>;
@@ -143,6 +153,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dir: path.resolve(p.BACKUP_DIR ?? './backups'),
       prefix: p.BACKUP_PREFIX ?? 'family_brain',
       timezone: p.BACKUP_TIMEZONE ?? 'America/Toronto',
+      gzipLevel: p.BACKUP_GZIP_LEVEL ?? 6,
+      retention: {
+        daily: { days: p.RETENTION_DAILY_DAYS ?? 7 },
+        weekly: { days: 7 * (p.RETENTION_WEEKLY_WEEKS ?? 4) },
+        monthly: { months: p.RETENTION_MONTHLY_MONTHS ?? 12 },
+        manual: { days: p.RETENTION_MANUAL_DAYS ?? 30 },
+        pre_restore: { days: p.RETENTION_PRE_RESTORE_DAYS ?? 30 },
+      },
     },
     s3:
       p.S3_BUCKET === undefined
@@ -154,6 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             region: p.S3_REGION ?? 'us-east-1',
             // Custom endpoints (MinIO, s3rver, R2) rarely do virtual-hosted buckets.
             forcePathStyle: p.S3_FORCE_PATH_STYLE ?? p.S3_ENDPOINT !== undefined,
+            partSizeBytes: (p.S3_PART_SIZE_MB ?? 16) * 1024 * 1024,
           },
     temporal: {
       address: p.TEMPORAL_ADDRESS ?? 'localhost:7233',

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_RETENTION } from '../src/backup/retention';
 import { ConfigError, libpqEnv, loadConfig, redactConfig } from '../src/config';
 
 function problems(env: NodeJS.ProcessEnv): string[] {
@@ -16,7 +17,7 @@ describe('configuration', () => {
   it('defaults match the Windmill guide when nothing is set', () => {
     const config = loadConfig({});
     expect(config.database).toEqual({ host: 'localhost', port: 5432, user: 'postgres', password: undefined, database: 'family_brain', sslmode: undefined });
-    expect(config.backup).toEqual({ dir: path.resolve('./backups'), prefix: 'family_brain', timezone: 'America/Toronto' });
+    expect(config.backup).toEqual({ dir: path.resolve('./backups'), prefix: 'family_brain', timezone: 'America/Toronto', gzipLevel: 6, retention: DEFAULT_RETENTION });
     expect(config.s3).toBeUndefined();
     expect(config.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', taskQueue: 'family-brain-backup' });
   });
@@ -33,8 +34,13 @@ describe('configuration', () => {
 
   it('configures S3 only with a bucket, path-style for custom endpoints, with a normalised prefix', () => {
     const config = loadConfig({ S3_BUCKET: 'family-brain-backups', S3_ENDPOINT: 'http://minio:9000', S3_PREFIX: '/nightly' });
-    expect(config.s3).toEqual({ bucket: 'family-brain-backups', prefix: 'nightly/', endpoint: 'http://minio:9000', region: 'us-east-1', forcePathStyle: true });
+    expect(config.s3).toEqual({ bucket: 'family-brain-backups', prefix: 'nightly/', endpoint: 'http://minio:9000', region: 'us-east-1', forcePathStyle: true, partSizeBytes: 16 * 1024 * 1024 });
     expect(loadConfig({ S3_BUCKET: 'b-on-aws', S3_FORCE_PATH_STYLE: 'false' }).s3?.forcePathStyle).toBe(false);
+  });
+
+  it('reads retention per type, weeks and months included', () => {
+    const config = loadConfig({ RETENTION_DAILY_DAYS: '3', RETENTION_WEEKLY_WEEKS: '2', RETENTION_MONTHLY_MONTHS: '6', RETENTION_MANUAL_DAYS: '10', RETENTION_PRE_RESTORE_DAYS: '5' });
+    expect(config.backup.retention).toEqual({ daily: { days: 3 }, weekly: { days: 14 }, monthly: { months: 6 }, manual: { days: 10 }, pre_restore: { days: 5 } });
   });
 
   it('names each bad variable, what is wrong, and an example, all at once', () => {

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { DEFAULT_RETENTION } from '../src/backup/retention';
 import type { Config } from '../src/config';
 import { fingerprintDatabase, type DatabaseFingerprint } from '../src/testing/compare';
 import { loadSampleDatabase, type SampleOptions } from '../src/testing/fixture';
@@ -38,9 +39,9 @@ export function testConfig(overrides: { database?: string; s3?: boolean; backupD
       database: overrides.database ?? 'postgres',
       sslmode: undefined,
     },
-    backup: { dir: overrides.backupDir ?? tempDir(), prefix: 'family_brain', timezone: 'America/Toronto' },
+    backup: { dir: overrides.backupDir ?? tempDir(), prefix: 'family_brain', timezone: 'America/Toronto', gzipLevel: 6, retention: DEFAULT_RETENTION },
     s3: overrides.s3
-      ? { bucket: s3Info.bucket, prefix: `${uniqueName('prefix')}/`, endpoint: s3Info.endpoint, region: s3Info.region, forcePathStyle: true }
+      ? { bucket: s3Info.bucket, prefix: `${uniqueName('prefix')}/`, endpoint: s3Info.endpoint, region: s3Info.region, forcePathStyle: true, partSizeBytes: 5 * 1024 * 1024 }
       : undefined,
     temporal: { address: '127.0.0.1:1', namespace: 'default', taskQueue: 'test' },
     pgBinDir: pgInfo.binDir,

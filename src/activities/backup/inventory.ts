@@ -1,0 +1,46 @@
+import type { ClientBase } from 'pg';
+import type { ExtensionInfo } from '../../backup/manifest';
+
+// Ordinary tables whose rows pg_dump writes: not system schemas, not owned by an extension.
+const TABLES_SQL = `
+SELECT n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS quoted
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r'
+  AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"`;
+
+/** The key of a table in table_details: bare name in public (as the guide shows), schema.name elsewhere. */
+export function tableKey(schema: string, name: string): string {
+  return schema === 'public' ? name : `${schema}.${name}`;
+}
+
+/** Exact row count of every table, in the client's current snapshot. */
+export async function countRows(client: ClientBase, onTable?: (done: number, total: number) => void): Promise<Record<string, number>> {
+  const tables = await client.query<{ schema: string; name: string; quoted: string }>(TABLES_SQL);
+  const counts: Record<string, number> = {};
+  let done = 0;
+  for (const t of tables.rows) {
+    const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${t.quoted}`);
+    counts[tableKey(t.schema, t.name)] = Number(rows[0]?.n ?? 0);
+    onTable?.(++done, tables.rows.length);
+  }
+  return counts;
+}
+
+/** Extensions installed in the database (plpgsql, which every database has, left out). */
+export async function listExtensions(client: ClientBase): Promise<ExtensionInfo[]> {
+  const { rows } = await client.query<ExtensionInfo>("SELECT extname AS name, extversion AS version FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY extname");
+  return rows;
+}
+
+/** The server's version string, e.g. "15.20 (Debian 15.20-0+deb12u1)". */
+export async function serverVersion(client: ClientBase): Promise<string> {
+  const { rows } = await client.query<{ v: string }>("SELECT current_setting('server_version') AS v");
+  return rows[0]?.v ?? 'unknown';
+}
+
+/** Total of all counts. */
+export function totalRows(counts: Record<string, number>): number {
+  return Object.values(counts).reduce((a, b) => a + b, 0);
+}

@@ -1,0 +1,51 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Transform, type TransformCallback } from 'node:stream';
+
+/** A pass-through that counts bytes and computes SHA-256 of what flows through it. */
+export class HashCounter extends Transform {
+  private readonly hash = createHash('sha256');
+  bytes = 0;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    callback(null, chunk);
+  }
+
+  /** Hex digest; call once, after the stream ended. */
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+/** Writes `data` to `file` atomically: a temporary name, fsync, rename, fsync of the directory. */
+export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
+  const tmp = `${path.dirname(file)}/.${path.basename(file)}.tmp-${process.pid}-${Date.now()}`;
+  const handle = await fs.open(tmp, 'w');
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(tmp, file);
+  await fsyncDir(path.dirname(file));
+}
+
+/** Makes a rename in `dir` durable. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Calls `beat` every `ms` until the returned stop function is called. */
+export function every(ms: number, beat: () => void): () => void {
+  const timer = setInterval(beat, ms);
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,28 @@
+// Named failures. Each is an ApplicationFailure whose `type` workflows, the CLI and tests match on.
+import { ApplicationFailure } from '@temporalio/common';
+
+/** Every expected failure type, in one place (docs/design.md lists them too). */
+export const ErrorType = {
+  InvalidBackupInput: 'InvalidBackupInput',
+  BackupAlreadyRunning: 'BackupAlreadyRunning',
+  DatabaseUnreachable: 'DatabaseUnreachable',
+  BackupDirNotWritable: 'BackupDirNotWritable',
+  DumpFailed: 'DumpFailed',
+  BackupCorrupted: 'BackupCorrupted',
+  BackupVerificationFailed: 'BackupVerificationFailed',
+  ScratchDatabaseUnavailable: 'ScratchDatabaseUnavailable',
+  UploadFailed: 'UploadFailed',
+  S3NotConfigured: 'S3NotConfigured',
+  BackupNotFound: 'BackupNotFound',
+} as const;
+export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
+
+/** A failure that retrying cannot fix: bad input, corrupt data, a full or read-only disk. */
+export function permanent(type: ErrorType, message: string, cause?: unknown, details?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: true, ...(cause instanceof Error ? { cause } : {}), ...(details === undefined ? {} : { details: [details] }) });
+}
+
+/** A failure worth retrying per the activity's policy: a dropped connection, a busy server. */
+export function transient(type: ErrorType, message: string, cause?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: false, ...(cause instanceof Error ? { cause } : {}) });
+}

@@ -9,3 +9,8 @@ function stamp(at: Date): string {
 export function doctorWorkflowId(at: Date = new Date()): string {
   return `doctor-${stamp(at)}`;
 }
+
+/** ID of a backup run: `backup-<database>-<type>-<UTC timestamp>`. */
+export function backupWorkflowId(database: string, type: string, at: Date = new Date()): string {
+  return `backup-${database}-${type}-${stamp(at)}`;
+}

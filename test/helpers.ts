@@ -2,10 +2,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { execa } from 'execa';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { DEFAULT_RETENTION } from '../src/backup/retention';
-import type { Config } from '../src/config';
+import { libpqEnv, type Config } from '../src/config';
 import { fingerprintDatabase, type DatabaseFingerprint } from '../src/testing/compare';
 import { loadSampleDatabase, type SampleOptions } from '../src/testing/fixture';
 
@@ -76,4 +80,18 @@ export async function dropDatabase(name: string): Promise<void> {
 /** Exact fingerprint (schema, per-table content hashes, sequences) of a test database. */
 export function fingerprint(database: string): Promise<DatabaseFingerprint> {
   return fingerprintDatabase({ host: pgInfo.host, port: pgInfo.port, user: pgInfo.user, password: pgInfo.password, database }, { pgBinDir: pgInfo.binDir });
+}
+
+/** Runs one activity function in an activity context (heartbeats, cancellation), once, without retries. */
+export function runActivity<A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> {
+  return new MockActivityEnvironment({ attempt: 1 }).run(fn, ...args);
+}
+
+/** Restores a plain .sql.gz backup into a new, empty database with bare gunzip | psql; returns its name. */
+export async function restoreFileIntoNewDatabase(file: string, label: string): Promise<string> {
+  const name = await createDatabase(label, false);
+  const config = testConfig({ database: name });
+  const psql = execa(`${config.pgBinDir!}/psql`, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-o', '/dev/null'], { env: libpqEnv(config.database), extendEnv: false, stdin: 'pipe' });
+  await Promise.all([pipeline(fs.createReadStream(file), zlib.createGunzip(), psql.stdin), psql]);
+  return name;
 }

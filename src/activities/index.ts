@@ -1,4 +1,5 @@
 import type { Config } from '../config';
+import { createBackupActivities } from './backup';
 import { createDoctorActivities } from './doctor';
 
 /** What activities need from the outside world; secrets stay here, out of workflow inputs. */
@@ -10,6 +11,7 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createDoctorActivities(deps.config),
+    ...createBackupActivities(deps.config),
   };
 }
 

@@ -1,2 +1,3 @@
 // Every workflow the worker registers.
 export { checkEnvironment } from './checkEnvironment';
+export { backupDatabase, progressQuery } from './backupDatabase';

@@ -1,0 +1,164 @@
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { Context } from '@temporalio/activity';
+import { execa, ExecaError } from 'execa';
+import { manifestName, MANIFEST_VERSION, parseManifest, type BackupManifest } from '../../backup/manifest';
+import { parseBackupName, type BackupFormat, type BackupType } from '../../backup/naming';
+import { libpqEnv, type Config } from '../../config';
+import { ErrorType, permanent, transient } from '../../errors';
+import { connect } from '../db';
+import { databaseUnreachable, diskError } from '../failures';
+import { parseToolVersion, pgToolPath } from '../pgTools';
+import { every, fsyncDir, HashCounter, writeFileAtomic } from '../stream';
+import { countRows, listExtensions, serverVersion, totalRows } from './inventory';
+
+/** What to dump; the workflow fixes the name once, so a retried attempt writes the same file. */
+export interface DumpRequest {
+  filename: string;
+  type: BackupType;
+  format: BackupFormat;
+  workflowId: string;
+}
+
+/**
+ * pg_dump streamed through gzip and SHA-256 into a temporary file, with exact per-table row
+ * counts taken in the same exported snapshot. The file gets its final name only after pg_dump
+ * exited 0, the data is fsynced and the manifest (status "dumped") is written: a killed or
+ * failed dump never leaves a file that looks like a backup.
+ */
+export async function dumpDatabase(config: Config, req: DumpRequest): Promise<BackupManifest> {
+  const parsed = parseBackupName(req.filename);
+  if (parsed === undefined || parsed.format !== req.format) {
+    throw permanent(ErrorType.InvalidBackupInput, `"${req.filename}" is not a ${req.format} backup file name`);
+  }
+  const dir = config.backup.dir;
+  const final = path.join(dir, req.filename);
+  const existing = await finishedEarlier(dir, req);
+  if (existing) return existing;
+
+  await prepareDir(dir, req.filename);
+  const partial = path.join(dir, `.${req.filename}.partial-${randomBytes(4).toString('hex')}`);
+  const db = config.database;
+  const client = await connect(db).catch((err: unknown) => {
+    throw databaseUnreachable(err, config);
+  });
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    const { rows } = await client.query<{ snapshot: string; now: Date }>('SELECT pg_export_snapshot() AS snapshot, now() AS now');
+    const snapshot = rows[0]!.snapshot;
+    const createdAt = rows[0]!.now;
+    const [version, extensions, pgDumpVersion] = await Promise.all([serverVersion(client), listExtensions(client), toolVersion(config)]);
+
+    const written = await runPgDump(config, snapshot, req.format, partial);
+    // Counted after pg_dump finished, in the snapshot pg_dump used: the same rows as in the file.
+    const counts = await countRows(client);
+    const manifest: BackupManifest = {
+      manifest_version: MANIFEST_VERSION,
+      filename: req.filename,
+      type: req.type,
+      format: req.format,
+      status: 'dumped',
+      created_at: createdAt.toISOString(),
+      database: db.database,
+      server_version: version,
+      pg_dump_version: pgDumpVersion,
+      size_bytes: written.bytes,
+      sha256: written.sha256,
+      tables_backed_up: Object.keys(counts).length,
+      total_rows: totalRows(counts),
+      table_details: counts,
+      extensions,
+      verification: null,
+      workflow_id: req.workflowId,
+    };
+    await writeFileAtomic(path.join(dir, manifestName(req.filename)), `${JSON.stringify(manifest, null, 2)}\n`);
+    await fs.rename(partial, final);
+    await fsyncDir(dir);
+    return manifest;
+  } catch (err) {
+    await fs.rm(partial, { force: true });
+    throw err;
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** A retry after the file was completed (the worker died before reporting) returns the same result. */
+async function finishedEarlier(dir: string, req: DumpRequest): Promise<BackupManifest | undefined> {
+  try {
+    const [text, stat] = await Promise.all([fs.readFile(path.join(dir, manifestName(req.filename)), 'utf8'), fs.stat(path.join(dir, req.filename))]);
+    const manifest = parseManifest(text, manifestName(req.filename));
+    return manifest.workflow_id === req.workflowId && manifest.size_bytes === stat.size ? manifest : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Creates the directory and removes partial files an earlier, killed attempt left behind. */
+async function prepareDir(dir: string, filename: string): Promise<void> {
+  try {
+    await fs.mkdir(dir, { recursive: true });
+    for (const name of await fs.readdir(dir)) {
+      if (name.startsWith(`.${filename}.partial-`)) await fs.rm(path.join(dir, name), { force: true });
+    }
+  } catch (err) {
+    throw diskError(err, dir);
+  }
+}
+
+async function toolVersion(config: Config): Promise<string> {
+  const { stdout } = await execa(pgToolPath('pg_dump', config.pgBinDir), ['--version']);
+  return parseToolVersion(stdout)?.version ?? stdout.trim();
+}
+
+/** Runs pg_dump in the exported snapshot into `file`; resolves with its size and SHA-256 once pg_dump exited 0 and the file is fsynced. */
+async function runPgDump(config: Config, snapshot: string, format: BackupFormat, file: string): Promise<{ bytes: number; sha256: string }> {
+  const ctx = Context.current();
+  const args = ['--no-password', `--snapshot=${snapshot}`, format === 'custom' ? '--format=custom' : '--format=plain'];
+  const child = execa(pgToolPath('pg_dump', config.pgBinDir), args, {
+    env: libpqEnv(config.database),
+    extendEnv: false,
+    buffer: { stdout: false, stderr: true },
+    stdin: 'ignore',
+    cancelSignal: ctx.cancellationSignal,
+    maxBuffer: { stderr: 1024 * 1024 },
+  });
+  const counter = new HashCounter();
+  const out = createWriteStream(file, { flags: 'wx' });
+  const stages = format === 'custom' ? [child.stdout, counter, out] : [child.stdout, createGzip({ level: config.backup.gzipLevel }), counter, out];
+  const stop = every(2_000, () => ctx.heartbeat({ step: 'dump', bytes: counter.bytes }));
+  try {
+    const written = (pipeline as (...s: unknown[]) => Promise<void>)(...stages).catch((err: unknown) => {
+      child.kill();
+      throw diskError(err, path.dirname(file));
+    });
+    await Promise.all([written, child]);
+  } catch (err) {
+    if (err instanceof ExecaError) throw dumpError(err, config);
+    throw err;
+  } finally {
+    stop();
+  }
+  const handle = await fs.open(file, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return { bytes: counter.bytes, sha256: counter.digest() };
+}
+
+function dumpError(err: ExecaError, config: Config): Error {
+  if (err.isCanceled) return err;
+  const stderr = String(err.stderr ?? '').trim().split('\n').slice(-5).join(' | ');
+  if (/connection to server .* failed|could not connect|server closed the connection/i.test(stderr)) {
+    return transient(ErrorType.DatabaseUnreachable, `pg_dump lost the connection to ${config.database.host}:${config.database.port}: ${stderr}`, err);
+  }
+  const how = err.signal ? `was killed by ${err.signal}` : `exited with code ${String(err.exitCode)}`;
+  return transient(ErrorType.DumpFailed, `pg_dump ${how}${stderr ? `: ${stderr}` : ''}; no backup file was written`, err);
+}

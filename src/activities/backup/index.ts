@@ -1,0 +1,74 @@
+import type { BackupManifest } from '../../backup/manifest';
+import type { RetentionPolicy } from '../../backup/retention';
+import type { Config } from '../../config';
+import { withClient } from '../db';
+import { databaseUnreachable } from '../failures';
+import { dumpDatabase, type DumpRequest } from './dump';
+import { countRows, listExtensions, totalRows } from './inventory';
+import { acquireLock, releaseLock, type LockHolder } from './lock';
+import { pruneBackups, type PruneDecision } from './prune';
+import { recordInSystemLogs, type LogEntry } from './record';
+import { uploadBackup, type UploadResult } from './upload';
+import { verifyBackup } from './verify';
+
+/** The worker's non-secret backup settings, for the workflow to name files and plan. */
+export interface BackupSettings {
+  database: string;
+  prefix: string;
+  timezone: string;
+  s3: { bucket: string; prefix: string } | null;
+  retention: RetentionPolicy;
+}
+
+/** What a dry run reports about the database. */
+export interface BackupPlan {
+  table_details: Record<string, number>;
+  tables_backed_up: number;
+  total_rows: number;
+  database_size_bytes: number;
+  extensions: string[];
+}
+
+/** The backup pipeline's activities. */
+export function createBackupActivities(config: Config) {
+  return {
+    async backupSettings(): Promise<BackupSettings> {
+      const { database } = config.database;
+      const s3 = config.s3 ? { bucket: config.s3.bucket, prefix: config.s3.prefix } : null;
+      return { database, prefix: config.backup.prefix, timezone: config.backup.timezone, s3, retention: config.backup.retention };
+    },
+    /** Exact row counts and the database's size, for dry runs; changes nothing. */
+    async planBackup(): Promise<BackupPlan> {
+      return withClient(config.database, async (c) => {
+        const counts = await countRows(c);
+        const size = await c.query<{ bytes: string }>('SELECT pg_database_size(current_database()) AS bytes');
+        const extensions = (await listExtensions(c)).map((e) => `${e.name} ${e.version}`);
+        return { table_details: counts, tables_backed_up: Object.keys(counts).length, total_rows: totalRows(counts), database_size_bytes: Number(size.rows[0]?.bytes ?? 0), extensions };
+      }).catch((err: unknown) => {
+        throw (err as { code?: string }).code ? databaseUnreachable(err, config) : err;
+      });
+    },
+    async acquireBackupLock(holder: Omit<LockHolder, 'since'>): Promise<void> {
+      return acquireLock(config, holder);
+    },
+    async releaseBackupLock(workflowId: string): Promise<void> {
+      return releaseLock(config, workflowId);
+    },
+    async dumpDatabase(req: DumpRequest): Promise<BackupManifest> {
+      return dumpDatabase(config, req);
+    },
+    async verifyBackup(filename: string): Promise<BackupManifest> {
+      return verifyBackup(config, filename);
+    },
+    async uploadBackup(filename: string): Promise<UploadResult> {
+      return uploadBackup(config, filename);
+    },
+    async pruneBackups(options: { dryRun: boolean }): Promise<PruneDecision[]> {
+      return pruneBackups(config, options);
+    },
+    /** Best effort: a database without system_logs is fine. */
+    async recordBackup(entry: LogEntry): Promise<boolean> {
+      return recordInSystemLogs(config, entry);
+    },
+  };
+}

@@ -1,0 +1,49 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { manifestName, parseManifest } from '../backup/manifest';
+import { parseBackupName } from '../backup/naming';
+import { newestFirst, type BackupStore, type StoredBackup } from './store';
+
+/** Backups in a directory on this machine (BACKUP_DIR). */
+export class LocalStore implements BackupStore {
+  readonly location = 'local' as const;
+
+  constructor(
+    readonly dir: string,
+    private readonly prefix: string,
+  ) {}
+
+  async list(): Promise<StoredBackup[]> {
+    let names: string[];
+    try {
+      names = await fs.readdir(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const present = new Set(names);
+    const backups: StoredBackup[] = [];
+    for (const filename of names) {
+      const name = parseBackupName(filename);
+      if (name === undefined || name.prefix !== this.prefix) continue;
+      const stat = await fs.stat(path.join(this.dir, filename));
+      if (!stat.isFile()) continue;
+      const entry: StoredBackup = { name, size_bytes: stat.size, manifest: null };
+      if (present.has(manifestName(filename))) {
+        try {
+          entry.manifest = parseManifest(await fs.readFile(path.join(this.dir, manifestName(filename)), 'utf8'), manifestName(filename));
+        } catch (err) {
+          entry.manifest_error = (err as Error).message;
+        }
+      }
+      backups.push(entry);
+    }
+    return backups.sort(newestFirst);
+  }
+
+  async remove(filename: string): Promise<void> {
+    if (parseBackupName(filename) === undefined) throw new Error(`refusing to remove "${filename}": not a backup file name`);
+    await fs.rm(path.join(this.dir, filename), { force: true });
+    await fs.rm(path.join(this.dir, manifestName(filename)), { force: true });
+  }
+}

@@ -1,0 +1,62 @@
+import { DeleteObjectCommand, GetObjectCommand, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
+import { manifestName, MANIFEST_SUFFIX, parseManifest } from '../backup/manifest';
+import { parseBackupName } from '../backup/naming';
+import type { S3Config } from '../config';
+import { newestFirst, type BackupStore, type StoredBackup } from './store';
+
+/** Backups under S3_PREFIX in S3_BUCKET; each object's manifest sits beside it as `<key>.manifest.json`. */
+export class S3Store implements BackupStore {
+  readonly location = 's3' as const;
+
+  constructor(
+    private readonly client: S3Client,
+    private readonly config: S3Config,
+    private readonly prefix: string,
+  ) {}
+
+  /** The object key of a backup file. */
+  key(filename: string): string {
+    return `${this.config.prefix}${filename}`;
+  }
+
+  async list(): Promise<StoredBackup[]> {
+    const sizes = new Map<string, number>();
+    const manifests = new Set<string>();
+    for await (const page of paginateListObjectsV2({ client: this.client }, { Bucket: this.config.bucket, Prefix: this.config.prefix })) {
+      for (const object of page.Contents ?? []) {
+        const rest = (object.Key ?? '').slice(this.config.prefix.length);
+        if (rest.includes('/')) continue;
+        if (rest.endsWith(MANIFEST_SUFFIX)) manifests.add(rest);
+        else sizes.set(rest, object.Size ?? 0);
+      }
+    }
+    const backups: StoredBackup[] = [];
+    for (const [filename, size] of sizes) {
+      const name = parseBackupName(filename);
+      if (name === undefined || name.prefix !== this.prefix) continue;
+      const entry: StoredBackup = { name, size_bytes: size, manifest: null };
+      if (manifests.has(manifestName(filename))) {
+        try {
+          entry.manifest = parseManifest(await this.getText(this.key(manifestName(filename))), `s3://${this.config.bucket}/${this.key(manifestName(filename))}`);
+        } catch (err) {
+          entry.manifest_error = (err as Error).message;
+        }
+      }
+      backups.push(entry);
+    }
+    return backups.sort(newestFirst);
+  }
+
+  async remove(filename: string): Promise<void> {
+    if (parseBackupName(filename) === undefined) throw new Error(`refusing to remove "${filename}": not a backup file name`);
+    // One DeleteObject per key: multi-object delete needs Content-MD5, which some S3-compatible stores mishandle.
+    for (const key of [this.key(filename), this.key(manifestName(filename))]) {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: key }));
+    }
+  }
+
+  private async getText(key: string): Promise<string> {
+    const out = await this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: key }));
+    return (await out.Body?.transformToString('utf8')) ?? '';
+  }
+}

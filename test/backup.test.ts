@@ -1,0 +1,228 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../src/activities';
+import { acquireLock } from '../src/activities/backup/lock';
+import { manifestName, type BackupManifest } from '../src/backup/manifest';
+import type { Config } from '../src/config';
+import { LocalRuntime } from '../src/runner';
+import { LocalStore } from '../src/storage/localStore';
+import { diffFingerprints } from '../src/testing/compare';
+import { backupDatabase, progressQuery } from '../src/workflows';
+import type { BackupResult } from '../src/workflows/backupDatabase';
+import { createDatabase, dropDatabase, fingerprint, restoreFileIntoNewDatabase, tempDir, testConfig, withAdmin } from './helpers';
+
+let source: string;
+const made: string[] = [];
+let n = 0;
+
+beforeAll(async () => {
+  source = await createDatabase('backup_src');
+  made.push(source);
+});
+afterAll(async () => {
+  await Promise.all(made.map(dropDatabase));
+});
+
+/** Runs the real backupDatabase workflow in the sandbox with real activities against `config`. */
+async function backup(config: Config, input: Record<string, unknown> = {}): Promise<{ result?: BackupResult; error?: unknown; attempts: string[] }> {
+  const runtime = await LocalRuntime.create({ activities: createActivities({ config }) });
+  try {
+    const handle = await runtime.start(backupDatabase, { args: [input], workflowId: `backup-test-${++n}` });
+    const attempts = () => handle.execution.attempts.map((a) => `${a.activityType}:${a.outcome}`);
+    try {
+      return { result: await handle.result(), attempts: attempts() };
+    } catch (error) {
+      return { error, attempts: attempts() };
+    }
+  } finally {
+    await runtime.shutdown();
+  }
+}
+
+/** The ApplicationFailure at the bottom of a workflow failure. */
+function rootFailure(error: unknown): ApplicationFailure {
+  expect(error).toBeInstanceOf(WorkflowFailedError);
+  let cause = (error as WorkflowFailedError).cause;
+  if (cause instanceof ActivityFailure) cause = cause.cause;
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  return cause as ApplicationFailure;
+}
+
+function backupFilesIn(dir: string): string[] {
+  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => !f.startsWith('.') || f.includes('partial')) : [];
+}
+
+describe('backupDatabase', () => {
+  it('makes a verified backup that restores into a fresh database identical to the source, embeddings included', async () => {
+    const before = await fingerprint(source);
+    const config = testConfig({ database: source });
+    const { result, error } = await backup(config, { backup_type: 'manual', upload_to_s3: false, cleanup_old: true, dry_run: false });
+    expect(error).toBeUndefined();
+    expect(result).toMatchObject({ status: 'success', dry_run: false, backup_type: 'manual', uploaded: null, pruned: [] });
+    expect(result!.filename).toMatch(/^family_brain_manual_\d{8}_\d{6}\.sql\.gz$/);
+    expect(result!.tables_backed_up).toBe(15);
+    expect(result!.table_details).toMatchObject({ tenants: 5, users: 15, family_documents: 300, chat_messages: 600 });
+    expect(result!.total_rows).toBe(Object.values(result!.table_details).reduce((a, b) => a + b, 0));
+    expect(result!.verified).toMatchObject({ ok: true, tables_checked: 15 });
+    expect(result!.sha256).toMatch(/^[0-9a-f]{64}$/);
+
+    const file = path.join(config.backup.dir, result!.filename);
+    expect(result!.size_mb).toBe(Math.round((fs.statSync(file).size / 1024 / 1024) * 100) / 100);
+    const manifest = JSON.parse(fs.readFileSync(path.join(config.backup.dir, manifestName(result!.filename)), 'utf8')) as BackupManifest;
+    expect(manifest).toMatchObject({ status: 'verified', type: 'manual', format: 'plain_gzip', database: source, sha256: result!.sha256, table_details: result!.table_details });
+    expect(manifest.extensions.map((e) => e.name)).toEqual(['vector']);
+    expect(manifest.server_version).toMatch(/^15\./);
+    expect(manifest.pg_dump_version).toMatch(/^15\./);
+
+    const restored = await restoreFileIntoNewDatabase(file, 'restored');
+    made.push(restored);
+    expect(diffFingerprints(before, await fingerprint(restored))).toEqual([]);
+
+    const logged = await withAdmin(
+      (c) => c.query<{ level: string; details: { filename: string; status: string } }>("SELECT level, details FROM system_logs WHERE source = 'backup' AND details->>'filename' = $1", [result!.filename]),
+      source,
+    );
+    expect(logged.rows).toEqual([{ level: 'info', details: expect.objectContaining({ filename: result!.filename, status: 'success' }) }]);
+  });
+
+  it('reports exact counts of what is in the file while the app keeps writing', async () => {
+    const busy = await createDatabase('busy');
+    made.push(busy);
+    let writing = true;
+    let inserted = 0;
+    const writer = withAdmin(async (c) => {
+      // Rows land in two tables during the whole backup; the snapshot must cover both alike.
+      while (writing) {
+        await c.query("INSERT INTO system_logs (level, source, message, details) VALUES ('info', 'app', 'tick', '{}')");
+        await c.query(
+          "INSERT INTO chat_messages (session_id, position, role, content) SELECT session_id, max(position) + 1, 'user', 'still typing' FROM chat_messages GROUP BY session_id ORDER BY session_id LIMIT 1",
+        );
+        inserted++;
+      }
+    }, busy);
+    const config = testConfig({ database: busy });
+    const { result, error } = await backup(config);
+    writing = false;
+    await writer;
+    expect(error).toBeUndefined();
+    expect(inserted).toBeGreaterThan(10);
+    const restored = await restoreFileIntoNewDatabase(path.join(config.backup.dir, result!.filename), 'busy_restored');
+    made.push(restored);
+    const inFile = await fingerprint(restored);
+    const counts = Object.fromEntries(Object.entries(inFile.tables).map(([t, v]) => [t.replace(/^public\./, ''), v.rows]));
+    expect(result!.table_details).toEqual(counts);
+    // The writer went on after the snapshot: the live table has more rows than the file, and the counts did not follow it.
+    const live = await withAdmin((c) => c.query<{ n: string }>('SELECT count(*) AS n FROM chat_messages'), busy);
+    expect(Number(live.rows[0]!.n)).toBeGreaterThan(result!.table_details.chat_messages!);
+  });
+
+  it('fails with DumpFailed and leaves no file when pg_dump is killed mid-way, on every attempt', async () => {
+    const config = testConfig({ database: source });
+    config.pgBinDir = killingPgDumpDir(config.pgBinDir!);
+    const { error, attempts } = await backup(config);
+    const failure = rootFailure(error);
+    expect(failure.type).toBe('DumpFailed');
+    expect(failure.message).toMatch(/^pg_dump was killed by SIGKILL.*; no backup file was written$|^pg_dump exited with code 137/);
+    expect(attempts.filter((a) => a.startsWith('dumpDatabase'))).toEqual(['dumpDatabase:failed', 'dumpDatabase:failed', 'dumpDatabase:failed']);
+    expect(backupFilesIn(config.backup.dir)).toEqual([]);
+    expect(await new LocalStore(config.backup.dir, 'family_brain').list()).toEqual([]);
+  });
+
+  it('fails with BackupDirNotWritable, without retrying, when the backup directory cannot be written', async () => {
+    const file = path.join(tempDir(), 'a-file');
+    fs.writeFileSync(file, '');
+    const config = testConfig({ database: source, backupDir: path.join(file, 'backups') });
+    const { error, attempts } = await backup(config);
+    const failure = rootFailure(error);
+    expect(failure.type).toBe('BackupDirNotWritable');
+    expect(failure.message).toMatch(/^cannot write the backup into .*a-file\/backups \(ENOTDIR/);
+    expect(attempts.filter((a) => a.startsWith('acquireBackupLock'))).toEqual(['acquireBackupLock:failed']);
+  });
+
+  it('fails with DatabaseUnreachable after its retries when the database does not answer', async () => {
+    const config = testConfig({ database: source });
+    config.database = { ...config.database, port: 1 };
+    const { error, attempts } = await backup(config);
+    const failure = rootFailure(error);
+    expect(failure.type).toBe('DatabaseUnreachable');
+    expect(failure.message).toMatch(/nothing accepts connections at 127\.0\.0\.1:1/);
+    expect(attempts.filter((a) => a.startsWith('dumpDatabase'))).toHaveLength(3);
+    expect(backupFilesIn(config.backup.dir)).toEqual([]);
+  });
+
+  it('rejects bad input with InvalidBackupInput before running anything', async () => {
+    const config = testConfig({ database: source });
+    const { error, attempts } = await backup(config, { backup_type: 'hourly', dry_run: 'yes', upload: true });
+    const failure = rootFailure(error);
+    expect(failure.type).toBe('InvalidBackupInput');
+    expect(failure.nonRetryable).toBe(true);
+    expect(failure.message).toBe(
+      'invalid backup input: unknown key "upload" (known: backup_type, upload_to_s3, cleanup_old, dry_run, format); ' +
+        '"backup_type" must be one of "daily", "weekly", "monthly", "manual", got "hourly"; "dry_run" must be true or false, got "yes". ' +
+        'Nothing was backed up. Example input: {"backup_type": "manual", "upload_to_s3": false, "cleanup_old": true, "dry_run": false}',
+    );
+    expect(attempts).toEqual([]);
+  });
+
+  it('refuses a second backup of the same database while one holds the lock', async () => {
+    const config = testConfig({ database: source });
+    await acquireLock(config, { workflow_id: 'backup-other-run', kind: 'backup' });
+    const { error, attempts } = await backup(config);
+    const failure = rootFailure(error);
+    expect(failure.type).toBe('BackupAlreadyRunning');
+    expect(failure.message).toMatch(new RegExp(`^a backup of database "${source}" is already running \\(workflow backup-other-run, since .*\\); wait for it to finish`));
+    expect(attempts).not.toContain('dumpDatabase:completed');
+  });
+
+  it('dry_run reports tables, counts, size and what retention would prune, and changes nothing', async () => {
+    const config = testConfig({ database: source });
+    const old = 'family_brain_daily_20200101_020000.sql.gz';
+    fs.mkdirSync(config.backup.dir, { recursive: true });
+    fs.writeFileSync(path.join(config.backup.dir, old), 'legacy');
+    fs.writeFileSync(path.join(config.backup.dir, 'family_brain_daily_20200102_020000.sql.gz'), 'legacy, newest of its type');
+    const dirBefore = fs.readdirSync(config.backup.dir).sort();
+    const dbBefore = await fingerprint(source);
+    const { result, error } = await backup(config, { backup_type: 'daily', dry_run: true });
+    expect(error).toBeUndefined();
+    expect(result).toMatchObject({ status: 'dry_run', dry_run: true, sha256: null, verified: null, pruned: [] });
+    expect(result!.table_details).toMatchObject({ tenants: 5, family_documents: 300 });
+    expect(result!.estimated_size_mb).toBeGreaterThan(1);
+    expect(result!.would_prune).toEqual([{ filename: old, location: 'local', reason: expect.stringMatching(/^older than daily retention \(7 days\)/) }]);
+    expect(fs.readdirSync(config.backup.dir).sort()).toEqual(dirBefore);
+    expect(diffFingerprints(dbBefore, await fingerprint(source))).toEqual([]);
+  });
+
+  it('answers the progress query with the step and the steps done', async () => {
+    const config = testConfig({ database: source });
+    const runtime = await LocalRuntime.create({ activities: createActivities({ config }) });
+    try {
+      const handle = await runtime.start(backupDatabase, { args: [{ cleanup_old: false }], workflowId: `backup-progress-${++n}` });
+      const early = await handle.query(progressQuery);
+      expect(['starting', 'dumping']).toContain(early.step);
+      const result = await handle.result();
+      expect(await handle.query(progressQuery)).toEqual({
+        step: 'done',
+        filename: result.filename,
+        size_bytes: expect.any(Number),
+        steps_done: ['dumping', 'verifying', 'recording'],
+      });
+    } finally {
+      await runtime.shutdown();
+    }
+  });
+});
+
+/** A pg_dump that starts the real one and kills it with SIGKILL after it has written some output. */
+function killingPgDumpDir(realBinDir: string): string {
+  const dir = tempDir('fake-bin');
+  for (const tool of ['psql', 'pg_restore']) fs.symlinkSync(path.join(realBinDir, tool), path.join(dir, tool));
+  fs.writeFileSync(
+    path.join(dir, 'pg_dump'),
+    `#!/bin/bash\nif [ "$1" = "--version" ]; then exec "${realBinDir}/pg_dump" --version; fi\n"${realBinDir}/pg_dump" "$@" &\npid=$!\nsleep 0.2\nkill -9 $pid\nwait $pid\n`,
+    { mode: 0o755 },
+  );
+  return dir;
+}

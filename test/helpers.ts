@@ -84,7 +84,9 @@ export function fingerprint(database: string): Promise<DatabaseFingerprint> {
 
 /** Runs one activity function in an activity context (heartbeats, cancellation), once, without retries. */
 export function runActivity<A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> {
-  return new MockActivityEnvironment({ attempt: 1 }).run(fn, ...args);
+  const quiet = () => undefined;
+  const logger = { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet };
+  return new MockActivityEnvironment({ attempt: 1 }, { logger }).run(fn, ...args);
 }
 
 /** Restores a plain .sql.gz backup into a new, empty database with bare gunzip | psql; returns its name. */

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -31,7 +31,9 @@ export async function verifyBackup(config: Config, filename: string): Promise<Ba
   if (manifest.status === 'verified' && manifest.verification?.ok) return manifest;
 
   const started = Date.now();
-  const scratch = `fbb_verify_${randomBytes(6).toString('hex')}`;
+  const scratch = scratchName(filename);
+  // A scratch database left by a crashed attempt at this same backup goes first.
+  await dropScratch(config, scratch);
   await createScratch(config, scratch);
   try {
     await restoreInto(config, scratch, file, manifest);
@@ -64,6 +66,11 @@ export async function verifyBackup(config: Config, filename: string): Promise<Ba
   } finally {
     await dropScratch(config, scratch);
   }
+}
+
+/** The scratch database that verifies `filename`: one name per backup, so a retry cleans up after a crashed attempt. */
+export function scratchName(filename: string): string {
+  return `fbb_verify_${createHash('sha256').update(filename).digest('hex').slice(0, 16)}`;
 }
 
 /** Reads a backup's local manifest; a missing one is a non-retryable BackupNotFound. */

@@ -55,7 +55,8 @@ describe('verifyBackup', () => {
     const filename = await dumped(config);
     const file = path.join(config.backup.dir, filename);
     const bytes = fs.readFileSync(file);
-    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    const middle = Math.floor(bytes.length / 2);
+    bytes[middle] = bytes[middle]! ^ 0xff;
     fs.writeFileSync(file, bytes);
     const failure = await failureOf(runActivity(verifyBackup, config, filename));
     expect(failure.type).toBe('BackupCorrupted');

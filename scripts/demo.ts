@@ -1,12 +1,13 @@
-// `npm run demo`: the main job on embedded defaults. Without DATABASE_URL/PGHOST it starts a
-// throwaway PostgreSQL with the sample Family Second Brain database, runs the job with --local
-// against it, prints the result and stops the server. With them set, it uses that database.
+// `npm run demo`: the main job, a verified backup, on embedded defaults. Without DATABASE_URL/PGHOST
+// it starts a throwaway PostgreSQL with the sample Family Second Brain database, runs
+// `fbb backup --local` against it (into ./backups), prints the result and stops the server.
+// With them set, it backs up that database. Extra arguments go to `fbb backup` (e.g. --json).
 import pg from 'pg';
 import { runCli } from '../src/client/cli';
 import { loadSampleDatabase } from '../src/testing/fixture';
 import { startPgCluster } from '../src/testing/pgCluster';
 
-const JOB = ['doctor', '--local'];
+const JOB = ['backup', '--local'];
 
 async function main(): Promise<number> {
   const extra = process.argv.slice(2);

@@ -1,8 +1,11 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/client/cli';
 import { LOCAL_NOTICE } from '../src/client/runner';
 import type { DoctorReport } from '../src/doctor/report';
+import type { BackupResult } from '../src/workflows/backupDatabase';
 import { createDatabase, dropDatabase, tempDir, testConfig } from './helpers';
 
 let db: string;
@@ -87,5 +90,51 @@ describe('fbb doctor', () => {
     expect(stdout).toContain('$ fbb doctor --local');
     expect(stdout).toContain('$ fbb doctor --json');
     expect(code).toBe(0);
+  });
+});
+
+describe('fbb backup', () => {
+  it('--local --json makes a verified backup and prints the result in the guide\'s shape', async () => {
+    const env = userEnv();
+    const { code, stdout, stderr } = await fbb(['backup', '--local', '--json', '--type', 'weekly'], env);
+    expect(stderr).toContain(LOCAL_NOTICE);
+    expect(stderr).toMatch(new RegExp(`fbb: backup backup-${db}-weekly-\\d{8}T\\d{6}Z started`));
+    const result = JSON.parse(stdout) as BackupResult;
+    expect(Object.keys(result)).toEqual(
+      expect.arrayContaining(['status', 'filename', 'size_mb', 'tables_backed_up', 'total_rows', 'table_details', 'sha256', 'verified', 'uploaded', 'pruned', 'duration_ms']),
+    );
+    expect(result).toMatchObject({ status: 'success', backup_type: 'weekly', verified: { ok: true } });
+    expect(fs.existsSync(path.join(env.BACKUP_DIR!, result.filename))).toBe(true);
+    expect(code).toBe(0);
+  });
+
+  it('prints a human summary', async () => {
+    const { code, stdout } = await fbb(['backup', '--local', '--no-cleanup'], userEnv());
+    expect(stdout).toMatch(/^backup family_brain_manual_\d{8}_\d{6}\.sql\.gz: verified\n {2}size {6}[\d.]+ MB \(sha256 [0-9a-f]{12}…\)\n {2}tables {4}15 tables, [\d,]+ rows; every count matched in a restored copy\n/);
+    expect(stdout).toMatch(/\n {2}uploaded {2}no\n {2}pruned {4}nothing\n {2}took {6}[\d.]+ s\n$/);
+    expect(code).toBe(0);
+  });
+
+  it('--dry-run says what it would do and writes nothing', async () => {
+    const env = userEnv();
+    const { code, stdout } = await fbb(['backup', '--local', '--dry-run'], env);
+    expect(stdout).toMatch(/^dry run: would write family_brain_manual_\d{8}_\d{6}\.sql\.gz\n/);
+    expect(stdout).toMatch(/nothing was written or deleted\n$/);
+    expect(fs.readdirSync(env.BACKUP_DIR!)).toEqual([]);
+    expect(code).toBe(0);
+  });
+
+  // A wrong password is not retried; a refused connection is, with real backoff under --local (see backup.test.ts).
+  it('exits 1 with the named error and a next step when the database refuses the password', async () => {
+    const { code, stderr } = await fbb(['backup', '--local'], userEnv({ PGPASSWORD: 'wrong' }));
+    expect(stderr).toMatch(/fbb: backup backup-\w+-manual-\d{8}T\d{6}Z failed: DatabaseUnreachable: cannot connect to database "\w+" at 127\.0\.0\.1:\d+: password authentication failed for user "postgres"; check the password/);
+    expect(stderr).toMatch(/See "fbb doctor --local" for the environment checks\.\n$/);
+    expect(code).toBe(1);
+  });
+
+  it('exits 2 on a backup type it does not know', async () => {
+    const { code, stderr } = await fbb(['backup', '--local', '--type', 'hourly'], userEnv());
+    expect(stderr).toContain("error: option '--type <type>' argument 'hourly' is invalid. Allowed choices are daily, weekly, monthly, manual.");
+    expect(code).toBe(2);
   });
 });

@@ -27,8 +27,8 @@ async function dumped(config: Config): Promise<string> {
 }
 
 /** True when the scratch database that verified `filename` is still there. */
-async function scratchLeft(filename: string): Promise<boolean> {
-  const { rowCount } = await withAdmin((c) => c.query('SELECT 1 FROM pg_database WHERE datname = $1', [scratchName(filename)]));
+async function scratchLeft(config: Config, filename: string): Promise<boolean> {
+  const { rowCount } = await withAdmin((c) => c.query('SELECT 1 FROM pg_database WHERE datname = $1', [scratchName(config, filename)]));
   return rowCount === 1;
 }
 
@@ -43,11 +43,11 @@ describe('verifyBackup', () => {
     const config = testConfig({ database: source });
     const filename = await dumped(config);
     // As if an earlier attempt had crashed mid-restore: its scratch database is still there.
-    await withAdmin((c) => c.query(`CREATE DATABASE ${scratchName(filename)}`));
+    await withAdmin((c) => c.query(`CREATE DATABASE ${scratchName(config, filename)}`));
     const manifest = await runActivity(verifyBackup, config, filename);
     expect(manifest.status).toBe('verified');
     expect(manifest.verification).toMatchObject({ ok: true, method: 'restore', mismatches: {}, missing_extensions: [], tables_checked: 15 });
-    expect(await scratchLeft(filename)).toBe(false);
+    expect(await scratchLeft(config, filename)).toBe(false);
   });
 
   it('fails with BackupCorrupted when a byte of the file changed after the dump, and moves it aside', async () => {
@@ -65,7 +65,7 @@ describe('verifyBackup', () => {
     expect(fs.existsSync(file)).toBe(false);
     expect(fs.existsSync(`${file}.failed`)).toBe(true);
     expect(await new LocalStore(config.backup.dir, 'family_brain').list()).toEqual([]);
-    expect(await scratchLeft(filename)).toBe(false);
+    expect(await scratchLeft(config, filename)).toBe(false);
   });
 
   it('fails with BackupVerificationFailed naming each table whose restored count differs from the dump', async () => {
@@ -85,6 +85,6 @@ describe('verifyBackup', () => {
     expect(after.status).toBe('failed');
     expect(after.verification?.mismatches).toEqual({ tenants: { expected: 999, actual: 5 }, chat_messages: { expected: 1, actual: 600 } });
     expect(await new LocalStore(config.backup.dir, 'family_brain').list()).toEqual([]);
-    expect(await scratchLeft(filename)).toBe(false);
+    expect(await scratchLeft(config, filename)).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
@@ -18,6 +19,18 @@ export class HashCounter extends Transform {
   digest(): string {
     return this.hash.digest('hex');
   }
+}
+
+/** SHA-256 of a whole file, streamed; `onBytes` hears how far it got. */
+export async function sha256File(file: string, onBytes?: (bytes: number) => void): Promise<string> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(file)) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+    onBytes?.(bytes);
+  }
+  return hash.digest('hex');
 }
 
 /** Writes `data` to `file` atomically: a temporary name, fsync, rename, fsync of the directory. */

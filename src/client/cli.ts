@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config';
+import { registerBackup } from './commands/backup';
 import { registerDoctor } from './commands/doctor';
 import type { CommandContext } from './context';
 import { CliError, ExitCode } from './exitCodes';
@@ -16,6 +17,7 @@ export async function runCli(
   const ctx: CommandContext = {
     config: () => (config ??= loadConfig(io.env ?? process.env)),
     stdout,
+    stderr,
     notice: (line) => stderr.write(`${line}\n`),
     setExitCode: (code) => (exitCode = code),
   };
@@ -25,6 +27,7 @@ export async function runCli(
     .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) })
     .showHelpAfterError('(run "fbb --help" for usage)');
   registerDoctor(program, ctx);
+  registerBackup(program, ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;

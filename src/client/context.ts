@@ -4,6 +4,7 @@ import type { Config } from '../config';
 export interface CommandContext {
   config(): Config;
   stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
   notice(line: string): void;
   setExitCode(code: number): void;
 }

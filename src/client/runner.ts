@@ -1,4 +1,4 @@
-import type { QueryDefinition, SignalDefinition, Workflow, WorkflowResultType } from '@temporalio/common';
+import { defaultPayloadConverter, type QueryDefinition, type SignalDefinition, type Workflow, type WorkflowResultType } from '@temporalio/common';
 import type { WorkflowStartOptions } from '@temporalio/client';
 import { createActivities } from '../activities';
 import type { Config } from '../config';
@@ -12,6 +12,8 @@ export interface StartedWorkflow<W extends Workflow> {
   result(): Promise<WorkflowResultType<W>>;
   query<R, A extends unknown[]>(def: QueryDefinition<R, A>, ...args: A): Promise<R>;
   signal<A extends unknown[]>(def: SignalDefinition<A>, ...args: A): Promise<void>;
+  /** Running activities with their latest heartbeat details (progress of long steps). */
+  pendingActivities(): Promise<{ activityType: string; heartbeat: unknown }[]>;
 }
 
 /** Starts workflows for CLI commands: on Temporal, or with --local in this process. */
@@ -34,7 +36,13 @@ export async function openRunner(config: Config, options: { local: boolean; noti
       local: true,
       async start(workflow, { args, workflowId }) {
         const handle = await runtime.start(workflow, { args, workflowId });
-        return { workflowId, result: () => handle.result(), query: (def, ...a) => handle.query(def, ...a), signal: (def, ...a) => handle.signal(def, ...a) };
+        return {
+          workflowId,
+          result: () => handle.result(),
+          query: (def, ...a) => handle.query(def, ...a),
+          signal: (def, ...a) => handle.signal(def, ...a),
+          pendingActivities: async () => handle.pendingActivities(),
+        };
       },
       close: () => runtime.shutdown(),
     };
@@ -44,7 +52,19 @@ export async function openRunner(config: Config, options: { local: boolean; noti
     local: false,
     async start(workflow, { args, workflowId }) {
       const handle = await client.workflow.start(workflow, { args, workflowId, taskQueue: config.temporal.taskQueue } as unknown as WorkflowStartOptions<typeof workflow>);
-      return { workflowId, result: () => handle.result(), query: (def, ...a) => handle.query(def, ...a), signal: (def, ...a) => handle.signal(def, ...a) };
+      return {
+        workflowId,
+        result: () => handle.result(),
+        query: (def, ...a) => handle.query(def, ...a),
+        signal: (def, ...a) => handle.signal(def, ...a),
+        pendingActivities: async () => {
+          const { raw } = await handle.describe();
+          return (raw.pendingActivities ?? []).map((a) => ({
+            activityType: a.activityType?.name ?? '',
+            heartbeat: a.heartbeatDetails?.payloads?.[0] ? defaultPayloadConverter.fromPayload(a.heartbeatDetails.payloads[0]) : undefined,
+          }));
+        },
+      };
     },
     close: () => client.connection.close(),
   };

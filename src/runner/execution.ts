@@ -79,6 +79,11 @@ export class LocalWorkflowExecution {
     return this.outcome !== undefined;
   }
 
+  /** Running activities with their latest heartbeat details, as `temporal workflow describe` shows them. */
+  pendingActivities(): { activityType: string; heartbeat: unknown }[] {
+    return [...this.activities.values()].map((run) => ({ activityType: run.activityType, heartbeat: run.lastHeartbeat }));
+  }
+
   /** Delivers the start job; the workflow begins running in the background. */
   start(initialize: coresdk.workflow_activation.InitializeWorkflow.$Properties): Promise<void> {
     return this.enqueue([{ initializeWorkflow: initialize }]);

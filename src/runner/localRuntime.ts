@@ -62,6 +62,11 @@ export class LocalWorkflowHandle<W extends Workflow> {
     return this.execution.cancel();
   }
 
+  /** Running activities and their latest heartbeat details. */
+  pendingActivities(): { activityType: string; heartbeat: unknown }[] {
+    return this.execution.pendingActivities();
+  }
+
   /** Resolves once the workflow is blocked (on a signal or timer) with no activity running, or has closed. */
   settled(): Promise<void> {
     return this.execution.settled();

@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import type { Config } from '../../config';
-import { withClient } from '../db';
+import { connect } from '../db';
+import { databaseUnreachable } from '../failures';
 
 /** One line in system_logs, as the guide's monitoring section expects (`source = 'backup'`). */
 export interface LogEntry {
@@ -14,7 +15,10 @@ export interface LogEntry {
  * level, source, message and details; a missing table is not an error. Returns whether a row was written.
  */
 export async function recordInSystemLogs(config: Config, entry: LogEntry): Promise<boolean> {
-  return withClient(config.database, async (client) => {
+  const client = await connect(config.database).catch((err: unknown) => {
+    throw databaseUnreachable(err, config);
+  });
+  try {
     const { rows } = await client.query<{ column_name: string }>(
       "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'system_logs'",
     );
@@ -28,5 +32,7 @@ export async function recordInSystemLogs(config: Config, entry: LogEntry): Promi
     }
     await client.query('INSERT INTO system_logs (level, source, message, details) VALUES ($1, $2, $3, $4)', [entry.level, 'backup', entry.message, JSON.stringify(entry.details)]);
     return true;
-  });
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }

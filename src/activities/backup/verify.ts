@@ -11,7 +11,7 @@ import { libpqEnv, type Config } from '../../config';
 import { ErrorType, permanent } from '../../errors';
 import { connect, withClient } from '../db';
 import { pgToolPath } from '../pgTools';
-import { every, HashCounter, writeFileAtomic } from '../stream';
+import { every, HashCounter, sha256File, writeFileAtomic } from '../stream';
 import { databaseUnreachable } from '../failures';
 import { countRows, listExtensions } from './inventory';
 
@@ -31,7 +31,7 @@ export async function verifyBackup(config: Config, filename: string): Promise<Ba
   if (manifest.status === 'verified' && manifest.verification?.ok) return manifest;
 
   const started = Date.now();
-  const scratch = scratchName(filename);
+  const scratch = scratchName(config, filename);
   // A scratch database left by a crashed attempt at this same backup goes first.
   await dropScratch(config, scratch);
   await createScratch(config, scratch);
@@ -68,9 +68,13 @@ export async function verifyBackup(config: Config, filename: string): Promise<Ba
   }
 }
 
-/** The scratch database that verifies `filename`: one name per backup, so a retry cleans up after a crashed attempt. */
-export function scratchName(filename: string): string {
-  return `fbb_verify_${createHash('sha256').update(filename).digest('hex').slice(0, 16)}`;
+/**
+ * The scratch database that verifies a backup: one name per backup file (directory, database and
+ * file name), so a retry cleans up after a crashed attempt and two deployments never share one.
+ */
+export function scratchName(config: Config, filename: string): string {
+  const key = `${config.backup.dir}\0${config.database.database}\0${filename}`;
+  return `fbb_verify_${createHash('sha256').update(key).digest('hex').slice(0, 20)}`;
 }
 
 /** Reads a backup's local manifest; a missing one is a non-retryable BackupNotFound. */
@@ -112,8 +116,7 @@ async function restoreInto(config: Config, scratch: string, file: string, manife
   const stop = every(2_000, () => ctx.heartbeat({ step: 'verify', bytes: counter.bytes }));
   try {
     if (manifest.format === 'custom') {
-      for await (const chunk of createReadStream(file).pipe(counter)) void chunk;
-      checkSha(manifest, counter.digest());
+      checkSha(manifest, await sha256File(file, (bytes) => (counter.bytes = bytes)));
       await execa(pgToolPath('pg_restore', config.pgBinDir), ['--no-password', '--exit-on-error', '--jobs=2', `--dbname=${scratch}`, file], {
         env,
         extendEnv: false,
@@ -135,14 +138,18 @@ async function restoreInto(config: Config, scratch: string, file: string, manife
       psql.kill();
       throw err;
     });
-    const results = await Promise.allSettled([fed, psql]);
-    const [feed, run] = results;
+    const [feed, run] = await Promise.allSettled([fed, psql]);
+    if (feed.status === 'fulfilled' && run.status === 'fulfilled') {
+      checkSha(manifest, counter.digest());
+      return;
+    }
+    // Something stopped the restore part-way: read the whole file to tell corruption from a restore failure.
+    checkSha(manifest, await sha256File(file));
     if (feed.status === 'rejected' && (feed.reason as NodeJS.ErrnoException).code?.startsWith('Z_')) {
       throw permanent(ErrorType.BackupCorrupted, `backup "${manifest.filename}" is not a valid gzip file (${(feed.reason as Error).message}); it was not restored anywhere but a scratch database`, feed.reason);
     }
-    checkSha(manifest, counter.digest());
     if (run.status === 'rejected') throw restoreFailed(run.reason, manifest);
-    if (feed.status === 'rejected') throw feed.reason;
+    throw (feed as PromiseRejectedResult).reason;
   } catch (err) {
     const e = err as { type?: string };
     if (e.type === ErrorType.BackupCorrupted) await setAside(config.backup.dir, { ...manifest, status: 'failed' });

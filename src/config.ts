@@ -12,6 +12,8 @@ export interface DatabaseConfig {
   database: string;
   /** libpq sslmode (disable, prefer, require, verify-ca, verify-full), when set. */
   sslmode: string | undefined;
+  /** Database to connect to for creating, renaming and listing databases (not the one backed up). */
+  maintenanceDatabase: string;
 }
 
 /** S3 settings; credentials come from the AWS SDK's standard chain, never from here. */
@@ -110,6 +112,7 @@ const settings = {
   RETENTION_PRE_RESTORE_DAYS: { example: '30', schema: z.coerce.number().int().min(1) },
   S3_PART_SIZE_MB: { example: '16', schema: z.coerce.number().int().min(5).max(5120) },
   PG_BIN_DIR: { example: '/usr/lib/postgresql/15/bin', schema: z.string().min(1) },
+  PG_MAINTENANCE_DB: { example: 'postgres', schema: z.string().min(1) },
   LOG_LEVEL: { example: 'info', schema: z.enum(['debug', 'info', 'warn', 'error']) },
 } satisfies Record<string, Setting>;
 
@@ -198,6 +201,7 @@ function databaseFrom(p: Parsed): DatabaseConfig {
       password: url.password || p.PGPASSWORD,
       database: url.database || 'family_brain',
       sslmode: sslmode ?? p.PGSSLMODE,
+      maintenanceDatabase: p.PG_MAINTENANCE_DB ?? 'postgres',
     };
   }
   return {
@@ -207,6 +211,7 @@ function databaseFrom(p: Parsed): DatabaseConfig {
     password: p.PGPASSWORD,
     database: p.PGDATABASE ?? 'family_brain',
     sslmode: p.PGSSLMODE,
+    maintenanceDatabase: p.PG_MAINTENANCE_DB ?? 'postgres',
   };
 }
 

@@ -14,3 +14,8 @@ export function doctorWorkflowId(at: Date = new Date()): string {
 export function backupWorkflowId(database: string, type: string, at: Date = new Date()): string {
   return `backup-${database}-${type}-${stamp(at)}`;
 }
+
+/** ID of a `fbb list` run. */
+export function listWorkflowId(at: Date = new Date()): string {
+  return `list-${stamp(at)}`;
+}

@@ -138,3 +138,27 @@ describe('fbb backup', () => {
     expect(code).toBe(2);
   });
 });
+
+describe('fbb list', () => {
+  it('--local prints a table of backups, newest first, marking Windmill-era files', async () => {
+    const env = userEnv();
+    await fbb(['backup', '--local', '--type', 'daily'], env);
+    fs.writeFileSync(path.join(env.BACKUP_DIR!, 'family_brain_daily_20251208_020000.sql.gz'), 'old');
+    const { code, stdout } = await fbb(['list', '--local'], env);
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^FILE +TYPE +CREATED \(UTC\) +SIZE MB +STATE +ROWS +WHERE$/);
+    expect(lines[1]).toMatch(/^family_brain_daily_\d{8}_\d{6}\.sql\.gz +daily +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +[\d.]+ +verified +[\d,]+ +local$/);
+    expect(lines[2]).toMatch(/^family_brain_daily_20251208_020000\.sql\.gz +daily +2025-12-08 07:00:00 +0\.00 +no manifest +- +local$/);
+    expect(code).toBe(0);
+  });
+
+  it('--json gives the catalogue, and --include-s3 without a bucket is bad input', async () => {
+    const env = userEnv();
+    const { code, stdout } = await fbb(['list', '--local', '--json'], env);
+    expect(JSON.parse(stdout)).toEqual({ backups: [], aside_databases: [], warnings: [] });
+    expect(code).toBe(0);
+    const s3 = await fbb(['list', '--local', '--include-s3'], env);
+    expect(s3.stderr).toMatch(/fbb: list failed: S3NotConfigured: include_s3 was asked for, but S3_BUCKET is not set/);
+    expect(s3.code).toBe(2);
+  });
+});

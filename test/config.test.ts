@@ -16,7 +16,7 @@ function problems(env: NodeJS.ProcessEnv): string[] {
 describe('configuration', () => {
   it('defaults match the Windmill guide when nothing is set', () => {
     const config = loadConfig({});
-    expect(config.database).toEqual({ host: 'localhost', port: 5432, user: 'postgres', password: undefined, database: 'family_brain', sslmode: undefined });
+    expect(config.database).toEqual({ host: 'localhost', port: 5432, user: 'postgres', password: undefined, database: 'family_brain', sslmode: undefined, maintenanceDatabase: 'postgres' });
     expect(config.backup).toEqual({ dir: path.resolve('./backups'), prefix: 'family_brain', timezone: 'America/Toronto', gzipLevel: 6, retention: DEFAULT_RETENTION });
     expect(config.s3).toBeUndefined();
     expect(config.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', taskQueue: 'family-brain-backup' });
@@ -24,7 +24,7 @@ describe('configuration', () => {
 
   it('reads DATABASE_URL, including the password and database', () => {
     const config = loadConfig({ DATABASE_URL: 'postgres://backup:s3cr%40t@db.example:6543/fam?sslmode=require' });
-    expect(config.database).toEqual({ host: 'db.example', port: 6543, user: 'backup', password: 's3cr@t', database: 'fam', sslmode: 'require' });
+    expect(config.database).toEqual({ host: 'db.example', port: 6543, user: 'backup', password: 's3cr@t', database: 'fam', sslmode: 'require', maintenanceDatabase: 'postgres' });
   });
 
   it('falls back to the libpq variables when DATABASE_URL is unset', () => {

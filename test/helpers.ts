@@ -42,6 +42,7 @@ export function testConfig(overrides: { database?: string; s3?: boolean; backupD
       password: overrides.password ?? pgInfo.password,
       database: overrides.database ?? 'postgres',
       sslmode: undefined,
+      maintenanceDatabase: 'postgres',
     },
     backup: { dir: overrides.backupDir ?? tempDir(), prefix: 'family_brain', timezone: 'America/Toronto', gzipLevel: 6, retention: DEFAULT_RETENTION },
     s3: overrides.s3

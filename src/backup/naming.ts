@@ -90,3 +90,14 @@ function offsetMs(at: Date, timeZone: string): number {
   const wall = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
   return wall - Math.floor(at.getTime() / 1000) * 1000;
 }
+
+/** The name a live database is renamed to when a restore swaps another in: `<db>_pre_restore_<YYYYMMDD_HHMMSS>`. */
+export function asideDatabaseName(live: string, timestamp: string): string {
+  return `${live}_pre_restore_${timestamp}`;
+}
+
+/** The timestamp of a database renamed aside from `live`, or undefined for any other name. */
+export function parseAsideDatabaseName(live: string, name: string): string | undefined {
+  const rest = name.startsWith(`${live}_pre_restore_`) ? name.slice(live.length + '_pre_restore_'.length) : '';
+  return /^\d{8}_\d{6}$/.test(rest) ? rest : undefined;
+}

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config';
 import { registerBackup } from './commands/backup';
 import { registerDoctor } from './commands/doctor';
+import { registerList } from './commands/list';
 import type { CommandContext } from './context';
 import { CliError, ExitCode } from './exitCodes';
 
@@ -28,6 +29,7 @@ export async function runCli(
     .showHelpAfterError('(run "fbb --help" for usage)');
   registerDoctor(program, ctx);
   registerBackup(program, ctx);
+  registerList(program, ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;

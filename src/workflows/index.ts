@@ -1,3 +1,4 @@
 // Every workflow the worker registers.
 export { checkEnvironment } from './checkEnvironment';
 export { backupDatabase, progressQuery } from './backupDatabase';
+export { listBackups } from './listBackups';

@@ -1,6 +1,7 @@
 import type { BackupManifest } from '../../backup/manifest';
 import type { RetentionPolicy } from '../../backup/retention';
 import type { Config } from '../../config';
+import { listCatalog, type Catalog } from '../catalog';
 import { withClient } from '../db';
 import { databaseUnreachable } from '../failures';
 import { dumpDatabase, type DumpRequest } from './dump';
@@ -65,6 +66,9 @@ export function createBackupActivities(config: Config) {
     },
     async pruneBackups(options: { dryRun: boolean }): Promise<PruneDecision[]> {
       return pruneBackups(config, options);
+    },
+    async listCatalog(includeS3: boolean): Promise<Catalog> {
+      return listCatalog(config, includeS3);
     },
     /** Best effort: a database without system_logs is fine. */
     async recordBackup(entry: LogEntry): Promise<boolean> {

@@ -1,0 +1,50 @@
+import type { Command } from 'commander';
+import type { Catalog } from '../../activities/catalog';
+import { listWorkflowId } from '../../ids';
+import { listBackups } from '../../workflows';
+import type { CommandContext } from '../context';
+import { CliError, ExitCode } from '../exitCodes';
+import { describeFailure } from '../failures';
+import { formatTable, printJson } from '../output';
+import { openRunner, resultWithin } from '../runner';
+
+/** `fbb list`: backups, newest first, and databases renamed aside by restores. */
+export function registerList(program: Command, ctx: CommandContext): void {
+  program
+    .command('list')
+    .description('list backups (local, and S3 with --include-s3), newest first')
+    .option('--include-s3', 'also list the S3 bucket', false)
+    .option('--json', 'print the catalogue as JSON', false)
+    .option('--local', 'run in this process instead of on a Temporal worker (not durable)', false)
+    .addHelpText('after', '\nExamples:\n  $ fbb list --local\n  $ fbb list --include-s3 --json\n')
+    .action(async (opts: { includeS3: boolean; json: boolean; local: boolean }) => {
+      const config = ctx.config();
+      const runner = await openRunner(config, { local: opts.local, notice: ctx.notice });
+      try {
+        const started = await runner.start(listBackups, { args: [{ include_s3: opts.includeS3 }], workflowId: listWorkflowId() });
+        const catalog = await resultWithin(started.result(), 120_000, config.temporal.taskQueue).catch((err: unknown) => {
+          if (err instanceof CliError) throw err;
+          const { message, exitCode } = describeFailure('list', err);
+          throw new CliError(message, exitCode);
+        });
+        if (opts.json) printJson(catalog, ctx.stdout);
+        else ctx.stdout.write(`${formatCatalog(catalog)}\n`);
+        for (const w of catalog.warnings) ctx.notice(`fbb: warning: ${w}`);
+        ctx.setExitCode(ExitCode.ok);
+      } finally {
+        await runner.close();
+      }
+    });
+}
+
+/** The catalogue as a table. */
+export function formatCatalog(catalog: Catalog): string {
+  if (catalog.backups.length === 0) return 'no backups yet: make one with "fbb backup"';
+  const rows = [['FILE', 'TYPE', 'CREATED (UTC)', 'SIZE MB', 'STATE', 'ROWS', 'WHERE']];
+  for (const b of catalog.backups) {
+    const state = b.state === 'legacy' ? 'no manifest' : b.state === 'dumped' ? 'unverified' : 'verified';
+    rows.push([b.filename, b.type, b.created_at.replace('T', ' ').slice(0, 19), b.size_mb.toFixed(2), state, b.total_rows?.toLocaleString('en-US') ?? '-', b.locations.join('+')]);
+  }
+  const aside = catalog.aside_databases.map((d) => `  ${d.name} (renamed aside ${d.created_at.replace('T', ' ').slice(0, 19)} UTC)`);
+  return [formatTable(rows), ...(aside.length ? ['', 'databases kept from earlier restores:', ...aside] : [])].join('\n');
+}

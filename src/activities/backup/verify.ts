@@ -1,17 +1,13 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { Context } from '@temporalio/activity';
-import { execa, ExecaError } from 'execa';
 import { manifestName, parseManifest, type BackupManifest, type VerificationResult } from '../../backup/manifest';
-import { libpqEnv, type Config } from '../../config';
+import type { Config } from '../../config';
 import { ErrorType, permanent } from '../../errors';
 import { connect, withClient } from '../db';
-import { pgToolPath } from '../pgTools';
-import { every, HashCounter, sha256File, writeFileAtomic } from '../stream';
+import { restoreFileInto } from '../restoreFile';
+import { writeFileAtomic } from '../stream';
 import { databaseUnreachable } from '../failures';
 import { countRows, listExtensions } from './inventory';
 
@@ -110,65 +106,12 @@ async function dropScratch(config: Config, name: string): Promise<void> {
 }
 
 async function restoreInto(config: Config, scratch: string, file: string, manifest: BackupManifest): Promise<void> {
-  const ctx = Context.current();
-  const env = libpqEnv(config.database, scratch);
-  const counter = new HashCounter();
-  const stop = every(2_000, () => ctx.heartbeat({ step: 'verify', bytes: counter.bytes }));
   try {
-    if (manifest.format === 'custom') {
-      checkSha(manifest, await sha256File(file, (bytes) => (counter.bytes = bytes)));
-      await execa(pgToolPath('pg_restore', config.pgBinDir), ['--no-password', '--exit-on-error', '--jobs=2', `--dbname=${scratch}`, file], {
-        env,
-        extendEnv: false,
-        cancelSignal: ctx.cancellationSignal,
-      }).catch((err: unknown) => {
-        throw restoreFailed(err, manifest);
-      });
-      return;
-    }
-    const psql = execa(pgToolPath('psql', config.pgBinDir), ['--no-password', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-o', '/dev/null'], {
-      env,
-      extendEnv: false,
-      stdin: 'pipe',
-      stdout: 'ignore',
-      cancelSignal: ctx.cancellationSignal,
-      maxBuffer: { stderr: 1024 * 1024 },
-    });
-    const fed = pipeline(createReadStream(file), counter, createGunzip(), psql.stdin).catch((err: unknown) => {
-      psql.kill();
-      throw err;
-    });
-    const [feed, run] = await Promise.allSettled([fed, psql]);
-    if (feed.status === 'fulfilled' && run.status === 'fulfilled') {
-      checkSha(manifest, counter.digest());
-      return;
-    }
-    // Something stopped the restore part-way: read the whole file to tell corruption from a restore failure.
-    checkSha(manifest, await sha256File(file));
-    if (feed.status === 'rejected' && (feed.reason as NodeJS.ErrnoException).code?.startsWith('Z_')) {
-      throw permanent(ErrorType.BackupCorrupted, `backup "${manifest.filename}" is not a valid gzip file (${(feed.reason as Error).message}); it was not restored anywhere but a scratch database`, feed.reason);
-    }
-    if (run.status === 'rejected') throw restoreFailed(run.reason, manifest);
-    throw (feed as PromiseRejectedResult).reason;
+    await restoreFileInto(config, scratch, { filename: manifest.filename, file, format: manifest.format, sha256: manifest.sha256 }, { step: 'verify', failureType: ErrorType.BackupVerificationFailed });
   } catch (err) {
-    const e = err as { type?: string };
-    if (e.type === ErrorType.BackupCorrupted) await setAside(config.backup.dir, { ...manifest, status: 'failed' });
+    if ((err as { type?: string }).type === ErrorType.BackupCorrupted) await setAside(config.backup.dir, { ...manifest, status: 'failed' });
     throw err;
-  } finally {
-    stop();
   }
-}
-
-function checkSha(manifest: BackupManifest, actual: string): void {
-  if (actual !== manifest.sha256) {
-    throw permanent(ErrorType.BackupCorrupted, `backup "${manifest.filename}" failed its checksum (expected ${manifest.sha256.slice(0, 12)}…, got ${actual.slice(0, 12)}…); the file changed after it was written`);
-  }
-}
-
-function restoreFailed(err: unknown, manifest: BackupManifest): Error {
-  if (err instanceof ExecaError && err.isCanceled) return err;
-  const stderr = err instanceof ExecaError ? String(err.stderr ?? '').trim().split('\n').slice(-5).join(' | ') : String(err);
-  return permanent(ErrorType.BackupVerificationFailed, `backup "${manifest.filename}" does not restore: ${stderr}`, err);
 }
 
 /** Moves a backup that failed verification out of the catalog and records why in its manifest. */

@@ -1,0 +1,101 @@
+import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { Context } from '@temporalio/activity';
+import { execa, ExecaError } from 'execa';
+import type { BackupFormat } from '../backup/naming';
+import { libpqEnv, type Config } from '../config';
+import { ErrorType, permanent } from '../errors';
+import { pgToolPath } from './pgTools';
+import { every, HashCounter, sha256File } from './stream';
+
+/** A backup file to restore, and what it must hash to (null for Windmill-era files without manifest). */
+export interface RestoreSource {
+  filename: string;
+  file: string;
+  format: BackupFormat;
+  sha256: string | null;
+}
+
+/** How to restore. */
+export interface RestoreOptions {
+  /** Heartbeat label: "verify", "restore", "rollback". */
+  step: string;
+  /** Error type when the file is intact but does not restore. */
+  failureType: ErrorType;
+  /** SQL run first, in the same transaction (used to empty a database restored in place). */
+  preamble?: string;
+}
+
+/**
+ * Restores a backup into `database` in one transaction (psql --single-transaction with
+ * ON_ERROR_STOP, or pg_restore --single-transaction): it either all lands or nothing does.
+ * The file's SHA-256 (or, without one, its gzip integrity) is checked in the same pass;
+ * a damaged file fails with BackupCorrupted, an intact one that does not restore with `failureType`.
+ */
+export async function restoreFileInto(config: Config, database: string, source: RestoreSource, options: RestoreOptions): Promise<void> {
+  const ctx = Context.current();
+  const env = libpqEnv(config.database, database);
+  const counter = new HashCounter();
+  const stop = every(2_000, () => ctx.heartbeat({ step: options.step, bytes: counter.bytes }));
+  try {
+    if (source.format === 'custom') {
+      checkSha(source, await sha256File(source.file, (bytes) => (counter.bytes = bytes)));
+      if (options.preamble) {
+        await execa(pgToolPath('psql', config.pgBinDir), ['--no-password', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', options.preamble], { env, extendEnv: false });
+      }
+      await execa(pgToolPath('pg_restore', config.pgBinDir), ['--no-password', '--exit-on-error', '--single-transaction', `--dbname=${database}`, source.file], {
+        env,
+        extendEnv: false,
+        cancelSignal: ctx.cancellationSignal,
+      }).catch((err: unknown) => {
+        throw restoreFailed(err, source, options);
+      });
+      return;
+    }
+    const args = ['--no-password', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-o', '/dev/null'];
+    if (options.preamble) args.push('-c', options.preamble);
+    args.push('-f', '-');
+    const psql = execa(pgToolPath('psql', config.pgBinDir), args, {
+      env,
+      extendEnv: false,
+      stdin: 'pipe',
+      stdout: 'ignore',
+      cancelSignal: ctx.cancellationSignal,
+      maxBuffer: { stderr: 1024 * 1024 },
+    });
+    const fed = pipeline(createReadStream(source.file), counter, createGunzip(), psql.stdin).catch((err: unknown) => {
+      psql.kill();
+      throw err;
+    });
+    const [feed, run] = await Promise.allSettled([fed, psql]);
+    if (feed.status === 'fulfilled' && run.status === 'fulfilled') {
+      checkSha(source, counter.digest());
+      return;
+    }
+    // Something stopped the restore part-way: read the whole file to tell corruption from a restore failure.
+    checkSha(source, await sha256File(source.file));
+    if (feed.status === 'rejected' && (feed.reason as NodeJS.ErrnoException).code?.startsWith('Z_')) {
+      throw permanent(ErrorType.BackupCorrupted, `backup "${source.filename}" is not a valid gzip file (${(feed.reason as Error).message}); nothing was restored from it`, feed.reason);
+    }
+    if (run.status === 'rejected') throw restoreFailed(run.reason, source, options);
+    throw (feed as PromiseRejectedResult).reason;
+  } finally {
+    stop();
+  }
+}
+
+function checkSha(source: RestoreSource, actual: string): void {
+  if (source.sha256 !== null && actual !== source.sha256) {
+    throw permanent(
+      ErrorType.BackupCorrupted,
+      `backup "${source.filename}" failed its checksum (expected ${source.sha256.slice(0, 12)}…, got ${actual.slice(0, 12)}…); the file changed after it was written`,
+    );
+  }
+}
+
+function restoreFailed(err: unknown, source: RestoreSource, options: RestoreOptions): Error {
+  if (err instanceof ExecaError && err.isCanceled) return err;
+  const stderr = err instanceof ExecaError ? String(err.stderr ?? '').trim().split('\n').slice(-5).join(' | ') : String(err);
+  return permanent(options.failureType, `backup "${source.filename}" does not restore: ${stderr}`, err);
+}

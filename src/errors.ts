@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 /** Every expected failure type, in one place (docs/design.md lists them too). */
 export const ErrorType = {
   InvalidBackupInput: 'InvalidBackupInput',
-  BackupAlreadyRunning: 'BackupAlreadyRunning',
+  DatabaseBusy: 'DatabaseBusy',
   DatabaseUnreachable: 'DatabaseUnreachable',
   BackupDirNotWritable: 'BackupDirNotWritable',
   DumpFailed: 'DumpFailed',
@@ -14,6 +14,14 @@ export const ErrorType = {
   UploadFailed: 'UploadFailed',
   S3NotConfigured: 'S3NotConfigured',
   BackupNotFound: 'BackupNotFound',
+  InvalidBackupName: 'InvalidBackupName',
+  InvalidRestoreInput: 'InvalidRestoreInput',
+  ExtensionUnavailable: 'ExtensionUnavailable',
+  RolesMissing: 'RolesMissing',
+  CannotCreateDatabase: 'CannotCreateDatabase',
+  RestoreFailed: 'RestoreFailed',
+  RestoreVerificationFailed: 'RestoreVerificationFailed',
+  RollbackFailed: 'RollbackFailed',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

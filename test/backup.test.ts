@@ -172,7 +172,7 @@ describe('backupDatabase', () => {
     await acquireLock(config, { workflow_id: 'backup-other-run', kind: 'backup' });
     const { error, attempts } = await backup(config);
     const failure = rootFailure(error);
-    expect(failure.type).toBe('BackupAlreadyRunning');
+    expect(failure.type).toBe('DatabaseBusy');
     expect(failure.message).toMatch(new RegExp(`^a backup of database "${source}" is already running \\(workflow backup-other-run, since .*\\); wait for it to finish`));
     expect(attempts).not.toContain('dumpDatabase:completed');
   });

@@ -45,7 +45,7 @@ describe('upload to S3', () => {
     const manifest: BackupManifest = {
       manifest_version: MANIFEST_VERSION, filename, type: 'manual', format: 'plain_gzip', status: 'verified', created_at: '2026-11-24T15:15:00.000Z',
       database: 'x', server_version: '15', pg_dump_version: '15', size_bytes: data.length, sha256: createHash('sha256').update(data).digest('hex'),
-      tables_backed_up: 0, total_rows: 0, table_details: {}, extensions: [], verification: null, workflow_id: 'wf',
+      tables_backed_up: 0, total_rows: 0, table_details: {}, extensions: [], roles: [], verification: null, workflow_id: 'wf',
     };
     fs.writeFileSync(path.join(config.backup.dir, manifestName(filename)), JSON.stringify(manifest));
     const first = await runActivity(uploadBackup, config, filename);

@@ -1,6 +1,7 @@
 import type { Config } from '../config';
 import { createBackupActivities } from './backup';
 import { createDoctorActivities } from './doctor';
+import { createRestoreActivities } from './restore';
 
 /** What activities need from the outside world; secrets stay here, out of workflow inputs. */
 export interface ActivityDeps {
@@ -12,6 +13,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createDoctorActivities(deps.config),
     ...createBackupActivities(deps.config),
+    ...createRestoreActivities(deps.config),
   };
 }
 

@@ -44,6 +44,8 @@ export interface BackupManifest {
   total_rows: number;
   table_details: Record<string, number>;
   extensions: ExtensionInfo[];
+  /** Cluster roles the database's objects name (owners, grantees): a restore target needs them. */
+  roles: string[];
   verification: VerificationResult | null;
   workflow_id: string;
 }

@@ -1,9 +1,7 @@
-import { ApplicationFailure, CancellationScope, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import { ApplicationFailure, CancellationScope, defineQuery, setHandler, workflowInfo } from '@temporalio/workflow';
 import { parseBackupInput, type BackupInput } from '../backup/input';
-import type { BackupManifest } from '../backup/manifest';
 import { backupFilename, type BackupType } from '../backup/naming';
-import type { PruneDecision } from '../activities/backup/prune';
+import { housekeeping, quick, runBackup, round2, summary, MB } from './pipeline';
 
 /** Steps a backup goes through, as the `progress` query reports them. */
 export type BackupStep = 'starting' | 'planning' | 'dumping' | 'verifying' | 'uploading' | 'pruning' | 'recording' | 'done' | 'failed';
@@ -39,35 +37,6 @@ export interface BackupResult {
 }
 
 export const progressQuery = defineQuery<BackupProgress>('progress');
-
-const quick = proxyActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
-  retry: { maximumAttempts: 3, initialInterval: '2 seconds', backoffCoefficient: 2 },
-});
-const housekeeping = proxyActivities<Activities>({
-  startToCloseTimeout: '15 minutes',
-  heartbeatTimeout: '2 minutes',
-  retry: { maximumAttempts: 3, initialInterval: '10 seconds', backoffCoefficient: 2 },
-});
-const dumping = proxyActivities<Activities>({
-  startToCloseTimeout: '6 hours',
-  heartbeatTimeout: '1 minute',
-  retry: { maximumAttempts: 3, initialInterval: '30 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
-});
-const verifying = proxyActivities<Activities>({
-  startToCloseTimeout: '6 hours',
-  heartbeatTimeout: '1 minute',
-  retry: { maximumAttempts: 2, initialInterval: '30 seconds' },
-});
-const uploading = proxyActivities<Activities>({
-  startToCloseTimeout: '6 hours',
-  heartbeatTimeout: '2 minutes',
-  retry: { maximumAttempts: 5, initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
-});
-
-const MB = 1024 * 1024;
-const round2 = (n: number) => Math.round(n * 100) / 100;
-const summary = (d: PruneDecision) => ({ filename: d.filename, location: d.location, reason: d.reason });
 
 /** Dump → verify → upload → prune, then record. Accepts the Windmill guide's JSON as is. */
 export async function backupDatabase(rawInput?: BackupInput | Record<string, unknown>): Promise<BackupResult> {
@@ -118,52 +87,9 @@ export async function backupDatabase(rawInput?: BackupInput | Record<string, unk
   const { workflowId } = workflowInfo();
   await quick.acquireBackupLock({ workflow_id: workflowId, kind: 'backup' });
   try {
-    step('dumping');
-    const dumped = await dumping.dumpDatabase({ filename, type: input.backup_type, format: input.format, workflowId });
-    progress.size_bytes = dumped.size_bytes;
-
-    step('verifying');
-    const verified: BackupManifest = await verifying.verifyBackup(filename);
-
-    let uploaded: BackupResult['uploaded'] = null;
-    if (input.upload_to_s3) {
-      step('uploading');
-      const u = await uploading.uploadBackup(filename);
-      uploaded = { bucket: u.bucket, key: u.key };
-    }
-
-    let pruned: BackupResult['pruned'] = [];
-    if (input.cleanup_old) {
-      step('pruning');
-      pruned = (await housekeeping.pruneBackups({ dryRun: false })).filter((d) => d.removed).map(summary);
-    }
-
-    const v = verified.verification!;
-    const result: BackupResult = {
-      status: 'success',
-      dry_run: false,
-      filename,
-      backup_type: input.backup_type,
-      size_mb: round2(verified.size_bytes / MB),
-      tables_backed_up: verified.tables_backed_up,
-      total_rows: verified.total_rows,
-      table_details: verified.table_details,
-      sha256: verified.sha256,
-      verified: { ok: v.ok, tables_checked: v.tables_checked, verified_at: v.verified_at, duration_ms: v.duration_ms },
-      uploaded,
-      pruned,
-      duration_ms: Date.now() - started,
-    };
-    step('recording');
-    const { table_details: _omitted, ...details } = result;
-    await quick.recordBackup({ level: 'info', message: `backup ${filename} verified and stored`, details });
-    step('done');
-    return result;
+    return await runBackup({ filename, type: input.backup_type, format: input.format, upload: input.upload_to_s3, cleanup: input.cleanup_old, started }, progress, step);
   } catch (err) {
     progress.step = 'failed';
-    await CancellationScope.nonCancellable(() =>
-      quick.recordBackup({ level: 'error', message: `backup ${filename} failed`, details: { filename, error: String((err as Error).message ?? err), workflow_id: workflowId } }),
-    ).catch(() => undefined);
     throw err;
   } finally {
     await CancellationScope.nonCancellable(() => quick.releaseBackupLock(workflowId));

@@ -14,7 +14,7 @@ import { connect } from '../db';
 import { databaseUnreachable, diskError } from '../failures';
 import { parseToolVersion, pgToolPath } from '../pgTools';
 import { every, fsyncDir, HashCounter, writeFileAtomic } from '../stream';
-import { countRows, listExtensions, serverVersion, totalRows } from './inventory';
+import { countRows, listExtensions, referencedRoles, serverVersion, totalRows } from './inventory';
 
 /** What to dump; the workflow fixes the name once, so a retried attempt writes the same file. */
 export interface DumpRequest {
@@ -51,7 +51,10 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
     const { rows } = await client.query<{ snapshot: string; now: Date }>('SELECT pg_export_snapshot() AS snapshot, now() AS now');
     const snapshot = rows[0]!.snapshot;
     const createdAt = rows[0]!.now;
-    const [version, extensions, pgDumpVersion] = await Promise.all([serverVersion(client), listExtensions(client), toolVersion(config)]);
+    const version = await serverVersion(client);
+    const extensions = await listExtensions(client);
+    const roles = await referencedRoles(client);
+    const pgDumpVersion = await toolVersion(config);
 
     const written = await runPgDump(config, snapshot, req.format, partial);
     // Counted after pg_dump finished, in the snapshot pg_dump used: the same rows as in the file.
@@ -72,6 +75,7 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
       total_rows: totalRows(counts),
       table_details: counts,
       extensions,
+      roles,
       verification: null,
       workflow_id: req.workflowId,
     };

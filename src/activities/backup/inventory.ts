@@ -44,3 +44,25 @@ export async function serverVersion(client: ClientBase): Promise<string> {
 export function totalRows(counts: Record<string, number>): number {
   return Object.values(counts).reduce((a, b) => a + b, 0);
 }
+
+// Roles that own or are granted something in this database; PUBLIC (grantee 0) is not a role.
+const ROLES_SQL = `
+WITH user_ns AS (SELECT oid FROM pg_namespace WHERE nspname !~ '^pg_' AND nspname <> 'information_schema'),
+refs AS (
+  SELECT relowner AS r FROM pg_class WHERE relnamespace IN (SELECT oid FROM user_ns)
+  UNION SELECT nspowner FROM pg_namespace WHERE oid IN (SELECT oid FROM user_ns)
+  UNION SELECT proowner FROM pg_proc WHERE pronamespace IN (SELECT oid FROM user_ns)
+  UNION SELECT typowner FROM pg_type WHERE typnamespace IN (SELECT oid FROM user_ns)
+  UNION SELECT (aclexplode(relacl)).grantee FROM pg_class WHERE relacl IS NOT NULL AND relnamespace IN (SELECT oid FROM user_ns)
+  UNION SELECT (aclexplode(nspacl)).grantee FROM pg_namespace WHERE nspacl IS NOT NULL AND oid IN (SELECT oid FROM user_ns)
+  UNION SELECT (aclexplode(proacl)).grantee FROM pg_proc WHERE proacl IS NOT NULL AND pronamespace IN (SELECT oid FROM user_ns)
+  UNION SELECT defaclrole FROM pg_default_acl
+  UNION SELECT (aclexplode(defaclacl)).grantee FROM pg_default_acl
+)
+SELECT rolname FROM pg_roles WHERE oid IN (SELECT r FROM refs) ORDER BY rolname`;
+
+/** Cluster roles the database's objects refer to (owners and grantees). */
+export async function referencedRoles(client: ClientBase): Promise<string[]> {
+  const { rows } = await client.query<{ rolname: string }>(ROLES_SQL);
+  return rows.map((r) => r.rolname);
+}

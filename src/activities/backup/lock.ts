@@ -22,7 +22,7 @@ function lockPath(config: Config): string {
 /**
  * One backup or restore of a database at a time, across workers that share BACKUP_DIR: a lock
  * file created exclusively. The holder may take it again (a retried activity); anyone else gets
- * a non-retryable BackupAlreadyRunning naming the holder.
+ * a non-retryable DatabaseBusy naming the holder.
  */
 export async function acquireLock(config: Config, holder: Omit<LockHolder, 'since'>): Promise<void> {
   const file = lockPath(config);
@@ -49,7 +49,7 @@ export async function acquireLock(config: Config, holder: Omit<LockHolder, 'sinc
     return;
   }
   throw permanent(
-    ErrorType.BackupAlreadyRunning,
+    ErrorType.DatabaseBusy,
     `a ${current.kind} of database "${config.database.database}" is already running (workflow ${current.workflow_id}, since ${current.since}); ` +
       `wait for it to finish, or if it died, delete ${file}`,
   );

@@ -1,0 +1,208 @@
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import type { Client } from 'pg';
+import type { Config } from '../../config';
+import { ErrorType, permanent, transient } from '../../errors';
+import { countRows, listExtensions } from '../backup/inventory';
+import { connect, withClient } from '../db';
+import { databaseUnreachable } from '../failures';
+import { restoreFileInto } from '../restoreFile';
+import type { PreparedRestore } from './prepare';
+
+/** Per-table comparison of expected and actual row counts. */
+export interface TableCheck {
+  tables: Record<string, { expected: number | null; actual: number | null }>;
+  missing_extensions: string[];
+  ok: boolean;
+}
+
+/** Compares counts; with no expectation (a Windmill-era backup) it records what it found. */
+export function compareCounts(expected: Record<string, number> | null, actual: Record<string, number>, missingExtensions: string[] = []): TableCheck {
+  const tables: TableCheck['tables'] = {};
+  const names = new Set([...Object.keys(expected ?? {}), ...Object.keys(actual)]);
+  for (const t of [...names].sort()) tables[t] = { expected: expected === null ? null : (expected[t] ?? null), actual: actual[t] ?? null };
+  const ok = missingExtensions.length === 0 && (expected === null || Object.values(tables).every((c) => c.expected === c.actual));
+  return { tables, missing_extensions: missingExtensions, ok };
+}
+
+const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+async function maintenance(config: Config): Promise<Client> {
+  return connect(config.database, config.database.maintenanceDatabase).catch((err: unknown) => {
+    throw databaseUnreachable(err, config);
+  });
+}
+
+async function exists(client: Client, name: string): Promise<boolean> {
+  const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+  return rowCount === 1;
+}
+
+/** Counts and extension check of one database. */
+async function check(config: Config, database: string, expected: Record<string, number> | null, extensions: string[]): Promise<TableCheck> {
+  return withClient(
+    config.database,
+    async (c) => {
+      const counts = await countRows(c, () => Context.current().heartbeat({ step: 'count' }));
+      const have = new Set((await listExtensions(c)).map((e) => e.name));
+      return compareCounts(expected, counts, extensions.filter((e) => !have.has(e)));
+    },
+    database,
+  );
+}
+
+/** Creates roles the backup names that the server lacks, without login or password (set them with ALTER ROLE). */
+async function createRoles(client: Client, roles: string[]): Promise<string[]> {
+  const created: string[] = [];
+  for (const role of roles) {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+    if (rowCount === 0) {
+      await client.query(`CREATE ROLE ${quote(role)} NOLOGIN`);
+      created.push(role);
+    }
+  }
+  return created;
+}
+
+/**
+ * Restores the backup into a new database `target` on the same server and checks it against the
+ * dump-time counts; the live database is not touched. A target left by an earlier attempt is
+ * replaced. Without the right to create databases: CannotCreateDatabase (the workflow then
+ * restores in place). A restore that does not match: RestoreVerificationFailed, target dropped.
+ */
+export async function restoreIntoNewDatabase(config: Config, prepared: PreparedRestore, target: string): Promise<{ check: TableCheck; roles_created: string[] }> {
+  const client = await maintenance(config);
+  let rolesCreated: string[];
+  try {
+    rolesCreated = await createRoles(client, prepared.roles_missing);
+    await client.query(`DROP DATABASE IF EXISTS ${quote(target)} WITH (FORCE)`);
+    try {
+      await client.query(`CREATE DATABASE ${quote(target)} TEMPLATE template0`);
+    } catch (err) {
+      if ((err as { code?: string }).code === '42501') {
+        throw permanent(ErrorType.CannotCreateDatabase, `${config.database.user} may not create databases, so the backup cannot be restored beside the live one`, err);
+      }
+      throw err;
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  try {
+    await restoreFileInto(config, target, source(config, prepared), { step: 'restore', failureType: ErrorType.RestoreFailed });
+    const result = await check(config, target, prepared.table_details, prepared.extensions);
+    if (!result.ok) {
+      const bad = Object.entries(result.tables).filter(([, c]) => c.expected !== c.actual).map(([t, c]) => `${t} (expected ${c.expected}, restored ${c.actual})`);
+      throw permanent(ErrorType.RestoreVerificationFailed, `the restored copy of "${prepared.filename}" does not match its manifest: ${[...bad, ...result.missing_extensions.map((e) => `extension ${e} missing`)].join(', ')}; the live database was not touched`, undefined, result);
+    }
+    return { check: result, roles_created: rolesCreated };
+  } catch (err) {
+    await dropDatabase(config, target);
+    throw err;
+  }
+}
+
+/** Drops a database (if it exists), terminating its connections. */
+export async function dropDatabase(config: Config, name: string): Promise<void> {
+  const client = await maintenance(config);
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${quote(name)} WITH (FORCE)`);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Renames `from` to `to` and `incoming` to `from` in one transaction, after closing `from` to new
+ * connections and ending the open ones. Afterwards the old database, now `to`, is counted: those
+ * are the rows a rollback must bring back. Idempotent: when the swap already happened, it only counts.
+ */
+export async function swapDatabases(config: Config, names: { live: string; incoming: string; aside: string }): Promise<{ aside_counts: Record<string, number> }> {
+  const client = await maintenance(config);
+  try {
+    const done = (await exists(client, names.aside)) && !(await exists(client, names.incoming));
+    if (!done) {
+      await client.query(`ALTER DATABASE ${quote(names.live)} WITH ALLOW_CONNECTIONS false`);
+      try {
+        await renameBoth(client, [names.live, names.incoming], [
+          [names.live, names.aside],
+          [names.incoming, names.live],
+        ]);
+      } finally {
+        const current = (await exists(client, names.aside)) ? names.aside : names.live;
+        await client.query(`ALTER DATABASE ${quote(current)} WITH ALLOW_CONNECTIONS true`);
+      }
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  const counts = await withClient(config.database, (c) => countRows(c), names.aside);
+  return { aside_counts: counts };
+}
+
+/** Ends connections to `busy` and runs the renames in one transaction, retrying if someone slips in. */
+async function renameBoth(client: Client, busy: string[], renames: [string, string][]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()', [busy]);
+    try {
+      await client.query('BEGIN');
+      for (const [from, to] of renames) await client.query(`ALTER DATABASE ${quote(from)} RENAME TO ${quote(to)}`);
+      await client.query('COMMIT');
+      return;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      if ((err as { code?: string }).code !== '55006' || attempt >= 10) {
+        throw transient(ErrorType.RestoreFailed, `could not rename the databases: ${(err as Error).message}`, err);
+      }
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
+}
+
+/** Step 5: the live database, after the swap or in-place restore, holds what the backup holds. */
+export async function verifyLiveDatabase(config: Config, expected: Record<string, number> | null, extensions: string[]): Promise<TableCheck> {
+  return check(config, config.database.database, expected, extensions);
+}
+
+/**
+ * Puts the previous database back after a failed swap: the restored one is renamed to `failed`
+ * (kept for inspection), `aside` back to the live name; then checks the live database holds the
+ * rows it had at the swap. Idempotent.
+ */
+export async function rollbackSwap(
+  config: Config,
+  names: { live: string; aside: string; failed: string },
+  expected: Record<string, number>,
+): Promise<TableCheck> {
+  const client = await maintenance(config);
+  try {
+    if (await exists(client, names.aside)) {
+      await client.query(`ALTER DATABASE ${quote(names.live)} WITH ALLOW_CONNECTIONS false`).catch(() => undefined);
+      await renameBoth(client, [names.live, names.aside], [
+        [names.live, names.failed],
+        [names.aside, names.live],
+      ]);
+      await client.query(`ALTER DATABASE ${quote(names.failed)} WITH ALLOW_CONNECTIONS true`).catch(() => undefined);
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  return check(config, names.live, expected, []);
+}
+
+/**
+ * Restores in place, for servers where we may not create databases: every user schema is
+ * dropped and the backup replayed in ONE transaction, so a failure leaves the live database as it
+ * was. Used for the restore itself and to roll back to the pre-restore backup.
+ */
+export async function restoreInPlace(config: Config, prepared: PreparedRestore, step: 'restore' | 'rollback'): Promise<void> {
+  const preamble = `DO $fbb$ DECLARE s text; BEGIN
+    FOR s IN SELECT nspname FROM pg_namespace WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' LOOP
+      EXECUTE format('DROP SCHEMA %I CASCADE', s);
+    END LOOP;
+  END $fbb$; CREATE SCHEMA public;`;
+  await restoreFileInto(config, config.database.database, source(config, prepared), { step, failureType: ErrorType.RestoreFailed, preamble });
+}
+
+function source(config: Config, prepared: PreparedRestore) {
+  return { filename: prepared.filename, file: path.join(config.backup.dir, prepared.filename), format: prepared.format, sha256: prepared.sha256 };
+}

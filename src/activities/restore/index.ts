@@ -1,0 +1,34 @@
+import type { Config } from '../../config';
+import { dropDatabase, restoreInPlace, restoreIntoNewDatabase, rollbackSwap, swapDatabases, verifyLiveDatabase, type TableCheck } from './databases';
+import { prepareRestore, type PreparedRestore } from './prepare';
+
+/** The restore's activities. */
+export function createRestoreActivities(config: Config) {
+  return {
+    /** The live database's name and the time zone for names; nothing secret. */
+    async restoreSettings(): Promise<{ database: string; timezone: string }> {
+      return { database: config.database.database, timezone: config.backup.timezone };
+    },
+    async prepareRestore(filename: string, source: 'local' | 's3'): Promise<PreparedRestore> {
+      return prepareRestore(config, filename, source);
+    },
+    async restoreIntoNewDatabase(prepared: PreparedRestore, target: string): Promise<{ check: TableCheck; roles_created: string[] }> {
+      return restoreIntoNewDatabase(config, prepared, target);
+    },
+    async swapDatabases(names: { live: string; incoming: string; aside: string }): Promise<{ aside_counts: Record<string, number> }> {
+      return swapDatabases(config, names);
+    },
+    async verifyLiveDatabase(expected: Record<string, number> | null, extensions: string[]): Promise<TableCheck> {
+      return verifyLiveDatabase(config, expected, extensions);
+    },
+    async rollbackSwap(names: { live: string; aside: string; failed: string }, expected: Record<string, number>): Promise<TableCheck> {
+      return rollbackSwap(config, names, expected);
+    },
+    async restoreInPlace(prepared: PreparedRestore, step: 'restore' | 'rollback'): Promise<void> {
+      return restoreInPlace(config, prepared, step);
+    },
+    async dropDatabase(name: string): Promise<void> {
+      return dropDatabase(config, name);
+    },
+  };
+}

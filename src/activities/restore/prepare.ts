@@ -1,0 +1,187 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Context } from '@temporalio/activity';
+import { manifestName, parseManifest, type BackupManifest } from '../../backup/manifest';
+import { parseBackupName, type BackupFormat } from '../../backup/naming';
+import type { Config } from '../../config';
+import { ErrorType, permanent } from '../../errors';
+import { createS3Client } from '../../storage/s3Client';
+import { requireS3 } from '../backup/upload';
+import { connect } from '../db';
+import { databaseUnreachable } from '../failures';
+import { fsyncDir, sha256File, writeFileAtomic } from '../stream';
+import { DumpScanner } from './scan';
+
+/** What the restore needs to know about its backup, once validated. */
+export interface PreparedRestore {
+  filename: string;
+  format: BackupFormat;
+  /** null for a Windmill-era file without manifest (its gzip integrity was checked instead). */
+  sha256: string | null;
+  has_manifest: boolean;
+  /** Dump-time row counts; null without manifest (the restore then records the counts it finds). */
+  table_details: Record<string, number> | null;
+  extensions: string[];
+  roles_needed: string[];
+  /** Roles the target server lacks; created just before restoring. */
+  roles_missing: string[];
+  fetched_from_s3: boolean;
+}
+
+/**
+ * Step 1 of a restore, before anything changes: the name is a backup name, the backup exists at
+ * its source (an S3 one is streamed into BACKUP_DIR), its SHA-256 matches the manifest (or,
+ * without manifest, it gunzips cleanly), the server has every extension it needs, and every
+ * role it names exists or can be created. Any failure is non-retryable and names what to do.
+ */
+export async function prepareRestore(config: Config, filename: string, source: 'local' | 's3'): Promise<PreparedRestore> {
+  const name = parseBackupName(filename);
+  if (name === undefined) {
+    throw permanent(ErrorType.InvalidBackupName, `"${filename}" is not a backup file name (expected <prefix>_<type>_<YYYYMMDD_HHMMSS>.sql.gz, no directories); run "fbb list" to see the backups`);
+  }
+  const file = path.join(config.backup.dir, filename);
+  let fetched = false;
+  if (source === 's3') fetched = await fetchFromS3(config, filename);
+  const present = await fs.stat(file).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+  if (!present) {
+    throw permanent(ErrorType.BackupNotFound, `backup "${filename}" is not in ${config.backup.dir}; run "fbb list --include-s3" to see the backups, or restore with backup_source "s3"`);
+  }
+  const manifest = await readManifest(config.backup.dir, filename);
+  if (manifest?.status === 'failed') {
+    throw permanent(ErrorType.BackupCorrupted, `backup "${filename}" failed its verification when it was made; it will not be restored; run "fbb list" to pick another`);
+  }
+
+  let extensions: string[];
+  let roles: string[];
+  if (manifest) {
+    const actual = await sha256File(file, (bytes) => Context.current().heartbeat({ step: 'validate', bytes }));
+    if (actual !== manifest.sha256) {
+      throw permanent(
+        ErrorType.BackupCorrupted,
+        `backup "${filename}" failed its checksum (expected ${manifest.sha256.slice(0, 12)}…, got ${actual.slice(0, 12)}…); it was not restored; run "fbb list" to pick another`,
+      );
+    }
+    extensions = manifest.extensions.map((e) => e.name);
+    roles = manifest.roles ?? [];
+  } else {
+    const scanner = new DumpScanner();
+    await pipeline(createReadStream(file), createGunzip(), scanner).catch((err: unknown) => {
+      throw permanent(ErrorType.BackupCorrupted, `backup "${filename}" is not a valid gzip file (${(err as Error).message}); it was not restored; run "fbb list" to pick another`, err);
+    });
+    extensions = [...scanner.needs.extensions].sort();
+    roles = [...scanner.needs.roles].sort();
+  }
+
+  const rolesMissing = await checkServer(config, filename, extensions, roles);
+  return {
+    filename,
+    format: name.format,
+    sha256: manifest?.sha256 ?? null,
+    has_manifest: manifest !== undefined,
+    table_details: manifest?.table_details ?? null,
+    extensions,
+    roles_needed: roles,
+    roles_missing: rolesMissing,
+    fetched_from_s3: fetched,
+  };
+}
+
+async function readManifest(dir: string, filename: string): Promise<BackupManifest | undefined> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.join(dir, manifestName(filename)), 'utf8');
+  } catch {
+    return undefined;
+  }
+  return parseManifest(text, manifestName(filename));
+}
+
+/** The server must offer every extension; missing roles must be creatable by us. Returns the missing roles. */
+async function checkServer(config: Config, filename: string, extensions: string[], roles: string[]): Promise<string[]> {
+  const client = await connect(config.database, config.database.maintenanceDatabase).catch((err: unknown) => {
+    throw databaseUnreachable(err, config);
+  });
+  try {
+    const available = await client.query<{ name: string }>('SELECT name FROM pg_available_extensions WHERE name = ANY($1)', [extensions]);
+    const have = new Set(available.rows.map((r) => r.name));
+    const lacking = extensions.filter((e) => !have.has(e));
+    if (lacking.length > 0) {
+      throw permanent(
+        ErrorType.ExtensionUnavailable,
+        `backup "${filename}" needs extension(s) ${lacking.join(', ')}, which this server does not offer (pg_available_extensions); ` +
+          'install them on the server (pgvector: the pgvector/pgvector image, or scripts/install-deps.sh) and restore again; nothing was changed',
+      );
+    }
+    const existing = await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1)', [roles]);
+    const found = new Set(existing.rows.map((r) => r.rolname));
+    const missing = roles.filter((r) => !found.has(r));
+    if (missing.length > 0) {
+      const me = await client.query<{ can: boolean }>('SELECT rolsuper OR rolcreaterole AS can FROM pg_roles WHERE rolname = current_user');
+      if (!me.rows[0]?.can) {
+        throw permanent(
+          ErrorType.RolesMissing,
+          `backup "${filename}" grants to or is owned by role(s) ${missing.join(', ')}, which this server lacks, and ${config.database.user} may not create roles; ` +
+            `create them first (CREATE ROLE ${missing[0]} NOLOGIN;) or restore as a user with CREATEROLE; nothing was changed`,
+        );
+      }
+    }
+    return missing;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Streams the object and its manifest into BACKUP_DIR (a temporary name, fsync, rename); false if the local copy already matched. */
+async function fetchFromS3(config: Config, filename: string): Promise<boolean> {
+  const s3 = requireS3(config);
+  const client = createS3Client(s3);
+  const dir = config.backup.dir;
+  try {
+    await fs.mkdir(dir, { recursive: true });
+    const manifestText = await getText(client, s3.bucket, `${s3.prefix}${manifestName(filename)}`);
+    const local = await readManifest(dir, filename).catch(() => undefined);
+    if (manifestText !== undefined) {
+      const remote = parseManifest(manifestText, `s3://${s3.bucket}/${s3.prefix}${manifestName(filename)}`);
+      const localFile = path.join(dir, filename);
+      if (local?.sha256 === remote.sha256 && (await sha256File(localFile).catch(() => '')) === remote.sha256) return false;
+    }
+    const partial = path.join(dir, `.${filename}.partial-fetch`);
+    let body;
+    try {
+      body = (await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: `${s3.prefix}${filename}` }))).Body;
+    } catch (err) {
+      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) {
+        throw permanent(ErrorType.BackupNotFound, `backup "${filename}" is not in s3://${s3.bucket}/${s3.prefix}; run "fbb list --include-s3" to see the backups`, err);
+      }
+      throw err;
+    }
+    const out = createWriteStream(partial);
+    await pipeline(body as NodeJS.ReadableStream, out);
+    const handle = await fs.open(partial, 'r+');
+    await handle.sync();
+    await handle.close();
+    if (manifestText !== undefined) await writeFileAtomic(path.join(dir, manifestName(filename)), manifestText);
+    await fs.rename(partial, path.join(dir, filename));
+    await fsyncDir(dir);
+    return true;
+  } finally {
+    client.destroy();
+  }
+}
+
+async function getText(client: S3Client, bucket: string, key: string): Promise<string | undefined> {
+  try {
+    const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return await out.Body?.transformToString('utf8');
+  } catch (err) {
+    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
+    throw err;
+  }
+}

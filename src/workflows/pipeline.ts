@@ -1,0 +1,101 @@
+// The backup pipeline shared by backupDatabase and restoreDatabase (its pre-restore backup):
+// dump -> verify -> upload -> prune -> record, each an activity with its own policy.
+import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { PruneDecision } from '../activities/backup/prune';
+import type { BackupManifest } from '../backup/manifest';
+import type { BackupFormat, BackupType } from '../backup/naming';
+import type { BackupProgress, BackupResult, BackupStep } from './backupDatabase';
+
+export const quick = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 3, initialInterval: '2 seconds', backoffCoefficient: 2 },
+});
+export const housekeeping = proxyActivities<Activities>({
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '2 minutes',
+  retry: { maximumAttempts: 3, initialInterval: '10 seconds', backoffCoefficient: 2 },
+});
+const dumping = proxyActivities<Activities>({
+  startToCloseTimeout: '6 hours',
+  heartbeatTimeout: '1 minute',
+  retry: { maximumAttempts: 3, initialInterval: '30 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+});
+const verifying = proxyActivities<Activities>({
+  startToCloseTimeout: '6 hours',
+  heartbeatTimeout: '1 minute',
+  retry: { maximumAttempts: 2, initialInterval: '30 seconds' },
+});
+const uploading = proxyActivities<Activities>({
+  startToCloseTimeout: '6 hours',
+  heartbeatTimeout: '2 minutes',
+  retry: { maximumAttempts: 5, initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+});
+
+export const MB = 1024 * 1024;
+export const round2 = (n: number) => Math.round(n * 100) / 100;
+export const summary = (d: PruneDecision) => ({ filename: d.filename, location: d.location, reason: d.reason });
+
+/** What to back up and what to do after. */
+export interface BackupPlan {
+  filename: string;
+  type: BackupType;
+  format: BackupFormat;
+  upload: boolean;
+  cleanup: boolean;
+  started: number;
+}
+
+/** Runs the pipeline; the caller holds the database's lock. */
+export async function runBackup(plan: BackupPlan, progress: BackupProgress, step: (s: BackupStep) => void): Promise<BackupResult> {
+  const { workflowId } = workflowInfo();
+  const { filename } = plan;
+  try {
+    step('dumping');
+    const dumped = await dumping.dumpDatabase({ filename, type: plan.type, format: plan.format, workflowId });
+    progress.size_bytes = dumped.size_bytes;
+
+    step('verifying');
+    const verified: BackupManifest = await verifying.verifyBackup(filename);
+
+    let uploaded: BackupResult['uploaded'] = null;
+    if (plan.upload) {
+      step('uploading');
+      const u = await uploading.uploadBackup(filename);
+      uploaded = { bucket: u.bucket, key: u.key };
+    }
+
+    let pruned: BackupResult['pruned'] = [];
+    if (plan.cleanup) {
+      step('pruning');
+      pruned = (await housekeeping.pruneBackups({ dryRun: false })).filter((d) => d.removed).map(summary);
+    }
+
+    const v = verified.verification!;
+    const result: BackupResult = {
+      status: 'success',
+      dry_run: false,
+      filename,
+      backup_type: plan.type,
+      size_mb: round2(verified.size_bytes / MB),
+      tables_backed_up: verified.tables_backed_up,
+      total_rows: verified.total_rows,
+      table_details: verified.table_details,
+      sha256: verified.sha256,
+      verified: { ok: v.ok, tables_checked: v.tables_checked, verified_at: v.verified_at, duration_ms: v.duration_ms },
+      uploaded,
+      pruned,
+      duration_ms: Date.now() - plan.started,
+    };
+    step('recording');
+    const { table_details: _omitted, ...details } = result;
+    await quick.recordBackup({ level: 'info', message: `backup ${filename} verified and stored`, details });
+    step('done');
+    return result;
+  } catch (err) {
+    await CancellationScope.nonCancellable(() =>
+      quick.recordBackup({ level: 'error', message: `backup ${filename} failed`, details: { filename, error: String((err as Error).message ?? err), workflow_id: workflowId } }),
+    ).catch(() => undefined);
+    throw err;
+  }
+}

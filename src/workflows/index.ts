@@ -2,3 +2,4 @@
 export { checkEnvironment } from './checkEnvironment';
 export { backupDatabase, progressQuery } from './backupDatabase';
 export { listBackups } from './listBackups';
+export { restoreDatabase, confirmRestore, cancelRestore, statusQuery } from './restoreDatabase';

@@ -5,10 +5,6 @@ import { prepareRestore, type PreparedRestore } from './prepare';
 /** The restore's activities. */
 export function createRestoreActivities(config: Config) {
   return {
-    /** The live database's name and the time zone for names; nothing secret. */
-    async restoreSettings(): Promise<{ database: string; timezone: string }> {
-      return { database: config.database.database, timezone: config.backup.timezone };
-    },
     async prepareRestore(filename: string, source: 'local' | 's3'): Promise<PreparedRestore> {
       return prepareRestore(config, filename, source);
     },

@@ -1,0 +1,61 @@
+// The restoreDatabase workflow's input: the Windmill guide's JSON, validated before anything runs.
+import { ApplicationFailure, type Duration } from '@temporalio/common';
+import { msToNumber } from '@temporalio/common/lib/time';
+import { parseBackupName } from './naming';
+
+/** Input of restoreDatabase: `{"backup_filename": "...", "backup_source": "s3", "confirm_restore": true, "create_pre_restore_backup": true}`. */
+export interface RestoreInput {
+  backup_filename: string;
+  backup_source: 'local' | 's3';
+  /** true: go on without waiting for the confirmRestore signal (as the Windmill script did). */
+  confirm_restore: boolean;
+  create_pre_restore_backup: boolean;
+  /** How long to wait for confirmRestore, e.g. "1 hour", "30 minutes". */
+  confirmation_timeout: string;
+}
+
+const DEFAULTS = { backup_source: 'local', confirm_restore: false, create_pre_restore_backup: true, confirmation_timeout: '1 hour' } as const;
+const EXAMPLE = '{"backup_filename": "family_brain_daily_20251208_020000.sql.gz", "backup_source": "local", "confirm_restore": false, "create_pre_restore_backup": true}';
+const KEYS = ['backup_filename', ...Object.keys(DEFAULTS)];
+
+function fail(type: string, problems: string[]): ApplicationFailure {
+  return ApplicationFailure.create({ type, nonRetryable: true, message: `invalid restore input: ${problems.join('; ')}. Nothing was changed. Example input: ${EXAMPLE}` });
+}
+
+function isDuration(value: unknown): value is string {
+  if (typeof value !== 'string') return false;
+  try {
+    return msToNumber(value as Duration) > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Validates the input and fills in defaults; throws non-retryable InvalidBackupName or InvalidRestoreInput. */
+export function parseRestoreInput(raw: unknown): RestoreInput {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw fail('InvalidRestoreInput', ['expected a JSON object with at least "backup_filename"']);
+  const input = raw as Record<string, unknown>;
+  const problems = Object.keys(input).filter((k) => !KEYS.includes(k)).map((k) => `unknown key "${k}" (known: ${KEYS.join(', ')})`);
+  const filename = input.backup_filename;
+  if (typeof filename !== 'string' || filename === '') problems.push('"backup_filename" is required: the name of a backup file, as "fbb list" shows it');
+  const source = input.backup_source ?? DEFAULTS.backup_source;
+  if (source !== 'local' && source !== 's3') problems.push(`"backup_source" must be "local" or "s3", got ${JSON.stringify(source)}`);
+  const bool = (key: 'confirm_restore' | 'create_pre_restore_backup'): boolean => {
+    const v = input[key] ?? DEFAULTS[key];
+    if (typeof v !== 'boolean') problems.push(`"${key}" must be true or false, got ${JSON.stringify(v)}`);
+    return v === true;
+  };
+  const confirm = bool('confirm_restore');
+  const preBackup = bool('create_pre_restore_backup');
+  const timeout = input.confirmation_timeout ?? DEFAULTS.confirmation_timeout;
+  if (!isDuration(timeout)) problems.push(`"confirmation_timeout" must be a duration such as "1 hour" or "30 minutes", got ${JSON.stringify(timeout)}`);
+  if (problems.length > 0) throw fail('InvalidRestoreInput', problems);
+  if (parseBackupName(filename as string) === undefined) {
+    throw ApplicationFailure.create({
+      type: 'InvalidBackupName',
+      nonRetryable: true,
+      message: `"${String(filename)}" is not a backup file name (expected <prefix>_<type>_<YYYYMMDD_HHMMSS>.sql.gz, no directories); nothing was changed; run "fbb list" to see the backups`,
+    });
+  }
+  return { backup_filename: filename as string, backup_source: source as 'local' | 's3', confirm_restore: confirm, create_pre_restore_backup: preBackup, confirmation_timeout: (timeout as string).trim() };
+}

@@ -1,0 +1,264 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import { execa } from 'execa';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../src/activities';
+import { libpqEnv, type Config } from '../src/config';
+import { LocalRuntime } from '../src/runner';
+import { diffFingerprints, fingerprintDatabase } from '../src/testing/compare';
+import { startPgCluster, type PgCluster } from '../src/testing/pgCluster';
+import { backupDatabase, cancelRestore, confirmRestore, restoreDatabase, statusQuery } from '../src/workflows';
+import { createDatabase, fingerprint, restoreFileIntoNewDatabase, testConfig, withAdmin } from './helpers';
+
+let n = 0;
+const runtimes: LocalRuntime[] = [];
+afterAll(async () => {
+  await Promise.all(runtimes.map((r) => r.shutdown()));
+  // Every database this file made, live, aside or restored, has "rst" in its name.
+  const { rows } = await withAdmin((c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'fbb_rst%'"));
+  await withAdmin(async (c) => {
+    for (const { datname } of rows) await c.query(`DROP DATABASE "${datname}" WITH (FORCE)`);
+  });
+});
+
+async function runtimeFor(config: Config, overrides: Record<string, unknown> = {}): Promise<LocalRuntime> {
+  const runtime = await LocalRuntime.create({ activities: { ...createActivities({ config }), ...overrides } });
+  runtimes.push(runtime);
+  return runtime;
+}
+
+async function backupOf(config: Config, input: Record<string, unknown> = {}): Promise<string> {
+  const runtime = await runtimeFor(config);
+  const result = await runtime.execute(backupDatabase, { args: [{ cleanup_old: false, ...input }], workflowId: `rst-backup-${++n}` });
+  return result.filename;
+}
+
+/** Deletes, updates and adds rows: the "damage" a restore must undo. */
+async function change(database: string): Promise<void> {
+  await withAdmin(async (c) => {
+    await c.query('DELETE FROM chat_messages WHERE id % 3 = 0');
+    await c.query("UPDATE tenants SET name = name || ' (edited)'");
+    await c.query("INSERT INTO system_logs (level, source, message, details) VALUES ('warn', 'app', 'after the backup', '{}')");
+  }, database);
+}
+
+function failureType(err: unknown): string | undefined {
+  let e: unknown = err;
+  while (e instanceof WorkflowFailedError || e instanceof ActivityFailure) e = e.cause;
+  return e instanceof ApplicationFailure ? (e.type ?? undefined) : undefined;
+}
+
+describe('restoreDatabase', () => {
+  it('after a confirm signal, brings the database back to the moment of the backup; the pre-restore backup holds the state it replaced', async () => {
+    const db = await createDatabase('rst_main');
+    const config = testConfig({ database: db });
+    const atBackup = await fingerprint(db);
+    const filename = await backupOf(config);
+    await change(db);
+    const changed = await fingerprint(db);
+
+    const runtime = await runtimeFor(config);
+    const handle = await runtime.start(restoreDatabase, { args: [{ backup_filename: filename }], workflowId: `rst-${++n}` });
+    await handle.settled();
+    const waiting = await handle.query(statusQuery);
+    expect(waiting).toMatchObject({ status: 'running', phase: 'awaiting_confirmation', restored_from: filename, strategy: null });
+    expect(waiting.pre_restore_backup).toMatch(/^family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz$/);
+    expect(waiting.confirm_by).not.toBeNull();
+    // Untouched while it waits, but for the pre-restore backup's system_logs row.
+    expect(diffFingerprints(changed, await fingerprint(db))).toEqual(RECORD_ROW);
+
+    await handle.signal(confirmRestore, { confirmed_by: 'grace@example.org' });
+    const result = await handle.result();
+    expect(result).toMatchObject({ status: 'success', strategy: 'swap', confirmed_by: 'grace@example.org', rollback: null, error: null });
+    expect(result.verification?.ok).toBe(true);
+    expect(result.verification?.tables.tenants).toEqual({ expected: 5, actual: 5 });
+    expect(result.aside_database).toMatch(new RegExp(`^${db}_pre_restore_\\d{8}_\\d{6}$`));
+    expect(diffFingerprints(atBackup, await fingerprint(db))).toEqual([]);
+
+    const preRestored = await restoreFileIntoNewDatabase(path.join(config.backup.dir, result.pre_restore_backup!), 'rst_pre');
+    expect(diffFingerprints(changed, await fingerprint(preRestored))).toEqual([]);
+    // The database renamed aside is the changed one, kept; it also got the pre-restore backup's system_logs row.
+    expect(diffFingerprints(changed, await fingerprint(result.aside_database!))).toEqual(RECORD_ROW);
+    await expectBackupRecord(result.aside_database!, result.pre_restore_backup!);
+  });
+
+  it('restores from S3 when the local copy is gone', async () => {
+    const db = await createDatabase('rst_s3');
+    const config = testConfig({ database: db, s3: true });
+    const atBackup = await fingerprint(db);
+    const filename = await backupOf(config, { upload_to_s3: true });
+    fs.rmSync(path.join(config.backup.dir, filename));
+    fs.rmSync(path.join(config.backup.dir, `${filename}.manifest.json`));
+    await change(db);
+    const runtime = await runtimeFor(config);
+    const result = await runtime.execute(restoreDatabase, { args: [{ backup_filename: filename, backup_source: 's3', confirm_restore: true }], workflowId: `rst-${++n}` });
+    expect(result).toMatchObject({ status: 'success', backup_source: 's3', confirmed_by: 'input: confirm_restore' });
+    expect(diffFingerprints(atBackup, await fingerprint(db))).toEqual([]);
+  });
+
+  it('restores a Windmill-era file made with plain pg_dump | gzip, recording the counts it finds', async () => {
+    const db = await createDatabase('rst_legacy');
+    const config = testConfig({ database: db });
+    const atBackup = await fingerprint(db);
+    const legacy = 'family_brain_daily_20251208_020000.sql.gz';
+    await execa('bash', ['-o', 'pipefail', '-c', `"${config.pgBinDir}/pg_dump" | gzip > "${path.join(config.backup.dir, legacy)}"`], { env: libpqEnv(config.database), extendEnv: false });
+    await change(db);
+    const runtime = await runtimeFor(config);
+    const result = await runtime.execute(restoreDatabase, { args: [{ backup_filename: legacy, confirm_restore: true, create_pre_restore_backup: false }], workflowId: `rst-${++n}` });
+    expect(result).toMatchObject({ status: 'success', pre_restore_backup: null });
+    expect(result.verification?.tables.tenants).toEqual({ expected: 5, actual: 5 });
+    expect(diffFingerprints(atBackup, await fingerprint(db))).toEqual([]);
+  });
+
+  describe('leaves the database exactly as it was', () => {
+    it('when cancelled by signal', async () => {
+      const db = await createDatabase('rst_cancel');
+      const config = testConfig({ database: db });
+      const filename = await backupOf(config);
+      await change(db);
+      const before = await fingerprint(db);
+      const handle = await (await runtimeFor(config)).start(restoreDatabase, { args: [{ backup_filename: filename, create_pre_restore_backup: false }], workflowId: `rst-${++n}` });
+      await handle.settled();
+      await handle.signal(cancelRestore, { cancelled_by: 'ops', reason: 'wrong file' });
+      const result = await handle.result();
+      expect(result).toMatchObject({ status: 'cancelled', strategy: null, error: { type: 'RestoreCancelled', message: 'cancelled by ops: wrong file; the database was not changed' } });
+      expect(diffFingerprints(before, await fingerprint(db))).toEqual([]);
+    });
+
+    it('when nobody confirms before the deadline', async () => {
+      const db = await createDatabase('rst_expire');
+      const config = testConfig({ database: db });
+      const filename = await backupOf(config);
+      const before = await fingerprint(db);
+      const runtime = await runtimeFor(config);
+      const result = await runtime.execute(restoreDatabase, {
+        args: [{ backup_filename: filename, create_pre_restore_backup: false, confirmation_timeout: '2 hours' }],
+        workflowId: `rst-${++n}`,
+      });
+      expect(result).toMatchObject({ status: 'expired', error: { type: 'RestoreExpired', message: 'no confirmRestore signal within 2 hours; the database was not changed' } });
+      expect(diffFingerprints(before, await fingerprint(db))).toEqual([]);
+    });
+
+    it.each([
+      ['a corrupted file', 'BackupCorrupted'],
+      ['a missing file', 'BackupNotFound'],
+      ['a bad name', 'InvalidBackupName'],
+    ])('on %s, failing with %s', async (what, type) => {
+      const db = await createDatabase('rst_bad');
+      const config = testConfig({ database: db });
+      let filename = await backupOf(config);
+      if (what === 'a corrupted file') {
+        const file = path.join(config.backup.dir, filename);
+        const bytes = fs.readFileSync(file);
+        bytes[100] = bytes[100]! ^ 0x01;
+        fs.writeFileSync(file, bytes);
+      }
+      if (what === 'a missing file') filename = 'family_brain_daily_20200101_020000.sql.gz';
+      if (what === 'a bad name') filename = '../etc/passwd';
+      await change(db);
+      const before = await fingerprint(db);
+      const handle = await (await runtimeFor(config)).start(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: `rst-${++n}` });
+      const err = await handle.result().catch((e: unknown) => e);
+      expect(failureType(err)).toBe(type);
+      expect(diffFingerprints(before, await fingerprint(db))).toEqual([]);
+      if (what === 'a bad name') expect(handle.execution.attempts).toEqual([]);
+    });
+
+    it('on a server without pgvector, failing with ExtensionUnavailable before any change', async () => {
+      const db = await createDatabase('rst_novec');
+      const config = testConfig({ database: db });
+      const filename = await backupOf(config);
+      let bare: PgCluster | undefined;
+      try {
+        bare = await startPgCluster({ withoutExtensions: ['vector'] });
+        await withCluster(bare, 'postgres', (c) => c.query('CREATE DATABASE family_brain'));
+        await withCluster(bare, 'family_brain', (c) => c.query('CREATE TABLE notes (id int primary key, body text); INSERT INTO notes VALUES (1, \'keep me\')'));
+        const target: Config = { ...config, database: { ...config.database, host: bare.host, port: bare.port, password: bare.password, database: 'family_brain' } };
+        const conn = { host: bare.host, port: bare.port, user: bare.user, password: bare.password, database: 'family_brain' };
+        const before = await fingerprintDatabase(conn);
+        const err = await (await runtimeFor(target)).execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: `rst-${++n}` }).catch((e: unknown) => e);
+        expect(failureType(err)).toBe('ExtensionUnavailable');
+        expect(String((err as Error & { cause?: { cause?: Error } }).cause?.cause?.message)).toMatch(/needs extension\(s\) vector, which this server does not offer/);
+        expect(diffFingerprints(before, await fingerprintDatabase(conn))).toEqual([]);
+      } finally {
+        await bare?.stop();
+      }
+    });
+  });
+
+  it('rolls back automatically when the check after the swap fails, leaving the database as before the restore', async () => {
+    const db = await createDatabase('rst_rollback');
+    const config = testConfig({ database: db });
+    const filename = await backupOf(config);
+    await change(db);
+    const before = await fingerprint(db);
+    const real = createActivities({ config });
+    // The injected failure: the live check after the swap finds a wrong count.
+    const verifyLiveDatabase = async (expected: Record<string, number> | null, extensions: string[]) => {
+      const check = await real.verifyLiveDatabase(expected, extensions);
+      return { ...check, tables: { ...check.tables, tenants: { expected: 5, actual: 4 } }, ok: false };
+    };
+    const runtime = await runtimeFor(config, { verifyLiveDatabase });
+    const result = await runtime.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: `rst-${++n}` });
+    expect(result).toMatchObject({ status: 'rolled_back', strategy: 'swap', aside_database: null, error: { type: 'RestoreVerificationFailed' } });
+    expect(result.rollback).toMatchObject({ strategy: 'swap_back', verification: { ok: true } });
+    expect(result.rollback?.failed_database).toMatch(new RegExp(`^${db}_failed_restore_\\d{8}_\\d{6}$`));
+    // As before the restore, plus the one system_logs row the pre-restore backup wrote.
+    expect(diffFingerprints(before, await fingerprint(db))).toEqual(RECORD_ROW);
+    await expectBackupRecord(db, result.pre_restore_backup!);
+  });
+
+  it('into a fresh server without the app\'s roles, creates them and restores exactly', async () => {
+    const db = await createDatabase('rst_roles');
+    const config = testConfig({ database: db });
+    const atBackup = await fingerprint(db);
+    const filename = await backupOf(config);
+    let fresh: PgCluster | undefined;
+    try {
+      fresh = await startPgCluster();
+      await withCluster(fresh, 'postgres', (c) => c.query('CREATE DATABASE family_brain'));
+      const target: Config = { ...config, database: { ...config.database, host: fresh.host, port: fresh.port, password: fresh.password, database: 'family_brain' } };
+      const result = await (await runtimeFor(target)).execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: `rst-${++n}` });
+      expect(result).toMatchObject({ status: 'success', roles_created: ['family_brain_app'] });
+      const restored = await fingerprintDatabase({ host: fresh.host, port: fresh.port, user: fresh.user, password: fresh.password, database: 'family_brain' });
+      expect(diffFingerprints(atBackup, restored)).toEqual([]);
+    } finally {
+      await fresh?.stop();
+    }
+  });
+
+  it('refuses a second restore of the same database while one waits for confirmation', async () => {
+    const db = await createDatabase('rst_twice');
+    const config = testConfig({ database: db });
+    const filename = await backupOf(config);
+    const runtime = await runtimeFor(config);
+    const first = await runtime.start(restoreDatabase, { args: [{ backup_filename: filename, create_pre_restore_backup: false }], workflowId: `rst-${++n}` });
+    await first.settled();
+    const err = await runtime.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: `rst-${++n}` }).catch((e: unknown) => e);
+    expect(failureType(err)).toBe('DatabaseBusy');
+    expect(String((err as Error & { cause?: { cause?: Error } }).cause?.cause?.message)).toMatch(new RegExp(`^a restore of database "${db}" is already running \\(workflow ${first.workflowId}`));
+    await first.signal(cancelRestore, {});
+    await expect(first.result()).resolves.toMatchObject({ status: 'cancelled' });
+  });
+});
+
+/** The difference one backup's system_logs record makes (source = 'backup'). */
+const RECORD_ROW = ['table public.system_logs: row count 202 vs 203', 'sequence public.system_logs_id_seq: last value 202 vs 203'];
+
+async function expectBackupRecord(database: string, filename: string): Promise<void> {
+  const { rowCount } = await withAdmin((c) => c.query("SELECT 1 FROM system_logs WHERE source = 'backup' AND details->>'filename' = $1", [filename]), database);
+  expect(rowCount).toBe(1);
+}
+
+async function withCluster<T>(cluster: PgCluster, database: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}

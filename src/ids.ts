@@ -19,3 +19,8 @@ export function backupWorkflowId(database: string, type: string, at: Date = new 
 export function listWorkflowId(at: Date = new Date()): string {
   return `list-${stamp(at)}`;
 }
+
+/** ID of a restore run: `restore-<database>-<UTC timestamp>`. */
+export function restoreWorkflowId(database: string, at: Date = new Date()): string {
+  return `restore-${database}-${stamp(at)}`;
+}

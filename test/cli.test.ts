@@ -8,6 +8,7 @@ import type { DoctorReport } from '../src/doctor/report';
 import type { BackupResult } from '../src/workflows/backupDatabase';
 import { createDatabase, dropDatabase, tempDir, testConfig } from './helpers';
 
+
 let db: string;
 beforeAll(async () => {
   db = await createDatabase('cli');
@@ -32,15 +33,17 @@ function userEnv(overrides: Record<string, string> = {}): NodeJS.ProcessEnv {
   };
 }
 
-async function fbb(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+async function fbb(args: string[], env: NodeJS.ProcessEnv, answers?: string[]): Promise<{ code: number; stdout: string; stderr: string; asked: string[] }> {
   const out = new PassThrough();
   const err = new PassThrough();
   let stdout = '';
   let stderr = '';
   out.on('data', (d: Buffer) => (stdout += d.toString()));
   err.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await runCli(args, { stdout: out, stderr: err, env });
-  return { code, stdout, stderr };
+  const asked: string[] = [];
+  const prompt = answers && (async (q: string) => (asked.push(q), answers.shift() ?? ''));
+  const code = await runCli(args, { stdout: out, stderr: err, env, ...(prompt ? { prompt } : {}) });
+  return { code, stdout, stderr, asked };
 }
 
 describe('fbb doctor', () => {
@@ -160,5 +163,64 @@ describe('fbb list', () => {
     const s3 = await fbb(['list', '--local', '--include-s3'], env);
     expect(s3.stderr).toMatch(/fbb: list failed: S3NotConfigured: include_s3 was asked for, but S3_BUCKET is not set/);
     expect(s3.code).toBe(2);
+  });
+});
+
+describe('fbb restore', () => {
+  /** A database of its own with one verified backup in a backup directory of its own. */
+  async function withBackup(label: string): Promise<{ env: NodeJS.ProcessEnv; file: string; database: string }> {
+    const database = await createDatabase(label);
+    const env = userEnv({ PGDATABASE: database });
+    const { stdout } = await fbb(['backup', '--local', '--json'], env);
+    return { env, file: (JSON.parse(stdout) as BackupResult).filename, database };
+  }
+
+  it('--local --yes restores without asking and prints the result', async () => {
+    const { env, file, database } = await withBackup('cli_rst_yes');
+    const { code, stdout, asked } = await fbb(['restore', file, '--local', '--yes'], env, []);
+    expect(asked).toEqual([]);
+    expect(stdout).toMatch(new RegExp(`^restore of ${database} from ${file.replace(/\./g, '\\.')}: success\n {2}pre-restore backup +family_brain_pre_restore_\\d{8}_\\d{6}\\.sql\\.gz\n {2}strategy +swap\n {2}verification +15 tables match\n {2}previous database +${database}_pre_restore_\\d{8}_\\d{6} \\(kept`));
+    expect(code).toBe(0);
+  });
+
+  it('asks for the database name, and a wrong answer cancels with nothing changed (exit 5)', async () => {
+    const { env, file, database } = await withBackup('cli_rst_ask');
+    const { code, stdout, stderr, asked } = await fbb(['restore', file, '--local', '--json'], env, ['not-the-name']);
+    expect(stderr).toMatch(/fbb: pre-restore backup: family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz/);
+    expect(asked).toEqual([`Type the database name (${database}) to replace it with ${file}: `]);
+    expect(JSON.parse(stdout)).toMatchObject({ status: 'cancelled', error: { type: 'RestoreCancelled' } });
+    expect(code).toBe(5);
+    const confirmed = await fbb(['restore', file, '--local', '--json'], env, [database]);
+    expect(JSON.parse(confirmed.stdout)).toMatchObject({ status: 'success', confirmed_by: expect.stringContaining('@') });
+    expect(confirmed.code).toBe(0);
+  });
+
+  it('refuses a --local restore that nobody can confirm, before starting anything (exit 2)', async () => {
+    const { code, stderr } = await fbb(['restore', 'family_brain_daily_20251208_020000.sql.gz', '--local'], userEnv());
+    expect(stderr).toBe('fbb: a --local restore needs a terminal to confirm at, or --yes\n');
+    expect(code).toBe(2);
+  });
+
+  it('reports a bad file name as bad input (exit 2)', async () => {
+    const { code, stderr } = await fbb(['restore', '../etc/passwd', '--local', '--yes'], userEnv());
+    expect(stderr).toMatch(/failed: InvalidBackupName: "\.\.\/etc\/passwd" is not a backup file name/);
+    expect(code).toBe(2);
+  });
+
+  it('explains that a --local run cannot be signalled from another process, and that confirm needs an ID', async () => {
+    const local = await fbb(['restore', 'confirm', 'restore-x-1', '--local'], userEnv());
+    expect(local.stderr).toMatch(/a --local run lives only inside the process that started it/);
+    expect(local.code).toBe(2);
+    const noId = await fbb(['restore', 'cancel'], userEnv());
+    expect(noId.stderr).toBe("fbb: fbb restore cancel needs the restore's workflow ID (fbb restore cancel <workflow-id>)\n");
+    expect(noId.code).toBe(2);
+  });
+});
+
+describe('fbb status', () => {
+  it('needs Temporal and says so (exit 3)', async () => {
+    const { code, stderr } = await fbb(['status', 'restore-x-1'], userEnv());
+    expect(stderr).toMatch(/^fbb: cannot connect to Temporal at 127\.0\.0\.1:1/);
+    expect(code).toBe(3);
   });
 });

@@ -1,15 +1,18 @@
+import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config';
 import { registerBackup } from './commands/backup';
 import { registerDoctor } from './commands/doctor';
 import { registerList } from './commands/list';
+import { registerRestore } from './commands/restore';
+import { registerStatus } from './commands/status';
 import type { CommandContext } from './context';
 import { CliError, ExitCode } from './exitCodes';
 
 /** Runs the fbb CLI with `argv` (without node and script) and returns the exit code. */
 export async function runCli(
   argv: string[],
-  io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream; env?: NodeJS.ProcessEnv } = {},
+  io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream; env?: NodeJS.ProcessEnv; prompt?: CommandContext['prompt'] } = {},
 ): Promise<number> {
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
@@ -21,6 +24,8 @@ export async function runCli(
     stderr,
     notice: (line) => stderr.write(`${line}\n`),
     setExitCode: (code) => (exitCode = code),
+    interactive: io.prompt !== undefined || process.stdin.isTTY === true,
+    prompt: io.prompt ?? terminalPrompt,
   };
   const program = new Command('fbb')
     .description('Verified backups and safe restores of the Family Second Brain database (PostgreSQL + pgvector), orchestrated by Temporal')
@@ -30,6 +35,8 @@ export async function runCli(
   registerDoctor(program, ctx);
   registerBackup(program, ctx);
   registerList(program, ctx);
+  registerRestore(program, ctx);
+  registerStatus(program, ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
@@ -45,6 +52,16 @@ export async function runCli(
     }
     stderr.write(`fbb: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\nPlease report it with the output above.\n`);
     return ExitCode.failed;
+  }
+}
+
+/** Asks on the terminal. */
+async function terminalPrompt(question: string): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return await rl.question(question);
+  } finally {
+    rl.close();
   }
 }
 

@@ -7,4 +7,8 @@ export interface CommandContext {
   stderr: NodeJS.WritableStream;
   notice(line: string): void;
   setExitCode(code: number): void;
+  /** True when a person at a terminal can answer `prompt`. */
+  interactive: boolean;
+  /** Asks the person at the terminal. */
+  prompt(question: string): Promise<string>;
 }

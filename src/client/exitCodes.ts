@@ -8,6 +8,10 @@ export const ExitCode = {
   badInput: 2,
   /** Cannot reach Temporal, or no worker picked up the task. Use --local or start them. */
   cannotConnect: 3,
+  /** A restore failed after it began and was rolled back: the database is as it was. */
+  rolledBack: 4,
+  /** A restore was cancelled or its confirmation expired: nothing was changed. */
+  cancelled: 5,
 } as const;
 
 /** An error the CLI reports as one message and an exit code, without a stack trace. */

@@ -3,7 +3,7 @@ import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporal
 import { ExitCode } from './exitCodes';
 
 /** Failure types that mean "the input was wrong": exit 2, as for a bad flag. */
-const BAD_INPUT = new Set(['InvalidBackupInput', 'S3NotConfigured']);
+const BAD_INPUT = new Set(['InvalidBackupInput', 'InvalidRestoreInput', 'InvalidBackupName', 'S3NotConfigured']);
 
 /** The innermost ApplicationFailure of a workflow failure, if there is one. */
 export function applicationFailureOf(err: unknown): ApplicationFailure | undefined {

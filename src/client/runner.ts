@@ -91,3 +91,35 @@ export async function resultWithin<T>(result: Promise<T>, ms: number, taskQueue:
     clearTimeout(timer);
   }
 }
+
+/** Sends a signal to a workflow on Temporal; local runs cannot be reached from another process. */
+export async function signalExisting<A extends unknown[]>(config: Config, local: boolean, workflowId: string, def: SignalDefinition<A>, ...args: A): Promise<void> {
+  if (local) throw notReachableLocally(workflowId);
+  const client = await connectTemporal(config.temporal);
+  try {
+    await client.workflow.getHandle(workflowId).signal(def, ...args);
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/** Describes a workflow on Temporal and runs `pick`'s query on it. */
+export async function queryExisting(config: Config, workflowId: string, pick: (workflowType: string) => string | undefined): Promise<{ workflowType: string; status: string; answer: unknown }> {
+  const client = await connectTemporal(config.temporal);
+  try {
+    const handle = client.workflow.getHandle(workflowId);
+    const description = await handle.describe();
+    const query = pick(description.type);
+    const answer = query ? await handle.query(query) : undefined;
+    return { workflowType: description.type, status: description.status.name, answer };
+  } finally {
+    await client.connection.close();
+  }
+}
+
+function notReachableLocally(workflowId: string): CliError {
+  return new CliError(
+    `a --local run lives only inside the process that started it, so ${workflowId} cannot be reached from here; confirm or cancel at that process's prompt, or run without --local on a Temporal worker`,
+    ExitCode.badInput,
+  );
+}

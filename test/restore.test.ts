@@ -211,6 +211,55 @@ describe('restoreDatabase', () => {
     await expectBackupRecord(db, result.pre_restore_backup!);
   });
 
+  describe('in place, when the server does not let us create databases (simulated: restoreIntoNewDatabase reports CannotCreateDatabase)', () => {
+    const cannotCreate = async () => {
+      throw ApplicationFailure.create({ type: 'CannotCreateDatabase', nonRetryable: true, message: 'simulated: no CREATEDB' });
+    };
+
+    it('replays the backup into the live database in one transaction', async () => {
+      const db = await createDatabase('rst_inplace');
+      const config = testConfig({ database: db });
+      const atBackup = await fingerprint(db);
+      const filename = await backupOf(config);
+      await change(db);
+      const runtime = await runtimeFor(config, { restoreIntoNewDatabase: cannotCreate });
+      const result = await runtime.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: `rst-${++n}` });
+      expect(result).toMatchObject({ status: 'success', strategy: 'in_place', aside_database: null, verification: { ok: true } });
+      expect(diffFingerprints(atBackup, await fingerprint(db))).toEqual([]);
+    });
+
+    it('rolls back to the pre-restore backup when the check afterwards fails', async () => {
+      const db = await createDatabase('rst_inplace_rb');
+      const config = testConfig({ database: db });
+      const filename = await backupOf(config);
+      await change(db);
+      const before = await fingerprint(db);
+      const real = createActivities({ config });
+      let checks = 0;
+      // Fails the first live check (after the restore), passes the second (after the rollback).
+      const verifyLiveDatabase = async (expected: Record<string, number> | null, extensions: string[]) => {
+        const check = await real.verifyLiveDatabase(expected, extensions);
+        return ++checks === 1 ? { ...check, ok: false } : check;
+      };
+      const runtime = await runtimeFor(config, { restoreIntoNewDatabase: cannotCreate, verifyLiveDatabase });
+      const result = await runtime.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: `rst-${++n}` });
+      expect(result).toMatchObject({ status: 'rolled_back', strategy: 'in_place', rollback: { strategy: 'pre_restore_backup', verification: { ok: true } } });
+      // The pre-restore backup was dumped before it recorded itself in system_logs: exactly the state before the restore.
+      expect(diffFingerprints(before, await fingerprint(db))).toEqual([]);
+    });
+
+    it('is refused without a pre-restore backup to roll back to', async () => {
+      const db = await createDatabase('rst_inplace_nopre');
+      const config = testConfig({ database: db });
+      const filename = await backupOf(config);
+      const before = await fingerprint(db);
+      const runtime = await runtimeFor(config, { restoreIntoNewDatabase: cannotCreate });
+      const result = await runtime.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true, create_pre_restore_backup: false }], workflowId: `rst-${++n}` });
+      expect(result).toMatchObject({ status: 'failed', strategy: 'in_place', error: { type: 'CannotCreateDatabase' } });
+      expect(diffFingerprints(before, await fingerprint(db))).toEqual([]);
+    });
+  });
+
   it('into a fresh server without the app\'s roles, creates them and restores exactly', async () => {
     const db = await createDatabase('rst_roles');
     const config = testConfig({ database: db });

@@ -191,7 +191,8 @@ export async function rollbackSwap(
 
 /**
  * Restores in place, for servers where we may not create databases: every user schema is
- * dropped and the backup replayed in ONE transaction, so a failure leaves the live database as it
+ * dropped, public is recreated as PostgreSQL 15 makes it (pg_dump only records how a database's
+ * public schema differs from that), and the backup replayed in ONE transaction, so a failure leaves the live database as it
  * was. Used for the restore itself and to roll back to the pre-restore backup.
  */
 export async function restoreInPlace(config: Config, prepared: PreparedRestore, step: 'restore' | 'rollback'): Promise<void> {
@@ -199,7 +200,10 @@ export async function restoreInPlace(config: Config, prepared: PreparedRestore, 
     FOR s IN SELECT nspname FROM pg_namespace WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' LOOP
       EXECUTE format('DROP SCHEMA %I CASCADE', s);
     END LOOP;
-  END $fbb$; CREATE SCHEMA public;`;
+  END $fbb$;
+  CREATE SCHEMA public AUTHORIZATION pg_database_owner;
+  COMMENT ON SCHEMA public IS 'standard public schema';
+  GRANT USAGE ON SCHEMA public TO PUBLIC;`;
   await restoreFileInto(config, config.database.database, source(config, prepared), { step, failureType: ErrorType.RestoreFailed, preamble });
 }
 

@@ -4,6 +4,7 @@
 //   bare       pg_dump | gzip -6 > file           (what the Windmill scripts did)
 //   ours       fbb backup --local (dump + verify), a child process under /usr/bin/time
 //   restore    gunzip -c file | psql into a fresh database (the bare equivalent of our verify)
+//   ours rest. fbb restore --local --yes --no-pre-restore-backup of that file (restore beside, swap, verify)
 // and prints medians, ratios and the peak RSS of our process. Speed is measured here, never in tests.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -30,7 +31,10 @@ function parseArgs(argv: string[]): Args {
 /** bin/fbb.js of this checkout, from scripts/ (tsx) or dist/scripts/ (built). */
 function fbbBin(): string {
   let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${__dirname}`);
+    dir = path.dirname(dir);
+  }
   return path.join(dir, 'bin', 'fbb.js');
 }
 
@@ -61,7 +65,8 @@ async function main(): Promise<void> {
     process.stderr.write(`bench: ${(Number(size) / 1e9).toFixed(2)} GB loaded in ${loadSeconds.toFixed(0)} s\n`);
 
     const bin = cluster.binDir;
-    const results: Record<string, number[]> = { floor: [], bare: [], ours: [], ours_dump: [], ours_verify: [], restore: [] };
+    const results: Record<string, number[]> = { floor: [], bare: [], ours: [], ours_dump: [], ours_verify: [], restore: [], ours_restore: [] };
+    const restoreRss: number[] = [];
     const rss: number[] = [];
     let bareSize = 0;
     let oursSize = 0;
@@ -95,6 +100,15 @@ async function main(): Promise<void> {
       results.restore!.push(
         await timed(() => execa('bash', ['-o', 'pipefail', '-c', `gunzip -c "${ourFile}" | "${bin}/psql" -X -q -v ON_ERROR_STOP=1 -o /dev/null`], { env: env('bench_restore'), extendEnv: false })),
       );
+      const restoreOut = await execa('/usr/bin/time', ['-f', '%M', '-o', timeFile, process.execPath, fbbBin(), 'restore', result.filename, '--local', '--yes', '--no-pre-restore-backup', '--json'], {
+        env: { ...env('bench'), BACKUP_DIR: backupDir, PG_BIN_DIR: bin },
+        extendEnv: false,
+      });
+      const restored = JSON.parse(restoreOut.stdout) as { status: string; duration_ms: number; aside_database: string };
+      if (restored.status !== 'success') throw new Error(`restore ended ${restored.status}`);
+      results.ours_restore!.push(restored.duration_ms / 1000);
+      restoreRss.push(Number(fs.readFileSync(timeFile, 'utf8').trim().split('\n').pop()) / 1024);
+      await query(cluster, 'postgres', `DROP DATABASE IF EXISTS "${restored.aside_database}"`);
       fs.rmSync(backupDir, { recursive: true, force: true });
     }
 
@@ -111,10 +125,11 @@ async function main(): Promise<void> {
       row('  of which dump (+ lock, settings)', 'ours_dump', `${(m.ours_dump! / m.bare!).toFixed(2)}× bare pg_dump \\| gzip -6`),
       row('  of which verify (restore + counts)', 'ours_verify', `${(m.ours_verify! / m.restore!).toFixed(2)}× bare restore`),
       row('gunzip -c \\| psql (bare restore)', 'restore', ''),
+      row('fbb restore --local --yes (no pre-restore backup)', 'ours_restore', `${(m.ours_restore! / m.restore!).toFixed(2)}× bare restore; peak RSS ${median(restoreRss).toFixed(0)} MB`),
     ].join('\n');
     process.stdout.write(`${table}\n`);
     fs.mkdirSync(path.dirname(args.out), { recursive: true });
-    fs.writeFileSync(args.out, `${JSON.stringify({ scale: args.scale, database_bytes: Number(size), runs: results, peak_rss_mb: rss, sizes: { bare: bareSize, ours: oursSize } }, null, 2)}\n`);
+    fs.writeFileSync(args.out, `${JSON.stringify({ scale: args.scale, database_bytes: Number(size), runs: results, peak_rss_mb: rss, restore_peak_rss_mb: restoreRss, sizes: { bare: bareSize, ours: oursSize } }, null, 2)}\n`);
   } finally {
     await cluster.stop();
     fs.rmSync(work, { recursive: true, force: true });

@@ -1,8 +1,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { manifestName, parseManifest } from '../backup/manifest';
+import { manifestName } from '../backup/manifest';
 import { parseBackupName } from '../backup/naming';
-import { newestFirst, type BackupStore, type StoredBackup } from './store';
+import { assertRemovable, newestFirst, storedBackup, type BackupStore, type StoredBackup } from './store';
 
 /** Backups in a directory on this machine (BACKUP_DIR). */
 export class LocalStore implements BackupStore {
@@ -28,21 +28,15 @@ export class LocalStore implements BackupStore {
       if (name === undefined || name.prefix !== this.prefix) continue;
       const stat = await fs.stat(path.join(this.dir, filename));
       if (!stat.isFile()) continue;
-      const entry: StoredBackup = { name, size_bytes: stat.size, manifest: null };
-      if (present.has(manifestName(filename))) {
-        try {
-          entry.manifest = parseManifest(await fs.readFile(path.join(this.dir, manifestName(filename)), 'utf8'), manifestName(filename));
-        } catch (err) {
-          entry.manifest_error = (err as Error).message;
-        }
-      }
-      backups.push(entry);
+      const manifest = manifestName(filename);
+      const read = present.has(manifest) ? async (): Promise<[string, string]> => [await fs.readFile(path.join(this.dir, manifest), 'utf8'), manifest] : undefined;
+      backups.push(await storedBackup(name, stat.size, read));
     }
     return backups.sort(newestFirst);
   }
 
   async remove(filename: string): Promise<void> {
-    if (parseBackupName(filename) === undefined) throw new Error(`refusing to remove "${filename}": not a backup file name`);
+    assertRemovable(filename);
     await fs.rm(path.join(this.dir, filename), { force: true });
     await fs.rm(path.join(this.dir, manifestName(filename)), { force: true });
   }

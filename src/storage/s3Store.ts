@@ -1,8 +1,8 @@
 import { DeleteObjectCommand, GetObjectCommand, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
-import { manifestName, MANIFEST_SUFFIX, parseManifest } from '../backup/manifest';
+import { manifestName, MANIFEST_SUFFIX } from '../backup/manifest';
 import { parseBackupName } from '../backup/naming';
 import type { S3Config } from '../config';
-import { newestFirst, type BackupStore, type StoredBackup } from './store';
+import { assertRemovable, newestFirst, storedBackup, type BackupStore, type StoredBackup } from './store';
 
 /** Backups under S3_PREFIX in S3_BUCKET; each object's manifest sits beside it as `<key>.manifest.json`. */
 export class S3Store implements BackupStore {
@@ -34,21 +34,15 @@ export class S3Store implements BackupStore {
     for (const [filename, size] of sizes) {
       const name = parseBackupName(filename);
       if (name === undefined || name.prefix !== this.prefix) continue;
-      const entry: StoredBackup = { name, size_bytes: size, manifest: null };
-      if (manifests.has(manifestName(filename))) {
-        try {
-          entry.manifest = parseManifest(await this.getText(this.key(manifestName(filename))), `s3://${this.config.bucket}/${this.key(manifestName(filename))}`);
-        } catch (err) {
-          entry.manifest_error = (err as Error).message;
-        }
-      }
-      backups.push(entry);
+      const key = this.key(manifestName(filename));
+      const read = manifests.has(manifestName(filename)) ? async (): Promise<[string, string]> => [await this.getText(key), `s3://${this.config.bucket}/${key}`] : undefined;
+      backups.push(await storedBackup(name, size, read));
     }
     return backups.sort(newestFirst);
   }
 
   async remove(filename: string): Promise<void> {
-    if (parseBackupName(filename) === undefined) throw new Error(`refusing to remove "${filename}": not a backup file name`);
+    assertRemovable(filename);
     // One DeleteObject per key: multi-object delete needs Content-MD5, which some S3-compatible stores mishandle.
     for (const key of [this.key(filename), this.key(manifestName(filename))]) {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: key }));

@@ -1,5 +1,5 @@
-import type { BackupManifest } from '../backup/manifest';
-import type { ParsedBackupName } from '../backup/naming';
+import { parseManifest, type BackupManifest } from '../backup/manifest';
+import { parseBackupName, type ParsedBackupName } from '../backup/naming';
 
 /** Where a backup is kept. */
 export type Location = 'local' | 's3';
@@ -28,4 +28,22 @@ export interface BackupStore {
 /** Newest first by the timestamp in the name, then by name. */
 export function newestFirst(a: StoredBackup, b: StoredBackup): number {
   return b.name.timestamp.localeCompare(a.name.timestamp) || b.name.filename.localeCompare(a.name.filename);
+}
+
+/** A listed backup with its manifest read by `read` (undefined: no manifest); a broken manifest is reported, not thrown. */
+export async function storedBackup(name: ParsedBackupName, size: number, read: (() => Promise<[text: string, source: string]>) | undefined): Promise<StoredBackup> {
+  const entry: StoredBackup = { name, size_bytes: size, manifest: null };
+  if (read === undefined) return entry;
+  try {
+    const [text, source] = await read();
+    entry.manifest = parseManifest(text, source);
+  } catch (err) {
+    entry.manifest_error = (err as Error).message;
+  }
+  return entry;
+}
+
+/** Throws unless `filename` is a backup name: stores never delete anything else. */
+export function assertRemovable(filename: string): void {
+  if (parseBackupName(filename) === undefined) throw new Error(`refusing to remove "${filename}": not a backup file name`);
 }

@@ -30,7 +30,7 @@ export interface S3Config {
 /** Everything the worker, activities and CLI read from the environment, parsed once. */
 export interface Config {
   database: DatabaseConfig;
-  backup: { dir: string; prefix: string; timezone: string; gzipLevel: number; retention: RetentionPolicy };
+  backup: { dir: string; prefix: string; timezone: string; gzipLevel: number; retention: RetentionPolicy; asideDatabaseDays: number };
   s3: S3Config | undefined;
   temporal: { address: string; namespace: string; taskQueue: string };
   /** Directory holding pg_dump, pg_restore and psql; undefined = pick the newest installed. */
@@ -110,6 +110,7 @@ const settings = {
   RETENTION_MONTHLY_MONTHS: { example: '12', schema: z.coerce.number().int().min(1) },
   RETENTION_MANUAL_DAYS: { example: '30', schema: z.coerce.number().int().min(1) },
   RETENTION_PRE_RESTORE_DAYS: { example: '30', schema: z.coerce.number().int().min(1) },
+  RETENTION_ASIDE_DATABASE_DAYS: { example: '7', schema: z.coerce.number().int().min(1) },
   S3_PART_SIZE_MB: { example: '16', schema: z.coerce.number().int().min(5).max(5120) },
   PG_BIN_DIR: { example: '/usr/lib/postgresql/15/bin', schema: z.string().min(1) },
   PG_MAINTENANCE_DB: { example: 'postgres', schema: z.string().min(1) },
@@ -164,6 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         manual: { days: p.RETENTION_MANUAL_DAYS ?? 30 },
         pre_restore: { days: p.RETENTION_PRE_RESTORE_DAYS ?? 30 },
       },
+      asideDatabaseDays: p.RETENTION_ASIDE_DATABASE_DAYS ?? 7,
     },
     s3:
       p.S3_BUCKET === undefined

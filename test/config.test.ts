@@ -17,7 +17,7 @@ describe('configuration', () => {
   it('defaults match the Windmill guide when nothing is set', () => {
     const config = loadConfig({});
     expect(config.database).toEqual({ host: 'localhost', port: 5432, user: 'postgres', password: undefined, database: 'family_brain', sslmode: undefined, maintenanceDatabase: 'postgres' });
-    expect(config.backup).toEqual({ dir: path.resolve('./backups'), prefix: 'family_brain', timezone: 'America/Toronto', gzipLevel: 6, retention: DEFAULT_RETENTION });
+    expect(config.backup).toEqual({ dir: path.resolve('./backups'), prefix: 'family_brain', timezone: 'America/Toronto', gzipLevel: 6, retention: DEFAULT_RETENTION, asideDatabaseDays: 7 });
     expect(config.s3).toBeUndefined();
     expect(config.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', taskQueue: 'family-brain-backup' });
   });

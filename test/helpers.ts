@@ -44,7 +44,7 @@ export function testConfig(overrides: { database?: string; s3?: boolean; backupD
       sslmode: undefined,
       maintenanceDatabase: 'postgres',
     },
-    backup: { dir: overrides.backupDir ?? tempDir(), prefix: 'family_brain', timezone: 'America/Toronto', gzipLevel: 6, retention: DEFAULT_RETENTION },
+    backup: { dir: overrides.backupDir ?? tempDir(), prefix: 'family_brain', timezone: 'America/Toronto', gzipLevel: 6, retention: DEFAULT_RETENTION, asideDatabaseDays: 7 },
     s3: overrides.s3
       ? { bucket: s3Info.bucket, prefix: `${uniqueName('prefix')}/`, endpoint: s3Info.endpoint, region: s3Info.region, forcePathStyle: true, partSizeBytes: 5 * 1024 * 1024 }
       : undefined,

@@ -2,13 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { pruneBackups, retentionCandidate } from '../src/activities/backup/prune';
+import { pruneAsideDatabases, pruneBackups, retentionCandidate } from '../src/activities/backup/prune';
 import { manifestName, MANIFEST_VERSION, type BackupManifest } from '../src/backup/manifest';
 import { parseBackupName, timestampToDate, type BackupType } from '../src/backup/naming';
 import { applyRetention } from '../src/backup/retention';
 import { createS3Client } from '../src/storage/s3Client';
 import { openStores } from '../src/storage/stores';
-import { runActivity, testConfig } from './helpers';
+import { runActivity, testConfig, uniqueName, withAdmin } from './helpers';
 
 const NOW = '2026-11-24T12:00:00.000Z';
 
@@ -42,6 +42,28 @@ const FILES: Record<string, 'verified' | 'dumped' | 'legacy'> = {
   [name('pre_restore', 40)]: 'verified',
 };
 const FOREIGN = ['notes.txt', 'other_app_daily_20200101_020000.sql.gz', `${name('daily', 90)}.failed`];
+
+describe('pruneAsideDatabases', () => {
+  it('drops databases kept aside by restores once older than their retention, and only on a real run', async () => {
+    const live = uniqueName('live');
+    const old = `${live}_pre_restore_20261101_020000`;
+    const recent = `${live}_pre_restore_20261120_020000`;
+    await withAdmin(async (c) => {
+      await c.query(`CREATE DATABASE ${old}`);
+      await c.query(`CREATE DATABASE ${recent}`);
+    });
+    const config = testConfig({ database: live });
+    const dry = await runActivity(pruneAsideDatabases, config, { dryRun: true, now: NOW });
+    expect(dry).toEqual([
+      { database: recent, action: 'keep', reason: 'kept aside by a restore less than 7 days ago', removed: false },
+      { database: old, action: 'remove', reason: 'kept aside by a restore on 2026-11-01T07:00:00.000Z, more than 7 days ago', removed: false },
+    ]);
+    await runActivity(pruneAsideDatabases, config, { dryRun: false, now: NOW });
+    const { rows } = await withAdmin((c) => c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [`${live}%`]));
+    expect(rows.map((r) => r.datname)).toEqual([recent]);
+    await withAdmin((c) => c.query(`DROP DATABASE ${recent}`));
+  });
+});
 
 describe('pruneBackups', () => {
   it('removes on disk and on S3 exactly what the retention function decides, and nothing it does not recognise', async () => {

@@ -39,7 +39,8 @@ export async function listCatalog(config: Config, includeS3: boolean): Promise<C
   }
 }
 
-async function asideDatabases(config: Config): Promise<AsideDatabase[]> {
+/** Databases renamed aside from the live one by restores, newest first. */
+export async function asideDatabases(config: Config): Promise<AsideDatabase[]> {
   const live = config.database.database;
   const { rows } = await withClient(
     config.database,

@@ -1,7 +1,7 @@
 import { ApplicationFailure, CancellationScope, defineQuery, setHandler, workflowInfo } from '@temporalio/workflow';
 import { parseBackupInput, type BackupInput } from '../backup/input';
 import { backupFilename, type BackupType } from '../backup/naming';
-import { housekeeping, quick, runBackup, round2, summary, MB } from './pipeline';
+import { asideSummary, housekeeping, quick, runBackup, round2, summary, MB } from './pipeline';
 
 /** Steps a backup goes through, as the `progress` query reports them. */
 export type BackupStep = 'starting' | 'planning' | 'dumping' | 'verifying' | 'uploading' | 'pruning' | 'recording' | 'done' | 'failed';
@@ -28,9 +28,10 @@ export interface BackupResult {
   sha256: string | null;
   verified: { ok: boolean; tables_checked: number; verified_at: string; duration_ms: number } | null;
   uploaded: { bucket: string; key: string } | null;
-  pruned: { filename: string; location: 'local' | 's3'; reason: string }[];
+  /** Removed backups, and databases kept aside by restores (location "database"). */
+  pruned: { filename: string; location: 'local' | 's3' | 'database'; reason: string }[];
   /** Dry run only: what a real run would remove. */
-  would_prune?: { filename: string; location: 'local' | 's3'; reason: string }[];
+  would_prune?: { filename: string; location: 'local' | 's3' | 'database'; reason: string }[];
   /** Dry run only: the database's size on disk, an upper bound for the dump before compression. */
   estimated_size_mb?: number;
   duration_ms: number;
@@ -63,7 +64,12 @@ export async function backupDatabase(rawInput?: BackupInput | Record<string, unk
   if (input.dry_run) {
     step('planning');
     const plan = await housekeeping.planBackup();
-    const wouldPrune = input.cleanup_old ? (await housekeeping.pruneBackups({ dryRun: true })).filter((d) => d.action === 'remove').map(summary) : [];
+    const wouldPrune = input.cleanup_old
+      ? [
+          ...(await housekeeping.pruneBackups({ dryRun: true })).filter((d) => d.action === 'remove').map(summary),
+          ...(await housekeeping.pruneAsideDatabases({ dryRun: true })).filter((d) => d.action === 'remove').map(asideSummary),
+        ]
+      : [];
     step('done');
     return {
       status: 'dry_run',

@@ -2,7 +2,7 @@
 // dump -> verify -> upload -> prune -> record, each an activity with its own policy.
 import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { PruneDecision } from '../activities/backup/prune';
+import type { AsideDecision, PruneDecision } from '../activities/backup/prune';
 import type { BackupManifest } from '../backup/manifest';
 import type { BackupFormat, BackupType } from '../backup/naming';
 import type { BackupProgress, BackupResult, BackupStep } from './backupDatabase';
@@ -35,6 +35,7 @@ const uploading = proxyActivities<Activities>({
 export const MB = 1024 * 1024;
 export const round2 = (n: number) => Math.round(n * 100) / 100;
 export const summary = (d: PruneDecision) => ({ filename: d.filename, location: d.location, reason: d.reason });
+export const asideSummary = (d: AsideDecision) => ({ filename: d.database, location: 'database' as const, reason: d.reason });
 
 /** What to back up and what to do after. */
 export interface BackupPlan {
@@ -68,7 +69,10 @@ export async function runBackup(plan: BackupPlan, progress: BackupProgress, step
     let pruned: BackupResult['pruned'] = [];
     if (plan.cleanup) {
       step('pruning');
-      pruned = (await housekeeping.pruneBackups({ dryRun: false })).filter((d) => d.removed).map(summary);
+      pruned = [
+        ...(await housekeeping.pruneBackups({ dryRun: false })).filter((d) => d.removed).map(summary),
+        ...(await housekeeping.pruneAsideDatabases({ dryRun: false })).filter((d) => d.removed).map(asideSummary),
+      ];
     }
 
     const v = verified.verification!;

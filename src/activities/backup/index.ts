@@ -7,7 +7,7 @@ import { databaseUnreachable } from '../failures';
 import { dumpDatabase, type DumpRequest } from './dump';
 import { countRows, listExtensions, totalRows } from './inventory';
 import { acquireLock, releaseLock, type LockHolder } from './lock';
-import { pruneBackups, type PruneDecision } from './prune';
+import { pruneAsideDatabases, pruneBackups, type AsideDecision, type PruneDecision } from './prune';
 import { recordInSystemLogs, type LogEntry } from './record';
 import { uploadBackup, type UploadResult } from './upload';
 import { verifyBackup } from './verify';
@@ -66,6 +66,9 @@ export function createBackupActivities(config: Config) {
     },
     async pruneBackups(options: { dryRun: boolean }): Promise<PruneDecision[]> {
       return pruneBackups(config, options);
+    },
+    async pruneAsideDatabases(options: { dryRun: boolean }): Promise<AsideDecision[]> {
+      return pruneAsideDatabases(config, options);
     },
     async listCatalog(includeS3: boolean): Promise<Catalog> {
       return listCatalog(config, includeS3);

@@ -1,7 +1,9 @@
 import { timestampToDate } from '../../backup/naming';
-import { applyRetention, type RetentionCandidate, type RetentionDecision } from '../../backup/retention';
+import { applyRetention, cutoff, type RetentionCandidate, type RetentionDecision } from '../../backup/retention';
 import type { Config } from '../../config';
 import { openStores, storeList } from '../../storage/stores';
+import { asideDatabases } from '../catalog';
+import { dropDatabase } from '../restore/databases';
 import type { Location, StoredBackup } from '../../storage/store';
 
 /** One retention decision in one place. */
@@ -44,4 +46,28 @@ export async function pruneBackups(config: Config, options: { dryRun: boolean; n
   } finally {
     stores.close();
   }
+}
+
+/** A decision about a database a restore renamed aside. */
+export interface AsideDecision {
+  database: string;
+  action: 'keep' | 'remove';
+  reason: string;
+  removed: boolean;
+}
+
+/** Drops databases renamed aside by restores once they are older than RETENTION_ASIDE_DATABASE_DAYS. */
+export async function pruneAsideDatabases(config: Config, options: { dryRun: boolean; now?: string }): Promise<AsideDecision[]> {
+  const now = options.now ? new Date(options.now) : new Date();
+  const limit = cutoff({ days: config.backup.asideDatabaseDays }, now);
+  const decisions: AsideDecision[] = [];
+  for (const aside of await asideDatabases(config)) {
+    if (new Date(aside.created_at) >= limit) {
+      decisions.push({ database: aside.name, action: 'keep', reason: `kept aside by a restore less than ${config.backup.asideDatabaseDays} days ago`, removed: false });
+      continue;
+    }
+    if (!options.dryRun) await dropDatabase(config, aside.name);
+    decisions.push({ database: aside.name, action: 'remove', reason: `kept aside by a restore on ${aside.created_at}, more than ${config.backup.asideDatabaseDays} days ago`, removed: !options.dryRun });
+  }
+  return decisions;
 }

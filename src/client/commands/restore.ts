@@ -128,7 +128,7 @@ export function formatRestoreResult(r: RestoreResult, database: string): string 
     ['  strategy', r.strategy ?? '-'],
   ];
   if (r.verification) rows.push(['  verification', r.verification.ok ? `${tables} tables match` : 'MISMATCH (see --json)']);
-  if (r.aside_database) rows.push(['  previous database', `${r.aside_database} (kept; drop it when no longer needed)`]);
+  if (r.aside_database) rows.push(['  previous database', `${r.aside_database} (kept; a backup's prune drops it after RETENTION_ASIDE_DATABASE_DAYS)`]);
   if (r.roles_created.length) rows.push(['  roles created', `${r.roles_created.join(', ')} (NOLOGIN, no password)`]);
   if (r.rollback) rows.push(['  rollback', `${r.rollback.strategy}, ${r.rollback.verification.ok ? 'verified' : 'NOT VERIFIED'}${r.rollback.failed_database ? `; the failed restore is kept as ${r.rollback.failed_database}` : ''}`]);
   if (r.error) rows.push(['  reason', `${r.error.type}: ${r.error.message}`]);

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../src/activities';
@@ -10,6 +11,7 @@ import { manifestName, type BackupManifest } from '../src/backup/manifest';
 import { libpqEnv, type Config } from '../src/config';
 import { LocalRuntime } from '../src/runner';
 import { LocalStore } from '../src/storage/localStore';
+import { createS3Client } from '../src/storage/s3Client';
 import { diffFingerprints } from '../src/testing/compare';
 import { backupDatabase, progressQuery } from '../src/workflows';
 import type { BackupResult } from '../src/workflows/backupDatabase';
@@ -192,12 +194,17 @@ describe('backupDatabase', () => {
     expect(attempts).not.toContain('dumpDatabase:completed');
   });
 
-  it('dry_run reports tables, counts, size and what retention would prune, and changes nothing', async () => {
-    const config = testConfig({ database: source });
+  it('dry_run reports tables, counts, size and what retention would prune, and changes nothing on disk, in S3 or in the database', async () => {
+    const config = testConfig({ database: source, s3: true });
     const old = 'family_brain_daily_20200101_020000.sql.gz';
+    const newest = 'family_brain_daily_20200102_020000.sql.gz';
     fs.mkdirSync(config.backup.dir, { recursive: true });
     fs.writeFileSync(path.join(config.backup.dir, old), 'legacy');
-    fs.writeFileSync(path.join(config.backup.dir, 'family_brain_daily_20200102_020000.sql.gz'), 'legacy, newest of its type');
+    fs.writeFileSync(path.join(config.backup.dir, newest), 'legacy, newest of its type');
+    const s3 = createS3Client(config.s3!);
+    for (const key of [old, newest]) await s3.send(new PutObjectCommand({ Bucket: config.s3!.bucket, Key: `${config.s3!.prefix}${key}`, Body: 'legacy' }));
+    const s3Listing = async () => (await s3.send(new ListObjectsV2Command({ Bucket: config.s3!.bucket, Prefix: config.s3!.prefix }))).Contents?.map((o) => `${o.Key}:${o.Size}`).sort();
+    const s3Before = await s3Listing();
     const dirBefore = fs.readdirSync(config.backup.dir).sort();
     const dbBefore = await fingerprint(source);
     const { result, error } = await backup(config, { backup_type: 'daily', dry_run: true });
@@ -205,8 +212,14 @@ describe('backupDatabase', () => {
     expect(result).toMatchObject({ status: 'dry_run', dry_run: true, sha256: null, verified: null, pruned: [] });
     expect(result!.table_details).toMatchObject({ tenants: 5, family_documents: 300 });
     expect(result!.estimated_size_mb).toBeGreaterThan(1);
-    expect(result!.would_prune).toEqual([{ filename: old, location: 'local', reason: expect.stringMatching(/^older than daily retention \(7 days\)/) }]);
+    const reason = expect.stringMatching(/^older than daily retention \(7 days\)/);
+    expect(result!.would_prune).toEqual([
+      { filename: old, location: 'local', reason },
+      { filename: old, location: 's3', reason },
+    ]);
     expect(fs.readdirSync(config.backup.dir).sort()).toEqual(dirBefore);
+    expect(await s3Listing()).toEqual(s3Before);
+    s3.destroy();
     expect(diffFingerprints(dbBefore, await fingerprint(source))).toEqual([]);
   });
 

@@ -54,9 +54,14 @@ export function testConfig(overrides: { database?: string; s3?: boolean; backupD
   };
 }
 
-/** Runs `fn` with a superuser client connected to `database`. */
-export async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>, database = 'postgres'): Promise<T> {
-  const client = new pg.Client({ host: pgInfo.host, port: pgInfo.port, user: pgInfo.user, password: pgInfo.password, database });
+/** Runs `fn` with a superuser client connected to `database` on the shared test cluster. */
+export function withAdmin<T>(fn: (client: pg.Client) => Promise<T>, database = 'postgres'): Promise<T> {
+  return withServer(pgInfo, database, fn);
+}
+
+/** Runs `fn` with a client connected to `database` on any server (the shared one or a throwaway cluster). */
+export async function withServer<T>(server: { host: string; port: number; user: string; password: string }, database: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ host: server.host, port: server.port, user: server.user, password: server.password, database });
   await client.connect();
   try {
     return await fn(client);

@@ -3,7 +3,6 @@ import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../src/activities';
 import { libpqEnv, type Config } from '../src/config';
@@ -11,7 +10,7 @@ import { LocalRuntime } from '../src/runner';
 import { diffFingerprints, fingerprintDatabase } from '../src/testing/compare';
 import { startPgCluster, type PgCluster } from '../src/testing/pgCluster';
 import { backupDatabase, cancelRestore, confirmRestore, restoreDatabase, statusQuery } from '../src/workflows';
-import { createDatabase, fingerprint, restoreFileIntoNewDatabase, testConfig, withAdmin } from './helpers';
+import { createDatabase, fingerprint, restoreFileIntoNewDatabase, testConfig, withAdmin, withServer } from './helpers';
 
 let n = 0;
 const runtimes: LocalRuntime[] = [];
@@ -174,8 +173,8 @@ describe('restoreDatabase', () => {
       let bare: PgCluster | undefined;
       try {
         bare = await startPgCluster({ withoutExtensions: ['vector'] });
-        await withCluster(bare, 'postgres', (c) => c.query('CREATE DATABASE family_brain'));
-        await withCluster(bare, 'family_brain', (c) => c.query('CREATE TABLE notes (id int primary key, body text); INSERT INTO notes VALUES (1, \'keep me\')'));
+        await withServer(bare, 'postgres', (c) => c.query('CREATE DATABASE family_brain'));
+        await withServer(bare, 'family_brain', (c) => c.query('CREATE TABLE notes (id int primary key, body text); INSERT INTO notes VALUES (1, \'keep me\')'));
         const target: Config = { ...config, database: { ...config.database, host: bare.host, port: bare.port, password: bare.password, database: 'family_brain' } };
         const conn = { host: bare.host, port: bare.port, user: bare.user, password: bare.password, database: 'family_brain' };
         const before = await fingerprintDatabase(conn);
@@ -268,7 +267,7 @@ describe('restoreDatabase', () => {
     let fresh: PgCluster | undefined;
     try {
       fresh = await startPgCluster();
-      await withCluster(fresh, 'postgres', (c) => c.query('CREATE DATABASE family_brain'));
+      await withServer(fresh, 'postgres', (c) => c.query('CREATE DATABASE family_brain'));
       const target: Config = { ...config, database: { ...config.database, host: fresh.host, port: fresh.port, password: fresh.password, database: 'family_brain' } };
       const result = await (await runtimeFor(target)).execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: `rst-${++n}` });
       expect(result).toMatchObject({ status: 'success', roles_created: ['family_brain_app'] });
@@ -300,14 +299,4 @@ const RECORD_ROW = ['table public.system_logs: row count 202 vs 203', 'sequence 
 async function expectBackupRecord(database: string, filename: string): Promise<void> {
   const { rowCount } = await withAdmin((c) => c.query("SELECT 1 FROM system_logs WHERE source = 'backup' AND details->>'filename' = $1", [filename]), database);
   expect(rowCount).toBe(1);
-}
-
-async function withCluster<T>(cluster: PgCluster, database: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
 }

@@ -239,15 +239,24 @@ export function redactConfig(config: Config, env: NodeJS.ProcessEnv = process.en
   };
 }
 
+/** Variables a libpq child inherits; connection settings come from the config only. */
+const PASSED_THROUGH = ['HOME', 'LANG', 'LC_ALL', 'PGSSLROOTCERT', 'PGSSLCERT', 'PGSSLKEY', 'PGSSLCRL', 'PGCONNECT_TIMEOUT', 'PGTARGETSESSIONATTRS'];
+
 /** Environment for a libpq child (pg_dump, psql): the password travels here, never in argv. */
-export function libpqEnv(db: DatabaseConfig, database: string = db.database): Record<string, string> {
-  const env: Record<string, string> = {
+export function libpqEnv(db: DatabaseConfig, database: string = db.database, inherit: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = {};
+  // TLS files and timeouts a user set for libpq still apply; HOME is where libpq finds ~/.postgresql/root.crt.
+  for (const name of PASSED_THROUGH) {
+    const value = inherit[name];
+    if (value !== undefined) env[name] = value;
+  }
+  Object.assign(env, {
     PGHOST: db.host,
     PGPORT: String(db.port),
     PGUSER: db.user,
     PGDATABASE: database,
     PGAPPNAME: 'family-brain-backup',
-  };
+  });
   if (db.password !== undefined) env.PGPASSWORD = db.password;
   if (db.sslmode !== undefined) env.PGSSLMODE = db.sslmode;
   return env;

@@ -74,7 +74,15 @@ describe('configuration', () => {
   });
 
   it('hands the password to child processes through the environment only', () => {
-    const env = libpqEnv(loadConfig({ DATABASE_URL: 'postgres://u:pw@h:1/db' }).database);
+    const env = libpqEnv(loadConfig({ DATABASE_URL: 'postgres://u:pw@h:1/db' }).database, 'db', {});
     expect(env).toEqual({ PGHOST: 'h', PGPORT: '1', PGUSER: 'u', PGDATABASE: 'db', PGPASSWORD: 'pw', PGAPPNAME: 'family-brain-backup' });
+  });
+
+  it('passes libpq TLS settings and HOME through to children, but never connection settings from the environment', () => {
+    const inherited = { HOME: '/home/app', PGSSLROOTCERT: '/etc/ca.pem', PGHOST: 'elsewhere', PGPASSWORD: 'other', AWS_SECRET_ACCESS_KEY: 'nope' };
+    const env = libpqEnv(loadConfig({ DATABASE_URL: 'postgres://u:pw@h:1/db?sslmode=verify-full' }).database, 'db', inherited);
+    expect(env).toEqual({
+      HOME: '/home/app', PGSSLROOTCERT: '/etc/ca.pem', PGHOST: 'h', PGPORT: '1', PGUSER: 'u', PGDATABASE: 'db', PGPASSWORD: 'pw', PGSSLMODE: 'verify-full', PGAPPNAME: 'family-brain-backup',
+    });
   });
 });

@@ -1,7 +1,7 @@
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { ConfigError, loadConfig, redactConfig, type Config } from './config';
-import { defaultWorkflowsPath } from './runner';
+import { defaultWorkflowsPath, findPrebuiltBundle } from './runner';
 
 /** Seconds a running activity gets to finish after SIGINT/SIGTERM before it is cancelled. */
 const SHUTDOWN_GRACE = '30 seconds';
@@ -11,12 +11,14 @@ export async function runWorker(config: Config): Promise<void> {
   // The runtime turns SIGINT/SIGTERM into a graceful worker shutdown (stop polling, drain, then exit).
   Runtime.install({ logger: new DefaultLogger(config.logLevel.toUpperCase() as 'INFO'), shutdownSignals: ['SIGINT', 'SIGTERM'] });
   const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const prebuilt = findPrebuiltBundle();
   try {
     const worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
-      workflowsPath: defaultWorkflowsPath(),
+      // The bundle `npm run build` made, else webpack at start.
+      ...(prebuilt ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: defaultWorkflowsPath() }),
       activities: createActivities({ config }),
       shutdownGraceTime: SHUTDOWN_GRACE,
     });

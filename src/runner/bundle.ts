@@ -12,6 +12,17 @@ export function defaultWorkflowsPath(): string {
   throw new Error(`no workflow entry point in ${dir} (expected index.ts or index.js); run "npm run build"`);
 }
 
+/** Where `npm run build` puts the prebuilt bundle: dist/workflow-bundle.js (only the built code looks for it). */
+export function prebuiltBundlePath(): string {
+  return path.resolve(__dirname, '../../workflow-bundle.js');
+}
+
+/** The prebuilt bundle's path when this is the built code and the bundle exists. */
+export function findPrebuiltBundle(): string | undefined {
+  const file = prebuiltBundlePath();
+  return __filename.endsWith('.js') && fs.existsSync(file) ? file : undefined;
+}
+
 /** The workflow code cannot be bundled: usually a Node built-in or an I/O module imported by a workflow. */
 export class WorkflowBundleError extends Error {
   override readonly name = 'WorkflowBundleError';

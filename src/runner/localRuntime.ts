@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
 import {
   defaultPayloadConverter,
   TypedSearchAttributes,
@@ -13,7 +14,7 @@ import type { WorkflowCreator } from '@temporalio/worker/lib/workflow/interface'
 import { VMWorkflowCreator } from '@temporalio/worker/lib/workflow/vm';
 import { parseWorkflowCode } from '@temporalio/worker/lib/worker';
 import Long from 'long';
-import { bundleWorkflows, defaultWorkflowsPath } from './bundle';
+import { bundleWorkflows, defaultWorkflowsPath, findPrebuiltBundle } from './bundle';
 import { realClock, virtualClock, type Clock } from './clock';
 import { LocalWorkflowExecution, type SinkLogger } from './execution';
 
@@ -90,8 +91,10 @@ export class LocalRuntime {
 
   /** Bundles the workflows (once per process) and prepares the sandbox. */
   static async create(options: LocalRuntimeOptions): Promise<LocalRuntime> {
-    const bundle = await bundleWorkflows(options.workflowsPath ?? defaultWorkflowsPath());
-    const parsed = parseWorkflowCode(bundle.code);
+    const prebuilt = options.workflowsPath === undefined ? findPrebuiltBundle() : undefined;
+    const parsed = prebuilt
+      ? parseWorkflowCode(await fs.readFile(prebuilt, 'utf8'), prebuilt)
+      : parseWorkflowCode((await bundleWorkflows(options.workflowsPath ?? defaultWorkflowsPath())).code);
     const names = new Set(Object.keys(options.activities));
     const creator = await VMWorkflowCreator.create(parsed, 5_000, names);
     return new LocalRuntime(creator, options, options.clock === 'real' ? realClock() : virtualClock());

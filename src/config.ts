@@ -2,6 +2,8 @@ import path from 'node:path';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import { z } from 'zod';
 import type { RetentionPolicy } from './backup/retention';
+import { windmillCronToCalendar } from './schedules/cron';
+import { DEFAULT_CRONS } from './schedules/definitions';
 
 /** Where the database is; the password never leaves this object except through a child's environment. */
 export interface DatabaseConfig {
@@ -33,6 +35,8 @@ export interface Config {
   backup: { dir: string; prefix: string; timezone: string; gzipLevel: number; retention: RetentionPolicy; asideDatabaseDays: number };
   s3: S3Config | undefined;
   temporal: { address: string; namespace: string; taskQueue: string };
+  /** Windmill-style 6-field crons and the time zone of the three backup schedules. */
+  schedules: { timezone: string; daily: string; weekly: string; monthly: string };
   /** Directory holding pg_dump, pg_restore and psql; undefined = pick the newest installed. */
   pgBinDir: string | undefined;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -69,6 +73,14 @@ const timezone = z.string().refine((tz) => {
     return false;
   }
 }, 'is not an IANA time zone');
+
+const cron = z.string().superRefine((value, ctx) => {
+  try {
+    windmillCronToCalendar(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message.replace(/^"[^"]*": /, '') });
+  }
+});
 
 const settings = {
   DATABASE_URL: {
@@ -114,6 +126,10 @@ const settings = {
   S3_PART_SIZE_MB: { example: '16', schema: z.coerce.number().int().min(5).max(5120) },
   PG_BIN_DIR: { example: '/usr/lib/postgresql/15/bin', schema: z.string().min(1) },
   PG_MAINTENANCE_DB: { example: 'postgres', schema: z.string().min(1) },
+  SCHEDULE_TIMEZONE: { example: 'America/Toronto', schema: timezone },
+  SCHEDULE_DAILY_CRON: { example: '0 0 2 * * *', schema: cron },
+  SCHEDULE_WEEKLY_CRON: { example: '0 0 3 * * 7', schema: cron },
+  SCHEDULE_MONTHLY_CRON: { example: '0 0 4 1 * *', schema: cron },
   LOG_LEVEL: { example: 'info', schema: z.enum(['debug', 'info', 'warn', 'error']) },
 } satisfies Record<string, Setting>;
 
@@ -183,6 +199,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       address: p.TEMPORAL_ADDRESS ?? 'localhost:7233',
       namespace: p.TEMPORAL_NAMESPACE ?? 'default',
       taskQueue: p.TEMPORAL_TASK_QUEUE ?? 'family-brain-backup',
+    },
+    schedules: {
+      timezone: p.SCHEDULE_TIMEZONE ?? 'America/Toronto',
+      daily: p.SCHEDULE_DAILY_CRON ?? DEFAULT_CRONS.daily,
+      weekly: p.SCHEDULE_WEEKLY_CRON ?? DEFAULT_CRONS.weekly,
+      monthly: p.SCHEDULE_MONTHLY_CRON ?? DEFAULT_CRONS.monthly,
     },
     pgBinDir: p.PG_BIN_DIR,
     logLevel: p.LOG_LEVEL ?? 'info',

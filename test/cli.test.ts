@@ -224,3 +224,22 @@ describe('fbb status', () => {
     expect(code).toBe(3);
   });
 });
+
+describe('fbb schedules', () => {
+  it('needs a schedule name for pause/unpause/trigger/delete, and knows its actions (exit 2)', async () => {
+    const noName = await fbb(['schedules', 'pause'], userEnv());
+    expect(noName.stderr).toBe('fbb: fbb schedules pause needs daily, weekly or monthly, got nothing\n');
+    expect(noName.code).toBe(2);
+    const badName = await fbb(['schedules', 'trigger', 'hourly'], userEnv());
+    expect(badName.stderr).toBe('fbb: fbb schedules trigger needs daily, weekly or monthly, got "hourly"\n');
+    const badAction = await fbb(['schedules', 'remove', 'daily'], userEnv());
+    expect(badAction.stderr).toBe('fbb: unknown action "remove"; use one of apply, list, pause, unpause, trigger, delete\n');
+    expect(badAction.code).toBe(2);
+  });
+
+  it('apply needs Temporal and says so (exit 3)', async () => {
+    const { code, stderr } = await fbb(['schedules', 'apply'], userEnv());
+    expect(stderr).toMatch(/^fbb: cannot connect to Temporal at 127\.0\.0\.1:1/);
+    expect(code).toBe(3);
+  });
+});

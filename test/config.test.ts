@@ -43,6 +43,13 @@ describe('configuration', () => {
     expect(config.backup.retention).toEqual({ daily: { days: 3 }, weekly: { days: 14 }, monthly: { months: 6 }, manual: { days: 10 }, pre_restore: { days: 5 } });
   });
 
+  it('reads the schedules, and names a bad cron with what is wrong', () => {
+    expect(loadConfig({ SCHEDULE_DAILY_CRON: '0 30 1 * * *' }).schedules).toEqual({ timezone: 'America/Toronto', daily: '0 30 1 * * *', weekly: '0 0 3 * * 7', monthly: '0 0 4 1 * *' });
+    expect(problems({ SCHEDULE_WEEKLY_CRON: '0 3 * * 7' })).toEqual([
+      'SCHEDULE_WEEKLY_CRON="0 3 * * 7": "0 3 * * 7" has 5 fields; Windmill cron has 6: seconds minutes hours day-of-month month day-of-week (e.g. "0 0 2 * * *") (example: SCHEDULE_WEEKLY_CRON=0 0 3 * * 7)',
+    ]);
+  });
+
   it('names each bad variable, what is wrong, and an example, all at once', () => {
     expect(problems({ PGPORT: 'five', BACKUP_TIMEZONE: 'Mars/Olympus', S3_BUCKET: 'Bad_Bucket', TEMPORAL_ADDRESS: 'http://x' })).toEqual([
       'PGPORT="five": Invalid input: expected number, received NaN (example: PGPORT=5432)',

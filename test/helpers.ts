@@ -49,6 +49,7 @@ export function testConfig(overrides: { database?: string; s3?: boolean; backupD
       ? { bucket: s3Info.bucket, prefix: `${uniqueName('prefix')}/`, endpoint: s3Info.endpoint, region: s3Info.region, forcePathStyle: true, partSizeBytes: 5 * 1024 * 1024 }
       : undefined,
     temporal: { address: '127.0.0.1:1', namespace: 'default', taskQueue: 'test' },
+    schedules: { timezone: 'America/Toronto', daily: '0 0 2 * * *', weekly: '0 0 3 * * 7', monthly: '0 0 4 1 * *' },
     pgBinDir: pgInfo.binDir,
     logLevel: 'warn',
   };

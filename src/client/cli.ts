@@ -5,6 +5,7 @@ import { registerBackup } from './commands/backup';
 import { registerDoctor } from './commands/doctor';
 import { registerList } from './commands/list';
 import { registerRestore } from './commands/restore';
+import { registerSchedules } from './commands/schedules';
 import { registerStatus } from './commands/status';
 import type { CommandContext } from './context';
 import { CliError, ExitCode } from './exitCodes';
@@ -37,6 +38,7 @@ export async function runCli(
   registerList(program, ctx);
   registerRestore(program, ctx);
   registerStatus(program, ctx);
+  registerSchedules(program, ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;

@@ -210,6 +210,25 @@ describe('restoreDatabase', () => {
     await expectBackupRecord(db, result.pre_restore_backup!);
   });
 
+  it('rolls back when the worker dies right after the renames, before the swap reported back', async () => {
+    const db = await createDatabase('rst_swapcrash');
+    const config = testConfig({ database: db });
+    const filename = await backupOf(config);
+    await change(db);
+    const before = await fingerprint(db);
+    const real = createActivities({ config });
+    // The renames commit, then the activity fails (as if the worker died); every retry fails too.
+    const swapDatabases = async (names: { live: string; incoming: string; aside: string }) => {
+      await real.swapDatabases(names);
+      throw ApplicationFailure.create({ type: 'WorkerLost', message: 'simulated: the worker died after the swap', nonRetryable: true });
+    };
+    const runtime = await runtimeFor(config, { swapDatabases });
+    const result = await runtime.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: `rst-${++n}` });
+    expect(result).toMatchObject({ status: 'rolled_back', error: { type: 'WorkerLost' }, rollback: { strategy: 'swap_back', verification: { ok: true, swapped_back: true } } });
+    expect(result.rollback?.failed_database).toMatch(new RegExp(`^${db}_failed_restore_`));
+    expect(diffFingerprints(before, await fingerprint(db))).toEqual(RECORD_ROW);
+  });
+
   describe('in place, when the server does not let us create databases (simulated: restoreIntoNewDatabase reports CannotCreateDatabase)', () => {
     const cannotCreate = async () => {
       throw ApplicationFailure.create({ type: 'CannotCreateDatabase', nonRetryable: true, message: 'simulated: no CREATEDB' });

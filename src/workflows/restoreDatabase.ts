@@ -169,18 +169,20 @@ export async function restoreDatabase(rawInput: RestoreInput | Record<string, un
     const expected = prepared.table_details ?? (restored ? actualCounts(restored.check) : null);
 
     if (state.strategy === 'swap') {
-      state.phase = 'swapping';
-      const { aside_counts } = await switching.swapDatabases({ live, incoming: names.incoming, aside: names.aside });
-      state.aside_database = names.aside;
+      let asideCounts: Record<string, number> | null = null;
       try {
+        state.phase = 'swapping';
+        asideCounts = (await switching.swapDatabases({ live, incoming: names.incoming, aside: names.aside })).aside_counts;
+        state.aside_database = names.aside;
         state.phase = 'verifying';
         state.verification = await switching.verifyLiveDatabase(expected, prepared.extensions);
         if (!state.verification.ok) throw ApplicationFailure.create({ type: 'RestoreVerificationFailed', message: 'the live database does not hold what the backup holds after the swap' });
         return finish('success');
       } catch (err) {
+        // The renames happen in one transaction: either the swap happened and is undone, or it did not and the copy is dropped.
         state.phase = 'rolling_back';
-        const verification = await rollingBack.rollbackSwap({ live, aside: names.aside, failed: names.failed }, aside_counts);
-        state.rollback = { strategy: 'swap_back', verification, failed_database: names.failed };
+        const verification = await rollingBack.rollbackSwap(names, asideCounts);
+        state.rollback = { strategy: 'swap_back', verification, failed_database: verification.swapped_back ? names.failed : null };
         state.aside_database = null;
         if (!verification.ok) throw rollbackFailed(err, verification);
         return finish('rolled_back', { error: errorInfo(err) });

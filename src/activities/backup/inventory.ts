@@ -1,4 +1,6 @@
+import { Context } from '@temporalio/activity';
 import type { ClientBase } from 'pg';
+import { every } from '../stream';
 import type { ExtensionInfo } from '../../backup/manifest';
 
 // Ordinary tables whose rows pg_dump writes: not system schemas, not owned by an extension.
@@ -15,17 +17,34 @@ export function tableKey(schema: string, name: string): string {
   return schema === 'public' ? name : `${schema}.${name}`;
 }
 
-/** Exact row count of every table, in the client's current snapshot. */
-export async function countRows(client: ClientBase, onTable?: (done: number, total: number) => void): Promise<Record<string, number>> {
+/**
+ * Exact row count of every table, in the client's current snapshot. Inside an activity it
+ * heartbeats every 5 s meanwhile: counting a very large table can outlast the heartbeat timeout.
+ */
+export async function countRows(client: ClientBase): Promise<Record<string, number>> {
   const tables = await client.query<{ schema: string; name: string; quoted: string }>(TABLES_SQL);
   const counts: Record<string, number> = {};
   let done = 0;
-  for (const t of tables.rows) {
-    const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${t.quoted}`);
-    counts[tableKey(t.schema, t.name)] = Number(rows[0]?.n ?? 0);
-    onTable?.(++done, tables.rows.length);
+  const stop = every(5_000, () => heartbeat({ step: 'count', tables_counted: done, tables: tables.rows.length }));
+  try {
+    for (const t of tables.rows) {
+      const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${t.quoted}`);
+      counts[tableKey(t.schema, t.name)] = Number(rows[0]?.n ?? 0);
+      done++;
+    }
+  } finally {
+    stop();
   }
   return counts;
+}
+
+/** Heartbeats when running in an activity; a no-op elsewhere (scripts, tests of pure code). */
+function heartbeat(details: unknown): void {
+  try {
+    Context.current().heartbeat(details);
+  } catch {
+    // Not in an activity.
+  }
 }
 
 /** Extensions installed in the database (plpgsql, which every database has, left out). */

@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { Context } from '@temporalio/activity';
 import type { Client } from 'pg';
 import type { Config } from '../../config';
 import { ErrorType, permanent, transient } from '../../errors';
@@ -43,7 +42,7 @@ async function check(config: Config, database: string, expected: Record<string, 
   return withClient(
     config.database,
     async (c) => {
-      const counts = await countRows(c, () => Context.current().heartbeat({ step: 'count' }));
+      const counts = await countRows(c);
       const have = new Set((await listExtensions(c)).map((e) => e.name));
       return compareCounts(expected, counts, extensions.filter((e) => !have.has(e)));
     },
@@ -164,29 +163,34 @@ export async function verifyLiveDatabase(config: Config, expected: Record<string
 }
 
 /**
- * Puts the previous database back after a failed swap: the restored one is renamed to `failed`
- * (kept for inspection), `aside` back to the live name; then checks the live database holds the
- * rows it had at the swap. Idempotent.
+ * Puts the previous database back after a failure at or after the swap: the restored one is
+ * renamed to `failed` (kept for inspection), `aside` back to the live name; then checks the live
+ * database holds the rows it had at the swap (`expected`; null when the swap itself failed, so
+ * the counts are only recorded). If the swap never happened, the unused copy is dropped. Idempotent.
  */
 export async function rollbackSwap(
   config: Config,
-  names: { live: string; aside: string; failed: string },
-  expected: Record<string, number>,
-): Promise<TableCheck> {
+  names: { live: string; aside: string; failed: string; incoming: string },
+  expected: Record<string, number> | null,
+): Promise<TableCheck & { swapped_back: boolean }> {
   const client = await maintenance(config);
+  let swappedBack = false;
   try {
-    if (await exists(client, names.aside)) {
+    if (!(await exists(client, names.aside))) {
+      await client.query(`DROP DATABASE IF EXISTS ${quote(names.incoming)} WITH (FORCE)`);
+    } else {
       await client.query(`ALTER DATABASE ${quote(names.live)} WITH ALLOW_CONNECTIONS false`).catch(() => undefined);
       await renameBoth(client, [names.live, names.aside], [
         [names.live, names.failed],
         [names.aside, names.live],
       ]);
       await client.query(`ALTER DATABASE ${quote(names.failed)} WITH ALLOW_CONNECTIONS true`).catch(() => undefined);
+      swappedBack = true;
     }
   } finally {
     await client.end().catch(() => undefined);
   }
-  return check(config, names.live, expected, []);
+  return { ...(await check(config, names.live, expected, [])), swapped_back: swappedBack };
 }
 
 /**

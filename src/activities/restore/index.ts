@@ -17,7 +17,7 @@ export function createRestoreActivities(config: Config) {
     async verifyLiveDatabase(expected: Record<string, number> | null, extensions: string[]): Promise<TableCheck> {
       return verifyLiveDatabase(config, expected, extensions);
     },
-    async rollbackSwap(names: { live: string; aside: string; failed: string }, expected: Record<string, number>): Promise<TableCheck> {
+    async rollbackSwap(names: { live: string; aside: string; failed: string; incoming: string }, expected: Record<string, number> | null): Promise<TableCheck & { swapped_back: boolean }> {
       return rollbackSwap(config, names, expected);
     },
     async restoreInPlace(prepared: PreparedRestore, step: 'restore' | 'rollback'): Promise<void> {

@@ -74,10 +74,6 @@ function errorInfo(err: unknown): { type: string; message: string } {
   return { type: (e as Error).name ?? 'Error', message: (e as Error).message ?? String(e) };
 }
 
-function failureType(err: unknown): string | undefined {
-  return errorInfo(err).type;
-}
-
 /**
  * validate → pre-restore backup → wait for confirmRestore → restore beside the live database and
  * verify → swap in → verify live → roll back automatically if anything after the swap fails.
@@ -162,7 +158,8 @@ export async function restoreDatabase(rawInput: RestoreInput | Record<string, un
       state.strategy = 'swap';
       state.roles_created = restored.roles_created;
     } catch (err) {
-      if (failureType(err) !== 'CannotCreateDatabase') return finish('failed', { error: errorInfo(err) });
+      const error = errorInfo(err);
+      if (error.type !== 'CannotCreateDatabase') return finish('failed', { error });
       state.strategy = 'in_place';
     }
     // What the live database must hold afterwards: the manifest's counts, or (Windmill-era file) what the restore found.

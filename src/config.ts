@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import { z } from 'zod';
+import { BACKUP_FORMATS, type BackupFormat } from './backup/naming';
 import type { RetentionPolicy } from './backup/retention';
 import { windmillCronToCalendar } from './schedules/cron';
 import { DEFAULT_CRONS } from './schedules/definitions';
@@ -29,12 +30,55 @@ export interface S3Config {
   partSizeBytes: number;
 }
 
+/** How to reach Temporal; the key and API key are secrets and are never logged. */
+export interface TemporalConfig {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  /** mTLS: client certificate and key files (PEM), and an optional CA for the server's certificate. */
+  tls: { certPath: string | undefined; keyPath: string | undefined; caPath: string | undefined; serverName: string | undefined } | undefined;
+  /** Temporal Cloud API key; implies TLS. */
+  apiKey: string | undefined;
+}
+
+/** The worker process. */
+export interface WorkerConfig {
+  /** How long a shutting-down worker lets running activities finish before cancelling them. */
+  shutdownGraceMs: number;
+  /** host:port for the Prometheus endpoint of the Temporal runtime; undefined = no metrics. */
+  metricsAddress: string | undefined;
+  /** host:port of the HTTP health endpoint (/healthz); undefined = none. */
+  healthAddress: string | undefined;
+  /** "json" (one object per line, for log collectors) or "text". */
+  logFormat: 'json' | 'text';
+}
+
 /** Everything the worker, activities and CLI read from the environment, parsed once. */
 export interface Config {
   database: DatabaseConfig;
-  backup: { dir: string; prefix: string; timezone: string; gzipLevel: number; retention: RetentionPolicy; asideDatabaseDays: number };
+  backup: {
+    dir: string;
+    prefix: string;
+    timezone: string;
+    /** Format of scheduled and CLI backups when the input does not name one. */
+    format: BackupFormat;
+    gzipLevel: number;
+    zstdLevel: number;
+    /** zstd worker threads; 0 = one per core. */
+    zstdThreads: number;
+    retention: RetentionPolicy;
+    asideDatabaseDays: number;
+  };
+  /** How restores (and verification, which is a restore) run. */
+  restore: {
+    /** pg_restore --jobs for custom-format backups restored beside the live database; 1 = no parallelism. */
+    jobs: number;
+    /** maintenance_work_mem of restoring sessions (index builds, HNSW above all); undefined = the server's setting. */
+    maintenanceWorkMem: string | undefined;
+  };
   s3: S3Config | undefined;
-  temporal: { address: string; namespace: string; taskQueue: string };
+  temporal: TemporalConfig;
+  worker: WorkerConfig;
   /** Windmill-style 6-field crons and the time zone of the three backup schedules. */
   schedules: { timezone: string; daily: string; weekly: string; monthly: string };
   /** Directory holding pg_dump, pg_restore and psql; undefined = pick the newest installed. */
@@ -116,7 +160,24 @@ const settings = {
   },
   TEMPORAL_NAMESPACE: { example: 'default', schema: z.string().min(1) },
   TEMPORAL_TASK_QUEUE: { example: 'family-brain-backup', schema: z.string().min(1) },
+  TEMPORAL_TLS_CERT: { example: '/etc/temporal/client.pem', schema: z.string().min(1) },
+  TEMPORAL_TLS_KEY: { example: '/etc/temporal/client.key', schema: z.string().min(1) },
+  TEMPORAL_TLS_CA: { example: '/etc/temporal/ca.pem', schema: z.string().min(1) },
+  TEMPORAL_TLS_SERVER_NAME: { example: 'my-ns.a1b2c.tmprl.cloud', schema: z.string().min(1) },
+  TEMPORAL_API_KEY: { example: '(a Temporal Cloud API key)', schema: z.string().min(1) },
+  WORKER_SHUTDOWN_GRACE_SECONDS: { example: '300', schema: z.coerce.number().int().min(0).max(86400) },
+  WORKER_METRICS_ADDRESS: { example: '0.0.0.0:9464', schema: z.string().regex(/^[^\s:/]+:\d+$/, 'must be host:port') },
+  WORKER_HEALTH_ADDRESS: { example: '0.0.0.0:8081', schema: z.string().regex(/^[^\s:/]+:\d+$/, 'must be host:port') },
+  LOG_FORMAT: { example: 'json', schema: z.enum(['json', 'text']) },
+  BACKUP_FORMAT: { example: 'plain_gzip', schema: z.enum(Object.keys(BACKUP_FORMATS) as [BackupFormat, ...BackupFormat[]]) },
   BACKUP_GZIP_LEVEL: { example: '6', schema: z.coerce.number().int().min(1).max(9) },
+  BACKUP_ZSTD_LEVEL: { example: '3', schema: z.coerce.number().int().min(1).max(19) },
+  BACKUP_ZSTD_THREADS: { example: '0', schema: z.coerce.number().int().min(0).max(256) },
+  RESTORE_JOBS: { example: '2', schema: z.coerce.number().int().min(1).max(64) },
+  RESTORE_MAINTENANCE_WORK_MEM: {
+    example: '512MB',
+    schema: z.string().regex(/^(\d+(kB|MB|GB)|default)$/, 'must be a size like 256MB or 1GB, or "default" for the server\'s setting'),
+  },
   RETENTION_DAILY_DAYS: { example: '7', schema: z.coerce.number().int().min(1) },
   RETENTION_WEEKLY_WEEKS: { example: '4', schema: z.coerce.number().int().min(1) },
   RETENTION_MONTHLY_MONTHS: { example: '12', schema: z.coerce.number().int().min(1) },
@@ -132,6 +193,9 @@ const settings = {
   SCHEDULE_MONTHLY_CRON: { example: '0 0 4 1 * *', schema: cron },
   LOG_LEVEL: { example: 'info', schema: z.enum(['debug', 'info', 'warn', 'error']) },
 } satisfies Record<string, Setting>;
+
+/** Settings whose values are never printed. */
+const SECRET_SETTINGS = new Set<string>(['PGPASSWORD', 'TEMPORAL_API_KEY']);
 
 /** Names of every environment variable we read, for docs and tests. */
 export const SETTING_NAMES = Object.keys(settings) as (keyof typeof settings)[];
@@ -150,7 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (result.success) {
       parsed[name] = result.data;
     } else {
-      const shown = name === 'PGPASSWORD' ? '***' : JSON.stringify(redactUrl(raw));
+      const shown = SECRET_SETTINGS.has(name) ? '***' : JSON.stringify(redactUrl(raw));
       const why = result.error.issues.map((i) => i.message).join('; ');
       problems.push(`${name}=${shown}: ${why} (example: ${name}=${setting.example})`);
     }
@@ -165,6 +229,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (p.S3_BUCKET === undefined && (p.S3_ENDPOINT !== undefined || p.S3_PREFIX !== undefined)) {
     problems.push(`S3_BUCKET is not set, but S3_ENDPOINT or S3_PREFIX is: set S3_BUCKET too (example: S3_BUCKET=${settings.S3_BUCKET.example})`);
   }
+  if ((p.TEMPORAL_TLS_CERT === undefined) !== (p.TEMPORAL_TLS_KEY === undefined)) {
+    problems.push('TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together: set both (client certificate and its key) or neither');
+  }
   if (problems.length > 0 || database === undefined) throw new ConfigError(problems);
 
   return {
@@ -173,7 +240,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dir: path.resolve(p.BACKUP_DIR ?? './backups'),
       prefix: p.BACKUP_PREFIX ?? 'family_brain',
       timezone: p.BACKUP_TIMEZONE ?? 'America/Toronto',
+      format: p.BACKUP_FORMAT ?? 'plain_gzip',
       gzipLevel: p.BACKUP_GZIP_LEVEL ?? 6,
+      zstdLevel: p.BACKUP_ZSTD_LEVEL ?? 3,
+      zstdThreads: p.BACKUP_ZSTD_THREADS ?? 0,
       retention: {
         daily: { days: p.RETENTION_DAILY_DAYS ?? 7 },
         weekly: { days: 7 * (p.RETENTION_WEEKLY_WEEKS ?? 4) },
@@ -182,6 +252,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         pre_restore: { days: p.RETENTION_PRE_RESTORE_DAYS ?? 30 },
       },
       asideDatabaseDays: p.RETENTION_ASIDE_DATABASE_DAYS ?? 7,
+    },
+    restore: {
+      jobs: p.RESTORE_JOBS ?? 2,
+      maintenanceWorkMem: p.RESTORE_MAINTENANCE_WORK_MEM === 'default' ? undefined : (p.RESTORE_MAINTENANCE_WORK_MEM ?? '512MB'),
     },
     s3:
       p.S3_BUCKET === undefined
@@ -199,6 +273,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       address: p.TEMPORAL_ADDRESS ?? 'localhost:7233',
       namespace: p.TEMPORAL_NAMESPACE ?? 'default',
       taskQueue: p.TEMPORAL_TASK_QUEUE ?? 'family-brain-backup',
+      tls:
+        p.TEMPORAL_TLS_CERT === undefined && p.TEMPORAL_TLS_CA === undefined
+          ? undefined
+          : { certPath: p.TEMPORAL_TLS_CERT, keyPath: p.TEMPORAL_TLS_KEY, caPath: p.TEMPORAL_TLS_CA, serverName: p.TEMPORAL_TLS_SERVER_NAME },
+      apiKey: p.TEMPORAL_API_KEY,
+    },
+    worker: {
+      shutdownGraceMs: (p.WORKER_SHUTDOWN_GRACE_SECONDS ?? 300) * 1000,
+      metricsAddress: p.WORKER_METRICS_ADDRESS,
+      healthAddress: p.WORKER_HEALTH_ADDRESS,
+      logFormat: p.LOG_FORMAT ?? 'text',
     },
     schedules: {
       timezone: p.SCHEDULE_TIMEZONE ?? 'America/Toronto',
@@ -254,6 +339,7 @@ export function redactConfig(config: Config, env: NodeJS.ProcessEnv = process.en
   return {
     ...config,
     database: { ...config.database, password: config.database.password === undefined ? undefined : '***' },
+    temporal: { ...config.temporal, apiKey: config.temporal.apiKey === undefined ? undefined : '***' },
     s3:
       config.s3 === undefined
         ? undefined

@@ -148,6 +148,23 @@ describe('backupDatabase', () => {
     expect(diffFingerprints(before, await fingerprint(target))).toEqual([]);
   });
 
+  it('makes a verified zstd (.sql.zst) backup that plain zstd -dc | psql turns back into the same database', async () => {
+    const before = await fingerprint(source);
+    const config = testConfig({ database: source });
+    const { result, error } = await backup(config, { format: 'plain_zstd' });
+    expect(error).toBeUndefined();
+    expect(result!.filename).toMatch(/^family_brain_manual_\d{8}_\d{6}\.sql\.zst$/);
+    expect(result!.verified?.ok).toBe(true);
+    const file = path.join(config.backup.dir, result!.filename);
+    // A zstd frame, not gzip: the magic number 28 b5 2f fd.
+    expect(fs.readFileSync(file).subarray(0, 4).toString('hex')).toBe('28b52ffd');
+    const target = await createDatabase('zstd_restored', false);
+    made.push(target);
+    const env = libpqEnv(testConfig({ database: target }).database);
+    await execa('bash', ['-o', 'pipefail', '-c', `zstd -dc "${file}" | "${config.pgBinDir!}/psql" -X -q -v ON_ERROR_STOP=1 -o /dev/null`], { env: { ...env, PATH: process.env.PATH! }, extendEnv: false });
+    expect(diffFingerprints(before, await fingerprint(target))).toEqual([]);
+  });
+
   it('fails with BackupDirNotWritable, without retrying, when the backup directory cannot be written', async () => {
     const file = path.join(tempDir(), 'a-file');
     fs.writeFileSync(file, '');

@@ -7,6 +7,7 @@ describe('backup file names', () => {
     ['family_brain_manual_20251208_023807.sql.gz', { prefix: 'family_brain', type: 'manual', timestamp: '20251208_023807', format: 'plain_gzip' }],
     ['family_brain_pre_restore_20261124_101500.sql.gz', { prefix: 'family_brain', type: 'pre_restore', timestamp: '20261124_101500', format: 'plain_gzip' }],
     ['fb-prod_weekly_20261122_030000.dump', { prefix: 'fb-prod', type: 'weekly', timestamp: '20261122_030000', format: 'custom' }],
+    ['family_brain_monthly_20261201_040000.sql.zst', { prefix: 'family_brain', type: 'monthly', timestamp: '20261201_040000', format: 'plain_zstd' }],
   ])('parses %s', (name, expected) => {
     expect(parseBackupName(name)).toEqual({ filename: name, ...expected });
   });
@@ -30,6 +31,7 @@ describe('backup file names', () => {
     // In summer Toronto is UTC-4.
     expect(localTimestamp(new Date('2026-07-01T06:00:00Z'), 'America/Toronto')).toBe('20260701_020000');
     expect(backupFilename('fb', 'manual', new Date('2026-07-01T06:00:00Z'), 'UTC', 'custom')).toBe('fb_manual_20260701_060000.dump');
+    expect(backupFilename('fb', 'manual', new Date('2026-07-01T06:00:00Z'), 'UTC', 'plain_zstd')).toBe('fb_manual_20260701_060000.sql.zst');
   });
 
   it.each([

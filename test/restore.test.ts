@@ -98,6 +98,22 @@ describe('restoreDatabase', () => {
     expect(diffFingerprints(atBackup, await fingerprint(db))).toEqual([]);
   });
 
+  it.each([
+    ['plain_zstd', /\.sql\.zst$/],
+    ['custom', /\.dump$/],
+  ])('restores a %s backup exactly (zstd through psql; custom with pg_restore --jobs beside the live database)', async (format, extension) => {
+    const db = await createDatabase(`rst_${format}`);
+    const config = testConfig({ database: db });
+    const atBackup = await fingerprint(db);
+    const filename = await backupOf(config, { format });
+    expect(filename).toMatch(extension);
+    await change(db);
+    const runtime = await runtimeFor(config);
+    const result = await runtime.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true, create_pre_restore_backup: false }], workflowId: `rst-${++n}` });
+    expect(result).toMatchObject({ status: 'success', strategy: 'swap' });
+    expect(diffFingerprints(atBackup, await fingerprint(db))).toEqual([]);
+  });
+
   it('restores a Windmill-era file made with plain pg_dump | gzip, recording the counts it finds', async () => {
     const db = await createDatabase('rst_legacy');
     const config = testConfig({ database: db });

@@ -1,11 +1,11 @@
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { Context } from '@temporalio/activity';
 import { execa, ExecaError } from 'execa';
 import type { BackupFormat } from '../backup/naming';
 import { libpqEnv, type Config } from '../config';
 import { ErrorType, permanent } from '../errors';
+import { decompressor, isDecompressionError } from './compression';
 import { pgToolPath } from './pgTools';
 import { every, HashCounter, sha256File } from './stream';
 
@@ -25,6 +25,20 @@ export interface RestoreOptions {
   failureType: ErrorType;
   /** SQL run first, in the same transaction (used to empty a database restored in place). */
   preamble?: string;
+  /**
+   * The target is a database nobody uses yet (a scratch or a restore-beside copy, dropped on
+   * failure), so a custom-format backup may be restored with pg_restore --jobs instead of in one
+   * transaction. Never for a restore in place.
+   */
+  parallel?: boolean;
+}
+
+/** Environment of a restoring psql or pg_restore: libpq's, plus the maintenance_work_mem index builds get. */
+export function restoreEnv(config: Config, database: string): Record<string, string> {
+  const env = libpqEnv(config.database, database);
+  // HNSW builds slow down many times once the graph outgrows maintenance_work_mem (64 MB by default).
+  if (config.restore.maintenanceWorkMem !== undefined) env.PGOPTIONS = `-c maintenance_work_mem=${config.restore.maintenanceWorkMem}`;
+  return env;
 }
 
 /**
@@ -35,7 +49,7 @@ export interface RestoreOptions {
  */
 export async function restoreFileInto(config: Config, database: string, source: RestoreSource, options: RestoreOptions): Promise<void> {
   const ctx = Context.current();
-  const env = libpqEnv(config.database, database);
+  const env = restoreEnv(config, database);
   const counter = new HashCounter();
   const stop = every(2_000, () => ctx.heartbeat({ step: options.step, bytes: counter.bytes }));
   try {
@@ -44,7 +58,9 @@ export async function restoreFileInto(config: Config, database: string, source: 
       if (options.preamble) {
         await execa(pgToolPath('psql', config.pgBinDir), ['--no-password', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', options.preamble], { env, extendEnv: false });
       }
-      await execa(pgToolPath('pg_restore', config.pgBinDir), ['--no-password', '--exit-on-error', '--single-transaction', `--dbname=${database}`, source.file], {
+      const jobs = options.parallel === true && options.preamble === undefined ? config.restore.jobs : 1;
+      const how = jobs > 1 ? [`--jobs=${jobs}`] : ['--single-transaction'];
+      await execa(pgToolPath('pg_restore', config.pgBinDir), ['--no-password', '--exit-on-error', ...how, `--dbname=${database}`, source.file], {
         env,
         extendEnv: false,
         cancelSignal: ctx.cancellationSignal,
@@ -64,7 +80,7 @@ export async function restoreFileInto(config: Config, database: string, source: 
       cancelSignal: ctx.cancellationSignal,
       maxBuffer: { stderr: 1024 * 1024 },
     });
-    const fed = pipeline(createReadStream(source.file), counter, createGunzip(), psql.stdin).catch((err: unknown) => {
+    const fed = pipeline(createReadStream(source.file), counter, decompressor(source.format, ctx.cancellationSignal)!, psql.stdin).catch((err: unknown) => {
       psql.kill();
       throw err;
     });
@@ -75,8 +91,11 @@ export async function restoreFileInto(config: Config, database: string, source: 
     }
     // Something stopped the restore part-way: read the whole file to tell corruption from a restore failure.
     checkSha(source, await sha256File(source.file));
-    if (feed.status === 'rejected' && (feed.reason as NodeJS.ErrnoException).code?.startsWith('Z_')) {
-      throw permanent(ErrorType.BackupCorrupted, `backup "${source.filename}" is not a valid gzip file (${(feed.reason as Error).message}); nothing was restored from it`, feed.reason);
+    if (feed.status === 'rejected' && isDecompressionError(feed.reason)) {
+      if ((feed.reason as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw permanent(ErrorType.RestoreFailed, `zstd is not installed, so "${source.filename}" cannot be read; install it (Debian: apt-get install zstd) and restore again`, feed.reason);
+      }
+      throw permanent(ErrorType.BackupCorrupted, `backup "${source.filename}" does not decompress (${(feed.reason as Error).message.split('\n')[0]}); nothing was restored from it`, feed.reason);
     }
     if (run.status === 'rejected') throw restoreFailed(run.reason, source, options);
     throw (feed as PromiseRejectedResult).reason;

@@ -5,8 +5,12 @@
 export const BACKUP_TYPES = ['daily', 'weekly', 'monthly', 'manual', 'pre_restore'] as const;
 export type BackupType = (typeof BACKUP_TYPES)[number];
 
-/** File formats: plain SQL through gzip (what Windmill made; `gunzip | psql` restores it), or pg_dump's custom format. */
-export const BACKUP_FORMATS = { plain_gzip: '.sql.gz', custom: '.dump' } as const;
+/**
+ * File formats: plain SQL through gzip (what Windmill made; `gunzip | psql` restores it), plain SQL
+ * through multithreaded zstd (the fast one; `zstd -dc | psql`), or pg_dump's custom format
+ * (`pg_restore -j` restores it in parallel).
+ */
+export const BACKUP_FORMATS = { plain_gzip: '.sql.gz', plain_zstd: '.sql.zst', custom: '.dump' } as const;
 export type BackupFormat = keyof typeof BACKUP_FORMATS;
 
 /** What a backup's name tells. */

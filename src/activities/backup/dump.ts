@@ -3,13 +3,13 @@ import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import { Context } from '@temporalio/activity';
 import { execa, ExecaError } from 'execa';
 import { manifestName, MANIFEST_VERSION, parseManifest, type BackupManifest } from '../../backup/manifest';
 import { parseBackupName, type BackupFormat, type BackupType } from '../../backup/naming';
 import { libpqEnv, type Config } from '../../config';
 import { ErrorType, permanent, transient } from '../../errors';
+import { compressor } from '../compression';
 import { connect } from '../db';
 import { databaseUnreachable, diskError } from '../failures';
 import { parseToolVersion, pgToolPath } from '../pgTools';
@@ -56,9 +56,8 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
     const roles = await referencedRoles(client);
     const pgDumpVersion = await toolVersion(config);
 
-    const written = await runPgDump(config, snapshot, req.format, partial);
-    // Counted after pg_dump finished, in the snapshot pg_dump used: the same rows as in the file.
-    const counts = await countRows(client);
+    // Counted while pg_dump runs, in the snapshot pg_dump uses: the same rows as in the file.
+    const [written, counts] = await Promise.all([runPgDump(config, snapshot, req.format, partial), countRows(client, { heartbeat: false })]);
     const manifest: BackupManifest = {
       manifest_version: MANIFEST_VERSION,
       filename: req.filename,
@@ -123,7 +122,7 @@ async function toolVersion(config: Config): Promise<string> {
 /** Runs pg_dump in the exported snapshot into `file`; resolves with its size and SHA-256 once pg_dump exited 0 and the file is fsynced. */
 async function runPgDump(config: Config, snapshot: string, format: BackupFormat, file: string): Promise<{ bytes: number; sha256: string }> {
   const ctx = Context.current();
-  const args = ['--no-password', `--snapshot=${snapshot}`, format === 'custom' ? '--format=custom' : '--format=plain'];
+  const args = ['--no-password', `--snapshot=${snapshot}`, ...(format === 'custom' ? ['--format=custom', `--compress=${config.backup.gzipLevel}`] : ['--format=plain'])];
   const child = execa(pgToolPath('pg_dump', config.pgBinDir), args, {
     env: libpqEnv(config.database),
     extendEnv: false,
@@ -134,7 +133,8 @@ async function runPgDump(config: Config, snapshot: string, format: BackupFormat,
   });
   const counter = new HashCounter();
   const out = createWriteStream(file, { flags: 'wx' });
-  const stages = format === 'custom' ? [child.stdout, counter, out] : [child.stdout, createGzip({ level: config.backup.gzipLevel }), counter, out];
+  const compress = compressor(config, format, ctx.cancellationSignal);
+  const stages = compress === undefined ? [child.stdout, counter, out] : [child.stdout, compress, counter, out];
   const stop = every(2_000, () => ctx.heartbeat({ step: 'dump', bytes: counter.bytes }));
   try {
     const written = (pipeline as (...s: unknown[]) => Promise<void>)(...stages).catch((err: unknown) => {
@@ -143,6 +143,7 @@ async function runPgDump(config: Config, snapshot: string, format: BackupFormat,
     });
     await Promise.all([written, child]);
   } catch (err) {
+    if (err instanceof ExecaError && err.command.startsWith('zstd')) throw compressError(err);
     if (err instanceof ExecaError) throw dumpError(err, config);
     throw err;
   } finally {
@@ -155,6 +156,15 @@ async function runPgDump(config: Config, snapshot: string, format: BackupFormat,
     await handle.close();
   }
   return { bytes: counter.bytes, sha256: counter.digest() };
+}
+
+function compressError(err: ExecaError): Error {
+  if (err.isCanceled) return err;
+  if (err.code === 'ENOENT') {
+    return permanent(ErrorType.DumpFailed, 'zstd is not installed, so a plain_zstd backup cannot be made; install it (Debian: apt-get install zstd) or set BACKUP_FORMAT=plain_gzip', err);
+  }
+  const stderr = String(err.stderr ?? '').trim().split('\n').slice(-3).join(' | ');
+  return transient(ErrorType.DumpFailed, `zstd ${err.signal ? `was killed by ${err.signal}` : `exited with code ${String(err.exitCode)}`}${stderr ? `: ${stderr}` : ''}; no backup file was written`, err);
 }
 
 function dumpError(err: ExecaError, config: Config): Error {

@@ -20,12 +20,14 @@ export function tableKey(schema: string, name: string): string {
 /**
  * Exact row count of every table, in the client's current snapshot. Inside an activity it
  * heartbeats every 5 s meanwhile: counting a very large table can outlast the heartbeat timeout.
+ * A caller that heartbeats itself while counting (the dump) turns that off.
  */
-export async function countRows(client: ClientBase): Promise<Record<string, number>> {
+export async function countRows(client: ClientBase, options: { heartbeat?: boolean } = {}): Promise<Record<string, number>> {
   const tables = await client.query<{ schema: string; name: string; quoted: string }>(TABLES_SQL);
   const counts: Record<string, number> = {};
   let done = 0;
-  const stop = every(5_000, () => heartbeat({ step: 'count', tables_counted: done, tables: tables.rows.length }));
+  const beat = options.heartbeat ?? true;
+  const stop = every(5_000, () => beat && heartbeat({ step: 'count', tables_counted: done, tables: tables.rows.length }));
   try {
     for (const t of tables.rows) {
       const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${t.quoted}`);

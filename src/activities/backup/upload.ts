@@ -4,10 +4,13 @@ import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/cli
 import { Upload } from '@aws-sdk/lib-storage';
 import { Context } from '@temporalio/activity';
 import { manifestName, type BackupManifest } from '../../backup/manifest';
+import type { BackupFormat } from '../../backup/naming';
 import type { Config, S3Config } from '../../config';
 import { ErrorType, permanent, transient } from '../../errors';
 import { createS3Client } from '../../storage/s3Client';
 import { readLocalManifest } from './verify';
+
+const CONTENT_TYPES: Record<BackupFormat, string> = { plain_gzip: 'application/gzip', plain_zstd: 'application/zstd', custom: 'application/octet-stream' };
 
 /** Where an upload landed. */
 export interface UploadResult {
@@ -42,7 +45,7 @@ export async function uploadBackup(config: Config, filename: string): Promise<Up
         Bucket: s3.bucket,
         Key: key,
         Body: createReadStream(path.join(config.backup.dir, filename)),
-        ContentType: manifest.format === 'custom' ? 'application/octet-stream' : 'application/gzip',
+        ContentType: CONTENT_TYPES[manifest.format],
         Metadata: { sha256: manifest.sha256, 'backup-type': manifest.type, 'created-at': manifest.created_at },
       },
       partSize: s3.partSizeBytes,

@@ -107,7 +107,7 @@ async function dropScratch(config: Config, name: string): Promise<void> {
 
 async function restoreInto(config: Config, scratch: string, file: string, manifest: BackupManifest): Promise<void> {
   try {
-    await restoreFileInto(config, scratch, { filename: manifest.filename, file, format: manifest.format, sha256: manifest.sha256 }, { step: 'verify', failureType: ErrorType.BackupVerificationFailed });
+    await restoreFileInto(config, scratch, { filename: manifest.filename, file, format: manifest.format, sha256: manifest.sha256 }, { step: 'verify', failureType: ErrorType.BackupVerificationFailed, parallel: true });
   } catch (err) {
     if ((err as { type?: string }).type === ErrorType.BackupCorrupted) await setAside(config.backup.dir, { ...manifest, status: 'failed' });
     throw err;

@@ -87,7 +87,7 @@ export async function restoreIntoNewDatabase(config: Config, prepared: PreparedR
     await client.end().catch(() => undefined);
   }
   try {
-    await restoreFileInto(config, target, source(config, prepared), { step: 'restore', failureType: ErrorType.RestoreFailed });
+    await restoreFileInto(config, target, source(config, prepared), { step: 'restore', failureType: ErrorType.RestoreFailed, parallel: true });
     const result = await check(config, target, prepared.table_details, prepared.extensions);
     if (!result.ok) {
       const bad = Object.entries(result.tables).filter(([, c]) => c.expected !== c.actual).map(([t, c]) => `${t} (expected ${c.expected}, restored ${c.actual})`);

@@ -2,12 +2,12 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import { manifestName, parseManifest, type BackupManifest } from '../../backup/manifest';
 import { parseBackupName, type BackupFormat } from '../../backup/naming';
 import type { Config } from '../../config';
+import { decompressor } from '../compression';
 import { ErrorType, permanent } from '../../errors';
 import { createS3Client } from '../../storage/s3Client';
 import { requireS3 } from '../backup/upload';
@@ -71,9 +71,14 @@ export async function prepareRestore(config: Config, filename: string, source: '
     extensions = manifest.extensions.map((e) => e.name);
     roles = manifest.roles ?? [];
   } else {
+    // Without a manifest (Windmill's files) the dump itself says what it needs.
+    const decompress = decompressor(name.format);
+    if (decompress === undefined) {
+      throw permanent(ErrorType.BackupCorrupted, `backup "${filename}" has no manifest (${manifestName(filename)}), and a custom-format file cannot be checked without one; it was not restored; restore it by hand with pg_restore, or run "fbb list" to pick another`);
+    }
     const scanner = new DumpScanner();
-    await pipeline(createReadStream(file), createGunzip(), scanner).catch((err: unknown) => {
-      throw permanent(ErrorType.BackupCorrupted, `backup "${filename}" is not a valid gzip file (${(err as Error).message}); it was not restored; run "fbb list" to pick another`, err);
+    await pipeline(createReadStream(file), decompress, scanner).catch((err: unknown) => {
+      throw permanent(ErrorType.BackupCorrupted, `backup "${filename}" does not decompress (${(err as Error).message.split('\n')[0]}); it was not restored; run "fbb list" to pick another`, err);
     });
     extensions = [...scanner.needs.extensions].sort();
     roles = [...scanner.needs.roles].sort();

@@ -1,0 +1,46 @@
+// The compressors behind the plain formats: gzip in-process (Node's zlib), zstd as a child
+// process (Node 20 has no zstd, and the binary compresses on every core).
+import type { Duplex } from 'node:stream';
+import { createGunzip, createGzip } from 'node:zlib';
+import { execa } from 'execa';
+import type { BackupFormat } from '../backup/naming';
+import type { Config } from '../config';
+
+/** zstd sees PATH only: ZSTD_CLEVEL or ZSTD_NBTHREADS in the worker's environment never change our files. */
+const zstdEnv = () => ({ PATH: process.env.PATH ?? '/usr/bin:/bin' });
+
+/** A transform from plain SQL to the bytes of a `format` file; undefined for custom (pg_dump compresses). */
+export function compressor(config: Config, format: BackupFormat, signal?: AbortSignal): Duplex | undefined {
+  switch (format) {
+    case 'plain_gzip':
+      return createGzip({ level: config.backup.gzipLevel });
+    case 'plain_zstd':
+      return execa('zstd', ['-q', '-c', `-${config.backup.zstdLevel}`, `-T${config.backup.zstdThreads}`], {
+        env: zstdEnv(),
+        extendEnv: false,
+        cancelSignal: signal,
+        maxBuffer: { stderr: 64 * 1024 },
+      }).duplex();
+    case 'custom':
+      return undefined;
+  }
+}
+
+/** A transform from a `format` file's bytes back to plain SQL; undefined for custom (pg_restore reads it). */
+export function decompressor(format: BackupFormat, signal?: AbortSignal): Duplex | undefined {
+  switch (format) {
+    case 'plain_gzip':
+      return createGunzip();
+    case 'plain_zstd':
+      return execa('zstd', ['-d', '-q', '-c'], { env: zstdEnv(), extendEnv: false, cancelSignal: signal, maxBuffer: { stderr: 64 * 1024 } }).duplex();
+    case 'custom':
+      return undefined;
+  }
+}
+
+/** True when `err` came from a decompressor reading damaged data (zlib's Z_* codes, or zstd exiting non-zero). */
+export function isDecompressionError(err: unknown): boolean {
+  const e = err as { code?: unknown; command?: unknown };
+  if (typeof e.code === 'string' && e.code.startsWith('Z_')) return true;
+  return typeof e.command === 'string' && /^zstd\b/.test(e.command);
+}

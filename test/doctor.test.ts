@@ -39,7 +39,7 @@ describe('fbb doctor (checkEnvironment)', () => {
   it('reports every check as ok against the sample database, with S3 configured', async () => {
     const report = await doctor(testConfig({ database: sampleDb, s3: true }));
     expect(report.checks.map((c) => c.name)).toEqual([
-      'database', 'pg_dump', 'pg_restore', 'psql', 'pgvector_server', 'pgvector_database', 'backup_dir', 's3', 'temporal',
+      'database', 'pg_dump', 'pg_restore', 'psql', 'zstd', 'pgvector_server', 'pgvector_database', 'backup_dir', 's3', 'temporal',
     ]);
     const notOk = report.checks.filter((c) => c.status !== 'ok' && c.name !== 'temporal');
     expect(notOk).toEqual([]);
@@ -112,6 +112,22 @@ describe('fbb doctor (checkEnvironment)', () => {
       detail: expect.stringMatching(/^cannot reach the bucket at s3:\/\/family-brain-backups\/.* at http:\/\/127\.0\.0\.1:1/),
       hint: expect.stringMatching(/check S3_ENDPOINT/),
     });
+  });
+
+  it('fails the zstd check when BACKUP_FORMAT is plain_zstd and zstd is not installed, and only warns otherwise', async () => {
+    const path0 = process.env.PATH;
+    // A PATH without zstd; the PostgreSQL tools are found through PG_BIN_DIR.
+    process.env.PATH = tempDir('nopath');
+    try {
+      const zstdConfig = testConfig({ database: sampleDb });
+      zstdConfig.backup.format = 'plain_zstd';
+      const needed = find(await doctor(zstdConfig), 'zstd');
+      expect(needed).toMatchObject({ status: 'fail', hint: 'install zstd (Debian: apt-get install zstd) or set BACKUP_FORMAT=plain_gzip' });
+      expect(needed.detail).toMatch(/zstd is not on PATH; BACKUP_FORMAT is plain_zstd/);
+      expect(find(await doctor(testConfig({ database: sampleDb })), 'zstd')).toMatchObject({ status: 'warn' });
+    } finally {
+      process.env.PATH = path0;
+    }
   });
 
   it('skips S3 when no bucket is configured', async () => {

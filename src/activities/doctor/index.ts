@@ -13,7 +13,7 @@ export function createDoctorActivities(config: Config) {
     /** Database reachability, then the client tools against the server's version. */
     async checkDatabaseAndTools(): Promise<CheckResult[]> {
       const { result, facts } = await checkDatabase(config.database);
-      return [result, ...(await checkClientTools(config.pgBinDir, facts?.serverMajor))];
+      return [result, ...(await checkClientTools(config.pgBinDir, facts?.serverMajor, config.backup.format))];
     },
     async checkPgvector(): Promise<CheckResult[]> {
       return checkPgvector(config.database);

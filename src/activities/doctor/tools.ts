@@ -1,12 +1,25 @@
 import { execa } from 'execa';
+import type { BackupFormat } from '../../backup/naming';
 import { check, type CheckResult } from '../../doctor/report';
 import { parseToolVersion, pgToolPath, type PgTool } from '../pgTools';
 
 const TOOLS: PgTool[] = ['pg_dump', 'pg_restore', 'psql'];
 
-/** Each client program must exist and be at least the server's major version (pg_dump refuses newer servers). */
-export async function checkClientTools(pgBinDir: string | undefined, serverMajor: number | undefined): Promise<CheckResult[]> {
-  return Promise.all(TOOLS.map((tool) => checkTool(tool, pgToolPath(tool, pgBinDir), serverMajor)));
+/**
+ * Each client program must exist and be at least the server's major version (pg_dump refuses newer
+ * servers); zstd must exist when the backup format needs it, and should to restore .sql.zst files.
+ */
+export async function checkClientTools(pgBinDir: string | undefined, serverMajor: number | undefined, format: BackupFormat): Promise<CheckResult[]> {
+  return Promise.all([...TOOLS.map((tool) => checkTool(tool, pgToolPath(tool, pgBinDir), serverMajor)), checkZstd(format === 'plain_zstd')]);
+}
+
+async function checkZstd(needed: boolean): Promise<CheckResult> {
+  const run = await execa('zstd', ['--version'], { reject: false, timeout: 10_000 });
+  if (run.failed || run.exitCode !== 0) {
+    const why = needed ? 'BACKUP_FORMAT is plain_zstd, so every backup needs it' : '.sql.zst backups cannot be made or restored without it';
+    return check('zstd', needed ? 'fail' : 'warn', `zstd is not on PATH; ${why}`, needed ? 'install zstd (Debian: apt-get install zstd) or set BACKUP_FORMAT=plain_gzip' : 'install zstd (Debian: apt-get install zstd)');
+  }
+  return check('zstd', 'ok', run.stdout.trim().replace(/^\*\*\*\s*/, '').replace(/\s*\*\*\*$/, ''));
 }
 
 async function checkTool(tool: PgTool, file: string, serverMajor: number | undefined): Promise<CheckResult> {

@@ -1,11 +1,23 @@
-// `npm run bench`: the backup pipeline against the bare tools on the same database, in one run.
-// Builds the sample database at --scale (200 ≈ 1 GB), then alternates, --runs times each:
-//   floor      pg_dump > /dev/null
-//   bare       pg_dump | gzip -6 > file           (what the Windmill scripts did)
-//   ours       fbb backup --local (dump + verify), a child process under /usr/bin/time
-//   restore    gunzip -c file | psql into a fresh database (the bare equivalent of our verify)
-//   ours rest. fbb restore --local --yes --no-pre-restore-backup of that file (restore beside, swap, verify)
-// and prints medians, ratios and the peak RSS of our process. Speed is measured here, never in tests.
+// `npm run bench`: our backup and restore against the bare tools on the same database, in one run.
+//
+//   npm run bench -- [--scale 200] [--runs 3] [--modes gzip:1,gzip:6,zstd:3,custom:1] [--restore-runs N]
+//                    [--cache-dir DIR] [--out .bench/results.json]
+//
+// Builds the sample database at --scale (200 ≈ 1 GB on disk, 400 ≈ 2 GB) in a PostgreSQL cluster
+// kept in --cache-dir, so the next run with the same scale starts at once. Then, --runs times,
+// alternating so that drift in the machine hits both sides alike:
+//   floor                 pg_dump > /dev/null
+//   for each mode:
+//     bare backup         pg_dump | gzip -L  /  pg_dump | zstd -L -T0  /  pg_dump -Fc -Z L
+//     ours backup         fbb backup --local (dump + verify, the real workflows in the in-process runner)
+//     bare restore        of our file into a fresh database: gunzip -c | psql, zstd -dc | psql, pg_restore -j2
+//     ours restore        fbb restore --local --yes --no-pre-restore-backup (restore beside, swap, verify)
+// Restores run --restore-runs times (default: --runs). Bare restores get the same maintenance_work_mem
+// as ours (PGOPTIONS), so the ratio is our overhead; one more bare restore at the server's default is
+// the reference for what that setting buys. Every command runs under /usr/bin/time (CPU seconds) while
+// /proc is sampled for the peak RSS of our node process and of its whole process tree (pg_dump, psql,
+// zstd included; the PostgreSQL server's own processes are not ours and are not counted).
+// Speed is measured here, never asserted in tests.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,19 +25,64 @@ import { execa } from 'execa';
 import pg from 'pg';
 import { loadSampleDatabase } from '../src/testing/fixture';
 import { startPgCluster, type PgCluster } from '../src/testing/pgCluster';
+import { sampleTree } from './procTree';
+
+type Kind = 'gzip' | 'zstd' | 'custom';
+
+interface Mode {
+  kind: Kind;
+  level: number;
+  /** "gzip:1" */
+  label: string;
+}
 
 interface Args {
   scale: number;
   runs: number;
+  restoreRuns: number;
+  modes: Mode[];
+  cacheDir: string;
   out: string;
+  maintenanceWorkMem: string;
+}
+
+/** One measured command. */
+interface Sample {
+  wall_s: number;
+  cpu_s: number;
+  /** Peak RSS of our node process (ours only). */
+  rss_mb?: number;
+  /** Peak summed RSS of the whole process tree under /usr/bin/time. */
+  tree_rss_mb: number;
+  bytes?: number;
+  /** For ours: the dump and verify steps, from the workflow's result. */
+  dump_s?: number;
+  verify_s?: number;
 }
 
 function parseArgs(argv: string[]): Args {
   const get = (name: string, fallback: string) => {
     const i = argv.indexOf(`--${name}`);
-    return i >= 0 && argv[i + 1] ? argv[i + 1]! : fallback;
+    return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
   };
-  return { scale: Number(get('scale', '200')), runs: Number(get('runs', '3')), out: get('out', '.bench/results.json') };
+  const modes = get('modes', 'gzip:1,gzip:6,zstd:3,custom:1')
+    .split(',')
+    .map((m): Mode => {
+      const [kind, level] = m.split(':');
+      if (kind !== 'gzip' && kind !== 'zstd' && kind !== 'custom') throw new Error(`--modes: "${m}" is not gzip:L, zstd:L or custom:L`);
+      return { kind, level: Number(level ?? (kind === 'zstd' ? 3 : 1)), label: `${kind}:${level ?? ''}` };
+    });
+  const scale = Number(get('scale', '200'));
+  const runs = Number(get('runs', '3'));
+  return {
+    scale,
+    runs,
+    restoreRuns: Number(get('restore-runs', String(runs))),
+    modes,
+    cacheDir: get('cache-dir', path.join(os.tmpdir(), 'fbb-bench-cache')),
+    out: get('out', '.bench/results.json'),
+    maintenanceWorkMem: get('maintenance-work-mem', '512MB'),
+  };
 }
 
 /** bin/fbb.js of this checkout, from scripts/ (tsx) or dist/scripts/ (built). */
@@ -39,114 +96,202 @@ function fbbBin(): string {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const MB = 1024 * 1024;
 
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t) / 1e9;
+/** Runs `argv` under /usr/bin/time while sampling memory; wall from here, CPU from time (children included). */
+async function measure(argv: string[], env: Record<string, string>): Promise<{ sample: Sample; stdout: string }> {
+  const timeFile = path.join(os.tmpdir(), `fbb-bench-time-${process.pid}`);
+  const started = process.hrtime.bigint();
+  const child = execa('/usr/bin/time', ['-f', '%U %S', '-o', timeFile, ...argv], { env, extendEnv: false });
+  const sampler = sampleTree(child.pid!, (cmd) => cmd.startsWith(process.execPath) || cmd.startsWith('node '));
+  const settled = await child.then(
+    (r) => ({ stdout: r.stdout, error: undefined }),
+    (error: unknown) => ({ stdout: '', error }),
+  );
+  const peak = sampler.stop();
+  if (settled.error !== undefined) throw settled.error;
+  const { stdout } = settled;
+  const wall = Number(process.hrtime.bigint() - started) / 1e9;
+  const [user, sys] = fs.readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number) as [number, number];
+  return { sample: { wall_s: wall, cpu_s: user + sys, tree_rss_mb: peak.treeBytes / MB, ...(peak.selfBytes > 0 ? { rss_mb: peak.selfBytes / MB } : {}) }, stdout };
 }
+
+const FORMAT: Record<Kind, string> = { gzip: 'plain_gzip', zstd: 'plain_zstd', custom: 'custom' };
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fbb-bench-'));
-  const cluster = await startPgCluster();
-  const env = (database: string) => ({
+  const cluster = await startPgCluster({ persistentDir: path.join(args.cacheDir, `scale-${args.scale}`) });
+  const bin = cluster.binDir;
+  const env = (database: string, extra: Record<string, string> = {}) => ({
     PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
     PGHOST: cluster.host,
     PGPORT: String(cluster.port),
     PGUSER: cluster.user,
     PGPASSWORD: cluster.password,
     PGDATABASE: database,
+    ...extra,
   });
+  const sh = (script: string, database: string, extra: Record<string, string> = {}) => measure(['bash', '-o', 'pipefail', '-c', script], env(database, extra));
+  const fbb = (argv: string[], extra: Record<string, string>) =>
+    measure([process.execPath, fbbBin(), ...argv], env('bench', { PG_BIN_DIR: bin, RESTORE_MAINTENANCE_WORK_MEM: args.maintenanceWorkMem, ...extra }));
   try {
-    process.stderr.write(`bench: loading the sample database at scale ${args.scale}...\n`);
-    const loadSeconds = await timed(() => load(cluster, args.scale));
-    const size = await query(cluster, 'bench', "SELECT pg_database_size('bench')::bigint AS v");
-    process.stderr.write(`bench: ${(Number(size) / 1e9).toFixed(2)} GB loaded in ${loadSeconds.toFixed(0)} s\n`);
+    const size = await ensureDatabase(cluster, args.scale);
+    process.stderr.write(`bench: sample database at scale ${args.scale}: ${(size / 1e9).toFixed(2)} GB\n`);
 
-    const bin = cluster.binDir;
-    const results: Record<string, number[]> = { floor: [], bare: [], ours: [], ours_dump: [], ours_verify: [], restore: [], ours_restore: [] };
-    const restoreRss: number[] = [];
-    const rss: number[] = [];
-    let bareSize = 0;
-    let oursSize = 0;
+    const samples: Record<string, Sample[]> = {};
+    const add = (key: string, s: Sample) => (samples[key] ??= []).push(s);
+    const pgOptions = { PGOPTIONS: `-c maintenance_work_mem=${args.maintenanceWorkMem}` };
     for (let run = 1; run <= args.runs; run++) {
       process.stderr.write(`bench: run ${run}/${args.runs}\n`);
-      results.floor!.push(await timed(() => execa('bash', ['-c', `"${bin}/pg_dump" > /dev/null`], { env: env('bench'), extendEnv: false })));
-      const bareFile = path.join(work, 'bare.sql.gz');
-      results.bare!.push(await timed(() => execa('bash', ['-o', 'pipefail', '-c', `"${bin}/pg_dump" | gzip -6 > "${bareFile}"`], { env: env('bench'), extendEnv: false })));
-      bareSize = fs.statSync(bareFile).size;
+      add('floor', (await sh(`"${bin}/pg_dump" > /dev/null`, 'bench')).sample);
+      for (const mode of args.modes) {
+        const bareFile = path.join(work, `bare-${mode.kind}`);
+        const bareScript = {
+          gzip: `"${bin}/pg_dump" | gzip -${mode.level} > "${bareFile}"`,
+          zstd: `"${bin}/pg_dump" | zstd -q -${mode.level} -T0 > "${bareFile}"`,
+          custom: `"${bin}/pg_dump" -Fc -Z ${mode.level} -f "${bareFile}"`,
+        }[mode.kind];
+        const bare = (await sh(bareScript, 'bench')).sample;
+        add(`${mode.label} bare backup`, { ...bare, bytes: fs.statSync(bareFile).size });
+        fs.rmSync(bareFile);
 
-      const backupDir = path.join(work, `backups-${run}`);
-      const timeFile = path.join(work, 'time.txt');
-      let output = '';
-      const oursSeconds = await timed(async () => {
-        const child = await execa('/usr/bin/time', ['-f', '%M', '-o', timeFile, process.execPath, fbbBin(), 'backup', '--local', '--json', '--no-cleanup'], {
-          env: { ...env('bench'), BACKUP_DIR: backupDir, PG_BIN_DIR: bin },
-          extendEnv: false,
+        const backupDir = path.join(work, `backups-${run}-${mode.kind}`);
+        const levels = { BACKUP_DIR: backupDir, BACKUP_FORMAT: FORMAT[mode.kind], BACKUP_GZIP_LEVEL: String(mode.level), BACKUP_ZSTD_LEVEL: String(mode.level) };
+        const ours = await fbb(['backup', '--local', '--json', '--no-cleanup', '--format', FORMAT[mode.kind]], levels);
+        const result = JSON.parse(ours.stdout) as { filename: string; verified: { duration_ms: number }; duration_ms: number };
+        const file = path.join(backupDir, result.filename);
+        add(`${mode.label} ours backup`, {
+          ...ours.sample,
+          bytes: fs.statSync(file).size,
+          verify_s: result.verified.duration_ms / 1000,
+          dump_s: (result.duration_ms - result.verified.duration_ms) / 1000,
         });
-        output = child.stdout;
-      });
-      results.ours!.push(oursSeconds);
-      const result = JSON.parse(output) as { filename: string; verified: { duration_ms: number }; duration_ms: number };
-      results.ours_verify!.push(result.verified.duration_ms / 1000);
-      results.ours_dump!.push((result.duration_ms - result.verified.duration_ms) / 1000);
-      rss.push(Number(fs.readFileSync(timeFile, 'utf8').trim().split('\n').pop()) / 1024);
-      const ourFile = path.join(backupDir, result.filename);
-      oursSize = fs.statSync(ourFile).size;
 
-      await query(cluster, 'postgres', 'DROP DATABASE IF EXISTS bench_restore');
-      await query(cluster, 'postgres', 'CREATE DATABASE bench_restore');
-      results.restore!.push(
-        await timed(() => execa('bash', ['-o', 'pipefail', '-c', `gunzip -c "${ourFile}" | "${bin}/psql" -X -q -v ON_ERROR_STOP=1 -o /dev/null`], { env: env('bench_restore'), extendEnv: false })),
-      );
-      const restoreOut = await execa('/usr/bin/time', ['-f', '%M', '-o', timeFile, process.execPath, fbbBin(), 'restore', result.filename, '--local', '--yes', '--no-pre-restore-backup', '--json'], {
-        env: { ...env('bench'), BACKUP_DIR: backupDir, PG_BIN_DIR: bin },
-        extendEnv: false,
-      });
-      const restored = JSON.parse(restoreOut.stdout) as { status: string; duration_ms: number; aside_database: string };
-      if (restored.status !== 'success') throw new Error(`restore ended ${restored.status}`);
-      results.ours_restore!.push(restored.duration_ms / 1000);
-      restoreRss.push(Number(fs.readFileSync(timeFile, 'utf8').trim().split('\n').pop()) / 1024);
-      await query(cluster, 'postgres', `DROP DATABASE IF EXISTS "${restored.aside_database}"`);
-      fs.rmSync(backupDir, { recursive: true, force: true });
+        if (run <= args.restoreRuns) {
+          const restoreScript = {
+            gzip: `gunzip -c "${file}" | "${bin}/psql" -X -q -v ON_ERROR_STOP=1 -o /dev/null`,
+            zstd: `zstd -dc "${file}" | "${bin}/psql" -X -q -v ON_ERROR_STOP=1 -o /dev/null`,
+            custom: `"${bin}/pg_restore" --exit-on-error -j 2 -d bench_restore "${file}"`,
+          }[mode.kind];
+          await recreate(cluster, 'bench_restore');
+          add(`${mode.label} bare restore`, (await sh(restoreScript, 'bench_restore', pgOptions)).sample);
+          if (run === 1 && mode === args.modes[0]) {
+            await recreate(cluster, 'bench_restore');
+            add(`${mode.label} bare restore, server default maintenance_work_mem`, (await sh(restoreScript, 'bench_restore')).sample);
+          }
+          await query(cluster, 'postgres', 'DROP DATABASE IF EXISTS bench_restore');
+
+          const restored = await fbb(['restore', result.filename, '--local', '--yes', '--no-pre-restore-backup', '--json'], levels);
+          const r = JSON.parse(restored.stdout) as { status: string; aside_database: string };
+          if (r.status !== 'success') throw new Error(`fbb restore ended ${r.status}: ${restored.stdout}`);
+          add(`${mode.label} ours restore`, restored.sample);
+          // The restored copy is now "bench"; the original went aside: drop it so the disk does not fill.
+          await query(cluster, 'postgres', `DROP DATABASE IF EXISTS "${r.aside_database}"`);
+        }
+        fs.rmSync(backupDir, { recursive: true, force: true });
+      }
     }
 
-    const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)])) as Record<string, number>;
-    const row = (name: string, key: string, note: string) => `| ${name} | ${m[key]!.toFixed(1)} s | ${Math.min(...results[key]!).toFixed(1)}–${Math.max(...results[key]!).toFixed(1)} s | ${note} |`;
-    const table = [
-      `database: sample at scale ${args.scale}, ${(Number(size) / 1e9).toFixed(2)} GB on disk; ${args.runs} run(s) each, alternating; ${os.cpus().length} cores`,
-      '',
-      '| what | median | min–max | note |',
-      '| --- | --- | --- | --- |',
-      row('pg_dump > /dev/null (floor)', 'floor', ''),
-      row('pg_dump \\| gzip -6 (bare)', 'bare', `${(bareSize / 1e6).toFixed(0)} MB`),
-      row('fbb backup --local (dump + verify)', 'ours', `${(oursSize / 1e6).toFixed(0)} MB; peak RSS ${median(rss).toFixed(0)} MB`),
-      row('  of which dump (+ lock, settings)', 'ours_dump', `${(m.ours_dump! / m.bare!).toFixed(2)}× bare pg_dump \\| gzip -6`),
-      row('  of which verify (restore + counts)', 'ours_verify', `${(m.ours_verify! / m.restore!).toFixed(2)}× bare restore`),
-      row('gunzip -c \\| psql (bare restore)', 'restore', ''),
-      row('fbb restore --local --yes (no pre-restore backup)', 'ours_restore', `${(m.ours_restore! / m.restore!).toFixed(2)}× bare restore; peak RSS ${median(restoreRss).toFixed(0)} MB`),
-    ].join('\n');
+    const table = render(args, size, samples);
     process.stdout.write(`${table}\n`);
     fs.mkdirSync(path.dirname(args.out), { recursive: true });
-    fs.writeFileSync(args.out, `${JSON.stringify({ scale: args.scale, database_bytes: Number(size), runs: results, peak_rss_mb: rss, restore_peak_rss_mb: restoreRss, sizes: { bare: bareSize, ours: oursSize } }, null, 2)}\n`);
+    fs.writeFileSync(
+      args.out,
+      `${JSON.stringify({ scale: args.scale, database_bytes: size, cores: os.cpus().length, maintenance_work_mem: args.maintenanceWorkMem, runs: args.runs, restore_runs: args.restoreRuns, samples }, null, 2)}\n`,
+    );
+    fs.writeFileSync(args.out.replace(/\.json$/, '.md'), `${table}\n`);
   } finally {
     await cluster.stop();
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
-async function load(cluster: PgCluster, scale: number): Promise<void> {
-  await query(cluster, 'postgres', 'CREATE DATABASE bench');
-  const client = new pg.Client({ host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database: 'bench' });
+/** The results as a Markdown table with ratios ours / bare. */
+function render(args: Args, size: number, samples: Record<string, Sample[]>): string {
+  const med = (key: string, field: keyof Sample) => {
+    const xs = (samples[key] ?? []).map((s) => s[field]).filter((x): x is number => typeof x === 'number');
+    return xs.length > 0 ? median(xs) : undefined;
+  };
+  const range = (key: string, field: keyof Sample) => {
+    const xs = (samples[key] ?? []).map((s) => s[field] as number);
+    return xs.length > 1 ? `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}` : '';
+  };
+  const f1 = (x: number | undefined) => (x === undefined ? '' : x.toFixed(1));
+  const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? '' : `${(a / b).toFixed(2)}×`);
+  const lines = [
+    `sample database at scale ${args.scale}: ${(size / 1e9).toFixed(2)} GB on disk; ${args.runs} backup run(s), ${args.restoreRuns} restore run(s), alternating; ${os.cpus().length} cores; restores with maintenance_work_mem=${args.maintenanceWorkMem}`,
+    '',
+    '| what | wall s (median) | min–max | CPU s | peak RSS ours / tree MB | output MB | ratio |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  const floor = med('floor', 'wall_s');
+  lines.push(`| pg_dump > /dev/null (floor) | ${f1(floor)} | ${range('floor', 'wall_s')} | ${f1(med('floor', 'cpu_s'))} | | | |`);
+  for (const mode of args.modes) {
+    const m = mode.label;
+    const bareName = { gzip: `pg_dump \\| gzip -${mode.level}`, zstd: `pg_dump \\| zstd -${mode.level} -T0`, custom: `pg_dump -Fc -Z ${mode.level}` }[mode.kind];
+    const bareRestoreName = { gzip: 'gunzip -c \\| psql', zstd: 'zstd -dc \\| psql', custom: 'pg_restore -j 2' }[mode.kind];
+    const bare = med(`${m} bare backup`, 'wall_s');
+    const dump = med(`${m} ours backup`, 'dump_s');
+    const verify = med(`${m} ours backup`, 'verify_s');
+    const bareRestore = med(`${m} bare restore`, 'wall_s');
+    const oursRestore = med(`${m} ours restore`, 'wall_s');
+    const mb = (key: string) => f1((med(key, 'bytes') ?? NaN) / MB).replace('NaN', '');
+    const rss = (key: string) => `${f1(med(key, 'rss_mb'))} / ${f1(med(key, 'tree_rss_mb'))}`;
+    lines.push(
+      `| **${m}** bare: ${bareName} | ${f1(bare)} | ${range(`${m} bare backup`, 'wall_s')} | ${f1(med(`${m} bare backup`, 'cpu_s'))} | | ${mb(`${m} bare backup`)} | ${ratio(bare, floor)} of floor |`,
+      `| ${m} ours: fbb backup --local (dump + verify) | ${f1(med(`${m} ours backup`, 'wall_s'))} | ${range(`${m} ours backup`, 'wall_s')} | ${f1(med(`${m} ours backup`, 'cpu_s'))} | ${rss(`${m} ours backup`)} | ${mb(`${m} ours backup`)} | |`,
+      `| ${m} ours: of which dump step | ${f1(dump)} | ${range(`${m} ours backup`, 'dump_s')} | | | | **${ratio(dump, bare)}** of bare; ${ratio(dump, floor)} of floor |`,
+      `| ${m} ours: of which verify step | ${f1(verify)} | ${range(`${m} ours backup`, 'verify_s')} | | | | **${ratio(verify, bareRestore)}** of bare restore |`,
+      `| ${m} bare restore: ${bareRestoreName} | ${f1(bareRestore)} | ${range(`${m} bare restore`, 'wall_s')} | ${f1(med(`${m} bare restore`, 'cpu_s'))} | | | |`,
+      `| ${m} ours: fbb restore --local --yes | ${f1(oursRestore)} | ${range(`${m} ours restore`, 'wall_s')} | ${f1(med(`${m} ours restore`, 'cpu_s'))} | ${rss(`${m} ours restore`)} | | **${ratio(oursRestore, bareRestore)}** of bare restore |`,
+    );
+    const reference = `${m} bare restore, server default maintenance_work_mem`;
+    if (samples[reference]) lines.push(`| ${m} bare restore at the server's default maintenance_work_mem (reference) | ${f1(med(reference, 'wall_s'))} | | ${f1(med(reference, 'cpu_s'))} | | | ${ratio(oursRestore, med(reference, 'wall_s'))} ours / this |`);
+  }
+  return lines.join('\n');
+}
+
+/** The sample database "bench" at `scale`, loaded once per cache directory; returns its size in bytes. */
+async function ensureDatabase(cluster: PgCluster, scale: number): Promise<number> {
+  const exists = await query(cluster, 'postgres', "SELECT count(*)::text AS v FROM pg_database WHERE datname = 'bench'");
+  const loaded = exists === '1' && (await query(cluster, 'bench', "SELECT count(*)::text AS v FROM pg_tables WHERE tablename = 'bench_loaded'")) === '1';
+  if (!loaded) {
+    process.stderr.write(`bench: loading the sample database at scale ${scale} (cached for the next run)...\n`);
+    await query(cluster, 'postgres', 'DROP DATABASE IF EXISTS bench WITH (FORCE)');
+    await query(cluster, 'postgres', 'CREATE DATABASE bench');
+    const client = new pg.Client({ host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database: 'bench' });
+    await client.connect();
+    try {
+      // The HNSW build spills to disk past 64 MB of maintenance memory and slows down badly.
+      await client.query("SET maintenance_work_mem = '1GB'");
+      await loadSampleDatabase(client, { scale });
+      // A marker that the load finished; it is dumped and restored like any table (no rows).
+      await client.query('CREATE TABLE bench_loaded ()');
+    } finally {
+      await client.end();
+    }
+  }
+  // Restores in an earlier, interrupted run may have left copies behind.
+  const leftovers = await listDatabases(cluster);
+  for (const name of leftovers.filter((d) => d !== 'bench' && d.startsWith('bench'))) await query(cluster, 'postgres', `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  return Number(await query(cluster, 'bench', "SELECT pg_database_size('bench')::text AS v"));
+}
+
+async function listDatabases(cluster: PgCluster): Promise<string[]> {
+  const client = new pg.Client({ host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database: 'postgres' });
   await client.connect();
   try {
-    // The HNSW build spills to disk past 64 MB of maintenance memory and slows down badly.
-    await client.query("SET maintenance_work_mem = '1GB'");
-    await loadSampleDatabase(client, { scale });
+    return (await client.query<{ datname: string }>('SELECT datname FROM pg_database')).rows.map((r) => r.datname);
   } finally {
     await client.end();
   }
+}
+
+async function recreate(cluster: PgCluster, database: string): Promise<void> {
+  await query(cluster, 'postgres', `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await query(cluster, 'postgres', `CREATE DATABASE ${database}`);
 }
 
 async function query(cluster: PgCluster, database: string, sql: string): Promise<string | undefined> {

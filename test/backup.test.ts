@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
-import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../src/activities';
@@ -238,6 +238,56 @@ describe('backupDatabase', () => {
     expect(await s3Listing()).toEqual(s3Before);
     s3.destroy();
     expect(diffFingerprints(dbBefore, await fingerprint(source))).toEqual([]);
+  });
+
+  describe('with upload_to_s3, verifies and uploads at the same time', () => {
+    const objects = async (config: Config) => {
+      const s3 = createS3Client(config.s3!);
+      try {
+        const listing = await s3.send(new ListObjectsV2Command({ Bucket: config.s3!.bucket, Prefix: config.s3!.prefix }));
+        return (listing.Contents ?? []).map((o) => o.Key!.slice(config.s3!.prefix.length)).sort();
+      } finally {
+        s3.destroy();
+      }
+    };
+
+    it('and the manifest in S3 says verified once both are done', async () => {
+      const config = testConfig({ database: source, s3: true });
+      const runtime = await LocalRuntime.create({ activities: createActivities({ config }) });
+      try {
+        const handle = await runtime.start(backupDatabase, { args: [{ upload_to_s3: true, cleanup_old: false }], workflowId: `backup-overlap-${++n}` });
+        const result = await handle.result();
+        expect(result.uploaded).toEqual({ bucket: config.s3!.bucket, key: `${config.s3!.prefix}${result.filename}` });
+        expect(await objects(config)).toEqual([result.filename, manifestName(result.filename)]);
+        const s3 = createS3Client(config.s3!);
+        const body = await s3.send(new GetObjectCommand({ Bucket: config.s3!.bucket, Key: `${config.s3!.prefix}${manifestName(result.filename)}` }));
+        const manifest = JSON.parse(await body.Body!.transformToString()) as BackupManifest;
+        s3.destroy();
+        expect(manifest).toMatchObject({ status: 'verified', sha256: result.sha256, verification: { ok: true } });
+        expect((await handle.query(progressQuery)).steps_done).toEqual(['dumping', 'verifying', 'uploading', 'recording']);
+      } finally {
+        await runtime.shutdown();
+      }
+    });
+
+    it('and deletes the uploaded copy when verification fails', async () => {
+      const config = testConfig({ database: source, s3: true });
+      const failing = async () => {
+        throw ApplicationFailure.create({ type: 'BackupVerificationFailed', nonRetryable: true, message: 'restored counts differ (injected)' });
+      };
+      const runtime = await LocalRuntime.create({ activities: { ...createActivities({ config }), verifyBackup: failing } });
+      try {
+        const handle = await runtime.start(backupDatabase, { args: [{ upload_to_s3: true, cleanup_old: false }], workflowId: `backup-overlap-${++n}` });
+        const error = await handle.result().then(() => undefined, (e: unknown) => e);
+        expect(rootFailure(error).type).toBe('BackupVerificationFailed');
+        const outcomes = handle.execution.attempts.map((a) => `${a.activityType}:${a.outcome}`);
+        expect(outcomes).toContain('uploadBackup:completed');
+        expect(outcomes).toContain('retractUpload:completed');
+        expect(await objects(config)).toEqual([]);
+      } finally {
+        await runtime.shutdown();
+      }
+    });
   });
 
   it('answers the progress query with the step and the steps done', async () => {

@@ -26,6 +26,11 @@ export interface PgClusterOptions {
   /** Hide these extensions from the server, e.g. ['vector'] for "a server without pgvector". */
   withoutExtensions?: string[];
   password?: string;
+  /**
+   * Keep the cluster in this directory and reuse it on the next start (the benchmark caches its
+   * sample database this way); stop() then leaves it in place. Default: a new temporary directory.
+   */
+  persistentDir?: string;
 }
 
 const INSTALL_HINT = 'run "sudo bash scripts/install-deps.sh" (Debian/Ubuntu) to install PostgreSQL 15 and pgvector';
@@ -59,21 +64,26 @@ function asServerUser(file: string, args: string[]): [string, string[]] {
 /** Starts a cluster with trust over the socket and scram passwords over TCP on 127.0.0.1. */
 export async function startPgCluster(options: PgClusterOptions = {}): Promise<PgCluster> {
   let binDir = findPgBinDir();
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'fbb-pg-'));
+  const persistent = options.persistentDir !== undefined;
+  const root = persistent ? path.resolve(options.persistentDir!) : fs.mkdtempSync(path.join(os.tmpdir(), 'fbb-pg-'));
+  fs.mkdirSync(root, { recursive: true });
   if (isRoot()) await execa('chown', ['postgres', root]);
   if (options.withoutExtensions?.length) binDir = await relocatedInstall(binDir, root, options.withoutExtensions);
 
   const password = options.password ?? 'fbb-test-password';
   const dataDir = path.join(root, 'data');
-  const pwfile = path.join(root, 'pwfile');
-  fs.writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
-  if (isRoot()) await execa('chown', ['postgres', pwfile]);
-  const initdb = asServerUser(path.join(binDir, 'initdb'), [
-    '-D', dataDir, '-U', 'postgres', `--pwfile=${pwfile}`, '--auth-local=trust', '--auth-host=scram-sha-256',
-    '--no-sync', '--encoding=UTF8', '--locale=C.UTF-8',
-  ]);
-  await execa(initdb[0], initdb[1]);
-  fs.rmSync(pwfile);
+  if (!fs.existsSync(path.join(dataDir, 'PG_VERSION'))) {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    const pwfile = path.join(root, 'pwfile');
+    fs.writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
+    if (isRoot()) await execa('chown', ['postgres', pwfile]);
+    const initdb = asServerUser(path.join(binDir, 'initdb'), [
+      '-D', dataDir, '-U', 'postgres', `--pwfile=${pwfile}`, '--auth-local=trust', '--auth-host=scram-sha-256',
+      '--no-sync', '--encoding=UTF8', '--locale=C.UTF-8',
+    ]);
+    await execa(initdb[0], initdb[1]);
+    fs.rmSync(pwfile);
+  }
 
   const port = await freePort();
   const serverOptions = [
@@ -91,9 +101,10 @@ export async function startPgCluster(options: PgClusterOptions = {}): Promise<Pg
     binDir,
     dataDir,
     async stop() {
-      const stop = asServerUser(path.join(binDir, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
+      // A kept cluster shuts down cleanly so that its next start needs no recovery.
+      const stop = asServerUser(path.join(binDir, 'pg_ctl'), ['-D', dataDir, '-m', persistent ? 'fast' : 'immediate', '-w', 'stop']);
       await execa(stop[0], stop[1], { reject: false });
-      fs.rmSync(root, { recursive: true, force: true });
+      if (!persistent) fs.rmSync(root, { recursive: true, force: true });
     },
   };
 }

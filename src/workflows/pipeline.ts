@@ -57,13 +57,25 @@ export async function runBackup(plan: BackupPlan, progress: BackupProgress, step
     progress.size_bytes = dumped.size_bytes;
 
     step('verifying');
-    const verified: BackupManifest = await verifying.verifyBackup(filename);
-
+    let verified: BackupManifest;
     let uploaded: BackupResult['uploaded'] = null;
     if (plan.upload) {
+      // Verifying is CPU-bound on the database server, uploading waits on the network: they overlap.
+      // Until verification passes, the manifest beside the object says "dumped"; if it fails, the
+      // object and its manifest are deleted before the failure is reported.
+      const [v, u] = await Promise.allSettled([verifying.verifyBackup(filename), uploading.uploadBackup(filename)]);
+      if (v.status === 'rejected') {
+        if (u.status === 'fulfilled') await housekeeping.retractUpload(filename);
+        throw v.reason;
+      }
+      verified = v.value;
       step('uploading');
-      const u = await uploading.uploadBackup(filename);
-      uploaded = { bucket: u.bucket, key: u.key };
+      if (u.status === 'rejected') throw u.reason;
+      // The object is there and matches; this puts the "verified" manifest beside it.
+      const final = await uploading.uploadBackup(filename);
+      uploaded = { bucket: final.bucket, key: final.key };
+    } else {
+      verified = await verifying.verifyBackup(filename);
     }
 
     let pruned: BackupResult['pruned'] = [];

@@ -9,7 +9,7 @@ import { countRows, listExtensions, totalRows } from './inventory';
 import { acquireLock, releaseLock, type LockHolder } from './lock';
 import { pruneAsideDatabases, pruneBackups, type AsideDecision, type PruneDecision } from './prune';
 import { recordInSystemLogs, type LogEntry } from './record';
-import { uploadBackup, type UploadResult } from './upload';
+import { retractUpload, uploadBackup, type UploadResult } from './upload';
 import { verifyBackup } from './verify';
 
 /** The worker's non-secret backup settings, for the workflow to name files and plan. */
@@ -63,6 +63,9 @@ export function createBackupActivities(config: Config) {
     },
     async uploadBackup(filename: string): Promise<UploadResult> {
       return uploadBackup(config, filename);
+    },
+    async retractUpload(filename: string): Promise<{ bucket: string; keys: string[] }> {
+      return retractUpload(config, filename);
     },
     async pruneBackups(options: { dryRun: boolean }): Promise<PruneDecision[]> {
       return pruneBackups(config, options);

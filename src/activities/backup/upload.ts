@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
-import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Context } from '@temporalio/activity';
 import { manifestName, type BackupManifest } from '../../backup/manifest';
@@ -71,6 +71,22 @@ export async function uploadBackup(config: Config, filename: string): Promise<Up
     }
     await putManifest(client, s3, manifest);
     return { bucket: s3.bucket, key, size_bytes: manifest.size_bytes, sha256: manifest.sha256, parts, skipped_existing: false };
+  } finally {
+    client.destroy();
+  }
+}
+
+/**
+ * Deletes an uploaded backup and its manifest from S3: the backup failed verification after (or
+ * while) it was uploaded. Deleting what is not there succeeds, so a retry is harmless.
+ */
+export async function retractUpload(config: Config, filename: string): Promise<{ bucket: string; keys: string[] }> {
+  const s3 = requireS3(config);
+  const client = createS3Client(s3);
+  const keys = [`${s3.prefix}${filename}`, `${s3.prefix}${manifestName(filename)}`];
+  try {
+    for (const Key of keys) await client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key }));
+    return { bucket: s3.bucket, keys };
   } finally {
     client.destroy();
   }

@@ -6,8 +6,18 @@ import { execa } from 'execa';
 import type { BackupFormat } from '../backup/naming';
 import type { Config } from '../config';
 
-/** zstd sees PATH only: ZSTD_CLEVEL or ZSTD_NBTHREADS in the worker's environment never change our files. */
-const zstdEnv = () => ({ PATH: process.env.PATH ?? '/usr/bin:/bin' });
+/**
+ * How zstd runs: it sees PATH only (ZSTD_CLEVEL or ZSTD_NBTHREADS in the worker's environment never
+ * change our files), and its output streams through without being kept (execa buffers stdout by default).
+ */
+const zstdOptions = (signal: AbortSignal | undefined) =>
+  ({
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    extendEnv: false,
+    cancelSignal: signal,
+    buffer: { stdout: false, stderr: true },
+    maxBuffer: { stderr: 64 * 1024 },
+  }) as const;
 
 /** A transform from plain SQL to the bytes of a `format` file; undefined for custom (pg_dump compresses). */
 export function compressor(config: Config, format: BackupFormat, signal?: AbortSignal): Duplex | undefined {
@@ -15,12 +25,7 @@ export function compressor(config: Config, format: BackupFormat, signal?: AbortS
     case 'plain_gzip':
       return createGzip({ level: config.backup.gzipLevel });
     case 'plain_zstd':
-      return execa('zstd', ['-q', '-c', `-${config.backup.zstdLevel}`, `-T${config.backup.zstdThreads}`], {
-        env: zstdEnv(),
-        extendEnv: false,
-        cancelSignal: signal,
-        maxBuffer: { stderr: 64 * 1024 },
-      }).duplex();
+      return execa('zstd', ['-q', '-c', `-${config.backup.zstdLevel}`, `-T${config.backup.zstdThreads}`], zstdOptions(signal)).duplex();
     case 'custom':
       return undefined;
   }
@@ -32,7 +37,7 @@ export function decompressor(format: BackupFormat, signal?: AbortSignal): Duplex
     case 'plain_gzip':
       return createGunzip();
     case 'plain_zstd':
-      return execa('zstd', ['-d', '-q', '-c'], { env: zstdEnv(), extendEnv: false, cancelSignal: signal, maxBuffer: { stderr: 64 * 1024 } }).duplex();
+      return execa('zstd', ['-d', '-q', '-c'], zstdOptions(signal)).duplex();
     case 'custom':
       return undefined;
   }

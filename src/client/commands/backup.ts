@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { formatBytes } from '../../activities/doctor/backupDir';
 import type { BackupInput } from '../../backup/input';
+import { BACKUP_FORMATS } from '../../backup/naming';
 import { backupWorkflowId } from '../../ids';
 import { backupDatabase, progressQuery } from '../../workflows';
 import type { BackupResult } from '../../workflows/backupDatabase';
@@ -16,7 +17,7 @@ interface BackupOptions {
   uploadToS3: boolean;
   cleanup: boolean;
   dryRun: boolean;
-  format: BackupInput['format'];
+  format?: BackupInput['format'];
   json: boolean;
   local: boolean;
   workflowId?: string;
@@ -31,14 +32,18 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
     .option('--upload-to-s3', 'upload to S3_BUCKET after verification', false)
     .option('--no-cleanup', 'do not apply retention afterwards')
     .option('--dry-run', 'show what would be dumped and pruned; change nothing', false)
-    .addOption(new Option('--format <format>', 'plain_gzip (.sql.gz, restorable with gunzip | psql) or custom (.dump)').choices(['plain_gzip', 'custom']).default('plain_gzip'))
+    .addOption(
+      new Option('--format <format>', 'plain_gzip (.sql.gz: gunzip | psql), plain_zstd (.sql.zst: fastest; zstd -dc | psql) or custom (.dump: pg_restore -j) (default: BACKUP_FORMAT, else plain_gzip)').choices(
+        Object.keys(BACKUP_FORMATS),
+      ),
+    )
     .option('--json', 'print the result as JSON', false)
     .option('--local', 'run in this process instead of on a Temporal worker (not durable)', false)
     .option('--workflow-id <id>', 'workflow ID to use (default: backup-<database>-<type>-<UTC time>)')
     .addHelpText('after', '\nExamples:\n  $ fbb backup --local\n  $ fbb backup --type daily --upload-to-s3\n  $ fbb backup --dry-run --json\n')
     .action(async (opts: BackupOptions) => {
       const config = ctx.config();
-      const input: BackupInput = { backup_type: opts.type, upload_to_s3: opts.uploadToS3, cleanup_old: opts.cleanup, dry_run: opts.dryRun, format: opts.format };
+      const input: BackupInput = { backup_type: opts.type, upload_to_s3: opts.uploadToS3, cleanup_old: opts.cleanup, dry_run: opts.dryRun, format: opts.format ?? config.backup.format };
       const runner = await openRunner(config, { local: opts.local, notice: ctx.notice });
       try {
         const workflowId = opts.workflowId ?? backupWorkflowId(config.database.database, opts.type);

@@ -1,6 +1,7 @@
 // No Temporal server runs here, so `applySchedules` is tested against a fake of the schedule
 // gateway (the slice of Temporal's ScheduleClient it uses); the real client is only wired in src/client.
 import { describe, expect, it } from 'vitest';
+import { parseBackupInput } from '../src/backup/input';
 import { applySchedules, type ScheduleGateway } from '../src/schedules/apply';
 import { desiredSchedules, scheduleIdOf, type ScheduleDefinition } from '../src/schedules/definitions';
 
@@ -23,10 +24,10 @@ class FakeGateway implements ScheduleGateway {
   }
 }
 
-const settings = { database: 'family_brain', taskQueue: 'family-brain-backup', timezone: 'America/Toronto', uploadToS3: true };
+const settings = { database: 'family_brain', taskQueue: 'family-brain-backup', timezone: 'America/Toronto', uploadToS3: true, format: 'custom' as const };
 
 describe('schedules', () => {
-  it('mirror the guide: daily 02:00, Sunday 03:00, the 1st at 04:00, in America/Toronto, cleanup on', () => {
+  it('mirror the guide: daily 02:00, Sunday 03:00, the 1st at 04:00, in America/Toronto, cleanup on, in the BACKUP_FORMAT format', () => {
     const defs = desiredSchedules(settings);
     expect(defs.map((d) => [d.scheduleId, d.cron, d.spec.timezone])).toEqual([
       ['schedule_daily_backup', '0 0 2 * * *', 'America/Toronto'],
@@ -40,9 +41,18 @@ describe('schedules', () => {
       workflowType: 'backupDatabase',
       taskQueue: 'family-brain-backup',
       workflowId: 'backup-family_brain-daily',
-      args: [{ backup_type: 'daily', upload_to_s3: true, cleanup_old: true }],
+      args: [{ backup_type: 'daily', upload_to_s3: true, cleanup_old: true, format: 'custom' }],
     });
+    expect(defs.map((d) => d.action.args[0])).toEqual(
+      (['daily', 'weekly', 'monthly'] as const).map((type) => ({ backup_type: type, upload_to_s3: true, cleanup_old: true, format: 'custom' })),
+    );
     expect(defs.every((d) => d.policies.overlap === 'SKIP' && d.policies.catchupWindow === '1 day')).toBe(true);
+  });
+
+  it('pass backupDatabase an input it accepts as is (only dry_run is left to its default)', () => {
+    for (const d of desiredSchedules(settings)) {
+      expect(parseBackupInput(d.action.args[0])).toEqual({ ...d.action.args[0], dry_run: false });
+    }
   });
 
   it('apply run twice leaves exactly three schedules with the right specs', async () => {

@@ -1,7 +1,11 @@
 // The three Temporal Schedules that replace the Windmill crons. Pure: the CLI applies them.
 import type { CalendarSpec } from '@temporalio/client';
-import type { UserBackupType } from '../backup/input';
+import type { BackupInput, UserBackupType } from '../backup/input';
+import type { BackupFormat } from '../backup/naming';
 import { windmillCronToCalendar } from './cron';
+
+/** What each scheduled run passes to backupDatabase (dry_run is left to its default, false). */
+export type ScheduledBackupInput = Pick<BackupInput, 'backup_type' | 'upload_to_s3' | 'format'> & { cleanup_old: true };
 
 /** One schedule: Temporal's options, as `fbb schedules apply` creates or updates them. */
 export interface ScheduleDefinition {
@@ -9,7 +13,7 @@ export interface ScheduleDefinition {
   backupType: UserBackupType;
   cron: string;
   spec: { calendars: CalendarSpec[]; timezone: string };
-  action: { type: 'startWorkflow'; workflowType: 'backupDatabase'; taskQueue: string; workflowId: string; args: [{ backup_type: UserBackupType; upload_to_s3: boolean; cleanup_old: true }] };
+  action: { type: 'startWorkflow'; workflowType: 'backupDatabase'; taskQueue: string; workflowId: string; args: [ScheduledBackupInput] };
   /**
    * SKIP: a backup never starts while the previous one still runs (or still waits for a worker),
    * so runs missed while the worker was down start once when it is back, not one per miss.
@@ -31,6 +35,8 @@ export function desiredSchedules(settings: {
   taskQueue: string;
   timezone: string;
   uploadToS3: boolean;
+  /** BACKUP_FORMAT: the format of every scheduled backup. */
+  format: BackupFormat;
   crons?: Partial<typeof DEFAULT_CRONS>;
 }): ScheduleDefinition[] {
   return (['daily', 'weekly', 'monthly'] as const).map((type) => {
@@ -46,7 +52,7 @@ export function desiredSchedules(settings: {
         taskQueue: settings.taskQueue,
         // Temporal appends the scheduled time to this ID.
         workflowId: `backup-${settings.database}-${type}`,
-        args: [{ backup_type: type, upload_to_s3: settings.uploadToS3, cleanup_old: true }],
+        args: [{ backup_type: type, upload_to_s3: settings.uploadToS3, cleanup_old: true, format: settings.format }],
       },
       policies: { overlap: 'SKIP', catchupWindow: '1 day' },
     };

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
+import type { Config } from '../../config';
 import { applySchedules } from '../../schedules/apply';
-import { desiredSchedules, scheduleIdOf } from '../../schedules/definitions';
+import { desiredSchedules, scheduleIdOf, type ScheduleDefinition } from '../../schedules/definitions';
+import { formatLocal, nextFireTimes } from '../../schedules/nextTimes';
 import { connectTemporal } from '../connection';
 import type { CommandContext } from '../context';
 import { CliError, ExitCode } from '../exitCodes';
@@ -8,6 +10,10 @@ import { formatTable, printJson } from '../output';
 import { temporalScheduleGateway } from '../scheduleGateway';
 
 const ACTIONS = ['apply', 'list', 'pause', 'unpause', 'trigger', 'delete'] as const;
+
+/** Notice printed before `fbb schedules list --local`. */
+export const LOCAL_SCHEDULES_NOTICE =
+  'fbb: --local: these are the schedules as configured here (SCHEDULE_* settings), not read from the Temporal server; next runs are computed in this process. Run "fbb schedules apply" to make the server match.';
 
 /** `fbb schedules apply|list|pause|unpause|trigger|delete [daily|weekly|monthly]`: the Temporal Schedules that replace the Windmill crons. */
 export function registerSchedules(program: Command, ctx: CommandContext): void {
@@ -17,34 +23,36 @@ export function registerSchedules(program: Command, ctx: CommandContext): void {
     .argument('<action>', ACTIONS.join('|'))
     .argument('[name]', 'daily, weekly or monthly (or schedule_daily_backup, ...)')
     .option('--json', 'print as JSON', false)
-    .addHelpText('after', '\nExamples:\n  $ fbb schedules apply\n  $ fbb schedules list\n  $ fbb schedules pause weekly\n  $ fbb schedules trigger daily\n')
-    .action(async (action: string, name: string | undefined, opts: { json: boolean }) => {
+    .option('--local', 'list only: the schedules as configured, with their next runs computed without a Temporal server', false)
+    .addHelpText('after', '\nExamples:\n  $ fbb schedules apply\n  $ fbb schedules list\n  $ fbb schedules list --local\n  $ fbb schedules pause weekly\n  $ fbb schedules trigger daily\n')
+    .action(async (action: string, name: string | undefined, opts: { json: boolean; local: boolean }) => {
       if (!(ACTIONS as readonly string[]).includes(action)) throw new CliError(`unknown action "${action}"; use one of ${ACTIONS.join(', ')}`, ExitCode.badInput);
       const id = name === undefined ? undefined : scheduleIdOf(name);
       const needsName = action !== 'apply' && action !== 'list';
       if (needsName && id === undefined) throw new CliError(`fbb schedules ${action} needs daily, weekly or monthly, got ${name === undefined ? 'nothing' : `"${name}"`}`, ExitCode.badInput);
+      if (opts.local && action !== 'list') {
+        throw new CliError(`fbb schedules ${action} changes the schedules on the Temporal server, so it has no --local; run it without --local (only "fbb schedules list" has one)`, ExitCode.badInput);
+      }
       const config = ctx.config();
+      if (opts.local) {
+        ctx.notice(LOCAL_SCHEDULES_NOTICE);
+        return listConfigured(schedulesOf(config), new Date(), opts.json, ctx);
+      }
       const client = await connectTemporal(config.temporal);
       try {
         const gateway = temporalScheduleGateway(client);
         if (action === 'apply') {
-          const defs = desiredSchedules({
-            database: config.database.database,
-            taskQueue: config.temporal.taskQueue,
-            timezone: config.schedules.timezone,
-            uploadToS3: config.s3 !== undefined,
-            crons: config.schedules,
-          });
-          const result = await applySchedules(gateway, defs);
+          const result = await applySchedules(gateway, schedulesOf(config));
           if (opts.json) printJson(result, ctx.stdout);
           else ctx.stdout.write(`created: ${result.created.join(', ') || 'none'}\nupdated: ${result.updated.join(', ') || 'none'}\n`);
           return;
         }
         if (action === 'list') {
-          const rows = await gateway.list();
+          // Next runs as the server computed them, shown on the wall clock of SCHEDULE_TIMEZONE.
+          const timeZone = config.schedules.timezone;
+          const rows = (await gateway.list()).map((r) => ({ ...r, nextActionTimesLocal: r.nextActionTimes.map((t) => formatLocal(t, timeZone)) }));
           if (opts.json) return printJson(rows, ctx.stdout);
-          const local = (d: Date) => d.toLocaleString('sv-SE', { timeZone: config.schedules.timezone });
-          ctx.stdout.write(`${formatTable([['SCHEDULE', 'STATE', `NEXT RUNS (${config.schedules.timezone})`], ...rows.map((r) => [r.id, r.paused ? 'paused' : 'active', r.nextActionTimes.slice(0, 3).map(local).join(', ')])])}\n`);
+          ctx.stdout.write(`${formatTable([['SCHEDULE', 'STATE', `NEXT RUNS (${timeZone})`], ...rows.map((r) => [r.id, r.paused ? 'paused' : 'active', r.nextActionTimesLocal.slice(0, 3).join(', ')])])}\n`);
           return;
         }
         const handle = client.schedule.getHandle(id!);
@@ -57,4 +65,26 @@ export function registerSchedules(program: Command, ctx: CommandContext): void {
         await client.connection.close();
       }
     });
+}
+
+/** The three schedules these settings ask for. */
+function schedulesOf(config: Config): ScheduleDefinition[] {
+  return desiredSchedules({
+    database: config.database.database,
+    taskQueue: config.temporal.taskQueue,
+    timezone: config.schedules.timezone,
+    uploadToS3: config.s3 !== undefined,
+    format: config.backup.format,
+    crons: config.schedules,
+  });
+}
+
+/** `list --local`: each schedule's cron, time zone and next three runs, computed as the server would. */
+function listConfigured(defs: ScheduleDefinition[], now: Date, json: boolean, ctx: CommandContext): void {
+  const rows = defs.map((d) => {
+    const next = nextFireTimes(d.spec, now, 3);
+    return { id: d.scheduleId, cron: d.cron, timezone: d.spec.timezone, nextActionTimes: next.map((t) => t.toISOString()), nextActionTimesLocal: next.map((t) => formatLocal(t, d.spec.timezone)) };
+  });
+  if (json) return printJson(rows, ctx.stdout);
+  ctx.stdout.write(`${formatTable([['SCHEDULE', 'CRON', 'TIME ZONE', 'NEXT RUNS (local time)'], ...rows.map((r) => [r.id, r.cron, r.timezone, r.nextActionTimesLocal.join(', ')])])}\n`);
 }

@@ -4,6 +4,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/client/cli';
 import { LOCAL_NOTICE } from '../src/client/runner';
+import { BACKUP_FORMATS } from '../src/backup/naming';
 import type { DoctorReport } from '../src/doctor/report';
 import type { BackupResult } from '../src/workflows/backupDatabase';
 import { createDatabase, dropDatabase, tempDir, testConfig } from './helpers';
@@ -135,6 +136,25 @@ describe('fbb backup', () => {
     expect(code).toBe(1);
   });
 
+  it('--format picks the file format, and BACKUP_FORMAT is the default', async () => {
+    const env = userEnv({ BACKUP_FORMAT: 'plain_zstd' });
+    const zstd = await fbb(['backup', '--local', '--json', '--no-cleanup'], env);
+    expect(JSON.parse(zstd.stdout)).toMatchObject({ status: 'success', filename: expect.stringMatching(/^family_brain_manual_\d{8}_\d{6}\.sql\.zst$/), verified: { ok: true } });
+    expect(zstd.code).toBe(0);
+    const gzip = await fbb(['backup', '--local', '--json', '--no-cleanup', '--format', 'plain_gzip'], env);
+    expect((JSON.parse(gzip.stdout) as BackupResult).filename).toMatch(/\.sql\.gz$/);
+    expect(gzip.code).toBe(0);
+  });
+
+  it('offers every format the naming module knows, and exits 2 on another', async () => {
+    const help = await fbb(['backup', '--help'], userEnv());
+    for (const [format, ext] of Object.entries(BACKUP_FORMATS)) expect(help.stdout).toContain(`${format} (${ext})`);
+    const { code, stderr } = await fbb(['backup', '--local', '--format', 'tar'], userEnv());
+    expect(stderr).toContain(`error: option '--format <format>' argument 'tar' is invalid. Allowed choices are ${Object.keys(BACKUP_FORMATS).join(', ')}.`);
+    expect(stderr).toContain('(run "fbb backup --help" for usage and examples)');
+    expect(code).toBe(2);
+  });
+
   it('exits 2 on a backup type it does not know', async () => {
     const { code, stderr } = await fbb(['backup', '--local', '--type', 'hourly'], userEnv());
     expect(stderr).toContain("error: option '--type <type>' argument 'hourly' is invalid. Allowed choices are daily, weekly, monthly, manual.");
@@ -197,7 +217,7 @@ describe('fbb restore', () => {
 
   it('refuses a --local restore that nobody can confirm, before starting anything (exit 2)', async () => {
     const { code, stderr } = await fbb(['restore', 'family_brain_daily_20251208_020000.sql.gz', '--local'], userEnv());
-    expect(stderr).toBe('fbb: a --local restore needs a terminal to confirm at, or --yes\n');
+    expect(stderr).toBe('fbb: a --local restore needs a terminal to confirm at: run it in one, or add --yes to confirm in advance\n');
     expect(code).toBe(2);
   });
 
@@ -208,11 +228,15 @@ describe('fbb restore', () => {
   });
 
   it('explains that a --local run cannot be signalled from another process, and that confirm needs an ID', async () => {
-    const local = await fbb(['restore', 'confirm', 'restore-x-1', '--local'], userEnv());
-    expect(local.stderr).toMatch(/a --local run lives only inside the process that started it/);
+    // A --local restore waits for its answer at the prompt of the process that runs it (see "asks for the database name").
+    const local = await fbb(['restore', 'confirm', 'restore-x-1', '--local', '--json'], userEnv());
+    expect(local.stderr).toBe(
+      "fbb: a --local run lives only inside the process that started it, so restore-x-1 cannot be reached from here; confirm at that process's prompt, or run restores without --local on a Temporal worker\n",
+    );
+    expect(local.stdout).toBe('');
     expect(local.code).toBe(2);
     const noId = await fbb(['restore', 'cancel'], userEnv());
-    expect(noId.stderr).toBe("fbb: fbb restore cancel needs the restore's workflow ID (fbb restore cancel <workflow-id>)\n");
+    expect(noId.stderr).toBe('fbb: fbb restore cancel needs the restore\'s workflow ID: fbb restore cancel <workflow-id> ("fbb history --type restore" lists them)\n');
     expect(noId.code).toBe(2);
   });
 });

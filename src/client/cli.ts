@@ -3,17 +3,27 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config';
 import { registerBackup } from './commands/backup';
 import { registerDoctor } from './commands/doctor';
+import { registerHistory } from './commands/history';
 import { registerList } from './commands/list';
 import { registerRestore } from './commands/restore';
 import { registerSchedules } from './commands/schedules';
 import { registerStatus } from './commands/status';
+import { connectTemporal } from './connection';
 import type { CommandContext } from './context';
 import { CliError, ExitCode } from './exitCodes';
+import type { ConnectTemporal } from './runner';
 
 /** Runs the fbb CLI with `argv` (without node and script) and returns the exit code. */
 export async function runCli(
   argv: string[],
-  io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream; env?: NodeJS.ProcessEnv; prompt?: CommandContext['prompt'] } = {},
+  io: {
+    stdout?: NodeJS.WritableStream;
+    stderr?: NodeJS.WritableStream;
+    env?: NodeJS.ProcessEnv;
+    prompt?: CommandContext['prompt'];
+    /** Tests only: a fake Temporal client, since no Temporal server runs on our machines. */
+    connect?: ConnectTemporal;
+  } = {},
 ): Promise<number> {
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
@@ -27,18 +37,9 @@ export async function runCli(
     setExitCode: (code) => (exitCode = code),
     interactive: io.prompt !== undefined || process.stdin.isTTY === true,
     prompt: io.prompt ?? terminalPrompt,
+    connect: io.connect ?? connectTemporal,
   };
-  const program = new Command('fbb')
-    .description('Verified backups and safe restores of the Family Second Brain database (PostgreSQL + pgvector), orchestrated by Temporal')
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) })
-    .showHelpAfterError('(run "fbb --help" for usage)');
-  registerDoctor(program, ctx);
-  registerBackup(program, ctx);
-  registerList(program, ctx);
-  registerRestore(program, ctx);
-  registerStatus(program, ctx);
-  registerSchedules(program, ctx);
+  const program = buildProgram(ctx);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
@@ -55,6 +56,30 @@ export async function runCli(
     stderr.write(`fbb: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\nPlease report it with the output above.\n`);
     return ExitCode.failed;
   }
+}
+
+/** The fbb program with every command registered; parsing runs the command's action. */
+export function buildProgram(ctx: CommandContext): Command {
+  const program = new Command('fbb')
+    .description('Verified backups and safe restores of the Family Second Brain database (PostgreSQL + pgvector), orchestrated by Temporal')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => ctx.stdout.write(s), writeErr: (s) => ctx.stderr.write(s) })
+    .showHelpAfterError('(run "fbb --help" for usage)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ fbb doctor --local\n  $ fbb backup --local\n  $ fbb history --type backup --limit 5\n\n' +
+        "Each command's options and examples: fbb <command> --help\n" +
+        'Exit codes: 0 success, 1 the job failed, 2 bad input (nothing was started), 3 cannot reach Temporal or no worker, 4 restore rolled back, 5 restore cancelled or expired.\n',
+    );
+  registerDoctor(program, ctx);
+  registerBackup(program, ctx);
+  registerList(program, ctx);
+  registerRestore(program, ctx);
+  registerStatus(program, ctx);
+  registerHistory(program, ctx);
+  registerSchedules(program, ctx);
+  for (const command of program.commands) command.showHelpAfterError(`(run "fbb ${command.name()} --help" for usage and examples)`);
+  return program;
 }
 
 /** Asks on the terminal. */

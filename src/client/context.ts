@@ -1,6 +1,7 @@
 import type { Config } from '../config';
+import type { ConnectTemporal } from './runner';
 
-/** What a CLI command may use: config (parsed on first use), output streams and the exit code. */
+/** What a CLI command may use: config (parsed on first use), output streams, the exit code and the Temporal connection. */
 export interface CommandContext {
   config(): Config;
   stdout: NodeJS.WritableStream;
@@ -11,4 +12,6 @@ export interface CommandContext {
   interactive: boolean;
   /** Asks the person at the terminal. */
   prompt(question: string): Promise<string>;
+  /** Opens the Temporal client (src/client/connection.ts; a fake in tests). */
+  connect: ConnectTemporal;
 }

@@ -33,22 +33,28 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
     .option('--no-cleanup', 'do not apply retention afterwards')
     .option('--dry-run', 'show what would be dumped and pruned; change nothing', false)
     .addOption(
-      new Option('--format <format>', 'plain_gzip (.sql.gz: gunzip | psql), plain_zstd (.sql.zst: fastest; zstd -dc | psql) or custom (.dump: pg_restore -j) (default: BACKUP_FORMAT, else plain_gzip)').choices(
+      new Option('--format <format>', `file format: ${Object.entries(BACKUP_FORMATS).map(([f, ext]) => `${f} (${ext})`).join(', ')} (default: BACKUP_FORMAT, else plain_gzip)`).choices(
         Object.keys(BACKUP_FORMATS),
       ),
     )
     .option('--json', 'print the result as JSON', false)
     .option('--local', 'run in this process instead of on a Temporal worker (not durable)', false)
-    .option('--workflow-id <id>', 'workflow ID to use (default: backup-<database>-<type>-<UTC time>)')
-    .addHelpText('after', '\nExamples:\n  $ fbb backup --local\n  $ fbb backup --type daily --upload-to-s3\n  $ fbb backup --dry-run --json\n')
+    .option('--workflow-id <id>', 'workflow ID to use (default: backup-<database>-<type>-<UTC time>); the same ID again returns that run instead of making a second backup')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ fbb backup --local\n  $ fbb backup --type daily --upload-to-s3\n  $ fbb backup --format plain_zstd --local\n  $ fbb backup --dry-run --json\n' +
+        '  $ fbb backup --type daily --workflow-id nightly-2026-11-24 --json\n',
+    )
     .action(async (opts: BackupOptions) => {
       const config = ctx.config();
       const input: BackupInput = { backup_type: opts.type, upload_to_s3: opts.uploadToS3, cleanup_old: opts.cleanup, dry_run: opts.dryRun, format: opts.format ?? config.backup.format };
-      const runner = await openRunner(config, { local: opts.local, notice: ctx.notice });
+      const runner = await openRunner(config, { local: opts.local, notice: ctx.notice, connect: ctx.connect });
       try {
         const workflowId = opts.workflowId ?? backupWorkflowId(config.database.database, opts.type);
         const started = await runner.start(backupDatabase, { args: [input], workflowId });
-        ctx.notice(`fbb: backup ${workflowId} started${runner.local ? '' : ` on task queue ${config.temporal.taskQueue}`}`);
+        if (started.existing === null) ctx.notice(`fbb: backup ${workflowId} started${runner.local ? '' : ` on task queue ${config.temporal.taskQueue}`}`);
+        else if (started.existing.state === 'running') ctx.notice(`fbb: backup ${workflowId} was already running (since ${started.existing.since}); waiting for it instead of starting another`);
+        else ctx.notice(`fbb: backup ${workflowId} already finished (at ${started.existing.since}); showing its result, no second backup was made`);
         const stop = showProgress(started, progressQuery, ctx.stderr, (p) => `backup: ${p.step}${p.filename ? ` ${p.filename}` : ''}`);
         let result: BackupResult;
         try {

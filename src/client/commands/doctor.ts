@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import type { DoctorReport } from '../../doctor/report';
 import { doctorWorkflowId } from '../../ids';
 import { checkEnvironment } from '../../workflows';
-import { ExitCode } from '../exitCodes';
+import { CliError, ExitCode } from '../exitCodes';
+import { describeFailure } from '../failures';
 import { formatTable, printJson } from '../output';
 import { openRunner, resultWithin } from '../runner';
 import type { CommandContext } from '../context';
@@ -16,13 +17,18 @@ export function registerDoctor(program: Command, ctx: CommandContext): void {
     .description('check that backups can work here: database, pg_dump/psql, pgvector, backup directory, S3, Temporal')
     .option('--local', 'run in this process instead of on a Temporal worker (not durable)', false)
     .option('--json', 'print the report as JSON', false)
+    .option('--workflow-id <id>', 'workflow ID to use (default: doctor-<UTC time>)')
     .addHelpText('after', '\nExamples:\n  $ fbb doctor --local\n  $ fbb doctor --json\n')
-    .action(async (opts: { local: boolean; json: boolean }) => {
+    .action(async (opts: { local: boolean; json: boolean; workflowId?: string }) => {
       const config = ctx.config();
-      const runner = await openRunner(config, { local: opts.local, notice: ctx.notice });
+      const runner = await openRunner(config, { local: opts.local, notice: ctx.notice, connect: ctx.connect });
       try {
-        const started = await runner.start(checkEnvironment, { args: [{ mode: opts.local ? 'local' : 'temporal' }], workflowId: doctorWorkflowId() });
-        const report = await resultWithin(started.result(), 120_000, config.temporal.taskQueue);
+        const started = await runner.start(checkEnvironment, { args: [{ mode: opts.local ? 'local' : 'temporal' }], workflowId: opts.workflowId ?? doctorWorkflowId() });
+        const report = await resultWithin(started.result(), 120_000, config.temporal.taskQueue).catch((err: unknown) => {
+          if (err instanceof CliError) throw err;
+          const { message, exitCode } = describeFailure('doctor', err);
+          throw new CliError(`${message}; run it again, and if it fails the same way, with --local to see the checks in this process`, exitCode);
+        });
         if (opts.json) printJson(report, ctx.stdout);
         else ctx.stdout.write(`${formatReport(report)}\n`);
         ctx.setExitCode(report.status === 'fail' ? ExitCode.failed : ExitCode.ok);

@@ -16,16 +16,17 @@ export function registerList(program: Command, ctx: CommandContext): void {
     .option('--include-s3', 'also list the S3 bucket', false)
     .option('--json', 'print the catalogue as JSON', false)
     .option('--local', 'run in this process instead of on a Temporal worker (not durable)', false)
+    .option('--workflow-id <id>', 'workflow ID to use (default: list-<UTC time>)')
     .addHelpText('after', '\nExamples:\n  $ fbb list --local\n  $ fbb list --include-s3 --json\n')
-    .action(async (opts: { includeS3: boolean; json: boolean; local: boolean }) => {
+    .action(async (opts: { includeS3: boolean; json: boolean; local: boolean; workflowId?: string }) => {
       const config = ctx.config();
-      const runner = await openRunner(config, { local: opts.local, notice: ctx.notice });
+      const runner = await openRunner(config, { local: opts.local, notice: ctx.notice, connect: ctx.connect });
       try {
-        const started = await runner.start(listBackups, { args: [{ include_s3: opts.includeS3 }], workflowId: listWorkflowId() });
+        const started = await runner.start(listBackups, { args: [{ include_s3: opts.includeS3 }], workflowId: opts.workflowId ?? listWorkflowId() });
         const catalog = await resultWithin(started.result(), 120_000, config.temporal.taskQueue).catch((err: unknown) => {
           if (err instanceof CliError) throw err;
           const { message, exitCode } = describeFailure('list', err);
-          throw new CliError(message, exitCode);
+          throw new CliError(exitCode === ExitCode.badInput ? message : `${message}\nSee "fbb doctor${opts.local ? ' --local' : ''}" for the environment checks.`, exitCode);
         });
         if (opts.json) printJson(catalog, ctx.stdout);
         else ctx.stdout.write(`${formatCatalog(catalog)}\n`);

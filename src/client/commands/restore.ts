@@ -1,13 +1,15 @@
 import os from 'node:os';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { restoreWorkflowId } from '../../ids';
 import { cancelRestore, confirmRestore, restoreDatabase, statusQuery } from '../../workflows';
 import type { RestoreResult } from '../../workflows/restoreDatabase';
 import type { CommandContext } from '../context';
 import { CliError, ExitCode } from '../exitCodes';
 import { describeFailure } from '../failures';
+import { WORKFLOW_TYPES } from '../history/entry';
 import { formatTable, printJson } from '../output';
-import { openRunner, signalExisting, type StartedWorkflow } from '../runner';
+import { describeExisting, notReachableLocally, openRunner, withTemporal, type StartedWorkflow } from '../runner';
 
 interface RestoreOptions {
   source: 'local' | 's3';
@@ -27,6 +29,14 @@ const EXIT_BY_STATUS: Record<RestoreResult['status'], number> = {
   running: ExitCode.failed,
 };
 
+/** What to do after a restore that did not succeed. */
+const NEXT_BY_STATUS: Partial<Record<RestoreResult['status'], string>> = {
+  rolled_back: 'the database is as it was before; fix the reason above, then restore again (or pick another backup with "fbb list")',
+  cancelled: 'nothing was changed; run the restore again when you are sure',
+  expired: 'nothing was changed; run the restore again and confirm within the time given',
+  failed: 'the database was not changed; fix the reason above, then restore again (or pick another backup with "fbb list")',
+};
+
 /** Who confirms: the user at this machine. */
 function whoAmI(): string {
   return `${os.userInfo().username}@${os.hostname()}`;
@@ -39,40 +49,47 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
     .description('restore a backup: validate, pre-restore backup, confirm, restore beside and swap in, verify, roll back on failure')
     .argument('<file|confirm|cancel>', 'backup file name (as "fbb list" shows it), or confirm/cancel')
     .argument('[workflow-id]', 'with confirm/cancel: the restore to signal')
-    .option('--source <source>', 'where the backup is: local or s3', 'local')
+    .addOption(new Option('--source <source>', 'where the backup is').choices(['local', 's3']).default('local'))
     .option('--yes', 'do not ask: confirm in the input (confirm_restore: true)', false)
     .option('--no-pre-restore-backup', 'skip the pre-restore backup (then a failed in-place restore cannot be rolled back)')
     .option('--json', 'print the result as JSON', false)
     .option('--local', 'run in this process instead of on a Temporal worker (not durable)', false)
-    .option('--workflow-id <id>', 'workflow ID to use (default: restore-<database>-<UTC time>)')
+    .option('--workflow-id <id>', 'workflow ID to use (default: restore-<database>-<UTC time>); the same ID again attaches to that restore instead of starting another')
     .addHelpText(
       'after',
       '\nExamples:\n  $ fbb restore family_brain_daily_20251208_020000.sql.gz\n  $ fbb restore family_brain_daily_20251208_020000.sql.gz --source s3 --local --yes\n' +
-        '  $ fbb restore confirm restore-family_brain-20261124T101500Z\n  $ fbb restore cancel restore-family_brain-20261124T101500Z\n',
+        '  $ fbb restore family_brain_daily_20251208_020000.sql.gz --yes --workflow-id restore-after-incident-42 --json\n' +
+        '  $ fbb restore confirm restore-family_brain-20261124T101500Z\n  $ fbb restore cancel restore-family_brain-20261124T101500Z --json\n',
     )
     .action(async (target: string, workflowId: string | undefined, opts: RestoreOptions) => {
       const config = ctx.config();
       if (target === 'confirm' || target === 'cancel') {
-        if (!workflowId) throw new CliError(`fbb restore ${target} needs the restore's workflow ID (fbb restore ${target} <workflow-id>)`, ExitCode.badInput);
-        if (target === 'confirm') await signalExisting(config, opts.local, workflowId, confirmRestore, { confirmed_by: whoAmI() });
-        else await signalExisting(config, opts.local, workflowId, cancelRestore, { cancelled_by: whoAmI() });
-        ctx.stdout.write(`${target === 'confirm' ? 'confirmed' : 'cancelled'} ${workflowId}\n`);
+        if (!workflowId) {
+          throw new CliError(`fbb restore ${target} needs the restore's workflow ID: fbb restore ${target} <workflow-id> ("fbb history --type restore" lists them)`, ExitCode.badInput);
+        }
+        await signalRestore(ctx, target, workflowId, opts);
         return;
       }
-      if (opts.source !== 'local' && opts.source !== 's3') throw new CliError(`--source must be local or s3, got "${String(opts.source)}"`, ExitCode.badInput);
       const askable = !opts.yes && ctx.interactive;
       if (opts.local && !opts.yes && !askable) {
-        throw new CliError('a --local restore needs a terminal to confirm at, or --yes', ExitCode.badInput);
+        throw new CliError('a --local restore needs a terminal to confirm at: run it in one, or add --yes to confirm in advance', ExitCode.badInput);
       }
-      const runner = await openRunner(config, { local: opts.local, notice: ctx.notice });
+      const runner = await openRunner(config, { local: opts.local, notice: ctx.notice, connect: ctx.connect });
       try {
         const id = opts.workflowId ?? restoreWorkflowId(config.database.database);
         const input = { backup_filename: target, backup_source: opts.source, confirm_restore: opts.yes, create_pre_restore_backup: opts.preRestoreBackup };
         const started = await runner.start(restoreDatabase, { args: [input], workflowId: id });
-        ctx.notice(`fbb: restore ${id} started`);
-        if (!opts.yes) {
-          const waiting = await untilAwaitingConfirmation(started);
+        if (started.existing === null) ctx.notice(`fbb: restore ${id} started`);
+        else if (started.existing.state === 'running') ctx.notice(`fbb: restore ${id} was already running (since ${started.existing.since}); following it instead of starting another`);
+        else ctx.notice(`fbb: restore ${id} already finished (at ${started.existing.since}); showing its result, nothing was started`);
+        if (!opts.yes && started.existing?.state !== 'completed') {
+          const waiting = await untilAwaitingConfirmation(started, config.temporal.taskQueue);
           if (waiting !== undefined) {
+            if (!askable && opts.json) {
+              printJson(waiting, ctx.stdout);
+              ctx.notice(`fbb: restore ${id} waits for confirmation until ${waiting.confirm_by ?? '?'}: fbb restore confirm ${id} (or fbb restore cancel ${id})`);
+              return;
+            }
             if (!askable) {
               ctx.stdout.write(
                 `restore ${id} waits for confirmation (until ${waiting.confirm_by ?? '?'}); pre-restore backup: ${waiting.pre_restore_backup ?? 'none'}\n` +
@@ -93,7 +110,10 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
           result = await started.result();
         } catch (err) {
           const { message, exitCode } = describeFailure(`restore ${id}`, err);
-          throw new CliError(`${message}\nThe database was not changed. Run "fbb list${opts.local ? ' --local' : ''}" to pick another backup.`, exitCode);
+          const next = mayHaveChanged(err)
+            ? `The database may have been changed: check it before anything else; "fbb list${opts.local ? ' --local' : ''}" shows the pre-restore backup and the databases kept aside.`
+            : `The database was not changed. Run "fbb list${opts.local ? ' --local' : ''}" to pick another backup.`;
+          throw new CliError(`${message}\n${next}`, exitCode);
         }
         if (opts.json) printJson(result, ctx.stdout);
         else ctx.stdout.write(`${formatRestoreResult(result, config.database.database)}\n`);
@@ -104,18 +124,64 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
     });
 }
 
+/** `fbb restore confirm|cancel <id>`: signals a restore waiting on Temporal. */
+async function signalRestore(ctx: CommandContext, action: 'confirm' | 'cancel', workflowId: string, opts: RestoreOptions): Promise<void> {
+  if (opts.local) throw notReachableLocally(workflowId, `${action} at that process's prompt, or run restores without --local on a Temporal worker`);
+  const config = ctx.config();
+  const by = whoAmI();
+  await withTemporal(config, ctx.connect, async (client) => {
+    const found = await describeExisting(client, config, workflowId);
+    if (found.type !== WORKFLOW_TYPES.restore) {
+      throw new CliError(`${workflowId} is a ${found.type} run, not a restore; nothing was sent; "fbb history --type restore" lists restores`, ExitCode.badInput);
+    }
+    if (found.status.name !== 'RUNNING') {
+      throw new CliError(`restore ${workflowId} is not running any more (${found.status.name.toLowerCase()}); nothing was sent; "fbb status ${workflowId}" shows how it ended`, ExitCode.badInput);
+    }
+    const handle = client.workflow.getHandle(workflowId);
+    if (action === 'confirm') await handle.signal(confirmRestore, { confirmed_by: by });
+    else await handle.signal(cancelRestore, { cancelled_by: by });
+  });
+  const signal = action === 'confirm' ? confirmRestore.name : cancelRestore.name;
+  if (opts.json) printJson({ workflow_id: workflowId, signal, by }, ctx.stdout);
+  else ctx.stdout.write(`${action === 'confirm' ? 'confirmed' : 'cancelled'} ${workflowId}; follow it with: fbb status ${workflowId}\n`);
+}
+
+/** Activities after which a failed restore may have left the live database changed. */
+const CHANGING_ACTIVITIES = new Set(['swapDatabases', 'restoreInPlace', 'rollbackSwap', 'verifyLiveDatabase']);
+
+/** True unless the failure happened before anything touched the live database. */
+function mayHaveChanged(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e instanceof ApplicationFailure && e.type === 'RollbackFailed') return true;
+    if (e instanceof ActivityFailure && CHANGING_ACTIVITIES.has(e.activityType)) return true;
+  }
+  return false;
+}
+
+/** How long the status query may go unanswered before the CLI says no worker serves the restore. */
+const NO_ANSWER_MS = 60_000;
+
 /** Polls `status` until the restore waits for confirmation (its answer) or has ended (undefined). */
-async function untilAwaitingConfirmation(started: StartedWorkflow<typeof restoreDatabase>): Promise<RestoreResult | undefined> {
+async function untilAwaitingConfirmation(started: StartedWorkflow<typeof restoreDatabase>, taskQueue: string): Promise<RestoreResult | undefined> {
   let ended = false;
   started.result().then(
     () => (ended = true),
     () => (ended = true),
   );
+  let answered = Date.now();
   for (;;) {
     if (ended) return undefined;
     const state = await started.query(statusQuery).catch(() => undefined);
     if (state?.phase === 'awaiting_confirmation') return state;
     if (state?.phase === 'done') return undefined;
+    if (state !== undefined) answered = Date.now();
+    else if (Date.now() - answered > NO_ANSWER_MS) {
+      throw new CliError(
+        `restore ${started.workflowId} was started, but no worker has answered its status query for ${NO_ANSWER_MS / 1000} s: is a worker polling task queue "${taskQueue}"? ` +
+          `Start one with "npm run worker"; the restore waits for it, and "fbb status ${started.workflowId}" follows it`,
+        ExitCode.cannotConnect,
+      );
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -133,5 +199,7 @@ export function formatRestoreResult(r: RestoreResult, database: string): string 
   if (r.rollback) rows.push(['  rollback', `${r.rollback.strategy}, ${r.rollback.verification.ok ? 'verified' : 'NOT VERIFIED'}${r.rollback.failed_database ? `; the failed restore is kept as ${r.rollback.failed_database}` : ''}`]);
   if (r.error) rows.push(['  reason', `${r.error.type}: ${r.error.message}`]);
   rows.push(['  took', `${(r.duration_ms / 1000).toFixed(1)} s`]);
+  const next = NEXT_BY_STATUS[r.status];
+  if (next) rows.push(['  next', next]);
   return `restore of ${database} from ${r.restored_from}: ${r.status.replace('_', ' ')}\n${formatTable(rows)}`;
 }

@@ -1,0 +1,235 @@
+// `fbb history --local` and `--workflow-id` under --local, after real backups and restores run by
+// the CLI in this process against the test cluster: the records these read are the real ones.
+import fs from 'node:fs';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/client/cli';
+import type { HistoryEntry } from '../src/client/history/entry';
+import type { BackupResult } from '../src/workflows/backupDatabase';
+import { createDatabase, dropDatabase, tempDir, testConfig, uniqueName, withAdmin } from './helpers';
+
+const databases: string[] = [];
+const roles: string[] = [];
+afterAll(async () => {
+  for (const db of databases) await dropDatabase(db);
+  for (const role of roles) await withAdmin((c) => c.query(`DROP ROLE IF EXISTS ${role}`));
+});
+
+/** A database of its own (the sample contents, system_logs included) and the environment a user would set for it. */
+async function freshEnv(label: string, sample = true): Promise<{ env: NodeJS.ProcessEnv; database: string }> {
+  const database = await createDatabase(label, sample ? {} : false);
+  databases.push(database);
+  const c = testConfig({ database });
+  const env = {
+    PGHOST: c.database.host,
+    PGPORT: String(c.database.port),
+    PGUSER: c.database.user,
+    PGPASSWORD: c.database.password,
+    PGDATABASE: database,
+    PG_BIN_DIR: c.pgBinDir,
+    BACKUP_DIR: tempDir(),
+    TEMPORAL_ADDRESS: '127.0.0.1:1',
+  };
+  return { env, database };
+}
+
+async function fbb(args: string[], env: NodeJS.ProcessEnv, answers?: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let stdout = '';
+  let stderr = '';
+  out.on('data', (d: Buffer) => (stdout += d.toString()));
+  err.on('data', (d: Buffer) => (stderr += d.toString()));
+  const prompt = answers && (async () => answers.shift() ?? '');
+  const code = await runCli(args, { stdout: out, stderr: err, env, ...(prompt ? { prompt } : {}) });
+  return { code, stdout, stderr };
+}
+
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+const ENTRY_KEYS = ['workflow_id', 'run_id', 'kind', 'status', 'started_at', 'closed_at', 'summary', 'error', 'source'].sort();
+
+describe('fbb history --local', () => {
+  let env: NodeJS.ProcessEnv;
+  let database: string;
+  let backup: BackupResult;
+  let failedFile: string;
+
+  beforeAll(async () => {
+    ({ env, database } = await freshEnv('hist'));
+    const made = await fbb(['backup', '--local', '--json', '--type', 'daily', '--workflow-id', 'nightly-1'], env);
+    expect(made.code).toBe(0);
+    backup = JSON.parse(made.stdout) as BackupResult;
+    // A real failure: a user without CREATEDB can dump, but the backup cannot be verified, and the run records that.
+    const role = uniqueName('nocreatedb');
+    roles.push(role);
+    await withAdmin((c) => c.query(`CREATE ROLE ${role} LOGIN NOCREATEDB PASSWORD 'pw'; GRANT pg_read_all_data, pg_write_all_data TO ${role}`));
+    const failed = await fbb(['backup', '--local', '--workflow-id', 'nightly-2'], { ...env, PGUSER: role, PGPASSWORD: 'pw' });
+    expect(failed.stderr).toContain('cannot create the scratch database');
+    expect(failed.code).toBe(1);
+    failedFile = /backup (family_brain_manual_\d{8}_\d{6}\.sql\.gz) failed/.exec((await withAdmin((c) => c.query<{ message: string }>("SELECT message FROM system_logs WHERE level = 'error' AND details->>'workflow_id' = 'nightly-2'"), database)).rows[0]!.message)![1]!;
+  });
+
+  it('--json lists the runs system_logs recorded, newest first, in the same shape as from Temporal', async () => {
+    const { code, stdout, stderr } = await fbb(['history', '--local', '--json'], env);
+    const entries = JSON.parse(stdout) as HistoryEntry[];
+    expect(entries.map((e) => Object.keys(e).sort())).toEqual([ENTRY_KEYS, ENTRY_KEYS]);
+    const [failed, ok] = entries as [HistoryEntry, HistoryEntry];
+    expect(failed).toMatchObject({ workflow_id: 'nightly-2', run_id: null, kind: 'backup', status: 'failed', started_at: null, summary: null, source: 'system_logs' });
+    expect(failed.error?.message).toMatch(new RegExp(`^backup ${failedFile.replace(/\./g, '\\.')} failed: .+`));
+    expect(ok).toEqual({
+      workflow_id: 'nightly-1',
+      run_id: null,
+      kind: 'backup',
+      status: 'completed',
+      started_at: expect.stringMatching(ISO),
+      closed_at: expect.stringMatching(ISO),
+      summary: { filename: backup.filename, backup_type: 'daily', size_mb: backup.size_mb, total_rows: backup.total_rows, verified: true, dry_run: false },
+      error: null,
+      source: 'system_logs',
+    });
+    expect(Date.parse(ok.closed_at!) - Date.parse(ok.started_at!)).toBe(backup.duration_ms);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  });
+
+  it('prints a table with what happened to each run', async () => {
+    const { code, stdout } = await fbb(['history', '--local'], env);
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^STARTED \(UTC\) +FINISHED \(UTC\) +KIND +RESULT +WORKFLOW ID +DETAILS$/);
+    expect(lines[1]).toMatch(new RegExp(`^- +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +backup +FAILED +nightly-2 +backup ${failedFile.replace(/\./g, '\\.')} failed: `));
+    expect(lines[2]).toMatch(new RegExp(`^(\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +){2}backup +verified +nightly-1 +${backup.filename.replace(/\./g, '\\.')}, [\\d.]+ MB, [\\d,]+ rows$`));
+    expect(lines).toHaveLength(3);
+    expect(code).toBe(0);
+  });
+
+  it('--limit and --type pick the runs', async () => {
+    const one = JSON.parse((await fbb(['history', '--local', '--json', '--limit', '1'], env)).stdout) as HistoryEntry[];
+    expect(one.map((e) => e.workflow_id)).toEqual(['nightly-2']);
+    const restores = await fbb(['history', '--local', '--type', 'restore'], env);
+    expect(restores.stdout).toBe('no restore runs recorded in system_logs yet: make one with "fbb backup --local"\n');
+    expect(restores.code).toBe(0);
+    expect(JSON.parse((await fbb(['history', '--local', '--type', 'restore', '--json'], env)).stdout)).toEqual([]);
+  });
+
+  it('shows a restore by its pre-restore backup, whose row is all a restore records', async () => {
+    const { env: own } = await freshEnv('hist_rst');
+    const made = JSON.parse((await fbb(['backup', '--local', '--json'], own)).stdout) as BackupResult;
+    // Answering with the wrong name cancels after the pre-restore backup: the live database keeps its row.
+    const cancelled = await fbb(['restore', made.filename, '--local', '--workflow-id', 'restore-drill-1'], own, ['not-the-name']);
+    expect(cancelled.stdout).toMatch(/\n {2}reason +RestoreCancelled: cancelled by .+; the database was not changed\n {2}took +[\d.]+ s\n {2}next +nothing was changed; run the restore again when you are sure\n$/);
+    expect(cancelled.code).toBe(5);
+    const { code, stdout } = await fbb(['history', '--local', '--json', '--type', 'restore'], own);
+    expect(JSON.parse(stdout)).toEqual([
+      {
+        workflow_id: 'restore-drill-1',
+        run_id: null,
+        kind: 'restore',
+        status: 'unknown',
+        started_at: expect.stringMatching(ISO),
+        closed_at: null,
+        summary: { restore_status: null, restored_from: null, pre_restore_backup: expect.stringMatching(/^family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz$/), verified: null },
+        error: null,
+        source: 'system_logs',
+      },
+    ]);
+    expect(code).toBe(0);
+    const table = await fbb(['history', '--local', '--type', 'restore'], own);
+    expect(table.stdout).toMatch(/ restore +unknown +restore-drill-1 +pre-restore backup family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz; the restore's own outcome is not recorded in system_logs\n$/);
+    const backups = JSON.parse((await fbb(['history', '--local', '--json', '--type', 'backup'], own)).stdout) as HistoryEntry[];
+    expect(backups.map((e) => [e.kind, e.status])).toEqual([['backup', 'completed']]);
+  });
+
+  it("reads a restore's own row (with restored_from, as restoreDatabase's result) in place of its pre-restore backup's", async () => {
+    const { env: own, database: db } = await freshEnv('hist_rrow');
+    // restoreDatabase does not write such a row yet; this is the shape history reads when it does.
+    await withAdmin(async (c) => {
+      await c.query("INSERT INTO system_logs (level, source, message, details) VALUES ('info', 'backup', 'backup family_brain_pre_restore_20261124_050000.sql.gz verified and stored', $1)", [
+        JSON.stringify({ filename: 'family_brain_pre_restore_20261124_050000.sql.gz', backup_type: 'pre_restore', size_mb: 2, total_rows: 10, verified: { ok: true }, duration_ms: 1000 }),
+      ]);
+      await c.query("INSERT INTO system_logs (level, source, message, details) VALUES ('info', 'backup', 'restore rolled back', $1)", [
+        JSON.stringify({ workflow_id: 'restore-x', status: 'rolled_back', restored_from: 'family_brain_daily_20261123_020000.sql.gz', pre_restore_backup: 'family_brain_pre_restore_20261124_050000.sql.gz', verification: { ok: false }, error: { type: 'RestoreVerificationFailed', message: 'mismatch' }, duration_ms: 5000 }),
+      ]);
+    }, db);
+    const entries = JSON.parse((await fbb(['history', '--local', '--json'], own)).stdout) as HistoryEntry[];
+    expect(entries).toEqual([
+      expect.objectContaining({
+        workflow_id: 'restore-x',
+        kind: 'restore',
+        status: 'completed',
+        summary: { restore_status: 'rolled_back', restored_from: 'family_brain_daily_20261123_020000.sql.gz', pre_restore_backup: 'family_brain_pre_restore_20261124_050000.sql.gz', verified: false },
+        error: { type: 'RestoreVerificationFailed', message: 'mismatch' },
+      }),
+    ]);
+  });
+
+  it('says what to do when the database has no system_logs table (exit 1)', async () => {
+    const { env: own, database: db } = await freshEnv('hist_nolog', false);
+    const { code, stdout, stderr } = await fbb(['history', '--local'], own);
+    expect(stdout).toBe('');
+    expect(stderr).toBe(
+      `fbb: database "${db}" has no system_logs table, so runs record nothing there and there is no history to show; ` +
+        'create it (level text, source text, message text, details jsonb, created_at timestamptz DEFAULT now()), or run on a Temporal worker and use "fbb history" without --local\n',
+    );
+    expect(code).toBe(1);
+  });
+
+  it('says what to do when the database cannot be reached (exit 1)', async () => {
+    const { code, stderr } = await fbb(['history', '--local'], { ...env, PGPASSWORD: 'wrong' });
+    expect(stderr).toMatch(/^fbb: cannot read the runs recorded in system_logs: cannot connect to database "\w+" at 127\.0\.0\.1:\d+: password authentication failed for user "postgres"; check the password in DATABASE_URL or PGPASSWORD\n$/);
+    expect(code).toBe(1);
+  });
+
+  it('refuses a bad --limit or --type before reading anything (exit 2)', async () => {
+    const limit = await fbb(['history', '--local', '--limit', '0'], env);
+    expect(limit.stderr).toContain("error: option '--limit <n>' argument '0' is invalid. expected a whole number from 1 to 1000, e.g. --limit 5.");
+    expect(limit.stderr).toContain('(run "fbb history --help" for usage and examples)');
+    expect(limit.code).toBe(2);
+    const type = await fbb(['history', '--local', '--type', 'backups'], env);
+    expect(type.stderr).toContain("error: option '--type <type>' argument 'backups' is invalid. Allowed choices are backup, restore.");
+    expect(type.code).toBe(2);
+  });
+});
+
+describe('fbb backup --local --workflow-id', () => {
+  it('run again with the same ID returns the first run\'s result and makes no second backup', async () => {
+    const { env } = await freshEnv('wfid');
+    const first = await fbb(['backup', '--local', '--json', '--workflow-id', 'nightly-2026-11-24'], env);
+    expect(first.stderr).toContain('fbb: backup nightly-2026-11-24 started\n');
+    const again = await fbb(['backup', '--local', '--json', '--workflow-id', 'nightly-2026-11-24'], env);
+    expect(again.stderr).toMatch(/fbb: backup nightly-2026-11-24 already finished \(at \d{4}-\d\d-\d\dT[\d:.]+Z\); showing its result, no second backup was made\n/);
+    expect(JSON.parse(again.stdout)).toEqual(JSON.parse(first.stdout));
+    expect(again.code).toBe(0);
+    expect(fs.readdirSync(env.BACKUP_DIR!).filter((f) => f.endsWith('.sql.gz'))).toHaveLength(1);
+    const human = await fbb(['backup', '--local', '--workflow-id', 'nightly-2026-11-24'], env);
+    expect(human.stdout).toMatch(/^backup family_brain_manual_\d{8}_\d{6}\.sql\.gz: verified\n/);
+    // The ID now names a backup: a restore may not take it.
+    const restore = await fbb(['restore', (JSON.parse(first.stdout) as BackupResult).filename, '--local', '--yes', '--workflow-id', 'nightly-2026-11-24'], env);
+    expect(restore.stderr).toContain('fbb: workflow ID nightly-2026-11-24 belongs to a backupDatabase run, not restoreDatabase; nothing was started; choose another --workflow-id\n');
+    expect(restore.code).toBe(2);
+  });
+
+  it('refuses to start while a run with the ID holds the lock in another process (exit 1)', async () => {
+    const { env, database } = await freshEnv('wfid_busy');
+    const since = new Date().toISOString();
+    fs.writeFileSync(path.join(env.BACKUP_DIR!, `.${database}.lock`), `${JSON.stringify({ workflow_id: 'nightly-busy', kind: 'backup', since })}\n`);
+    const { code, stderr } = await fbb(['backup', '--local', '--workflow-id', 'nightly-busy'], env);
+    expect(stderr).toContain(
+      `fbb: backup nightly-busy is already running in another process (since ${since}); nothing was started; wait for it to finish, then run this again for its result, or see "fbb history --local"\n`,
+    );
+    expect(code).toBe(1);
+    expect(fs.readdirSync(env.BACKUP_DIR!)).toEqual([`.${database}.lock`]);
+  });
+
+  it('does not run a restore again under the same ID', async () => {
+    const { env } = await freshEnv('wfid_rst');
+    const made = JSON.parse((await fbb(['backup', '--local', '--json'], env)).stdout) as BackupResult;
+    const first = await fbb(['restore', made.filename, '--local', '--yes', '--workflow-id', 'restore-drill-2'], env);
+    expect(first.code).toBe(0);
+    const again = await fbb(['restore', made.filename, '--local', '--yes', '--workflow-id', 'restore-drill-2'], env);
+    expect(again.stderr).toMatch(
+      /fbb: restore restore-drill-2 already ran here \(its pre-restore backup family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz was made at [\dT:.-]+Z\), and a restore's outcome is not recorded, so it is not run again; nothing was started; see "fbb history --local --type restore", and to restore again use another --workflow-id\n$/,
+    );
+    expect(again.code).toBe(2);
+  });
+});

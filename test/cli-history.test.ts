@@ -97,7 +97,7 @@ describe('fbb history --local', () => {
     const { code, stdout } = await fbb(['history', '--local'], env);
     const lines = stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^STARTED \(UTC\) +FINISHED \(UTC\) +KIND +RESULT +WORKFLOW ID +DETAILS$/);
-    expect(lines[1]).toMatch(new RegExp(`^- +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +backup +FAILED +nightly-2 +backup ${failedFile.replace(/\./g, '\\.')} failed: `));
+    expect(lines[1]).toMatch(new RegExp(`^- +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +backup +FAILED +nightly-2 +ScratchDatabaseUnavailable: backup ${failedFile.replace(/\./g, '\\.')} failed: cannot create the scratch database `));
     expect(lines[2]).toMatch(new RegExp(`^(\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +){2}backup +verified +nightly-1 +${backup.filename.replace(/\./g, '\\.')}, [\\d.]+ MB, [\\d,]+ rows$`));
     expect(lines).toHaveLength(3);
     expect(code).toBe(0);

@@ -1,6 +1,6 @@
 // The backup pipeline shared by backupDatabase and restoreDatabase (its pre-restore backup):
 // dump -> verify -> upload -> prune -> record, each an activity with its own policy.
-import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { AsideDecision, PruneDecision } from '../activities/backup/prune';
 import type { BackupManifest } from '../backup/manifest';
@@ -31,6 +31,14 @@ const uploading = proxyActivities<Activities>({
   heartbeatTimeout: '2 minutes',
   retry: { maximumAttempts: 5, initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
 });
+
+/** The innermost failure's type and message: what went wrong, not "Activity task failed". */
+export function errorInfo(err: unknown): { type: string; message: string } {
+  let e: unknown = err;
+  while (e instanceof Error && !(e instanceof ApplicationFailure) && e.cause) e = e.cause;
+  if (e instanceof ApplicationFailure) return { type: e.type ?? 'Error', message: e.message };
+  return { type: (e as Error).name ?? 'Error', message: (e as Error).message ?? String(e) };
+}
 
 export const MB = 1024 * 1024;
 export const round2 = (n: number) => Math.round(n * 100) / 100;
@@ -105,12 +113,12 @@ export async function runBackup(plan: BackupPlan, progress: BackupProgress, step
     };
     step('recording');
     const { table_details: _omitted, ...details } = result;
-    await quick.recordBackup({ level: 'info', message: `backup ${filename} verified and stored`, details });
+    await quick.recordBackup({ level: 'info', message: `backup ${filename} verified and stored`, details: { ...details, workflow_id: workflowId } });
     step('done');
     return result;
   } catch (err) {
     await CancellationScope.nonCancellable(() =>
-      quick.recordBackup({ level: 'error', message: `backup ${filename} failed`, details: { filename, error: String((err as Error).message ?? err), workflow_id: workflowId } }),
+      quick.recordBackup({ level: 'error', message: `backup ${filename} failed`, details: { filename, error: errorInfo(err).message, error_type: errorInfo(err).type, workflow_id: workflowId } }),
     ).catch(() => undefined);
     throw err;
   }

@@ -15,7 +15,7 @@ import type { TableCheck } from '../activities/restore/databases';
 import { asideDatabaseName, backupFilename, localTimestamp } from '../backup/naming';
 import { parseRestoreInput, type RestoreInput } from '../backup/restoreInput';
 import type { BackupProgress, BackupStep } from './backupDatabase';
-import { quick, runBackup } from './pipeline';
+import { errorInfo, quick, runBackup } from './pipeline';
 
 /** Phases, as the `status` query reports them. */
 export type RestorePhase = 'validating' | 'pre_backup' | 'awaiting_confirmation' | 'restoring' | 'verifying' | 'swapping' | 'rolling_back' | 'done';
@@ -66,13 +66,6 @@ const rollingBack = proxyActivities<Activities>({
   heartbeatTimeout: '2 minutes',
   retry: { maximumAttempts: 10, initialInterval: '5 seconds', maximumInterval: '2 minutes' },
 });
-
-function errorInfo(err: unknown): { type: string; message: string } {
-  let e: unknown = err;
-  while (e instanceof Error && !(e instanceof ApplicationFailure) && e.cause) e = e.cause;
-  if (e instanceof ApplicationFailure) return { type: e.type ?? 'Error', message: e.message };
-  return { type: (e as Error).name ?? 'Error', message: (e as Error).message ?? String(e) };
-}
 
 /**
  * validate → pre-restore backup → wait for confirmRestore → restore beside the live database and

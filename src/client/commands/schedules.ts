@@ -1,3 +1,4 @@
+import { ScheduleNotFoundError } from '@temporalio/client';
 import type { Command } from 'commander';
 import type { Config } from '../../config';
 import { applySchedules } from '../../schedules/apply';
@@ -29,7 +30,7 @@ export function registerSchedules(program: Command, ctx: CommandContext): void {
       if (!(ACTIONS as readonly string[]).includes(action)) throw new CliError(`unknown action "${action}"; use one of ${ACTIONS.join(', ')}`, ExitCode.badInput);
       const id = name === undefined ? undefined : scheduleIdOf(name);
       const needsName = action !== 'apply' && action !== 'list';
-      if (needsName && id === undefined) throw new CliError(`fbb schedules ${action} needs daily, weekly or monthly, got ${name === undefined ? 'nothing' : `"${name}"`}`, ExitCode.badInput);
+      if (needsName && id === undefined) throw new CliError(`fbb schedules ${action} needs daily, weekly or monthly, got ${name === undefined ? 'nothing' : `"${name}"`}; for example "fbb schedules ${action} daily"`, ExitCode.badInput);
       if (opts.local && action !== 'list') {
         throw new CliError(`fbb schedules ${action} changes the schedules on the Temporal server, so it has no --local; run it without --local (only "fbb schedules list" has one)`, ExitCode.badInput);
       }
@@ -56,11 +57,19 @@ export function registerSchedules(program: Command, ctx: CommandContext): void {
           return;
         }
         const handle = client.schedule.getHandle(id!);
-        if (action === 'pause') await handle.pause('paused with fbb schedules pause');
-        else if (action === 'unpause') await handle.unpause('unpaused with fbb schedules unpause');
-        else if (action === 'trigger') await handle.trigger();
-        else await handle.delete();
-        ctx.stdout.write(`${action}: ${id!}\n`);
+        try {
+          if (action === 'pause') await handle.pause('paused with fbb schedules pause');
+          else if (action === 'unpause') await handle.unpause('unpaused with fbb schedules unpause');
+          else if (action === 'trigger') await handle.trigger();
+          else await handle.delete();
+        } catch (err) {
+          if (err instanceof ScheduleNotFoundError) {
+            throw new CliError(`schedule ${id!} does not exist on the Temporal server; run "fbb schedules apply" to create the three schedules, then "fbb schedules ${action} ${name!}" again`, ExitCode.failed);
+          }
+          throw err;
+        }
+        if (opts.json) printJson({ action, schedule_id: id! }, ctx.stdout);
+        else ctx.stdout.write(`${action}: ${id!}\n`);
       } finally {
         await client.connection.close();
       }

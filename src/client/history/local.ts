@@ -64,7 +64,8 @@ export async function findLocalRun(config: Config, workflowId: string): Promise<
   const row = await newestRecordOf(config, manifest.filename).catch(() => undefined);
   // Verified, then failed later (an upload, say): as on Temporal, a failed run may be run again.
   if (row?.level === 'error') return undefined;
-  const recorded = (row?.details ?? {}) as Partial<BackupResult>;
+  // The row also names its workflow, which is not part of a backup's result.
+  const { workflow_id: _id, ...recorded } = (row?.details ?? {}) as Partial<BackupResult> & { workflow_id?: string };
   return { state: 'completed', kind: 'backup', since: row?.created_at?.toISOString() ?? manifest.created_at, result: { ...resultOf(manifest), ...recorded, table_details: manifest.table_details } };
 }
 

@@ -274,7 +274,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       namespace: p.TEMPORAL_NAMESPACE ?? 'default',
       taskQueue: p.TEMPORAL_TASK_QUEUE ?? 'family-brain-backup',
       tls:
-        p.TEMPORAL_TLS_CERT === undefined && p.TEMPORAL_TLS_CA === undefined
+        p.TEMPORAL_TLS_CERT === undefined && p.TEMPORAL_TLS_CA === undefined && p.TEMPORAL_TLS_SERVER_NAME === undefined
           ? undefined
           : { certPath: p.TEMPORAL_TLS_CERT, keyPath: p.TEMPORAL_TLS_KEY, caPath: p.TEMPORAL_TLS_CA, serverName: p.TEMPORAL_TLS_SERVER_NAME },
       apiKey: p.TEMPORAL_API_KEY,

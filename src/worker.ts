@@ -1,32 +1,81 @@
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker, type Logger, type LogMetadata } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { ConfigError, loadConfig, redactConfig, type Config } from './config';
+import { SettingUnusableError } from './observability/errors';
+import { startHealthServer } from './observability/health';
+import { createLogger } from './observability/logger';
+import { installRuntime } from './observability/runtime';
 import { defaultWorkflowsPath, findPrebuiltBundle } from './runner';
+import { describeTemporalAuth, TemporalTlsFileError, temporalConnectionSettings, withoutApiKey } from './temporalConnection';
 
-/** Seconds a running activity gets to finish after SIGINT/SIGTERM before it is cancelled. */
-const SHUTDOWN_GRACE = '30 seconds';
+/** After the grace time running activities are cancelled; this much later a worker that still has not stopped gives up. */
+const FORCE_AFTER_GRACE_MS = 30_000;
 
-/** Runs a worker that serves every workflow and activity until SIGINT or SIGTERM. */
-export async function runWorker(config: Config): Promise<void> {
-  // The runtime turns SIGINT/SIGTERM into a graceful worker shutdown (stop polling, drain, then exit).
-  Runtime.install({ logger: new DefaultLogger(config.logLevel.toUpperCase() as 'INFO'), shutdownSignals: ['SIGINT', 'SIGTERM'] });
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
-  const prebuilt = findPrebuiltBundle();
+/**
+ * Runs a worker that serves every workflow and activity until SIGINT or SIGTERM. On a signal it
+ * stops polling, lets running activities finish for WORKER_SHUTDOWN_GRACE_SECONDS, then cancels
+ * them (a dump kills pg_dump and deletes its partial file) and exits.
+ */
+export async function runWorker(config: Config, logger: Logger): Promise<void> {
+  const runtime = installRuntime(config, logger);
+  let worker: Worker | undefined;
+  // Up before the connection, answering 503 STARTING, so a slow start is "unhealthy", not "refused".
+  const health =
+    config.worker.healthAddress === undefined
+      ? undefined
+      : await startHealthServer({ address: config.worker.healthAddress, taskQueue: config.temporal.taskQueue, state: () => worker?.getState() ?? 'STARTING' });
   try {
-    const worker = await Worker.create({
-      connection,
-      namespace: config.temporal.namespace,
-      taskQueue: config.temporal.taskQueue,
-      // The bundle `npm run build` made, else webpack at start.
-      ...(prebuilt ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: defaultWorkflowsPath() }),
-      activities: createActivities({ config }),
-      shutdownGraceTime: SHUTDOWN_GRACE,
-    });
-    Runtime.instance().logger.info('worker starting', { config: redactConfig(config) });
-    await worker.run();
+    const { connection, namespace } = await connectWorker(config.temporal);
+    const prebuilt = findPrebuiltBundle();
+    try {
+      worker = await Worker.create({
+        connection,
+        namespace,
+        taskQueue: config.temporal.taskQueue,
+        // The bundle `npm run build` made, else webpack at start.
+        ...(prebuilt ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: defaultWorkflowsPath() }),
+        activities: createActivities({ config }),
+        shutdownGraceTime: config.worker.shutdownGraceMs,
+        shutdownForceTime: config.worker.shutdownGraceMs + FORCE_AFTER_GRACE_MS,
+      });
+      runtime.logger.info(...startupLog(config, health?.port));
+      await worker.run();
+    } finally {
+      await connection.close();
+    }
   } finally {
-    await connection.close();
+    await health?.close();
   }
+}
+
+/** The worker's connection and namespace, from the settings the CLI uses; its error names the address and auth, never the API key. */
+export async function connectWorker(temporal: Config['temporal']): Promise<{ connection: NativeConnection; namespace: string }> {
+  const settings = await temporalConnectionSettings(temporal);
+  try {
+    return { connection: await NativeConnection.connect(settings.connection), namespace: settings.namespace };
+  } catch (err) {
+    throw new Error(
+      `cannot connect to Temporal at ${temporal.address} (${describeTemporalAuth(temporal)}): ${withoutApiKey((err as Error).message, temporal)}; ` +
+        'is Temporal running? Start it (docker compose up -d, or temporal server start-dev) or set TEMPORAL_ADDRESS',
+      { cause: err },
+    );
+  }
+}
+
+/** The "worker starting" line: what this worker serves and its settings, secrets redacted. */
+export function startupLog(config: Config, healthPort?: number): [string, LogMetadata] {
+  return [
+    'worker starting',
+    {
+      taskQueue: config.temporal.taskQueue,
+      namespace: config.temporal.namespace,
+      temporal: `${config.temporal.address} (${describeTemporalAuth(config.temporal)})`,
+      shutdownGraceSeconds: config.worker.shutdownGraceMs / 1000,
+      ...(config.worker.metricsAddress === undefined ? {} : { metrics: `http://${config.worker.metricsAddress}/metrics` }),
+      ...(healthPort === undefined ? {} : { health: `port ${healthPort} GET /healthz` }),
+      config: redactConfig(config),
+    },
+  ];
 }
 
 if (require.main === module) {
@@ -37,11 +86,12 @@ if (require.main === module) {
     process.stderr.write(`worker: ${err instanceof ConfigError ? err.message : String(err)}\n`);
     process.exit(2);
   }
-  runWorker(config).catch((err: unknown) => {
-    process.stderr.write(
-      `worker: ${err instanceof Error ? err.message : String(err)}\n` +
-        `Is Temporal running at ${config.temporal.address}? Start it (docker compose up -d, or temporal server start-dev) or set TEMPORAL_ADDRESS.\n`,
-    );
-    process.exit(1);
+  const logger = createLogger({ format: config.worker.logFormat, level: config.logLevel });
+  runWorker(config, logger).catch((err: unknown) => {
+    // A TLS file or a port in use is a setting to fix (2); anything else is a failure to run (1).
+    const message = withoutApiKey(err instanceof Error ? err.message : String(err), config.temporal);
+    logger.error(`worker failed: ${message}`, { error: err instanceof Error ? err.name : typeof err });
+    // Exit now: a runtime that never made a connection would keep the process alive.
+    process.exit(err instanceof TemporalTlsFileError || err instanceof SettingUnusableError ? 2 : 1);
   });
 }

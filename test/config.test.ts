@@ -17,9 +17,55 @@ describe('configuration', () => {
   it('defaults match the Windmill guide when nothing is set', () => {
     const config = loadConfig({});
     expect(config.database).toEqual({ host: 'localhost', port: 5432, user: 'postgres', password: undefined, database: 'family_brain', sslmode: undefined, maintenanceDatabase: 'postgres' });
-    expect(config.backup).toEqual({ dir: path.resolve('./backups'), prefix: 'family_brain', timezone: 'America/Toronto', gzipLevel: 6, retention: DEFAULT_RETENTION, asideDatabaseDays: 7 });
+    expect(config.backup).toEqual({
+      dir: path.resolve('./backups'), prefix: 'family_brain', timezone: 'America/Toronto', format: 'plain_gzip', gzipLevel: 6, zstdLevel: 3, zstdThreads: 0, retention: DEFAULT_RETENTION, asideDatabaseDays: 7,
+    });
     expect(config.s3).toBeUndefined();
-    expect(config.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', taskQueue: 'family-brain-backup' });
+    expect(config.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', taskQueue: 'family-brain-backup', tls: undefined, apiKey: undefined });
+    expect(config.worker).toEqual({ shutdownGraceMs: 300_000, metricsAddress: undefined, healthAddress: undefined, logFormat: 'text' });
+  });
+
+  it('reads the worker settings: grace time, metrics and health addresses, log format', () => {
+    const config = loadConfig({ WORKER_SHUTDOWN_GRACE_SECONDS: '60', WORKER_METRICS_ADDRESS: '0.0.0.0:9464', WORKER_HEALTH_ADDRESS: '0.0.0.0:8081', LOG_FORMAT: 'json' });
+    expect(config.worker).toEqual({ shutdownGraceMs: 60_000, metricsAddress: '0.0.0.0:9464', healthAddress: '0.0.0.0:8081', logFormat: 'json' });
+    expect(problems({ WORKER_SHUTDOWN_GRACE_SECONDS: '-1', WORKER_HEALTH_ADDRESS: 'http://x:8081', LOG_FORMAT: 'xml' })).toEqual([
+      'WORKER_SHUTDOWN_GRACE_SECONDS="-1": Too small: expected number to be >=0 (example: WORKER_SHUTDOWN_GRACE_SECONDS=300)',
+      'WORKER_HEALTH_ADDRESS="http://x:8081": must be host:port (example: WORKER_HEALTH_ADDRESS=0.0.0.0:8081)',
+      'LOG_FORMAT="xml": Invalid option: expected one of "json"|"text" (example: LOG_FORMAT=json)',
+    ]);
+  });
+
+  it('reads Temporal mTLS files, the server name and the API key', () => {
+    const env = { TEMPORAL_TLS_CERT: '/etc/temporal/client.pem', TEMPORAL_TLS_KEY: '/etc/temporal/client.key', TEMPORAL_TLS_CA: '/etc/temporal/ca.pem', TEMPORAL_TLS_SERVER_NAME: 'temporal.internal', TEMPORAL_API_KEY: 'k' };
+    expect(loadConfig(env).temporal).toMatchObject({
+      tls: { certPath: '/etc/temporal/client.pem', keyPath: '/etc/temporal/client.key', caPath: '/etc/temporal/ca.pem', serverName: 'temporal.internal' },
+      apiKey: 'k',
+    });
+    // A server name alone still means TLS (system CAs), checked against that name.
+    expect(loadConfig({ TEMPORAL_TLS_SERVER_NAME: 'temporal.internal' }).temporal.tls).toEqual({ certPath: undefined, keyPath: undefined, caPath: undefined, serverName: 'temporal.internal' });
+  });
+
+  it('rejects a client certificate without its key, and a key without its certificate', () => {
+    const expected = ['TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together: set both (client certificate and its key) or neither'];
+    expect(problems({ TEMPORAL_TLS_CERT: '/etc/temporal/client.pem' })).toEqual(expected);
+    expect(problems({ TEMPORAL_TLS_KEY: '/etc/temporal/client.key' })).toEqual(expected);
+  });
+
+  it('never shows the Temporal API key, in errors or in the printed config', () => {
+    const env = { TEMPORAL_API_KEY: 'tc-secret-api-key', TEMPORAL_ADDRESS: 'not-an-address', PGPORT: 'x' };
+    const err = (() => {
+      try {
+        loadConfig(env);
+      } catch (e) {
+        return e as Error;
+      }
+      throw new Error('expected a ConfigError');
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).not.toContain('tc-secret-api-key');
+    const printed = JSON.stringify(redactConfig(loadConfig({ TEMPORAL_API_KEY: 'tc-secret-api-key' }), {}));
+    expect(printed).not.toContain('tc-secret-api-key');
+    expect(printed).toContain('"apiKey":"***"');
   });
 
   it('reads DATABASE_URL, including the password and database', () => {

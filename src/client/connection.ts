@@ -1,15 +1,24 @@
 import { Client, Connection } from '@temporalio/client';
 import type { Config } from '../config';
+import { describeTemporalAuth, TemporalTlsFileError, temporalConnectionSettings, withoutApiKey } from '../temporalConnection';
 import { CliError, ExitCode } from './exitCodes';
 
-/** The only place that builds a Temporal connection. */
+/** The CLI's Temporal client, connected with the settings the worker uses too (src/temporalConnection.ts). */
 export async function connectTemporal(temporal: Config['temporal']): Promise<Client> {
+  let settings;
   try {
-    const connection = await Connection.connect({ address: temporal.address, connectTimeout: 5_000 });
-    return new Client({ connection, namespace: temporal.namespace });
+    settings = await temporalConnectionSettings(temporal);
   } catch (err) {
+    if (err instanceof TemporalTlsFileError) throw new CliError(err.message, ExitCode.badInput);
+    throw err;
+  }
+  try {
+    const connection = await Connection.connect({ ...settings.connection, connectTimeout: 5_000 });
+    return new Client({ connection, namespace: settings.namespace });
+  } catch (err) {
+    const auth = temporal.tls === undefined && temporal.apiKey === undefined ? '' : ` (${describeTemporalAuth(temporal)})`;
     throw new CliError(
-      `cannot connect to Temporal at ${temporal.address}: ${(err as Error).message}; ` +
+      `cannot connect to Temporal at ${temporal.address}${auth}: ${withoutApiKey((err as Error).message, temporal)}; ` +
         'start it (docker compose up -d, or temporal server start-dev), set TEMPORAL_ADDRESS, or add --local to run in this process',
       ExitCode.cannotConnect,
     );

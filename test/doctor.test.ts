@@ -139,4 +139,13 @@ describe('fbb doctor (checkEnvironment)', () => {
     const report = await doctor(testConfig({ database: sampleDb }), 'temporal');
     expect(find(report, 'temporal')).toMatchObject({ status: 'fail', hint: expect.stringMatching(/--local/) });
   });
+
+  it('checks Temporal with TLS and the API key when they are set, and never shows the key', async () => {
+    const config = testConfig({ database: sampleDb });
+    config.temporal = { ...config.temporal, apiKey: 'tcld-secret-api-key-0123456789', tls: undefined };
+    const check = find(await doctor(config, 'temporal'), 'temporal');
+    expect(check.status).toBe('fail');
+    expect(check.detail).toContain('(TLS, API key)');
+    expect(JSON.stringify(check)).not.toContain('tcld-secret-api-key');
+  });
 });

@@ -143,6 +143,8 @@ async function runPgDump(config: Config, snapshot: string, format: BackupFormat,
     });
     await Promise.all([written, child]);
   } catch (err) {
+    // Cancelled (by the workflow, or by a worker shutting down): the SDK reports the cancellation as such.
+    if (err instanceof ExecaError && err.isCanceled && ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? err;
     if (err instanceof ExecaError && err.command.startsWith('zstd')) throw compressError(err);
     if (err instanceof ExecaError) throw dumpError(err, config);
     throw err;

@@ -1,6 +1,8 @@
 // Every command's --help shows examples, and every example is a command line fbb accepts: each is
 // parsed through the real commander program (flags, choices, arguments) and stopped just before
 // its action runs, so nothing is started and no server is needed.
+import fs from 'node:fs';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
@@ -80,5 +82,38 @@ describe('fbb --help', () => {
   it('the parser used here rejects a flag that does not exist', async () => {
     await expect(parse(['backup', '--type', 'daily', '--upload-to-s4'])).rejects.toThrow(/"fbb backup --type daily --upload-to-s4" does not parse: error: unknown option '--upload-to-s4'/);
     await expect(parse(['history', '--type', 'backups'])).rejects.toThrow(/Allowed choices are backup, restore/);
+  });
+});
+
+/** Every `fbb ...` command line in the README's and docs' code blocks, split into arguments, without trailing comments. */
+function documentedCommands(): { file: string; line: string; argv: string[] }[] {
+  const files = ['README.md', ...fs.readdirSync('docs').filter((f) => f.endsWith('.md')).map((f) => path.join('docs', f))];
+  const found: { file: string; line: string; argv: string[] }[] = [];
+  for (const file of files) {
+    const text = fs.readFileSync(file, 'utf8');
+    for (const block of text.matchAll(/```(?:bash|sh)?\n([\s\S]*?)```/g)) {
+      for (const raw of block[1]!.split('\n')) {
+        const m = /^\s*(?:npx |docker compose exec worker node bin\/)?fbb(?:\.js)? (.+)$/.exec(raw);
+        if (!m) continue;
+        const line = m[1]!.replace(/\s+#.*$/, '').trim();
+        found.push({ file, line, argv: [...line.matchAll(/"[^"]*"|'[^']*'|\S+/g)].map((a) => a[0].replace(/^(["'])(.*)\1$/, '$2')) });
+      }
+    }
+  }
+  return found;
+}
+
+describe('the docs', () => {
+  const documented = documentedCommands();
+
+  it('show fbb command lines (README, operations, deployment)', () => {
+    expect(new Set(documented.map((d) => d.file))).toEqual(new Set(['README.md', 'docs/operations.md', 'docs/deployment.md']));
+    expect(documented.length).toBeGreaterThan(25);
+  });
+
+  it('use only commands and flags fbb has', async () => {
+    for (const { file, line, argv } of documented) {
+      await expect(parse(argv).catch((err: Error) => Promise.reject(new Error(`${file}: fbb ${line}: ${err.message}`)))).resolves.toBe(argv[0]);
+    }
   });
 });

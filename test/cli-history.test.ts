@@ -2,12 +2,11 @@
 // the CLI in this process against the test cluster: the records these read are the real ones.
 import fs from 'node:fs';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/client/cli';
 import type { HistoryEntry } from '../src/client/history/entry';
 import type { BackupResult } from '../src/workflows/backupDatabase';
-import { createDatabase, dropDatabase, tempDir, testConfig, uniqueName, withAdmin } from './helpers';
+import { captured, createDatabase, dropDatabase, tempDir, testConfig, uniqueName, withAdmin } from './helpers';
 
 const databases: string[] = [];
 const roles: string[] = [];
@@ -35,15 +34,10 @@ async function freshEnv(label: string, sample = true): Promise<{ env: NodeJS.Pro
 }
 
 async function fbb(args: string[], env: NodeJS.ProcessEnv, answers?: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.on('data', (d: Buffer) => (stdout += d.toString()));
-  err.on('data', (d: Buffer) => (stderr += d.toString()));
+  const io = captured();
   const prompt = answers && (async () => answers.shift() ?? '');
-  const code = await runCli(args, { stdout: out, stderr: err, env, ...(prompt ? { prompt } : {}) });
-  return { code, stdout, stderr };
+  const code = await runCli(args, { stdout: io.stdout, stderr: io.stderr, env, ...(prompt ? { prompt } : {}) });
+  return { code, ...io.text() };
 }
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;

@@ -1,19 +1,14 @@
 // `fbb schedules list --local`: the schedules as configured, with next runs computed in-process.
 // The clock is set (Date only) so the next runs are known; nothing here needs a Temporal server.
-import { PassThrough } from 'node:stream';
+import { captured } from './helpers';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runCli } from '../src/client/cli';
 import { LOCAL_SCHEDULES_NOTICE } from '../src/client/commands/schedules';
 
 async function fbb(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.on('data', (d: Buffer) => (stdout += d.toString()));
-  err.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await runCli(args, { stdout: out, stderr: err, env: { TEMPORAL_ADDRESS: '127.0.0.1:1', ...env } });
-  return { code, stdout, stderr };
+  const io = captured();
+  const code = await runCli(args, { stdout: io.stdout, stderr: io.stderr, env: { TEMPORAL_ADDRESS: '127.0.0.1:1', ...env } });
+  return { code, ...io.text() };
 }
 
 /** Sets "now" for the command. */

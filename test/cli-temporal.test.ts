@@ -12,7 +12,7 @@ import type { HistoryEntry } from '../src/client/history/entry';
 import { IDEMPOTENT_START } from '../src/client/runner';
 import type { BackupResult } from '../src/workflows/backupDatabase';
 import type { RestoreResult } from '../src/workflows/restoreDatabase';
-import { tempDir } from './helpers';
+import { captured, tempDir } from './helpers';
 
 type Status = 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'TERMINATED';
 
@@ -110,15 +110,10 @@ class FakeTemporal {
 }
 
 async function fbb(args: string[], fake: FakeTemporal): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.on('data', (d: Buffer) => (stdout += d.toString()));
-  err.on('data', (d: Buffer) => (stderr += d.toString()));
+  const io = captured();
   const env = { TEMPORAL_ADDRESS: 'temporal.test:7233', BACKUP_DIR: tempDir(), PGDATABASE: 'family_brain' };
-  const code = await runCli(args, { stdout: out, stderr: err, env, connect: async () => fake.asClient() });
-  return { code, stdout, stderr };
+  const code = await runCli(args, { stdout: io.stdout, stderr: io.stderr, env, connect: async () => fake.asClient() });
+  return { code, ...io.text() };
 }
 
 const at = (s: string) => new Date(`2026-11-24T${s}Z`);

@@ -1,13 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/client/cli';
 import { LOCAL_NOTICE } from '../src/client/runner';
 import { BACKUP_FORMATS } from '../src/backup/naming';
 import type { DoctorReport } from '../src/doctor/report';
 import type { BackupResult } from '../src/workflows/backupDatabase';
-import { createDatabase, dropDatabase, tempDir, testConfig } from './helpers';
+import { captured, createDatabase, dropDatabase, tempDir, testConfig } from './helpers';
 
 
 let db: string;
@@ -35,16 +34,11 @@ function userEnv(overrides: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 async function fbb(args: string[], env: NodeJS.ProcessEnv, answers?: string[]): Promise<{ code: number; stdout: string; stderr: string; asked: string[] }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.on('data', (d: Buffer) => (stdout += d.toString()));
-  err.on('data', (d: Buffer) => (stderr += d.toString()));
+  const io = captured();
   const asked: string[] = [];
   const prompt = answers && (async (q: string) => (asked.push(q), answers.shift() ?? ''));
-  const code = await runCli(args, { stdout: out, stderr: err, env, ...(prompt ? { prompt } : {}) });
-  return { code, stdout, stderr, asked };
+  const code = await runCli(args, { stdout: io.stdout, stderr: io.stderr, env, ...(prompt ? { prompt } : {}) });
+  return { code, ...io.text(), asked };
 }
 
 describe('fbb doctor', () => {

@@ -3,7 +3,7 @@
 // RUNNING → STOPPING → DRAINING on SIGTERM, cannot run here. The probe runs in-process through
 // runHealthcheck, the code `node dist/src/healthcheck.js` runs before process.exit.
 import net from 'node:net';
-import { PassThrough } from 'node:stream';
+import { captured } from './helpers';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runHealthcheck } from '../src/healthcheck';
 import { SettingUnusableError } from '../src/observability/errors';
@@ -22,14 +22,9 @@ async function healthServer(state: () => string): Promise<HealthServer> {
 }
 
 async function probe(env: NodeJS.ProcessEnv, timeoutMs?: number): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let stdout = '';
-  let stderr = '';
-  out.on('data', (d: Buffer) => (stdout += d.toString()));
-  err.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await runHealthcheck({ env, stdout: out, stderr: err, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
-  return { code, stdout, stderr };
+  const io = captured();
+  const code = await runHealthcheck({ env, stdout: io.stdout, stderr: io.stderr, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+  return { code, ...io.text() };
 }
 
 describe('GET /healthz', () => {

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -115,4 +116,14 @@ export async function restoreFileIntoNewDatabase(file: string, label: string): P
   const psql = execa(`${config.pgBinDir!}/psql`, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-o', '/dev/null'], { env: libpqEnv(config.database), extendEnv: false, stdin: 'pipe' });
   await Promise.all([pipeline(fs.createReadStream(file), zlib.createGunzip(), psql.stdin), psql]);
   return name;
+}
+
+/** Two streams that collect what a CLI writes, for runCli and friends. */
+export function captured(): { stdout: PassThrough; stderr: PassThrough; text: () => { stdout: string; stderr: string } } {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const text = { stdout: '', stderr: '' };
+  stdout.on('data', (d: Buffer) => (text.stdout += d.toString()));
+  stderr.on('data', (d: Buffer) => (text.stderr += d.toString()));
+  return { stdout, stderr, text: () => ({ ...text }) };
 }

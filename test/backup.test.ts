@@ -122,10 +122,10 @@ describe('backupDatabase', () => {
     expect(Number(live.rows[0]!.n)).toBeGreaterThan(result!.table_details.chat_messages!);
   });
 
-  it('fails with DumpFailed and leaves no file when pg_dump is killed mid-way, on every attempt', async () => {
+  it.each(['plain_gzip', 'plain_zstd'])('fails with DumpFailed and leaves no file when pg_dump is killed mid-way, on every attempt (%s)', async (format) => {
     const config = testConfig({ database: source });
     config.pgBinDir = killingPgDumpDir(config.pgBinDir!);
-    const { error, attempts } = await backup(config);
+    const { error, attempts } = await backup(config, { format });
     const failure = rootFailure(error);
     expect(failure.type).toBe('DumpFailed');
     expect(failure.message).toMatch(/^pg_dump was killed by SIGKILL(: .*)?; no backup file was written$/);
@@ -163,6 +163,23 @@ describe('backupDatabase', () => {
     const env = libpqEnv(testConfig({ database: target }).database);
     await execa('bash', ['-o', 'pipefail', '-c', `zstd -dc "${file}" | "${config.pgBinDir!}/psql" -X -q -v ON_ERROR_STOP=1 -o /dev/null`], { env: { ...env, PATH: process.env.PATH! }, extendEnv: false });
     expect(diffFingerprints(before, await fingerprint(target))).toEqual([]);
+  });
+
+  it('fails at once with DumpFailed, saying what to install, when a plain_zstd backup finds no zstd', async () => {
+    const config = testConfig({ database: source });
+    const path0 = process.env.PATH;
+    process.env.PATH = tempDir('nopath');
+    try {
+      const { error, attempts } = await backup(config, { format: 'plain_zstd' });
+      const failure = rootFailure(error);
+      expect(failure.type).toBe('DumpFailed');
+      expect(failure.nonRetryable).toBe(true);
+      expect(failure.message).toBe('zstd is not installed, so a plain_zstd backup cannot be made; install it (Debian: apt-get install zstd) or set BACKUP_FORMAT=plain_gzip');
+      expect(attempts.filter((a) => a.startsWith('dumpDatabase'))).toEqual(['dumpDatabase:failed']);
+      expect(backupFilesIn(config.backup.dir)).toEqual([]);
+    } finally {
+      process.env.PATH = path0;
+    }
   });
 
   it('fails with BackupDirNotWritable, without retrying, when the backup directory cannot be written', async () => {

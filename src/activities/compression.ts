@@ -19,11 +19,18 @@ const zstdOptions = (signal: AbortSignal | undefined) =>
     maxBuffer: { stderr: 64 * 1024 },
   }) as const;
 
+/**
+ * zlib's output chunk. The default 16 kB means a hash update and a file write per 16 kB; with
+ * 256 kB, pg_dump | gzip -1 + SHA-256 + file took 26.3 s instead of 30.8 s on the 1 GB sample
+ * database (bare pg_dump | gzip -1 > file: 24.8 s).
+ */
+const ZLIB_CHUNK = 256 * 1024;
+
 /** A transform from plain SQL to the bytes of a `format` file; undefined for custom (pg_dump compresses). */
 export function compressor(config: Config, format: BackupFormat, signal?: AbortSignal): Duplex | undefined {
   switch (format) {
     case 'plain_gzip':
-      return createGzip({ level: config.backup.gzipLevel });
+      return createGzip({ level: config.backup.gzipLevel, chunkSize: ZLIB_CHUNK });
     case 'plain_zstd':
       return execa('zstd', ['-q', '-c', `-${config.backup.zstdLevel}`, `-T${config.backup.zstdThreads}`], zstdOptions(signal)).duplex();
     case 'custom':
@@ -35,7 +42,7 @@ export function compressor(config: Config, format: BackupFormat, signal?: AbortS
 export function decompressor(format: BackupFormat, signal?: AbortSignal): Duplex | undefined {
   switch (format) {
     case 'plain_gzip':
-      return createGunzip();
+      return createGunzip({ chunkSize: ZLIB_CHUNK });
     case 'plain_zstd':
       return execa('zstd', ['-d', '-q', '-c'], zstdOptions(signal)).duplex();
     case 'custom':

@@ -237,7 +237,10 @@ function render(args: Args, size: number, samples: Record<string, Sample[]>): st
     const verify = med(`${m} ours backup`, 'verify_s');
     const bareRestore = med(`${m} bare restore`, 'wall_s');
     const oursRestore = med(`${m} ours restore`, 'wall_s');
-    const mb = (key: string) => f1((med(key, 'bytes') ?? NaN) / MB).replace('NaN', '');
+    const mb = (key: string) => {
+      const bytes = med(key, 'bytes');
+      return bytes === undefined ? '' : f1(bytes / MB);
+    };
     const rss = (key: string) => `${f1(med(key, 'rss_mb'))} / ${f1(med(key, 'tree_rss_mb'))}`;
     lines.push(
       `| **${m}** bare: ${bareName} | ${f1(bare)} | ${range(`${m} bare backup`, 'wall_s')} | ${f1(med(`${m} bare backup`, 'cpu_s'))} | | ${mb(`${m} bare backup`)} | ${ratio(bare, floor)} of floor |`,

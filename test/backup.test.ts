@@ -15,7 +15,7 @@ import { createS3Client } from '../src/storage/s3Client';
 import { diffFingerprints } from '../src/testing/compare';
 import { backupDatabase, progressQuery } from '../src/workflows';
 import type { BackupResult } from '../src/workflows/backupDatabase';
-import { createDatabase, dropDatabase, fingerprint, restoreFileIntoNewDatabase, tempDir, testConfig, withAdmin } from './helpers';
+import { createDatabase, dropDatabase, fingerprint, restoreFileIntoNewDatabase, tempDir, testConfig, withAdmin, withEmptyPath } from './helpers';
 
 let source: string;
 const made: string[] = [];
@@ -167,9 +167,7 @@ describe('backupDatabase', () => {
 
   it('fails at once with DumpFailed, saying what to install, when a plain_zstd backup finds no zstd', async () => {
     const config = testConfig({ database: source });
-    const path0 = process.env.PATH;
-    process.env.PATH = tempDir('nopath');
-    try {
+    await withEmptyPath(async () => {
       const { error, attempts } = await backup(config, { format: 'plain_zstd' });
       const failure = rootFailure(error);
       expect(failure.type).toBe('DumpFailed');
@@ -177,9 +175,7 @@ describe('backupDatabase', () => {
       expect(failure.message).toBe('zstd is not installed, so a plain_zstd backup cannot be made; install it (Debian: apt-get install zstd) or set BACKUP_FORMAT=plain_gzip');
       expect(attempts.filter((a) => a.startsWith('dumpDatabase'))).toEqual(['dumpDatabase:failed']);
       expect(backupFilesIn(config.backup.dir)).toEqual([]);
-    } finally {
-      process.env.PATH = path0;
-    }
+    });
   });
 
   it('fails with BackupDirNotWritable, without retrying, when the backup directory cannot be written', async () => {

@@ -7,7 +7,7 @@ import type { CheckResult, DoctorReport } from '../src/doctor/report';
 import { LocalRuntime } from '../src/runner';
 import { startPgCluster, type PgCluster } from '../src/testing/pgCluster';
 import { checkEnvironment } from '../src/workflows';
-import { createDatabase, dropDatabase, tempDir, testConfig } from './helpers';
+import { createDatabase, dropDatabase, tempDir, testConfig, withEmptyPath } from './helpers';
 
 let sampleDb: string;
 let n = 0;
@@ -115,19 +115,14 @@ describe('fbb doctor (checkEnvironment)', () => {
   });
 
   it('fails the zstd check when BACKUP_FORMAT is plain_zstd and zstd is not installed, and only warns otherwise', async () => {
-    const path0 = process.env.PATH;
-    // A PATH without zstd; the PostgreSQL tools are found through PG_BIN_DIR.
-    process.env.PATH = tempDir('nopath');
-    try {
+    await withEmptyPath(async () => {
       const zstdConfig = testConfig({ database: sampleDb });
       zstdConfig.backup.format = 'plain_zstd';
       const needed = find(await doctor(zstdConfig), 'zstd');
       expect(needed).toMatchObject({ status: 'fail', hint: 'install zstd (Debian: apt-get install zstd) or set BACKUP_FORMAT=plain_gzip' });
       expect(needed.detail).toMatch(/zstd is not on PATH; BACKUP_FORMAT is plain_zstd/);
       expect(find(await doctor(testConfig({ database: sampleDb })), 'zstd')).toMatchObject({ status: 'warn' });
-    } finally {
-      process.env.PATH = path0;
-    }
+    });
   });
 
   it('skips S3 when no bucket is configured', async () => {

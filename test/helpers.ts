@@ -127,3 +127,14 @@ export function captured(): { stdout: PassThrough; stderr: PassThrough; text: ()
   stderr.on('data', (d: Buffer) => (text.stderr += d.toString()));
   return { stdout, stderr, text: () => ({ ...text }) };
 }
+
+/** Runs `fn` with an empty PATH (no zstd, no gzip); the PostgreSQL tools are still found through PG_BIN_DIR. */
+export async function withEmptyPath<T>(fn: () => Promise<T>): Promise<T> {
+  const saved = process.env.PATH;
+  process.env.PATH = tempDir('nopath');
+  try {
+    return await fn();
+  } finally {
+    process.env.PATH = saved;
+  }
+}

@@ -15,7 +15,8 @@ export interface LockHolder {
 /** A lock older than this is taken to be left over from a crash and is taken over. */
 export const STALE_LOCK_MS = 24 * 3600 * 1000;
 
-function lockPath(config: Config): string {
+/** The lock file of the configured database, in BACKUP_DIR. */
+export function lockPath(config: Config): string {
   return path.join(config.backup.dir, `.${config.database.database}.lock`);
 }
 

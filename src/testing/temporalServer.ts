@@ -1,0 +1,192 @@
+// The official Temporal CLI's dev server (`temporal server start-dev`): a complete Temporal server
+// with SQLite persistence, Schedules and the Web UI, started for tests, the demo and `fbb up`.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { freePort, waitForPort } from './ports';
+
+/** The pinned CLI version scripts/install-deps.sh installs into .tools/. */
+export const TEMPORAL_CLI_VERSION = '1.9.1';
+
+/** The Temporal CLI is not installed; the message names the install script. */
+export class MissingTemporalCliError extends Error {
+  override readonly name = 'MissingTemporalCliError';
+}
+
+/** The project's checkout: the folder with package.json above this file (src/ or dist/src/). */
+function projectRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+}
+
+/** Where install-deps.sh puts the pinned CLI. */
+export function pinnedTemporalCliPath(): string {
+  return path.join(projectRoot(), '.tools', `temporal-cli-${TEMPORAL_CLI_VERSION}`, 'temporal');
+}
+
+/** The `temporal` binary: TEMPORAL_CLI, else the pinned one in .tools/, else `temporal` on PATH; undefined when none. */
+export function findTemporalCli(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.TEMPORAL_CLI) return env.TEMPORAL_CLI;
+  const pinned = pinnedTemporalCliPath();
+  if (fs.existsSync(pinned)) return pinned;
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir, 'temporal');
+    if (dir && fs.existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** The Temporal CLI's path, or MissingTemporalCliError naming the install script. */
+export function requireTemporalCli(env: NodeJS.ProcessEnv = process.env): string {
+  const cli = findTemporalCli(env);
+  if (cli === undefined || !fs.existsSync(cli)) {
+    throw new MissingTemporalCliError(
+      `no Temporal CLI found (${env.TEMPORAL_CLI ? `TEMPORAL_CLI=${env.TEMPORAL_CLI} does not exist` : `looked for ${pinnedTemporalCliPath()} and "temporal" on PATH`}); ` +
+        'run "bash scripts/install-deps.sh" to install the pinned version, or set TEMPORAL_CLI to a temporal binary',
+    );
+  }
+  return cli;
+}
+
+/** `temporal --version`'s line, e.g. "temporal version 1.9.1 (Server 1.32.0, UI 2.54.1)". */
+export async function temporalCliVersion(cli: string): Promise<string> {
+  const { stdout } = await execa(cli, ['--version'], { timeout: 15_000 });
+  return stdout.trim();
+}
+
+/** A running dev server. */
+export interface TemporalDevServer {
+  /** host:port of the frontend (gRPC). */
+  address: string;
+  namespace: string;
+  /** The Web UI's base URL, or undefined when headless. */
+  uiUrl: string | undefined;
+  /** The SQLite file, or undefined when the state is in memory. */
+  dbFile: string | undefined;
+  /** The server's combined output. */
+  logFile: string;
+  pid: number;
+  /** The last `lines` lines of the server's log, for a failing test's message. */
+  logTail(lines?: number): string;
+  /** SIGTERM, then SIGKILL after 10 s; removes the temporary directory unless a state directory was given. */
+  stop(): Promise<void>;
+}
+
+/** How to start a dev server. */
+export interface TemporalDevServerOptions {
+  /** Keep the SQLite file and the server's HOME here (`fbb up`); default a temporary directory removed at stop. */
+  stateDir?: string;
+  /** Frontend port; default a free one. */
+  port?: number;
+  /** Web UI port; default a free one. */
+  uiPort?: number;
+  /** No Web UI. */
+  headless?: boolean;
+  /** Interface to bind; default 127.0.0.1. */
+  ip?: string;
+  namespace?: string;
+  /** How long to wait for the frontend to answer; the SDK's 5 s is too short on a busy 2-core machine. */
+  startTimeoutMs?: number;
+  /** Extra `--dynamic-config-value KEY=JSON` pairs. */
+  dynamicConfig?: Record<string, unknown>;
+  cli?: string;
+}
+
+/**
+ * Starts `temporal server start-dev` with nothing that reaches the internet: no version check, no UI
+ * news feed, its own HOME. Resolves once the frontend answers a health check.
+ */
+export async function startTemporalDevServer(options: TemporalDevServerOptions = {}): Promise<TemporalDevServer> {
+  const cli = options.cli ?? requireTemporalCli();
+  const persistent = options.stateDir !== undefined;
+  const root = persistent ? path.resolve(options.stateDir!) : fs.mkdtempSync(path.join(os.tmpdir(), 'fbb-temporal-'));
+  const home = path.join(root, 'home');
+  fs.mkdirSync(home, { recursive: true });
+  const ip = options.ip ?? '127.0.0.1';
+  const port = options.port ?? (await freePort());
+  const uiPort = options.headless ? undefined : (options.uiPort ?? (await freePort()));
+  const namespace = options.namespace ?? 'default';
+  const dbFile = path.join(root, 'temporal.sqlite');
+  const logFile = path.join(root, 'server.log');
+  const dynamicConfig = { 'frontend.enableServerVersionCheck': false, ...options.dynamicConfig };
+  const args = [
+    'server', 'start-dev',
+    '--ip', ip,
+    '--port', String(port),
+    '--db-filename', dbFile,
+    '--log-level', 'warn',
+    ...(namespace === 'default' ? [] : ['--namespace', namespace]),
+    ...(uiPort === undefined ? ['--headless'] : ['--ui-port', String(uiPort), '--ui-ip', ip, '--ui-disable-news-fetch']),
+    ...Object.entries(dynamicConfig).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${JSON.stringify(value)}`]),
+  ];
+  const child: ResultPromise = execa(cli, args, {
+    env: { HOME: home, TEMPORAL_VERSION_CHECK_DISABLED: '1', PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    extendEnv: false,
+    stdin: 'ignore',
+    all: true,
+    buffer: false,
+    reject: false,
+    cleanup: true,
+  });
+  child.all?.pipe(fs.createWriteStream(logFile, { flags: 'a' }));
+  const logTail = (lines = 40) => {
+    try {
+      return fs.readFileSync(logFile, 'utf8').split('\n').slice(-lines - 1).join('\n');
+    } catch {
+      return '';
+    }
+  };
+  let exited = false;
+  const ended = child.then(() => void (exited = true));
+
+  const stop = async (): Promise<void> => {
+    if (!exited) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await ended;
+      clearTimeout(killer);
+    }
+    if (!persistent) fs.rmSync(root, { recursive: true, force: true });
+  };
+
+  const address = `${ip}:${port}`;
+  try {
+    const timeoutMs = options.startTimeoutMs ?? 60_000;
+    await Promise.race([
+      waitForHealth(cli, address, timeoutMs).then(async () => (uiPort === undefined ? undefined : waitForPort(ip, uiPort, timeoutMs))),
+      ended.then(() => {
+        throw new Error(`temporal server start-dev exited at start:\n${logTail()}`);
+      }),
+    ]);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    address,
+    namespace,
+    uiUrl: uiPort === undefined ? undefined : `http://${ip}:${uiPort}`,
+    dbFile,
+    logFile,
+    pid: child.pid!,
+    logTail,
+    stop,
+  };
+}
+
+/** Polls `temporal operator cluster health` until it says SERVING. */
+async function waitForHealth(cli: string, address: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { stdout, exitCode } = await execa(cli, ['operator', 'cluster', 'health', '--address', address], {
+      reject: false,
+      timeout: 5_000,
+      env: { TEMPORAL_VERSION_CHECK_DISABLED: '1' },
+    });
+    if (exitCode === 0 && stdout.includes('SERVING')) return;
+    if (Date.now() > deadline) throw new Error(`the Temporal dev server at ${address} did not answer within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -1,0 +1,70 @@
+// Real Workers and clients on the Temporal dev server test/globalSetup.ts started.
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { inject } from 'vitest';
+import { createActivities } from '../src/activities';
+import type { Config } from '../src/config';
+import { uniqueName } from './helpers';
+
+export const temporalInfo = inject('temporal');
+
+let quieted = false;
+/** The SDK's core logs only warnings and errors in tests. */
+function quietRuntime(): void {
+  if (quieted) return;
+  quieted = true;
+  const noop = () => undefined;
+  const warnOnly = (level: string) => (message: string, meta?: Record<string, unknown>) => process.stderr.write(`[sdk ${level}] ${message}${meta ? ` ${JSON.stringify(meta)}` : ''}\n`);
+  Runtime.install({ logger: { log: noop, trace: noop, debug: noop, info: noop, warn: warnOnly('warn'), error: warnOnly('error') } });
+}
+
+/** `config` pointed at the test dev server and a task queue of its own. */
+export function onTemporal(config: Config, taskQueue = uniqueName('tq')): Config {
+  return { ...config, temporal: { ...config.temporal, address: temporalInfo.address, namespace: temporalInfo.namespace, taskQueue } };
+}
+
+let clientPromise: Promise<Client> | undefined;
+/** One client per test file, connected to the dev server. */
+export function testClient(): Promise<Client> {
+  clientPromise ??= Connection.connect({ address: temporalInfo.address }).then((connection) => new Client({ connection, namespace: temporalInfo.namespace }));
+  return clientPromise;
+}
+
+/** A real Worker running in this process. */
+export interface TestWorker {
+  taskQueue: string;
+  worker: Worker;
+  /** Stops polling and waits for the worker to finish. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a real Worker on `config.temporal.taskQueue` with the project's activities for `config`
+ * (any of them replaced by `overrides`) and the workflow bundle globalSetup built.
+ */
+export async function startTestWorker(config: Config, overrides: Record<string, unknown> = {}): Promise<TestWorker> {
+  quietRuntime();
+  const connection = await NativeConnection.connect({ address: temporalInfo.address });
+  const worker = await Worker.create({
+    connection,
+    namespace: temporalInfo.namespace,
+    taskQueue: config.temporal.taskQueue,
+    workflowBundle: { codePath: temporalInfo.workflowBundle },
+    activities: { ...createActivities({ config }), ...overrides },
+    shutdownGraceTime: '2s',
+  });
+  const running = worker.run();
+  let stopped: Promise<void> | undefined;
+  return {
+    taskQueue: config.temporal.taskQueue,
+    worker,
+    stop() {
+      stopped ??= (async () => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await running.catch(() => undefined);
+        await connection.close();
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what family-brain-backup needs outside npm on Debian/Ubuntu: PostgreSQL 15
-# (server, client, server-dev), the pinned Temporal CLI (dev server) and pgvector built from
+# (server, client, server-dev), chromium (for the Web UI test), the pinned Temporal CLI (dev server) and pgvector built from
 # Debian's source package.
 # Idempotent: a second run only checks and exits in well under a second.
 set -euo pipefail
@@ -43,6 +43,8 @@ missing=()
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+# The Web UI test drives Debian's chromium with playwright-core (which cannot download a browser here).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]}"
   apt_install "${missing[@]}"

@@ -39,7 +39,7 @@ export interface TestWorker {
 }
 
 /**
- * Starts a real Worker on `config.temporal.taskQueue` with the project's activities for `config`
+ * Starts a real Worker on `config.temporal.taskQueue` (in `config.temporal.namespace`) with the project's activities for `config`
  * (any of them replaced by `overrides`) and the workflow bundle globalSetup built.
  */
 export async function startTestWorker(config: Config, overrides: Record<string, unknown> = {}): Promise<TestWorker> {
@@ -47,7 +47,7 @@ export async function startTestWorker(config: Config, overrides: Record<string, 
   const connection = await NativeConnection.connect({ address: temporalInfo.address });
   const worker = await Worker.create({
     connection,
-    namespace: temporalInfo.namespace,
+    namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     workflowBundle: { codePath: temporalInfo.workflowBundle },
     activities: { ...createActivities({ config }), ...overrides },

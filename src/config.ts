@@ -214,7 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (result.success) {
       parsed[name] = result.data;
     } else {
-      const shown = SECRET_SETTINGS.has(name) ? '***' : JSON.stringify(redactUrl(raw));
+      const shown = SECRET_SETTINGS.has(name) ? '***' : JSON.stringify(name === 'DATABASE_URL' ? redactDatabaseUrl(raw) : redactUrl(raw));
       const why = result.error.issues.map((i) => i.message).join('; ');
       problems.push(`${name}=${shown}: ${why} (example: ${name}=${setting.example})`);
     }
@@ -224,7 +224,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   try {
     database = databaseFrom(p);
   } catch (err) {
-    problems.push(`DATABASE_URL=${JSON.stringify(redactUrl(p.DATABASE_URL ?? ''))}: ${(err as Error).message} (example: DATABASE_URL=${settings.DATABASE_URL.example})`);
+    problems.push(`DATABASE_URL=${JSON.stringify(redactDatabaseUrl(p.DATABASE_URL ?? ''))}: ${(err as Error).message} (example: DATABASE_URL=${settings.DATABASE_URL.example})`);
   }
   if (p.S3_BUCKET === undefined && (p.S3_ENDPOINT !== undefined || p.S3_PREFIX !== undefined)) {
     problems.push(`S3_BUCKET is not set, but S3_ENDPOINT or S3_PREFIX is: set S3_BUCKET too (example: S3_BUCKET=${settings.S3_BUCKET.example})`);
@@ -333,7 +333,17 @@ function normalisePrefix(prefix: string): string {
 
 /** Replaces the password in a scheme://user:password@host URL with ***. */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:).*@/i, '$1***@');
+}
+
+/**
+ * DATABASE_URL as it may be shown: redactUrl for a scheme://user:password@host URL; any other
+ * value may hold a password anywhere (postgres:user:pw@host, key=value pairs), so it is not shown
+ * unless it has no ":", "@" or "=" to hide one behind.
+ */
+export function redactDatabaseUrl(url: string): string {
+  if (url.includes('://') || !/[:@=]/.test(url)) return redactUrl(url);
+  return '<not shown: not a postgres://user:password@host URL, so a password in it cannot be told apart>';
 }
 
 /** The config as it may be printed or logged: no password, no credentials. */

@@ -5,9 +5,12 @@ import { explainConnectionError } from './doctor/database';
 /** File-system errors that retrying cannot fix. */
 const DISK_ERRORS = new Set(['ENOSPC', 'EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EDQUOT', 'EISDIR']);
 
-/** A file-system error as a BackupDirNotWritable when retrying cannot fix it (full, read-only, no permission). */
+/** A file-system error as BackupDirFull (no space) or BackupDirNotWritable (read-only, no permission): retrying cannot fix them. */
 export function diskError(err: unknown, dir: string): Error {
   const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return permanent(ErrorType.BackupDirFull, `${dir} is full (${code}: ${(err as Error).message}); free space there (or point BACKUP_DIR elsewhere), then run again`, err);
+  }
   if (code !== undefined && DISK_ERRORS.has(code)) {
     return permanent(
       ErrorType.BackupDirNotWritable,

@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
+import { ErrorType, permanent } from '../errors';
 
 /** A pass-through that counts bytes and computes SHA-256 of what flows through it. */
 export class HashCounter extends Transform {
@@ -33,18 +34,32 @@ export async function sha256File(file: string, onBytes?: (bytes: number) => void
   return hash.digest('hex');
 }
 
-/** Writes `data` to `file` atomically: a temporary name, fsync, rename, fsync of the directory. */
+/**
+ * Writes `data` to `file` atomically: a temporary name, fsync, rename, fsync of the directory.
+ * On failure the temporary file is removed; a full disk (ENOSPC, EDQUOT) is a non-retryable
+ * BackupDirFull naming the directory and the file.
+ */
 export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
-  const tmp = `${path.dirname(file)}/.${path.basename(file)}.tmp-${process.pid}-${Date.now()}`;
-  const handle = await fs.open(tmp, 'w');
+  const dir = path.dirname(file);
+  const tmp = `${dir}/.${path.basename(file)}.tmp-${process.pid}-${Date.now()}`;
   try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
+    const handle = await fs.open(tmp, 'w');
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(tmp, file);
+  } catch (err) {
+    await fs.rm(tmp, { force: true }).catch(() => undefined);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      throw permanent(ErrorType.BackupDirFull, `${dir} is full (${code}) while writing ${path.basename(file)} (${Buffer.byteLength(data)} bytes); free space there (or point BACKUP_DIR elsewhere) and run again`, err);
+    }
+    throw err;
   }
-  await fs.rename(tmp, file);
-  await fsyncDir(path.dirname(file));
+  await fsyncDir(dir);
 }
 
 /** Makes a rename in `dir` durable. */

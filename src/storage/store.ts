@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { parseManifest, type BackupManifest } from '../backup/manifest';
 import { parseBackupName, type ParsedBackupName } from '../backup/naming';
 
@@ -13,15 +14,63 @@ export interface StoredBackup {
   manifest_error?: string;
 }
 
+/** What a store holds under a backup's name: its size and SHA-256 (S3: as recorded at upload; local: hashed now). */
+export interface StoredObject {
+  size_bytes: number;
+  sha256: string | undefined;
+}
+
+/** What the bytes being saved must be; save() checks the stored copy against it. */
+export interface Expected {
+  size_bytes: number;
+  /** Unknown for a Windmill-era file without a manifest: then only the size is checked. */
+  sha256: string | undefined;
+  contentType?: string;
+  /** Extra metadata kept with the object where the store can (S3 user metadata). */
+  metadata?: Record<string, string>;
+}
+
+/** Progress and cancellation of a long transfer. */
+export interface TransferOptions {
+  signal?: AbortSignal;
+  onProgress?: (bytes: number, part?: number) => void;
+}
+
+/** A name the store does not hold. */
+export class NotInStoreError extends Error {
+  override readonly name = 'NotInStoreError';
+}
+
+/** The stored copy is not what save() was given: size or checksum differ. */
+export class StoredCopyMismatchError extends Error {
+  override readonly name = 'StoredCopyMismatchError';
+}
+
 /**
- * A place backups live. Contract (tested against every implementation by test/stores.test.ts):
+ * A place backups live, one implementation per backend (localStore.ts, s3Store.ts). Contract,
+ * run against every implementation by test/stores.test.ts:
  * - list() returns only files whose names parse as backups with the configured prefix, newest
  *   name first; temporary, failed and foreign files are never listed;
- * - remove() deletes a backup and its manifest, and succeeds if they are already gone.
+ * - save() stores a stream under a backup's name all at once or not at all: after a failure or an
+ *   abort nothing is under the name (nor any temporary object), and it resolves only once the
+ *   stored copy has the expected size and SHA-256;
+ * - load() streams a stored backup; a missing one is NotInStoreError;
+ * - stat() says what is stored under a name, undefined when nothing is;
+ * - getManifest() reads `<name>.manifest.json` (undefined when absent; a broken one throws with its
+ *   source), putManifest() replaces it in one step;
+ * - remove() deletes a backup and its manifest, succeeds if they are already gone, and refuses any
+ *   name that is not a backup name.
  */
 export interface BackupStore {
   readonly location: Location;
+  /** Where `filename` is (or would be), for messages: /var/backups/x.sql.gz, s3://bucket/prefix/x.sql.gz. */
+  where(filename?: string): string;
   list(): Promise<StoredBackup[]>;
+  stat(filename: string): Promise<StoredObject | undefined>;
+  save(filename: string, body: Readable, expected: Expected, options?: TransferOptions): Promise<{ parts: number }>;
+  load(filename: string, options?: TransferOptions): Promise<Readable>;
+  getManifest(filename: string): Promise<BackupManifest | undefined>;
+  putManifest(manifest: BackupManifest): Promise<void>;
   remove(filename: string): Promise<void>;
 }
 
@@ -43,7 +92,17 @@ export async function storedBackup(name: ParsedBackupName, size: number, read: (
   return entry;
 }
 
-/** Throws unless `filename` is a backup name: stores never delete anything else. */
+/** Throws unless `filename` is a backup name: stores never write or delete anything else. */
 export function assertRemovable(filename: string): void {
   if (parseBackupName(filename) === undefined) throw new Error(`refusing to remove "${filename}": not a backup file name`);
+}
+
+/** Throws unless `filename` is a backup name, before a store writes under it. */
+export function assertSavable(filename: string): void {
+  if (parseBackupName(filename) === undefined) throw new Error(`refusing to save "${filename}": not a backup file name`);
+}
+
+/** The manifest as a manifest file holds it. */
+export function manifestText(manifest: BackupManifest): string {
+  return `${JSON.stringify(manifest, null, 2)}\n`;
 }

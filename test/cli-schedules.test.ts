@@ -1,9 +1,17 @@
-// `fbb schedules list --local`: the schedules as configured, with next runs computed in-process.
-// The clock is set (Date only) so the next runs are known; nothing here needs a Temporal server.
-import { captured } from './helpers';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+// `fbb schedules`: apply, list, pause, unpause, trigger and delete on the real Temporal dev server,
+// in a namespace of this file's own (schedule IDs are fixed, and the server is shared by every test
+// file); and `list --local`, which computes the next runs in this process, with the clock set (Date only).
+import fs from 'node:fs';
+import path from 'node:path';
+import { ScheduleNotFoundError, type Client, type ScheduleDescription } from '@temporalio/client';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runCli } from '../src/client/cli';
 import { LOCAL_SCHEDULES_NOTICE } from '../src/client/commands/schedules';
+import { formatLocal, nextFireTimes, type CalendarScheduleSpec } from '../src/schedules/nextTimes';
+import type { BackupResult } from '../src/workflows/backupDatabase';
+import { captured, createDatabase, dropDatabase, tempDir, testConfig, uniqueName } from './helpers';
+import { createTestNamespace } from './namespaces';
+import { onTemporal, startTestWorker, temporalInfo, type TestWorker } from './temporal';
 
 async function fbb(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const io = captured();
@@ -16,14 +24,218 @@ function now(iso: string): void {
   vi.setSystemTime(new Date(iso));
 }
 
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['Date'] });
-});
-afterEach(() => {
-  vi.useRealTimers();
+const IDS = ['schedule_daily_backup', 'schedule_weekly_backup', 'schedule_monthly_backup'];
+
+describe('fbb schedules on the Temporal server', () => {
+  let database: string;
+  let backupDir: string;
+  let taskQueue: string;
+
+  beforeAll(async () => {
+    database = await createDatabase('cli_sched');
+  });
+  afterAll(async () => {
+    await dropDatabase(database);
+  });
+
+  /** A fresh namespace, and the environment a user sets for it, the test database and a backup directory. */
+  async function setUp(): Promise<{ namespace: string; client: Client; env: NodeJS.ProcessEnv }> {
+    const { namespace, client } = await createTestNamespace('sched');
+    const c = testConfig({ database });
+    backupDir = tempDir();
+    taskQueue = uniqueName('tq');
+    const env = {
+      PGHOST: c.database.host,
+      PGPORT: String(c.database.port),
+      PGUSER: c.database.user,
+      PGPASSWORD: c.database.password,
+      PGDATABASE: database,
+      PG_BIN_DIR: c.pgBinDir,
+      BACKUP_DIR: backupDir,
+      TEMPORAL_ADDRESS: temporalInfo.address,
+      TEMPORAL_NAMESPACE: namespace,
+      TEMPORAL_TASK_QUEUE: taskQueue,
+    };
+    return { namespace, client, env };
+  }
+
+  /** The IDs of the schedules the namespace lists (visibility: a new one appears within moments, not at once). */
+  async function listedIds(client: Client): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const s of client.schedule.list()) ids.push(s.scheduleId);
+    return ids.sort();
+  }
+
+  /** Every schedule the namespace holds, once the list shows `expected`, as the server describes it, by ID. */
+  async function serverSchedules(client: Client, expected = [...IDS].sort()): Promise<Map<string, ScheduleDescription>> {
+    await expect.poll(() => listedIds(client), { timeout: 30_000, interval: 200 }).toEqual(expected);
+    return new Map(await Promise.all(expected.map(async (id) => [id, await client.schedule.getHandle(id).describe()] as const)));
+  }
+
+  it('apply creates exactly the three schedules: Toronto calendars, overlap SKIP, a one-day catch-up window, backupDatabase with its type', async () => {
+    const { client, env } = await setUp();
+    const { code, stdout, stderr } = await fbb(['schedules', 'apply'], env);
+    expect(stderr).toBe('');
+    expect(stdout).toBe('created: schedule_daily_backup, schedule_weekly_backup, schedule_monthly_backup\nupdated: none\n');
+    expect(code).toBe(0);
+
+    const schedules = await serverSchedules(client);
+    const hours = { daily: 2, weekly: 3, monthly: 4 };
+    for (const type of ['daily', 'weekly', 'monthly'] as const) {
+      const s = schedules.get(`schedule_${type}_backup`)!;
+      expect(s.spec.timezone).toBe('America/Toronto');
+      expect(s.spec.calendars).toHaveLength(1);
+      expect(s.spec.calendars![0]).toMatchObject({
+        second: [{ start: 0, end: 0, step: 1 }],
+        minute: [{ start: 0, end: 0, step: 1 }],
+        hour: [{ start: hours[type], end: hours[type], step: 1 }],
+        dayOfMonth: type === 'monthly' ? [{ start: 1, end: 1, step: 1 }] : [{ start: 1, end: 31, step: 1 }],
+        dayOfWeek: type === 'weekly' ? [{ start: 'SUNDAY', end: 'SUNDAY', step: 1 }] : [{ start: 'SUNDAY', end: 'SATURDAY', step: 1 }],
+      });
+      expect(s.policies).toMatchObject({ overlap: 'SKIP', catchupWindow: 24 * 3600 * 1000 });
+      expect(s.state.paused).toBe(false);
+      expect(s.action).toMatchObject({
+        type: 'startWorkflow',
+        workflowType: 'backupDatabase',
+        taskQueue,
+        workflowId: `backup-${database}-${type}`,
+        args: [{ backup_type: type, upload_to_s3: false, cleanup_old: true, format: 'plain_gzip' }],
+      });
+    }
+  });
+
+  it('apply a second time updates the same three in place; a changed SCHEDULE_DAILY_CRON reaches the server and a paused schedule stays paused', async () => {
+    const { client, env } = await setUp();
+    expect((await fbb(['schedules', 'apply'], env)).code).toBe(0);
+    const before = await serverSchedules(client);
+    const again = await fbb(['schedules', 'apply', '--json'], env);
+    expect(JSON.parse(again.stdout)).toEqual({ created: [], updated: IDS });
+    expect(again.code).toBe(0);
+    const after = await serverSchedules(client);
+    for (const id of IDS) {
+      expect(after.get(id)!.spec).toEqual(before.get(id)!.spec);
+      expect(after.get(id)!.action).toEqual(before.get(id)!.action);
+      expect(after.get(id)!.policies).toEqual(before.get(id)!.policies);
+    }
+
+    expect((await fbb(['schedules', 'pause', 'daily'], env)).code).toBe(0);
+    const changed = await fbb(['schedules', 'apply'], { ...env, SCHEDULE_DAILY_CRON: '0 30 1 * * *' });
+    expect(changed.stdout).toBe('created: none\nupdated: schedule_daily_backup, schedule_weekly_backup, schedule_monthly_backup\n');
+    const daily = await client.schedule.getHandle('schedule_daily_backup').describe();
+    expect(daily.spec.calendars![0]).toMatchObject({ minute: [{ start: 30, end: 30, step: 1 }], hour: [{ start: 1, end: 1, step: 1 }] });
+    expect(daily.state).toMatchObject({ paused: true, note: 'paused with fbb schedules pause' });
+  });
+
+  it('list prints the next runs the server computed (info.nextActionTimes), on the SCHEDULE_TIMEZONE wall clock, the same nextTimes.ts computes', async () => {
+    const { client, env } = await setUp();
+    await fbb(['schedules', 'apply'], env);
+    const { code, stdout, stderr } = await fbb(['schedules', 'list', '--json'], env);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const rows = JSON.parse(stdout) as { id: string; applied: boolean; paused: boolean; nextActionTimes: string[]; nextActionTimesLocal: string[] }[];
+    expect(rows.map((r) => [r.id, r.applied, r.paused])).toEqual(IDS.map((id) => [id, true, false]));
+    for (const row of rows) {
+      const { info, spec } = await client.schedule.getHandle(row.id).describe();
+      expect(row.nextActionTimes).toEqual(info.nextActionTimes.map((t) => t.toISOString()));
+      expect(row.nextActionTimes.length).toBeGreaterThanOrEqual(3);
+      expect(row.nextActionTimesLocal).toEqual(info.nextActionTimes.map((t) => formatLocal(t, 'America/Toronto')));
+      // Counted from just before the server's first time, nextTimes.ts (list --local) finds the same ones.
+      const first = info.nextActionTimes[0]!;
+      expect(nextFireTimes(spec as CalendarScheduleSpec, new Date(first.getTime() - 1), info.nextActionTimes.length)).toEqual(info.nextActionTimes);
+    }
+
+    const table = await fbb(['schedules', 'list'], env);
+    const daily = rows[0]!;
+    expect(table.stdout).toContain(`schedule_daily_backup    active  ${daily.nextActionTimesLocal.slice(0, 3).join(', ')}\n`);
+    expect(table.stdout.split('\n')[0]).toMatch(/^SCHEDULE +STATE +NEXT RUNS \(America\/Toronto\)$/);
+  });
+
+  it('pause and unpause change the schedule\'s state on the server, and list shows it', async () => {
+    const { client, env } = await setUp();
+    await fbb(['schedules', 'apply'], env);
+    const weekly = client.schedule.getHandle('schedule_weekly_backup');
+
+    const paused = await fbb(['schedules', 'pause', 'weekly'], env);
+    expect(paused).toEqual({ code: 0, stdout: 'pause: schedule_weekly_backup\n', stderr: '' });
+    expect((await weekly.describe()).state).toMatchObject({ paused: true, note: 'paused with fbb schedules pause' });
+    expect((await fbb(['schedules', 'list'], env)).stdout).toMatch(/\nschedule_weekly_backup +paused +\d{4}-/);
+
+    const unpaused = await fbb(['schedules', 'unpause', 'schedule_weekly_backup', '--json'], env);
+    expect(JSON.parse(unpaused.stdout)).toEqual({ action: 'unpause', schedule_id: 'schedule_weekly_backup' });
+    expect((await weekly.describe()).state).toMatchObject({ paused: false, note: 'unpaused with fbb schedules unpause' });
+    expect((await fbb(['schedules', 'list'], env)).stdout).toMatch(/\nschedule_weekly_backup +active +\d{4}-/);
+  });
+
+  it('trigger starts a backup of the schedule\'s type now, which a worker completes: a verified daily backup file', async () => {
+    const { namespace, client, env } = await setUp();
+    await fbb(['schedules', 'apply'], env);
+    const config = onTemporal(testConfig({ database, backupDir }), taskQueue);
+    const worker: TestWorker = await startTestWorker({ ...config, temporal: { ...config.temporal, namespace } });
+    try {
+      const { code, stdout } = await fbb(['schedules', 'trigger', 'daily'], env);
+      expect(stdout).toBe('trigger: schedule_daily_backup\n');
+      expect(code).toBe(0);
+      const workflowId = await startedBy(client, 'schedule_daily_backup');
+      expect(workflowId.startsWith(`backup-${database}-daily-`)).toBe(true);
+      const result: BackupResult = await client.workflow.getHandle(workflowId).result();
+      expect(result).toMatchObject({ status: 'success', backup_type: 'daily', verified: { ok: true }, uploaded: null });
+      expect(result.filename).toMatch(/^family_brain_daily_\d{8}_\d{6}\.sql\.gz$/);
+      expect(fs.readdirSync(backupDir)).toEqual(expect.arrayContaining([result.filename, `${result.filename}.manifest.json`]));
+      expect(fs.statSync(path.join(backupDir, result.filename)).size).toBeGreaterThan(0);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it('delete removes the schedule from the server; list marks it "not applied", trigger names the fix, apply brings it back', async () => {
+    const { client, env } = await setUp();
+    await fbb(['schedules', 'apply'], env);
+    const deleted = await fbb(['schedules', 'delete', 'monthly'], env);
+    expect(deleted).toEqual({ code: 0, stdout: 'delete: schedule_monthly_backup\n', stderr: '' });
+    await expect(client.schedule.getHandle('schedule_monthly_backup').describe()).rejects.toThrow(ScheduleNotFoundError);
+
+    const list = await fbb(['schedules', 'list', '--json'], env);
+    expect((JSON.parse(list.stdout) as { id: string; applied: boolean; nextActionTimes: string[] }[]).find((r) => r.id === 'schedule_monthly_backup')).toEqual({
+      id: 'schedule_monthly_backup',
+      applied: false,
+      paused: false,
+      nextActionTimes: [],
+      nextActionTimesLocal: [],
+    });
+    expect(list.stderr).toBe('fbb: a schedule marked "not applied" is not on the Temporal server; run "fbb schedules apply" to create it\n');
+    expect((await fbb(['schedules', 'list'], env)).stdout).toMatch(/\nschedule_monthly_backup +not applied *\n/);
+
+    const trigger = await fbb(['schedules', 'trigger', 'monthly'], env);
+    expect(trigger.stderr).toBe(
+      'fbb: schedule schedule_monthly_backup does not exist on the Temporal server; run "fbb schedules apply" to create the three schedules, then "fbb schedules trigger monthly" again\n',
+    );
+    expect(trigger.code).toBe(1);
+
+    expect((await fbb(['schedules', 'apply'], env)).stdout).toBe('created: schedule_monthly_backup\nupdated: schedule_daily_backup, schedule_weekly_backup\n');
+    await serverSchedules(client);
+  });
 });
 
+/** The ID of the workflow the schedule started last, waiting for the server's scheduler to record it. */
+async function startedBy(client: Client, scheduleId: string): Promise<string> {
+  const handle = client.schedule.getHandle(scheduleId);
+  for (let attempt = 0; attempt < 300; attempt++) {
+    const { info } = await handle.describe();
+    const started = [...info.runningActions, ...info.recentActions.map((a) => a.action)];
+    if (started.length > 0) return started[0]!.workflow.workflowId;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`schedule ${scheduleId} started nothing within 60 s of its trigger`);
+}
+
 describe('fbb schedules list --local', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('prints each schedule with its cron, time zone and next three runs on the local wall clock, skipping 02:00 on 2026-03-08', async () => {
     now('2026-03-06T12:00:00Z');
     const { code, stdout, stderr } = await fbb(['schedules', 'list', '--local']);

@@ -1,28 +1,8 @@
-// No Temporal server runs here, so `applySchedules` is tested against a fake of the schedule
-// gateway (the slice of Temporal's ScheduleClient it uses); the real client is only wired in src/client.
+// The schedules `fbb schedules apply` creates, as pure definitions. Applying them to the Temporal
+// server (created, updated, idempotent) is tested against the dev server in test/cli-schedules.test.ts.
 import { describe, expect, it } from 'vitest';
 import { parseBackupInput } from '../src/backup/input';
-import { applySchedules, type ScheduleGateway } from '../src/schedules/apply';
-import { desiredSchedules, scheduleIdOf, type ScheduleDefinition } from '../src/schedules/definitions';
-
-/** An in-memory stand-in for the schedules a Temporal namespace holds. */
-class FakeGateway implements ScheduleGateway {
-  readonly schedules = new Map<string, ScheduleDefinition>();
-  calls: string[] = [];
-  async ids() {
-    return [...this.schedules.keys()];
-  }
-  async create(d: ScheduleDefinition) {
-    if (this.schedules.has(d.scheduleId)) throw new Error(`schedule ${d.scheduleId} already exists`);
-    this.calls.push(`create ${d.scheduleId}`);
-    this.schedules.set(d.scheduleId, d);
-  }
-  async update(d: ScheduleDefinition) {
-    if (!this.schedules.has(d.scheduleId)) throw new Error(`schedule ${d.scheduleId} does not exist`);
-    this.calls.push(`update ${d.scheduleId}`);
-    this.schedules.set(d.scheduleId, d);
-  }
-}
+import { desiredSchedules, scheduleIdOf } from '../src/schedules/definitions';
 
 const settings = { database: 'family_brain', taskQueue: 'family-brain-backup', timezone: 'America/Toronto', uploadToS3: true, format: 'custom' as const };
 
@@ -53,16 +33,6 @@ describe('schedules', () => {
     for (const d of desiredSchedules(settings)) {
       expect(parseBackupInput(d.action.args[0])).toEqual({ ...d.action.args[0], dry_run: false });
     }
-  });
-
-  it('apply run twice leaves exactly three schedules with the right specs', async () => {
-    const gateway = new FakeGateway();
-    const defs = desiredSchedules(settings);
-    expect(await applySchedules(gateway, defs)).toEqual({ created: ['schedule_daily_backup', 'schedule_weekly_backup', 'schedule_monthly_backup'], updated: [] });
-    const changed = desiredSchedules({ ...settings, crons: { daily: '0 30 1 * * *' } });
-    expect(await applySchedules(gateway, changed)).toEqual({ created: [], updated: ['schedule_daily_backup', 'schedule_weekly_backup', 'schedule_monthly_backup'] });
-    expect([...gateway.schedules.keys()]).toEqual(['schedule_daily_backup', 'schedule_weekly_backup', 'schedule_monthly_backup']);
-    expect(gateway.schedules.get('schedule_daily_backup')!.spec.calendars[0]).toMatchObject({ minute: 30, hour: 1 });
   });
 
   it.each([

@@ -160,7 +160,8 @@ function compileCalendar(spec: CalendarSpec): Matcher {
     dayOfMonth: field('dayOfMonth', number),
     month: field('month', (v) => (MONTHS.includes(v as Month) ? MONTHS.indexOf(v as Month) + 1 : undefined)),
     dayOfWeek: field('dayOfWeek', (v) => (DAYS.includes(v as DayOfWeek) ? DAYS.indexOf(v as DayOfWeek) : undefined)),
-    year: spec.year === undefined || spec.year === '*' ? undefined : valuesOf(spec.year, 'year', 2000, MAX_YEAR, number),
+    // No year, '*' and [] (how the server describes "every year" back) all match every year.
+    year: spec.year === undefined || spec.year === '*' || (Array.isArray(spec.year) && spec.year.length === 0) ? undefined : valuesOf(spec.year, 'year', 2000, MAX_YEAR, number),
   };
 }
 

@@ -4,7 +4,6 @@ import type { Config } from '../../config';
 import { applySchedules } from '../../schedules/apply';
 import { desiredSchedules, scheduleIdOf, type ScheduleDefinition } from '../../schedules/definitions';
 import { formatLocal, nextFireTimes } from '../../schedules/nextTimes';
-import { connectTemporal } from '../connection';
 import type { CommandContext } from '../context';
 import { CliError, ExitCode } from '../exitCodes';
 import { formatTable, printJson } from '../output';
@@ -39,7 +38,7 @@ export function registerSchedules(program: Command, ctx: CommandContext): void {
         ctx.notice(LOCAL_SCHEDULES_NOTICE);
         return listConfigured(schedulesOf(config), new Date(), opts.json, ctx);
       }
-      const client = await connectTemporal(config.temporal);
+      const client = await ctx.connect(config.temporal);
       try {
         const gateway = temporalScheduleGateway(client);
         if (action === 'apply') {
@@ -49,11 +48,15 @@ export function registerSchedules(program: Command, ctx: CommandContext): void {
           return;
         }
         if (action === 'list') {
-          // Next runs as the server computed them, shown on the wall clock of SCHEDULE_TIMEZONE.
+          // The three schedules as the server describes them: its state and its own next run times
+          // (never computed here), shown on the wall clock of SCHEDULE_TIMEZONE.
           const timeZone = config.schedules.timezone;
-          const rows = (await gateway.list()).map((r) => ({ ...r, nextActionTimesLocal: r.nextActionTimes.map((t) => formatLocal(t, timeZone)) }));
+          const described = await gateway.describe(schedulesOf(config).map((d) => d.scheduleId));
+          const rows = described.map((r) => ({ ...r, nextActionTimesLocal: r.nextActionTimes.map((t) => formatLocal(t, timeZone)) }));
+          if (rows.some((r) => !r.applied)) ctx.notice('fbb: a schedule marked "not applied" is not on the Temporal server; run "fbb schedules apply" to create it');
           if (opts.json) return printJson(rows, ctx.stdout);
-          ctx.stdout.write(`${formatTable([['SCHEDULE', 'STATE', `NEXT RUNS (${timeZone})`], ...rows.map((r) => [r.id, r.paused ? 'paused' : 'active', r.nextActionTimesLocal.slice(0, 3).join(', ')])])}\n`);
+          const state = (r: (typeof rows)[number]) => (!r.applied ? 'not applied' : r.paused ? 'paused' : 'active');
+          ctx.stdout.write(`${formatTable([['SCHEDULE', 'STATE', `NEXT RUNS (${timeZone})`], ...rows.map((r) => [r.id, state(r), r.nextActionTimesLocal.slice(0, 3).join(', ')])])}\n`);
           return;
         }
         const handle = client.schedule.getHandle(id!);

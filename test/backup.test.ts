@@ -5,43 +5,48 @@ import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../src/activities';
 import { acquireLock } from '../src/activities/backup/lock';
 import { manifestName, type BackupManifest } from '../src/backup/manifest';
 import { libpqEnv, type Config } from '../src/config';
-import { LocalRuntime } from '../src/runner';
 import { LocalStore } from '../src/storage/localStore';
 import { createS3Client } from '../src/storage/s3Client';
 import { diffFingerprints } from '../src/testing/compare';
 import { backupDatabase, progressQuery } from '../src/workflows';
 import type { BackupResult } from '../src/workflows/backupDatabase';
-import { createDatabase, dropDatabase, fingerprint, restoreFileIntoNewDatabase, tempDir, testConfig, withAdmin, withEmptyPath } from './helpers';
+import { drivers, type Driver } from './drivers';
+import { createDatabase, dropDatabase, fingerprint, restoreFileIntoNewDatabase, tempDir, testConfig, uniqueName, withAdmin, withEmptyPath } from './helpers';
 
 let source: string;
 const made: string[] = [];
-let n = 0;
+const all = drivers();
 
 beforeAll(async () => {
   source = await createDatabase('backup_src');
   made.push(source);
 });
 afterAll(async () => {
+  await Promise.all(all.map((d) => d.release()));
   await Promise.all(made.map(dropDatabase));
 });
 
-/** Runs the real backupDatabase workflow in the sandbox with real activities against `config`. */
-async function backup(config: Config, input: Record<string, unknown> = {}): Promise<{ result?: BackupResult; error?: unknown; attempts: string[] }> {
-  const runtime = await LocalRuntime.create({ activities: createActivities({ config }) });
+/** Three dump attempts with real backoffs (30 s + 60 s) on the server, while other test files load the machine. */
+const RETRYING_TIMEOUT_MS = 300_000;
+
+/** A workflow ID no other run on the dev server has. */
+const workflowId = (label: string) => uniqueName(label).replace(/_/g, '-');
+
+/** Runs the real backupDatabase workflow on `driver` with real activities against `config`. */
+async function backup(driver: Driver, config: Config, input: Record<string, unknown> = {}): Promise<{ result?: BackupResult; error?: unknown; attempts: string[] }> {
+  const runner = await driver.runner(config);
   try {
-    const handle = await runtime.start(backupDatabase, { args: [input], workflowId: `backup-test-${++n}` });
-    const attempts = () => handle.execution.attempts.map((a) => `${a.activityType}:${a.outcome}`);
+    const handle = await runner.start(backupDatabase, { args: [input], workflowId: workflowId('backup') });
     try {
-      return { result: await handle.result(), attempts: attempts() };
+      return { result: await handle.result(), attempts: handle.attempts() };
     } catch (error) {
-      return { error, attempts: attempts() };
+      return { error, attempts: handle.attempts() };
     }
   } finally {
-    await runtime.shutdown();
+    await runner.stop();
   }
 }
 
@@ -58,11 +63,11 @@ function backupFilesIn(dir: string): string[] {
   return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => !f.startsWith('.') || f.includes('partial')) : [];
 }
 
-describe('backupDatabase', () => {
+describe.each(all)('backupDatabase on $name', (driver) => {
   it('makes a verified backup that restores into a fresh database identical to the source, embeddings included', async () => {
     const before = await fingerprint(source);
     const config = testConfig({ database: source });
-    const { result, error } = await backup(config, { backup_type: 'manual', upload_to_s3: false, cleanup_old: true, dry_run: false });
+    const { result, error } = await backup(driver, config, { backup_type: 'manual', upload_to_s3: false, cleanup_old: true, dry_run: false });
     expect(error).toBeUndefined();
     expect(result).toMatchObject({ status: 'success', dry_run: false, backup_type: 'manual', uploaded: null, pruned: [] });
     expect(result!.filename).toMatch(/^family_brain_manual_\d{8}_\d{6}\.sql\.gz$/);
@@ -107,7 +112,7 @@ describe('backupDatabase', () => {
       }
     }, busy);
     const config = testConfig({ database: busy });
-    const { result, error } = await backup(config);
+    const { result, error } = await backup(driver, config);
     writing = false;
     await writer;
     expect(error).toBeUndefined();
@@ -122,22 +127,37 @@ describe('backupDatabase', () => {
     expect(Number(live.rows[0]!.n)).toBeGreaterThan(result!.table_details.chat_messages!);
   });
 
-  it.each(['plain_gzip', 'plain_zstd'])('fails with DumpFailed and leaves no file when pg_dump is killed mid-way, on every attempt (%s)', async (format) => {
-    const config = testConfig({ database: source });
-    config.pgBinDir = killingPgDumpDir(config.pgBinDir!);
-    const { error, attempts } = await backup(config, { format });
-    const failure = rootFailure(error);
-    expect(failure.type).toBe('DumpFailed');
-    expect(failure.message).toMatch(/^pg_dump was killed by SIGKILL(: .*)?; no backup file was written$/);
-    expect(attempts.filter((a) => a.startsWith('dumpDatabase'))).toEqual(['dumpDatabase:failed', 'dumpDatabase:failed', 'dumpDatabase:failed']);
-    expect(backupFilesIn(config.backup.dir)).toEqual([]);
-    expect(await new LocalStore(config.backup.dir, 'family_brain').list()).toEqual([]);
+  // dumpDatabase retries after 30 s and 60 s (src/workflows/pipeline.ts). On the server those are real
+  // seconds, so these runs overlap; the in-process runner skips the backoffs on its virtual clock.
+  describe.concurrent('after every retry of the dump', () => {
+    it.each(['plain_gzip', 'plain_zstd'])('fails with DumpFailed and leaves no file when pg_dump is killed mid-way, on every attempt (%s)', async (format) => {
+      const config = testConfig({ database: source });
+      config.pgBinDir = killingPgDumpDir(config.pgBinDir!);
+      const { error, attempts } = await backup(driver, config, { format });
+      const failure = rootFailure(error);
+      expect(failure.type).toBe('DumpFailed');
+      expect(failure.message).toMatch(/^pg_dump was killed by SIGKILL(: .*)?; no backup file was written$/);
+      expect(attempts.filter((a) => a.startsWith('dumpDatabase'))).toEqual(['dumpDatabase:failed', 'dumpDatabase:failed', 'dumpDatabase:failed']);
+      expect(backupFilesIn(config.backup.dir)).toEqual([]);
+      expect(await new LocalStore(config.backup.dir, 'family_brain').list()).toEqual([]);
+    }, RETRYING_TIMEOUT_MS);
+
+    it('fails with DatabaseUnreachable after its retries when the database does not answer', async () => {
+      const config = testConfig({ database: source });
+      config.database = { ...config.database, port: 1 };
+      const { error, attempts } = await backup(driver, config);
+      const failure = rootFailure(error);
+      expect(failure.type).toBe('DatabaseUnreachable');
+      expect(failure.message).toMatch(/nothing accepts connections at 127\.0\.0\.1:1/);
+      expect(attempts.filter((a) => a.startsWith('dumpDatabase'))).toHaveLength(3);
+      expect(backupFilesIn(config.backup.dir)).toEqual([]);
+    }, RETRYING_TIMEOUT_MS);
   });
 
   it('makes a verified custom-format (.dump) backup that pg_restore turns back into the same database', async () => {
     const before = await fingerprint(source);
     const config = testConfig({ database: source });
-    const { result, error } = await backup(config, { format: 'custom' });
+    const { result, error } = await backup(driver, config, { format: 'custom' });
     expect(error).toBeUndefined();
     expect(result!.filename).toMatch(/^family_brain_manual_\d{8}_\d{6}\.dump$/);
     expect(result!.verified?.ok).toBe(true);
@@ -151,7 +171,7 @@ describe('backupDatabase', () => {
   it('makes a verified zstd (.sql.zst) backup that plain zstd -dc | psql turns back into the same database', async () => {
     const before = await fingerprint(source);
     const config = testConfig({ database: source });
-    const { result, error } = await backup(config, { format: 'plain_zstd' });
+    const { result, error } = await backup(driver, config, { format: 'plain_zstd' });
     expect(error).toBeUndefined();
     expect(result!.filename).toMatch(/^family_brain_manual_\d{8}_\d{6}\.sql\.zst$/);
     expect(result!.verified?.ok).toBe(true);
@@ -168,7 +188,7 @@ describe('backupDatabase', () => {
   it('fails at once with DumpFailed, saying what to install, when a plain_zstd backup finds no zstd', async () => {
     const config = testConfig({ database: source });
     await withEmptyPath(async () => {
-      const { error, attempts } = await backup(config, { format: 'plain_zstd' });
+      const { error, attempts } = await backup(driver, config, { format: 'plain_zstd' });
       const failure = rootFailure(error);
       expect(failure.type).toBe('DumpFailed');
       expect(failure.nonRetryable).toBe(true);
@@ -182,27 +202,16 @@ describe('backupDatabase', () => {
     const file = path.join(tempDir(), 'a-file');
     fs.writeFileSync(file, '');
     const config = testConfig({ database: source, backupDir: path.join(file, 'backups') });
-    const { error, attempts } = await backup(config);
+    const { error, attempts } = await backup(driver, config);
     const failure = rootFailure(error);
     expect(failure.type).toBe('BackupDirNotWritable');
     expect(failure.message).toMatch(/^cannot write the backup into .*a-file\/backups \(ENOTDIR/);
     expect(attempts.filter((a) => a.startsWith('acquireBackupLock'))).toEqual(['acquireBackupLock:failed']);
   });
 
-  it('fails with DatabaseUnreachable after its retries when the database does not answer', async () => {
-    const config = testConfig({ database: source });
-    config.database = { ...config.database, port: 1 };
-    const { error, attempts } = await backup(config);
-    const failure = rootFailure(error);
-    expect(failure.type).toBe('DatabaseUnreachable');
-    expect(failure.message).toMatch(/nothing accepts connections at 127\.0\.0\.1:1/);
-    expect(attempts.filter((a) => a.startsWith('dumpDatabase'))).toHaveLength(3);
-    expect(backupFilesIn(config.backup.dir)).toEqual([]);
-  });
-
   it('rejects bad input with InvalidBackupInput before running anything', async () => {
     const config = testConfig({ database: source });
-    const { error, attempts } = await backup(config, { backup_type: 'hourly', dry_run: 'yes', upload: true });
+    const { error, attempts } = await backup(driver, config, { backup_type: 'hourly', dry_run: 'yes', upload: true });
     const failure = rootFailure(error);
     expect(failure.type).toBe('InvalidBackupInput');
     expect(failure.nonRetryable).toBe(true);
@@ -217,7 +226,7 @@ describe('backupDatabase', () => {
   it('refuses a second backup of the same database while one holds the lock', async () => {
     const config = testConfig({ database: source });
     await acquireLock(config, { workflow_id: 'backup-other-run', kind: 'backup' });
-    const { error, attempts } = await backup(config);
+    const { error, attempts } = await backup(driver, config);
     const failure = rootFailure(error);
     expect(failure.type).toBe('DatabaseBusy');
     expect(failure.message).toMatch(new RegExp(`^a backup of database "${source}" is already running \\(workflow backup-other-run, since .*\\); wait for it to finish`));
@@ -237,7 +246,7 @@ describe('backupDatabase', () => {
     const s3Before = await s3Listing();
     const dirBefore = fs.readdirSync(config.backup.dir).sort();
     const dbBefore = await fingerprint(source);
-    const { result, error } = await backup(config, { backup_type: 'daily', dry_run: true });
+    const { result, error } = await backup(driver, config, { backup_type: 'daily', dry_run: true });
     expect(error).toBeUndefined();
     expect(result).toMatchObject({ status: 'dry_run', dry_run: true, sha256: null, verified: null, pruned: [] });
     expect(result!.table_details).toMatchObject({ tenants: 5, family_documents: 300 });
@@ -266,9 +275,9 @@ describe('backupDatabase', () => {
 
     it('and the manifest in S3 says verified once both are done', async () => {
       const config = testConfig({ database: source, s3: true });
-      const runtime = await LocalRuntime.create({ activities: createActivities({ config }) });
+      const runner = await driver.runner(config);
       try {
-        const handle = await runtime.start(backupDatabase, { args: [{ upload_to_s3: true, cleanup_old: false }], workflowId: `backup-overlap-${++n}` });
+        const handle = await runner.start(backupDatabase, { args: [{ upload_to_s3: true, cleanup_old: false }], workflowId: workflowId('backup-overlap') });
         const result = await handle.result();
         expect(result.uploaded).toEqual({ bucket: config.s3!.bucket, key: `${config.s3!.prefix}${result.filename}` });
         expect(await objects(config)).toEqual([result.filename, manifestName(result.filename)]);
@@ -279,7 +288,7 @@ describe('backupDatabase', () => {
         expect(manifest).toMatchObject({ status: 'verified', sha256: result.sha256, verification: { ok: true } });
         expect((await handle.query(progressQuery)).steps_done).toEqual(['dumping', 'verifying', 'uploading', 'recording']);
       } finally {
-        await runtime.shutdown();
+        await runner.stop();
       }
     });
 
@@ -288,26 +297,27 @@ describe('backupDatabase', () => {
       const failing = async () => {
         throw ApplicationFailure.create({ type: 'BackupVerificationFailed', nonRetryable: true, message: 'restored counts differ (injected)' });
       };
-      const runtime = await LocalRuntime.create({ activities: { ...createActivities({ config }), verifyBackup: failing } });
+      const runner = await driver.runner(config, { verifyBackup: failing });
       try {
-        const handle = await runtime.start(backupDatabase, { args: [{ upload_to_s3: true, cleanup_old: false }], workflowId: `backup-overlap-${++n}` });
+        const handle = await runner.start(backupDatabase, { args: [{ upload_to_s3: true, cleanup_old: false }], workflowId: workflowId('backup-retract') });
         const error = await handle.result().then(() => undefined, (e: unknown) => e);
         expect(rootFailure(error).type).toBe('BackupVerificationFailed');
-        const outcomes = handle.execution.attempts.map((a) => `${a.activityType}:${a.outcome}`);
+        expect(rootFailure(error).message).toBe('restored counts differ (injected)');
+        const outcomes = handle.attempts();
         expect(outcomes).toContain('uploadBackup:completed');
         expect(outcomes).toContain('retractUpload:completed');
         expect(await objects(config)).toEqual([]);
       } finally {
-        await runtime.shutdown();
+        await runner.stop();
       }
     });
   });
 
   it('answers the progress query with the step and the steps done', async () => {
     const config = testConfig({ database: source });
-    const runtime = await LocalRuntime.create({ activities: createActivities({ config }) });
+    const runner = await driver.runner(config);
     try {
-      const handle = await runtime.start(backupDatabase, { args: [{ cleanup_old: false }], workflowId: `backup-progress-${++n}` });
+      const handle = await runner.start(backupDatabase, { args: [{ cleanup_old: false }], workflowId: workflowId('backup-progress') });
       const early = await handle.query(progressQuery);
       expect(['starting', 'dumping']).toContain(early.step);
       const result = await handle.result();
@@ -318,7 +328,7 @@ describe('backupDatabase', () => {
         steps_done: ['dumping', 'verifying', 'recording'],
       });
     } finally {
-      await runtime.shutdown();
+      await runner.stop();
     }
   });
 });

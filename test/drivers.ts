@@ -1,0 +1,177 @@
+// The same workflow scenarios on two drivers: the real Temporal dev server (a real Worker in this
+// process, the bundle globalSetup built) and the in-process runner behind `--local` (src/runner/).
+// A scenario that passes on one and fails on the other is a runner bug, or a documented limit of --local.
+import { Context } from '@temporalio/activity';
+import type { WorkflowStartOptions } from '@temporalio/client';
+import { CancelledFailure, type QueryDefinition, type SignalDefinition, type Workflow, type WorkflowResultType } from '@temporalio/common';
+import { createActivities } from '../src/activities';
+import type { Config } from '../src/config';
+import { LocalRuntime } from '../src/runner';
+import { statusQuery, type RestoreResult } from '../src/workflows/restoreDatabase';
+import { onTemporal, startTestWorker, testClient } from './temporal';
+
+/** Which engine runs the workflows. */
+export type DriverName = 'temporal' | 'local';
+
+/** A started workflow run, the same on both drivers (the Temporal client's WorkflowHandle, plus test helpers). */
+export interface RunHandle<W extends Workflow> {
+  readonly workflowId: string;
+  /** The workflow's return value; a failure arrives as WorkflowFailedError → ActivityFailure → ApplicationFailure. */
+  result(): Promise<WorkflowResultType<W>>;
+  signal<Args extends unknown[]>(def: SignalDefinition<Args>, ...args: Args): Promise<void>;
+  query<R, Args extends unknown[]>(def: QueryDefinition<R, Args>, ...args: Args): Promise<R>;
+  cancel(): Promise<void>;
+  /** Resolves with the `status` answer once a restore waits for confirmRestore; throws if it ended or moved past it. */
+  awaitingConfirmation(): Promise<RestoreResult>;
+  /** Every activity attempt of this run that has finished, as `activityType:outcome`, in order. */
+  attempts(): string[];
+}
+
+/** How to start a run. */
+export interface StartOptions<W extends Workflow> {
+  args: Parameters<W>;
+  /** Unique across the whole test run: the dev server keeps every ID (use uniqueName). */
+  workflowId: string;
+}
+
+/** Starts workflows whose activities work on one config. */
+export interface Runner {
+  start<W extends Workflow>(workflow: W, options: StartOptions<W>): Promise<RunHandle<W>>;
+  execute<W extends Workflow>(workflow: W, options: StartOptions<W>): Promise<WorkflowResultType<W>>;
+  /** Stops this runner's Worker or LocalRuntime (queries need it running, so stop after the last one). */
+  stop(): Promise<void>;
+}
+
+/** One engine for the scenario suites. */
+export interface Driver {
+  readonly name: DriverName;
+  /** A runner (a Worker on its own task queue, or a LocalRuntime) with the activities for `config`, any replaced by `overrides`. */
+  runner(config: Config, overrides?: Record<string, unknown>): Promise<Runner>;
+  /** Stops every Worker or LocalRuntime not stopped yet (call it in afterEach or afterAll). */
+  release(): Promise<void>;
+}
+
+type ActivityFn = (...args: unknown[]) => Promise<unknown>;
+type Attempts = Map<string, string[]>;
+
+/**
+ * The project's activities for `config` with `overrides`, each recording its attempts by workflow ID.
+ * Recording in the activity itself counts the same thing on both drivers (the server's history keeps
+ * only an activity's last attempt).
+ */
+function recordedActivities(config: Config, overrides: Record<string, unknown>, attempts: Attempts): Record<string, ActivityFn> {
+  const all = { ...createActivities({ config }), ...overrides } as Record<string, ActivityFn>;
+  return Object.fromEntries(
+    Object.entries(all).map(([name, fn]) => [
+      name,
+      async (...args: unknown[]) => {
+        const context = Context.current();
+        const workflowId = context.info.workflowExecution?.workflowId ?? 'none';
+        const note = (outcome: string) => attempts.set(workflowId, [...(attempts.get(workflowId) ?? []), `${name}:${outcome}`]);
+        try {
+          const result = await fn(...args);
+          note('completed');
+          return result;
+        } catch (error) {
+          note(error instanceof CancelledFailure || context.cancellationSignal.aborted ? 'cancelled' : 'failed');
+          throw error;
+        }
+      },
+    ]),
+  );
+}
+
+/** Polls `status` until the restore waits for confirmation; on the server a query before the first workflow task may fail, so errors are retried. */
+async function pollAwaitingConfirmation(workflowId: string, query: () => Promise<RestoreResult>): Promise<RestoreResult> {
+  const deadline = Date.now() + 90_000;
+  let last: unknown;
+  for (;;) {
+    try {
+      const status = await query();
+      if (status.phase === 'awaiting_confirmation') return status;
+      if (status.status !== 'running' || ['restoring', 'verifying', 'swapping', 'rolling_back', 'done'].includes(status.phase)) {
+        throw new Error(`restore ${workflowId} never waited for confirmation: it is ${status.status} in phase ${status.phase} (${JSON.stringify(status.error)})`);
+      }
+      last = status;
+    } catch (error) {
+      if (error instanceof Error && error.message.startsWith(`restore ${workflowId} never`)) throw error;
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`restore ${workflowId} did not reach awaiting_confirmation within 90 s; last answer: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** The real Temporal dev server: one real Worker per runner, on its own task queue, started through the real client. */
+export function temporalDriver(): Driver {
+  const stops: (() => Promise<void>)[] = [];
+  return {
+    name: 'temporal',
+    async runner(config, overrides = {}) {
+      const attempts: Attempts = new Map();
+      const onServer = onTemporal(config);
+      const worker = await startTestWorker(onServer, recordedActivities(onServer, overrides, attempts));
+      const stop = () => worker.stop();
+      stops.push(stop);
+      const client = await testClient();
+      const start = async <W extends Workflow>(workflow: W, options: StartOptions<W>): Promise<RunHandle<W>> => {
+        // The client types `args` through a conditional type that a generic W cannot resolve.
+        const handle = await client.workflow.start(workflow, { taskQueue: worker.taskQueue, workflowId: options.workflowId, args: options.args } as unknown as WorkflowStartOptions<W>);
+        return {
+          workflowId: handle.workflowId,
+          result: () => handle.result(),
+          signal: (def, ...args) => handle.signal(def, ...args),
+          query: (def, ...args) => handle.query(def, ...args),
+          cancel: async () => {
+            await handle.cancel();
+          },
+          awaitingConfirmation: () => pollAwaitingConfirmation(handle.workflowId, () => handle.query(statusQuery)),
+          attempts: () => [...(attempts.get(handle.workflowId) ?? [])],
+        };
+      };
+      return { start, execute: async (workflow, options) => (await start(workflow, options)).result(), stop };
+    },
+    async release() {
+      await Promise.all(stops.splice(0).map((stop) => stop()));
+    },
+  };
+}
+
+/** The in-process runner behind `--local`, on its virtual clock (timers and retry backoffs skip ahead). */
+export function localDriver(): Driver {
+  const stops: (() => Promise<void>)[] = [];
+  return {
+    name: 'local',
+    async runner(config, overrides = {}) {
+      const attempts: Attempts = new Map();
+      const runtime = await LocalRuntime.create({ activities: recordedActivities(config, overrides, attempts) });
+      let stopped: Promise<void> | undefined;
+      const stop = () => (stopped ??= runtime.shutdown());
+      stops.push(stop);
+      const start = async <W extends Workflow>(workflow: W, options: StartOptions<W>): Promise<RunHandle<W>> => {
+        const handle = await runtime.start(workflow, options);
+        return {
+          workflowId: handle.workflowId,
+          result: () => handle.result(),
+          signal: (def, ...args) => handle.signal(def, ...args),
+          query: (def, ...args) => handle.query(def, ...args),
+          cancel: () => handle.cancel(),
+          awaitingConfirmation: async () => {
+            await handle.settled();
+            return pollAwaitingConfirmation(handle.workflowId, () => handle.query(statusQuery));
+          },
+          attempts: () => [...(attempts.get(handle.workflowId) ?? [])],
+        };
+      };
+      return { start, execute: async (workflow, options) => (await start(workflow, options)).result(), stop };
+    },
+    async release() {
+      await Promise.all(stops.splice(0).map((stop) => stop()));
+    },
+  };
+}
+
+/** Both drivers, the reference (the real server) first. */
+export function drivers(): Driver[] {
+  return [temporalDriver(), localDriver()];
+}

@@ -30,6 +30,7 @@ export interface CalendarScheduleSpec {
  *   search arrives at it directly: 02:30 daily in Europe/Berlin fires once on 2026-10-25, at
  *   02:30 CET (01:30Z), not at 02:30 CEST.
  * Not modelled (our definitions use none): intervals, skip calendars, start/end times, jitter.
+ * test/schedules-dst.test.ts compares it with the dev server's ListScheduleMatchingTimes over all of 2026.
  */
 export function nextFireTimes(spec: CalendarScheduleSpec, after: Date, count: number): Date[] {
   const zone = zoneOf(spec.timezone || 'UTC');

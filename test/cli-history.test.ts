@@ -1,16 +1,24 @@
-// `fbb history --local` and `--workflow-id` under --local, after real backups and restores run by
-// the CLI in this process against the test cluster: the records these read are the real ones.
+// `fbb history` from Temporal's visibility after real runs on the dev server and real Workers, in a
+// namespace of this file's own (so the runs listed are exactly the ones made here); `fbb history
+// --local` and `--workflow-id` under --local after real runs in this process: the records these read are the real ones.
 import fs from 'node:fs';
 import path from 'node:path';
+import Long from 'long';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/client/cli';
 import type { HistoryEntry } from '../src/client/history/entry';
+import type { Config } from '../src/config';
 import type { BackupResult } from '../src/workflows/backupDatabase';
+import type { RestoreResult } from '../src/workflows/restoreDatabase';
+import { eventually } from './eventually';
 import { captured, createDatabase, dropDatabase, tempDir, testConfig, uniqueName, withAdmin } from './helpers';
+import { onTemporal, startTestWorker, temporalInfo, testClient, type TestWorker } from './temporal';
 
 const databases: string[] = [];
 const roles: string[] = [];
+const workers: TestWorker[] = [];
 afterAll(async () => {
+  for (const worker of workers) await worker.stop();
   for (const db of databases) await dropDatabase(db);
   for (const role of roles) await withAdmin((c) => c.query(`DROP ROLE IF EXISTS ${role}`));
 });
@@ -42,6 +50,135 @@ async function fbb(args: string[], env: NodeJS.ProcessEnv, answers?: string[]): 
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const ENTRY_KEYS = ['workflow_id', 'run_id', 'kind', 'status', 'started_at', 'closed_at', 'summary', 'error', 'source'].sort();
+
+/** A new namespace on the dev server, empty until this file runs something in it. */
+async function newNamespace(label: string): Promise<string> {
+  const namespace = uniqueName(label).replace(/_/g, '-');
+  await (await testClient()).workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: { seconds: Long.fromNumber(24 * 3600) } });
+  return namespace;
+}
+
+/** A role that may dump but not create the scratch database a backup is verified in: a real, quick failure. */
+async function roleWithoutCreatedb(): Promise<string> {
+  const role = uniqueName('nocreatedb');
+  roles.push(role);
+  await withAdmin((c) => c.query(`CREATE ROLE ${role} LOGIN NOCREATEDB PASSWORD 'pw'; GRANT pg_read_all_data, pg_write_all_data TO ${role}`));
+  return role;
+}
+
+describe('fbb history on Temporal (visibility of a namespace of its own, real runs on real workers)', () => {
+  let env: NodeJS.ProcessEnv;
+  let config: Config;
+  let ok: BackupResult;
+  let waiting: RestoreResult;
+
+  beforeAll(async () => {
+    const database = await createDatabase('hist_tmp');
+    databases.push(database);
+    config = onTemporal(testConfig({ database }));
+    config.temporal = { ...config.temporal, namespace: await newNamespace('hist') };
+    env = userEnv(config);
+    workers.push(await startTestWorker(config));
+  });
+
+  /** The environment of a user whose fbb talks to the dev server on `c`'s namespace and task queue. */
+  function userEnv(c: Config): NodeJS.ProcessEnv {
+    return {
+      TEMPORAL_ADDRESS: temporalInfo.address,
+      TEMPORAL_NAMESPACE: c.temporal.namespace,
+      TEMPORAL_TASK_QUEUE: c.temporal.taskQueue,
+      PGHOST: c.database.host,
+      PGPORT: String(c.database.port),
+      PGUSER: c.database.user,
+      PGPASSWORD: c.database.password,
+      PGDATABASE: c.database.database,
+      PG_BIN_DIR: c.pgBinDir,
+      BACKUP_DIR: c.backup.dir,
+    };
+  }
+
+  /** `fbb history --json` once visibility (which lags a run's close a little) shows what `done` wants. */
+  const historyWhen = (args: string[], done: (entries: HistoryEntry[]) => boolean) =>
+    eventually(`fbb history ${args.join(' ')}`, async () => JSON.parse((await fbb(['history', '--json', ...args], env)).stdout) as HistoryEntry[], done);
+
+  it('says so when there are no runs yet', async () => {
+    const { code, stdout } = await fbb(['history'], env);
+    expect(stdout).toBe('no backup or restore runs on Temporal yet: make one with "fbb backup"\n');
+    expect(code).toBe(0);
+    expect(JSON.parse((await fbb(['history', '--json'], env)).stdout)).toEqual([]);
+  });
+
+  it('--json lists a verified backup, a failed one and a restore waiting for confirmation, newest first, with their results', async () => {
+    const made = await fbb(['backup', '--type', 'daily', '--workflow-id', 'hist-ok', '--json'], env);
+    expect(made.code).toBe(0);
+    ok = JSON.parse(made.stdout) as BackupResult;
+    const weak = onTemporal(testConfig({ database: config.database.database }));
+    weak.temporal = { ...weak.temporal, namespace: config.temporal.namespace };
+    weak.database = { ...weak.database, user: await roleWithoutCreatedb(), password: 'pw' };
+    workers.push(await startTestWorker(weak));
+    const failed = await fbb(['backup', '--workflow-id', 'hist-failed'], userEnv(weak));
+    expect(failed.code).toBe(1);
+    const restore = await fbb(['restore', ok.filename, '--workflow-id', 'hist-restore', '--json'], env);
+    expect(restore.code).toBe(0);
+    waiting = JSON.parse(restore.stdout) as RestoreResult;
+
+    const entries = await historyWhen([], (e) => e.map((x) => x.status).join() === 'running,failed,completed');
+    const ISO_ = expect.stringMatching(ISO);
+    const RUN = expect.stringMatching(/^[\da-f-]{36}$/);
+    expect(entries).toEqual([
+      { workflow_id: 'hist-restore', run_id: RUN, kind: 'restore', status: 'running', started_at: ISO_, closed_at: null, summary: null, error: null, source: 'temporal' },
+      {
+        workflow_id: 'hist-failed', run_id: RUN, kind: 'backup', status: 'failed', started_at: ISO_, closed_at: ISO_, summary: null,
+        error: { type: 'ScratchDatabaseUnavailable', message: expect.stringMatching(/^cannot create the scratch database fbb_verify_\w+ to verify the backup \(permission denied to create database\); grant CREATEDB to /) },
+        source: 'temporal',
+      },
+      {
+        workflow_id: 'hist-ok', run_id: RUN, kind: 'backup', status: 'completed', started_at: ISO_, closed_at: ISO_,
+        summary: { filename: ok.filename, backup_type: 'daily', size_mb: ok.size_mb, total_rows: ok.total_rows, verified: true, dry_run: false },
+        error: null, source: 'temporal',
+      },
+    ] satisfies HistoryEntry[]);
+    expect(entries[0]!.started_at! > entries[1]!.started_at! && entries[1]!.started_at! > entries[2]!.started_at!).toBe(true);
+  });
+
+  it('--type and --limit pick the runs', async () => {
+    const newestBackup = JSON.parse((await fbb(['history', '--type', 'backup', '--limit', '1', '--json'], env)).stdout) as HistoryEntry[];
+    expect(newestBackup.map((e) => [e.workflow_id, e.status])).toEqual([['hist-failed', 'failed']]);
+    const backups = JSON.parse((await fbb(['history', '--type', 'backup', '--json'], env)).stdout) as HistoryEntry[];
+    expect(backups.map((e) => e.workflow_id)).toEqual(['hist-failed', 'hist-ok']);
+    const restores = JSON.parse((await fbb(['history', '--type', 'restore', '--json'], env)).stdout) as HistoryEntry[];
+    expect(restores.map((e) => [e.workflow_id, e.status])).toEqual([['hist-restore', 'running']]);
+  });
+
+  it('prints a table that answers "did last night\'s backup work?"', async () => {
+    const { code, stdout } = await fbb(['history', '--type', 'backup'], env);
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^STARTED \(UTC\) +FINISHED \(UTC\) +KIND +RESULT +WORKFLOW ID +DETAILS$/);
+    expect(lines[1]).toMatch(/^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +){2}backup +FAILED +hist-failed +ScratchDatabaseUnavailable: cannot create the scratch database /);
+    expect(lines[2]).toMatch(new RegExp(`^(\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +){2}backup +verified +hist-ok +${ok.filename.replace(/\./g, '\\.')}, ${ok.size_mb} MB, ${ok.total_rows.toLocaleString('en-US')} rows$`));
+    expect(lines).toHaveLength(3);
+    expect(code).toBe(0);
+  });
+
+  it('shows how a restore ended once it was cancelled', async () => {
+    expect((await fbb(['restore', 'cancel', 'hist-restore'], env)).code).toBe(0);
+    const [restore] = await historyWhen(['--type', 'restore'], (e) => e[0]?.status === 'completed');
+    expect(restore).toMatchObject({
+      workflow_id: 'hist-restore',
+      status: 'completed',
+      summary: { restore_status: 'cancelled', restored_from: ok.filename, pre_restore_backup: waiting.pre_restore_backup, verified: null },
+      error: { type: 'RestoreCancelled', message: expect.stringMatching(/^cancelled by .+; the database was not changed$/) },
+    });
+    const table = await fbb(['history', '--type', 'restore'], env);
+    expect(table.stdout).toMatch(/ restore +cancelled +hist-restore +from family_brain_daily_\d{8}_\d{6}\.sql\.gz; pre-restore backup family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz; RestoreCancelled: cancelled by /);
+  });
+
+  it('without a Temporal server exits 3 and says how to go on', async () => {
+    const { code, stderr } = await fbb(['history'], { ...env, TEMPORAL_ADDRESS: '127.0.0.1:1' });
+    expect(stderr).toMatch(/^fbb: cannot connect to Temporal at 127\.0\.0\.1:1: .*add --local to run in this process\n$/s);
+    expect(code).toBe(3);
+  });
+});
 
 describe('fbb history --local', () => {
   let env: NodeJS.ProcessEnv;

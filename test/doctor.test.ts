@@ -7,7 +7,10 @@ import type { CheckResult, DoctorReport } from '../src/doctor/report';
 import { LocalRuntime } from '../src/runner';
 import { startPgCluster, type PgCluster } from '../src/testing/pgCluster';
 import { checkEnvironment } from '../src/workflows';
-import { createDatabase, dropDatabase, tempDir, testConfig, withEmptyPath } from './helpers';
+import { runCli } from '../src/client/cli';
+import { TEMPORAL_CLI_VERSION } from '../src/temporalCli';
+import { captured, createDatabase, dropDatabase, tempDir, testConfig, withEmptyPath } from './helpers';
+import { onTemporal, startTestWorker, temporalInfo } from './temporal';
 
 let sampleDb: string;
 let n = 0;
@@ -39,7 +42,7 @@ describe('fbb doctor (checkEnvironment)', () => {
   it('reports every check as ok against the sample database, with S3 configured', async () => {
     const report = await doctor(testConfig({ database: sampleDb, s3: true }));
     expect(report.checks.map((c) => c.name)).toEqual([
-      'database', 'pg_dump', 'pg_restore', 'psql', 'zstd', 'pgvector_server', 'pgvector_database', 'backup_dir', 's3', 'temporal',
+      'database', 'pg_dump', 'pg_restore', 'psql', 'zstd', 'temporal_cli', 'pgvector_server', 'pgvector_database', 'backup_dir', 's3', 'temporal',
     ]);
     const notOk = report.checks.filter((c) => c.status !== 'ok' && c.name !== 'temporal');
     expect(notOk).toEqual([]);
@@ -130,9 +133,52 @@ describe('fbb doctor (checkEnvironment)', () => {
     expect(find(report, 's3')).toMatchObject({ status: 'skip' });
   });
 
-  it('fails the Temporal check with a hint when not in local mode and no server answers', async () => {
+  it('reports the Temporal CLI it found, with its version', async () => {
+    const check = find(await doctor(testConfig({ database: sampleDb })), 'temporal_cli');
+    expect(check.status).toBe('ok');
+    expect(check.detail).toMatch(new RegExp(`^temporal version ${TEMPORAL_CLI_VERSION.replace(/\./g, '\\.')} \\(Server [\\d.]+, UI [\\d.]+\\) at /.+/temporal$`));
+  });
+
+  it('warns, without failing, and says how to install the Temporal CLI when TEMPORAL_CLI names a missing file', async () => {
+    const saved = process.env.TEMPORAL_CLI;
+    process.env.TEMPORAL_CLI = '/nonexistent/temporal';
+    try {
+      const report = await doctor(testConfig({ database: sampleDb }));
+      expect(find(report, 'temporal_cli')).toEqual({
+        name: 'temporal_cli',
+        status: 'warn',
+        detail: 'no Temporal CLI found (TEMPORAL_CLI=/nonexistent/temporal does not exist); it is needed only to run a Temporal dev server on this machine (npm run demo, a server without Docker)',
+        hint: 'run "bash scripts/install-deps.sh" to install the pinned version, or set TEMPORAL_CLI to a temporal binary',
+      });
+      expect(report.status).toBe('warn');
+    } finally {
+      if (saved === undefined) delete process.env.TEMPORAL_CLI;
+      else process.env.TEMPORAL_CLI = saved;
+    }
+  });
+
+  it('passes the Temporal check against the dev server', async () => {
+    const report = await doctor(onTemporal(testConfig({ database: sampleDb })), 'temporal');
+    expect(find(report, 'temporal')).toEqual({ name: 'temporal', status: 'ok', detail: `Temporal answers at ${temporalInfo.address} (namespace default)` });
+  });
+
+  it('fails the Temporal check with a hint when not in local mode and nothing listens at the address', async () => {
     const report = await doctor(testConfig({ database: sampleDb }), 'temporal');
-    expect(find(report, 'temporal')).toMatchObject({ status: 'fail', hint: expect.stringMatching(/--local/) });
+    const check = find(report, 'temporal');
+    expect(check).toMatchObject({ status: 'fail', hint: expect.stringMatching(/^start it \(docker compose up -d, or temporal server start-dev\), fix TEMPORAL_ADDRESS\/TEMPORAL_NAMESPACE .*, or run with --local$/) });
+    expect(check.detail).toMatch(/^Temporal does not answer at 127\.0\.0\.1:1 \(namespace default\) \(no TLS\): /);
+    expect(report.status).toBe('fail');
+  });
+
+  it('fails the Temporal check, saying how to create it, when the server has no such namespace', async () => {
+    const config = onTemporal(testConfig({ database: sampleDb }));
+    config.temporal = { ...config.temporal, namespace: 'no-such-namespace' };
+    const check = find(await doctor(config, 'temporal'), 'temporal');
+    expect(check).toMatchObject({
+      status: 'fail',
+      hint: `fix TEMPORAL_NAMESPACE, or create the namespace (temporal operator namespace create --namespace no-such-namespace --address ${temporalInfo.address})`,
+    });
+    expect(check.detail).toMatch(new RegExp(`^Temporal answers at ${temporalInfo.address.replace(/\./g, '\\.')}, but it has no namespace "no-such-namespace": .*no-such-namespace`));
   });
 
   it('checks Temporal with TLS and the API key when they are set, and never shows the key', async () => {
@@ -142,5 +188,58 @@ describe('fbb doctor (checkEnvironment)', () => {
     expect(check.status).toBe('fail');
     expect(check.detail).toContain('(TLS, API key)');
     expect(JSON.stringify(check)).not.toContain('tcld-secret-api-key');
+  });
+});
+
+describe('fbb doctor on a Temporal worker', () => {
+  /** The environment of a user whose fbb talks to the dev server on `taskQueue`. */
+  function userEnv(taskQueue: string): NodeJS.ProcessEnv {
+    const c = testConfig({ database: sampleDb });
+    return {
+      TEMPORAL_ADDRESS: temporalInfo.address,
+      TEMPORAL_TASK_QUEUE: taskQueue,
+      PGHOST: c.database.host,
+      PGPORT: String(c.database.port),
+      PGUSER: c.database.user,
+      PGPASSWORD: c.database.password,
+      PGDATABASE: sampleDb,
+      PG_BIN_DIR: c.pgBinDir,
+      BACKUP_DIR: c.backup.dir,
+    };
+  }
+
+  async function fbb(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+    const io = captured();
+    const code = await runCli(args, { stdout: io.stdout, stderr: io.stderr, env });
+    return { code, ...io.text() };
+  }
+
+  it('runs every check on the worker, Temporal and the Temporal CLI included, and exits 0', async () => {
+    const config = onTemporal(testConfig({ database: sampleDb }));
+    const worker = await startTestWorker(config);
+    try {
+      const { code, stdout, stderr } = await fbb(['doctor', '--json'], userEnv(config.temporal.taskQueue));
+      const report = JSON.parse(stdout) as DoctorReport;
+      expect(report.checks.filter((c) => c.status !== 'ok' && c.status !== 'skip')).toEqual([]);
+      expect(find(report, 'temporal')).toEqual({ name: 'temporal', status: 'ok', detail: `Temporal answers at ${temporalInfo.address} (namespace default)` });
+      expect(find(report, 'temporal_cli').detail).toMatch(/^temporal version /);
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it('with no worker polling the task queue, exits 3 at once and says to start one; nothing is started', async () => {
+    const taskQueue = onTemporal(testConfig()).temporal.taskQueue;
+    const { code, stdout, stderr } = await fbb(['doctor', '--workflow-id', `doctor-${taskQueue}`], userEnv(taskQueue));
+    expect(stderr).toBe(
+      `fbb: no worker is polling task queue "${taskQueue}" on Temporal at ${temporalInfo.address} (namespace default); ` +
+        'start one with "npm run worker" (with the same TEMPORAL_TASK_QUEUE), or add --local to run in this process; nothing was started\n',
+    );
+    expect(stdout).toBe('');
+    expect(code).toBe(3);
+    const status = await fbb(['status', `doctor-${taskQueue}`], userEnv(taskQueue));
+    expect(status.stderr).toMatch(/^fbb: no workflow doctor-\S+ on Temporal at /);
   });
 });

@@ -8,6 +8,7 @@ import { registerList } from './commands/list';
 import { registerRestore } from './commands/restore';
 import { registerSchedules } from './commands/schedules';
 import { registerStatus } from './commands/status';
+import { registerUp } from './commands/up';
 import { connectTemporal } from './connection';
 import type { CommandContext } from './context';
 import { CliError, ExitCode } from './exitCodes';
@@ -21,7 +22,7 @@ export async function runCli(
     stderr?: NodeJS.WritableStream;
     env?: NodeJS.ProcessEnv;
     prompt?: CommandContext['prompt'];
-    /** Tests only: a fake Temporal client, since no Temporal server runs on our machines. */
+    /** Opens the Temporal client; default src/client/connection.ts. */
     connect?: ConnectTemporal;
   } = {},
 ): Promise<number> {
@@ -78,6 +79,7 @@ export function buildProgram(ctx: CommandContext): Command {
   registerStatus(program, ctx);
   registerHistory(program, ctx);
   registerSchedules(program, ctx);
+  registerUp(program, ctx);
   for (const command of program.commands) command.showHelpAfterError(`(run "fbb ${command.name()} --help" for usage and examples)`);
   return program;
 }

@@ -12,6 +12,6 @@ export interface CommandContext {
   interactive: boolean;
   /** Asks the person at the terminal. */
   prompt(question: string): Promise<string>;
-  /** Opens the Temporal client (src/client/connection.ts; a fake in tests). */
+  /** Opens the Temporal client (src/client/connection.ts). */
   connect: ConnectTemporal;
 }

@@ -8,6 +8,7 @@ import {
   type WorkflowResultType,
 } from '@temporalio/common';
 import type { Client, WorkflowExecutionDescription, WorkflowHandle, WorkflowStartOptions } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { createActivities } from '../activities';
 import type { Config } from '../config';
 import { LocalRuntime } from '../runner';
@@ -16,7 +17,7 @@ import { CliError, ExitCode } from './exitCodes';
 import { WORKFLOW_TYPES } from './history/entry';
 import { findLocalRun, type PreviousRun } from './history/local';
 
-/** Opens the CLI's Temporal client; tests pass a fake, since no Temporal server runs on our machines. */
+/** Opens the CLI's Temporal client (src/client/connection.ts unless a caller passes its own). */
 export type ConnectTemporal = (temporal: Config['temporal']) => Promise<Client>;
 
 /** A run that already had the workflow ID a command asked for: it was attached to instead of starting another. */
@@ -43,6 +44,8 @@ export interface WorkflowRunner {
   readonly local: boolean;
   /** Starts a run, or attaches to the run `workflowId` already names (running, or completed successfully). */
   start<W extends Workflow>(workflow: W, options: { args: Parameters<W>; workflowId: string }): Promise<StartedWorkflow<W>>;
+  /** How many workers poll the configured task queue for workflows, as the server saw lately; undefined when unknown or --local. */
+  workersPolling(): Promise<number | undefined>;
   close(): Promise<void>;
 }
 
@@ -77,6 +80,7 @@ export async function openRunner(config: Config, options: { local: boolean; noti
           pendingActivities: async () => handle.pendingActivities(),
         };
       },
+      workersPolling: async () => undefined,
       close: () => runtime.shutdown(),
     };
   }
@@ -100,8 +104,47 @@ export async function openRunner(config: Config, options: { local: boolean; noti
         return wrap(client.workflow.getHandle(workflowId), { state: 'completed', since: new Date().toISOString() });
       }
     },
+    workersPolling: () => workersPolling(client, config.temporal.taskQueue),
     close: () => client.connection.close(),
   };
+}
+
+/**
+ * Workers that polled `taskQueue` for workflow tasks lately (the server remembers a poller for a few
+ * minutes after it stopped, so 0 is certain and more than 0 is likely); undefined when the server does not say.
+ */
+export async function workersPolling(client: Client, taskQueue: string): Promise<number | undefined> {
+  try {
+    const { pollers } = await client.workflowService.describeTaskQueue({
+      namespace: client.options.namespace,
+      taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+      taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    });
+    return pollers?.length ?? 0;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * True when no worker polls the runner's task queue. A worker's first poll reaches the server a moment
+ * after it starts, so an answer of 0 is asked again for a few seconds before it counts.
+ */
+export async function noWorkerPolling(runner: Pick<WorkflowRunner, 'workersPolling'>, graceMs = 5_000): Promise<boolean> {
+  const deadline = Date.now() + graceMs;
+  for (;;) {
+    if ((await runner.workersPolling()) !== 0) return false;
+    if (Date.now() >= deadline) return true;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** What the CLI says when no worker polls the task queue. */
+export function noWorkerMessage(config: Config): string {
+  return (
+    `no worker is polling task queue "${config.temporal.taskQueue}" on Temporal at ${config.temporal.address} (namespace ${config.temporal.namespace}); ` +
+    'start one with "npm run worker" (with the same TEMPORAL_TASK_QUEUE), or add --local to run in this process'
+  );
 }
 
 function wrap<W extends Workflow>(handle: WorkflowHandle<W>, existing: ExistingRun | null): StartedWorkflow<W> {

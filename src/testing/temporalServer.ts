@@ -4,57 +4,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
+import { requireTemporalCli } from '../temporalCli';
 import { freePort, waitForPort } from './ports';
 
-/** The pinned CLI version scripts/install-deps.sh installs into .tools/. */
-export const TEMPORAL_CLI_VERSION = '1.9.1';
-
-/** The Temporal CLI is not installed; the message names the install script. */
-export class MissingTemporalCliError extends Error {
-  override readonly name = 'MissingTemporalCliError';
-}
-
-/** The project's checkout: the folder with package.json above this file (src/ or dist/src/). */
-function projectRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-  return dir;
-}
-
-/** Where install-deps.sh puts the pinned CLI. */
-export function pinnedTemporalCliPath(): string {
-  return path.join(projectRoot(), '.tools', `temporal-cli-${TEMPORAL_CLI_VERSION}`, 'temporal');
-}
-
-/** The `temporal` binary: TEMPORAL_CLI, else the pinned one in .tools/, else `temporal` on PATH; undefined when none. */
-export function findTemporalCli(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (env.TEMPORAL_CLI) return env.TEMPORAL_CLI;
-  const pinned = pinnedTemporalCliPath();
-  if (fs.existsSync(pinned)) return pinned;
-  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
-    const candidate = path.join(dir, 'temporal');
-    if (dir && fs.existsSync(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-/** The Temporal CLI's path, or MissingTemporalCliError naming the install script. */
-export function requireTemporalCli(env: NodeJS.ProcessEnv = process.env): string {
-  const cli = findTemporalCli(env);
-  if (cli === undefined || !fs.existsSync(cli)) {
-    throw new MissingTemporalCliError(
-      `no Temporal CLI found (${env.TEMPORAL_CLI ? `TEMPORAL_CLI=${env.TEMPORAL_CLI} does not exist` : `looked for ${pinnedTemporalCliPath()} and "temporal" on PATH`}); ` +
-        'run "bash scripts/install-deps.sh" to install the pinned version, or set TEMPORAL_CLI to a temporal binary',
-    );
-  }
-  return cli;
-}
-
-/** `temporal --version`'s line, e.g. "temporal version 1.9.1 (Server 1.32.0, UI 2.54.1)". */
-export async function temporalCliVersion(cli: string): Promise<string> {
-  const { stdout } = await execa(cli, ['--version'], { timeout: 15_000 });
-  return stdout.trim();
-}
+export {
+  findTemporalCli,
+  MissingTemporalCliError,
+  pinnedTemporalCliPath,
+  requireTemporalCli,
+  TEMPORAL_CLI_VERSION,
+  temporalCliVersion,
+} from '../temporalCli';
 
 /** A running dev server. */
 export interface TemporalDevServer {

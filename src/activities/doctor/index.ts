@@ -5,15 +5,17 @@ import { checkDatabase } from './database';
 import { checkPgvector } from './pgvector';
 import { checkS3 } from './s3';
 import { checkTemporal } from './temporal';
+import { checkTemporalCli } from './temporalCli';
 import { checkClientTools } from './tools';
 
 /** The doctor's activities; each returns check results and throws only on the unexpected. */
 export function createDoctorActivities(config: Config) {
   return {
-    /** Database reachability, then the client tools against the server's version. */
+    /** Database reachability, then the client tools against the server's version, and the Temporal CLI (a check added here keeps the workflow's history unchanged). */
     async checkDatabaseAndTools(): Promise<CheckResult[]> {
       const { result, facts } = await checkDatabase(config.database);
-      return [result, ...(await checkClientTools(config.pgBinDir, facts?.serverMajor, config.backup.format))];
+      const [tools, temporalCli] = await Promise.all([checkClientTools(config.pgBinDir, facts?.serverMajor, config.backup.format), checkTemporalCli()]);
+      return [result, ...tools, temporalCli];
     },
     async checkPgvector(): Promise<CheckResult[]> {
       return checkPgvector(config.database);

@@ -10,7 +10,7 @@ import { CliError, ExitCode } from '../exitCodes';
 import { describeFailure } from '../failures';
 import { formatTable, printJson } from '../output';
 import { showProgress } from '../progress';
-import { openRunner } from '../runner';
+import { noWorkerMessage, noWorkerPolling, openRunner } from '../runner';
 
 interface BackupOptions {
   type: BackupInput['backup_type'];
@@ -55,6 +55,7 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
         if (started.existing === null) ctx.notice(`fbb: backup ${workflowId} started${runner.local ? '' : ` on task queue ${config.temporal.taskQueue}`}`);
         else if (started.existing.state === 'running') ctx.notice(`fbb: backup ${workflowId} was already running (since ${started.existing.since}); waiting for it instead of starting another`);
         else ctx.notice(`fbb: backup ${workflowId} already finished (at ${started.existing.since}); showing its result, no second backup was made`);
+        if (started.existing === null && (await noWorkerPolling(runner))) ctx.notice(`fbb: warning: ${noWorkerMessage(config)}; the backup waits until one does`);
         const stop = showProgress(started, progressQuery, ctx.stderr, (p) => `backup: ${p.step}${p.filename ? ` ${p.filename}` : ''}`);
         let result: BackupResult;
         try {

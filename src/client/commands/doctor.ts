@@ -5,7 +5,7 @@ import { checkEnvironment } from '../../workflows';
 import { CliError, ExitCode } from '../exitCodes';
 import { describeFailure } from '../failures';
 import { formatTable, printJson } from '../output';
-import { openRunner, resultWithin } from '../runner';
+import { noWorkerMessage, noWorkerPolling, openRunner, resultWithin } from '../runner';
 import type { CommandContext } from '../context';
 
 const MARKS = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL', skip: 'skip' } as const;
@@ -23,6 +23,8 @@ export function registerDoctor(program: Command, ctx: CommandContext): void {
       const config = ctx.config();
       const runner = await openRunner(config, { local: opts.local, notice: ctx.notice, connect: ctx.connect });
       try {
+        // With no worker, nothing would ever run the checks: say so now instead of after the wait below.
+        if (await noWorkerPolling(runner)) throw new CliError(`${noWorkerMessage(config)}; nothing was started`, ExitCode.cannotConnect);
         const started = await runner.start(checkEnvironment, { args: [{ mode: opts.local ? 'local' : 'temporal' }], workflowId: opts.workflowId ?? doctorWorkflowId() });
         const report = await resultWithin(started.result(), 120_000, config.temporal.taskQueue).catch((err: unknown) => {
           if (err instanceof CliError) throw err;

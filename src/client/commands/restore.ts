@@ -9,7 +9,7 @@ import { CliError, ExitCode } from '../exitCodes';
 import { describeFailure } from '../failures';
 import { WORKFLOW_TYPES } from '../history/entry';
 import { formatTable, printJson } from '../output';
-import { describeExisting, notReachableLocally, openRunner, withTemporal, type StartedWorkflow } from '../runner';
+import { describeExisting, noWorkerMessage, noWorkerPolling, notReachableLocally, openRunner, withTemporal, type StartedWorkflow } from '../runner';
 
 interface RestoreOptions {
   source: 'local' | 's3';
@@ -84,6 +84,7 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
         if (started.existing === null) ctx.notice(`fbb: restore ${id} started`);
         else if (started.existing.state === 'running') ctx.notice(`fbb: restore ${id} was already running (since ${started.existing.since}); following it instead of starting another`);
         else ctx.notice(`fbb: restore ${id} already finished (at ${started.existing.since}); showing its result, nothing was started`);
+        if (started.existing === null && (await noWorkerPolling(runner))) ctx.notice(`fbb: warning: ${noWorkerMessage(config)}; the restore waits until one does`);
         if (!opts.yes && started.existing?.state !== 'completed') {
           const waiting = await untilAwaitingConfirmation(started, config.temporal.taskQueue);
           if (waiting !== undefined) {

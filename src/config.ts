@@ -2,7 +2,7 @@ import path from 'node:path';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import { z } from 'zod';
 import { BACKUP_FORMATS, type BackupFormat } from './backup/naming';
-import type { RetentionPolicy } from './backup/retention';
+import { DEFAULT_RETENTION, type RetentionPolicy } from './backup/retention';
 import { windmillCronToCalendar } from './schedules/cron';
 import { DEFAULT_CRONS } from './schedules/definitions';
 
@@ -94,10 +94,12 @@ export class ConfigError extends Error {
   }
 }
 
-/** One documented setting: its name, default and an example, for errors and the README. */
+/** One documented setting: an example for errors and the README, its schema, and its default when it has one. */
 interface Setting {
   example: string;
   schema: z.ZodType;
+  /** Used when the variable is unset or empty; settings without one are optional. */
+  default?: unknown;
 }
 
 const bool = z
@@ -131,85 +133,97 @@ const settings = {
     example: 'postgres://backup:secret@db.example:5432/family_brain',
     schema: z.string().refine((v) => /^postgres(ql)?:\/\//.test(v), 'must start with postgres:// or postgresql://'),
   },
-  PGHOST: { example: 'localhost', schema: z.string().min(1) },
-  PGPORT: { example: '5432', schema: port },
-  PGUSER: { example: 'postgres', schema: z.string().min(1) },
+  PGHOST: { example: 'localhost', schema: z.string().min(1), default: 'localhost' },
+  PGPORT: { example: '5432', schema: port, default: 5432 },
+  PGUSER: { example: 'postgres', schema: z.string().min(1), default: 'postgres' },
   PGPASSWORD: { example: '(a password)', schema: z.string() },
-  PGDATABASE: { example: 'family_brain', schema: z.string().min(1) },
+  PGDATABASE: { example: 'family_brain', schema: z.string().min(1), default: 'family_brain' },
   PGSSLMODE: {
     example: 'require',
     schema: z.enum(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']),
   },
-  BACKUP_DIR: { example: '/var/backups/family-brain', schema: z.string().min(1) },
+  BACKUP_DIR: { example: '/var/backups/family-brain', schema: z.string().min(1), default: './backups' },
   BACKUP_PREFIX: {
     example: 'family_brain',
     schema: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'must be letters, digits, "_" or "-"'),
+    default: 'family_brain',
   },
-  BACKUP_TIMEZONE: { example: 'America/Toronto', schema: timezone },
+  BACKUP_TIMEZONE: { example: 'America/Toronto', schema: timezone, default: 'America/Toronto' },
   S3_BUCKET: {
     example: 'family-brain-backups',
     schema: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'is not a valid S3 bucket name'),
   },
-  S3_PREFIX: { example: 'backups/', schema: z.string() },
+  S3_PREFIX: { example: 'backups/', schema: z.string(), default: 'backups/' },
   S3_ENDPOINT: { example: 'http://localhost:9000', schema: z.url({ protocol: /^https?$/ }) },
-  S3_REGION: { example: 'us-east-1', schema: z.string().min(1) },
+  S3_REGION: { example: 'us-east-1', schema: z.string().min(1), default: 'us-east-1' },
   S3_FORCE_PATH_STYLE: { example: 'true', schema: bool },
   TEMPORAL_ADDRESS: {
     example: 'localhost:7233',
     schema: z.string().regex(/^[^\s:/]+:\d+$/, 'must be host:port'),
+    default: 'localhost:7233',
   },
-  TEMPORAL_NAMESPACE: { example: 'default', schema: z.string().min(1) },
-  TEMPORAL_TASK_QUEUE: { example: 'family-brain-backup', schema: z.string().min(1) },
+  TEMPORAL_NAMESPACE: { example: 'default', schema: z.string().min(1), default: 'default' },
+  TEMPORAL_TASK_QUEUE: { example: 'family-brain-backup', schema: z.string().min(1), default: 'family-brain-backup' },
   TEMPORAL_TLS_CERT: { example: '/etc/temporal/client.pem', schema: z.string().min(1) },
   TEMPORAL_TLS_KEY: { example: '/etc/temporal/client.key', schema: z.string().min(1) },
   TEMPORAL_TLS_CA: { example: '/etc/temporal/ca.pem', schema: z.string().min(1) },
   TEMPORAL_TLS_SERVER_NAME: { example: 'my-ns.a1b2c.tmprl.cloud', schema: z.string().min(1) },
   TEMPORAL_API_KEY: { example: '(a Temporal Cloud API key)', schema: z.string().min(1) },
-  WORKER_SHUTDOWN_GRACE_SECONDS: { example: '300', schema: z.coerce.number().int().min(0).max(86400) },
+  WORKER_SHUTDOWN_GRACE_SECONDS: { example: '300', schema: z.coerce.number().int().min(0).max(86400), default: 300 },
   WORKER_METRICS_ADDRESS: { example: '0.0.0.0:9464', schema: z.string().regex(/^[^\s:/]+:\d+$/, 'must be host:port') },
   WORKER_HEALTH_ADDRESS: { example: '0.0.0.0:8081', schema: z.string().regex(/^[^\s:/]+:\d+$/, 'must be host:port') },
-  LOG_FORMAT: { example: 'json', schema: z.enum(['json', 'text']) },
-  BACKUP_FORMAT: { example: 'plain_gzip', schema: z.enum(Object.keys(BACKUP_FORMATS) as [BackupFormat, ...BackupFormat[]]) },
-  BACKUP_GZIP_LEVEL: { example: '1', schema: z.coerce.number().int().min(1).max(9) },
-  BACKUP_ZSTD_LEVEL: { example: '3', schema: z.coerce.number().int().min(1).max(19) },
-  BACKUP_ZSTD_THREADS: { example: '0', schema: z.coerce.number().int().min(0).max(256) },
-  RESTORE_JOBS: { example: '2', schema: z.coerce.number().int().min(1).max(64) },
+  LOG_FORMAT: { example: 'json', schema: z.enum(['json', 'text']), default: 'text' as const },
+  BACKUP_FORMAT: { example: 'plain_gzip', schema: z.enum(Object.keys(BACKUP_FORMATS) as [BackupFormat, ...BackupFormat[]]), default: 'plain_gzip' as BackupFormat },
+  BACKUP_GZIP_LEVEL: { example: '1', schema: z.coerce.number().int().min(1).max(9), default: 1 },
+  BACKUP_ZSTD_LEVEL: { example: '3', schema: z.coerce.number().int().min(1).max(19), default: 1 },
+  BACKUP_ZSTD_THREADS: { example: '0', schema: z.coerce.number().int().min(0).max(256), default: 0 },
+  RESTORE_JOBS: { example: '2', schema: z.coerce.number().int().min(1).max(64), default: 2 },
   RESTORE_MAINTENANCE_WORK_MEM: {
     example: '512MB',
     schema: z.string().regex(/^(\d+(kB|MB|GB)|default)$/, 'must be a size like 256MB or 1GB, or "default" for the server\'s setting'),
+    default: '512MB',
   },
-  RETENTION_DAILY_DAYS: { example: '7', schema: z.coerce.number().int().min(1) },
-  RETENTION_WEEKLY_WEEKS: { example: '4', schema: z.coerce.number().int().min(1) },
-  RETENTION_MONTHLY_MONTHS: { example: '12', schema: z.coerce.number().int().min(1) },
-  RETENTION_MANUAL_DAYS: { example: '30', schema: z.coerce.number().int().min(1) },
-  RETENTION_PRE_RESTORE_DAYS: { example: '30', schema: z.coerce.number().int().min(1) },
-  RETENTION_ASIDE_DATABASE_DAYS: { example: '7', schema: z.coerce.number().int().min(1) },
-  S3_PART_SIZE_MB: { example: '16', schema: z.coerce.number().int().min(5).max(5120) },
+  RETENTION_DAILY_DAYS: { example: '7', schema: z.coerce.number().int().min(1), default: DEFAULT_RETENTION.daily.days },
+  RETENTION_WEEKLY_WEEKS: { example: '4', schema: z.coerce.number().int().min(1), default: DEFAULT_RETENTION.weekly.days / 7 },
+  RETENTION_MONTHLY_MONTHS: { example: '12', schema: z.coerce.number().int().min(1), default: DEFAULT_RETENTION.monthly.months },
+  RETENTION_MANUAL_DAYS: { example: '30', schema: z.coerce.number().int().min(1), default: DEFAULT_RETENTION.manual.days },
+  RETENTION_PRE_RESTORE_DAYS: { example: '30', schema: z.coerce.number().int().min(1), default: DEFAULT_RETENTION.pre_restore.days },
+  RETENTION_ASIDE_DATABASE_DAYS: { example: '7', schema: z.coerce.number().int().min(1), default: 7 },
+  S3_PART_SIZE_MB: { example: '16', schema: z.coerce.number().int().min(5).max(5120), default: 16 },
   PG_BIN_DIR: { example: '/usr/lib/postgresql/15/bin', schema: z.string().min(1) },
-  PG_MAINTENANCE_DB: { example: 'postgres', schema: z.string().min(1) },
-  SCHEDULE_TIMEZONE: { example: 'America/Toronto', schema: timezone },
-  SCHEDULE_DAILY_CRON: { example: '0 0 2 * * *', schema: cron },
-  SCHEDULE_WEEKLY_CRON: { example: '0 0 3 * * 7', schema: cron },
-  SCHEDULE_MONTHLY_CRON: { example: '0 0 4 1 * *', schema: cron },
-  LOG_LEVEL: { example: 'info', schema: z.enum(['debug', 'info', 'warn', 'error']) },
+  PG_MAINTENANCE_DB: { example: 'postgres', schema: z.string().min(1), default: 'postgres' },
+  SCHEDULE_TIMEZONE: { example: 'America/Toronto', schema: timezone, default: 'America/Toronto' },
+  SCHEDULE_DAILY_CRON: { example: '0 0 2 * * *', schema: cron, default: DEFAULT_CRONS.daily },
+  SCHEDULE_WEEKLY_CRON: { example: '0 0 3 * * 7', schema: cron, default: DEFAULT_CRONS.weekly },
+  SCHEDULE_MONTHLY_CRON: { example: '0 0 4 1 * *', schema: cron, default: DEFAULT_CRONS.monthly },
+  LOG_LEVEL: { example: 'info', schema: z.enum(['debug', 'info', 'warn', 'error']), default: 'info' as const },
 } satisfies Record<string, Setting>;
 
 /** Settings whose values are never printed. */
 const SECRET_SETTINGS = new Set<string>(['PGPASSWORD', 'TEMPORAL_API_KEY']);
 
-/** Names of every environment variable we read, for docs and tests. */
-export const SETTING_NAMES = Object.keys(settings) as (keyof typeof settings)[];
+type Settings = typeof settings;
 
-type Parsed = { [K in keyof typeof settings]?: z.output<(typeof settings)[K]['schema']> };
+/** Every variable read, with its default (undefined: none), as the README's configuration table must list them. */
+export function settingDefaults(): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(settings).map(([name, s]) => [name, (s as Setting).default]));
+}
+/** Each setting's value: its default when it has one and the variable is unset, else possibly undefined. */
+type Parsed = { [K in keyof Settings]: Settings[K] extends { default: unknown } ? z.output<Settings[K]['schema']> : z.output<Settings[K]['schema']> | undefined };
 
 /** Reads and validates the environment; throws ConfigError naming each bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
   const parsed: Record<string, unknown> = {};
-  for (const name of SETTING_NAMES) {
-    const raw = env[name];
-    if (raw === undefined || raw === '') continue;
+  const given = new Set<string>();
+  for (const name of Object.keys(settings) as (keyof Settings)[]) {
     const setting: Setting = settings[name];
+    const raw = env[name];
+    if (raw === undefined || raw === '') {
+      parsed[name] = setting.default;
+      continue;
+    }
+    given.add(name);
     const result = setting.schema.safeParse(raw);
     if (result.success) {
       parsed[name] = result.data;
@@ -226,7 +240,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   } catch (err) {
     problems.push(`DATABASE_URL=${JSON.stringify(redactDatabaseUrl(p.DATABASE_URL ?? ''))}: ${(err as Error).message} (example: DATABASE_URL=${settings.DATABASE_URL.example})`);
   }
-  if (p.S3_BUCKET === undefined && (p.S3_ENDPOINT !== undefined || p.S3_PREFIX !== undefined)) {
+  if (p.S3_BUCKET === undefined && (given.has('S3_ENDPOINT') || given.has('S3_PREFIX'))) {
     problems.push(`S3_BUCKET is not set, but S3_ENDPOINT or S3_PREFIX is: set S3_BUCKET too (example: S3_BUCKET=${settings.S3_BUCKET.example})`);
   }
   if ((p.TEMPORAL_TLS_CERT === undefined) !== (p.TEMPORAL_TLS_KEY === undefined)) {
@@ -237,44 +251,44 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     database,
     backup: {
-      dir: path.resolve(p.BACKUP_DIR ?? './backups'),
-      prefix: p.BACKUP_PREFIX ?? 'family_brain',
-      timezone: p.BACKUP_TIMEZONE ?? 'America/Toronto',
-      format: p.BACKUP_FORMAT ?? 'plain_gzip',
+      dir: path.resolve(p.BACKUP_DIR),
+      prefix: p.BACKUP_PREFIX,
+      timezone: p.BACKUP_TIMEZONE,
+      format: p.BACKUP_FORMAT,
       // Both chosen by `npm run bench` on the sample database (1 GB, 2 cores): gzip -1 dumps 2.8 times
       // as fast as -6 for files 10% larger; zstd -1 is faster than -3 and, multithreaded, no larger.
-      gzipLevel: p.BACKUP_GZIP_LEVEL ?? 1,
-      zstdLevel: p.BACKUP_ZSTD_LEVEL ?? 1,
-      zstdThreads: p.BACKUP_ZSTD_THREADS ?? 0,
+      gzipLevel: p.BACKUP_GZIP_LEVEL,
+      zstdLevel: p.BACKUP_ZSTD_LEVEL,
+      zstdThreads: p.BACKUP_ZSTD_THREADS,
       retention: {
-        daily: { days: p.RETENTION_DAILY_DAYS ?? 7 },
-        weekly: { days: 7 * (p.RETENTION_WEEKLY_WEEKS ?? 4) },
-        monthly: { months: p.RETENTION_MONTHLY_MONTHS ?? 12 },
-        manual: { days: p.RETENTION_MANUAL_DAYS ?? 30 },
-        pre_restore: { days: p.RETENTION_PRE_RESTORE_DAYS ?? 30 },
+        daily: { days: p.RETENTION_DAILY_DAYS },
+        weekly: { days: 7 * p.RETENTION_WEEKLY_WEEKS },
+        monthly: { months: p.RETENTION_MONTHLY_MONTHS },
+        manual: { days: p.RETENTION_MANUAL_DAYS },
+        pre_restore: { days: p.RETENTION_PRE_RESTORE_DAYS },
       },
-      asideDatabaseDays: p.RETENTION_ASIDE_DATABASE_DAYS ?? 7,
+      asideDatabaseDays: p.RETENTION_ASIDE_DATABASE_DAYS,
     },
     restore: {
-      jobs: p.RESTORE_JOBS ?? 2,
-      maintenanceWorkMem: p.RESTORE_MAINTENANCE_WORK_MEM === 'default' ? undefined : (p.RESTORE_MAINTENANCE_WORK_MEM ?? '512MB'),
+      jobs: p.RESTORE_JOBS,
+      maintenanceWorkMem: p.RESTORE_MAINTENANCE_WORK_MEM === 'default' ? undefined : p.RESTORE_MAINTENANCE_WORK_MEM,
     },
     s3:
       p.S3_BUCKET === undefined
         ? undefined
         : {
             bucket: p.S3_BUCKET,
-            prefix: normalisePrefix(p.S3_PREFIX ?? 'backups/'),
+            prefix: normalisePrefix(p.S3_PREFIX),
             endpoint: p.S3_ENDPOINT,
-            region: p.S3_REGION ?? 'us-east-1',
+            region: p.S3_REGION,
             // Custom endpoints (MinIO, s3rver, R2) rarely do virtual-hosted buckets.
             forcePathStyle: p.S3_FORCE_PATH_STYLE ?? p.S3_ENDPOINT !== undefined,
-            partSizeBytes: (p.S3_PART_SIZE_MB ?? 16) * 1024 * 1024,
+            partSizeBytes: p.S3_PART_SIZE_MB * 1024 * 1024,
           },
     temporal: {
-      address: p.TEMPORAL_ADDRESS ?? 'localhost:7233',
-      namespace: p.TEMPORAL_NAMESPACE ?? 'default',
-      taskQueue: p.TEMPORAL_TASK_QUEUE ?? 'family-brain-backup',
+      address: p.TEMPORAL_ADDRESS,
+      namespace: p.TEMPORAL_NAMESPACE,
+      taskQueue: p.TEMPORAL_TASK_QUEUE,
       tls:
         p.TEMPORAL_TLS_CERT === undefined && p.TEMPORAL_TLS_CA === undefined && p.TEMPORAL_TLS_SERVER_NAME === undefined
           ? undefined
@@ -282,19 +296,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       apiKey: p.TEMPORAL_API_KEY,
     },
     worker: {
-      shutdownGraceMs: (p.WORKER_SHUTDOWN_GRACE_SECONDS ?? 300) * 1000,
+      shutdownGraceMs: p.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
       metricsAddress: p.WORKER_METRICS_ADDRESS,
       healthAddress: p.WORKER_HEALTH_ADDRESS,
-      logFormat: p.LOG_FORMAT ?? 'text',
+      logFormat: p.LOG_FORMAT,
     },
     schedules: {
-      timezone: p.SCHEDULE_TIMEZONE ?? 'America/Toronto',
-      daily: p.SCHEDULE_DAILY_CRON ?? DEFAULT_CRONS.daily,
-      weekly: p.SCHEDULE_WEEKLY_CRON ?? DEFAULT_CRONS.weekly,
-      monthly: p.SCHEDULE_MONTHLY_CRON ?? DEFAULT_CRONS.monthly,
+      timezone: p.SCHEDULE_TIMEZONE,
+      daily: p.SCHEDULE_DAILY_CRON,
+      weekly: p.SCHEDULE_WEEKLY_CRON,
+      monthly: p.SCHEDULE_MONTHLY_CRON,
     },
     pgBinDir: p.PG_BIN_DIR,
-    logLevel: p.LOG_LEVEL ?? 'info',
+    logLevel: p.LOG_LEVEL,
   };
 }
 
@@ -312,17 +326,17 @@ function databaseFrom(p: Parsed): DatabaseConfig {
       password: url.password || p.PGPASSWORD,
       database: url.database || 'family_brain',
       sslmode: sslmode ?? p.PGSSLMODE,
-      maintenanceDatabase: p.PG_MAINTENANCE_DB ?? 'postgres',
+      maintenanceDatabase: p.PG_MAINTENANCE_DB,
     };
   }
   return {
-    host: p.PGHOST ?? 'localhost',
-    port: p.PGPORT ?? 5432,
-    user: p.PGUSER ?? 'postgres',
+    host: p.PGHOST,
+    port: p.PGPORT,
+    user: p.PGUSER,
     password: p.PGPASSWORD,
-    database: p.PGDATABASE ?? 'family_brain',
+    database: p.PGDATABASE,
     sslmode: p.PGSSLMODE,
-    maintenanceDatabase: p.PG_MAINTENANCE_DB ?? 'postgres',
+    maintenanceDatabase: p.PG_MAINTENANCE_DB,
   };
 }
 

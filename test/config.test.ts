@@ -1,7 +1,8 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RETENTION } from '../src/backup/retention';
-import { ConfigError, libpqEnv, loadConfig, redactConfig } from '../src/config';
+import { ConfigError, libpqEnv, loadConfig, redactConfig, settingDefaults } from '../src/config';
 
 function problems(env: NodeJS.ProcessEnv): string[] {
   try {
@@ -137,5 +138,17 @@ describe('configuration', () => {
     expect(env).toEqual({
       HOME: '/home/app', PGSSLROOTCERT: '/etc/ca.pem', PGHOST: 'h', PGPORT: '1', PGUSER: 'u', PGDATABASE: 'db', PGPASSWORD: 'pw', PGSSLMODE: 'verify-full', PGAPPNAME: 'family-brain-backup',
     });
+  });
+
+  it('documents every variable in the README table with the default the code uses', () => {
+    const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+    const rows = new Map([...readme.matchAll(/^\| `([A-Z0-9_]+)` \| ([^|]+) \|/gm)].map((m) => [m[1]!, m[2]!.trim()]));
+    for (const [name, value] of Object.entries(settingDefaults())) {
+      const documented = rows.get(name);
+      expect(documented, `${name} is not in the README's configuration table`).toBeDefined();
+      const shown = /^`([^`]*)`/.exec(documented!)?.[1];
+      // Without a fixed default the cell says "—" or how the value is worked out (S3_FORCE_PATH_STYLE, PG_BIN_DIR).
+      if (value !== undefined) expect(shown, `${name}: README says ${documented}, the code's default is ${String(value)}`).toBe(String(value));
+    }
   });
 });

@@ -9,13 +9,13 @@ export type RetentionPeriod = { days: number } | { months: number };
 export type RetentionPolicy = Record<BackupType, RetentionPeriod>;
 
 /** The guide's retention: daily 7 days, weekly 4 weeks, monthly 12 months, manual 30 days; pre-restore 30 days. */
-export const DEFAULT_RETENTION: RetentionPolicy = {
+export const DEFAULT_RETENTION = {
   daily: { days: 7 },
   weekly: { days: 28 },
   monthly: { months: 12 },
   manual: { days: 30 },
   pre_restore: { days: 30 },
-};
+} as const satisfies RetentionPolicy;
 
 /** A backup as retention sees it. */
 export interface RetentionCandidate {

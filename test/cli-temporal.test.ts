@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/client/cli';
-import { IDEMPOTENT_START } from '../src/client/runner';
+import { ExitCode } from '../src/client/exitCodes';
+import { IDEMPOTENT_START, resultWithin } from '../src/client/runner';
 import type { StatusReport } from '../src/client/commands/status';
 import type { Config } from '../src/config';
 import { backupDatabase, restoreDatabase } from '../src/workflows';
@@ -287,5 +288,20 @@ describe('fbb status', () => {
       'fbb: a --local run lives only inside the process that started it, so backup-x cannot be reached from here; the process that started it shows its progress, and "fbb history --local" shows how runs ended\n',
     );
     expect(code).toBe(2);
+  });
+});
+
+describe('no worker on the task queue', () => {
+  it('a run that gets no result in time ends the wait with a pointer to the worker (exit 3); the run stays on the server', async () => {
+    const client = await testClient();
+    const taskQueue = uniqueName('tq');
+    const handle = await client.workflow.start(backupDatabase, { args: [{ backup_type: 'manual' }], workflowId: uniqueName('no-worker'), taskQueue });
+    cleanups.push(() => handle.terminate('test over').catch(() => undefined));
+    const err = (await resultWithin(handle.result(), 1_000, taskQueue).catch((e: unknown) => e)) as { message: string; exitCode: number };
+    expect({ message: err.message, exitCode: err.exitCode }).toEqual({
+      message: `no result after 1 s: is a worker polling task queue "${taskQueue}"? Start one with "npm run worker", or add --local`,
+      exitCode: ExitCode.cannotConnect,
+    });
+    expect((await handle.describe()).status.name).toBe('RUNNING');
   });
 });

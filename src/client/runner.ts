@@ -57,6 +57,8 @@ export const LOCAL_NOTICE =
  * Start options that make a workflow ID an idempotency key: a start while a run with the ID is
  * open attaches to it (USE_EXISTING); after it completed successfully the start is refused and the
  * CLI reads that run's result; after it failed, was cancelled, terminated or timed out, a new run starts.
+ * The server attaches to an open run whatever its workflow type, so `start` describes the ID first
+ * and refuses one that names a run of another type (test/cli-temporal.test.ts shows both on the dev server).
  */
 export const IDEMPOTENT_START = { workflowIdConflictPolicy: 'USE_EXISTING', workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY' } as const;
 

@@ -6,6 +6,7 @@ export const ErrorType = {
   InvalidBackupInput: 'InvalidBackupInput',
   DatabaseBusy: 'DatabaseBusy',
   DatabaseUnreachable: 'DatabaseUnreachable',
+  DatabaseConnectionLost: 'DatabaseConnectionLost',
   BackupDirNotWritable: 'BackupDirNotWritable',
   BackupDirFull: 'BackupDirFull',
   DumpFailed: 'DumpFailed',

@@ -1,7 +1,13 @@
 import pg from 'pg';
 import type { DatabaseConfig } from '../config';
+import { ErrorType, transient } from '../errors';
 
-/** Opens a pg client to `database` (default: the configured one); the caller ends it. */
+/**
+ * Opens a pg client to `database` (default: the configured one); the caller ends it. The client
+ * has an 'error' listener: a server that goes away, or ends the session (an idle or statement
+ * timeout, an administrator), fails the client's queries instead of crashing the process with an
+ * unhandled 'error' event (which on a worker would take every running activity with it).
+ */
 export async function connect(db: DatabaseConfig, database: string = db.database, timeoutMs = 10_000): Promise<pg.Client> {
   const client = new pg.Client({
     host: db.host,
@@ -13,6 +19,9 @@ export async function connect(db: DatabaseConfig, database: string = db.database
     application_name: 'family-brain-backup',
     ...(db.sslmode === undefined || db.sslmode === 'disable' ? {} : { ssl: { rejectUnauthorized: db.sslmode === 'verify-full' || db.sslmode === 'verify-ca' } }),
   });
+  client.on('error', (err) => {
+    lostWith.set(client, err);
+  });
   try {
     await client.connect();
   } catch (err) {
@@ -22,12 +31,50 @@ export async function connect(db: DatabaseConfig, database: string = db.database
   return client;
 }
 
-/** Runs `fn` with a connected client and always closes it. */
+const lostWith = new WeakMap<pg.Client, Error>();
+
+/** The error that ended `client`'s connection behind its back, if one did. */
+export function connectionError(client: pg.Client): Error | undefined {
+  return lostWith.get(client);
+}
+
+/** Runs `fn` with a connected client and always closes it; a connection lost meanwhile is a DatabaseConnectionLost. */
 export async function withClient<T>(db: DatabaseConfig, fn: (client: pg.Client) => Promise<T>, database?: string): Promise<T> {
   const client = await connect(db, database);
   try {
     return await fn(client);
+  } catch (err) {
+    throw isConnectionLoss(err) ? connectionLost(err, db, database) : err;
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+// Server-side ends of a session: admin_shutdown, crash_shutdown, idle_in_transaction_session_timeout,
+// idle_session_timeout, connection_failure, connection_does_not_exist; and the socket's own errors.
+const LOST_CODES = new Set(['57P01', '57P02', '25P03', '57P05', '08006', '08003', '08000', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+const LOST_MESSAGES = /Connection terminated|is not queryable|server closed the connection unexpectedly|terminating connection/i;
+
+/** Is `err` an established connection lost (not a refused or failed connection attempt)? */
+export function isConnectionLoss(err: unknown): boolean {
+  const e = err as { code?: string; message?: string; type?: string } | undefined;
+  if (e === undefined || e === null || e.type !== undefined) return false;
+  return (e.code !== undefined && LOST_CODES.has(e.code)) || LOST_MESSAGES.test(e.message ?? '');
+}
+
+/** A lost connection as a retryable DatabaseConnectionLost naming the server and why. */
+export function connectionLost(err: unknown, db: DatabaseConfig, database: string = db.database, during?: string): Error {
+  const e = err as { code?: string; message?: string };
+  const why =
+    e.code === '25P03'
+      ? `the server ended the session after idle_in_transaction_session_timeout`
+      : e.code === '57P01' || e.code === '57P02'
+        ? `the server is shutting down or restarting (${e.message ?? e.code})`
+        : (e.message ?? String(err));
+  return transient(
+    ErrorType.DatabaseConnectionLost,
+    `lost the connection to database "${database}" at ${db.host}:${db.port}${during ? ` while ${during}` : ''}: ${why}; the step is retried, nothing half-made is kept; ` +
+      `if it keeps happening, check the server's log and run "fbb doctor"`,
+    err,
+  );
 }

@@ -4,13 +4,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
+import type pg from 'pg';
 import { execa, ExecaError } from 'execa';
 import { manifestName, MANIFEST_VERSION, parseManifest, type BackupManifest } from '../../backup/manifest';
 import { parseBackupName, type BackupFormat, type BackupType } from '../../backup/naming';
 import { libpqEnv, type Config } from '../../config';
 import { ErrorType, permanent, transient } from '../../errors';
 import { compressor } from '../compression';
-import { connect } from '../db';
+import { connect, connectionError, connectionLost, isConnectionLoss } from '../db';
 import { databaseUnreachable, diskError } from '../failures';
 import { parseToolVersion, pgToolPath } from '../pgTools';
 import { every, fsyncDir, HashCounter, writeFileAtomic } from '../stream';
@@ -48,6 +49,9 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
   });
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    // The session waits, idle in its transaction, while pg_dump runs: a database's (or role's) idle,
+    // statement or lock timeout must not end it, as pg_dump sets them off for its own session.
+    await client.query('SET LOCAL idle_in_transaction_session_timeout = 0; SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0');
     const { rows } = await client.query<{ snapshot: string; now: Date }>('SELECT pg_export_snapshot() AS snapshot, now() AS now');
     const snapshot = rows[0]!.snapshot;
     const createdAt = rows[0]!.now;
@@ -57,7 +61,7 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
     const pgDumpVersion = await toolVersion(config);
 
     // Counted while pg_dump runs, in the snapshot pg_dump uses: the same rows as in the file.
-    const [written, counts] = await Promise.all([runPgDump(config, snapshot, req.format, partial), countRows(client, { heartbeat: false })]);
+    const { written, counts } = await dumpAndCount(config, client, snapshot, req.format, partial);
     const manifest: BackupManifest = {
       manifest_version: MANIFEST_VERSION,
       filename: req.filename,
@@ -84,11 +88,28 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
     return manifest;
   } catch (err) {
     await fs.rm(partial, { force: true });
-    throw err;
+    throw isConnectionLoss(err) ? connectionLost(err, db, db.database, 'dumping it') : err;
   } finally {
     await client.query('ROLLBACK').catch(() => undefined);
     await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * pg_dump and the row count side by side; settles only when both have ended. A count that fails
+ * stops pg_dump (its partial file is about to be removed), and reports why.
+ */
+async function dumpAndCount(config: Config, client: pg.Client, snapshot: string, format: BackupFormat, partial: string) {
+  const stop = new AbortController();
+  const counting = countRows(client, { heartbeat: false }).catch((err: unknown) => {
+    stop.abort();
+    throw isConnectionLoss(err) ? connectionLost(err, config.database, config.database.database, "counting rows in the dump's snapshot") : err;
+  });
+  const [written, counts] = await Promise.allSettled([runPgDump(config, snapshot, format, partial, stop.signal, client), counting]);
+  if (counts.status === 'rejected' && (stop.signal.aborted || written.status === 'fulfilled')) throw counts.reason;
+  if (written.status === 'rejected') throw written.reason;
+  if (counts.status === 'rejected') throw counts.reason;
+  return { written: written.value, counts: counts.value };
 }
 
 /** A retry after the file was completed (the worker died before reporting) returns the same result. */
@@ -120,7 +141,7 @@ async function toolVersion(config: Config): Promise<string> {
 }
 
 /** Runs pg_dump in the exported snapshot into `file`; resolves with its size and SHA-256 once pg_dump exited 0 and the file is fsynced. */
-async function runPgDump(config: Config, snapshot: string, format: BackupFormat, file: string): Promise<{ bytes: number; sha256: string }> {
+async function runPgDump(config: Config, snapshot: string, format: BackupFormat, file: string, abort: AbortSignal, snapshotSession: pg.Client): Promise<{ bytes: number; sha256: string }> {
   const ctx = Context.current();
   const args = ['--no-password', `--snapshot=${snapshot}`, ...(format === 'custom' ? ['--format=custom', `--compress=${config.backup.gzipLevel}`] : ['--format=plain'])];
   const child = execa(pgToolPath('pg_dump', config.pgBinDir), args, {
@@ -128,7 +149,7 @@ async function runPgDump(config: Config, snapshot: string, format: BackupFormat,
     extendEnv: false,
     buffer: { stdout: false, stderr: true },
     stdin: 'ignore',
-    cancelSignal: ctx.cancellationSignal,
+    cancelSignal: AbortSignal.any([ctx.cancellationSignal, abort]),
     maxBuffer: { stderr: 1024 * 1024 },
   });
   const counter = new HashCounter();
@@ -146,7 +167,7 @@ async function runPgDump(config: Config, snapshot: string, format: BackupFormat,
     // Cancelled (by the workflow, or by a worker shutting down): the SDK reports the cancellation as such.
     if (err instanceof ExecaError && err.isCanceled && ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? err;
     if (err instanceof ExecaError && err.command.startsWith('zstd')) throw compressError(err);
-    if (err instanceof ExecaError) throw dumpError(err, config);
+    if (err instanceof ExecaError) throw dumpError(err, config, connectionError(snapshotSession));
     throw err;
   } finally {
     stop();
@@ -169,9 +190,14 @@ function compressError(err: ExecaError): Error {
   return transient(ErrorType.DumpFailed, `zstd ${err.signal ? `was killed by ${err.signal}` : `exited with code ${String(err.exitCode)}`}${stderr ? `: ${stderr}` : ''}; no backup file was written`, err);
 }
 
-function dumpError(err: ExecaError, config: Config): Error {
+const PG_DUMP_LOST = /server closed the connection unexpectedly|terminating connection|connection to server was lost|could not receive data from server|SSL SYSCALL error/i;
+
+function dumpError(err: ExecaError, config: Config, snapshotLost: Error | undefined): Error {
   if (err.isCanceled) return err;
   const stderr = String(err.stderr ?? '').trim().split('\n').slice(-5).join(' | ');
+  if (PG_DUMP_LOST.test(stderr)) return connectionLost(new Error(`pg_dump: ${stderr}`), config.database, config.database.database, 'pg_dump was running');
+  // pg_dump could not import the snapshot because the session that exported it is gone.
+  if (snapshotLost !== undefined && /invalid snapshot identifier/i.test(stderr)) return connectionLost(snapshotLost, config.database, config.database.database, 'pg_dump was starting');
   if (/connection to server .* failed|could not connect|server closed the connection/i.test(stderr)) {
     return transient(ErrorType.DatabaseUnreachable, `pg_dump lost the connection to ${config.database.host}:${config.database.port}: ${stderr}`, err);
   }

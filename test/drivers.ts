@@ -45,7 +45,11 @@ export interface Runner {
 /** One engine for the scenario suites. */
 export interface Driver {
   readonly name: DriverName;
-  /** A runner (a Worker on its own task queue, or a LocalRuntime) with the activities for `config`, any replaced by `overrides`. */
+  /**
+   * A runner (a Worker on its own task queue, or a LocalRuntime) with the activities for `config`, any
+   * replaced by `overrides`. Without overrides, asking again for the same config object gives the same
+   * runner until it is stopped (a Worker takes 1.5 s to create).
+   */
   runner(config: Config, overrides?: Record<string, unknown>): Promise<Runner>;
   /** Stops every Worker or LocalRuntime not stopped yet (call it in afterEach or afterAll). */
   release(): Promise<void>;
@@ -102,73 +106,91 @@ async function pollAwaitingConfirmation(workflowId: string, query: () => Promise
   }
 }
 
-/** The real Temporal dev server: one real Worker per runner, on its own task queue, started through the real client. */
-export function temporalDriver(): Driver {
-  const stops: (() => Promise<void>)[] = [];
-  return {
-    name: 'temporal',
-    async runner(config, overrides = {}) {
-      const attempts: Attempts = new Map();
-      const onServer = onTemporal(config);
-      const worker = await startTestWorker(onServer, recordedActivities(onServer, overrides, attempts));
-      const stop = () => worker.stop();
-      stops.push(stop);
-      const client = await testClient();
-      const start = async <W extends Workflow>(workflow: W, options: StartOptions<W>): Promise<RunHandle<W>> => {
-        // The client types `args` through a conditional type that a generic W cannot resolve.
-        const handle = await client.workflow.start(workflow, { taskQueue: worker.taskQueue, workflowId: options.workflowId, args: options.args } as unknown as WorkflowStartOptions<W>);
-        return {
-          workflowId: handle.workflowId,
-          result: () => handle.result(),
-          signal: (def, ...args) => handle.signal(def, ...args),
-          query: (def, ...args) => handle.query(def, ...args),
-          cancel: async () => {
-            await handle.cancel();
-          },
-          awaitingConfirmation: () => pollAwaitingConfirmation(handle.workflowId, () => handle.query(statusQuery)),
-          attempts: () => [...(attempts.get(handle.workflowId) ?? [])],
-        };
+/** Makes a runner; `stop` releases it. */
+type MakeRunner = (config: Config, overrides: Record<string, unknown>) => Promise<Runner>;
+
+/** A driver over `make`: runners without overrides are shared per config object; release stops every runner still up. */
+function driver(name: DriverName, make: MakeRunner): Driver {
+  const up = new Set<Runner>();
+  const shared = new Map<Config, Promise<Runner>>();
+  const track = (config: Config, overrides: Record<string, unknown>, share: boolean): Promise<Runner> =>
+    make(config, overrides).then((runner) => {
+      up.add(runner);
+      const stop = () => {
+        up.delete(runner);
+        if (share) shared.delete(config);
+        return runner.stop();
       };
-      return { start, execute: async (workflow, options) => (await start(workflow, options)).result(), stop };
+      return { ...runner, stop };
+    });
+  return {
+    name,
+    runner(config, overrides = {}) {
+      if (Object.keys(overrides).length > 0) return track(config, overrides, false);
+      let runner = shared.get(config);
+      if (runner === undefined) {
+        runner = track(config, overrides, true);
+        shared.set(config, runner);
+      }
+      return runner;
     },
     async release() {
-      await Promise.all(stops.splice(0).map((stop) => stop()));
+      shared.clear();
+      await Promise.all([...up].map((runner) => (up.delete(runner), runner.stop())));
     },
   };
 }
 
+/** The real Temporal dev server: a real Worker per runner, on its own task queue; runs started through the real client. */
+export function temporalDriver(): Driver {
+  return driver('temporal', async (config, overrides) => {
+    const attempts: Attempts = new Map();
+    const onServer = onTemporal(config);
+    const worker = await startTestWorker(onServer, recordedActivities(onServer, overrides, attempts));
+    const client = await testClient();
+    const start = async <W extends Workflow>(workflow: W, options: StartOptions<W>): Promise<RunHandle<W>> => {
+      // The client types `args` through a conditional type that a generic W cannot resolve.
+      const handle = await client.workflow.start(workflow, { taskQueue: worker.taskQueue, workflowId: options.workflowId, args: options.args } as unknown as WorkflowStartOptions<W>);
+      return {
+        workflowId: handle.workflowId,
+        result: () => handle.result(),
+        signal: (def, ...args) => handle.signal(def, ...args),
+        query: (def, ...args) => handle.query(def, ...args),
+        cancel: async () => {
+          await handle.cancel();
+        },
+        awaitingConfirmation: () => pollAwaitingConfirmation(handle.workflowId, () => handle.query(statusQuery)),
+        attempts: () => [...(attempts.get(handle.workflowId) ?? [])],
+      };
+    };
+    return { start, execute: async (workflow, options) => (await start(workflow, options)).result(), stop: () => worker.stop() };
+  });
+}
+
 /** The in-process runner behind `--local`, on its virtual clock (timers and retry backoffs skip ahead). */
 export function localDriver(): Driver {
-  const stops: (() => Promise<void>)[] = [];
-  return {
-    name: 'local',
-    async runner(config, overrides = {}) {
-      const attempts: Attempts = new Map();
-      const runtime = await LocalRuntime.create({ activities: recordedActivities(config, overrides, attempts) });
-      let stopped: Promise<void> | undefined;
-      const stop = () => (stopped ??= runtime.shutdown());
-      stops.push(stop);
-      const start = async <W extends Workflow>(workflow: W, options: StartOptions<W>): Promise<RunHandle<W>> => {
-        const handle = await runtime.start(workflow, options);
-        return {
-          workflowId: handle.workflowId,
-          result: () => handle.result(),
-          signal: (def, ...args) => handle.signal(def, ...args),
-          query: (def, ...args) => handle.query(def, ...args),
-          cancel: () => handle.cancel(),
-          awaitingConfirmation: async () => {
-            await handle.settled();
-            return pollAwaitingConfirmation(handle.workflowId, () => handle.query(statusQuery));
-          },
-          attempts: () => [...(attempts.get(handle.workflowId) ?? [])],
-        };
+  return driver('local', async (config, overrides) => {
+    const attempts: Attempts = new Map();
+    const runtime = await LocalRuntime.create({ activities: recordedActivities(config, overrides, attempts) });
+    let stopped: Promise<void> | undefined;
+    const start = async <W extends Workflow>(workflow: W, options: StartOptions<W>): Promise<RunHandle<W>> => {
+      const handle = await runtime.start(workflow, options);
+      return {
+        workflowId: handle.workflowId,
+        result: () => handle.result(),
+        signal: (def, ...args) => handle.signal(def, ...args),
+        query: (def, ...args) => handle.query(def, ...args),
+        cancel: () => handle.cancel(),
+        awaitingConfirmation: async () => {
+          // Idle means blocked on the signal or its deadline; the status query then tells which phase.
+          await handle.settled();
+          return pollAwaitingConfirmation(handle.workflowId, () => handle.query(statusQuery));
+        },
+        attempts: () => [...(attempts.get(handle.workflowId) ?? [])],
       };
-      return { start, execute: async (workflow, options) => (await start(workflow, options)).result(), stop };
-    },
-    async release() {
-      await Promise.all(stops.splice(0).map((stop) => stop()));
-    },
-  };
+    };
+    return { start, execute: async (workflow, options) => (await start(workflow, options)).result(), stop: () => (stopped ??= runtime.shutdown()) };
+  });
 }
 
 /** Both drivers, the reference (the real server) first. */

@@ -3,19 +3,18 @@ import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createActivities } from '../src/activities';
 import { libpqEnv, type Config } from '../src/config';
-import { LocalRuntime } from '../src/runner';
 import { diffFingerprints, fingerprintDatabase } from '../src/testing/compare';
 import { startPgCluster, type PgCluster } from '../src/testing/pgCluster';
-import { backupDatabase, cancelRestore, confirmRestore, restoreDatabase, statusQuery } from '../src/workflows';
-import { createDatabase, fingerprint, restoreFileIntoNewDatabase, testConfig, withAdmin, withServer } from './helpers';
+import { backupDatabase, cancelRestore, confirmRestore, restoreDatabase } from '../src/workflows';
+import { drivers, type Driver, type Runner } from './drivers';
+import { createDatabase, fingerprint, restoreFileIntoNewDatabase, testConfig, uniqueName, withAdmin, withServer } from './helpers';
 
-let n = 0;
-const runtimes: LocalRuntime[] = [];
+const all = drivers();
 afterAll(async () => {
-  await Promise.all(runtimes.map((r) => r.shutdown()));
+  await Promise.all(all.map((d) => d.release()));
   // Every database this file made, live, aside or restored, has "rst" in its name.
   const { rows } = await withAdmin((c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'fbb_rst%'"));
   await withAdmin(async (c) => {
@@ -23,15 +22,13 @@ afterAll(async () => {
   });
 });
 
-async function runtimeFor(config: Config, overrides: Record<string, unknown> = {}): Promise<LocalRuntime> {
-  const runtime = await LocalRuntime.create({ activities: { ...createActivities({ config }), ...overrides } });
-  runtimes.push(runtime);
-  return runtime;
-}
+/** A workflow ID no other run on the dev server has. */
+const workflowId = (label = 'rst') => uniqueName(label).replace(/_/g, '-');
 
-async function backupOf(config: Config, input: Record<string, unknown> = {}): Promise<string> {
-  const runtime = await runtimeFor(config);
-  const result = await runtime.execute(backupDatabase, { args: [{ cleanup_old: false, ...input }], workflowId: `rst-backup-${++n}` });
+/** Makes a verified backup of `config`'s database on `driver` (its runner stays up for the restore); returns its file name. */
+async function backupOf(driver: Driver, config: Config, input: Record<string, unknown> = {}): Promise<string> {
+  const runner = await driver.runner(config);
+  const result = await runner.execute(backupDatabase, { args: [{ cleanup_old: false, ...input }], workflowId: workflowId('rst-backup') });
   return result.filename;
 }
 
@@ -50,19 +47,20 @@ function failureType(err: unknown): string | undefined {
   return e instanceof ApplicationFailure ? (e.type ?? undefined) : undefined;
 }
 
-describe('restoreDatabase', () => {
+describe.each(all)('restoreDatabase on $name', (driver) => {
+  afterEach(() => driver.release());
+  const runnerFor = (config: Config, overrides: Record<string, unknown> = {}): Promise<Runner> => driver.runner(config, overrides);
   it('after a confirm signal, brings the database back to the moment of the backup; the pre-restore backup holds the state it replaced', async () => {
     const db = await createDatabase('rst_main');
     const config = testConfig({ database: db });
     const atBackup = await fingerprint(db);
-    const filename = await backupOf(config);
+    const filename = await backupOf(driver, config);
     await change(db);
     const changed = await fingerprint(db);
 
-    const runtime = await runtimeFor(config);
-    const handle = await runtime.start(restoreDatabase, { args: [{ backup_filename: filename }], workflowId: `rst-${++n}` });
-    await handle.settled();
-    const waiting = await handle.query(statusQuery);
+    const runner = await runnerFor(config);
+    const handle = await runner.start(restoreDatabase, { args: [{ backup_filename: filename }], workflowId: workflowId() });
+    const waiting = await handle.awaitingConfirmation();
     expect(waiting).toMatchObject({ status: 'running', phase: 'awaiting_confirmation', restored_from: filename, strategy: null });
     expect(waiting.pre_restore_backup).toMatch(/^family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz$/);
     expect(waiting.confirm_by).not.toBeNull();
@@ -88,12 +86,12 @@ describe('restoreDatabase', () => {
     const db = await createDatabase('rst_s3');
     const config = testConfig({ database: db, s3: true });
     const atBackup = await fingerprint(db);
-    const filename = await backupOf(config, { upload_to_s3: true });
+    const filename = await backupOf(driver, config, { upload_to_s3: true });
     fs.rmSync(path.join(config.backup.dir, filename));
     fs.rmSync(path.join(config.backup.dir, `${filename}.manifest.json`));
     await change(db);
-    const runtime = await runtimeFor(config);
-    const result = await runtime.execute(restoreDatabase, { args: [{ backup_filename: filename, backup_source: 's3', confirm_restore: true }], workflowId: `rst-${++n}` });
+    const runner = await runnerFor(config);
+    const result = await runner.execute(restoreDatabase, { args: [{ backup_filename: filename, backup_source: 's3', confirm_restore: true }], workflowId: workflowId() });
     expect(result).toMatchObject({ status: 'success', backup_source: 's3', confirmed_by: 'input: confirm_restore' });
     expect(diffFingerprints(atBackup, await fingerprint(db))).toEqual([]);
   });
@@ -105,11 +103,11 @@ describe('restoreDatabase', () => {
     const db = await createDatabase(`rst_${format}`);
     const config = testConfig({ database: db });
     const atBackup = await fingerprint(db);
-    const filename = await backupOf(config, { format });
+    const filename = await backupOf(driver, config, { format });
     expect(filename).toMatch(extension);
     await change(db);
-    const runtime = await runtimeFor(config);
-    const result = await runtime.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true, create_pre_restore_backup: false }], workflowId: `rst-${++n}` });
+    const runner = await runnerFor(config);
+    const result = await runner.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true, create_pre_restore_backup: false }], workflowId: workflowId() });
     expect(result).toMatchObject({ status: 'success', strategy: 'swap' });
     expect(diffFingerprints(atBackup, await fingerprint(db))).toEqual([]);
   });
@@ -121,8 +119,8 @@ describe('restoreDatabase', () => {
     const legacy = 'family_brain_daily_20251208_020000.sql.gz';
     await execa('bash', ['-o', 'pipefail', '-c', `"${config.pgBinDir}/pg_dump" | gzip > "${path.join(config.backup.dir, legacy)}"`], { env: libpqEnv(config.database), extendEnv: false });
     await change(db);
-    const runtime = await runtimeFor(config);
-    const result = await runtime.execute(restoreDatabase, { args: [{ backup_filename: legacy, confirm_restore: true, create_pre_restore_backup: false }], workflowId: `rst-${++n}` });
+    const runner = await runnerFor(config);
+    const result = await runner.execute(restoreDatabase, { args: [{ backup_filename: legacy, confirm_restore: true, create_pre_restore_backup: false }], workflowId: workflowId() });
     expect(result).toMatchObject({ status: 'success', pre_restore_backup: null });
     expect(result.verification?.tables.tenants).toEqual({ expected: 5, actual: 5 });
     expect(diffFingerprints(atBackup, await fingerprint(db))).toEqual([]);
@@ -132,11 +130,11 @@ describe('restoreDatabase', () => {
     it('when cancelled by signal', async () => {
       const db = await createDatabase('rst_cancel');
       const config = testConfig({ database: db });
-      const filename = await backupOf(config);
+      const filename = await backupOf(driver, config);
       await change(db);
       const before = await fingerprint(db);
-      const handle = await (await runtimeFor(config)).start(restoreDatabase, { args: [{ backup_filename: filename, create_pre_restore_backup: false }], workflowId: `rst-${++n}` });
-      await handle.settled();
+      const handle = await (await runnerFor(config)).start(restoreDatabase, { args: [{ backup_filename: filename, create_pre_restore_backup: false }], workflowId: workflowId() });
+      await handle.awaitingConfirmation();
       await handle.signal(cancelRestore, { cancelled_by: 'ops', reason: 'wrong file' });
       const result = await handle.result();
       expect(result).toMatchObject({ status: 'cancelled', strategy: null, error: { type: 'RestoreCancelled', message: 'cancelled by ops: wrong file; the database was not changed' } });
@@ -146,14 +144,14 @@ describe('restoreDatabase', () => {
     it('when nobody confirms before the deadline', async () => {
       const db = await createDatabase('rst_expire');
       const config = testConfig({ database: db });
-      const filename = await backupOf(config);
+      const filename = await backupOf(driver, config);
       const before = await fingerprint(db);
-      const runtime = await runtimeFor(config);
-      const result = await runtime.execute(restoreDatabase, {
-        args: [{ backup_filename: filename, create_pre_restore_backup: false, confirmation_timeout: '2 hours' }],
-        workflowId: `rst-${++n}`,
+      const runner = await runnerFor(config);
+      const result = await runner.execute(restoreDatabase, {
+        args: [{ backup_filename: filename, create_pre_restore_backup: false, confirmation_timeout: '3 seconds' }],
+        workflowId: workflowId(),
       });
-      expect(result).toMatchObject({ status: 'expired', error: { type: 'RestoreExpired', message: 'no confirmRestore signal within 2 hours; the database was not changed' } });
+      expect(result).toMatchObject({ status: 'expired', error: { type: 'RestoreExpired', message: 'no confirmRestore signal within 3 seconds; the database was not changed' } });
       expect(diffFingerprints(before, await fingerprint(db))).toEqual([]);
     });
 
@@ -164,7 +162,7 @@ describe('restoreDatabase', () => {
     ])('on %s, failing with %s', async (what, type) => {
       const db = await createDatabase('rst_bad');
       const config = testConfig({ database: db });
-      let filename = await backupOf(config);
+      let filename = await backupOf(driver, config);
       if (what === 'a corrupted file') {
         const file = path.join(config.backup.dir, filename);
         const bytes = fs.readFileSync(file);
@@ -175,17 +173,17 @@ describe('restoreDatabase', () => {
       if (what === 'a bad name') filename = '../etc/passwd';
       await change(db);
       const before = await fingerprint(db);
-      const handle = await (await runtimeFor(config)).start(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: `rst-${++n}` });
+      const handle = await (await runnerFor(config)).start(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: workflowId() });
       const err = await handle.result().catch((e: unknown) => e);
       expect(failureType(err)).toBe(type);
       expect(diffFingerprints(before, await fingerprint(db))).toEqual([]);
-      if (what === 'a bad name') expect(handle.execution.attempts).toEqual([]);
+      if (what === 'a bad name') expect(handle.attempts()).toEqual([]);
     });
 
     it('on a server without pgvector, failing with ExtensionUnavailable before any change', async () => {
       const db = await createDatabase('rst_novec');
       const config = testConfig({ database: db });
-      const filename = await backupOf(config);
+      const filename = await backupOf(driver, config);
       let bare: PgCluster | undefined;
       try {
         bare = await startPgCluster({ withoutExtensions: ['vector'] });
@@ -194,7 +192,7 @@ describe('restoreDatabase', () => {
         const target: Config = { ...config, database: { ...config.database, host: bare.host, port: bare.port, password: bare.password, database: 'family_brain' } };
         const conn = { host: bare.host, port: bare.port, user: bare.user, password: bare.password, database: 'family_brain' };
         const before = await fingerprintDatabase(conn);
-        const err = await (await runtimeFor(target)).execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: `rst-${++n}` }).catch((e: unknown) => e);
+        const err = await (await runnerFor(target)).execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: workflowId() }).catch((e: unknown) => e);
         expect(failureType(err)).toBe('ExtensionUnavailable');
         expect(String((err as Error & { cause?: { cause?: Error } }).cause?.cause?.message)).toMatch(/needs extension\(s\) vector, which this server does not offer/);
         expect(diffFingerprints(before, await fingerprintDatabase(conn))).toEqual([]);
@@ -207,7 +205,7 @@ describe('restoreDatabase', () => {
   it('rolls back automatically when the check after the swap fails, leaving the database as before the restore', async () => {
     const db = await createDatabase('rst_rollback');
     const config = testConfig({ database: db });
-    const filename = await backupOf(config);
+    const filename = await backupOf(driver, config);
     await change(db);
     const before = await fingerprint(db);
     const real = createActivities({ config });
@@ -216,8 +214,8 @@ describe('restoreDatabase', () => {
       const check = await real.verifyLiveDatabase(expected, extensions);
       return { ...check, tables: { ...check.tables, tenants: { expected: 5, actual: 4 } }, ok: false };
     };
-    const runtime = await runtimeFor(config, { verifyLiveDatabase });
-    const result = await runtime.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: `rst-${++n}` });
+    const runner = await runnerFor(config, { verifyLiveDatabase });
+    const result = await runner.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: workflowId() });
     expect(result).toMatchObject({ status: 'rolled_back', strategy: 'swap', aside_database: null, error: { type: 'RestoreVerificationFailed' } });
     expect(result.rollback).toMatchObject({ strategy: 'swap_back', verification: { ok: true } });
     expect(result.rollback?.failed_database).toMatch(new RegExp(`^${db}_failed_restore_\\d{8}_\\d{6}$`));
@@ -229,7 +227,7 @@ describe('restoreDatabase', () => {
   it('rolls back when the worker dies right after the renames, before the swap reported back', async () => {
     const db = await createDatabase('rst_swapcrash');
     const config = testConfig({ database: db });
-    const filename = await backupOf(config);
+    const filename = await backupOf(driver, config);
     await change(db);
     const before = await fingerprint(db);
     const real = createActivities({ config });
@@ -238,8 +236,8 @@ describe('restoreDatabase', () => {
       await real.swapDatabases(names);
       throw ApplicationFailure.create({ type: 'WorkerLost', message: 'simulated: the worker died after the swap', nonRetryable: true });
     };
-    const runtime = await runtimeFor(config, { swapDatabases });
-    const result = await runtime.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: `rst-${++n}` });
+    const runner = await runnerFor(config, { swapDatabases });
+    const result = await runner.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: workflowId() });
     expect(result).toMatchObject({ status: 'rolled_back', error: { type: 'WorkerLost' }, rollback: { strategy: 'swap_back', verification: { ok: true, swapped_back: true } } });
     expect(result.rollback?.failed_database).toMatch(new RegExp(`^${db}_failed_restore_`));
     expect(diffFingerprints(before, await fingerprint(db))).toEqual(RECORD_ROW);
@@ -254,10 +252,10 @@ describe('restoreDatabase', () => {
       const db = await createDatabase('rst_inplace');
       const config = testConfig({ database: db });
       const atBackup = await fingerprint(db);
-      const filename = await backupOf(config);
+      const filename = await backupOf(driver, config);
       await change(db);
-      const runtime = await runtimeFor(config, { restoreIntoNewDatabase: cannotCreate });
-      const result = await runtime.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: `rst-${++n}` });
+      const runner = await runnerFor(config, { restoreIntoNewDatabase: cannotCreate });
+      const result = await runner.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: workflowId() });
       expect(result).toMatchObject({ status: 'success', strategy: 'in_place', aside_database: null, verification: { ok: true } });
       expect(diffFingerprints(atBackup, await fingerprint(db))).toEqual([]);
     });
@@ -265,7 +263,7 @@ describe('restoreDatabase', () => {
     it('rolls back to the pre-restore backup when the check afterwards fails', async () => {
       const db = await createDatabase('rst_inplace_rb');
       const config = testConfig({ database: db });
-      const filename = await backupOf(config);
+      const filename = await backupOf(driver, config);
       await change(db);
       const before = await fingerprint(db);
       const real = createActivities({ config });
@@ -275,8 +273,8 @@ describe('restoreDatabase', () => {
         const check = await real.verifyLiveDatabase(expected, extensions);
         return ++checks === 1 ? { ...check, ok: false } : check;
       };
-      const runtime = await runtimeFor(config, { restoreIntoNewDatabase: cannotCreate, verifyLiveDatabase });
-      const result = await runtime.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: `rst-${++n}` });
+      const runner = await runnerFor(config, { restoreIntoNewDatabase: cannotCreate, verifyLiveDatabase });
+      const result = await runner.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: workflowId() });
       expect(result).toMatchObject({ status: 'rolled_back', strategy: 'in_place', rollback: { strategy: 'pre_restore_backup', verification: { ok: true } } });
       // The pre-restore backup was dumped before it recorded itself in system_logs: exactly the state before the restore.
       expect(diffFingerprints(before, await fingerprint(db))).toEqual([]);
@@ -285,10 +283,10 @@ describe('restoreDatabase', () => {
     it('is refused without a pre-restore backup to roll back to', async () => {
       const db = await createDatabase('rst_inplace_nopre');
       const config = testConfig({ database: db });
-      const filename = await backupOf(config);
+      const filename = await backupOf(driver, config);
       const before = await fingerprint(db);
-      const runtime = await runtimeFor(config, { restoreIntoNewDatabase: cannotCreate });
-      const result = await runtime.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true, create_pre_restore_backup: false }], workflowId: `rst-${++n}` });
+      const runner = await runnerFor(config, { restoreIntoNewDatabase: cannotCreate });
+      const result = await runner.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true, create_pre_restore_backup: false }], workflowId: workflowId() });
       expect(result).toMatchObject({ status: 'failed', strategy: 'in_place', error: { type: 'CannotCreateDatabase' } });
       expect(diffFingerprints(before, await fingerprint(db))).toEqual([]);
     });
@@ -298,13 +296,13 @@ describe('restoreDatabase', () => {
     const db = await createDatabase('rst_roles');
     const config = testConfig({ database: db });
     const atBackup = await fingerprint(db);
-    const filename = await backupOf(config);
+    const filename = await backupOf(driver, config);
     let fresh: PgCluster | undefined;
     try {
       fresh = await startPgCluster();
       await withServer(fresh, 'postgres', (c) => c.query('CREATE DATABASE family_brain'));
       const target: Config = { ...config, database: { ...config.database, host: fresh.host, port: fresh.port, password: fresh.password, database: 'family_brain' } };
-      const result = await (await runtimeFor(target)).execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: `rst-${++n}` });
+      const result = await (await runnerFor(target)).execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: workflowId() });
       expect(result).toMatchObject({ status: 'success', roles_created: ['family_brain_app'] });
       const restored = await fingerprintDatabase({ host: fresh.host, port: fresh.port, user: fresh.user, password: fresh.password, database: 'family_brain' });
       expect(diffFingerprints(atBackup, restored)).toEqual([]);
@@ -316,11 +314,11 @@ describe('restoreDatabase', () => {
   it('refuses a second restore of the same database while one waits for confirmation', async () => {
     const db = await createDatabase('rst_twice');
     const config = testConfig({ database: db });
-    const filename = await backupOf(config);
-    const runtime = await runtimeFor(config);
-    const first = await runtime.start(restoreDatabase, { args: [{ backup_filename: filename, create_pre_restore_backup: false }], workflowId: `rst-${++n}` });
-    await first.settled();
-    const err = await runtime.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: `rst-${++n}` }).catch((e: unknown) => e);
+    const filename = await backupOf(driver, config);
+    const runner = await runnerFor(config);
+    const first = await runner.start(restoreDatabase, { args: [{ backup_filename: filename, create_pre_restore_backup: false }], workflowId: workflowId() });
+    await first.awaitingConfirmation();
+    const err = await runner.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: workflowId() }).catch((e: unknown) => e);
     expect(failureType(err)).toBe('DatabaseBusy');
     expect(String((err as Error & { cause?: { cause?: Error } }).cause?.cause?.message)).toMatch(new RegExp(`^a restore of database "${db}" is already running \\(workflow ${first.workflowId}`));
     await first.signal(cancelRestore, {});

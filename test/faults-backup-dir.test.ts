@@ -6,7 +6,7 @@ import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { vi, afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../src/activities';
 import { listCatalog } from '../src/activities/catalog';
 import { formatCatalog } from '../src/client/commands/list';
@@ -18,6 +18,10 @@ import { backupDatabase, restoreDatabase } from '../src/workflows';
 import type { RestoreResult } from '../src/workflows/restoreDatabase';
 import { createDatabase, dropDatabase, fingerprint, runActivity, tempDir, testConfig, uniqueName, withAdmin } from './helpers';
 import { onTemporal, startTestWorker, testClient } from './temporal';
+
+/** Backups, restores and workers on a machine other test files load too. */
+const SLOW_MS = 300_000;
+vi.setConfig({ testTimeout: SLOW_MS, hookTimeout: SLOW_MS });
 
 const made: string[] = [];
 const mounts: string[] = [];

@@ -3,19 +3,20 @@ import {
   CancellationScope,
   condition,
   defineQuery,
+  isCancellation,
   defineSignal,
   proxyActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import { msToNumber } from '@temporalio/common/lib/time';
-import type { Duration } from '@temporalio/common';
+import { ActivityCancellationType, type Duration } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { TableCheck } from '../activities/restore/databases';
 import { asideDatabaseName, backupFilename, localTimestamp } from '../backup/naming';
 import { parseRestoreInput, type RestoreInput } from '../backup/restoreInput';
-import type { BackupProgress, BackupStep } from './backupDatabase';
-import { errorInfo, quick, runBackup } from './pipeline';
+import { longActivities, quick } from './proxies';
+import { errorInfo, runBackup } from './pipeline';
 
 /** Phases, as the `status` query reports them. */
 export type RestorePhase = 'validating' | 'pre_backup' | 'awaiting_confirmation' | 'restoring' | 'verifying' | 'swapping' | 'rolling_back' | 'done';
@@ -50,15 +51,18 @@ const validating = proxyActivities<Activities>({
   heartbeatTimeout: '2 minutes',
   retry: { maximumAttempts: 3, initialInterval: '10 seconds' },
 });
+// On cancellation, wait for the activity to stop its psql/pg_restore before the workflow goes on.
 const restoring = proxyActivities<Activities>({
   startToCloseTimeout: '6 hours',
   heartbeatTimeout: '2 minutes',
   retry: { maximumAttempts: 2, initialInterval: '30 seconds' },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 const switching = proxyActivities<Activities>({
   startToCloseTimeout: '1 hour',
   heartbeatTimeout: '2 minutes',
   retry: { maximumAttempts: 3, initialInterval: '5 seconds' },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 // Putting the old database back is the last line of defence: try hard.
 const rollingBack = proxyActivities<Activities>({
@@ -117,10 +121,7 @@ export async function restoreDatabase(rawInput: RestoreInput | Record<string, un
       state.phase = 'pre_backup';
       const filename = backupFilename(settings.prefix, 'pre_restore', new Date(), settings.timezone);
       state.pre_restore_backup = filename;
-      const progress: BackupProgress = { step: 'starting', filename, size_bytes: null, steps_done: [] };
-      const pre = await runBackup({ filename, type: 'pre_restore', format: 'plain_gzip', upload: false, cleanup: false, started: Date.now() }, progress, (s: BackupStep) => {
-        progress.step = s;
-      });
+      const pre = await runBackup({ filename, type: 'pre_restore', format: 'plain_gzip', upload: false, cleanup: false, started: Date.now() }, longActivities(settings.activity_tuning), () => undefined);
       preRestore = { filename: pre.filename, table_details: pre.table_details };
     }
 
@@ -140,6 +141,10 @@ export async function restoreDatabase(rawInput: RestoreInput | Record<string, un
     } else {
       state.confirmed_by = 'input: confirm_restore';
     }
+    if (cancelled !== null) {
+      const c: { cancelled_by?: string; reason?: string } = cancelled;
+      return finish('cancelled', { error: { type: 'RestoreCancelled', message: `cancelled by ${c.cancelled_by ?? 'unknown'}${c.reason ? `: ${c.reason}` : ''} before the restore began; the database was not changed` } });
+    }
 
     const stamp = localTimestamp(new Date(), settings.timezone);
     const names = { live, incoming: `${live}_restoring_${stamp}`, aside: asideDatabaseName(live, stamp), failed: `${live}_failed_restore_${stamp}` };
@@ -151,6 +156,11 @@ export async function restoreDatabase(rawInput: RestoreInput | Record<string, un
       state.strategy = 'swap';
       state.roles_created = restored.roles_created;
     } catch (err) {
+      if (isCancellation(err)) {
+        // The activity dropped its copy when it stopped; dropping it here too covers an activity that finished first.
+        await CancellationScope.nonCancellable(() => rollingBack.dropDatabase(names.incoming));
+        return finish('cancelled', { error: { type: 'RestoreCancelled', message: `cancelled while restoring beside the live database; the half-made copy ${names.incoming} was dropped; the database was not changed` } });
+      }
       const error = errorInfo(err);
       if (error.type !== 'CannotCreateDatabase') return finish('failed', { error });
       state.strategy = 'in_place';
@@ -171,11 +181,12 @@ export async function restoreDatabase(rawInput: RestoreInput | Record<string, un
       } catch (err) {
         // The renames happen in one transaction: either the swap happened and is undone, or it did not and the copy is dropped.
         state.phase = 'rolling_back';
-        const verification = await rollingBack.rollbackSwap(names, asideCounts);
+        // A cancellation must not stop the rollback: it is what puts the previous database back.
+        const verification = await CancellationScope.nonCancellable(() => rollingBack.rollbackSwap(names, asideCounts));
         state.rollback = { strategy: 'swap_back', verification, failed_database: verification.swapped_back ? names.failed : null };
         state.aside_database = null;
         if (!verification.ok) throw rollbackFailed(err, verification);
-        return finish('rolled_back', { error: errorInfo(err) });
+        return finish('rolled_back', { error: cancelledOr(err, 'cancelled during the swap or the check after it; the previous database was put back') });
       }
     }
 
@@ -190,7 +201,8 @@ export async function restoreDatabase(rawInput: RestoreInput | Record<string, un
     try {
       await restoring.restoreInPlace(prepared, 'restore');
     } catch (err) {
-      // One transaction: a failed in-place restore left the live database as it was.
+      // One transaction: a failed or cancelled in-place restore left the live database as it was.
+      if (isCancellation(err)) return finish('cancelled', { error: { type: 'RestoreCancelled', message: 'cancelled during the in-place restore, whose transaction was rolled back; the database was not changed' } });
       return finish('failed', { error: errorInfo(err) });
     }
     try {
@@ -200,16 +212,24 @@ export async function restoreDatabase(rawInput: RestoreInput | Record<string, un
       return finish('success');
     } catch (err) {
       state.phase = 'rolling_back';
-      const pre = await rollingBack.prepareRestore(preRestore.filename, 'local');
-      await rollingBack.restoreInPlace(pre, 'rollback');
-      const verification = await rollingBack.verifyLiveDatabase(preRestore.table_details, pre.extensions);
+      const pre = preRestore;
+      const verification = await CancellationScope.nonCancellable(async () => {
+        const prepared = await rollingBack.prepareRestore(pre.filename, 'local');
+        await rollingBack.restoreInPlace(prepared, 'rollback');
+        return rollingBack.verifyLiveDatabase(pre.table_details, prepared.extensions);
+      });
       state.rollback = { strategy: 'pre_restore_backup', verification, failed_database: null };
       if (!verification.ok) throw rollbackFailed(err, verification);
-      return finish('rolled_back', { error: errorInfo(err) });
+      return finish('rolled_back', { error: cancelledOr(err, 'cancelled during the check after the in-place restore; the pre-restore backup was put back') });
     }
   } finally {
     await CancellationScope.nonCancellable(() => quick.releaseBackupLock(workflowId));
   }
+}
+
+/** The error a rollback reports: RestoreCancelled with `message` for a cancellation, else what failed. */
+function cancelledOr(err: unknown, message: string): { type: string; message: string } {
+  return isCancellation(err) ? { type: 'RestoreCancelled', message } : errorInfo(err);
 }
 
 function actualCounts(check: TableCheck): Record<string, number> {

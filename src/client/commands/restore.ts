@@ -132,6 +132,7 @@ async function signalRestore(ctx: CommandContext, action: 'confirm' | 'cancel', 
   if (opts.local) throw notReachableLocally(workflowId, `${action} at that process's prompt, or run restores without --local on a Temporal worker`);
   const config = ctx.config();
   const by = whoAmI();
+  let outcome: string | undefined;
   await withTemporal(config, ctx.connect, async (client) => {
     const found = await describeExisting(client, config, workflowId);
     if (found.type !== WORKFLOW_TYPES.restore) {
@@ -141,13 +142,32 @@ async function signalRestore(ctx: CommandContext, action: 'confirm' | 'cancel', 
       throw new CliError(`restore ${workflowId} is not running any more (${found.status.name.toLowerCase()}); nothing was sent; "fbb status ${workflowId}" shows how it ended`, ExitCode.badInput);
     }
     const handle = client.workflow.getHandle(workflowId);
-    if (action === 'confirm') await handle.signal(confirmRestore, { confirmed_by: by });
-    else await handle.signal(cancelRestore, { cancelled_by: by });
+    if (action === 'confirm') {
+      await handle.signal(confirmRestore, { confirmed_by: by });
+      return;
+    }
+    const { phase } = await handle.query(statusQuery);
+    if (phase === 'rolling_back' || phase === 'done') {
+      throw new CliError(
+        `restore ${workflowId} is ${phase === 'done' ? 'finishing' : 'putting the previous database back'}; that cannot be stopped safely, so nothing was sent; "fbb status ${workflowId}" shows how it ends`,
+        ExitCode.badInput,
+      );
+    }
+    if (CANCELLED_BY_SIGNAL.has(phase)) {
+      await handle.signal(cancelRestore, { cancelled_by: by });
+      return;
+    }
+    // Past confirmation the signal is no longer read: cancel the workflow, which drops its half-made copy or rolls back.
+    await handle.cancel();
+    outcome = `cancellation of ${workflowId} requested in phase ${phase}: the half-made copy is dropped, or a swap already made is rolled back`;
   });
-  const signal = action === 'confirm' ? confirmRestore.name : cancelRestore.name;
+  const signal = action === 'confirm' ? confirmRestore.name : outcome === undefined ? cancelRestore.name : 'workflow cancellation';
   if (opts.json) printJson({ workflow_id: workflowId, signal, by }, ctx.stdout);
-  else ctx.stdout.write(`${action === 'confirm' ? 'confirmed' : 'cancelled'} ${workflowId}; follow it with: fbb status ${workflowId}\n`);
+  else ctx.stdout.write(`${outcome ?? `${action === 'confirm' ? 'confirmed' : 'cancelled'} ${workflowId}`}; follow it with: fbb status ${workflowId}\n`);
 }
+
+/** Phases in which the cancelRestore signal stops a restore before it changes anything. */
+const CANCELLED_BY_SIGNAL = new Set<RestoreResult['phase']>(['validating', 'pre_backup', 'awaiting_confirmation']);
 
 /** Activities after which a failed restore may have left the live database changed. */
 const CHANGING_ACTIVITIES = new Set(['swapDatabases', 'restoreInPlace', 'rollbackSwap', 'verifyLiveDatabase']);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { manifestName, parseManifest, type BackupManifest, type VerificationResult } from '../../backup/manifest';
 import type { Config } from '../../config';
-import { ErrorType, permanent } from '../../errors';
+import { ErrorType, permanent, transient } from '../../errors';
 import { connect, withClient } from '../db';
 import { restoreFileInto } from '../restoreFile';
 import { writeFileAtomic } from '../stream';
@@ -33,7 +33,9 @@ export async function verifyBackup(config: Config, filename: string): Promise<Ba
   await createScratch(config, scratch);
   try {
     await restoreInto(config, scratch, file, manifest);
-    const { counts, extensions } = await withClient(config.database, async (c) => ({ counts: await countRows(c), extensions: await listExtensions(c) }), scratch);
+    const { counts, extensions } = await withClient(config.database, async (c) => ({ counts: await countRows(c), extensions: await listExtensions(c) }), scratch).catch(async (err: unknown) => {
+      throw (await serverAnswers(config)) ? err : serverLost(config, filename, scratch, err);
+    });
     const mismatches: VerificationResult['mismatches'] = {};
     for (const [table, expected] of Object.entries(manifest.table_details)) {
       const actual = counts[table] ?? null;
@@ -121,8 +123,28 @@ async function restoreInto(config: Config, scratch: string, file: string, manife
     await restoreFileInto(config, scratch, { filename: manifest.filename, file, format: manifest.format, sha256: manifest.sha256 }, { step: 'verify', failureType: ErrorType.BackupVerificationFailed, parallel: true });
   } catch (err) {
     if ((err as { type?: string }).type === ErrorType.BackupCorrupted) await setAside(config.backup.dir, { ...manifest, status: 'failed' });
+    // A restore that stopped because the server went away says nothing about the backup.
+    if ((err as { type?: string }).type === ErrorType.BackupVerificationFailed && !(await serverAnswers(config))) throw serverLost(config, manifest.filename, scratch, err);
     throw err;
   }
+}
+
+/** True when the server accepts a connection and a query now. */
+async function serverAnswers(config: Config): Promise<boolean> {
+  return withClient(config.database, (c) => c.query('SELECT 1'), config.database.maintenanceDatabase).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Retryable: the server stopped answering while verifying; the backup is not to blame and stays as it is. */
+function serverLost(config: Config, filename: string, scratch: string, cause: unknown): Error {
+  return transient(
+    ErrorType.DatabaseUnreachable,
+    `the database server at ${config.database.host}:${config.database.port} stopped answering while backup "${filename}" was being verified; the backup was not judged and is kept unverified; ` +
+      `the next attempt drops the scratch database ${scratch} and verifies again (if none comes, drop it by hand: DROP DATABASE ${scratch})`,
+    cause,
+  );
 }
 
 /** Moves a backup that failed verification out of the catalog and records why in its manifest. */

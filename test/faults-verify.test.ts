@@ -1,0 +1,73 @@
+// Issue 12: the server stopped (pg_ctl -m immediate) while a backup is being verified, on a
+// throwaway cluster (never the shared one). The outage is not the backup's fault.
+import fs from 'node:fs';
+import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { execa } from 'execa';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { createActivities } from '../src/activities';
+import { manifestName, type BackupManifest } from '../src/backup/manifest';
+import { backupFilename } from '../src/backup/naming';
+import type { Config } from '../src/config';
+import { loadSampleDatabase } from '../src/testing/fixture';
+import { startPgCluster, type PgCluster } from '../src/testing/pgCluster';
+import { runActivity, testConfig, withServer } from './helpers';
+
+vi.setConfig({ testTimeout: 300_000, hookTimeout: 300_000 });
+
+let cluster: PgCluster | undefined;
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+const asPostgres = (tool: string, args: string[]) => execa('runuser', ['-u', 'postgres', '--', path.join(cluster!.binDir, tool), ...args]);
+
+/** Starts the stopped throwaway cluster again on its port, as startPgCluster did. */
+async function restart(): Promise<void> {
+  const options = `-p ${cluster!.port} -k ${path.dirname(cluster!.dataDir)} -c listen_addresses=127.0.0.1 -c fsync=off`;
+  await asPostgres('pg_ctl', ['-D', cluster!.dataDir, '-o', options, '-l', path.join(path.dirname(cluster!.dataDir), 'server.log'), '-w', 'start']);
+}
+
+const scratchDatabases = async () =>
+  (await withServer(cluster!, 'postgres', (c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'fbb_verify_%'"))).rows.map((r) => r.datname);
+
+describe('a server stopped during verification', () => {
+  it('is a retryable DatabaseUnreachable that keeps the backup unverified, and the next attempt drops the scratch database and verifies', async () => {
+    cluster = await startPgCluster();
+    await withServer(cluster, 'postgres', (c) => c.query('CREATE DATABASE family_brain'));
+    await withServer(cluster, 'family_brain', (c) => loadSampleDatabase(c, { scale: 4 }));
+    const base = testConfig();
+    const config: Config = { ...base, database: { ...base.database, host: cluster.host, port: cluster.port, password: cluster.password, database: 'family_brain' } };
+    const activities = createActivities({ config });
+    const filename = backupFilename('family_brain', 'daily', new Date(), 'UTC');
+    await runActivity(activities.dumpDatabase, { filename, type: 'daily', format: 'plain_gzip', workflowId: 'verify-outage' });
+
+    const verifying = runActivity(activities.verifyBackup, filename).catch((e: unknown) => e);
+    // The moment: psql is restoring into the scratch database.
+    for (;;) {
+      const { rows } = await withServer(cluster, 'postgres', (c) => c.query("SELECT 1 FROM pg_stat_activity WHERE datname LIKE 'fbb_verify_%' AND application_name = 'family-brain-backup'"));
+      if (rows.length > 0) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await asPostgres('pg_ctl', ['-D', cluster.dataDir, '-m', 'immediate', '-w', 'stop']);
+    const err = await verifying;
+
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    const failure = err as ApplicationFailure;
+    expect(failure.type).toBe('DatabaseUnreachable');
+    expect(failure.nonRetryable).toBe(false);
+    expect(failure.message).toMatch(
+      new RegExp(`^the database server at 127\\.0\\.0\\.1:${cluster.port} stopped answering while backup "${filename}" was being verified; the backup was not judged and is kept unverified; the next attempt drops the scratch database fbb_verify_[0-9a-f]{20} and verifies again`),
+    );
+    // Not blamed: still its own name, manifest still "dumped".
+    const manifest = JSON.parse(fs.readFileSync(path.join(config.backup.dir, manifestName(filename)), 'utf8')) as BackupManifest;
+    expect(manifest.status).toBe('dumped');
+    expect(fs.existsSync(path.join(config.backup.dir, filename))).toBe(true);
+
+    await restart();
+    expect(await scratchDatabases()).toHaveLength(1);
+    const verified = await runActivity(activities.verifyBackup, filename);
+    expect(verified.status).toBe('verified');
+    expect(await scratchDatabases()).toEqual([]);
+  });
+});

@@ -11,6 +11,7 @@ import { formatLocal, nextFireTimes, type CalendarScheduleSpec } from '../src/sc
 import type { BackupResult } from '../src/workflows/backupDatabase';
 import { captured, createDatabase, dropDatabase, tempDir, testConfig, uniqueName } from './helpers';
 import { createTestNamespace } from './namespaces';
+import { startedBy } from './scheduleRuns';
 import { onTemporal, startTestWorker, temporalInfo, type TestWorker } from './temporal';
 
 async function fbb(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -187,6 +188,31 @@ describe('fbb schedules on the Temporal server', () => {
     }
   });
 
+  it('overlap SKIP on the server: while a triggered backup still waits for a worker, a second trigger starts nothing; the worker then runs one backup', async () => {
+    const { namespace, client, env } = await setUp();
+    await fbb(['schedules', 'apply'], env);
+    const handle = client.schedule.getHandle('schedule_weekly_backup');
+    expect((await fbb(['schedules', 'trigger', 'weekly'], env)).code).toBe(0);
+    const first = await startedBy(client, 'schedule_weekly_backup');
+    const second = await fbb(['schedules', 'trigger', 'weekly'], env);
+    expect(second.stderr).toBe(
+      `fbb: schedule_weekly_backup still has a backup running or waiting for a worker (${first}); with overlap policy SKIP this trigger starts nothing. See "fbb history" or the Web UI\n`,
+    );
+    expect(second.code).toBe(0);
+    await expect.poll(async () => (await handle.describe()).info.numActionsSkippedOverlap, { timeout: 60_000, interval: 200 }).toBe(1);
+    const { info } = await handle.describe();
+    expect([info.numActionsTaken, info.runningActions.map((a) => a.workflow.workflowId)]).toEqual([1, [first]]);
+
+    const config = onTemporal(testConfig({ database, backupDir }), taskQueue);
+    const worker = await startTestWorker({ ...config, temporal: { ...config.temporal, namespace } });
+    try {
+      expect(await client.workflow.getHandle(first).result()).toMatchObject({ status: 'success', backup_type: 'weekly', verified: { ok: true } });
+    } finally {
+      await worker.stop();
+    }
+    expect(fs.readdirSync(backupDir).filter((f) => f.endsWith('.sql.gz'))).toHaveLength(1);
+  });
+
   it('delete removes the schedule from the server; list marks it "not applied", trigger names the fix, apply brings it back', async () => {
     const { client, env } = await setUp();
     await fbb(['schedules', 'apply'], env);
@@ -215,18 +241,6 @@ describe('fbb schedules on the Temporal server', () => {
     await serverSchedules(client);
   });
 });
-
-/** The ID of the workflow the schedule started last, waiting for the server's scheduler to record it. */
-async function startedBy(client: Client, scheduleId: string): Promise<string> {
-  const handle = client.schedule.getHandle(scheduleId);
-  for (let attempt = 0; attempt < 300; attempt++) {
-    const { info } = await handle.describe();
-    const started = [...info.runningActions, ...info.recentActions.map((a) => a.action)];
-    if (started.length > 0) return started[0]!.workflow.workflowId;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`schedule ${scheduleId} started nothing within 60 s of its trigger`);
-}
 
 describe('fbb schedules list --local', () => {
   beforeEach(() => {

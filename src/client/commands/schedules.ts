@@ -63,7 +63,14 @@ export function registerSchedules(program: Command, ctx: CommandContext): void {
         try {
           if (action === 'pause') await handle.pause('paused with fbb schedules pause');
           else if (action === 'unpause') await handle.unpause('unpaused with fbb schedules unpause');
-          else if (action === 'trigger') await handle.trigger();
+          else if (action === 'trigger') {
+            // The SDK's trigger() defaults to ALLOW_ALL; the schedule's SKIP keeps one backup at a time.
+            const running = (await handle.describe()).info.runningActions.map((a) => a.workflow.workflowId);
+            await handle.trigger('SKIP');
+            if (running.length > 0) {
+              ctx.notice(`fbb: ${id!} still has a backup running or waiting for a worker (${running.join(', ')}); with overlap policy SKIP this trigger starts nothing. See "fbb history" or the Web UI`);
+            }
+          }
           else await handle.delete();
         } catch (err) {
           if (err instanceof ScheduleNotFoundError) {

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acquireLock } from '../src/activities/backup/lock';
+import { acquireLock, lockPath } from '../src/activities/backup/lock';
 import { manifestName, type BackupManifest } from '../src/backup/manifest';
 import { libpqEnv, type Config } from '../src/config';
 import { LocalStore } from '../src/storage/localStore';
@@ -154,6 +154,30 @@ describe.each(all)('backupDatabase on $name', (driver) => {
     }, RETRYING_TIMEOUT_MS);
   });
 
+  // On the server the workflow closes (lock released, failure recorded) before the dump has stopped: the
+  // activity is cancelled with the default TRY_CANCEL and learns of it only from a heartbeat response, so
+  // its partial file stays until then. The in-process runner stops the activity at once and hides that window.
+  it('ends as cancelled when cancelled while dumping; once the dump has stopped, no file and no lock are left', async () => {
+    const config = testConfig({ database: source });
+    const stalled = path.join(tempDir('stall'), 'stalled');
+    config.pgBinDir = stallingPgDumpDir(config.pgBinDir!, stalled);
+    const runner = await driver.runner(config);
+    try {
+      const handle = await runner.start(backupDatabase, { args: [{ cleanup_old: false }], workflowId: workflowId('backup-cancel') });
+      await until(() => fs.existsSync(stalled), 'pg_dump to stall');
+      expect((await handle.query(progressQuery)).step).toBe('dumping');
+      await handle.cancel();
+      const error = await handle.result().then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(WorkflowFailedError);
+      expect((error as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+      await until(() => handle.attempts().includes('dumpDatabase:cancelled'), 'the dump to stop');
+      expect(backupFilesIn(config.backup.dir)).toEqual([]);
+      expect(fs.existsSync(lockPath(config))).toBe(false);
+    } finally {
+      await runner.stop();
+    }
+  }, RETRYING_TIMEOUT_MS);
+
   it('makes a verified custom-format (.dump) backup that pg_restore turns back into the same database', async () => {
     const before = await fingerprint(source);
     const config = testConfig({ database: source });
@@ -229,7 +253,7 @@ describe.each(all)('backupDatabase on $name', (driver) => {
     const { error, attempts } = await backup(driver, config);
     const failure = rootFailure(error);
     expect(failure.type).toBe('DatabaseBusy');
-    expect(failure.message).toMatch(new RegExp(`^a backup of database "${source}" is already running \\(workflow backup-other-run, since .*\\); wait for it to finish`));
+    expect(failure.message).toMatch(new RegExp(`^a backup of database "${source}" is already running \\(workflow backup-other-run, .*since .*\\); wait for it to finish`));
     expect(attempts).not.toContain('dumpDatabase:completed');
   });
 
@@ -332,6 +356,27 @@ describe.each(all)('backupDatabase on $name', (driver) => {
     }
   });
 });
+
+/** A pg_dump that writes 200 kB of the real dump, touches `marker`, then hangs until it is killed. */
+function stallingPgDumpDir(realBinDir: string, marker: string): string {
+  const dir = tempDir('fake-bin');
+  for (const tool of ['psql', 'pg_restore']) fs.symlinkSync(path.join(realBinDir, tool), path.join(dir, tool));
+  fs.writeFileSync(
+    path.join(dir, 'pg_dump'),
+    `#!/bin/bash\nif [ "$1" = "--version" ]; then exec "${realBinDir}/pg_dump" --version; fi\n"${realBinDir}/pg_dump" "$@" | head -c 200000\ntouch "${marker}"\nexec sleep 600\n`,
+    { mode: 0o755 },
+  );
+  return dir;
+}
+
+/** Waits until `done()` holds, checking every 200 ms; fails after 90 s saying what it waited for. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`waited 90 s for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
 
 /** A pg_dump that is killed with SIGKILL after it has written some of its output. */
 function killingPgDumpDir(realBinDir: string): string {

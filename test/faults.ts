@@ -1,6 +1,8 @@
 // Helpers for the fault tests: the real CLI in a child process (so a crash or a SIGKILL hits it,
 // not vitest), throwaway clusters that can be stopped, and polling for "the moment in question".
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import type { Config } from '../src/config';
@@ -10,43 +12,41 @@ import { tempDir, withServer } from './helpers';
 
 const ROOT = path.resolve(__dirname, '..');
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const file = path.join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(file) : fs.statSync(file).mtimeMs);
-  }
-  return newest;
+function sourceFiles(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sourceFiles(path.join(dir, e.name)) : [path.join(dir, e.name)]));
 }
 
-/** Builds dist/ (what bin/fbb.js runs) when it is missing or older than src/; one build at a time. */
-export async function ensureBuilt(): Promise<void> {
-  const cli = path.join(ROOT, 'dist/src/client/cli.js');
-  const bundle = path.join(ROOT, 'dist/workflow-bundle.js');
-  const fresh = () => fs.existsSync(cli) && fs.existsSync(bundle) && Math.min(fs.statSync(cli).mtimeMs, fs.statSync(bundle).mtimeMs) >= newestMtime(path.join(ROOT, 'src'));
-  if (fresh()) return;
-  const guard = path.join(ROOT, 'dist.building');
-  for (;;) {
+let built: string | undefined;
+
+/**
+ * Builds the CLI from the current sources into a private directory (keyed by their hash) and returns
+ * its entry point. Not the shared dist/: other builds may overwrite that at any moment.
+ */
+export async function ensureBuilt(): Promise<string> {
+  if (built) return built;
+  const hash = createHash('sha256');
+  for (const file of [...sourceFiles(path.join(ROOT, 'src')), ...sourceFiles(path.join(ROOT, 'scripts')), path.join(ROOT, 'tsconfig.json')].sort()) {
+    hash.update(file).update(fs.readFileSync(file));
+  }
+  const out = path.join(os.tmpdir(), `fbb-faults-build-${hash.digest('hex').slice(0, 16)}`);
+  const entry = path.join(out, 'fbb.js');
+  if (!fs.existsSync(entry)) {
+    const work = `${out}.tmp-${process.pid}`;
+    fs.rmSync(work, { recursive: true, force: true });
+    // tsc emits even when another file in progress has type errors; only the emitted code matters here.
+    await execa('npx', ['tsc', '-p', 'tsconfig.build.json', '--outDir', work, '--sourceMap', 'false'], { cwd: ROOT, reject: false });
+    if (!fs.existsSync(path.join(work, 'src/client/cli.js'))) throw new Error(`tsc did not build the CLI into ${work}`);
+    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(work, 'node_modules'));
+    await execa('node', [path.join(work, 'scripts/bundle-workflows.js')], { cwd: ROOT });
+    fs.writeFileSync(path.join(work, 'fbb.js'), "require('./src/client/cli.js').main();\n");
     try {
-      fs.mkdirSync(guard);
-      break;
+      fs.renameSync(work, out);
     } catch {
-      // Another test file is building; a guard older than 10 minutes was left by a killed build.
-      if (Date.now() - fs.statSync(guard, { throwIfNoEntry: false })!.mtimeMs > 600_000) fs.rmSync(guard, { recursive: true, force: true });
-      await new Promise((r) => setTimeout(r, 1_000));
-      if (fresh()) return;
+      fs.rmSync(work, { recursive: true, force: true }); // another test file built the same sources first
     }
   }
-  try {
-    // As "npm run build" does, but the bundle is made even when tsc reports type errors elsewhere (it still emits).
-    if (!fresh()) {
-      await execa('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, reject: false });
-      await execa('node', ['dist/scripts/bundle-workflows.js'], { cwd: ROOT });
-    }
-    if (!fs.existsSync(cli)) throw new Error('npm run build did not produce dist/src/client/cli.js');
-  } finally {
-    fs.rmSync(guard, { recursive: true, force: true });
-  }
+  built = entry;
+  return entry;
 }
 
 /** The environment the CLI reads, for `config` (the password in PGPASSWORD, never on a command line). */
@@ -67,9 +67,10 @@ export function fbbEnv(config: Config, extra: Record<string, string> = {}): Reco
   };
 }
 
-/** Starts `fbb <args>` (the built CLI) in a child process; it is never rejected, read its exit. */
+/** Starts `fbb <args>` (the CLI ensureBuilt built) in a child process; it is never rejected, read its exit. */
 export function startFbb(args: string[], env: Record<string, string>): ResultPromise<{ reject: false; all: true; extendEnv: false; env: Record<string, string> }> {
-  return execa('node', [path.join(ROOT, 'bin/fbb.js'), ...args], { env, extendEnv: false, reject: false, all: true, cwd: ROOT });
+  if (built === undefined) throw new Error('call ensureBuilt() in beforeAll first');
+  return execa('node', [built, ...args], { env, extendEnv: false, reject: false, all: true, cwd: ROOT });
 }
 
 /** Polls `probe` every 50 ms until it returns a value; fails naming `what` after `timeoutMs`, or at once (with its output) if `child` ended. */

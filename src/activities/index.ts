@@ -6,13 +6,15 @@ import { createRestoreActivities } from './restore';
 /** What activities need from the outside world; secrets stay here, out of workflow inputs. */
 export interface ActivityDeps {
   config: Config;
+  /** True when the activities run in the CLI's own process (--local): a run then dies with it. */
+  local?: boolean;
 }
 
 /** Every activity the worker registers, built from injected dependencies. */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createDoctorActivities(deps.config),
-    ...createBackupActivities(deps.config),
+    ...createBackupActivities(deps.config, { local: deps.local }),
     ...createRestoreActivities(deps.config),
   };
 }

@@ -3,6 +3,9 @@ import { ApplicationFailure, type Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { parseBackupName } from './naming';
 
+/** The longest a restore may wait for confirmation. */
+export const MAX_CONFIRMATION_MS = 12 * 3600 * 1000;
+
 /** Input of restoreDatabase: `{"backup_filename": "...", "backup_source": "s3", "confirm_restore": true, "create_pre_restore_backup": true}`. */
 export interface RestoreInput {
   backup_filename: string;
@@ -52,6 +55,8 @@ export function parseRestoreInput(raw: unknown): RestoreInput {
   const allowUnverified = bool('allow_unverified');
   const timeout = input.confirmation_timeout ?? DEFAULTS.confirmation_timeout;
   if (!isDuration(timeout)) problems.push(`"confirmation_timeout" must be a duration such as "1 hour" or "30 minutes", got ${JSON.stringify(timeout)}`);
+  // The restore holds the database's lock while it waits, and a lock older than 24 hours is taken over (src/activities/backup/lock.ts).
+  else if (msToNumber(timeout as Duration) > MAX_CONFIRMATION_MS) problems.push(`"confirmation_timeout" may be at most 12 hours (the restore holds the database's lock while it waits), got ${JSON.stringify(timeout)}`);
   if (problems.length > 0) throw fail('InvalidRestoreInput', problems);
   if (parseBackupName(filename as string) === undefined) {
     throw ApplicationFailure.create({

@@ -66,7 +66,7 @@ export const IDEMPOTENT_START = { workflowIdConflictPolicy: 'USE_EXISTING', work
 export async function openRunner(config: Config, options: { local: boolean; notice?: (line: string) => void; connect?: ConnectTemporal }): Promise<WorkflowRunner> {
   if (options.local) {
     (options.notice ?? ((line: string) => process.stderr.write(`${line}\n`)))(LOCAL_NOTICE);
-    const runtime = await LocalRuntime.create({ activities: createActivities({ config }), clock: 'real', taskQueue: config.temporal.taskQueue });
+    const runtime = await LocalRuntime.create({ activities: createActivities({ config, local: true }), clock: 'real', taskQueue: config.temporal.taskQueue });
     return {
       local: true,
       async start(workflow, { args, workflowId }) {

@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import type { BackupManifest } from '../../backup/manifest';
 import type { RetentionPolicy } from '../../backup/retention';
 import type { Config } from '../../config';
@@ -6,8 +7,8 @@ import { withClient } from '../db';
 import { databaseUnreachable } from '../failures';
 import { dumpDatabase, type DumpRequest } from './dump';
 import { countRows, listExtensions, totalRows } from './inventory';
-import { acquireLock, releaseLock, type LockHolder } from './lock';
-import { pruneAsideDatabases, pruneBackups, type AsideDecision, type PruneDecision } from './prune';
+import { fileLock, type LockAcquired, type LockHolder } from './lock';
+import { cleanLeftovers, pruneAsideDatabases, pruneBackups, type AsideDecision, type Leftover, type PruneDecision } from './prune';
 import { recordInSystemLogs, type LogEntry } from './record';
 import { retractUpload, uploadBackup, type UploadResult } from './upload';
 import { verifyBackup } from './verify';
@@ -30,8 +31,24 @@ export interface BackupPlan {
   extensions: string[];
 }
 
-/** The backup pipeline's activities. */
-export function createBackupActivities(config: Config) {
+/** The run calling an activity, when there is one (tests also call activities directly). */
+function currentRun(): string | undefined {
+  try {
+    return Context.current().info.workflowExecution?.runId;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Says what the lock and the clean-up did: on stderr for a --local run (the user is watching), in the worker's log otherwise. */
+function tell(local: boolean, line: string): void {
+  if (local) process.stderr.write(`fbb: ${line}\n`);
+  else Context.current().log.warn(line);
+}
+
+/** The backup pipeline's activities; `local` when they run in the CLI's process (--local), whose death ends the run. */
+export function createBackupActivities(config: Config, options: { local?: boolean } = {}) {
+  const local = options.local ?? false;
   return {
     async backupSettings(): Promise<BackupSettings> {
       const { database } = config.database;
@@ -49,11 +66,22 @@ export function createBackupActivities(config: Config) {
         throw (err as { code?: string }).code ? databaseUnreachable(err, config) : err;
       });
     },
-    async acquireBackupLock(holder: Omit<LockHolder, 'since'>): Promise<void> {
-      return acquireLock(config, holder);
+    /** Takes the database's lock (a dead --local holder's is taken over), then removes what runs no longer running left behind. */
+    async acquireBackupLock(holder: Pick<LockHolder, 'workflow_id' | 'kind'>): Promise<LockAcquired & { cleaned: Leftover[] }> {
+      const acquired = await fileLock(config).acquire({ ...holder, run_id: currentRun(), local });
+      const old = acquired.took_over;
+      if (old) tell(local, `took over the lock of ${old.kind} ${old.workflow_id} (${old.reason})`);
+      const cleaned = await cleanLeftovers(config, { dryRun: false, before: new Date(acquired.holder.since), openClosed: old?.kind === 'restore' }).catch((err: unknown) => {
+        tell(local, `could not look for leftovers of earlier runs: ${(err as Error).message}`);
+        return [];
+      });
+      for (const l of cleaned) {
+        if (l.removed) tell(local, l.kind === 'closed_database' ? `opened ${l.name} to connections again (closed by a restore that died)` : `removed leftover ${l.kind.startsWith('partial') ? 'file' : 'database'} ${l.name} of a run that is no longer running`);
+      }
+      return { ...acquired, cleaned };
     },
     async releaseBackupLock(workflowId: string): Promise<void> {
-      return releaseLock(config, workflowId);
+      return fileLock(config).release({ workflow_id: workflowId, run_id: currentRun() });
     },
     async dumpDatabase(req: DumpRequest): Promise<BackupManifest> {
       return dumpDatabase(config, req);

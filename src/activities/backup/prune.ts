@@ -1,8 +1,12 @@
-import { timestampToDate } from '../../backup/naming';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { parseAsideDatabaseName, parseBackupName, timestampToDate } from '../../backup/naming';
 import { applyRetention, cutoff, type RetentionCandidate, type RetentionDecision } from '../../backup/retention';
 import type { Config } from '../../config';
 import { openStores, storeList } from '../../storage/stores';
 import { asideDatabases } from '../catalog';
+import { withClient } from '../db';
+import { scratchName } from './verify';
 import { dropDatabase } from '../restore/databases';
 import type { Location, StoredBackup } from '../../storage/store';
 
@@ -70,4 +74,60 @@ export async function pruneAsideDatabases(config: Config, options: { dryRun: boo
     decisions.push({ database: aside.name, action: 'remove', reason: `kept aside by a restore on ${aside.created_at}, more than ${config.backup.asideDatabaseDays} days ago`, removed: !options.dryRun });
   }
   return decisions;
+}
+
+/** Something a killed or crashed run left behind. */
+export interface Leftover {
+  kind: 'partial_file' | 'scratch_database' | 'restoring_database' | 'closed_database';
+  name: string;
+  /** True once removed (or, for a closed database, opened again). */
+  removed: boolean;
+}
+
+const PARTIAL = /^\.(.+)\.partial-[0-9a-f]+$/;
+
+/**
+ * What runs of this database that are no longer running left behind: partial dump files older
+ * than `before`, scratch databases verifying this directory's backups, half-restored
+ * `<db>_restoring_*` databases; and databases of ours closed to connections (versions before 0.2
+ * did that during a swap). Unless `dryRun`, removes them; closed databases are opened only with
+ * `openClosed` (the caller took over a dead restore's lock: the closing was ours). Call it only
+ * while holding the database's lock: then no other run of this database can be making them.
+ */
+export async function cleanLeftovers(config: Config, options: { dryRun: boolean; before: Date; openClosed?: boolean }): Promise<Leftover[]> {
+  const dir = config.backup.dir;
+  const live = config.database.database;
+  const found: Leftover[] = [];
+  const names = new Set<string>();
+  for (const entry of await fs.readdir(dir).catch(() => [] as string[])) {
+    const partial = PARTIAL.exec(entry);
+    const parsed = parseBackupName(partial ? partial[1]! : entry);
+    if (parsed === undefined || parsed.prefix !== config.backup.prefix) continue;
+    names.add(parsed.filename);
+    if (!partial) continue;
+    const stat = await fs.stat(path.join(dir, entry)).catch(() => undefined);
+    if (stat === undefined || stat.mtime >= options.before) continue;
+    if (!options.dryRun) await fs.rm(path.join(dir, entry), { force: true });
+    found.push({ kind: 'partial_file', name: entry, removed: !options.dryRun });
+  }
+  const scratch = new Set([...names].map((n) => scratchName(config, n)));
+  const { rows } = await withClient(
+    config.database,
+    (c) => c.query<{ datname: string; datallowconn: boolean }>("SELECT datname, datallowconn FROM pg_database WHERE datname LIKE 'fbb\\_verify\\_%' OR starts_with(datname, $1)", [live]),
+    config.database.maintenanceDatabase,
+  );
+  const restoring = new RegExp(`^${live.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}_restoring_\\d{8}_\\d{6}$`);
+  const ours = (name: string) => name === live || parseAsideDatabaseName(live, name) !== undefined || name.startsWith(`${live}_failed_restore_`);
+  for (const { datname, datallowconn } of rows) {
+    const kind = scratch.has(datname) ? 'scratch_database' : restoring.test(datname) ? 'restoring_database' : undefined;
+    if (kind !== undefined) {
+      if (!options.dryRun) await dropDatabase(config, datname);
+      found.push({ kind, name: datname, removed: !options.dryRun });
+    } else if (!datallowconn && ours(datname)) {
+      const open = !options.dryRun && options.openClosed === true;
+      if (open) await withClient(config.database, (c) => c.query(`ALTER DATABASE "${datname.replace(/"/g, '""')}" WITH ALLOW_CONNECTIONS true`), config.database.maintenanceDatabase);
+      found.push({ kind: 'closed_database', name: datname, removed: open });
+    }
+  }
+  return found;
 }

@@ -2,6 +2,7 @@ import type { Config } from '../../config';
 import type { CheckResult } from '../../doctor/report';
 import { checkBackupDir } from './backupDir';
 import { checkDatabase } from './database';
+import { checkLeftovers } from './leftovers';
 import { checkPgvector } from './pgvector';
 import { checkS3 } from './s3';
 import { checkTemporal } from './temporal';
@@ -14,8 +15,12 @@ export function createDoctorActivities(config: Config) {
     /** Database reachability, then the client tools against the server's version, and the Temporal CLI (a check added here keeps the workflow's history unchanged). */
     async checkDatabaseAndTools(): Promise<CheckResult[]> {
       const { result, facts } = await checkDatabase(config.database);
-      const [tools, temporalCli] = await Promise.all([checkClientTools(config.pgBinDir, facts?.serverMajor, config.backup.format), checkTemporalCli()]);
-      return [result, ...tools, temporalCli];
+      const [tools, temporalCli, leftovers] = await Promise.all([
+        checkClientTools(config.pgBinDir, facts?.serverMajor, config.backup.format),
+        checkTemporalCli(),
+        facts ? checkLeftovers(config) : Promise.resolve([]),
+      ]);
+      return [result, ...tools, temporalCli, ...leftovers];
     },
     async checkPgvector(): Promise<CheckResult[]> {
       return checkPgvector(config.database);

@@ -5,6 +5,7 @@ import { ErrorType, permanent, transient } from '../../errors';
 import { countRows, listExtensions } from '../backup/inventory';
 import { connect, withClient } from '../db';
 import { databaseUnreachable } from '../failures';
+import { pausePoint } from '../pausePoint';
 import { restoreFileInto } from '../restoreFile';
 import type { PreparedRestore } from './prepare';
 
@@ -111,8 +112,10 @@ export async function dropDatabase(config: Config, name: string): Promise<void> 
 }
 
 /**
- * Renames `from` to `to` and `incoming` to `from` in one transaction, after closing `from` to new
- * connections and ending the open ones. Afterwards the old database, now `to`, is counted: those
+ * Renames `live` to `aside` and `incoming` to `live` in one transaction, after ending the sessions
+ * on both. Nothing is committed before the renames: a process killed at any instant leaves either
+ * the old state or the new one, both taking connections (while the transaction is open, the
+ * renamed databases' lock holds new connections back; they then fail once or reach the new one). Afterwards the old database, now `to`, is counted: those
  * are the rows a rollback must bring back. Idempotent: when the swap already happened, it only counts.
  */
 export async function swapDatabases(config: Config, names: { live: string; incoming: string; aside: string }): Promise<{ aside_counts: Record<string, number> }> {
@@ -120,16 +123,10 @@ export async function swapDatabases(config: Config, names: { live: string; incom
   try {
     const done = (await exists(client, names.aside)) && !(await exists(client, names.incoming));
     if (!done) {
-      await client.query(`ALTER DATABASE ${quote(names.live)} WITH ALLOW_CONNECTIONS false`);
-      try {
-        await renameBoth(client, [names.live, names.incoming], [
-          [names.live, names.aside],
-          [names.incoming, names.live],
-        ]);
-      } finally {
-        const current = (await exists(client, names.aside)) ? names.aside : names.live;
-        await client.query(`ALTER DATABASE ${quote(current)} WITH ALLOW_CONNECTIONS true`);
-      }
+      await renameBoth(client, [names.live, names.incoming], [
+        [names.live, names.aside],
+        [names.incoming, names.live],
+      ], 'swap');
     }
   } finally {
     await client.end().catch(() => undefined);
@@ -138,13 +135,19 @@ export async function swapDatabases(config: Config, names: { live: string; incom
   return { aside_counts: counts };
 }
 
-/** Ends connections to `busy` and runs the renames in one transaction, retrying if someone slips in. */
-async function renameBoth(client: Client, busy: string[], renames: [string, string][]): Promise<void> {
+/**
+ * Ends connections to `busy` and runs the renames in one transaction, retrying if someone slips in.
+ * The same transaction lets connections into every renamed database again: versions before 0.2
+ * committed ALLOW_CONNECTIONS false before their renames, and a kill there left it so.
+ */
+async function renameBoth(client: Client, busy: string[], renames: [string, string][], point: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()', [busy]);
     try {
       await client.query('BEGIN');
       for (const [from, to] of renames) await client.query(`ALTER DATABASE ${quote(from)} RENAME TO ${quote(to)}`);
+      for (const [, to] of renames) await client.query(`ALTER DATABASE ${quote(to)} WITH ALLOW_CONNECTIONS true`);
+      await pausePoint(point);
       await client.query('COMMIT');
       return;
     } catch (err) {
@@ -179,12 +182,10 @@ export async function rollbackSwap(
     if (!(await exists(client, names.aside))) {
       await client.query(`DROP DATABASE IF EXISTS ${quote(names.incoming)} WITH (FORCE)`);
     } else {
-      await client.query(`ALTER DATABASE ${quote(names.live)} WITH ALLOW_CONNECTIONS false`).catch(() => undefined);
       await renameBoth(client, [names.live, names.aside], [
         [names.live, names.failed],
         [names.aside, names.live],
-      ]);
-      await client.query(`ALTER DATABASE ${quote(names.failed)} WITH ALLOW_CONNECTIONS true`).catch(() => undefined);
+      ], 'rollback');
       swappedBack = true;
     }
   } finally {

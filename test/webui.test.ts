@@ -15,7 +15,7 @@ import type { Config } from '../src/config';
 import { backupWorkflowId, restoreWorkflowId } from '../src/ids';
 import { backupDatabase, cancelRestore, restoreDatabase, statusQuery } from '../src/workflows';
 import type { BackupResult } from '../src/workflows/backupDatabase';
-import { createDatabase, dropDatabase, testConfig } from './helpers';
+import { createDatabase, dropDatabase, testConfig, withAdmin } from './helpers';
 import { onTemporal, startTestWorker, temporalInfo, testClient, type TestWorker } from './temporal';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -50,7 +50,12 @@ afterAll(async () => {
   if (profile) fs.rmSync(profile, { recursive: true, force: true });
   if (process.env.UPDATE_SCREENSHOTS !== '1') fs.rmSync(SCREENSHOTS, { recursive: true, force: true });
   await worker?.stop();
-  if (database) await dropDatabase(database);
+  if (database) {
+    // The confirmed restore renamed the database it replaced aside (<database>_pre_restore_<time>).
+    const { rows } = await withAdmin((c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname = $1 OR starts_with(datname, $1 || '_')", [database]));
+    for (const { datname } of rows) await dropDatabase(datname);
+  }
+  if (config) fs.rmSync(config.backup.dir, { recursive: true, force: true });
 });
 
 /** Opens the UI's page of one workflow. */

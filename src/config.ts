@@ -51,6 +51,11 @@ export interface WorkerConfig {
   healthAddress: string | undefined;
   /** "json" (one object per line, for log collectors) or "text". */
   logFormat: 'json' | 'text';
+  /**
+   * Overrides of every long activity's heartbeat timeout and first retry interval, in seconds: how soon
+   * a dead worker's activity is retried elsewhere. Unset: each activity's own (1-2 minutes; docs/design.md).
+   */
+  activityTuning?: { heartbeat_timeout_seconds: number | null; retry_interval_seconds: number | null };
 }
 
 /** Everything the worker, activities and CLI read from the environment, parsed once. */
@@ -170,6 +175,8 @@ const settings = {
   TEMPORAL_TLS_SERVER_NAME: { example: 'my-ns.a1b2c.tmprl.cloud', schema: z.string().min(1) },
   TEMPORAL_API_KEY: { example: '(a Temporal Cloud API key)', schema: z.string().min(1) },
   WORKER_SHUTDOWN_GRACE_SECONDS: { example: '300', schema: z.coerce.number().int().min(0).max(86400), default: 300 },
+  ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS: { example: '60', schema: z.coerce.number().int().min(10).max(3600) },
+  ACTIVITY_RETRY_INTERVAL_SECONDS: { example: '10', schema: z.coerce.number().int().min(1).max(3600) },
   WORKER_METRICS_ADDRESS: { example: '0.0.0.0:9464', schema: z.string().regex(/^[^\s:/]+:\d+$/, 'must be host:port') },
   WORKER_HEALTH_ADDRESS: { example: '0.0.0.0:8081', schema: z.string().regex(/^[^\s:/]+:\d+$/, 'must be host:port') },
   LOG_FORMAT: { example: 'json', schema: z.enum(['json', 'text']), default: 'text' as const },
@@ -300,6 +307,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       metricsAddress: p.WORKER_METRICS_ADDRESS,
       healthAddress: p.WORKER_HEALTH_ADDRESS,
       logFormat: p.LOG_FORMAT,
+      activityTuning: { heartbeat_timeout_seconds: p.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS ?? null, retry_interval_seconds: p.ACTIVITY_RETRY_INTERVAL_SECONDS ?? null },
     },
     schedules: {
       timezone: p.SCHEDULE_TIMEZONE,

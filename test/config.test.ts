@@ -23,12 +23,17 @@ describe('configuration', () => {
     });
     expect(config.s3).toBeUndefined();
     expect(config.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', taskQueue: 'family-brain-backup', tls: undefined, apiKey: undefined });
-    expect(config.worker).toEqual({ shutdownGraceMs: 300_000, metricsAddress: undefined, healthAddress: undefined, logFormat: 'text' });
+    expect(config.worker).toEqual({ shutdownGraceMs: 300_000, metricsAddress: undefined, healthAddress: undefined, logFormat: 'text', activityTuning: { heartbeat_timeout_seconds: null, retry_interval_seconds: null } });
   });
 
-  it('reads the worker settings: grace time, metrics and health addresses, log format', () => {
-    const config = loadConfig({ WORKER_SHUTDOWN_GRACE_SECONDS: '60', WORKER_METRICS_ADDRESS: '0.0.0.0:9464', WORKER_HEALTH_ADDRESS: '0.0.0.0:8081', LOG_FORMAT: 'json' });
-    expect(config.worker).toEqual({ shutdownGraceMs: 60_000, metricsAddress: '0.0.0.0:9464', healthAddress: '0.0.0.0:8081', logFormat: 'json' });
+  it('reads the worker settings: grace time, metrics and health addresses, log format, activity timeouts', () => {
+    const config = loadConfig({
+      WORKER_SHUTDOWN_GRACE_SECONDS: '60', WORKER_METRICS_ADDRESS: '0.0.0.0:9464', WORKER_HEALTH_ADDRESS: '0.0.0.0:8081', LOG_FORMAT: 'json',
+      ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS: '15', ACTIVITY_RETRY_INTERVAL_SECONDS: '2',
+    });
+    expect(config.worker).toEqual({
+      shutdownGraceMs: 60_000, metricsAddress: '0.0.0.0:9464', healthAddress: '0.0.0.0:8081', logFormat: 'json', activityTuning: { heartbeat_timeout_seconds: 15, retry_interval_seconds: 2 },
+    });
     expect(problems({ WORKER_SHUTDOWN_GRACE_SECONDS: '-1', WORKER_HEALTH_ADDRESS: 'http://x:8081', LOG_FORMAT: 'xml' })).toEqual([
       'WORKER_SHUTDOWN_GRACE_SECONDS="-1": Too small: expected number to be >=0 (example: WORKER_SHUTDOWN_GRACE_SECONDS=300)',
       'WORKER_HEALTH_ADDRESS="http://x:8081": must be host:port (example: WORKER_HEALTH_ADDRESS=0.0.0.0:8081)',

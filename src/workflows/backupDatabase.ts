@@ -1,41 +1,11 @@
 import { ApplicationFailure, CancellationScope, defineQuery, setHandler, workflowInfo } from '@temporalio/workflow';
 import { parseBackupInput, type BackupInput } from '../backup/input';
-import { backupFilename, type BackupType } from '../backup/naming';
-import { asideSummary, housekeeping, quick, runBackup, round2, summary, MB } from './pipeline';
+import { backupFilename } from '../backup/naming';
+import { ErrorType } from '../errors';
+import { longActivities, quick } from './proxies';
+import { asideSummary, runBackup, round2, summary, MB, type BackupProgress, type BackupResult, type BackupStep } from './pipeline';
 
-/** Steps a backup goes through, as the `progress` query reports them. */
-export type BackupStep = 'starting' | 'planning' | 'dumping' | 'verifying' | 'uploading' | 'pruning' | 'recording' | 'done' | 'failed';
-
-/** Answer of the `progress` query. Live byte counts of a running step are in its activity's heartbeat details. */
-export interface BackupProgress {
-  step: BackupStep;
-  filename: string | null;
-  /** Size of the backup file once dumped. */
-  size_bytes: number | null;
-  steps_done: BackupStep[];
-}
-
-/** The result: the Windmill script's shape (status, filename, size_mb, ...) plus what verification and upload proved. */
-export interface BackupResult {
-  status: 'success' | 'dry_run';
-  dry_run: boolean;
-  filename: string;
-  backup_type: BackupType;
-  size_mb: number;
-  tables_backed_up: number;
-  total_rows: number;
-  table_details: Record<string, number>;
-  sha256: string | null;
-  verified: { ok: boolean; tables_checked: number; verified_at: string; duration_ms: number } | null;
-  uploaded: { bucket: string; key: string } | null;
-  /** Removed backups, and databases kept aside by restores (location "database"). */
-  pruned: { filename: string; location: 'local' | 's3' | 'database'; reason: string }[];
-  /** Dry run only: what a real run would remove. */
-  would_prune?: { filename: string; location: 'local' | 's3' | 'database'; reason: string }[];
-  /** Dry run only: the database's size on disk, an upper bound for the dump before compression. */
-  estimated_size_mb?: number;
-  duration_ms: number;
-}
+export type { BackupProgress, BackupResult, BackupStep } from './pipeline';
 
 export const progressQuery = defineQuery<BackupProgress>('progress');
 
@@ -43,19 +13,22 @@ export const progressQuery = defineQuery<BackupProgress>('progress');
 export async function backupDatabase(rawInput?: BackupInput | Record<string, unknown>): Promise<BackupResult> {
   const progress: BackupProgress = { step: 'starting', filename: null, size_bytes: null, steps_done: [] };
   setHandler(progressQuery, () => progress);
-  const step = (next: BackupStep) => {
+  const step = (next: BackupStep, detail?: { size_bytes: number }) => {
     if (progress.step !== 'starting') progress.steps_done.push(progress.step);
     progress.step = next;
+    if (detail) progress.size_bytes = detail.size_bytes;
   };
 
   const input = parseBackupInput(rawInput);
   const started = Date.now();
   const settings = await quick.backupSettings();
+  const acts = longActivities(settings.activity_tuning);
+  const { housekeeping } = acts;
   const filename = backupFilename(settings.prefix, input.backup_type, new Date(started), settings.timezone, input.format);
   progress.filename = filename;
   if (input.upload_to_s3 && settings.s3 === null) {
     throw ApplicationFailure.create({
-      type: 'S3NotConfigured',
+      type: ErrorType.S3NotConfigured,
       nonRetryable: true,
       message: 'upload_to_s3 is true, but S3_BUCKET is not set on the worker; set S3_BUCKET (and S3_ENDPOINT for MinIO/R2) or run without upload_to_s3. Nothing was backed up.',
     });
@@ -93,7 +66,7 @@ export async function backupDatabase(rawInput?: BackupInput | Record<string, unk
   const { workflowId } = workflowInfo();
   await quick.acquireBackupLock({ workflow_id: workflowId, kind: 'backup' });
   try {
-    return await runBackup({ filename, type: input.backup_type, format: input.format, upload: input.upload_to_s3, cleanup: input.cleanup_old, started }, progress, step);
+    return await runBackup({ filename, type: input.backup_type, format: input.format, upload: input.upload_to_s3, cleanup: input.cleanup_old, started }, acts, step);
   } catch (err) {
     progress.step = 'failed';
     throw err;

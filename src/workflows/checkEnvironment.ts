@@ -1,12 +1,5 @@
-import { proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities';
 import { overallStatus, type CheckEnvironmentInput, type DoctorReport } from '../doctor/report';
-
-// Checks report problems as data; a retry only helps with the unexpected (a crash mid-check).
-const checks = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  retry: { maximumAttempts: 2, initialInterval: '1 second' },
-});
+import { checks } from './proxies';
 
 /** `fbb doctor`: checks what the Windmill guide's troubleshooting section asked people to check by hand. */
 export async function checkEnvironment(input: CheckEnvironmentInput = { mode: 'temporal' }): Promise<DoctorReport> {

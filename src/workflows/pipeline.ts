@@ -1,36 +1,44 @@
 // The backup pipeline shared by backupDatabase and restoreDatabase (its pre-restore backup):
 // dump -> verify -> upload -> prune -> record, each an activity with its own policy.
-import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import { ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
 import type { AsideDecision, PruneDecision } from '../activities/backup/prune';
 import type { BackupManifest } from '../backup/manifest';
 import type { BackupFormat, BackupType } from '../backup/naming';
-import type { BackupProgress, BackupResult, BackupStep } from './backupDatabase';
+import { quick, type LongActivities } from './proxies';
 
-export const quick = proxyActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
-  retry: { maximumAttempts: 3, initialInterval: '2 seconds', backoffCoefficient: 2 },
-});
-export const housekeeping = proxyActivities<Activities>({
-  startToCloseTimeout: '15 minutes',
-  heartbeatTimeout: '2 minutes',
-  retry: { maximumAttempts: 3, initialInterval: '10 seconds', backoffCoefficient: 2 },
-});
-const dumping = proxyActivities<Activities>({
-  startToCloseTimeout: '6 hours',
-  heartbeatTimeout: '1 minute',
-  retry: { maximumAttempts: 3, initialInterval: '30 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
-});
-const verifying = proxyActivities<Activities>({
-  startToCloseTimeout: '6 hours',
-  heartbeatTimeout: '1 minute',
-  retry: { maximumAttempts: 2, initialInterval: '30 seconds' },
-});
-const uploading = proxyActivities<Activities>({
-  startToCloseTimeout: '6 hours',
-  heartbeatTimeout: '2 minutes',
-  retry: { maximumAttempts: 5, initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
-});
+/** Steps a backup goes through, as the `progress` query reports them. */
+export type BackupStep = 'starting' | 'planning' | 'dumping' | 'verifying' | 'uploading' | 'pruning' | 'recording' | 'done' | 'failed';
+
+/** Answer of the `progress` query. Live byte counts of a running step are in its activity's heartbeat details. */
+export interface BackupProgress {
+  step: BackupStep;
+  filename: string | null;
+  /** Size of the backup file once dumped. */
+  size_bytes: number | null;
+  steps_done: BackupStep[];
+}
+
+/** The result: the Windmill script's shape (status, filename, size_mb, ...) plus what verification and upload proved. */
+export interface BackupResult {
+  status: 'success' | 'dry_run';
+  dry_run: boolean;
+  filename: string;
+  backup_type: BackupType;
+  size_mb: number;
+  tables_backed_up: number;
+  total_rows: number;
+  table_details: Record<string, number>;
+  sha256: string | null;
+  verified: { ok: boolean; tables_checked: number; verified_at: string; duration_ms: number } | null;
+  uploaded: { bucket: string; key: string } | null;
+  /** Removed backups, and databases kept aside by restores (location "database"). */
+  pruned: { filename: string; location: 'local' | 's3' | 'database'; reason: string }[];
+  /** Dry run only: what a real run would remove. */
+  would_prune?: { filename: string; location: 'local' | 's3' | 'database'; reason: string }[];
+  /** Dry run only: the database's size on disk, an upper bound for the dump before compression. */
+  estimated_size_mb?: number;
+  duration_ms: number;
+}
 
 /** The innermost failure's type and message: what went wrong, not "Activity task failed". */
 export function errorInfo(err: unknown): { type: string; message: string } {
@@ -55,16 +63,19 @@ export interface BackupPlan {
   started: number;
 }
 
-/** Runs the pipeline; the caller holds the database's lock. */
-export async function runBackup(plan: BackupPlan, progress: BackupProgress, step: (s: BackupStep) => void): Promise<BackupResult> {
+/** Hears each step as it starts, and the file's size once dumped. */
+export type OnStep = (step: BackupStep, detail?: { size_bytes: number }) => void;
+
+/** Runs the pipeline with `acts`; the caller holds the database's lock. */
+export async function runBackup(plan: BackupPlan, acts: LongActivities, onStep: OnStep): Promise<BackupResult> {
+  const { dumping, verifying, uploading, housekeeping } = acts;
+  const step = onStep;
   const { workflowId } = workflowInfo();
   const { filename } = plan;
   try {
     step('dumping');
     const dumped = await dumping.dumpDatabase({ filename, type: plan.type, format: plan.format, workflowId });
-    progress.size_bytes = dumped.size_bytes;
-
-    step('verifying');
+    step('verifying', { size_bytes: dumped.size_bytes });
     let verified: BackupManifest;
     let uploaded: BackupResult['uploaded'] = null;
     if (plan.upload) {

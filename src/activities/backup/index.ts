@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import type { BackupManifest } from '../../backup/manifest';
 import type { RetentionPolicy } from '../../backup/retention';
 import type { Config } from '../../config';
+import type { ActivityTuning } from '../../workflows/proxies';
 import { listCatalog, type Catalog } from '../catalog';
 import { withClient } from '../db';
 import { databaseUnreachable } from '../failures';
@@ -20,6 +21,8 @@ export interface BackupSettings {
   timezone: string;
   s3: { bucket: string; prefix: string } | null;
   retention: RetentionPolicy;
+  /** The worker's overrides of the long activities' timeouts (absent in histories from before they existed). */
+  activity_tuning?: ActivityTuning;
 }
 
 /** What a dry run reports about the database. */
@@ -53,7 +56,7 @@ export function createBackupActivities(config: Config, options: { local?: boolea
     async backupSettings(): Promise<BackupSettings> {
       const { database } = config.database;
       const s3 = config.s3 ? { bucket: config.s3.bucket, prefix: config.s3.prefix } : null;
-      return { database, prefix: config.backup.prefix, timezone: config.backup.timezone, s3, retention: config.backup.retention };
+      return { database, prefix: config.backup.prefix, timezone: config.backup.timezone, s3, retention: config.backup.retention, activity_tuning: config.worker.activityTuning };
     },
     /** Exact row counts and the database's size, for dry runs; changes nothing. */
     async planBackup(): Promise<BackupPlan> {

@@ -227,7 +227,8 @@ describe('fbb restore', () => {
     expect(local.stderr).toBe(
       "fbb: a --local run lives only inside the process that started it, so restore-x-1 cannot be reached from here; confirm at that process's prompt, or run restores without --local on a Temporal worker\n",
     );
-    expect(local.stdout).toBe('');
+    // --json: the same failure on stdout, for scripts (issue 12).
+    expect(JSON.parse(local.stdout)).toMatchObject({ status: 'error', error: { type: 'Error', message: expect.stringContaining('cannot be reached from here') }, exit_code: 2 });
     expect(local.code).toBe(2);
     const noId = await fbb(['restore', 'cancel'], userEnv());
     expect(noId.stderr).toBe('fbb: fbb restore cancel needs the restore\'s workflow ID: fbb restore cancel <workflow-id> ("fbb history --type restore" lists them)\n');

@@ -1,6 +1,9 @@
 // Bad input from issue 12: settings that must not leak a password, failures a script can read.
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { acquireLock } from '../src/activities/backup/lock';
+import { runCli } from '../src/client/cli';
 import { ConfigError, loadConfig } from '../src/config';
+import { captured, createDatabase, dropDatabase, tempDir, testConfig } from './helpers';
 
 function problems(env: NodeJS.ProcessEnv): string[] {
   try {
@@ -34,5 +37,59 @@ describe('a malformed DATABASE_URL', () => {
 
   it('that holds no password is shown as typed, so the user sees the mistake', () => {
     expect(problems({ DATABASE_URL: 'localhost' })[0]).toMatch(/^DATABASE_URL="localhost": must start with postgres:\/\//);
+  });
+});
+
+describe('--json failures', () => {
+  const made: string[] = [];
+  afterAll(async () => {
+    await Promise.all(made.map(dropDatabase));
+  });
+
+  async function fbb(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+    const io = captured();
+    const code = await runCli(args, { stdout: io.stdout, stderr: io.stderr, env });
+    return { code, ...io.text() };
+  }
+
+  async function userEnv(): Promise<NodeJS.ProcessEnv> {
+    const db = await createDatabase('fin_json', false);
+    made.push(db);
+    const c = testConfig({ database: db });
+    return { PGHOST: c.database.host, PGPORT: String(c.database.port), PGUSER: c.database.user, PGPASSWORD: c.database.password, PGDATABASE: db, PG_BIN_DIR: c.pgBinDir, BACKUP_DIR: tempDir(), TEMPORAL_ADDRESS: '127.0.0.1:1' };
+  }
+
+  it('print the error on stdout as JSON too: type, message, next step, exit code', async () => {
+    const env = await userEnv();
+    const { code, stdout, stderr } = await fbb(['restore', 'family_brain_daily_20200101_020000.sql.gz', '--local', '--yes', '--json'], env);
+    expect(code).toBe(1);
+    expect(stderr).toContain('BackupNotFound: backup "family_brain_daily_20200101_020000.sql.gz" is not in');
+    expect(JSON.parse(stdout)).toEqual({
+      status: 'error',
+      error: {
+        type: 'BackupNotFound',
+        message: expect.stringMatching(/^restore .+ failed: BackupNotFound: backup "family_brain_daily_20200101_020000\.sql\.gz" is not in /),
+        next: 'The database was not changed. Run "fbb list --local" to pick another backup.',
+      },
+      exit_code: 1,
+    });
+  });
+
+  it('print bad configuration as JSON too', async () => {
+    const { code, stdout } = await fbb(['list', '--local', '--json'], { PGPORT: 'five' });
+    expect(code).toBe(2);
+    expect(JSON.parse(stdout)).toMatchObject({ status: 'error', error: { type: 'InvalidConfiguration', message: expect.stringContaining('PGPORT="five"') }, exit_code: 2 });
+  });
+
+  it('a restore refused with DatabaseBusy names the run holding the lock and says to wait for it, not to pick another backup', async () => {
+    const env = await userEnv();
+    const config = { ...testConfig({ database: env.PGDATABASE, backupDir: env.BACKUP_DIR }) };
+    await acquireLock(config, { workflow_id: 'backup-held-elsewhere', kind: 'backup' });
+    const { code, stdout } = await fbb(['restore', 'family_brain_daily_20200101_020000.sql.gz', '--local', '--yes', '--json'], env);
+    expect(code).toBe(1);
+    const { error } = JSON.parse(stdout) as { error: { type: string; message: string; next: string } };
+    expect(error.type).toBe('DatabaseBusy');
+    expect(error.message).toContain('backup-held-elsewhere');
+    expect(error.next).toBe('The database was not changed. The run named above holds its lock: wait for it (fbb status <its workflow ID>) and restore again.');
   });
 });

@@ -12,6 +12,8 @@ import { registerUp } from './commands/up';
 import { connectTemporal } from './connection';
 import type { CommandContext } from './context';
 import { CliError, ExitCode } from './exitCodes';
+import { failureJson } from './failures';
+import { printJson } from './output';
 import type { ConnectTemporal } from './runner';
 
 /** Runs the fbb CLI with `argv` (without node and script) and returns the exit code. */
@@ -48,10 +50,12 @@ export async function runCli(
     if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.ok : ExitCode.badInput;
     if (err instanceof ConfigError) {
       stderr.write(`fbb: ${err.message}\n`);
+      if (argv.includes('--json')) printJson(failureJson(err), stdout);
       return ExitCode.badInput;
     }
     if (err instanceof CliError) {
       stderr.write(`fbb: ${err.message}\n`);
+      if (argv.includes('--json')) printJson(failureJson(err), stdout);
       return err.exitCode;
     }
     stderr.write(`fbb: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\nPlease report it with the output above.\n`);

@@ -20,6 +20,8 @@ export class CliError extends Error {
   constructor(
     message: string,
     readonly exitCode: number,
+    /** For --json: the failure's type and the next step, when known. */
+    readonly info: { type?: string; next?: string } = {},
   ) {
     super(message);
   }

@@ -1,6 +1,7 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import { ExitCode } from './exitCodes';
+import { ConfigError } from '../config';
+import { type CliError, ExitCode } from './exitCodes';
 
 /** Failure types that mean "the input was wrong": exit 2, as for a bad flag. */
 const BAD_INPUT = new Set(['InvalidBackupInput', 'InvalidRestoreInput', 'InvalidBackupName', 'S3NotConfigured']);
@@ -12,12 +13,21 @@ export function applicationFailureOf(err: unknown): ApplicationFailure | undefin
   return e instanceof ApplicationFailure ? e : undefined;
 }
 
+/** What --json prints on stdout when a command fails: one shape for every failure. */
+export function failureJson(err: CliError | ConfigError): { status: 'error'; error: { type: string; message: string; next: string | null }; exit_code: number } {
+  if (err instanceof ConfigError) {
+    return { status: 'error', error: { type: 'InvalidConfiguration', message: err.message, next: 'fix the variables named above (fbb doctor --local checks them)' }, exit_code: ExitCode.badInput };
+  }
+  const type = err.info.type ?? /failed: (\w+): /.exec(err.message)?.[1] ?? 'Error';
+  return { status: 'error', error: { type, message: err.message, next: err.info.next ?? null }, exit_code: err.exitCode };
+}
+
 /** One line for a failed run, and its exit code. */
-export function describeFailure(what: string, err: unknown): { message: string; exitCode: number } {
+export function describeFailure(what: string, err: unknown): { message: string; exitCode: number; type?: string } {
   const failure = applicationFailureOf(err);
   if (failure) {
     const code = BAD_INPUT.has(failure.type ?? '') ? ExitCode.badInput : ExitCode.failed;
-    return { message: `${what} failed: ${failure.type ?? 'Error'}: ${failure.message}`, exitCode: code };
+    return { message: `${what} failed: ${failure.type ?? 'Error'}: ${failure.message}`, exitCode: code, type: failure.type ?? 'Error' };
   }
   if (err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure) {
     return { message: `${what} was cancelled`, exitCode: ExitCode.failed };

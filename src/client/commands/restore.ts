@@ -112,11 +112,14 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
         try {
           result = await started.result();
         } catch (err) {
-          const { message, exitCode } = describeFailure(`restore ${id}`, err);
+          const { message, exitCode, type } = describeFailure(`restore ${id}`, err);
+          const list = `fbb list${opts.local ? ' --local' : ''}`;
           const next = mayHaveChanged(err)
-            ? `The database may have been changed: check it before anything else; "fbb list${opts.local ? ' --local' : ''}" shows the pre-restore backup and the databases kept aside.`
-            : `The database was not changed. Run "fbb list${opts.local ? ' --local' : ''}" to pick another backup.`;
-          throw new CliError(`${message}\n${next}`, exitCode);
+            ? `The database may have been changed: check it before anything else; "${list}" shows the pre-restore backup and the databases kept aside.`
+            : type === 'DatabaseBusy'
+              ? 'The database was not changed. The run named above holds its lock: wait for it (fbb status <its workflow ID>) and restore again.'
+              : `The database was not changed. Run "${list}" to pick another backup.`;
+          throw new CliError(`${message}\n${next}`, exitCode, { type, next });
         }
         if (opts.json) printJson(result, ctx.stdout);
         else ctx.stdout.write(`${formatRestoreResult(result, config.database.database)}\n`);

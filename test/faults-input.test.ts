@@ -1,6 +1,8 @@
 // Bad input from issue 12: settings that must not leak a password, failures a script can read.
 import { afterAll, describe, expect, it } from 'vitest';
 import { acquireLock } from '../src/activities/backup/lock';
+import { connect } from '../src/activities/db';
+import { databaseUnreachable } from '../src/activities/failures';
 import { runCli } from '../src/client/cli';
 import { ConfigError, loadConfig } from '../src/config';
 import { captured, createDatabase, dropDatabase, tempDir, testConfig } from './helpers';
@@ -91,5 +93,28 @@ describe('--json failures', () => {
     expect(error.type).toBe('DatabaseBusy');
     expect(error.message).toContain('backup-held-elsewhere');
     expect(error.next).toBe('The database was not changed. The run named above holds its lock: wait for it (fbb status <its workflow ID>) and restore again.');
+  });
+});
+
+describe('connection failures that cannot be transient', () => {
+  it.each([
+    ['a missing database', { database: 'fbb_no_such_database' }],
+    ['sslmode=require against a server without SSL', { sslmode: 'require' }],
+    ['a wrong password', { password: 'not-the-password' }],
+  ])('%s fails at once (non-retryable DatabaseUnreachable)', async (_what, change) => {
+    const base = testConfig();
+    const config = { ...base, database: { ...base.database, ...change } };
+    const err = await connect(config.database).then(
+      () => undefined,
+      (e: unknown) => databaseUnreachable(e, config),
+    );
+    expect(err).toMatchObject({ type: 'DatabaseUnreachable', nonRetryable: true });
+  });
+
+  it('a refused connection (a server restarting) is retried', async () => {
+    const base = testConfig();
+    const config = { ...base, database: { ...base.database, port: 1 } };
+    const err = await connect(config.database).catch((e: unknown) => databaseUnreachable(e, config));
+    expect(err).toMatchObject({ type: 'DatabaseUnreachable', nonRetryable: false });
   });
 });

@@ -26,8 +26,10 @@ export function databaseUnreachable(err: unknown, config: Config): Error {
   const { detail, hint } = explainConnectionError(err, config.database);
   const code = (err as { code?: string }).code;
   const message = `cannot connect to database "${config.database.database}" at ${config.database.host}:${config.database.port}: ${detail}; ${hint}`;
-  // Wrong password or missing database will not fix itself; a refused or timed-out connection might.
-  return code === '28P01' || code === '3D000' || code === '28000'
+  // Wrong password, missing database or an sslmode the server cannot serve will not fix themselves;
+  // a refused or timed-out connection might (a server restarting), so it is retried.
+  const sslRefused = /does not support SSL/i.test((err as Error)?.message ?? '');
+  return code === '28P01' || code === '3D000' || code === '28000' || sslRefused
     ? permanent(ErrorType.DatabaseUnreachable, message, err)
     : transient(ErrorType.DatabaseUnreachable, message, err);
 }

@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs';
+import { Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
-import { execa, ExecaError } from 'execa';
+import { execa, ExecaError, type ResultPromise } from 'execa';
 import type { BackupFormat } from '../backup/naming';
 import { libpqEnv, type Config } from '../config';
 import { ErrorType, permanent } from '../errors';
@@ -44,8 +45,12 @@ export function restoreEnv(config: Config, database: string): Record<string, str
 /**
  * Restores a backup into `database` in one transaction (psql --single-transaction with
  * ON_ERROR_STOP, or pg_restore --single-transaction): it either all lands or nothing does.
- * The file's SHA-256 (or, without one, its gzip integrity) is checked in the same pass;
- * a damaged file fails with BackupCorrupted, an intact one that does not restore with `failureType`.
+ * With a preamble (a restore in place), a custom-format file is turned into SQL by
+ * `pg_restore -f -` and replayed with the preamble by the same psql, so the preamble's drops and
+ * the restore commit or roll back together. psql's input is ended only after the whole file was
+ * read, decompressed and its SHA-256 matched: a feed that fails part-way kills psql, and its
+ * transaction never commits a prefix. A damaged file fails with BackupCorrupted, an intact one
+ * that does not restore with `failureType`.
  */
 export async function restoreFileInto(config: Config, database: string, source: RestoreSource, options: RestoreOptions): Promise<void> {
   const ctx = Context.current();
@@ -53,12 +58,9 @@ export async function restoreFileInto(config: Config, database: string, source: 
   const counter = new HashCounter();
   const stop = every(2_000, () => ctx.heartbeat({ step: options.step, bytes: counter.bytes }));
   try {
-    if (source.format === 'custom') {
+    if (source.format === 'custom' && options.preamble === undefined) {
       checkSha(source, await sha256File(source.file, (bytes) => (counter.bytes = bytes)));
-      if (options.preamble) {
-        await execa(pgToolPath('psql', config.pgBinDir), ['--no-password', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', options.preamble], { env, extendEnv: false });
-      }
-      const jobs = options.parallel === true && options.preamble === undefined ? config.restore.jobs : 1;
+      const jobs = options.parallel === true ? config.restore.jobs : 1;
       const how = jobs > 1 ? [`--jobs=${jobs}`] : ['--single-transaction'];
       await execa(pgToolPath('pg_restore', config.pgBinDir), ['--no-password', '--exit-on-error', ...how, `--dbname=${database}`, source.file], {
         env,
@@ -80,15 +82,31 @@ export async function restoreFileInto(config: Config, database: string, source: 
       cancelSignal: ctx.cancellationSignal,
       maxBuffer: { stderr: 1024 * 1024 },
     });
-    const fed = pipeline(createReadStream(source.file), counter, decompressor(source.format, ctx.cancellationSignal)!, psql.stdin).catch((err: unknown) => {
-      psql.kill();
-      throw err;
-    });
-    const [feed, run] = await Promise.allSettled([fed, psql]);
-    if (feed.status === 'fulfilled' && run.status === 'fulfilled') {
-      checkSha(source, counter.digest());
-      return;
+    let toSql: ResultPromise | undefined;
+    let fed: Promise<void>;
+    if (source.format === 'custom') {
+      checkSha(source, await sha256File(source.file, (bytes) => (counter.bytes = bytes)));
+      // pg_restore -f - writes the SQL it would run; it needs no connection.
+      toSql = execa(pgToolPath('pg_restore', config.pgBinDir), ['-f', '-', source.file], {
+        env,
+        extendEnv: false,
+        buffer: { stdout: false, stderr: true },
+        maxBuffer: { stderr: 1024 * 1024 },
+        cancelSignal: ctx.cancellationSignal,
+      });
+      const converted = toSql.then(() => undefined);
+      fed = pipeline([toSql.stdout!, ...sqlFilters(options), psqlFeed(psql, () => converted)]);
+    } else {
+      fed = pipeline([
+        createReadStream(source.file),
+        counter,
+        decompressor(source.format, ctx.cancellationSignal)!,
+        ...sqlFilters(options),
+        psqlFeed(psql, async () => checkSha(source, counter.digest())),
+      ]);
     }
+    const [feed, run, convert] = await Promise.allSettled([fed, psql, toSql ?? Promise.resolve()]);
+    if (feed.status === 'fulfilled' && run.status === 'fulfilled' && convert.status === 'fulfilled') return;
     // Something stopped the restore part-way: read the whole file to tell corruption from a restore failure.
     checkSha(source, await sha256File(source.file));
     if (feed.status === 'rejected' && isDecompressionError(feed.reason)) {
@@ -97,11 +115,44 @@ export async function restoreFileInto(config: Config, database: string, source: 
       }
       throw permanent(ErrorType.BackupCorrupted, `backup "${source.filename}" does not decompress (${(feed.reason as Error).message.split('\n')[0]}); nothing was restored from it`, feed.reason);
     }
-    if (run.status === 'rejected') throw restoreFailed(run.reason, source, options);
+    if (convert.status === 'rejected') throw restoreFailed(convert.reason, source, options);
+    if (run.status === 'rejected' && !(run.reason instanceof ExecaError && run.reason.signal === 'SIGKILL' && feed.status === 'rejected')) throw restoreFailed(run.reason, source, options);
     throw (feed as PromiseRejectedResult).reason;
   } finally {
     stop();
   }
+}
+
+/**
+ * The last stage of a feed into psql: passes data on with backpressure, and ends psql's input
+ * only once `complete()` resolved (the source was read whole and checked). If the feed fails
+ * or `complete()` rejects, psql is killed before its input ends, so its transaction rolls back.
+ */
+function psqlFeed(psql: ResultPromise, complete: () => Promise<void>): Writable {
+  const stdin = psql.stdin!;
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      stdin.write(chunk, (err) => callback(err ?? null));
+    },
+    final(callback) {
+      complete().then(
+        () => stdin.end(() => callback()),
+        (err: unknown) => {
+          psql.kill('SIGKILL');
+          callback(err as Error);
+        },
+      );
+    },
+    destroy(err, callback) {
+      if (err) psql.kill('SIGKILL');
+      callback(err);
+    },
+  });
+}
+
+/** Statement filters between the SQL and psql (none yet). */
+function sqlFilters(_options: RestoreOptions): Transform[] {
+  return [];
 }
 
 function checkSha(source: RestoreSource, actual: string): void {

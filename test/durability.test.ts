@@ -93,7 +93,7 @@ describe('a worker SIGKILLed mid-backup, with another worker on the same task qu
       await activityRunning(handle, activityType);
       await kill(first);
 
-      startWorker({ ...config, pgBinDir: base.pgBinDir });
+      void startWorker({ ...config, pgBinDir: base.pgBinDir });
       const result = await handle.result();
       expect(result).toMatchObject({ status: 'success', verified: { ok: true } });
       expect(filesIn(config.backup.dir)).toEqual([result.filename, `${result.filename}.manifest.json`]);
@@ -120,9 +120,54 @@ describe('a restore waiting for confirmation while its worker is killed', () => 
     await kill(first);
     await handle.signal(confirmRestore, { confirmed_by: 'durability test' });
 
-    startWorker(config);
+    void startWorker(config);
     const result = await handle.result();
     expect(result).toMatchObject({ status: 'success', confirmed_by: 'durability test' });
+    expect(await fingerprint(db)).toEqual(atBackup);
+  }, 300_000);
+});
+
+describe('a worker SIGKILLed in the middle of a confirmed restore, with another worker to take over', () => {
+  /** A restore of a fresh backup, waiting for confirmation, with no worker running; and what the database held at the backup. */
+  async function waitingRestore(label: string) {
+    const db = await createDatabase(label);
+    const config = onTemporal(testConfig({ database: db }));
+    const atBackup = await fingerprint(db);
+    const client = await testClient();
+    const first = startWorker(config);
+    const backup = await client.workflow.execute(backupDatabase, { taskQueue: config.temporal.taskQueue, workflowId: uniqueName('dur-b'), args: [{ cleanup_old: false }] });
+    await withAdmin((c) => c.query("DELETE FROM chat_messages WHERE id % 2 = 0"), db);
+    const handle = await client.workflow.start(restoreDatabase, { taskQueue: config.temporal.taskQueue, workflowId: uniqueName('dur-r'), args: [{ backup_filename: backup.filename }] });
+    await eventually('the restore waits for confirmation', () => handle.query(statusQuery), (s) => s.phase === 'awaiting_confirmation', 120_000);
+    await kill(first);
+    return { db, config, atBackup, handle };
+  }
+
+  it('while restoring beside the live database: the other worker restores it, and no half-made copy is left', async () => {
+    const { db, config, atBackup, handle } = await waitingRestore('dur_beside');
+    const slow = startWorker({ ...config, pgBinDir: slowBinDir(config.pgBinDir!, 'psql', 60) });
+    await handle.signal(confirmRestore, { confirmed_by: 'durability test' });
+    await activityRunning(handle, 'restoreIntoNewDatabase');
+    await kill(slow);
+
+    void startWorker(config);
+    expect(await handle.result()).toMatchObject({ status: 'success', strategy: 'swap' });
+    expect(await fingerprint(db)).toEqual(atBackup);
+    expect(await scratchDatabases()).toEqual([]);
+  }, 300_000);
+
+  it('inside the swap transaction: the live database is never left renamed or closed, and the other worker completes the swap', async () => {
+    const { db, config, atBackup, handle } = await waitingRestore('dur_swap');
+    const paused = startWorker(config, { FBB_TEST_PAUSE_AT: 'swap' });
+    await handle.signal(confirmRestore, { confirmed_by: 'durability test' });
+    await new Promise<void>((resolve) => paused.all!.on('data', (d: Buffer) => d.toString().includes('test pause at swap') && resolve()));
+    await kill(paused);
+    // Killed with the renames uncommitted: the live database is the old one, and it takes connections.
+    const live = await withAdmin((c) => c.query<{ datallowconn: boolean }>('SELECT datallowconn FROM pg_database WHERE datname = $1', [db]));
+    expect(live.rows).toEqual([{ datallowconn: true }]);
+
+    void startWorker(config);
+    expect(await handle.result()).toMatchObject({ status: 'success', strategy: 'swap' });
     expect(await fingerprint(db)).toEqual(atBackup);
   }, 300_000);
 });

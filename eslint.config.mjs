@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
 const nodeBuiltins = builtinModules.flatMap((m) => [m, `node:${m}`]);
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'backups/**', '.bench/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'backups/**', '.bench/**', '.tools/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -20,7 +20,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/workflows/**/*.ts', 'test/fixtures/workflows/index.ts'],
+    files: ['src/workflows/**/*.ts', 'test/fixtures/workflows/index.ts', 'test/fixtures/changed-workflows/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -3,13 +3,14 @@ import { DeleteObjectCommand, HeadBucketCommand, HeadObjectCommand, PutObjectCom
 import type { S3Config } from '../../config';
 import { check, type CheckResult } from '../../doctor/report';
 import { createS3Client } from '../../storage/s3Client';
+import { s3Key } from '../../storage/s3Store';
 
 /** The bucket must be reachable and take a small object written, read back by size, and deleted. */
 export async function checkS3(config: S3Config | undefined): Promise<CheckResult> {
   if (config === undefined) return check('s3', 'skip', 'S3_BUCKET is not set; backups stay in the backup directory');
   const where = `s3://${config.bucket}/${config.prefix}${config.endpoint ? ` at ${config.endpoint}` : ''}`;
   const client = createS3Client(config, { maxAttempts: 1, requestTimeoutMs: 5_000 });
-  const key = `${config.prefix}.fbb-doctor-${randomBytes(4).toString('hex')}`;
+  const key = s3Key(config, `.fbb-doctor-${randomBytes(4).toString('hex')}`);
   const body = 'family-brain-backup doctor probe\n';
   let step = 'reach the bucket';
   try {

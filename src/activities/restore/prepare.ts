@@ -1,19 +1,22 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import { manifestName, parseManifest, type BackupManifest } from '../../backup/manifest';
 import { parseBackupName, type BackupFormat } from '../../backup/naming';
 import type { Config } from '../../config';
 import { decompressor } from '../compression';
 import { ErrorType, permanent } from '../../errors';
+import { copyBackup } from '../../storage/copy';
+import { LocalStore } from '../../storage/localStore';
 import { createS3Client } from '../../storage/s3Client';
+import { S3Store } from '../../storage/s3Store';
+import { NotInStoreError } from '../../storage/store';
 import { requireS3 } from '../backup/upload';
 import { connect } from '../db';
 import { databaseUnreachable } from '../failures';
-import { fsyncDir, sha256File, writeFileAtomic } from '../stream';
+import { sha256File } from '../stream';
 import { DumpScanner } from './scan';
 
 /** What the restore needs to know about its backup, once validated. */
@@ -161,50 +164,27 @@ async function checkServer(config: Config, filename: string, extensions: string[
   }
 }
 
-/** Streams the object and its manifest into BACKUP_DIR (a temporary name, fsync, rename); false if the local copy already matched. */
+/** Copies the object, then its manifest, into BACKUP_DIR through the stores; false if the local copy already matched. */
 async function fetchFromS3(config: Config, filename: string): Promise<boolean> {
   const s3 = requireS3(config);
   const client = createS3Client(s3);
-  const dir = config.backup.dir;
+  const remote = new S3Store(client, s3, config.backup.prefix);
   try {
-    await fs.mkdir(dir, { recursive: true });
-    const manifestText = await getText(client, s3.bucket, `${s3.prefix}${manifestName(filename)}`);
-    const local = await readManifest(dir, filename).catch(() => undefined);
-    if (manifestText !== undefined) {
-      const remote = parseManifest(manifestText, `s3://${s3.bucket}/${s3.prefix}${manifestName(filename)}`);
-      const localFile = path.join(dir, filename);
-      if (local?.sha256 === remote.sha256 && (await sha256File(localFile).catch(() => '')) === remote.sha256) return false;
-    }
-    const partial = path.join(dir, `.${filename}.partial-fetch`);
-    let body;
-    try {
-      body = (await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: `${s3.prefix}${filename}` }))).Body;
-    } catch (err) {
-      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) {
-        throw permanent(ErrorType.BackupNotFound, `backup "${filename}" is not in s3://${s3.bucket}/${s3.prefix}; run "fbb list --include-s3" to see the backups`, err);
+    const manifest = await remote.getManifest(filename).catch((err: unknown) => {
+      throw permanent(ErrorType.ManifestUnreadable, `the manifest of "${filename}" in S3 cannot be read (${(err as Error).message}); nothing was changed; run "fbb list --include-s3" to pick another backup`, err);
+    });
+    const ctx = Context.current();
+    const copied = await copyBackup(remote, new LocalStore(config.backup.dir, config.backup.prefix), filename, manifest, {
+      signal: ctx.cancellationSignal,
+      onProgress: (bytes) => ctx.heartbeat({ step: 'fetch', bytes }),
+    }).catch((err: unknown) => {
+      if (err instanceof NotInStoreError) {
+        throw permanent(ErrorType.BackupNotFound, `backup "${filename}" is not in ${remote.where()}; run "fbb list --include-s3" to see the backups`, err);
       }
       throw err;
-    }
-    const out = createWriteStream(partial);
-    await pipeline(body as NodeJS.ReadableStream, out);
-    const handle = await fs.open(partial, 'r+');
-    await handle.sync();
-    await handle.close();
-    if (manifestText !== undefined) await writeFileAtomic(path.join(dir, manifestName(filename)), manifestText);
-    await fs.rename(partial, path.join(dir, filename));
-    await fsyncDir(dir);
-    return true;
+    });
+    return !copied.skipped_existing;
   } finally {
     client.destroy();
-  }
-}
-
-async function getText(client: S3Client, bucket: string, key: string): Promise<string | undefined> {
-  try {
-    const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return await out.Body?.transformToString('utf8');
-  } catch (err) {
-    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
-    throw err;
   }
 }

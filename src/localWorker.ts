@@ -1,13 +1,8 @@
 // A production Worker running inside another program (`fbb up`, `npm run demo`): the project's
 // activities and workflows on the configured task queue, stopped on demand rather than by signals.
 import { Worker } from '@temporalio/worker';
-import { createActivities } from './activities';
 import type { Config } from './config';
-import { defaultWorkflowsPath, findPrebuiltBundle } from './runner';
-import { connectWorker } from './worker';
-
-/** After the grace time running activities are cancelled; this much later a worker that still has not stopped gives up. */
-const FORCE_AFTER_GRACE_MS = 30_000;
+import { connectWorker, workerOptions } from './worker';
 
 /** A running in-process worker. */
 export interface LocalWorker {
@@ -27,16 +22,7 @@ export async function startLocalWorker(config: Config): Promise<LocalWorker> {
   const { connection, namespace } = await connectWorker(config.temporal);
   let worker: Worker;
   try {
-    const prebuilt = findPrebuiltBundle();
-    worker = await Worker.create({
-      connection,
-      namespace,
-      taskQueue: config.temporal.taskQueue,
-      ...(prebuilt ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: defaultWorkflowsPath() }),
-      activities: createActivities({ config }),
-      shutdownGraceTime: config.worker.shutdownGraceMs,
-      shutdownForceTime: config.worker.shutdownGraceMs + FORCE_AFTER_GRACE_MS,
-    });
+    worker = await Worker.create(workerOptions(config, connection, namespace));
   } catch (err) {
     await connection.close();
     throw err;

@@ -1,4 +1,4 @@
-import { NativeConnection, Worker, type Logger, type LogMetadata } from '@temporalio/worker';
+import { NativeConnection, Worker, type Logger, type LogMetadata, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { ConfigError, loadConfig, redactConfig, type Config } from './config';
 import { SettingUnusableError } from './observability/errors';
@@ -26,18 +26,8 @@ export async function runWorker(config: Config, logger: Logger): Promise<void> {
       : await startHealthServer({ address: config.worker.healthAddress, taskQueue: config.temporal.taskQueue, state: () => worker?.getState() ?? 'STARTING' });
   try {
     const { connection, namespace } = await connectWorker(config.temporal);
-    const prebuilt = findPrebuiltBundle();
     try {
-      worker = await Worker.create({
-        connection,
-        namespace,
-        taskQueue: config.temporal.taskQueue,
-        // The bundle `npm run build` made, else webpack at start.
-        ...(prebuilt ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: defaultWorkflowsPath() }),
-        activities: createActivities({ config }),
-        shutdownGraceTime: config.worker.shutdownGraceMs,
-        shutdownForceTime: config.worker.shutdownGraceMs + FORCE_AFTER_GRACE_MS,
-      });
+      worker = await Worker.create(workerOptions(config, connection, namespace));
       runtime.logger.info(...startupLog(config, health?.port));
       await worker.run();
     } finally {
@@ -46,6 +36,21 @@ export async function runWorker(config: Config, logger: Logger): Promise<void> {
   } finally {
     await health?.close();
   }
+}
+
+/** What every production worker serves (`npm run worker`, `fbb up`, the demo): all workflows and activities on the task queue. */
+export function workerOptions(config: Config, connection: NativeConnection, namespace: string): WorkerOptions {
+  const prebuilt = findPrebuiltBundle();
+  return {
+    connection,
+    namespace,
+    taskQueue: config.temporal.taskQueue,
+    // The bundle `npm run build` made, else webpack at start.
+    ...(prebuilt ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: defaultWorkflowsPath() }),
+    activities: createActivities({ config }),
+    shutdownGraceTime: config.worker.shutdownGraceMs,
+    shutdownForceTime: config.worker.shutdownGraceMs + FORCE_AFTER_GRACE_MS,
+  };
 }
 
 /** The worker's connection and namespace, from the settings the CLI uses; its error names the address and auth, never the API key. */

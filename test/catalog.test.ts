@@ -16,7 +16,7 @@ const S3_ONLY = 'family_brain_weekly_20261122_030000.sql.gz';
 function manifest(filename: string): string {
   return JSON.stringify({
     manifest_version: MANIFEST_VERSION, filename, type: 'daily', format: 'plain_gzip', status: 'verified', created_at: '2026-11-20T07:00:00.000Z',
-    sha256: 'cd'.repeat(32), size_bytes: 7, table_details: { tenants: 5 }, tables_backed_up: 1, total_rows: 5,
+    sha256: 'cd'.repeat(32), size_bytes: 8, table_details: { tenants: 5 }, tables_backed_up: 1, total_rows: 5,
   });
 }
 

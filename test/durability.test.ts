@@ -6,6 +6,7 @@ import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scratchName } from '../src/activities/backup/verify';
 import type { Config } from '../src/config';
 import { backupDatabase, confirmRestore, restoreDatabase, statusQuery } from '../src/workflows';
 import { eventually } from './eventually';
@@ -73,8 +74,12 @@ async function kill(worker: ResultPromise): Promise<void> {
 /** The files in a backup directory, temporary and lock files included. */
 const filesIn = (dir: string) => fs.readdirSync(dir).sort();
 
-async function scratchDatabases(): Promise<string[]> {
-  const { rows } = await withAdmin((c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'fbb_verify_%' OR datname LIKE '%_restoring_%'"));
+/** This test's leftover databases: the scratch copy verifying `filenames`, and copies restored beside `config`'s database. */
+async function leftoverDatabases(config: Config, filenames: string[]): Promise<string[]> {
+  const scratch = filenames.map((f) => scratchName(config, f));
+  const { rows } = await withAdmin((c) =>
+    c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname = ANY($1) OR datname LIKE $2 || '\\_restoring\\_%'", [scratch, config.database.database]),
+  );
   return rows.map((r) => r.datname);
 }
 
@@ -97,7 +102,7 @@ describe('a worker SIGKILLed mid-backup, with another worker on the same task qu
       const result = await handle.result();
       expect(result).toMatchObject({ status: 'success', verified: { ok: true } });
       expect(filesIn(config.backup.dir)).toEqual([result.filename, `${result.filename}.manifest.json`]);
-      expect(await scratchDatabases()).toEqual([]);
+      expect(await leftoverDatabases(config, [result.filename])).toEqual([]);
       const history = await handle.fetchHistory();
       const dumps = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'dumpDatabase');
       expect(dumps).toHaveLength(1);
@@ -151,9 +156,10 @@ describe('a worker SIGKILLed in the middle of a confirmed restore, with another 
     await kill(slow);
 
     void startWorker(config);
-    expect(await handle.result()).toMatchObject({ status: 'success', strategy: 'swap' });
+    const result = await handle.result();
+    expect(result).toMatchObject({ status: 'success', strategy: 'swap' });
     expect(await fingerprint(db)).toEqual(atBackup);
-    expect(await scratchDatabases()).toEqual([]);
+    expect(await leftoverDatabases(config, [result.pre_restore_backup!])).toEqual([]);
   }, 300_000);
 
   it('inside the swap transaction: the live database is never left renamed or closed, and the other worker completes the swap', async () => {

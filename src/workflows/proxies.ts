@@ -40,7 +40,8 @@ export function longActivities(tuning: ActivityTuning = {}) {
   });
   const proxy = (options: ActivityOptions) => proxyActivities<Activities>(tuned(options));
   // A cancelled run waits until the activity has stopped its child (pg_dump, psql) and removed its
-  // files: otherwise, on a server, the run closes and releases the lock while pg_dump still writes.
+  // files: otherwise, on a server, the run closes and releases the lock while pg_dump still writes,
+  // or a rollback starts while a swap is still renaming.
   const waits = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
   return {
     /** Dry-run planning, pruning, retracting an upload. */
@@ -74,12 +75,14 @@ export function longActivities(tuning: ActivityTuning = {}) {
       retry: { maximumAttempts: 3, initialInterval: '10 seconds' },
     }),
     restoring: proxy({
+      ...waits,
       startToCloseTimeout: '6 hours',
       heartbeatTimeout: '2 minutes',
       retry: { maximumAttempts: 2, initialInterval: '30 seconds' },
     }),
     /** The swap and the check of the live database. */
     switching: proxy({
+      ...waits,
       startToCloseTimeout: '1 hour',
       heartbeatTimeout: '2 minutes',
       retry: { maximumAttempts: 3, initialInterval: '5 seconds' },

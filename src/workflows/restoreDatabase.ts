@@ -5,13 +5,11 @@ import {
   defineQuery,
   isCancellation,
   defineSignal,
-  proxyActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import { msToNumber } from '@temporalio/common/lib/time';
-import { ActivityCancellationType, type Duration } from '@temporalio/common';
-import type { Activities } from '../activities';
+import type { Duration } from '@temporalio/common';
 import type { TableCheck } from '../activities/restore/databases';
 import { asideDatabaseName, backupFilename, localTimestamp } from '../backup/naming';
 import { parseRestoreInput, type RestoreInput } from '../backup/restoreInput';
@@ -45,31 +43,6 @@ export interface RestoreResult {
 export const confirmRestore = defineSignal<[{ confirmed_by: string }]>('confirmRestore');
 export const cancelRestore = defineSignal<[{ cancelled_by?: string; reason?: string }]>('cancelRestore');
 export const statusQuery = defineQuery<RestoreResult>('status');
-
-const validating = proxyActivities<Activities>({
-  startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '2 minutes',
-  retry: { maximumAttempts: 3, initialInterval: '10 seconds' },
-});
-// On cancellation, wait for the activity to stop its psql/pg_restore before the workflow goes on.
-const restoring = proxyActivities<Activities>({
-  startToCloseTimeout: '6 hours',
-  heartbeatTimeout: '2 minutes',
-  retry: { maximumAttempts: 2, initialInterval: '30 seconds' },
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-});
-const switching = proxyActivities<Activities>({
-  startToCloseTimeout: '1 hour',
-  heartbeatTimeout: '2 minutes',
-  retry: { maximumAttempts: 3, initialInterval: '5 seconds' },
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-});
-// Putting the old database back is the last line of defence: try hard.
-const rollingBack = proxyActivities<Activities>({
-  startToCloseTimeout: '6 hours',
-  heartbeatTimeout: '2 minutes',
-  retry: { maximumAttempts: 10, initialInterval: '5 seconds', maximumInterval: '2 minutes' },
-});
 
 /**
  * validate → pre-restore backup → wait for confirmRestore → restore beside the live database and
@@ -110,6 +83,8 @@ export async function restoreDatabase(rawInput: RestoreInput | Record<string, un
   const input = parseRestoreInput(rawInput);
   state.backup_source = input.backup_source;
   const settings = await quick.backupSettings();
+  const acts = longActivities(settings.activity_tuning);
+  const { validating, restoring, switching, rollingBack } = acts;
   const live = settings.database;
   const { workflowId } = workflowInfo();
   await quick.acquireBackupLock({ workflow_id: workflowId, kind: 'restore' });
@@ -121,7 +96,7 @@ export async function restoreDatabase(rawInput: RestoreInput | Record<string, un
       state.phase = 'pre_backup';
       const filename = backupFilename(settings.prefix, 'pre_restore', new Date(), settings.timezone);
       state.pre_restore_backup = filename;
-      const pre = await runBackup({ filename, type: 'pre_restore', format: 'plain_gzip', upload: false, cleanup: false, started: Date.now() }, longActivities(settings.activity_tuning), () => undefined);
+      const pre = await runBackup({ filename, type: 'pre_restore', format: 'plain_gzip', upload: false, cleanup: false, started: Date.now() }, acts, () => undefined);
       preRestore = { filename: pre.filename, table_details: pre.table_details };
     }
 

@@ -11,7 +11,7 @@ import type { Config } from '../src/config';
 import type { BackupResult } from '../src/workflows/backupDatabase';
 import type { RestoreResult } from '../src/workflows/restoreDatabase';
 import { eventually } from './eventually';
-import { captured, createDatabase, dropDatabase, tempDir, testConfig, uniqueName, withAdmin } from './helpers';
+import { captured, createDatabase, dropDatabase, testConfig, uniqueName, withAdmin, userEnvFor } from './helpers';
 import { onTemporal, startTestWorker, temporalInfo, testClient, type TestWorker } from './temporal';
 
 const databases: string[] = [];
@@ -27,15 +27,8 @@ afterAll(async () => {
 async function freshEnv(label: string, sample = true): Promise<{ env: NodeJS.ProcessEnv; database: string }> {
   const database = await createDatabase(label, sample ? {} : false);
   databases.push(database);
-  const c = testConfig({ database });
   const env = {
-    PGHOST: c.database.host,
-    PGPORT: String(c.database.port),
-    PGUSER: c.database.user,
-    PGPASSWORD: c.database.password,
-    PGDATABASE: database,
-    PG_BIN_DIR: c.pgBinDir,
-    BACKUP_DIR: tempDir(),
+    ...userEnvFor(testConfig({ database })),
     TEMPORAL_ADDRESS: '127.0.0.1:1',
   };
   return { env, database };
@@ -87,13 +80,7 @@ describe('fbb history on Temporal (visibility of a namespace of its own, real ru
       TEMPORAL_ADDRESS: temporalInfo.address,
       TEMPORAL_NAMESPACE: c.temporal.namespace,
       TEMPORAL_TASK_QUEUE: c.temporal.taskQueue,
-      PGHOST: c.database.host,
-      PGPORT: String(c.database.port),
-      PGUSER: c.database.user,
-      PGPASSWORD: c.database.password,
-      PGDATABASE: c.database.database,
-      PG_BIN_DIR: c.pgBinDir,
-      BACKUP_DIR: c.backup.dir,
+      ...userEnvFor(c),
     };
   }
 

@@ -9,7 +9,7 @@ import { runCli } from '../src/client/cli';
 import { LOCAL_SCHEDULES_NOTICE } from '../src/client/commands/schedules';
 import { formatLocal, nextFireTimes, type CalendarScheduleSpec } from '../src/schedules/nextTimes';
 import type { BackupResult } from '../src/workflows/backupDatabase';
-import { captured, createDatabase, dropDatabase, tempDir, testConfig, uniqueName } from './helpers';
+import { captured, createDatabase, dropDatabase, tempDir, testConfig, uniqueName, userEnvFor } from './helpers';
 import { createTestNamespace } from './namespaces';
 import { startedBy } from './scheduleRuns';
 import { onTemporal, startTestWorker, temporalInfo, type TestWorker } from './temporal';
@@ -42,17 +42,10 @@ describe('fbb schedules on the Temporal server', () => {
   /** A fresh namespace, and the environment a user sets for it, the test database and a backup directory. */
   async function setUp(): Promise<{ namespace: string; client: Client; env: NodeJS.ProcessEnv }> {
     const { namespace, client } = await createTestNamespace('sched');
-    const c = testConfig({ database });
     backupDir = tempDir();
     taskQueue = uniqueName('tq');
     const env = {
-      PGHOST: c.database.host,
-      PGPORT: String(c.database.port),
-      PGUSER: c.database.user,
-      PGPASSWORD: c.database.password,
-      PGDATABASE: database,
-      PG_BIN_DIR: c.pgBinDir,
-      BACKUP_DIR: backupDir,
+      ...userEnvFor(testConfig({ database, backupDir })),
       TEMPORAL_ADDRESS: temporalInfo.address,
       TEMPORAL_NAMESPACE: namespace,
       TEMPORAL_TASK_QUEUE: taskQueue,

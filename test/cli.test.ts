@@ -6,7 +6,7 @@ import { LOCAL_NOTICE } from '../src/client/runner';
 import { BACKUP_FORMATS } from '../src/backup/naming';
 import type { DoctorReport } from '../src/doctor/report';
 import type { BackupResult } from '../src/workflows/backupDatabase';
-import { captured, createDatabase, dropDatabase, tempDir, testConfig } from './helpers';
+import { captured, createDatabase, dropDatabase, testConfig, userEnvFor } from './helpers';
 
 
 let db: string;
@@ -19,15 +19,8 @@ afterAll(async () => {
 
 /** The environment a user would set for the test database. */
 function userEnv(overrides: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const c = testConfig({ database: db });
   return {
-    PGHOST: c.database.host,
-    PGPORT: String(c.database.port),
-    PGUSER: c.database.user,
-    PGPASSWORD: c.database.password,
-    PGDATABASE: c.database.database,
-    PG_BIN_DIR: c.pgBinDir,
-    BACKUP_DIR: tempDir(),
+    ...userEnvFor(testConfig({ database: db })),
     TEMPORAL_ADDRESS: '127.0.0.1:1',
     ...overrides,
   };

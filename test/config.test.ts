@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RETENTION } from '../src/backup/retention';
-import { ConfigError, libpqEnv, loadConfig, redactConfig, settingDefaults } from '../src/config';
+import { libpqEnv } from '../src/activities/pgTools';
+import { ConfigError, loadConfig, redactConfig } from '../src/config';
+import { settingDefaults } from '../src/settings';
 
 function problems(env: NodeJS.ProcessEnv): string[] {
   try {

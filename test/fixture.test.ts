@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { libpqEnv } from '../src/config';
+import { libpqEnv } from '../src/activities/pgTools';
 import { diffFingerprints } from '../src/testing/compare';
 import { SAMPLE_TABLES } from '../src/testing/fixture';
 import { createDatabase, dropDatabase, fingerprint, testConfig, withAdmin } from './helpers';

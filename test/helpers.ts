@@ -10,7 +10,8 @@ import { execa } from 'execa';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { DEFAULT_RETENTION } from '../src/backup/retention';
-import { libpqEnv, type Config } from '../src/config';
+import { libpqEnv } from '../src/activities/pgTools';
+import type { Config } from '../src/config';
 import { fingerprintDatabase, type DatabaseFingerprint } from '../src/testing/compare';
 import { loadSampleDatabase, type SampleOptions } from '../src/testing/fixture';
 
@@ -65,6 +66,20 @@ export function testConfig(overrides: { database?: string; s3?: boolean; backupD
     schedules: { timezone: 'America/Toronto', daily: '0 0 2 * * *', weekly: '0 0 3 * * 7', monthly: '0 0 4 1 * *' },
     pgBinDir: pgInfo.binDir,
     logLevel: 'warn',
+  };
+}
+
+/** The environment a user sets for `fbb` against `config`: its database (the password in PGPASSWORD), PG_BIN_DIR and backup directory. */
+export function userEnvFor(config: Config): Record<string, string> {
+  const db = config.database;
+  return {
+    PGHOST: db.host,
+    PGPORT: String(db.port),
+    PGUSER: db.user,
+    PGPASSWORD: db.password ?? '',
+    PGDATABASE: db.database,
+    PG_BIN_DIR: config.pgBinDir ?? '',
+    BACKUP_DIR: config.backup.dir,
   };
 }
 

@@ -4,10 +4,10 @@ import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { execa, ExecaError, type ResultPromise } from 'execa';
 import type { BackupFormat } from '../backup/naming';
-import { libpqEnv, type Config } from '../config';
+import type { Config } from '../config';
 import { ErrorType, permanent } from '../errors';
 import { decompressor, isDecompressionError } from './compression';
-import { pgToolPath } from './pgTools';
+import { libpqEnv, pgToolPath } from './pgTools';
 import { every, HashCounter, sha256File } from './stream';
 
 /** A backup file to restore, and what it must hash to (null for Windmill-era files without manifest). */

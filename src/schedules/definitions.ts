@@ -2,6 +2,7 @@
 import type { CalendarSpec } from '@temporalio/client';
 import type { BackupInput, UserBackupType } from '../backup/input';
 import type { BackupFormat } from '../backup/naming';
+import type { Config } from '../config';
 import { windmillCronToCalendar } from './cron';
 
 /** What each scheduled run passes to backupDatabase (dry_run is left to its default, false). */
@@ -63,4 +64,16 @@ export function desiredSchedules(settings: {
 export function scheduleIdOf(name: string): string | undefined {
   const m = /^(?:schedule_)?(daily|weekly|monthly)(?:_backup)?$/.exec(name);
   return m ? `schedule_${m[1]}_backup` : undefined;
+}
+
+/** The three schedules these settings ask for. */
+export function schedulesFor(config: Config): ScheduleDefinition[] {
+  return desiredSchedules({
+    database: config.database.database,
+    taskQueue: config.temporal.taskQueue,
+    timezone: config.schedules.timezone,
+    uploadToS3: config.s3 !== undefined,
+    format: config.backup.format,
+    crons: config.schedules,
+  });
 }

@@ -8,12 +8,12 @@ import type pg from 'pg';
 import { execa, ExecaError } from 'execa';
 import { manifestName, MANIFEST_VERSION, parseManifest, type BackupManifest } from '../../backup/manifest';
 import { parseBackupName, type BackupFormat, type BackupType } from '../../backup/naming';
-import { libpqEnv, type Config } from '../../config';
+import type { Config } from '../../config';
 import { ErrorType, permanent, transient } from '../../errors';
 import { compressor } from '../compression';
 import { connect, connectionError, connectionLost, isConnectionLoss } from '../db';
 import { databaseUnreachable, diskError } from '../failures';
-import { parseToolVersion, pgToolPath } from '../pgTools';
+import { libpqEnv, parseToolVersion, pgToolPath } from '../pgTools';
 import { every, fsyncDir, HashCounter, writeFileAtomic } from '../stream';
 import { countRows, listExtensions, referencedRoles, serverVersion, totalRows } from './inventory';
 

@@ -1,8 +1,7 @@
 import { ScheduleNotFoundError } from '@temporalio/client';
 import type { Command } from 'commander';
-import type { Config } from '../../config';
 import { applySchedules } from '../../schedules/apply';
-import { desiredSchedules, scheduleIdOf, type ScheduleDefinition } from '../../schedules/definitions';
+import { scheduleIdOf, schedulesFor, type ScheduleDefinition } from '../../schedules/definitions';
 import { formatLocal, nextFireTimes } from '../../schedules/nextTimes';
 import type { CommandContext } from '../context';
 import { CliError, ExitCode } from '../exitCodes';
@@ -36,13 +35,13 @@ export function registerSchedules(program: Command, ctx: CommandContext): void {
       const config = ctx.config();
       if (opts.local) {
         ctx.notice(LOCAL_SCHEDULES_NOTICE);
-        return listConfigured(schedulesOf(config), new Date(), opts.json, ctx);
+        return listConfigured(schedulesFor(config), new Date(), opts.json, ctx);
       }
       const client = await ctx.connect(config.temporal);
       try {
         const gateway = temporalScheduleGateway(client);
         if (action === 'apply') {
-          const result = await applySchedules(gateway, schedulesOf(config));
+          const result = await applySchedules(gateway, schedulesFor(config));
           if (opts.json) printJson(result, ctx.stdout);
           else ctx.stdout.write(`created: ${result.created.join(', ') || 'none'}\nupdated: ${result.updated.join(', ') || 'none'}\n`);
           return;
@@ -51,7 +50,7 @@ export function registerSchedules(program: Command, ctx: CommandContext): void {
           // The three schedules as the server describes them: its state and its own next run times
           // (never computed here), shown on the wall clock of SCHEDULE_TIMEZONE.
           const timeZone = config.schedules.timezone;
-          const described = await gateway.describe(schedulesOf(config).map((d) => d.scheduleId));
+          const described = await gateway.describe(schedulesFor(config).map((d) => d.scheduleId));
           const rows = described.map((r) => ({ ...r, nextActionTimesLocal: r.nextActionTimes.map((t) => formatLocal(t, timeZone)) }));
           if (rows.some((r) => !r.applied)) ctx.notice('fbb: a schedule marked "not applied" is not on the Temporal server; run "fbb schedules apply" to create it');
           if (opts.json) return printJson(rows, ctx.stdout);
@@ -86,17 +85,6 @@ export function registerSchedules(program: Command, ctx: CommandContext): void {
     });
 }
 
-/** The three schedules these settings ask for. */
-function schedulesOf(config: Config): ScheduleDefinition[] {
-  return desiredSchedules({
-    database: config.database.database,
-    taskQueue: config.temporal.taskQueue,
-    timezone: config.schedules.timezone,
-    uploadToS3: config.s3 !== undefined,
-    format: config.backup.format,
-    crons: config.schedules,
-  });
-}
 
 /** `list --local`: each schedule's cron, time zone and next three runs, computed as the server would. */
 function listConfigured(defs: ScheduleDefinition[], now: Date, json: boolean, ctx: CommandContext): void {

@@ -13,7 +13,7 @@ import { startLocalWorker, type LocalWorker } from '../../localWorker';
 import { startHealthServer, type HealthServer } from '../../observability/health';
 import { createLogger } from '../../observability/logger';
 import { runtimeOptions } from '../../observability/runtime';
-import { desiredSchedules } from '../../schedules/definitions';
+import { schedulesFor } from '../../schedules/definitions';
 import { applySchedules } from '../../schedules/apply';
 import { MissingTemporalCliError, requireTemporalCli } from '../../temporalCli';
 import { startTemporalDevServer } from '../../testing/temporalServer';
@@ -207,15 +207,7 @@ async function serve(ctx: CommandContext, config: Config, at: { cli: string; ip:
 async function applyTheSchedules(config: Config): Promise<{ created: string[]; updated: string[] }> {
   const client = await connectTemporal(config.temporal);
   try {
-    const definitions = desiredSchedules({
-      database: config.database.database,
-      taskQueue: config.temporal.taskQueue,
-      timezone: config.schedules.timezone,
-      uploadToS3: config.s3 !== undefined,
-      format: config.backup.format,
-      crons: config.schedules,
-    });
-    return await applySchedules(temporalScheduleGateway(client), definitions);
+    return await applySchedules(temporalScheduleGateway(client), schedulesFor(config));
   } finally {
     await client.connection.close();
   }

@@ -97,8 +97,9 @@ describe('npm run demo', () => {
     fs.writeFileSync(brokenCli, '#!/bin/sh\necho "temporal: cannot start (broken on purpose)" >&2\nexit 1\n', { mode: 0o755 });
     const { code, stderr } = await demo([], { TEMPORAL_CLI: brokenCli }).exited;
     expect(code).toBe(1);
-    // The server's log tail follows, when its output reached the log file before the exit was noticed.
+    // The server's log tail follows: what it printed before it exited.
     expect(stderr).toContain('demo: temporal server start-dev exited at start:\n');
+    expect(stderr).toContain('temporal: cannot start (broken on purpose)');
     expect(stderr).toMatch(/demo: stopped the throwaway PostgreSQL\n$/);
     expectAllGone(startedServers(stderr));
   });

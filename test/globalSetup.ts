@@ -7,7 +7,8 @@ import type { TestProject } from 'vitest/node';
 import { bundleWorkflows } from '../src/runner';
 import { assertPostgresInstalled, findPgBinDir, startPgCluster, type PgCluster } from '../src/testing/pgCluster';
 import { startS3Server, type S3Server } from '../src/testing/s3server';
-import { requireTemporalCli, startTemporalDevServer, type TemporalDevServer } from '../src/testing/temporalServer';
+import { requireTemporalCli } from '../src/temporalCli';
+import { startTemporalDevServer, type TemporalDevServer } from '../src/testing/temporalServer';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -7,14 +7,6 @@ import { execa, type ResultPromise } from 'execa';
 import { requireTemporalCli } from '../temporalCli';
 import { freePort, waitForPort } from './ports';
 
-export {
-  findTemporalCli,
-  MissingTemporalCliError,
-  pinnedTemporalCliPath,
-  requireTemporalCli,
-  TEMPORAL_CLI_VERSION,
-  temporalCliVersion,
-} from '../temporalCli';
 
 /** A running dev server. */
 export interface TemporalDevServer {
@@ -90,7 +82,10 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
     reject: false,
     cleanup: true,
   });
-  child.all?.pipe(fs.createWriteStream(logFile, { flags: 'a' }));
+  const log = fs.createWriteStream(logFile, { flags: 'a' });
+  child.all?.pipe(log);
+  // The log is complete once the child's output has been flushed into the file.
+  const logWritten = new Promise<void>((resolve) => log.once('close', resolve));
   const logTail = (lines = 40) => {
     try {
       return fs.readFileSync(logFile, 'utf8').split('\n').slice(-lines - 1).join('\n');
@@ -116,7 +111,8 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
     const timeoutMs = options.startTimeoutMs ?? 60_000;
     await Promise.race([
       waitForHealth(cli, address, timeoutMs).then(async () => (uiPort === undefined ? undefined : waitForPort(ip, uiPort, timeoutMs))),
-      ended.then(() => {
+      ended.then(async () => {
+        await logWritten;
         throw new Error(`temporal server start-dev exited at start:\n${logTail()}`);
       }),
     ]);

@@ -1,7 +1,8 @@
-import { ApplicationFailure, CancellationScope, defineQuery, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, defineQuery, setHandler } from '@temporalio/workflow';
 import { parseBackupInput, type BackupInput } from '../backup/input';
 import { backupFilename } from '../backup/naming';
 import { ErrorType } from '../errors';
+import { withDatabaseLock } from './lock';
 import { longActivities, quick } from './proxies';
 import { asideSummary, runBackup, round2, summary, MB, type BackupProgress, type BackupResult, type BackupStep } from './pipeline';
 
@@ -63,14 +64,12 @@ export async function backupDatabase(rawInput?: BackupInput | Record<string, unk
     };
   }
 
-  const { workflowId } = workflowInfo();
-  await quick.acquireBackupLock({ workflow_id: workflowId, kind: 'backup' });
-  try {
-    return await runBackup({ filename, type: input.backup_type, format: input.format, upload: input.upload_to_s3, cleanup: input.cleanup_old, started }, acts, step);
-  } catch (err) {
-    progress.step = 'failed';
-    throw err;
-  } finally {
-    await CancellationScope.nonCancellable(() => quick.releaseBackupLock(workflowId));
-  }
+  return withDatabaseLock('backup', async () => {
+    try {
+      return await runBackup({ filename, type: input.backup_type, format: input.format, upload: input.upload_to_s3, cleanup: input.cleanup_old, started }, acts, step);
+    } catch (err) {
+      progress.step = 'failed';
+      throw err;
+    }
+  });
 }

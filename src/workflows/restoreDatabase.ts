@@ -6,13 +6,13 @@ import {
   isCancellation,
   defineSignal,
   setHandler,
-  workflowInfo,
 } from '@temporalio/workflow';
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { Duration } from '@temporalio/common';
 import type { TableCheck } from '../activities/restore/databases';
 import { asideDatabaseName, backupFilename, localTimestamp } from '../backup/naming';
 import { parseRestoreInput, type RestoreInput } from '../backup/restoreInput';
+import { withDatabaseLock } from './lock';
 import { longActivities, quick } from './proxies';
 import { errorInfo, runBackup } from './pipeline';
 
@@ -86,9 +86,7 @@ export async function restoreDatabase(rawInput: RestoreInput | Record<string, un
   const acts = longActivities(settings.activity_tuning);
   const { validating, restoring, switching, rollingBack } = acts;
   const live = settings.database;
-  const { workflowId } = workflowInfo();
-  await quick.acquireBackupLock({ workflow_id: workflowId, kind: 'restore' });
-  try {
+  return withDatabaseLock('restore', async () => {
     const prepared = await validating.prepareRestore(input.backup_filename, input.backup_source, { allow_unverified: input.allow_unverified });
 
     let preRestore: { filename: string; table_details: Record<string, number> } | null = null;
@@ -197,9 +195,7 @@ export async function restoreDatabase(rawInput: RestoreInput | Record<string, un
       if (!verification.ok) throw rollbackFailed(err, verification);
       return finish('rolled_back', { error: cancelledOr(err, 'cancelled during the check after the in-place restore; the pre-restore backup was put back') });
     }
-  } finally {
-    await CancellationScope.nonCancellable(() => quick.releaseBackupLock(workflowId));
-  }
+  });
 }
 
 /** The error a rollback reports: RestoreCancelled with `message` for a cancellation, else what failed. */

@@ -2,7 +2,7 @@
 // instead of running webpack at every start (about 2 s and 85 MB of memory saved).
 import fs from 'node:fs';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { defaultWorkflowsPath, prebuiltBundlePath } from '../src/runner/bundle';
+import { defaultWorkflowsPath, prebuiltBundlePath } from '../src/workflowBundle';
 
 async function main(): Promise<void> {
   const { code } = await bundleWorkflowCode({ workflowsPath: defaultWorkflowsPath() });

@@ -17,7 +17,7 @@ import { createLogger } from '../src/observability/logger';
 import { requireTemporalCli, temporalCliVersion } from '../src/temporalCli';
 import { loadSampleDatabase } from '../src/testing/fixture';
 import { startPgCluster, type PgCluster } from '../src/testing/pgCluster';
-import { startTemporalDevServer, type TemporalDevServer } from '../src/testing/temporalServer';
+import { startTemporalDevServer, type TemporalDevServer } from '../src/temporalServer';
 
 const say = (line: string) => void process.stderr.write(`demo: ${line}\n`);
 

@@ -15,11 +15,11 @@ import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { createActivities } from '../src/activities';
 import { loadConfig, type Config } from '../src/config';
-import { bundleWorkflows, findPrebuiltBundle } from '../src/runner';
+import { bundleWorkflows, findPrebuiltBundle } from '../src/workflowBundle';
 import { loadSampleDatabase } from '../src/testing/fixture';
 import { startPgCluster } from '../src/testing/pgCluster';
 import { startS3Server } from '../src/testing/s3server';
-import { startTemporalDevServer } from '../src/testing/temporalServer';
+import { startTemporalDevServer } from '../src/temporalServer';
 import { cancelRestore, confirmRestore, statusQuery } from '../src/workflows';
 
 /** The secrets the recording runs with; test/replay.test.ts asserts that no history holds them. */

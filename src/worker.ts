@@ -5,7 +5,7 @@ import { SettingUnusableError } from './observability/errors';
 import { startHealthServer } from './observability/health';
 import { createLogger } from './observability/logger';
 import { installRuntime } from './observability/runtime';
-import { defaultWorkflowsPath, findPrebuiltBundle } from './runner';
+import { defaultWorkflowsPath, findPrebuiltBundle } from './workflowBundle';
 import { describeTemporalAuth, TemporalTlsFileError, temporalConnectionSettings, withoutApiKey } from './temporalConnection';
 
 /** After the grace time running activities are cancelled; this much later a worker that still has not stopped gives up. */

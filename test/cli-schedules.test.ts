@@ -7,7 +7,7 @@ import { ScheduleNotFoundError, type Client, type ScheduleDescription } from '@t
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runCli } from '../src/client/cli';
 import { LOCAL_SCHEDULES_NOTICE } from '../src/client/commands/schedules';
-import { formatLocal, nextFireTimes, type CalendarScheduleSpec } from '../src/schedules/nextTimes';
+import { formatLocal, nextFireTimes, type CalendarScheduleSpec } from '../src/local/nextTimes';
 import type { BackupResult } from '../src/workflows/backupDatabase';
 import { captured, createDatabase, dropDatabase, tempDir, testConfig, uniqueName, userEnvFor } from './helpers';
 import { createTestNamespace } from './namespaces';

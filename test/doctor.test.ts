@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../src/activities';
 import type { Config } from '../src/config';
 import type { CheckResult, DoctorReport } from '../src/doctor/report';
-import { LocalRuntime } from '../src/runner';
+import { LocalRuntime } from '../src/local';
 import { startPgCluster, type PgCluster } from '../src/testing/pgCluster';
 import { checkEnvironment } from '../src/workflows';
 import { runCli } from '../src/client/cli';

@@ -1,12 +1,12 @@
 // The same workflow scenarios on two drivers: the real Temporal dev server (a real Worker in this
-// process, the bundle globalSetup built) and the in-process runner behind `--local` (src/runner/).
+// process, the bundle globalSetup built) and the in-process runner behind `--local` (src/local/).
 // A scenario that passes on one and fails on the other is a runner bug, or a documented limit of --local.
 import { Context } from '@temporalio/activity';
 import type { WorkflowStartOptions } from '@temporalio/client';
 import { CancelledFailure, type QueryDefinition, type SignalDefinition, type Workflow, type WorkflowResultType } from '@temporalio/common';
 import { createActivities } from '../src/activities';
 import type { Config } from '../src/config';
-import { LocalRuntime } from '../src/runner';
+import { LocalRuntime } from '../src/local';
 import { statusQuery, type RestoreResult } from '../src/workflows/restoreDatabase';
 import { onTemporal, startTestWorker, testClient } from './temporal';
 

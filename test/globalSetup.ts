@@ -4,11 +4,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { bundleWorkflows } from '../src/runner';
+import { bundleWorkflows } from '../src/workflowBundle';
 import { assertPostgresInstalled, findPgBinDir, startPgCluster, type PgCluster } from '../src/testing/pgCluster';
 import { startS3Server, type S3Server } from '../src/testing/s3server';
 import { requireTemporalCli } from '../src/temporalCli';
-import { startTemporalDevServer, type TemporalDevServer } from '../src/testing/temporalServer';
+import { startTemporalDevServer, type TemporalDevServer } from '../src/temporalServer';
 
 declare module 'vitest' {
   export interface ProvidedContext {

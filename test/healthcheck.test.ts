@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runHealthcheck } from '../src/healthcheck';
 import { SettingUnusableError } from '../src/observability/errors';
 import { startHealthServer, type HealthServer } from '../src/observability/health';
-import { freePort } from '../src/testing/ports';
+import { freePort } from '../src/ports';
 
 const servers: { close(): Promise<void> }[] = [];
 afterEach(async () => {

@@ -8,7 +8,7 @@ import { Runtime, Worker, type ReplayWorkerOptions } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RECORDING_SECRETS, secretsIn } from '../scripts/record-histories';
-import { bundleWorkflows } from '../src/runner';
+import { bundleWorkflows } from '../src/workflowBundle';
 import { temporalInfo } from './temporal';
 
 const HISTORIES = path.join(__dirname, 'fixtures/histories');

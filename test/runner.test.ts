@@ -2,7 +2,8 @@ import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure, CancelledFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { bundleWorkflows, LocalRuntime, WorkflowBundleError } from '../src/runner';
+import { LocalRuntime } from '../src/local';
+import { bundleWorkflows, WorkflowBundleError } from '../src/workflowBundle';
 import * as activities from './fixtures/workflows/activities';
 import { approval, approve, cancellable, greeting, inspectFailure, rejecting, retrying, sleeper, state, whoAmI } from './fixtures/workflows';
 

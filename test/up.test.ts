@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { freePort } from '../src/testing/ports';
+import { freePort } from '../src/ports';
 import { createDatabase, dropDatabase, tempDir } from './helpers';
 import { alive, built, spawnNode, userEnv, type Spawned } from './spawned';
 

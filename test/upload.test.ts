@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../src/activities';
 import { uploadBackup } from '../src/activities/backup/upload';
 import { manifestName, MANIFEST_VERSION, parseManifest, type BackupManifest } from '../src/backup/manifest';
-import { LocalRuntime } from '../src/runner';
+import { LocalRuntime } from '../src/local';
 import { createS3Client } from '../src/storage/s3Client';
 import { backupDatabase } from '../src/workflows';
 import { createDatabase, dropDatabase, runActivity, tempDir, testConfig } from './helpers';

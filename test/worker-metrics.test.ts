@@ -8,7 +8,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { SettingUnusableError } from '../src/observability/errors';
 import { createLogger } from '../src/observability/logger';
 import { installRuntime } from '../src/observability/runtime';
-import { freePort } from '../src/testing/ports';
+import { freePort } from '../src/ports';
 
 const worker = { shutdownGraceMs: 1_000, healthAddress: undefined, logFormat: 'json' as const };
 

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { createActivities } from '../src/activities';
 import { loadConfig } from '../src/config';
 import { createLogger } from '../src/observability/logger';
-import { LocalRuntime } from '../src/runner';
+import { LocalRuntime } from '../src/local';
 import { backupDatabase } from '../src/workflows';
 import { startupLog } from '../src/worker';
 import { testConfig } from './helpers';

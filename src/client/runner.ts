@@ -11,11 +11,11 @@ import type { Client, WorkflowExecutionDescription, WorkflowHandle, WorkflowStar
 import { temporal } from '@temporalio/proto';
 import { createActivities } from '../activities';
 import type { Config } from '../config';
-import { LocalRuntime } from '../runner';
+import { LocalRuntime } from '../local';
 import { connectTemporal } from './connection';
 import { CliError, ExitCode } from './exitCodes';
 import { WORKFLOW_TYPES } from './history/entry';
-import { findLocalRun, type PreviousRun } from './history/local';
+import { findLocalRun, type PreviousRun } from '../local/history';
 
 /** Opens the CLI's Temporal client (src/client/connection.ts unless a caller passes its own). */
 export type ConnectTemporal = (temporal: Config['temporal']) => Promise<Client>;

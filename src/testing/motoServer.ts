@@ -4,7 +4,7 @@ import path from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { execa, type ResultPromise } from 'execa';
 import { createS3Client } from '../storage/s3Client';
-import { freePort, waitForPort } from './ports';
+import { freePort, waitForPort } from '../ports';
 import type { S3Server } from './s3server';
 
 /** The pinned moto that scripts/install-deps.sh installs into .tools/. */

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { debianPgBinDirs } from '../activities/pgTools';
-import { freePort } from './ports';
+import { freePort } from '../ports';
 
 /** PostgreSQL binaries or pgvector are not installed; the message names the install script. */
 export class MissingPostgresError extends Error {

@@ -2,7 +2,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { CommandContext } from '../context';
 import { ExitCode } from '../exitCodes';
 import { formatHistory, type RunKind } from '../history/entry';
-import { localHistory } from '../history/local';
+import { localHistory } from '../../local/history';
 import { temporalHistory } from '../history/temporal';
 import { printJson } from '../output';
 import { withTemporal } from '../runner';

@@ -2,7 +2,7 @@ import { ScheduleNotFoundError } from '@temporalio/client';
 import type { Command } from 'commander';
 import { applySchedules } from '../../schedules/apply';
 import { scheduleIdOf, schedulesFor, type ScheduleDefinition } from '../../schedules/definitions';
-import { formatLocal, nextFireTimes } from '../../schedules/nextTimes';
+import { formatLocal, nextFireTimes } from '../../local/nextTimes';
 import type { CommandContext } from '../context';
 import { CliError, ExitCode } from '../exitCodes';
 import { formatTable, printJson } from '../output';

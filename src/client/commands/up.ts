@@ -16,7 +16,7 @@ import { runtimeOptions } from '../../observability/runtime';
 import { schedulesFor } from '../../schedules/definitions';
 import { applySchedules } from '../../schedules/apply';
 import { MissingTemporalCliError, requireTemporalCli } from '../../temporalCli';
-import { startTemporalDevServer } from '../../testing/temporalServer';
+import { startTemporalDevServer } from '../../temporalServer';
 import { connectTemporal } from '../connection';
 import type { CommandContext } from '../context';
 import { CliError, ExitCode } from '../exitCodes';

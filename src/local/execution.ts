@@ -201,7 +201,7 @@ export class LocalWorkflowExecution {
         const kind = Object.keys(command).find((k) => (command as Record<string, unknown>)[k] != null) ?? 'unknown';
         throw new UnsupportedCommandError(
           `workflow ${this.deps.scope.workflowType} issued a "${kind}" command, which the local runner does not support; ` +
-            'run it on a Temporal worker (npm run worker) or extend src/runner/execution.ts',
+            'run it on a Temporal worker (npm run worker) or extend src/local/execution.ts',
         );
       }
     }

@@ -3,17 +3,17 @@
 // the manifests in BACKUP_DIR (each names the workflow that made it) and a running run's lock file.
 import fs from 'node:fs/promises';
 import type pg from 'pg';
-import { connect } from '../../activities/db';
-import { databaseUnreachable } from '../../activities/failures';
-import { lockPath, STALE_LOCK_MS, type LockHolder } from '../../activities/backup/lock';
-import type { BackupManifest } from '../../backup/manifest';
-import { parseBackupName } from '../../backup/naming';
-import type { Config } from '../../config';
-import { LocalStore } from '../../storage/localStore';
-import type { BackupResult } from '../../workflows/backupDatabase';
-import type { RestoreResult } from '../../workflows/restoreDatabase';
-import { CliError, ExitCode } from '../exitCodes';
-import { summarizeBackup, type HistoryEntry, type RunKind } from './entry';
+import { connect } from '../activities/db';
+import { databaseUnreachable } from '../activities/failures';
+import { lockPath, STALE_LOCK_MS, type LockHolder } from '../activities/backup/lock';
+import type { BackupManifest } from '../backup/manifest';
+import { parseBackupName } from '../backup/naming';
+import type { Config } from '../config';
+import { LocalStore } from '../storage/localStore';
+import type { BackupResult } from '../workflows/backupDatabase';
+import type { RestoreResult } from '../workflows/restoreDatabase';
+import { CliError, ExitCode } from '../client/exitCodes';
+import { summarizeBackup, type HistoryEntry, type RunKind } from '../client/history/entry';
 
 /** A system_logs row with source 'backup'. */
 interface LogRow {

@@ -4,7 +4,7 @@ import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporali
 
 /** The project's workflow entry point, from src/ (tests, tsx) or dist/ (the built CLI and worker). */
 export function defaultWorkflowsPath(): string {
-  const dir = path.resolve(__dirname, '../workflows');
+  const dir = path.resolve(__dirname, 'workflows');
   for (const candidate of ['index.ts', 'index.js']) {
     const file = path.join(dir, candidate);
     if (fs.existsSync(file)) return file;
@@ -14,7 +14,7 @@ export function defaultWorkflowsPath(): string {
 
 /** Where `npm run build` puts the prebuilt bundle: dist/workflow-bundle.js (only the built code looks for it). */
 export function prebuiltBundlePath(): string {
-  return path.resolve(__dirname, '../../workflow-bundle.js');
+  return path.resolve(__dirname, '../workflow-bundle.js');
 }
 
 /** The prebuilt bundle's path when this is the built code and the bundle exists. */

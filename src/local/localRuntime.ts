@@ -14,7 +14,7 @@ import type { WorkflowCreator } from '@temporalio/worker/lib/workflow/interface'
 import { VMWorkflowCreator } from '@temporalio/worker/lib/workflow/vm';
 import { parseWorkflowCode } from '@temporalio/worker/lib/worker';
 import Long from 'long';
-import { bundleWorkflows, defaultWorkflowsPath, findPrebuiltBundle } from './bundle';
+import { bundleWorkflows, defaultWorkflowsPath, findPrebuiltBundle } from '../workflowBundle';
 import { realClock, virtualClock, type Clock } from './clock';
 import { LocalWorkflowExecution, type SinkLogger } from './execution';
 

@@ -1,4 +1,3 @@
 export { LocalRuntime, LocalWorkflowHandle, type LocalRuntimeOptions, type LocalStartOptions } from './localRuntime';
 export { WorkflowTaskFailedError, UnsupportedCommandError, type SinkLogger } from './execution';
 export { UNLIMITED_ATTEMPTS_CAP, type ActivityAttempt } from './activityRunner';
-export { bundleWorkflows, defaultWorkflowsPath, findPrebuiltBundle, prebuiltBundlePath, WorkflowBundleError } from './bundle';

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { requireTemporalCli } from '../temporalCli';
+import { requireTemporalCli } from './temporalCli';
 import { freePort, waitForPort } from './ports';
 
 

@@ -71,6 +71,10 @@ export interface Config {
     zstdThreads: number;
     retention: RetentionPolicy;
     asideDatabaseDays: number;
+    /** age public keys (BACKUP_AGE_RECIPIENTS) the backups are encrypted to; empty = no encryption. */
+    ageRecipients: string[];
+    /** Path of the age private key (BACKUP_AGE_IDENTITY_FILE) that verification and restores decrypt with; read only when needed. */
+    ageIdentityFile: string | undefined;
   };
   /** How restores (and verification, which is a restore) run. */
   restore: {
@@ -83,7 +87,9 @@ export interface Config {
   temporal: TemporalConfig;
   worker: WorkerConfig;
   /** Windmill-style 6-field crons and the time zone of the three backup schedules. */
-  schedules: { timezone: string; daily: string; weekly: string; monthly: string };
+  schedules: { timezone: string; daily: string; weekly: string; monthly: string; /** The restore drill's cron (DRILL_CRON). */ drill: string };
+  /** Webhooks told about failures (and with NOTIFY_ON=always, successes). The URLs are secrets: only the worker reads them. */
+  notify: { webhookUrls: string[]; on: 'failure' | 'always' };
   /** Directory holding pg_dump, pg_restore and psql; undefined = pick the newest installed. */
   pgBinDir: string | undefined;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -154,6 +160,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         pre_restore: { days: p.RETENTION_PRE_RESTORE_DAYS },
       },
       asideDatabaseDays: p.RETENTION_ASIDE_DATABASE_DAYS,
+      ageRecipients: p.BACKUP_AGE_RECIPIENTS ?? [],
+      ageIdentityFile: p.BACKUP_AGE_IDENTITY_FILE === undefined ? undefined : path.resolve(p.BACKUP_AGE_IDENTITY_FILE),
     },
     restore: {
       jobs: p.RESTORE_JOBS,
@@ -193,7 +201,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       daily: p.SCHEDULE_DAILY_CRON,
       weekly: p.SCHEDULE_WEEKLY_CRON,
       monthly: p.SCHEDULE_MONTHLY_CRON,
+      drill: p.DRILL_CRON,
     },
+    notify: { webhookUrls: p.NOTIFY_WEBHOOK_URL ?? [], on: p.NOTIFY_ON },
     pgBinDir: p.PG_BIN_DIR,
     logLevel: p.LOG_LEVEL,
   };
@@ -253,6 +263,8 @@ export function redactConfig(config: Config, env: NodeJS.ProcessEnv = process.en
     ...config,
     database: { ...config.database, password: config.database.password === undefined ? undefined : '***' },
     temporal: { ...config.temporal, apiKey: config.temporal.apiKey === undefined ? undefined : '***' },
+    // A webhook URL often carries its token in the path or query: only the host is shown.
+    notify: { ...config.notify, webhookUrls: config.notify.webhookUrls.map((u) => `${new URL(u).host} (rest not shown)`) },
     s3:
       config.s3 === undefined
         ? undefined

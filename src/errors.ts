@@ -26,6 +26,8 @@ export const ErrorType = {
   RestoreFailed: 'RestoreFailed',
   RestoreVerificationFailed: 'RestoreVerificationFailed',
   RollbackFailed: 'RollbackFailed',
+  EncryptionKeyMissing: 'EncryptionKeyMissing',
+  EncryptionKeyMismatch: 'EncryptionKeyMismatch',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

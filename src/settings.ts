@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { BACKUP_FORMATS, type BackupFormat } from './backup/naming';
 import { DEFAULT_RETENTION } from './backup/retention';
 import { windmillCronToCalendar } from './schedules/cron';
-import { DEFAULT_CRONS } from './schedules/definitions';
+import { DEFAULT_CRONS, DEFAULT_DRILL_CRON } from './schedules/definitions';
 
 /** One documented setting: an example for errors and the README, its schema, and its default when it has one. */
 export interface Setting {
@@ -91,6 +91,14 @@ export const settings = {
   BACKUP_GZIP_LEVEL: { example: '1', schema: z.coerce.number().int().min(1).max(9), default: 1 },
   BACKUP_ZSTD_LEVEL: { example: '3', schema: z.coerce.number().int().min(1).max(19), default: 1 },
   BACKUP_ZSTD_THREADS: { example: '0', schema: z.coerce.number().int().min(0).max(256), default: 0 },
+  BACKUP_AGE_RECIPIENTS: {
+    example: 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p',
+    schema: z
+      .string()
+      .transform((v) => v.split(/[\s,]+/).filter((k) => k !== ''))
+      .pipe(z.array(z.string().regex(/^age1[02-9ac-hj-np-z]{58}$/, 'must be age X25519 public keys (age1..., from age-keygen -y)')).min(1, 'must hold at least one age public key')),
+  },
+  BACKUP_AGE_IDENTITY_FILE: { example: '/run/secrets/fbb-age-key.txt', schema: z.string().min(1) },
   RESTORE_JOBS: { example: '2', schema: z.coerce.number().int().min(1).max(64), default: 2 },
   RESTORE_MAINTENANCE_WORK_MEM: {
     example: '512MB',
@@ -110,11 +118,20 @@ export const settings = {
   SCHEDULE_DAILY_CRON: { example: '0 0 2 * * *', schema: cron, default: DEFAULT_CRONS.daily },
   SCHEDULE_WEEKLY_CRON: { example: '0 0 3 * * 7', schema: cron, default: DEFAULT_CRONS.weekly },
   SCHEDULE_MONTHLY_CRON: { example: '0 0 4 1 * *', schema: cron, default: DEFAULT_CRONS.monthly },
+  DRILL_CRON: { example: '0 0 5 * * 7', schema: cron, default: DEFAULT_DRILL_CRON },
+  NOTIFY_WEBHOOK_URL: {
+    example: 'https://hooks.slack.com/services/T000/B000/XXXX',
+    schema: z
+      .string()
+      .transform((v) => v.split(',').map((u) => u.trim()).filter((u) => u !== ''))
+      .pipe(z.array(z.url({ protocol: /^https?$/ })).min(1, 'must hold at least one http(s) URL')),
+  },
+  NOTIFY_ON: { example: 'always', schema: z.enum(['failure', 'always']), default: 'failure' as const },
   LOG_LEVEL: { example: 'info', schema: z.enum(['debug', 'info', 'warn', 'error']), default: 'info' as const },
 } satisfies Record<string, Setting>;
 
 /** Settings whose values are never printed. */
-export const SECRET_SETTINGS = new Set<string>(['PGPASSWORD', 'TEMPORAL_API_KEY']);
+export const SECRET_SETTINGS = new Set<string>(['PGPASSWORD', 'TEMPORAL_API_KEY', 'NOTIFY_WEBHOOK_URL']);
 
 export type Settings = typeof settings;
 

@@ -56,6 +56,8 @@ export function testConfig(overrides: { database?: string; s3?: boolean; backupD
       zstdThreads: 0,
       retention: DEFAULT_RETENTION,
       asideDatabaseDays: 7,
+      ageRecipients: [],
+      ageIdentityFile: undefined,
     },
     restore: { jobs: 2, maintenanceWorkMem: '256MB' },
     s3: overrides.s3
@@ -63,7 +65,8 @@ export function testConfig(overrides: { database?: string; s3?: boolean; backupD
       : undefined,
     temporal: { address: '127.0.0.1:1', namespace: 'default', taskQueue: 'test', tls: undefined, apiKey: undefined },
     worker: { shutdownGraceMs: 5_000, metricsAddress: undefined, healthAddress: undefined, logFormat: 'text' },
-    schedules: { timezone: 'America/Toronto', daily: '0 0 2 * * *', weekly: '0 0 3 * * 7', monthly: '0 0 4 1 * *' },
+    schedules: { timezone: 'America/Toronto', daily: '0 0 2 * * *', weekly: '0 0 3 * * 7', monthly: '0 0 4 1 * *', drill: '0 0 5 * * 7' },
+    notify: { webhookUrls: [], on: 'failure' },
     pgBinDir: pgInfo.binDir,
     logLevel: 'warn',
   };

@@ -23,6 +23,41 @@ export interface VerificationResult {
   duration_ms: number;
 }
 
+/** How a backup file is encrypted: age, to these public keys (never a private key). */
+export interface EncryptionInfo {
+  format: 'age';
+  recipients: string[];
+}
+
+/** A cluster role as the backup recorded it (pg_roles, pg_auth_members). */
+export interface RoleDefinition {
+  name: string;
+  superuser: boolean;
+  createdb: boolean;
+  createrole: boolean;
+  inherit: boolean;
+  login: boolean;
+  replication: boolean;
+  bypassrls: boolean;
+  connection_limit: number;
+  /** ISO 8601, or null for no expiry. */
+  valid_until: string | null;
+  /** Roles this one is a member of. */
+  member_of: { role: string; admin_option: boolean }[];
+}
+
+/** The roles the database uses, to recreate them on a new server; passwords only in an encrypted backup. */
+export interface ClusterRoles {
+  roles: RoleDefinition[];
+  /**
+   * The roles' password hashes (pg_authid), as an age-encrypted, armored JSON object {role: hash}, to the
+   * backup's recipients; null when the backup is not encrypted or pg_authid was not readable (see `note`).
+   */
+  passwords_age: string | null;
+  /** Why passwords are missing, when they are. */
+  note: string | null;
+}
+
 /** `dumped`: written, not yet verified; `verified`: restored and checked; `failed`: verification failed. */
 export type BackupStatus = 'dumped' | 'verified' | 'failed';
 
@@ -48,6 +83,10 @@ export interface BackupManifest {
   roles: string[];
   verification: VerificationResult | null;
   workflow_id: string;
+  /** Absent or null: the file is not encrypted. */
+  encryption?: EncryptionInfo | null;
+  /** Absent in backups made before roles were recorded: a restore then creates missing roles NOLOGIN. */
+  cluster_roles?: ClusterRoles | null;
 }
 
 /** The manifest's file name for a backup file. */

@@ -13,6 +13,9 @@ export type BackupType = (typeof BACKUP_TYPES)[number];
 export const BACKUP_FORMATS = { plain_gzip: '.sql.gz', plain_zstd: '.sql.zst', custom: '.dump' } as const;
 export type BackupFormat = keyof typeof BACKUP_FORMATS;
 
+/** Suffix of a backup encrypted with age, after the format's extension: `….sql.gz.age`. */
+export const ENCRYPTED_SUFFIX = '.age';
+
 /** What a backup's name tells. */
 export interface ParsedBackupName {
   filename: string;
@@ -21,25 +24,27 @@ export interface ParsedBackupName {
   /** Local wall-clock time in the backup time zone, "YYYYMMDD_HHMMSS". */
   timestamp: string;
   format: BackupFormat;
+  /** Present when the name ends in `.age`: the file is the format's bytes encrypted with age. */
+  encrypted?: true;
 }
 
 const NAME = new RegExp(
-  `^([A-Za-z0-9][A-Za-z0-9_-]*?)_(${BACKUP_TYPES.join('|')})_(\\d{8}_\\d{6})(${Object.values(BACKUP_FORMATS).map((e) => e.replace(/\./g, '\\.')).join('|')})$`,
+  `^([A-Za-z0-9][A-Za-z0-9_-]*?)_(${BACKUP_TYPES.join('|')})_(\\d{8}_\\d{6})(${Object.values(BACKUP_FORMATS).map((e) => e.replace(/\./g, '\\.')).join('|')})(\\.age)?$`,
 );
 
 /** Parses a backup file name; undefined for anything else (paths, temp files, manifests). */
 export function parseBackupName(filename: string): ParsedBackupName | undefined {
   const m = NAME.exec(filename);
   if (!m) return undefined;
-  const [, prefix, type, timestamp, ext] = m as unknown as [string, string, BackupType, string, string];
+  const [, prefix, type, timestamp, ext, age] = m as unknown as [string, string, BackupType, string, string, string | undefined];
   const format = (Object.keys(BACKUP_FORMATS) as BackupFormat[]).find((f) => BACKUP_FORMATS[f] === ext);
   if (format === undefined) return undefined;
-  return { filename, prefix, type, timestamp, format };
+  return { filename, prefix, type, timestamp, format, ...(age === undefined ? {} : { encrypted: true as const }) };
 }
 
-/** The name of a backup taken at `at`, with the wall-clock time of `timeZone`. */
-export function backupFilename(prefix: string, type: BackupType, at: Date, timeZone: string, format: BackupFormat = 'plain_gzip'): string {
-  return `${prefix}_${type}_${localTimestamp(at, timeZone)}${BACKUP_FORMATS[format]}`;
+/** The name of a backup taken at `at`, with the wall-clock time of `timeZone`; `.age` appended when it is encrypted. */
+export function backupFilename(prefix: string, type: BackupType, at: Date, timeZone: string, format: BackupFormat = 'plain_gzip', encrypted = false): string {
+  return `${prefix}_${type}_${localTimestamp(at, timeZone)}${BACKUP_FORMATS[format]}${encrypted ? ENCRYPTED_SUFFIX : ''}`;
 }
 
 /** "YYYYMMDD_HHMMSS" of `at` on the wall clocks of `timeZone`. */

@@ -1,4 +1,4 @@
-// The three Temporal Schedules that replace the Windmill crons. Pure: the CLI applies them.
+// The three Temporal Schedules that replace the Windmill crons, and the weekly restore drill. Pure: the CLI applies them.
 import type { CalendarSpec } from '@temporalio/client';
 import type { BackupInput, UserBackupType } from '../backup/input';
 import type { BackupFormat } from '../backup/naming';
@@ -8,13 +8,19 @@ import { windmillCronToCalendar } from './cron';
 /** What each scheduled run passes to backupDatabase (dry_run is left to its default, false). */
 export type ScheduledBackupInput = Pick<BackupInput, 'backup_type' | 'upload_to_s3' | 'format'> & { cleanup_old: true };
 
+/** What each scheduled drill passes to restoreDrill: nothing, so it drills the S3 copy when S3 is configured. */
+export type ScheduledDrillInput = Record<string, never>;
+
 /** One schedule: Temporal's options, as `fbb schedules apply` creates or updates them. */
 export interface ScheduleDefinition {
   scheduleId: string;
-  backupType: UserBackupType;
+  /** The backup type a backup schedule makes; 'drill' for the restore drill. */
+  backupType: UserBackupType | 'drill';
   cron: string;
   spec: { calendars: CalendarSpec[]; timezone: string };
-  action: { type: 'startWorkflow'; workflowType: 'backupDatabase'; taskQueue: string; workflowId: string; args: [ScheduledBackupInput] };
+  action:
+    | { type: 'startWorkflow'; workflowType: 'backupDatabase'; taskQueue: string; workflowId: string; args: [ScheduledBackupInput] }
+    | { type: 'startWorkflow'; workflowType: 'restoreDrill'; taskQueue: string; workflowId: string; args: [ScheduledDrillInput] };
   /**
    * SKIP: a backup never starts while the previous one still runs (or still waits for a worker),
    * so runs missed while the worker was down start once when it is back, not one per miss.
@@ -30,7 +36,27 @@ export const DEFAULT_CRONS: Record<'daily' | 'weekly' | 'monthly', string> = {
   monthly: '0 0 4 1 * *',
 };
 
-/** The schedules for these settings; IDs follow the guide's names (schedule_daily_backup, ...). */
+/** Sunday 05:00, after the weekly backup (03:00) has had time to finish and upload. */
+export const DEFAULT_DRILL_CRON = '0 0 5 * * 7';
+
+/** The restore drill's schedule: restores the newest verified backup into a scratch database and checks it. */
+export function drillSchedule(settings: { database: string; taskQueue: string; timezone: string; cron?: string }): ScheduleDefinition {
+  const cron = settings.cron ?? DEFAULT_DRILL_CRON;
+  return {
+    scheduleId: DRILL_SCHEDULE_ID,
+    backupType: 'drill',
+    cron,
+    spec: { calendars: [windmillCronToCalendar(cron, `restore drill (DRILL_CRON "${cron}")`)], timezone: settings.timezone },
+    // Temporal appends the scheduled time to this ID.
+    action: { type: 'startWorkflow', workflowType: 'restoreDrill', taskQueue: settings.taskQueue, workflowId: `drill-${settings.database}`, args: [{}] },
+    policies: { overlap: 'SKIP', catchupWindow: '1 day' },
+  };
+}
+
+/** The drill schedule's ID. */
+export const DRILL_SCHEDULE_ID = 'schedule_restore_drill';
+
+/** The backup schedules for these settings; IDs follow the guide's names (schedule_daily_backup, ...). */
 export function desiredSchedules(settings: {
   database: string;
   taskQueue: string;
@@ -60,20 +86,26 @@ export function desiredSchedules(settings: {
   });
 }
 
-/** "daily" or "schedule_daily_backup" -> "schedule_daily_backup"; undefined for anything else. */
+/** "daily" or "schedule_daily_backup" -> "schedule_daily_backup", "drill" -> "schedule_restore_drill"; undefined for anything else. */
 export function scheduleIdOf(name: string): string | undefined {
+  if (/^(?:schedule_)?(?:restore_)?drill$/.test(name)) return DRILL_SCHEDULE_ID;
   const m = /^(?:schedule_)?(daily|weekly|monthly)(?:_backup)?$/.exec(name);
   return m ? `schedule_${m[1]}_backup` : undefined;
 }
 
-/** The three schedules these settings ask for. */
+/** The four schedules these settings ask for: three backups and the restore drill. */
 export function schedulesFor(config: Config): ScheduleDefinition[] {
+  const drill = drillSchedule({ database: config.database.database, taskQueue: config.temporal.taskQueue, timezone: config.schedules.timezone, cron: config.schedules.drill });
+  return [...backupSchedulesFor(config), drill];
+}
+
+function backupSchedulesFor(config: Config): ScheduleDefinition[] {
   return desiredSchedules({
     database: config.database.database,
     taskQueue: config.temporal.taskQueue,
     timezone: config.schedules.timezone,
     uploadToS3: config.s3 !== undefined,
     format: config.backup.format,
-    crons: config.schedules,
+    crons: { daily: config.schedules.daily, weekly: config.schedules.weekly, monthly: config.schedules.monthly },
   });
 }

@@ -44,6 +44,8 @@ missing=()
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+# The age CLI (age, age-keygen): the tests decrypt backups with it, as a user would without fbb.
+command -v age >/dev/null 2>&1 || missing+=(age)
 # The Web UI test drives Debian's chromium with playwright-core (which cannot download a browser here).
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -7,6 +7,7 @@ import type { BackupFormat } from '../backup/naming';
 import type { Config } from '../config';
 import { ErrorType, permanent } from '../errors';
 import { decompressor, isDecompressionError } from './compression';
+import { decryptionStages } from './encryption';
 import { libpqEnv, pgToolPath } from './pgTools';
 import { every, HashCounter, sha256File } from './stream';
 
@@ -56,6 +57,8 @@ export async function restoreFileInto(config: Config, database: string, source: 
   const ctx = Context.current();
   const env = restoreEnv(config, database);
   const counter = new HashCounter();
+  // An age-encrypted file is decrypted between the checksum (of the stored bytes) and the decompressor; a missing or wrong key fails here, before psql starts.
+  const decrypt = await decryptionStages(config, source.file, source.filename);
   const stop = every(2_000, () => ctx.heartbeat({ step: options.step, bytes: counter.bytes }));
   try {
     if (source.format === 'custom' && options.preamble === undefined) {
@@ -100,6 +103,7 @@ export async function restoreFileInto(config: Config, database: string, source: 
       fed = pipeline([
         createReadStream(source.file),
         counter,
+        ...decrypt,
         decompressor(source.format, ctx.cancellationSignal)!,
         ...sqlFilters(options),
         psqlFeed(psql, async () => checkSha(source, counter.digest())),

@@ -25,7 +25,7 @@ export async function backupDatabase(rawInput?: BackupInput | Record<string, unk
   const settings = await quick.backupSettings();
   const acts = longActivities(settings.activity_tuning);
   const { housekeeping } = acts;
-  const filename = backupFilename(settings.prefix, input.backup_type, new Date(started), settings.timezone, input.format);
+  const filename = backupFilename(settings.prefix, input.backup_type, new Date(started), settings.timezone, input.format, settings.encrypted === true);
   progress.filename = filename;
   if (input.upload_to_s3 && settings.s3 === null) {
     throw ApplicationFailure.create({

@@ -6,11 +6,12 @@ import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import type pg from 'pg';
 import { execa, ExecaError } from 'execa';
-import { manifestName, MANIFEST_VERSION, parseManifest, type BackupManifest } from '../../backup/manifest';
+import { manifestName, MANIFEST_VERSION, parseManifest, type BackupManifest, type EncryptionInfo } from '../../backup/manifest';
 import { parseBackupName, type BackupFormat, type BackupType } from '../../backup/naming';
 import type { Config } from '../../config';
 import { ErrorType, permanent, transient } from '../../errors';
 import { compressor } from '../compression';
+import { encryptionFor, encryptor } from '../encryption';
 import { connect, connectionError, connectionLost, isConnectionLoss } from '../db';
 import { databaseUnreachable, diskError } from '../failures';
 import { libpqEnv, parseToolVersion, pgToolPath } from '../pgTools';
@@ -36,6 +37,7 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
   if (parsed === undefined || parsed.format !== req.format) {
     throw permanent(ErrorType.InvalidBackupInput, `"${req.filename}" is not a ${req.format} backup file name`);
   }
+  const encryption = encryptionFor(config, req.filename, req.format);
   const dir = config.backup.dir;
   const final = path.join(dir, req.filename);
   const existing = await finishedEarlier(dir, req);
@@ -61,7 +63,7 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
     const pgDumpVersion = await toolVersion(config);
 
     // Counted while pg_dump runs, in the snapshot pg_dump uses: the same rows as in the file.
-    const { written, counts } = await dumpAndCount(config, client, snapshot, req.format, partial);
+    const { written, counts } = await dumpAndCount(config, client, snapshot, req.format, partial, encryption);
     const manifest: BackupManifest = {
       manifest_version: MANIFEST_VERSION,
       filename: req.filename,
@@ -81,6 +83,7 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
       roles,
       verification: null,
       workflow_id: req.workflowId,
+      encryption,
     };
     await writeFileAtomic(path.join(dir, manifestName(req.filename)), `${JSON.stringify(manifest, null, 2)}\n`);
     await fs.rename(partial, final);
@@ -99,13 +102,13 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
  * pg_dump and the row count side by side; settles only when both have ended. A count that fails
  * stops pg_dump (its partial file is about to be removed), and reports why.
  */
-async function dumpAndCount(config: Config, client: pg.Client, snapshot: string, format: BackupFormat, partial: string) {
+async function dumpAndCount(config: Config, client: pg.Client, snapshot: string, format: BackupFormat, partial: string, encryption: EncryptionInfo | null) {
   const stop = new AbortController();
   const counting = countRows(client, { heartbeat: false }).catch((err: unknown) => {
     stop.abort();
     throw isConnectionLoss(err) ? connectionLost(err, config.database, config.database.database, "counting rows in the dump's snapshot") : err;
   });
-  const [written, counts] = await Promise.allSettled([runPgDump(config, snapshot, format, partial, stop.signal, client), counting]);
+  const [written, counts] = await Promise.allSettled([runPgDump(config, snapshot, format, partial, stop.signal, client, encryption), counting]);
   if (counts.status === 'rejected' && (stop.signal.aborted || written.status === 'fulfilled')) throw counts.reason;
   if (written.status === 'rejected') throw written.reason;
   if (counts.status === 'rejected') throw counts.reason;
@@ -141,7 +144,7 @@ async function toolVersion(config: Config): Promise<string> {
 }
 
 /** Runs pg_dump in the exported snapshot into `file`; resolves with its size and SHA-256 once pg_dump exited 0 and the file is fsynced. */
-async function runPgDump(config: Config, snapshot: string, format: BackupFormat, file: string, abort: AbortSignal, snapshotSession: pg.Client): Promise<{ bytes: number; sha256: string }> {
+async function runPgDump(config: Config, snapshot: string, format: BackupFormat, file: string, abort: AbortSignal, snapshotSession: pg.Client, encryption: EncryptionInfo | null): Promise<{ bytes: number; sha256: string }> {
   const ctx = Context.current();
   const args = ['--no-password', `--snapshot=${snapshot}`, ...(format === 'custom' ? ['--format=custom', `--compress=${config.backup.gzipLevel}`] : ['--format=plain'])];
   const child = execa(pgToolPath('pg_dump', config.pgBinDir), args, {
@@ -155,7 +158,9 @@ async function runPgDump(config: Config, snapshot: string, format: BackupFormat,
   const counter = new HashCounter();
   const out = createWriteStream(file, { flags: 'wx' });
   const compress = compressor(config, format, ctx.cancellationSignal);
-  const stages = compress === undefined ? [child.stdout, counter, out] : [child.stdout, compress, counter, out];
+  // With encryption, the checksum and size are of the encrypted bytes: what is stored and uploaded.
+  const encrypt = encryption === null ? [] : [encryptor(encryption.recipients)];
+  const stages = compress === undefined ? [child.stdout, ...encrypt, counter, out] : [child.stdout, compress, ...encrypt, counter, out];
   const stop = every(2_000, () => ctx.heartbeat({ step: 'dump', bytes: counter.bytes }));
   try {
     const written = (pipeline as (...s: unknown[]) => Promise<void>)(...stages).catch((err: unknown) => {

@@ -23,6 +23,8 @@ export interface BackupSettings {
   retention: RetentionPolicy;
   /** The worker's overrides of the long activities' timeouts (absent in histories from before they existed). */
   activity_tuning?: ActivityTuning;
+  /** Backups are encrypted with age (BACKUP_AGE_RECIPIENTS is set): their names end in .age (absent in older histories). */
+  encrypted?: boolean;
 }
 
 /** What a dry run reports about the database. */
@@ -56,7 +58,7 @@ export function createBackupActivities(config: Config, options: { local?: boolea
     async backupSettings(): Promise<BackupSettings> {
       const { database } = config.database;
       const s3 = config.s3 ? { bucket: config.s3.bucket, prefix: config.s3.prefix } : null;
-      return { database, prefix: config.backup.prefix, timezone: config.backup.timezone, s3, retention: config.backup.retention, activity_tuning: config.worker.activityTuning };
+      return { database, prefix: config.backup.prefix, timezone: config.backup.timezone, s3, retention: config.backup.retention, activity_tuning: config.worker.activityTuning, encrypted: config.backup.ageRecipients.length > 0 };
     },
     /** Exact row counts and the database's size, for dry runs; changes nothing. */
     async planBackup(): Promise<BackupPlan> {

@@ -17,6 +17,7 @@ import { requireS3 } from '../backup/upload';
 import { connect } from '../db';
 import { databaseUnreachable } from '../failures';
 import { sha256File } from '../stream';
+import { checkDecryptable } from '../encryption';
 import { DumpScanner } from './scan';
 
 /** What the restore needs to know about its backup, once validated. */
@@ -68,6 +69,8 @@ export async function prepareRestore(config: Config, filename: string, source: '
     );
   }
 
+  // An age-encrypted backup must open with BACKUP_AGE_IDENTITY_FILE: EncryptionKeyMissing/Mismatch now, not after the pre-restore backup.
+  await checkDecryptable(config, file, filename);
   let extensions: string[];
   let roles: string[];
   if (manifest) {

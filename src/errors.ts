@@ -26,6 +26,8 @@ export const ErrorType = {
   RestoreFailed: 'RestoreFailed',
   RestoreVerificationFailed: 'RestoreVerificationFailed',
   RollbackFailed: 'RollbackFailed',
+  TenantRestoreConflict: 'TenantRestoreConflict',
+  TableRestoreConflict: 'TableRestoreConflict',
   EncryptionKeyMissing: 'EncryptionKeyMissing',
   EncryptionKeyMismatch: 'EncryptionKeyMismatch',
 } as const;

@@ -12,6 +12,7 @@ import type { Config } from '../../config';
 import { ErrorType, permanent, transient } from '../../errors';
 import { compressor } from '../compression';
 import { encryptionFor, encryptor } from '../encryption';
+import { recordClusterRoles } from '../roles';
 import { connect, connectionError, connectionLost, isConnectionLoss } from '../db';
 import { databaseUnreachable, diskError } from '../failures';
 import { libpqEnv, parseToolVersion, pgToolPath } from '../pgTools';
@@ -60,6 +61,7 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
     const version = await serverVersion(client);
     const extensions = await listExtensions(client);
     const roles = await referencedRoles(client);
+    const clusterRoles = await recordClusterRoles(client, roles, encryption);
     const pgDumpVersion = await toolVersion(config);
 
     // Counted while pg_dump runs, in the snapshot pg_dump uses: the same rows as in the file.
@@ -84,6 +86,7 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
       verification: null,
       workflow_id: req.workflowId,
       encryption,
+      cluster_roles: clusterRoles,
     };
     await writeFileAtomic(path.join(dir, manifestName(req.filename)), `${JSON.stringify(manifest, null, 2)}\n`);
     await fs.rename(partial, final);

@@ -7,6 +7,7 @@ import { connect, withClient } from '../db';
 import { databaseUnreachable } from '../failures';
 import { pausePoint } from '../pausePoint';
 import { restoreFileInto } from '../restoreFile';
+import { recreateRecordedRoles } from '../roles';
 import type { PreparedRestore } from './prepare';
 
 /** Per-table comparison of expected and actual row counts. */
@@ -74,7 +75,9 @@ export async function restoreIntoNewDatabase(config: Config, prepared: PreparedR
   const client = await maintenance(config);
   let rolesCreated: string[];
   try {
-    rolesCreated = await createRoles(client, prepared.roles_missing);
+    // The roles recorded with the backup come back as they were (unless recreate_roles: false); any other missing one NOLOGIN.
+    const recreated = prepared.recreate_roles === false ? [] : await recreateRecordedRoles(config, client, prepared.filename);
+    rolesCreated = [...recreated, ...(await createRoles(client, prepared.roles_missing))];
     await client.query(`DROP DATABASE IF EXISTS ${quote(target)} WITH (FORCE)`);
     try {
       await client.query(`CREATE DATABASE ${quote(target)} TEMPLATE template0`);

@@ -5,8 +5,8 @@ import { prepareRestore, type PreparedRestore } from './prepare';
 /** The restore's activities. */
 export function createRestoreActivities(config: Config) {
   return {
-    async prepareRestore(filename: string, source: 'local' | 's3', options: { allow_unverified?: boolean } = {}): Promise<PreparedRestore> {
-      return prepareRestore(config, filename, source, { allowUnverified: options.allow_unverified });
+    async prepareRestore(filename: string, source: 'local' | 's3', options: { allow_unverified?: boolean; recreate_roles?: boolean } = {}): Promise<PreparedRestore> {
+      return prepareRestore(config, filename, source, { allowUnverified: options.allow_unverified, recreateRoles: options.recreate_roles });
     },
     async restoreIntoNewDatabase(prepared: PreparedRestore, target: string): Promise<{ check: TableCheck; roles_created: string[] }> {
       return restoreIntoNewDatabase(config, prepared, target);

@@ -1,0 +1,50 @@
+// The backup's rows of a scope, streamed from the scratch copy into temporary tables on the live database.
+import { pipeline } from 'node:stream/promises';
+import type { ClientBase } from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { ErrorType, permanent } from '../errors';
+import { ident, readCatalog, type TableInfo } from './catalog';
+import { dataColumns, rowHash } from './hash';
+import type { Scope } from './scope';
+
+/** A scope table's backup rows, in a temporary table with each row's hash in `_fbb_h`. */
+export interface Stage {
+  table: TableInfo;
+  /** pg_temp.fbb_stage_<n>, dropped at the end of the transaction. */
+  stage: string;
+}
+
+/**
+ * Inside the live client's open transaction: for each scope table, a temporary table (dropped at
+ * commit or rollback) filled by COPY from the scratch database's rows of the scope, streamed with
+ * constant memory. The scratch copy must have the same columns: a schema changed since the
+ * backup is refused, naming the table.
+ */
+export async function loadStages(live: ClientBase, scratch: ClientBase, scope: Scope, onRows: (table: string) => void = () => undefined): Promise<Stage[]> {
+  const theirs = await readCatalog(scratch);
+  const stages: Stage[] = [];
+  for (const [i, { table: t }] of scope.tables.entries()) {
+    const backup = theirs.tables.get(t.id);
+    const cols = dataColumns(t);
+    const same = backup !== undefined && JSON.stringify(backup.columns.filter((c) => !c.generated)) === JSON.stringify(t.columns.filter((c) => !c.generated));
+    if (!same) {
+      throw permanent(
+        ErrorType.RestoreFailed,
+        `${t.name} ${backup === undefined ? 'is not in the backup' : `has other columns in the backup (${dataColumns(backup).join(', ')}) than now (${cols.join(', ')})`}; the schema changed since the backup, so its rows cannot be put back one by one; nothing was changed`,
+      );
+    }
+    const stage = `pg_temp.fbb_stage_${i}`;
+    const list = cols.map(ident).join(', ');
+    await live.query(`CREATE TEMP TABLE fbb_stage_${i} ON COMMIT DROP AS SELECT ${list} FROM ${t.id} WITH NO DATA`);
+    await live.query(`ALTER TABLE ${stage} ADD COLUMN _fbb_h text`);
+    const out = scratch.query(copyTo(`COPY (SELECT ${cols.map((c) => `t.${ident(c)}`).join(', ')}, ${rowHash(t, 't')} FROM ${t.id} t WHERE ${scope.where(t.id, 't')}) TO STDOUT`));
+    const into = live.query(copyFrom(`COPY ${stage} (${list}, _fbb_h) FROM STDIN`));
+    await pipeline(out, into);
+    if (t.key) await live.query(`CREATE INDEX ON ${stage} (${t.key.map(ident).join(', ')})`);
+    await live.query(`CREATE INDEX ON ${stage} (_fbb_h)`);
+    await live.query(`ANALYZE ${stage}`);
+    onRows(t.name);
+    stages.push({ table: t, stage });
+  }
+  return stages;
+}

@@ -87,7 +87,7 @@ export async function restoreDatabase(rawInput: RestoreInput | Record<string, un
   const { validating, restoring, switching, rollingBack } = acts;
   const live = settings.database;
   return withDatabaseLock('restore', async () => {
-    const prepared = await validating.prepareRestore(input.backup_filename, input.backup_source, { allow_unverified: input.allow_unverified });
+    const prepared = await validating.prepareRestore(input.backup_filename, input.backup_source, { allow_unverified: input.allow_unverified, ...(input.recreate_roles === false ? { recreate_roles: false } : {}) });
 
     let preRestore: { filename: string; table_details: Record<string, number> } | null = null;
     if (input.create_pre_restore_backup) {

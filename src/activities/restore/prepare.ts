@@ -34,6 +34,8 @@ export interface PreparedRestore {
   /** Roles the target server lacks; created just before restoring. */
   roles_missing: string[];
   fetched_from_s3: boolean;
+  /** false: create missing roles NOLOGIN without password (the old behaviour) instead of as the backup recorded them. */
+  recreate_roles?: boolean;
 }
 
 /**
@@ -42,7 +44,7 @@ export interface PreparedRestore {
  * without manifest, it gunzips cleanly), the server has every extension it needs, and every
  * role it names exists or can be created. Any failure is non-retryable and names what to do.
  */
-export async function prepareRestore(config: Config, filename: string, source: 'local' | 's3', options: { allowUnverified?: boolean } = {}): Promise<PreparedRestore> {
+export async function prepareRestore(config: Config, filename: string, source: 'local' | 's3', options: { allowUnverified?: boolean; recreateRoles?: boolean } = {}): Promise<PreparedRestore> {
   const name = parseBackupName(filename);
   if (name === undefined) {
     throw permanent(ErrorType.InvalidBackupName, `"${filename}" is not a backup file name (expected <prefix>_<type>_<YYYYMMDD_HHMMSS>.sql.gz, no directories); run "fbb list" to see the backups`);
@@ -108,6 +110,7 @@ export async function prepareRestore(config: Config, filename: string, source: '
     roles_needed: roles,
     roles_missing: rolesMissing,
     fetched_from_s3: fetched,
+    ...(options.recreateRoles === false ? { recreate_roles: false } : {}),
   };
 }
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/client/cli';
-import { LOCAL_NOTICE } from '../src/client/runner';
+import { LOCAL_NOTICE } from '../src/local/runner';
 import { BACKUP_FORMATS } from '../src/backup/naming';
 import type { DoctorReport } from '../src/doctor/report';
 import type { BackupResult } from '../src/workflows/backupDatabase';

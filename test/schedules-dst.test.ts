@@ -8,7 +8,8 @@ import { msToTs, tsToDate } from '@temporalio/common/lib/time';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { windmillCronToCalendar } from '../src/schedules/cron';
 import { desiredSchedules, type ScheduleDefinition } from '../src/schedules/definitions';
-import { formatLocal, nextFireTimes, type CalendarScheduleSpec } from '../src/local/nextTimes';
+import { nextFireTimes, type CalendarScheduleSpec } from '../src/local/nextTimes';
+import { formatLocal } from '../src/schedules/zone';
 import { createTestNamespace } from './namespaces';
 
 const settings = { database: 'family_brain', taskQueue: 'family-brain-backup', timezone: 'America/Toronto', uploadToS3: true, format: 'plain_gzip' as const };

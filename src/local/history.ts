@@ -12,8 +12,11 @@ import type { Config } from '../config';
 import { LocalStore } from '../storage/localStore';
 import type { BackupResult } from '../workflows/backupDatabase';
 import type { RestoreResult } from '../workflows/restoreDatabase';
+import type { CommandContext } from '../client/context';
 import { CliError, ExitCode } from '../client/exitCodes';
 import { summarizeBackup, type HistoryEntry, type RunKind } from '../client/history/entry';
+import type { RunRecords } from '../client/history/records';
+import { notReachableLocally } from '../client/runner';
 
 /** A system_logs row with source 'backup'. */
 interface LogRow {
@@ -26,8 +29,19 @@ interface LogRow {
 const PAGE = 200;
 const MB = 1024 * 1024;
 
+/** The runs recorded here: history from system_logs; a run's status only in the process that runs it. */
+export function localRecords(ctx: CommandContext): RunRecords {
+  return {
+    list: (options) => localHistory(ctx.config(), options),
+    status: async (workflowId) => {
+      throw notReachableLocally(workflowId, 'the process that started it shows its progress, and "fbb history --local" shows how runs ended');
+    },
+    noneYet: (what) => `no ${what} runs recorded in system_logs yet: make one with "fbb backup --local"`,
+  };
+}
+
 /** The newest `limit` runs recorded in the database's system_logs, newest first. */
-export async function localHistory(config: Config, options: { kinds: readonly RunKind[]; limit: number }): Promise<HistoryEntry[]> {
+async function localHistory(config: Config, options: { kinds: readonly RunKind[]; limit: number }): Promise<HistoryEntry[]> {
   const manifests = new Map((await localManifests(config).catch(() => [])).map((m) => [m.filename, m]));
   return await withLogs(config, async (client, order) => {
     const entries: HistoryEntry[] = [];

@@ -2,10 +2,8 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { CommandContext } from '../context';
 import { ExitCode } from '../exitCodes';
 import { formatHistory, type RunKind } from '../history/entry';
-import { localHistory } from '../../local/history';
-import { temporalHistory } from '../history/temporal';
+import { openRunRecords } from '../history/records';
 import { printJson } from '../output';
-import { withTemporal } from '../runner';
 
 interface HistoryOptions {
   type?: RunKind;
@@ -32,13 +30,11 @@ export function registerHistory(program: Command, ctx: CommandContext): void {
         "system_logs rows each backup writes, where a restore shows only as its pre-restore backup.\n",
     )
     .action(async (opts: HistoryOptions) => {
-      const config = ctx.config();
       const kinds: RunKind[] = opts.type ? [opts.type] : ['backup', 'restore'];
-      const entries = opts.local
-        ? await localHistory(config, { kinds, limit: opts.limit })
-        : await withTemporal(config, ctx.connect, (client) => temporalHistory(client, { kinds, limit: opts.limit }));
+      const records = openRunRecords(ctx, opts.local);
+      const entries = await records.list({ kinds, limit: opts.limit });
       if (opts.json) printJson(entries, ctx.stdout);
-      else if (entries.length === 0) ctx.stdout.write(`no ${opts.type ?? 'backup or restore'} runs ${opts.local ? 'recorded in system_logs' : 'on Temporal'} yet: make one with "fbb backup${opts.local ? ' --local' : ''}"\n`);
+      else if (entries.length === 0) ctx.stdout.write(`${records.noneYet(opts.type ?? 'backup or restore')}\n`);
       else ctx.stdout.write(`${formatHistory(entries)}\n`);
       ctx.setExitCode(ExitCode.ok);
     });

@@ -1,6 +1,6 @@
 // One backup or restore run as `fbb history` and `fbb status` show it, whether Temporal's
 // visibility or the database's system_logs told us about it: the same JSON shape from both.
-import type { BackupResult } from '../../workflows/backupDatabase';
+import type { BackupProgress, BackupResult } from '../../workflows/backupDatabase';
 import type { RestoreResult } from '../../workflows/restoreDatabase';
 import { formatTable } from '../output';
 
@@ -40,6 +40,9 @@ export interface HistoryEntry {
   /** Where this came from: Temporal's visibility API, or the system_logs rows the runs wrote. */
   source: 'temporal' | 'system_logs';
 }
+
+/** What `fbb status --json` prints: the run as `fbb history` shows it, its workflow type, and a running run's live query answer. */
+export type StatusReport = HistoryEntry & { workflow_type: string; live: BackupProgress | RestoreResult | null };
 
 /** Workflow type per kind of run. */
 export const WORKFLOW_TYPES = { backup: 'backupDatabase', restore: 'restoreDatabase' } as const;

@@ -1,14 +1,47 @@
 // Recent runs from Temporal's visibility API, with a summary of each closed run's result.
 import { WorkflowFailedError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
-import type { BackupResult } from '../../workflows/backupDatabase';
+import { progressQuery, statusQuery } from '../../workflows';
+import type { BackupProgress, BackupResult } from '../../workflows/backupDatabase';
 import type { RestoreResult } from '../../workflows/restoreDatabase';
+import type { CommandContext } from '../context';
 import { applicationFailureOf } from '../failures';
-import { summarizeBackup, summarizeRestore, WORKFLOW_TYPES, type HistoryEntry, type RunKind, type RunStatus } from './entry';
+import { describeExisting, withTemporal } from '../runner';
+import { summarizeBackup, summarizeRestore, WORKFLOW_TYPES, type HistoryEntry, type RunKind, type RunStatus, type StatusReport } from './entry';
+import type { RunRecords } from './records';
 
 const STATUSES = new Set<RunStatus>(['running', 'completed', 'failed', 'cancelled', 'terminated', 'timed_out', 'continued_as_new', 'paused']);
 
+const QUERY_BY_TYPE: Record<string, string> = { [WORKFLOW_TYPES.restore]: statusQuery.name, [WORKFLOW_TYPES.backup]: progressQuery.name };
+
+/** How long a running run's query may take before status shows what it has without it. */
+const QUERY_TIMEOUT_MS = 10_000;
+
 /** Results are fetched this many at a time. */
 const CONCURRENCY = 8;
+
+/** The runs on the Temporal server; each call opens its own connection. */
+export function temporalRecords(ctx: CommandContext): RunRecords {
+  return {
+    list: (options) => withTemporal(ctx.config(), ctx.connect, (client) => temporalHistory(client, options)),
+    status: (workflowId) => {
+      const config = ctx.config();
+      return withTemporal(config, ctx.connect, async (client): Promise<StatusReport> => {
+        const description = await describeExisting(client, config, workflowId);
+        const entry = await describeRun(client, description);
+        const query = QUERY_BY_TYPE[description.type];
+        let live: StatusReport['live'] = null;
+        if (entry.status === 'running' && query !== undefined) {
+          live = await withTimeout(client.workflow.getHandle(workflowId).query<BackupProgress | RestoreResult>(query), QUERY_TIMEOUT_MS).catch(() => {
+            ctx.notice(`fbb: warning: no worker answered the ${query} query of ${workflowId} within ${QUERY_TIMEOUT_MS / 1000} s; is a worker polling task queue "${description.taskQueue}"? Start one with "npm run worker"`);
+            return null;
+          });
+        }
+        return { ...entry, workflow_type: description.type, live };
+      });
+    },
+    noneYet: (what) => `no ${what} runs on Temporal yet: make one with "fbb backup"`,
+  };
+}
 
 /**
  * The visibility query for `kinds`. No ORDER BY: Temporal Cloud rejects it, and the default order
@@ -19,7 +52,7 @@ export function historyQuery(kinds: readonly RunKind[]): string {
 }
 
 /** The newest `limit` backup and/or restore runs, newest start first; results are fetched for those runs only. */
-export async function temporalHistory(client: Client, options: { kinds: readonly RunKind[]; limit: number }): Promise<HistoryEntry[]> {
+async function temporalHistory(client: Client, options: { kinds: readonly RunKind[]; limit: number }): Promise<HistoryEntry[]> {
   const infos: WorkflowExecutionInfo[] = [];
   if (options.limit > 0) {
     for await (const info of client.workflow.list({ query: historyQuery(options.kinds), pageSize: options.limit })) {
@@ -61,4 +94,13 @@ export async function describeRun(client: Client, info: Pick<WorkflowExecutionIn
     entry.error = failure ? { type: failure.type ?? null, message: failure.message } : { type: null, message: (cause as Error).message ?? String(cause) };
   }
   return entry;
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

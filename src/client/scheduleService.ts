@@ -1,0 +1,83 @@
+// What `fbb schedules` works on: the Temporal server's Schedules, or with --local the schedules as
+// configured here (src/local/schedules.ts). The command does not know which.
+import { ScheduleNotFoundError } from '@temporalio/client';
+import { localSchedules } from '../local/schedules';
+import { applySchedules } from '../schedules/apply';
+import { schedulesFor } from '../schedules/definitions';
+import { formatLocal } from '../schedules/zone';
+import type { CommandContext } from './context';
+import { CliError, ExitCode } from './exitCodes';
+import { formatTable } from './output';
+import { temporalScheduleGateway } from './scheduleGateway';
+
+/** The actions that change one schedule on the server. */
+export type ScheduleChange = 'pause' | 'unpause' | 'trigger' | 'delete';
+
+/** The schedules as a table and as the JSON rows `--json` prints. */
+export interface ScheduleListing {
+  rows: object[];
+  table: string;
+}
+
+/** The backup schedules on one engine. */
+export interface ScheduleService {
+  /** Creates the missing schedules and updates the others. */
+  apply(): Promise<{ created: string[]; updated: string[] }>;
+  /** Each schedule with its next runs. */
+  list(): Promise<ScheduleListing>;
+  /** Pauses, unpauses, triggers or deletes the schedule `id` (`name` is how the user named it). */
+  change(action: ScheduleChange, id: string, name: string): Promise<void>;
+}
+
+/** The schedules a command works on: the server's, or with `local` the configured ones (list only). */
+export function openSchedules(ctx: CommandContext, local: boolean): ScheduleService {
+  return local ? localSchedules(ctx) : temporalSchedules(ctx);
+}
+
+/** The schedules on the Temporal server; each call opens its own connection. */
+function temporalSchedules(ctx: CommandContext): ScheduleService {
+  const withClient = async <T>(fn: (client: Awaited<ReturnType<CommandContext['connect']>>) => Promise<T>): Promise<T> => {
+    const client = await ctx.connect(ctx.config().temporal);
+    try {
+      return await fn(client);
+    } finally {
+      await client.connection.close();
+    }
+  };
+  return {
+    apply: () => withClient((client) => applySchedules(temporalScheduleGateway(client), schedulesFor(ctx.config()))),
+    list: () =>
+      withClient(async (client) => {
+        // The three schedules as the server describes them: its state and its own next run times
+        // (never computed here), shown on the wall clock of SCHEDULE_TIMEZONE.
+        const config = ctx.config();
+        const timeZone = config.schedules.timezone;
+        const described = await temporalScheduleGateway(client).describe(schedulesFor(config).map((d) => d.scheduleId));
+        const rows = described.map((r) => ({ ...r, nextActionTimesLocal: r.nextActionTimes.map((t) => formatLocal(t, timeZone)) }));
+        if (rows.some((r) => !r.applied)) ctx.notice('fbb: a schedule marked "not applied" is not on the Temporal server; run "fbb schedules apply" to create it');
+        const state = (r: (typeof rows)[number]) => (!r.applied ? 'not applied' : r.paused ? 'paused' : 'active');
+        return { rows, table: formatTable([['SCHEDULE', 'STATE', `NEXT RUNS (${timeZone})`], ...rows.map((r) => [r.id, state(r), r.nextActionTimesLocal.slice(0, 3).join(', ')])]) };
+      }),
+    change: (action, id, name) =>
+      withClient(async (client) => {
+        const handle = client.schedule.getHandle(id);
+        try {
+          if (action === 'pause') await handle.pause('paused with fbb schedules pause');
+          else if (action === 'unpause') await handle.unpause('unpaused with fbb schedules unpause');
+          else if (action === 'trigger') {
+            // The SDK's trigger() defaults to ALLOW_ALL; the schedule's SKIP keeps one backup at a time.
+            const running = (await handle.describe()).info.runningActions.map((a) => a.workflow.workflowId);
+            await handle.trigger('SKIP');
+            if (running.length > 0) {
+              ctx.notice(`fbb: ${id} still has a backup running or waiting for a worker (${running.join(', ')}); with overlap policy SKIP this trigger starts nothing. See "fbb history" or the Web UI`);
+            }
+          } else await handle.delete();
+        } catch (err) {
+          if (err instanceof ScheduleNotFoundError) {
+            throw new CliError(`schedule ${id} does not exist on the Temporal server; run "fbb schedules apply" to create the three schedules, then "fbb schedules ${action} ${name}" again`, ExitCode.failed);
+          }
+          throw err;
+        }
+      }),
+  };
+}

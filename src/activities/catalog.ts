@@ -1,23 +1,12 @@
-import { mergeCatalog, type CatalogEntry, type Listed } from '../backup/catalog';
+import { mergeCatalog, type AsideDatabase, type Catalog, type Listed } from '../backup/catalog';
 import { parseAsideDatabaseName, timestampToDate } from '../backup/naming';
 import type { Config } from '../config';
 import { ErrorType, permanent } from '../errors';
 import { openStores } from '../storage/stores';
 import { withClient } from './db';
 
-/** A database a restore renamed aside; kept until removed by hand or by retention. */
-export interface AsideDatabase {
-  name: string;
-  created_at: string;
-}
-
-/** What `fbb list` shows. */
-export interface Catalog {
-  backups: CatalogEntry[];
-  aside_databases: AsideDatabase[];
-  /** Places that could not be listed, with why (e.g. S3 unreachable); the rest is still listed. */
-  warnings: string[];
-}
+// activities/backup/index.ts still names the type here (until its own edit lands).
+export type { Catalog } from '../backup/catalog';
 
 /** Lists local backups and, with `includeS3`, S3 backups, merged by name; and databases renamed aside by restores. */
 export async function listCatalog(config: Config, includeS3: boolean): Promise<Catalog> {

@@ -26,6 +26,20 @@ export interface CatalogEntry {
   locations: ('local' | 's3')[];
 }
 
+/** A database a restore renamed aside; kept until removed by hand or by retention. */
+export interface AsideDatabase {
+  name: string;
+  created_at: string;
+}
+
+/** What `fbb list` shows. */
+export interface Catalog {
+  backups: CatalogEntry[];
+  aside_databases: AsideDatabase[];
+  /** Places that could not be listed, with why (e.g. S3 unreachable); the rest is still listed. */
+  warnings: string[];
+}
+
 /** A stored backup as a store reports it. */
 export interface Listed {
   location: 'local' | 's3';

@@ -1,5 +1,5 @@
 import type { QueryDefinition, Workflow } from '@temporalio/common';
-import { formatBytes } from '../activities/doctor/backupDir';
+import { formatBytes } from '../format';
 import type { StartedWorkflow } from './runner';
 
 /** Polls a workflow's progress query (and its activities' heartbeats) into one updating line on a terminal. */

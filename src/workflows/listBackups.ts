@@ -1,4 +1,4 @@
-import type { Catalog } from '../activities/catalog';
+import type { Catalog } from '../backup/catalog';
 import { catalog } from './proxies';
 
 /** Input of listBackups, as in the Windmill guide: `{"include_s3": true}`. */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { check, type CheckResult } from '../../doctor/report';
+import { formatBytes } from '../../format';
 
 /** Warn below this much free space: a compressed backup of a small family database fits many times over. */
 export const LOW_SPACE_BYTES = 1024 ** 3;
@@ -35,16 +36,4 @@ export async function checkBackupDir(dir: string): Promise<CheckResult> {
   const detail = `${dir} is writable; ${formatBytes(free)} free`;
   if (free < LOW_SPACE_BYTES) return check('backup_dir', 'warn', detail, 'free some space or point BACKUP_DIR at a larger disk');
   return check('backup_dir', 'ok', detail);
-}
-
-/** 1536 -> "1.5 KiB". */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { formatBytes } from '../../activities/doctor/backupDir';
+import { formatBytes } from '../../format';
 import type { BackupInput } from '../../backup/input';
 import { BACKUP_FORMATS } from '../../backup/naming';
 import { backupWorkflowId } from '../../ids';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { Catalog } from '../../activities/catalog';
+import type { Catalog } from '../../backup/catalog';
 import { listWorkflowId } from '../../ids';
 import { listBackups } from '../../workflows';
 import type { CommandContext } from '../context';

@@ -3,10 +3,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPartialActivities } from '../src/partial/activities';
-import { readCatalog } from '../src/partial/catalog';
-import { ownerHashes, STABLE_TEXT } from '../src/partial/hash';
-import { tenantScope } from '../src/partial/scope';
 import { createDatabase, runActivity, testConfig, uniqueName, withAdmin } from './helpers';
+import { notOf, of, tenantHashes } from './tenantHashes';
 
 const made: string[] = [];
 afterAll(async () => {
@@ -14,25 +12,6 @@ afterAll(async () => {
     for (const d of made) await c.query(`DROP DATABASE IF EXISTS "${d}" WITH (FORCE)`);
   });
 });
-
-/** Every tenant's rows, per table: "count rows, md5 of the sorted row hashes", keyed "public.users tenant <id>". */
-export async function tenantHashes(database: string, column = 'tenant_id', rootTable = 'tenants'): Promise<Record<string, string>> {
-  return withAdmin(async (c) => {
-    await c.query(STABLE_TEXT);
-    const scope = tenantScope(await readCatalog(c), '-', { column, rootTable });
-    return ownerHashes(c, scope);
-  }, database);
-}
-
-/** The entries of `hashes` that belong to `tenant`. */
-export function of(hashes: Record<string, string>, tenant: string): Record<string, string> {
-  return Object.fromEntries(Object.entries(hashes).filter(([k]) => k.endsWith(` tenant ${tenant}`)));
-}
-
-/** The entries of `hashes` that do not belong to `tenant`. */
-export function notOf(hashes: Record<string, string>, tenant: string): Record<string, string> {
-  return Object.fromEntries(Object.entries(hashes).filter(([k]) => !k.endsWith(` tenant ${tenant}`)));
-}
 
 /** A copy of `database` as it is now: stands for the backup loaded into a scratch database (the workflow test uses a real backup). */
 async function scratchCopy(database: string): Promise<string> {

@@ -40,9 +40,11 @@ export async function applyStaged(live: ClientBase, scope: Scope, stages: Stage[
     const t = s.table;
     const cols = dataColumns(t);
     onStep(`writing ${t.name}`);
-    if (t.key) {
+    // Key columns are equal by the join (and an identity GENERATED ALWAYS key may not be set).
+    const set = cols.filter((c) => !t.key?.includes(c));
+    if (t.key && set.length > 0) {
       changed[t.name]!.updated = (
-        await live.query(`UPDATE ${t.id} t SET (${cols.map(ident).join(', ')}) = ROW(${cols.map((c) => `s.${ident(c)}`).join(', ')})
+        await live.query(`UPDATE ${t.id} t SET (${set.map(ident).join(', ')}) = ROW(${set.map((c) => `s.${ident(c)}`).join(', ')})
           FROM ${s.stage} s WHERE ${sameRow(t)} AND ${rowHash(t, 't')} <> s._fbb_h`)
       ).rowCount ?? 0;
     }

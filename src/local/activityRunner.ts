@@ -36,7 +36,7 @@ export interface ActivityScope {
 }
 
 /** Safety net for the virtual clock: unlimited retries would otherwise spin without sleeping. */
-export const UNLIMITED_ATTEMPTS_CAP = 50;
+const UNLIMITED_ATTEMPTS_CAP = 50;
 
 /**
  * Runs one scheduled activity to its resolution in this process, the way the Temporal server and

@@ -1,3 +1,2 @@
-export { LocalRuntime, LocalWorkflowHandle, type LocalRuntimeOptions, type LocalStartOptions } from './localRuntime';
-export { WorkflowTaskFailedError, UnsupportedCommandError, type SinkLogger } from './execution';
-export { UNLIMITED_ATTEMPTS_CAP, type ActivityAttempt } from './activityRunner';
+// The --local engine: the project's workflows in Temporal's sandbox in this process (tests use it too).
+export { LocalRuntime } from './localRuntime';

@@ -173,13 +173,6 @@ export class LocalRuntime {
     return handle.result();
   }
 
-  /** Returns the handle of a run started in this process. */
-  getHandle<W extends Workflow>(workflowId: string): LocalWorkflowHandle<W> {
-    const execution = [...this.all].reverse().find((e) => e.workflowId === workflowId);
-    if (execution === undefined) throw new Error(`no workflow ${workflowId} was started in this process`);
-    return new LocalWorkflowHandle<W>(execution);
-  }
-
   /** Cancels what is still running and releases every sandbox. */
   async shutdown(): Promise<void> {
     await Promise.all([...this.all].map((e) => e.dispose()));

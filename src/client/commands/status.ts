@@ -21,7 +21,7 @@ export function registerStatus(program: Command, ctx: CommandContext): void {
 }
 
 /** The report as a person reads it. */
-export function formatStatus(r: StatusReport): string {
+function formatStatus(r: StatusReport): string {
   const rows: string[][] = [
     ['  started', r.started_at ?? '-'],
     ['  finished', r.closed_at ?? '-'],

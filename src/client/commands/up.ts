@@ -24,7 +24,7 @@ import { formatTable } from '../output';
 import { temporalScheduleGateway } from '../scheduleGateway';
 
 /** Where `fbb up` keeps the server's state without FBB_STATE_DIR: $XDG_STATE_HOME/family-brain-backup, else ~/.local/state/family-brain-backup. */
-export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
+function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state'), 'family-brain-backup');
 }
 

@@ -170,6 +170,15 @@ export class S3Store implements BackupStore {
     for (const name of [filename, manifestName(filename)]) await this.deleteKey(this.key(name));
   }
 
+  /**
+   * Aborts multipart uploads of `filename` left open by an upload that never finished (its worker
+   * was killed): their parts are stored, and billed, until aborted. Call it only when no other
+   * upload of this file may be running. A store without ListMultipartUploads (s3rver) is left as it is.
+   */
+  async abortIncompleteUploads(filename: string): Promise<void> {
+    await this.abortOpenUploads(this.key(filename));
+  }
+
   /** Aborts multipart uploads left open under `key`; a store without ListMultipartUploads (s3rver) is left as it is. */
   private async abortOpenUploads(key: string): Promise<void> {
     try {

@@ -1,11 +1,13 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { Context } from '@temporalio/activity';
 import { parseAsideDatabaseName, parseBackupName, timestampToDate } from '../../backup/naming';
 import { applyRetention, cutoff, type RetentionCandidate, type RetentionDecision } from '../../backup/retention';
 import type { Config } from '../../config';
 import { openStores, storeList } from '../../storage/stores';
 import { asideDatabases } from '../catalog';
 import { withClient } from '../db';
+import { pausePoint } from '../pausePoint';
 import { scratchName } from './verify';
 import { dropDatabase } from '../restore/databases';
 import type { Location, StoredBackup } from '../../storage/store';
@@ -30,26 +32,53 @@ export function retentionCandidate(backup: StoredBackup, timeZone: string): Rete
 /**
  * Applies retention to the local directory and, when configured, to S3, each on its own: a
  * backup's newest verified copy is protected in every place it is kept. With `dryRun`, only
- * reports. Deleting is idempotent, so a retried attempt finishes what an earlier one began.
+ * reports. Deleting is idempotent, so a retried attempt finishes what an earlier one began; each
+ * removal is recorded in the activity's heartbeat, so the retry reports the earlier attempt's
+ * removals too (a killed worker's prune still lists everything it removed).
  */
 export async function pruneBackups(config: Config, options: { dryRun: boolean; now?: string }): Promise<PruneDecision[]> {
   const now = options.now ? new Date(options.now) : new Date();
+  const ctx = activityContext();
+  const earlier = options.dryRun ? [] : removedEarlier(ctx);
   const stores = openStores(config);
   try {
     const decisions: PruneDecision[] = [];
+    const removed = [...earlier];
     for (const store of storeList(stores)) {
       const backups = await store.list();
       const candidates = backups.map((b) => retentionCandidate(b, config.backup.timezone));
       for (const d of applyRetention(candidates, config.backup.retention, now)) {
         const remove = d.action === 'remove' && !options.dryRun;
-        if (remove) await store.remove(d.filename);
-        decisions.push({ ...d, location: store.location, removed: remove });
+        const decision = { ...d, location: store.location, removed: remove };
+        decisions.push(decision);
+        if (!remove) continue;
+        await store.remove(d.filename);
+        removed.push(decision);
+        ctx?.heartbeat({ step: 'prune', removed });
+        await pausePoint('prune');
       }
     }
-    return decisions;
+    // What an earlier attempt removed is gone from the listings: report it as removed all the same.
+    const listed = new Set(decisions.map((d) => `${d.location}:${d.filename}`));
+    return [...earlier.filter((d) => !listed.has(`${d.location}:${d.filename}`)), ...decisions];
   } finally {
     stores.close();
   }
+}
+
+/** The running activity's context; undefined when called outside an activity (a test, a script). */
+function activityContext(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removals an earlier attempt of this activity recorded in its last heartbeat. */
+function removedEarlier(ctx: Context | undefined): PruneDecision[] {
+  const details = ctx?.info.heartbeatDetails as { step?: string; removed?: PruneDecision[] } | undefined;
+  return details?.step === 'prune' && Array.isArray(details.removed) ? details.removed : [];
 }
 
 /** A decision about a database a restore renamed aside. */

@@ -6,6 +6,7 @@ import { copyBackup } from '../../storage/copy';
 import { LocalStore } from '../../storage/localStore';
 import { createS3Client } from '../../storage/s3Client';
 import { S3Store } from '../../storage/s3Store';
+import { every } from '../stream';
 import { readLocalManifest } from './verify';
 
 /** Where an upload landed. */
@@ -21,7 +22,8 @@ export interface UploadResult {
 /**
  * Streams a verified backup to S3 (multipart past one part; memory ~2 parts), then confirms
  * the stored object's size and recorded SHA-256, and puts the manifest beside it. An object
- * already there with the same size and checksum is not uploaded again (a retried attempt).
+ * already there with the same size and checksum is not uploaded again (a retried attempt); a
+ * multipart upload a killed attempt left open is aborted first.
  */
 export async function uploadBackup(config: Config, filename: string): Promise<UploadResult> {
   const s3 = requireS3(config);
@@ -30,12 +32,21 @@ export async function uploadBackup(config: Config, filename: string): Promise<Up
   const remote = new S3Store(client, s3, config.backup.prefix);
   const ctx = Context.current();
   try {
+    // An earlier attempt killed mid-upload left its multipart upload open; this run holds the
+    // database's lock, so no other upload of this file is running.
+    await remote.abortIncompleteUploads(filename);
+    // Progress arrives once per part, and one part can take longer than the heartbeat timeout on a
+    // slow uplink: the heartbeat says "alive" on a timer, with the bytes sent so far.
+    const progress = { step: 'upload', bytes: 0, part: 0 };
+    const stop = every(2_000, () => ctx.heartbeat(progress));
     const copied = await copyBackup(new LocalStore(config.backup.dir, config.backup.prefix), remote, filename, manifest, {
       signal: ctx.cancellationSignal,
-      onProgress: (bytes, part) => ctx.heartbeat({ step: 'upload', bytes, part }),
-    }).catch((err: unknown) => {
-      throw transient(ErrorType.UploadFailed, `upload of "${filename}" to ${remote.where(filename)} failed: ${(err as Error).message}`, err);
-    });
+      onProgress: (bytes, part) => Object.assign(progress, { bytes, part: part ?? progress.part }),
+    })
+      .catch((err: unknown) => {
+        throw transient(ErrorType.UploadFailed, `upload of "${filename}" to ${remote.where(filename)} failed: ${(err as Error).message}`, err);
+      })
+      .finally(stop);
     return { bucket: s3.bucket, key: remote.key(filename), size_bytes: manifest.size_bytes, sha256: manifest.sha256, parts: copied.parts, skipped_existing: copied.skipped_existing };
   } finally {
     client.destroy();

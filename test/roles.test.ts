@@ -3,12 +3,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manifestName, type BackupManifest } from '../src/backup/manifest';
 import type { Config } from '../src/config';
 import { diffFingerprints } from '../src/testing/compare';
+import { startPgCluster } from '../src/testing/pgCluster';
 import { backupDatabase, restoreDatabase } from '../src/workflows';
-import { createDatabase, dropDatabase, fingerprint, tempDir, testConfig, uniqueName, withAdmin } from './helpers';
+import { createDatabase, dropDatabase, fingerprint, tempDir, testConfig, uniqueName, withAdmin, withServer } from './helpers';
 import { onTemporal, startTestWorker, testClient } from './temporal';
 
 const suffix = uniqueName('r').toLowerCase();
@@ -64,9 +66,23 @@ async function dropRoles(): Promise<void> {
   });
 }
 
-async function restore(input: Record<string, unknown>): Promise<Record<string, unknown>> {
+/** Logs in as `user` with `password` over TCP, where the test clusters check scram-sha-256 passwords; the error's SQLSTATE, or 'ok'. */
+async function login(server: { host: string; port: number }, user: string, password: string, database: string): Promise<string> {
+  const client = new pg.Client({ host: server.host, port: server.port, user, password, database });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return 'ok';
+  } catch (err) {
+    return (err as { code?: string }).code ?? String(err);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function restore(input: Record<string, unknown>, cfg: Config = config): Promise<Record<string, unknown>> {
   const client = await testClient();
-  return onWorker(config, (taskQueue) =>
+  return onWorker(cfg, (taskQueue) =>
     client.workflow.execute(restoreDatabase, { taskQueue, workflowId: workflowId('roles-restore'), args: [{ confirm_restore: true, create_pre_restore_backup: false, ...input }] }) as Promise<unknown> as Promise<Record<string, unknown>>,
   );
 }
@@ -138,9 +154,31 @@ describe('cluster roles', () => {
     expect([...(result.roles_created as string[])].sort()).toEqual(ROLES);
     // The same SCRAM verifiers: the same passwords log in (the test cluster trusts every local login, so a login would prove nothing here).
     expect(await rolesState()).toEqual(before);
+    expect(await login(config.database, ALICE, 'alice-secret-pw', db)).toBe('ok');
+    expect(await login(config.database, ALICE, 'wrong-pw', db)).toBe('28P01');
     expect(diffFingerprints(atBackup, await fingerprint(db))).toEqual([]);
     const grants = await withAdmin((c) => c.query<{ grantee: string; privilege_type: string }>(`SELECT grantee, privilege_type FROM information_schema.role_table_grants WHERE table_name = 'household_notes' AND grantee = ANY($1) ORDER BY 1, 2`, [[READERS, WRITER]]), db);
     expect(grants.rows).toEqual([{ grantee: READERS, privilege_type: 'SELECT' }, { grantee: WRITER, privilege_type: 'INSERT' }].sort((a, b) => a.grantee.localeCompare(b.grantee)));
+  });
+
+  it('a restore onto a brand-new server (no roles, an empty database) brings the roles back, and alice logs in with her password', async () => {
+    expect(filename).toBeDefined();
+    const server = await startPgCluster();
+    try {
+      await withServer(server, 'postgres', (c) => c.query(`CREATE DATABASE ${db}`));
+      const target: Config = { ...config, database: { ...config.database, host: server.host, port: server.port, user: server.user, password: server.password }, pgBinDir: server.binDir };
+      const result = await restore({ backup_filename: filename }, target);
+      expect(result).toMatchObject({ status: 'success' });
+      // With the sample database's own roles, which this server lacked too.
+      expect(result.roles_created).toEqual(expect.arrayContaining(ROLES));
+      expect(await login(server, ALICE, 'alice-secret-pw', db)).toBe('ok');
+      expect(await login(server, WRITER, 'writer-pw', db)).toBe('ok');
+      expect(await login(server, ALICE, 'writer-pw', db)).toBe('28P01');
+      const members = await withServer(server, 'postgres', (c) => c.query(`SELECT g.rolname AS role, u.rolname AS member, m.admin_option FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = ANY($1) ORDER BY 1, 2`, [ROLES]));
+      expect(members.rows).toEqual(before.members);
+    } finally {
+      await server.stop();
+    }
   });
 
   it('with recreate_roles: false, missing roles come back as before this feature: NOLOGIN, no password, no memberships', async () => {

@@ -16,6 +16,8 @@ interface RestoreOptions {
   yes: boolean;
   preRestoreBackup: boolean;
   allowUnverified: boolean;
+  /** false with --no-roles. */
+  roles: boolean;
   json: boolean;
   local: boolean;
   workflowId?: string;
@@ -54,6 +56,7 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
     .option('--yes', 'do not ask: confirm in the input (confirm_restore: true)', false)
     .option('--no-pre-restore-backup', 'skip the pre-restore backup (then a failed in-place restore cannot be rolled back)')
     .option('--allow-unverified', 'restore a backup whose manifest says "dumped" (never verified); refused otherwise', false)
+    .option('--no-roles', 'create missing roles NOLOGIN without password, not as the backup recorded them (recreate_roles: false)')
     .option('--json', 'print the result as JSON', false)
     .option('--local', 'run in this process instead of on a Temporal worker (not durable)', false)
     .option('--workflow-id <id>', 'workflow ID to use (default: restore-<database>-<UTC time>); the same ID again attaches to that restore instead of starting another')
@@ -79,7 +82,7 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
       const runner = await openRunner(config, { local: opts.local, notice: ctx.notice, connect: ctx.connect });
       try {
         const id = opts.workflowId ?? restoreWorkflowId(config.database.database);
-        const input = { backup_filename: target, backup_source: opts.source, confirm_restore: opts.yes, create_pre_restore_backup: opts.preRestoreBackup, allow_unverified: opts.allowUnverified };
+        const input = { backup_filename: target, backup_source: opts.source, confirm_restore: opts.yes, create_pre_restore_backup: opts.preRestoreBackup, allow_unverified: opts.allowUnverified, ...(opts.roles ? {} : { recreate_roles: false }) };
         const started = await runner.start(restoreDatabase, { args: [input], workflowId: id });
         if (started.existing === null) ctx.notice(`fbb: restore ${id} started`);
         else if (started.existing.state === 'running') ctx.notice(`fbb: restore ${id} was already running (since ${started.existing.since}); following it instead of starting another`);

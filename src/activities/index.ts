@@ -2,6 +2,7 @@ import type { Config } from '../config';
 import { createBackupActivities } from './backup';
 import { createDoctorActivities } from './doctor';
 import { createRestoreActivities } from './restore';
+import { createPartialActivities } from '../partial/activities';
 
 /** What activities need from the outside world; secrets stay here, out of workflow inputs. */
 export interface ActivityDeps {
@@ -16,6 +17,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDoctorActivities(deps.config),
     ...createBackupActivities(deps.config, { local: deps.local }),
     ...createRestoreActivities(deps.config),
+    ...createPartialActivities(deps.config),
   };
 }
 

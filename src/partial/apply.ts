@@ -3,6 +3,7 @@ import type { ClientBase } from 'pg';
 import { ErrorType, permanent } from '../errors';
 import { ident, type TableInfo } from './catalog';
 import { dataColumns, hashChanges, HASH_AGG, ownerHashes, rowHash, scopeHash } from './hash';
+import { conflictMessage } from './messages';
 import type { PartialPlan } from './plan';
 import type { Scope } from './scope';
 import type { Stage } from './stage';
@@ -85,12 +86,5 @@ function sameRow(t: TableInfo): string {
 
 /** The failure for a plan with conflicts: named, listing them; nothing was changed. */
 export function conflictError(plan: PartialPlan): Error {
-  const what = plan.kind === 'tenant' ? `tenant ${plan.target}` : `table ${plan.target}`;
-  const lines = plan.conflicts.map((c) => `${c.table} ${c.kind} (${c.constraint}): ${c.detail}; e.g. ${c.examples.slice(0, 3).join(', ')}`);
-  return permanent(
-    plan.kind === 'tenant' ? ErrorType.TenantRestoreConflict : ErrorType.TableRestoreConflict,
-    `the restore of ${what} would harm rows it does not own, so it was refused and nothing was changed: ${lines.join('; ')}. Resolve these rows by hand (or restore the whole database), then run the restore again`,
-    undefined,
-    plan.conflicts,
-  );
+  return permanent(plan.kind === 'tenant' ? ErrorType.TenantRestoreConflict : ErrorType.TableRestoreConflict, conflictMessage(plan), undefined, plan.conflicts);
 }

@@ -3,3 +3,5 @@ export { checkEnvironment } from './checkEnvironment';
 export { backupDatabase, progressQuery } from './backupDatabase';
 export { listBackups } from './listBackups';
 export { restoreDatabase, confirmRestore, cancelRestore, statusQuery } from './restoreDatabase';
+export { restoreTenant, partialStatusQuery } from './restoreTenant';
+export { restoreTable } from './restoreTable';

@@ -1,0 +1,74 @@
+// Inputs of the restoreTenant and restoreTable workflows: the restore's JSON plus what to restore; no I/O.
+import { ApplicationFailure } from '@temporalio/common';
+import { parseRestoreInput, type RestoreInput } from '../backup/restoreInput';
+
+/** `{"backup_filename": ..., "tenant_id": "...", "dry_run": false, "tenant_column": "tenant_id", "tenant_table": "tenants", ...restoreDatabase's keys}`. */
+export interface TenantRestoreInput extends RestoreInput {
+  tenant_id: string;
+  dry_run: boolean;
+  tenant_column: string;
+  tenant_table: string;
+}
+
+/** `{"backup_filename": ..., "table": "public.reminders", "as": "reminders_backup" (optional), "dry_run": false, ...restoreDatabase's keys}`. */
+export interface TableRestoreInput extends RestoreInput {
+  table: string;
+  /** Load the backup's rows beside the live table under this name, instead of replacing its rows. */
+  as: string | null;
+  dry_run: boolean;
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_$]*$/;
+
+function fail(problems: string[], example: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: 'InvalidRestoreInput', nonRetryable: true, message: `invalid restore input: ${problems.join('; ')}. Nothing was changed. Example input: ${example}` });
+}
+
+/** Splits off `keys` (validated by `check`), and validates the rest as a restoreDatabase input. */
+function split(raw: unknown, keys: string[]): { own: Record<string, unknown>; common: RestoreInput } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { own: {}, common: parseRestoreInput(raw) };
+  const own: Record<string, unknown> = {};
+  const rest: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) (keys.includes(k) ? own : rest)[k] = v;
+  return { own, common: parseRestoreInput(rest) };
+}
+
+const optionalName = (own: Record<string, unknown>, key: string, fallback: string, problems: string[]): string => {
+  const v = own[key] ?? fallback;
+  if (typeof v !== 'string' || !IDENT.test(v)) problems.push(`"${key}" must be a plain SQL name such as "${fallback}", got ${JSON.stringify(v)}`);
+  return String(v);
+};
+
+const dryRun = (own: Record<string, unknown>, problems: string[]): boolean => {
+  const v = own.dry_run ?? false;
+  if (typeof v !== 'boolean') problems.push(`"dry_run" must be true or false, got ${JSON.stringify(v)}`);
+  return v === true;
+};
+
+/** Validates a tenant restore's input; throws non-retryable InvalidRestoreInput or InvalidBackupName. */
+export function parseTenantRestoreInput(raw: unknown): TenantRestoreInput {
+  const { own, common } = split(raw, ['tenant_id', 'dry_run', 'tenant_column', 'tenant_table']);
+  const problems: string[] = [];
+  const tenant = own.tenant_id;
+  if (typeof tenant !== 'string' || tenant.trim() === '') problems.push(`"tenant_id" is required: the id of the tenant's row in its root table, got ${JSON.stringify(tenant)}`);
+  const input = { ...common, tenant_id: String(tenant).trim(), dry_run: dryRun(own, problems), tenant_column: optionalName(own, 'tenant_column', 'tenant_id', problems), tenant_table: optionalName(own, 'tenant_table', 'tenants', problems) };
+  if (problems.length) throw fail(problems, '{"backup_filename": "family_brain_daily_20251208_020000.sql.gz", "tenant_id": "6f1c…", "dry_run": true}');
+  return input;
+}
+
+/** Validates a table restore's input; throws non-retryable InvalidRestoreInput or InvalidBackupName. */
+export function parseTableRestoreInput(raw: unknown): TableRestoreInput {
+  const { own, common } = split(raw, ['table', 'as', 'dry_run']);
+  const problems: string[] = [];
+  const table = own.table;
+  if (typeof table !== 'string' || !table.split('.').every((p) => IDENT.test(p)) || table.split('.').length > 2) {
+    problems.push(`"table" is required: schema.table (e.g. public.reminders), got ${JSON.stringify(table)}`);
+  }
+  const as = own.as ?? null;
+  if (as !== null && (typeof as !== 'string' || !as.split('.').every((p) => IDENT.test(p)) || as.split('.').length > 2)) {
+    problems.push(`"as" must be a new table name (e.g. reminders_from_backup), got ${JSON.stringify(as)}`);
+  }
+  const input = { ...common, table: String(table), as: as as string | null, dry_run: dryRun(own, problems) };
+  if (problems.length) throw fail(problems, '{"backup_filename": "family_brain_daily_20251208_020000.sql.gz", "table": "public.reminders", "as": "reminders_from_backup"}');
+  return input;
+}

@@ -1,0 +1,163 @@
+// restoreTenant: one tenant's rows back to a backup's moment, every other tenant's left as they are.
+import { CancellationScope, condition, defineQuery, isCancellation, setHandler } from '@temporalio/workflow';
+import { msToNumber } from '@temporalio/common/lib/time';
+import type { Duration } from '@temporalio/common';
+import type { PartialTarget } from '../partial/activities';
+import type { Applied } from '../partial/apply';
+import { parseTenantRestoreInput, type TableRestoreInput, type TenantRestoreInput } from '../partial/input';
+import { conflictMessage, conflictType } from '../partial/messages';
+import type { PartialPlan } from '../partial/plan';
+import { backupFilename, localTimestamp } from '../backup/naming';
+import { withDatabaseLock } from './lock';
+import { errorInfo, runBackup } from './pipeline';
+import { longActivities, quick } from './proxies';
+import { cancelRestore, confirmRestore } from './restoreDatabase';
+
+/** Phases, as the `status` query reports them. */
+export type PartialPhase = 'validating' | 'loading_backup' | 'planning' | 'pre_backup' | 'awaiting_confirmation' | 'applying' | 'done';
+
+/** The result of restoreTenant and restoreTable, and the answer of their `status` query. */
+export interface PartialRestoreResult {
+  /** planned: a dry run (nothing changed); refused: the plan has conflicts (nothing changed). */
+  status: 'success' | 'planned' | 'refused' | 'cancelled' | 'expired' | 'failed' | 'running';
+  phase: PartialPhase;
+  kind: 'tenant' | 'table';
+  /** The tenant id, or the table. */
+  target: string;
+  restored_from: string;
+  backup_source: 'local' | 's3';
+  /** The backup, loaded beside the live database for the restore (dropped at the end). */
+  scratch_database: string | null;
+  plan: PartialPlan | null;
+  pre_restore_backup: string | null;
+  confirmed_by: string | null;
+  confirm_by: string | null;
+  applied: Applied | null;
+  /** Table restore with `as`: the table made beside the live one. */
+  beside: { table: string; rows: number } | null;
+  error: { type: string; message: string } | null;
+  duration_ms: number;
+}
+
+/** The `status` query (the same name as restoreDatabase's, so `fbb status` and the Web UI read both). */
+export const partialStatusQuery = defineQuery<PartialRestoreResult>('status');
+
+/**
+ * validate → load the backup into a scratch database beside the live one → plan (per table:
+ * delete, insert, update; conflicts) → [dry run: stop] → refuse on conflicts → pre-restore backup
+ * → wait for confirmRestore → apply in one transaction on the live database, verified before it
+ * commits (the tenant's rows equal the backup's; every other tenant's hashes unchanged) → drop the scratch copy.
+ */
+export async function restoreTenant(rawInput: TenantRestoreInput | Record<string, unknown>): Promise<PartialRestoreResult> {
+  const target = String((rawInput as { tenant_id?: unknown })?.tenant_id ?? '');
+  return runPartialRestore('tenant', target, rawInput, () => {
+    const input = parseTenantRestoreInput(rawInput);
+    return { input, target: { tenant_id: input.tenant_id, tenant_column: input.tenant_column, tenant_table: input.tenant_table } };
+  });
+}
+
+/** The steps both partial restores share; `parse` validates the input (it throws a named failure). */
+export async function runPartialRestore(
+  kind: 'tenant' | 'table',
+  label: string,
+  rawInput: unknown,
+  parse: () => { input: TenantRestoreInput | TableRestoreInput; target: Omit<PartialTarget, 'scratch_database'> },
+): Promise<PartialRestoreResult> {
+  const started = Date.now();
+  let confirmedBy: string | null = null;
+  let cancelled: { cancelled_by?: string; reason?: string } | null = null;
+  const state: PartialRestoreResult = {
+    status: 'running',
+    phase: 'validating',
+    kind,
+    target: label,
+    restored_from: String((rawInput as { backup_filename?: unknown })?.backup_filename ?? ''),
+    backup_source: 'local',
+    scratch_database: null,
+    plan: null,
+    pre_restore_backup: null,
+    confirmed_by: null,
+    confirm_by: null,
+    applied: null,
+    beside: null,
+    error: null,
+    duration_ms: 0,
+  };
+  setHandler(partialStatusQuery, () => ({ ...state, duration_ms: Date.now() - started }));
+  setHandler(confirmRestore, ({ confirmed_by }) => {
+    confirmedBy = confirmed_by || 'unknown';
+  });
+  setHandler(cancelRestore, (c) => {
+    cancelled = c ?? {};
+  });
+  const finish = (status: PartialRestoreResult['status'], extra: Partial<PartialRestoreResult> = {}): PartialRestoreResult => {
+    Object.assign(state, extra, { status, phase: 'done' as const, duration_ms: Date.now() - started });
+    return { ...state };
+  };
+  const cancelledError = (when: string) => {
+    const c: { cancelled_by?: string; reason?: string } = cancelled ?? {};
+    return { type: 'RestoreCancelled', message: `cancelled by ${c.cancelled_by ?? 'unknown'}${c.reason ? `: ${c.reason}` : ''} ${when}; the database was not changed` };
+  };
+
+  const { input, target } = parse();
+  state.backup_source = input.backup_source;
+  const settings = await quick.backupSettings();
+  const acts = longActivities(settings.activity_tuning);
+  const { validating, restoring, switching, rollingBack } = acts;
+  return withDatabaseLock('restore', async () => {
+    const prepared = await validating.prepareRestore(input.backup_filename, input.backup_source, { allow_unverified: input.allow_unverified });
+    const scratch = `${settings.database}_partial_${localTimestamp(new Date(), settings.timezone)}`.slice(0, 63);
+    state.scratch_database = scratch;
+    const where: PartialTarget = { ...target, scratch_database: scratch };
+    try {
+      state.phase = 'loading_backup';
+      await restoring.restoreIntoNewDatabase(prepared, scratch);
+      const as = (input as TableRestoreInput).as ?? null;
+      if (kind === 'table' && as !== null) {
+        if (input.dry_run) return finish('planned');
+        state.phase = 'applying';
+        state.beside = await restoring.restoreTableBeside({ ...where, table: (input as TableRestoreInput).table, as });
+        return finish('success');
+      }
+      state.phase = 'planning';
+      const plan = await switching.planPartialRestore(where);
+      state.plan = plan;
+      if (input.dry_run) return finish('planned');
+      if (plan.conflicts.length > 0) return finish('refused', { error: { type: conflictType(plan), message: conflictMessage(plan) } });
+
+      if (input.create_pre_restore_backup) {
+        state.phase = 'pre_backup';
+        const filename = backupFilename(settings.prefix, 'pre_restore', new Date(), settings.timezone);
+        state.pre_restore_backup = filename;
+        await runBackup({ filename, type: 'pre_restore', format: 'plain_gzip', upload: false, cleanup: false, started: Date.now() }, acts, () => undefined);
+      }
+      if (!input.confirm_restore) {
+        state.phase = 'awaiting_confirmation';
+        state.confirm_by = new Date(Date.now() + msToNumber(input.confirmation_timeout as Duration)).toISOString();
+        const answered = await condition(() => confirmedBy !== null || cancelled !== null, input.confirmation_timeout as Duration);
+        state.confirm_by = null;
+        if (cancelled !== null) return finish('cancelled', { error: cancelledError('while the plan awaited confirmation') });
+        if (!answered) return finish('expired', { error: { type: 'RestoreExpired', message: `no confirmRestore signal within ${input.confirmation_timeout}; the database was not changed` } });
+        state.confirmed_by = confirmedBy;
+      } else {
+        state.confirmed_by = 'input: confirm_restore';
+      }
+      if (cancelled !== null) return finish('cancelled', { error: cancelledError('before the restore began') });
+
+      state.phase = 'applying';
+      try {
+        const done = await restoring.applyPartialRestore(where);
+        return finish('success', { plan: done.plan, applied: done.applied });
+      } catch (err) {
+        if (isCancellation(err)) return finish('cancelled', { error: { type: 'RestoreCancelled', message: 'cancelled while applying; its transaction was rolled back; the database was not changed' } });
+        const error = errorInfo(err);
+        return finish(error.type === 'TenantRestoreConflict' || error.type === 'TableRestoreConflict' ? 'refused' : 'failed', { error });
+      }
+    } catch (err) {
+      if (isCancellation(err)) return finish('cancelled', { error: { type: 'RestoreCancelled', message: `cancelled in phase ${state.phase}; the database was not changed` } });
+      return finish('failed', { error: errorInfo(err) });
+    } finally {
+      await CancellationScope.nonCancellable(() => rollingBack.dropDatabase(scratch));
+    }
+  });
+}

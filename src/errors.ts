@@ -26,6 +26,8 @@ export const ErrorType = {
   RestoreFailed: 'RestoreFailed',
   RestoreVerificationFailed: 'RestoreVerificationFailed',
   RollbackFailed: 'RollbackFailed',
+  DrillFailed: 'DrillFailed',
+  NotificationFailed: 'NotificationFailed',
   TenantRestoreConflict: 'TenantRestoreConflict',
   TableRestoreConflict: 'TableRestoreConflict',
   EncryptionKeyMissing: 'EncryptionKeyMissing',

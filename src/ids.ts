@@ -24,3 +24,8 @@ export function listWorkflowId(at: Date = new Date()): string {
 export function restoreWorkflowId(database: string, at: Date = new Date()): string {
   return `restore-${database}-${stamp(at)}`;
 }
+
+/** ID of a restore drill run: `drill-<database>-<UTC timestamp>`. */
+export function drillWorkflowId(database: string, at: Date = new Date()): string {
+  return `drill-${database}-${stamp(at)}`;
+}

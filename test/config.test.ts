@@ -98,7 +98,7 @@ describe('configuration', () => {
   });
 
   it('reads the schedules, and names a bad cron with what is wrong', () => {
-    expect(loadConfig({ SCHEDULE_DAILY_CRON: '0 30 1 * * *' }).schedules).toEqual({ timezone: 'America/Toronto', daily: '0 30 1 * * *', weekly: '0 0 3 * * 7', monthly: '0 0 4 1 * *' });
+    expect(loadConfig({ SCHEDULE_DAILY_CRON: '0 30 1 * * *' }).schedules).toEqual({ timezone: 'America/Toronto', daily: '0 30 1 * * *', weekly: '0 0 3 * * 7', monthly: '0 0 4 1 * *', drill: '0 0 5 * * 7' });
     expect(problems({ SCHEDULE_WEEKLY_CRON: '0 3 * * 7' })).toEqual([
       'SCHEDULE_WEEKLY_CRON="0 3 * * 7": "0 3 * * 7" has 5 fields; Windmill cron has 6: seconds minutes hours day-of-month month day-of-week (e.g. "0 0 2 * * *") (example: SCHEDULE_WEEKLY_CRON=0 0 3 * * 7)',
     ]);

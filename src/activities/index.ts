@@ -1,6 +1,8 @@
 import type { Config } from '../config';
 import { createBackupActivities } from './backup';
 import { createDoctorActivities } from './doctor';
+import { createDrillActivities } from './drill';
+import { createNotifyActivities } from './notify';
 import { createRestoreActivities } from './restore';
 import { createPartialActivities } from '../partial/activities';
 
@@ -17,6 +19,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createDoctorActivities(deps.config),
     ...createBackupActivities(deps.config, { local: deps.local }),
     ...createRestoreActivities(deps.config),
+    ...createDrillActivities(deps.config),
+    ...createNotifyActivities(deps.config),
     ...createPartialActivities(deps.config),
   };
 }

@@ -21,6 +21,18 @@ export interface VerificationResult {
   missing_extensions: string[];
   tables_checked: number;
   duration_ms: number;
+  /**
+   * Per table, a hash of a sample of its rows as the restored copy held them (activities/rowSample.ts):
+   * a restore drill restores the stored copy later and compares. Absent in backups verified before drills.
+   */
+  sample_hashes?: Record<string, RowSampleHash>;
+}
+
+/** A hash over a sample of a table's rows: the first `rows` rows by primary key, or by row hash without one. */
+export interface RowSampleHash {
+  rows: number;
+  md5: string;
+  order: 'primary_key' | 'row_hash';
 }
 
 /** How a backup file is encrypted: age, to these public keys (never a private key). */

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config';
 import { registerBackup } from './commands/backup';
 import { registerDoctor } from './commands/doctor';
+import { registerDrill } from './commands/drill';
 import { registerHistory } from './commands/history';
 import { registerList } from './commands/list';
 import { registerRestore } from './commands/restore';
@@ -80,6 +81,7 @@ export function buildProgram(ctx: CommandContext): Command {
   registerBackup(program, ctx);
   registerList(program, ctx);
   registerRestore(program, ctx);
+  registerDrill(program, ctx);
   registerStatus(program, ctx);
   registerHistory(program, ctx);
   registerSchedules(program, ctx);

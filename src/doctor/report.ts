@@ -21,6 +21,8 @@ export interface DoctorReport {
 /** Input of the checkEnvironment workflow: 'local' skips the Temporal check (no server involved). */
 export interface CheckEnvironmentInput {
   mode: 'local' | 'temporal';
+  /** fbb doctor --notify-test: POST a test notification to each webhook. */
+  notify_test?: boolean;
 }
 
 /** The worst status among the checks; skips count as ok. */

@@ -3,6 +3,7 @@ import { parseBackupInput, type BackupInput } from '../backup/input';
 import { backupFilename } from '../backup/naming';
 import { ErrorType } from '../errors';
 import { withDatabaseLock } from './lock';
+import { withNotification, type NotifyContext } from './notify';
 import { longActivities, quick } from './proxies';
 import { asideSummary, runBackup, round2, summary, MB, type BackupProgress, type BackupResult, type BackupStep } from './pipeline';
 
@@ -10,8 +11,12 @@ export type { BackupProgress, BackupResult, BackupStep } from './pipeline';
 
 export const progressQuery = defineQuery<BackupProgress>('progress');
 
-/** Dump → verify → upload → prune, then record. Accepts the Windmill guide's JSON as is. */
+/** Dump → verify → upload → prune, then record; a failure (or, with NOTIFY_ON=always, a success) is notified. Accepts the Windmill guide's JSON as is. */
 export async function backupDatabase(rawInput?: BackupInput | Record<string, unknown>): Promise<BackupResult> {
+  return withNotification('backup', (about) => backup(rawInput, about), (r) => (r.dry_run ? { outcome: 'none', status: 'dry_run' } : { outcome: 'success', status: 'verified', summary: `${r.size_mb} MB, ${r.tables_backed_up} tables, ${r.total_rows} rows${r.uploaded ? ', uploaded' : ''}` }));
+}
+
+async function backup(rawInput: BackupInput | Record<string, unknown> | undefined, about: NotifyContext): Promise<BackupResult> {
   const progress: BackupProgress = { step: 'starting', filename: null, size_bytes: null, steps_done: [] };
   setHandler(progressQuery, () => progress);
   const step = (next: BackupStep, detail?: { size_bytes: number }) => {
@@ -27,6 +32,7 @@ export async function backupDatabase(rawInput?: BackupInput | Record<string, unk
   const { housekeeping } = acts;
   const filename = backupFilename(settings.prefix, input.backup_type, new Date(started), settings.timezone, input.format, settings.encrypted === true);
   progress.filename = filename;
+  Object.assign(about, { backup_file: filename, policy: settings.notify ?? { enabled: false, on_success: false } });
   if (input.upload_to_s3 && settings.s3 === null) {
     throw ApplicationFailure.create({
       type: ErrorType.S3NotConfigured,

@@ -4,7 +4,7 @@ import { checks } from './proxies';
 /** `fbb doctor`: checks what the Windmill guide's troubleshooting section asked people to check by hand. */
 export async function checkEnvironment(input: CheckEnvironmentInput = { mode: 'temporal' }): Promise<DoctorReport> {
   const [databaseAndTools, pgvector, backupDir, s3, temporal] = await Promise.all([
-    checks.checkDatabaseAndTools(),
+    checks.checkDatabaseAndTools({ notify_test: input.notify_test === true }),
     checks.checkPgvector(),
     checks.checkBackupDir(),
     checks.checkS3(),

@@ -25,6 +25,17 @@ export const checks = proxyActivities<Activities>({
   retry: { maximumAttempts: 2, initialInterval: '1 second' },
 });
 
+/**
+ * Notifications: a few quick attempts with backoff and a bounded total (about a minute and a half),
+ * so a receiver that is down delays the end of a failed run briefly and never fails it: the
+ * workflow catches this activity's last failure (workflows/notify.ts).
+ */
+export const notifying = proxyActivities<Activities>({
+  startToCloseTimeout: '20 seconds',
+  scheduleToCloseTimeout: '90 seconds',
+  retry: { maximumAttempts: 4, initialInterval: '1 second', backoffCoefficient: 3, maximumInterval: '20 seconds' },
+});
+
 /** Listing the catalogue. */
 export const catalog = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',

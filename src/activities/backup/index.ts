@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import type { BackupManifest } from '../../backup/manifest';
 import type { RetentionPolicy } from '../../backup/retention';
 import type { Config } from '../../config';
+import type { NotifyPolicy } from '../../workflows/notify';
 import type { ActivityTuning } from '../../workflows/proxies';
 import { listCatalog, type Catalog } from '../catalog';
 import { withClient } from '../db';
@@ -23,6 +24,8 @@ export interface BackupSettings {
   retention: RetentionPolicy;
   /** The worker's overrides of the long activities' timeouts (absent in histories from before they existed). */
   activity_tuning?: ActivityTuning;
+  /** Whether the worker has webhooks (NOTIFY_WEBHOOK_URL) and wants successes too (NOTIFY_ON=always); never the URLs. Absent in older histories. */
+  notify?: NotifyPolicy;
   /** Backups are encrypted with age (BACKUP_AGE_RECIPIENTS is set): their names end in .age (absent in older histories). */
   encrypted?: boolean;
 }
@@ -58,7 +61,7 @@ export function createBackupActivities(config: Config, options: { local?: boolea
     async backupSettings(): Promise<BackupSettings> {
       const { database } = config.database;
       const s3 = config.s3 ? { bucket: config.s3.bucket, prefix: config.s3.prefix } : null;
-      return { database, prefix: config.backup.prefix, timezone: config.backup.timezone, s3, retention: config.backup.retention, activity_tuning: config.worker.activityTuning, encrypted: config.backup.ageRecipients.length > 0 };
+      return { database, prefix: config.backup.prefix, timezone: config.backup.timezone, s3, retention: config.backup.retention, activity_tuning: config.worker.activityTuning, notify: { enabled: config.notify.webhookUrls.length > 0, on_success: config.notify.on === 'always' }, encrypted: config.backup.ageRecipients.length > 0 };
     },
     /** Exact row counts and the database's size, for dry runs; changes nothing. */
     async planBackup(): Promise<BackupPlan> {

@@ -3,8 +3,8 @@ import type { ClientBase } from 'pg';
 import { every } from '../stream';
 import type { ExtensionInfo } from '../../backup/manifest';
 
-// Ordinary tables whose rows pg_dump writes: not system schemas, not owned by an extension.
-const TABLES_SQL = `
+/** Ordinary tables whose rows pg_dump writes: not system schemas, not owned by an extension. */
+export const TABLES_SQL = `
 SELECT n.nspname AS schema, c.relname AS name, format('%I.%I', n.nspname, c.relname) AS quoted
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r'

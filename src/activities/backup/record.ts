@@ -8,6 +8,8 @@ export interface LogEntry {
   level: 'info' | 'error';
   message: string;
   details: Record<string, unknown>;
+  /** system_logs.source: 'backup' unless said otherwise ('restore_drill' for drills). */
+  source?: 'backup' | 'restore_drill';
 }
 
 /**
@@ -30,7 +32,7 @@ export async function recordInSystemLogs(config: Config, entry: LogEntry): Promi
       Context.current().log.warn('system_logs has no column(s) for the backup record; nothing written', { missing });
       return false;
     }
-    await client.query('INSERT INTO system_logs (level, source, message, details) VALUES ($1, $2, $3, $4)', [entry.level, 'backup', entry.message, JSON.stringify(entry.details)]);
+    await client.query('INSERT INTO system_logs (level, source, message, details) VALUES ($1, $2, $3, $4)', [entry.level, entry.source ?? 'backup', entry.message, JSON.stringify(entry.details)]);
     return true;
   } finally {
     await client.end().catch(() => undefined);

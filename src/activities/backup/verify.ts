@@ -9,6 +9,7 @@ import { connect, withClient } from '../db';
 import { restoreFileInto } from '../restoreFile';
 import { writeFileAtomic } from '../stream';
 import { databaseUnreachable } from '../failures';
+import { sampleHashes } from '../rowSample';
 import { countRows, listExtensions } from './inventory';
 
 /** Suffix a backup file gets when verification fails: no longer a backup name, so never listed or restored. */
@@ -33,7 +34,8 @@ export async function verifyBackup(config: Config, filename: string): Promise<Ba
   await createScratch(config, scratch);
   try {
     await restoreInto(config, scratch, file, manifest);
-    const { counts, extensions } = await withClient(config.database, async (c) => ({ counts: await countRows(c), extensions: await listExtensions(c) }), scratch).catch(async (err: unknown) => {
+    // The sample hashes are what a restore drill compares the stored copy with later (activities/rowSample.ts).
+    const { counts, extensions, samples } = await withClient(config.database, async (c) => ({ counts: await countRows(c), extensions: await listExtensions(c), samples: await sampleHashes(c) }), scratch).catch(async (err: unknown) => {
       throw (await serverAnswers(config)) ? err : serverLost(config, filename, scratch, err);
     });
     const mismatches: VerificationResult['mismatches'] = {};
@@ -51,6 +53,7 @@ export async function verifyBackup(config: Config, filename: string): Promise<Ba
       missing_extensions: missing,
       tables_checked: Object.keys(manifest.table_details).length,
       duration_ms: Date.now() - started,
+      sample_hashes: samples,
     };
     if (!verification.ok) {
       const tables = Object.entries(mismatches).map(([t, m]) => `${t} (expected ${m.expected} rows, restored ${m.actual ?? 'no table'})`);
@@ -95,7 +98,8 @@ export async function readLocalManifest(dir: string, filename: string): Promise<
   }
 }
 
-async function createScratch(config: Config, name: string): Promise<void> {
+/** Creates an empty scratch database (the drill's too); without CREATEDB a named, non-retryable failure. */
+export async function createScratch(config: Config, name: string): Promise<void> {
   const client = await connect(config.database).catch((err: unknown) => {
     throw databaseUnreachable(err, config);
   });
@@ -112,7 +116,8 @@ async function createScratch(config: Config, name: string): Promise<void> {
   }
 }
 
-async function dropScratch(config: Config, name: string): Promise<void> {
+/** Drops a scratch database, forcing its sessions off; a failure is logged, not thrown (the caller is cleaning up). */
+export async function dropScratch(config: Config, name: string): Promise<void> {
   await withClient(config.database, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).catch((err: unknown) => {
     Context.current().log.warn(`could not drop scratch database ${name}; drop it by hand`, { error: String(err) });
   });

@@ -3,6 +3,7 @@ import type { CheckResult } from '../../doctor/report';
 import { checkBackupDir } from './backupDir';
 import { checkDatabase } from './database';
 import { checkLeftovers } from './leftovers';
+import { checkNotifications } from './notify';
 import { checkPgvector } from './pgvector';
 import { checkS3 } from './s3';
 import { checkTemporal } from './temporal';
@@ -13,14 +14,15 @@ import { checkClientTools } from './tools';
 export function createDoctorActivities(config: Config) {
   return {
     /** Database reachability, then the client tools against the server's version, and the Temporal CLI (a check added here keeps the workflow's history unchanged). */
-    async checkDatabaseAndTools(): Promise<CheckResult[]> {
+    async checkDatabaseAndTools(options: { notify_test?: boolean } = {}): Promise<CheckResult[]> {
       const { result, facts } = await checkDatabase(config.database);
-      const [tools, temporalCli, leftovers] = await Promise.all([
+      const [tools, temporalCli, leftovers, notifications] = await Promise.all([
         checkClientTools(config.pgBinDir, facts?.serverMajor, config.backup.format),
         checkTemporalCli(),
         facts ? checkLeftovers(config) : Promise.resolve([]),
+        checkNotifications(config, options.notify_test === true),
       ]);
-      return [result, ...tools, temporalCli, ...leftovers];
+      return [result, ...tools, temporalCli, ...leftovers, notifications];
     },
     async checkPgvector(): Promise<CheckResult[]> {
       return checkPgvector(config.database);

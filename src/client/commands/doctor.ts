@@ -17,15 +17,16 @@ export function registerDoctor(program: Command, ctx: CommandContext): void {
     .description('check that backups can work here: database, pg_dump/psql, pgvector, backup directory, S3, Temporal')
     .option('--local', 'run in this process instead of on a Temporal worker (not durable)', false)
     .option('--json', 'print the report as JSON', false)
+    .option('--notify-test', 'also POST a test notification to each NOTIFY_WEBHOOK_URL (from where the checks run: the worker, or this process with --local)', false)
     .option('--workflow-id <id>', 'workflow ID to use (default: doctor-<UTC time>)')
-    .addHelpText('after', '\nExamples:\n  $ fbb doctor --local\n  $ fbb doctor --json\n')
-    .action(async (opts: { local: boolean; json: boolean; workflowId?: string }) => {
+    .addHelpText('after', '\nExamples:\n  $ fbb doctor --local\n  $ fbb doctor --json\n  $ fbb doctor --notify-test\n')
+    .action(async (opts: { local: boolean; json: boolean; notifyTest: boolean; workflowId?: string }) => {
       const config = ctx.config();
       const runner = await openRunner(config, { local: opts.local, notice: ctx.notice, connect: ctx.connect });
       try {
         // With no worker, nothing would ever run the checks: say so now instead of after the wait below.
         if (await noWorkerPolling(runner)) throw new CliError(`${noWorkerMessage(config)}; nothing was started`, ExitCode.cannotConnect);
-        const started = await runner.start(checkEnvironment, { args: [{ mode: opts.local ? 'local' : 'temporal' }], workflowId: opts.workflowId ?? doctorWorkflowId() });
+        const started = await runner.start(checkEnvironment, { args: [{ mode: opts.local ? 'local' : 'temporal', ...(opts.notifyTest ? { notify_test: true } : {}) }], workflowId: opts.workflowId ?? doctorWorkflowId() });
         const report = await resultWithin(started.result(), 120_000, config.temporal.taskQueue).catch((err: unknown) => {
           if (err instanceof CliError) throw err;
           const { message, exitCode } = describeFailure('doctor', err);

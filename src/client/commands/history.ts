@@ -19,7 +19,7 @@ export function registerHistory(program: Command, ctx: CommandContext): void {
   program
     .command('history')
     .description("recent backup and restore runs with their results, newest first: did last night's backup work?")
-    .addOption(new Option('--type <type>', 'only backups or only restores').choices(['backup', 'restore']))
+    .addOption(new Option('--type <type>', 'only backups, restores or restore drills').choices(['backup', 'restore', 'drill']))
     .addOption(new Option('--limit <n>', `how many runs (1-${MAX_HISTORY})`).argParser(parseLimit).default(20))
     .option('--json', 'print the runs as a JSON array', false)
     .option('--local', "without a Temporal server: read the runs the database's system_logs table recorded", false)
@@ -30,7 +30,7 @@ export function registerHistory(program: Command, ctx: CommandContext): void {
         "system_logs rows each backup writes, where a restore shows only as its pre-restore backup.\n",
     )
     .action(async (opts: HistoryOptions) => {
-      const kinds: RunKind[] = opts.type ? [opts.type] : ['backup', 'restore'];
+      const kinds: RunKind[] = opts.type ? [opts.type] : ['backup', 'restore', 'drill'];
       const records = openRunRecords(ctx, opts.local);
       const entries = await records.list({ kinds, limit: opts.limit });
       if (opts.json) printJson(entries, ctx.stdout);

@@ -2,6 +2,7 @@
 // visibility or the database's system_logs told us about it: the same JSON shape from both.
 import type { BackupProgress, BackupResult } from '../../workflows/backupDatabase';
 import type { RestoreResult } from '../../workflows/restoreDatabase';
+import type { DrillResult } from '../../workflows/restoreDrill';
 import { formatTable } from '../output';
 
 /** What a backup run's result says, in brief. */
@@ -24,6 +25,15 @@ export interface RestoreSummary {
   verified: boolean | null;
 }
 
+/** What a passed restore drill's result says, in brief (a failed one has its error). */
+export interface DrillSummary {
+  drill_status: 'passed';
+  drilled: string;
+  source: 'local' | 's3';
+  tables_checked: number;
+  rows_checked: number;
+}
+
 /** A run's state, Temporal's execution status in lower case; `unknown` when only part of it was recorded. */
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'terminated' | 'timed_out' | 'continued_as_new' | 'paused' | 'unknown';
 
@@ -31,11 +41,11 @@ export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'term
 export interface HistoryEntry {
   workflow_id: string | null;
   run_id: string | null;
-  kind: 'backup' | 'restore';
+  kind: RunKind;
   status: RunStatus;
   started_at: string | null;
   closed_at: string | null;
-  summary: BackupSummary | RestoreSummary | null;
+  summary: BackupSummary | RestoreSummary | DrillSummary | null;
   error: { type: string | null; message: string } | null;
   /** Where this came from: Temporal's visibility API, or the system_logs rows the runs wrote. */
   source: 'temporal' | 'system_logs';
@@ -45,12 +55,17 @@ export interface HistoryEntry {
 export type StatusReport = HistoryEntry & { workflow_type: string; live: BackupProgress | RestoreResult | null };
 
 /** Workflow type per kind of run. */
-export const WORKFLOW_TYPES = { backup: 'backupDatabase', restore: 'restoreDatabase' } as const;
+export const WORKFLOW_TYPES = { backup: 'backupDatabase', restore: 'restoreDatabase', drill: 'restoreDrill' } as const;
 export type RunKind = keyof typeof WORKFLOW_TYPES;
 
 /** The brief of a backup result (or of what a run recorded of it). */
 export function summarizeBackup(r: Pick<BackupResult, 'filename' | 'backup_type' | 'size_mb' | 'total_rows' | 'dry_run'> & { verified?: { ok: boolean } | null }): BackupSummary {
   return { filename: r.filename, backup_type: r.backup_type, size_mb: r.size_mb, total_rows: r.total_rows, verified: r.verified ? r.verified.ok : null, dry_run: r.dry_run === true };
+}
+
+/** The brief of a passed drill's result. */
+export function summarizeDrill(r: Pick<DrillResult, 'filename' | 'source' | 'tables_checked' | 'rows_checked'>): DrillSummary {
+  return { drill_status: 'passed', drilled: r.filename, source: r.source, tables_checked: r.tables_checked, rows_checked: r.rows_checked };
 }
 
 /** The brief of a restore result. */
@@ -64,6 +79,7 @@ const time = (iso: string | null) => (iso === null ? '-' : iso.replace('T', ' ')
 export function resultWord(e: HistoryEntry): string {
   if (e.status === 'failed') return 'FAILED';
   if (e.status !== 'completed' || e.summary === null) return e.status.replace(/_/g, ' ');
+  if ('drill_status' in e.summary) return 'drill passed';
   if ('restore_status' in e.summary) return (e.summary.restore_status ?? 'unknown').replace(/_/g, ' ');
   if (e.summary.dry_run) return 'dry run';
   return e.summary.verified ? 'verified' : 'completed';
@@ -73,7 +89,9 @@ export function resultWord(e: HistoryEntry): string {
 export function details(e: HistoryEntry): string {
   const s = e.summary;
   const parts: string[] = [];
-  if (s !== null && 'filename' in s) {
+  if (s !== null && 'drill_status' in s) {
+    parts.push(`${s.drilled} from ${s.source}: ${s.tables_checked} tables, ${s.rows_checked.toLocaleString('en-US')} rows match`);
+  } else if (s !== null && 'filename' in s) {
     parts.push(`${s.filename}, ${s.size_mb} MB, ${s.total_rows.toLocaleString('en-US')} rows`);
   } else if (s !== null) {
     if (s.restored_from) parts.push(`from ${s.restored_from}`);

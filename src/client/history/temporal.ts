@@ -3,10 +3,11 @@ import { WorkflowFailedError, type Client, type WorkflowExecutionInfo } from '@t
 import { progressQuery, statusQuery } from '../../workflows';
 import type { BackupProgress, BackupResult } from '../../workflows/backupDatabase';
 import type { RestoreResult } from '../../workflows/restoreDatabase';
+import type { DrillResult } from '../../workflows/restoreDrill';
 import type { CommandContext } from '../context';
 import { applicationFailureOf } from '../failures';
 import { describeExisting, withTemporal } from '../runner';
-import { summarizeBackup, summarizeRestore, WORKFLOW_TYPES, type HistoryEntry, type RunKind, type RunStatus, type StatusReport } from './entry';
+import { summarizeBackup, summarizeDrill, summarizeRestore, WORKFLOW_TYPES, type HistoryEntry, type RunKind, type RunStatus, type StatusReport } from './entry';
 import type { RunRecords } from './records';
 
 const STATUSES = new Set<RunStatus>(['running', 'completed', 'failed', 'cancelled', 'terminated', 'timed_out', 'continued_as_new', 'paused']);
@@ -70,7 +71,7 @@ async function temporalHistory(client: Client, options: { kinds: readonly RunKin
 
 /** One run as a history entry; reads the result of a completed run and the failure of a failed one. */
 async function describeRun(client: Client, info: Pick<WorkflowExecutionInfo, 'type' | 'workflowId' | 'runId' | 'status' | 'startTime' | 'closeTime'>): Promise<HistoryEntry> {
-  const kind: RunKind = info.type === WORKFLOW_TYPES.restore ? 'restore' : 'backup';
+  const kind: RunKind = info.type === WORKFLOW_TYPES.restore ? 'restore' : info.type === WORKFLOW_TYPES.drill ? 'drill' : 'backup';
   const name = info.status.name.toLowerCase() as RunStatus;
   const entry: HistoryEntry = {
     workflow_id: info.workflowId,
@@ -86,7 +87,7 @@ async function describeRun(client: Client, info: Pick<WorkflowExecutionInfo, 'ty
   if (entry.status !== 'completed' && entry.status !== 'failed') return entry;
   try {
     const result: unknown = await client.workflow.getHandle(info.workflowId, info.runId, { followRuns: false }).result();
-    entry.summary = kind === 'restore' ? summarizeRestore(result as RestoreResult) : summarizeBackup(result as BackupResult);
+    entry.summary = kind === 'restore' ? summarizeRestore(result as RestoreResult) : kind === 'drill' ? summarizeDrill(result as DrillResult) : summarizeBackup(result as BackupResult);
     if (kind === 'restore' && (result as RestoreResult).error) entry.error = (result as RestoreResult).error;
   } catch (err) {
     const failure = applicationFailureOf(err);

@@ -1,0 +1,176 @@
+// A restore drill: the newest verified backup, fetched from where it is kept, restored into a
+// scratch database and checked against its manifest; then the scratch database is dropped.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import type { BackupManifest, RowSampleHash } from '../backup/manifest';
+import type { Config } from '../config';
+import { ErrorType, permanent } from '../errors';
+import { copyBackup } from '../storage/copy';
+import { LocalStore } from '../storage/localStore';
+import { openStores } from '../storage/stores';
+import { NotInStoreError, StoredCopyMismatchError, type BackupStore } from '../storage/store';
+import { countRows } from './backup/inventory';
+import { createScratch, dropScratch } from './backup/verify';
+import { withClient } from './db';
+import { restoreFileInto } from './restoreFile';
+import { compareSamples, sampleHashes } from './rowSample';
+
+/** Which copy a drill restores. */
+export type DrillSource = 'local' | 's3';
+
+/** The backup a drill picked. */
+export interface DrillPick {
+  filename: string;
+  source: DrillSource;
+  created_at: string;
+}
+
+/** What a passed drill proved. */
+export interface DrillReport {
+  filename: string;
+  source: DrillSource;
+  /** Where the copy was read: s3://bucket/key or a local path. */
+  location: string;
+  backup_created_at: string;
+  size_bytes: number;
+  tables_checked: number;
+  rows_checked: number;
+  /** Tables whose sample of rows hashed as at verification. */
+  samples_checked: number;
+  /** Tables without a recorded sample (a backup verified before drills existed): only counted. */
+  samples_missing: string[];
+  scratch_database: string;
+  duration_ms: number;
+}
+
+// How the drill restores: into a scratch database nobody uses (so pg_restore may run in parallel).
+// Both spellings of that option while restoreFile.ts changes from `parallel` to `target`.
+const SCRATCH_RESTORE = { step: 'drill', failureType: ErrorType.DrillFailed, target: 'scratch' as const, parallel: true };
+
+/** The newest verified backup in `source`; none is a non-retryable BackupNotFound. */
+export async function pickDrillBackup(config: Config, source: DrillSource): Promise<DrillPick> {
+  const stores = openStores(config);
+  try {
+    const store = storeFor(config, stores, source);
+    const listed = await store.list();
+    const newest = listed.find((b) => b.manifest?.status === 'verified' && b.manifest.size_bytes === b.size_bytes);
+    if (newest === undefined) {
+      throw permanent(
+        ErrorType.BackupNotFound,
+        `no verified backup in ${store.where()} to drill (${listed.length} backup file(s) there, none verified with a matching size); make one with "fbb backup${source === 's3' ? ' --upload-to-s3' : ''}" and drill again`,
+      );
+    }
+    return { filename: newest.name.filename, source, created_at: newest.manifest!.created_at };
+  } finally {
+    stores.close();
+  }
+}
+
+/**
+ * Fetches the backup (an S3 copy into a drill directory under BACKUP_DIR, checked against its
+ * manifest's size and SHA-256 as it lands; never over the local copy), restores it into a scratch
+ * database, and compares every table's row count and sample hash with the manifest. The scratch
+ * database and the fetched copy are removed however this ends (a cancellation included; a worker
+ * killed meanwhile leaves them to the next attempt, which uses the same names and removes them first).
+ * It reads nothing of the live database, so it takes no lock and never blocks a backup.
+ */
+export async function drillBackup(config: Config, pick: Pick<DrillPick, 'filename' | 'source'>): Promise<DrillReport> {
+  const started = Date.now();
+  const ctx = Context.current();
+  const scratch = drillScratchName(config, pick.filename);
+  const workDir = path.join(config.backup.dir, `.${scratch}`);
+  const stores = openStores(config);
+  await dropScratch(config, scratch);
+  await fs.rm(workDir, { recursive: true, force: true });
+  try {
+    const store = storeFor(config, stores, pick.source);
+    const manifest = await store.getManifest(pick.filename).catch((err: unknown) => {
+      throw permanent(ErrorType.ManifestUnreadable, `the manifest of "${pick.filename}" in ${store.where()} cannot be read (${(err as Error).message}); the drill restored nothing`, err);
+    });
+    if (manifest === undefined) throw permanent(ErrorType.BackupNotFound, `"${pick.filename}" has no manifest in ${store.where()}; the drill restored nothing; run "fbb list --include-s3"`);
+    let file = path.join(config.backup.dir, pick.filename);
+    if (pick.source === 's3') {
+      await fs.mkdir(workDir, { recursive: true });
+      await copyBackup(store, new LocalStore(workDir, config.backup.prefix), pick.filename, manifest, {
+        signal: ctx.cancellationSignal,
+        onProgress: (bytes) => ctx.heartbeat({ step: 'drill_fetch', bytes }),
+      }).catch((err: unknown) => {
+        if (err instanceof NotInStoreError) throw permanent(ErrorType.BackupNotFound, `"${pick.filename}" is no longer in ${store.where()}; drill again`, err);
+        if (err instanceof StoredCopyMismatchError) {
+          throw permanent(ErrorType.BackupCorrupted, `the S3 copy ${store.where(pick.filename)} is not what its manifest says (${err.message}): the offsite copy is damaged; make a new backup with --upload-to-s3`, err);
+        }
+        throw err;
+      });
+      file = path.join(workDir, pick.filename);
+    }
+    await createScratch(config, scratch);
+    await restoreFileInto(config, scratch, { filename: pick.filename, file, format: manifest.format, sha256: manifest.sha256 }, SCRATCH_RESTORE);
+    const { counts, samples } = await withClient(config.database, async (c) => ({ counts: await countRows(c), samples: await sampleHashes(c) }), scratch);
+    judge(manifest, counts, samples, store.where(pick.filename));
+    const recorded = manifest.verification?.sample_hashes ?? {};
+    return {
+      filename: pick.filename,
+      source: pick.source,
+      location: store.where(pick.filename),
+      backup_created_at: manifest.created_at,
+      size_bytes: manifest.size_bytes,
+      tables_checked: Object.keys(manifest.table_details).length,
+      rows_checked: Object.values(counts).reduce((a, b) => a + b, 0),
+      samples_checked: Object.keys(recorded).length,
+      samples_missing: Object.keys(manifest.table_details).filter((t) => recorded[t] === undefined),
+      scratch_database: scratch,
+      duration_ms: Date.now() - started,
+    };
+  } finally {
+    stores.close();
+    await dropScratch(config, scratch);
+    await fs.rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/** Throws DrillFailed naming every table whose count or sample differs from the manifest. */
+function judge(manifest: BackupManifest, counts: Record<string, number>, samples: Record<string, RowSampleHash>, where: string): void {
+  const problems: string[] = [];
+  for (const [table, expected] of Object.entries(manifest.table_details)) {
+    const actual = counts[table];
+    if (actual !== expected) problems.push(`${table}: ${expected} rows expected, ${actual ?? 'no table'} restored`);
+  }
+  for (const [table, diff] of Object.entries(compareSamples(manifest.verification?.sample_hashes ?? {}, samples))) {
+    if (problems.some((p) => p.startsWith(`${table}:`))) continue;
+    problems.push(`${table}: the first ${diff.expected.rows} rows differ from the ones verified (sample hash ${diff.expected.md5.slice(0, 8)}… recorded, ${diff.actual?.md5.slice(0, 8) ?? 'none'}… restored)`);
+  }
+  if (problems.length > 0) {
+    throw permanent(
+      ErrorType.DrillFailed,
+      `restore drill of ${where}: the restored copy is not what was verified: ${problems.join('; ')}; do not rely on this backup: make a new one ("fbb backup --upload-to-s3") and drill it`,
+      undefined,
+      { problems },
+    );
+  }
+}
+
+/** One scratch database name per deployment and backup, so a retry removes what a killed attempt left. */
+export function drillScratchName(config: Config, filename: string): string {
+  const key = `${config.backup.dir}\0${config.database.database}\0${filename}`;
+  return `fbb_drill_${createHash('sha256').update(key).digest('hex').slice(0, 20)}`;
+}
+
+function storeFor(config: Config, stores: ReturnType<typeof openStores>, source: DrillSource): BackupStore {
+  if (source === 'local') return stores.local;
+  if (stores.s3 === undefined) throw permanent(ErrorType.S3NotConfigured, 'a drill of the S3 copy was asked for, but S3_BUCKET is not set on the worker; set it, or drill the local copy with --source local');
+  return stores.s3;
+}
+
+/** The drill's activities. */
+export function createDrillActivities(config: Config) {
+  return {
+    async pickDrillBackup(source: DrillSource): Promise<DrillPick> {
+      return pickDrillBackup(config, source);
+    },
+    async drillBackup(pick: Pick<DrillPick, 'filename' | 'source'>): Promise<DrillReport> {
+      return drillBackup(config, pick);
+    },
+  };
+}

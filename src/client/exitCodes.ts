@@ -6,7 +6,7 @@ export const ExitCode = {
   failed: 1,
   /** Bad input: unknown flag, invalid configuration. Nothing was started. */
   badInput: 2,
-  /** Cannot reach Temporal, or no worker picked up the task. Use --local or start them. */
+  /** Cannot reach Temporal, or no worker picked up the task (use --local or start them); or Temporal went away mid-run: outcome unknown. */
   cannotConnect: 3,
   /** A restore failed after it began and was rolled back: the database is as it was. */
   rolledBack: 4,

@@ -1,7 +1,7 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { ConfigError } from '../config';
-import { type CliError, ExitCode } from './exitCodes';
+import { CliError, ExitCode } from './exitCodes';
 
 /** Failure types that mean "the input was wrong": exit 2, as for a bad flag. */
 const BAD_INPUT = new Set(['InvalidBackupInput', 'InvalidRestoreInput', 'InvalidBackupName', 'S3NotConfigured']);
@@ -34,4 +34,27 @@ export function describeFailure(what: string, err: unknown): { message: string; 
   }
   const message = err instanceof Error ? (err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message) : String(err);
   return { message: `${what} failed: ${message}`, exitCode: ExitCode.failed };
+}
+
+/**
+ * True when `err` says the Temporal server stopped answering (gRPC 14 UNAVAILABLE) while the CLI
+ * waited for a run: the run itself may well go on (on the server, on its worker), so its outcome
+ * is unknown here, not failed.
+ */
+export function temporalServerLost(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) {
+    if ((e as { code?: unknown }).code === 14 || /^14 UNAVAILABLE/.test(e.message)) return true;
+  }
+  return false;
+}
+
+/** The message and next step for a run whose outcome is unknown because the Temporal server went away. */
+export function outcomeUnknown(what: string, workflowId: string, address: string, err: unknown): CliError {
+  const detail = err instanceof Error ? err.message.split('\n')[0] : String(err);
+  const next = `once the Temporal server answers again, check it with: fbb status ${workflowId}`;
+  return new CliError(
+    `lost the Temporal server at ${address} while ${what} ${workflowId} was running (${detail}); the run was not stopped and may still be going on, so its outcome is unknown here; ${next}`,
+    ExitCode.cannotConnect,
+    { type: 'OutcomeUnknown', next },
+  );
 }

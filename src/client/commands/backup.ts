@@ -7,7 +7,7 @@ import { backupDatabase, progressQuery } from '../../workflows';
 import type { BackupResult } from '../../workflows/backupDatabase';
 import type { CommandContext } from '../context';
 import { CliError, ExitCode } from '../exitCodes';
-import { describeFailure } from '../failures';
+import { describeFailure, outcomeUnknown, temporalServerLost } from '../failures';
 import { formatTable, printJson } from '../output';
 import { showProgress } from '../progress';
 import { noWorkerMessage, noWorkerPolling, openRunner } from '../runner';
@@ -61,6 +61,7 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
         try {
           result = await started.result();
         } catch (err) {
+          if (!runner.local && temporalServerLost(err)) throw outcomeUnknown('backup', workflowId, config.temporal.address, err);
           const { message, exitCode } = describeFailure(`backup ${workflowId}`, err);
           throw new CliError(`${message}\nSee "fbb doctor${runner.local ? ' --local' : ''}" for the environment checks.`, exitCode);
         } finally {

@@ -1,35 +1,15 @@
 import { WorkflowFailedError } from '@temporalio/client';
-import {
-  CancelledFailure,
-  defaultFailureConverter,
-  defaultPayloadConverter,
-  RetryState,
-  type Logger,
-  type Payload,
-  type ProtoFailure,
-} from '@temporalio/common';
+import { CancelledFailure, RetryState, type ProtoFailure } from '@temporalio/common';
 import { msNumberToTs, optionalTsToMs } from '@temporalio/common/lib/time';
 import { coresdk } from '@temporalio/proto';
 import type { Workflow } from '@temporalio/worker/lib/workflow/interface';
 import { ActivityRun, type ActivityAttempt, type ActivityScope } from './activityRunner';
 import type { Clock } from './clock';
+import { drainSinks, failureToError, fromPayload, sinkToLogger, toPayload, UnsupportedCommandError, WorkflowTaskFailedError, type SinkLogger } from './protocol';
 
 type Job = coresdk.workflow_activation.WorkflowActivationJob.$Properties;
 type Command = coresdk.workflow_commands.WorkflowCommand.$Properties;
 type ActivityFn = (...args: unknown[]) => Promise<unknown>;
-
-/** A workflow task failed (a bug or non-determinism, not a workflow failure); a real worker would retry it forever. */
-export class WorkflowTaskFailedError extends Error {
-  override readonly name = 'WorkflowTaskFailedError';
-}
-
-/** The workflow produced a command the local runner cannot carry out. */
-export class UnsupportedCommandError extends Error {
-  override readonly name = 'UnsupportedCommandError';
-}
-
-/** Hands log lines from the workflow sandbox (workflow.log) to the caller. */
-export type SinkLogger = (level: string, message: string, attrs: Record<string, unknown>) => void;
 
 interface ExecutionDeps {
   workflow: Workflow;
@@ -176,7 +156,7 @@ export class LocalWorkflowExecution {
       ...(isQuery ? {} : { timestamp: msNumberToTs(this.deps.clock.now()), historyLength: this.historyLength, isReplaying: false }),
     });
     const completion = await this.deps.workflow.activate(activation);
-    await this.drainSinks();
+    await drainSinks(this.deps.workflow, this.deps.log);
     if (completion.failed) {
       throw new WorkflowTaskFailedError(
         `workflow task failed in ${this.deps.scope.workflowType} (${this.workflowId}): ${completion.failed.failure?.message ?? 'unknown error'}; ` +
@@ -292,31 +272,4 @@ export class LocalWorkflowExecution {
     const message = cause instanceof CancelledFailure ? 'Workflow execution cancelled' : 'Workflow execution failed';
     return new WorkflowFailedError(message, cause, retryState);
   }
-
-  private async drainSinks(): Promise<void> {
-    const calls = await this.deps.workflow.getAndResetSinkCalls();
-    for (const call of calls) {
-      if (call.ifaceName !== '__temporal_logger') continue;
-      const [message, attrs] = call.args as [string, Record<string, unknown> | undefined];
-      this.deps.log(call.fnName, message, attrs ?? {});
-    }
-  }
-}
-
-/** Activity log lines go to the same place as workflow.log lines. */
-function sinkToLogger(log: SinkLogger): Logger {
-  const at = (level: string) => (message: string, meta?: Record<string, unknown>) => log(level, message, meta ?? {});
-  return { log: (level, message, meta) => log(level, message, meta ?? {}), trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
-
-function toPayload(value: unknown): Payload {
-  return defaultPayloadConverter.toPayload(value);
-}
-
-function fromPayload(payload: Payload | null | undefined): unknown {
-  return payload == null ? undefined : defaultPayloadConverter.fromPayload(payload);
-}
-
-function failureToError(failure: ProtoFailure): Error {
-  return defaultFailureConverter.failureToError(failure, defaultPayloadConverter);
 }

@@ -16,7 +16,8 @@ import { parseWorkflowCode } from '@temporalio/worker/lib/worker';
 import Long from 'long';
 import { bundleWorkflows, defaultWorkflowsPath, findPrebuiltBundle } from '../workflowBundle';
 import { realClock, virtualClock, type Clock } from './clock';
-import { LocalWorkflowExecution, type SinkLogger } from './execution';
+import { LocalWorkflowExecution } from './execution';
+import type { SinkLogger } from './protocol';
 
 /** How to build a local runtime. */
 export interface LocalRuntimeOptions {

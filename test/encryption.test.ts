@@ -9,6 +9,8 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pruneBackups } from '../src/activities/backup/prune';
+import { listCatalog } from '../src/activities/catalog';
 import { libpqEnv } from '../src/activities/pgTools';
 import { manifestName, type BackupManifest } from '../src/backup/manifest';
 import { parseBackupName } from '../src/backup/naming';
@@ -18,7 +20,7 @@ import { createS3Client } from '../src/storage/s3Client';
 import { diffFingerprints } from '../src/testing/compare';
 import { backupDatabase, restoreDatabase } from '../src/workflows';
 import type { BackupResult } from '../src/workflows/backupDatabase';
-import { createDatabase, dropDatabase, fingerprint, tempDir, testConfig, uniqueName, withAdmin } from './helpers';
+import { createDatabase, dropDatabase, fingerprint, runActivity, tempDir, testConfig, uniqueName, withAdmin } from './helpers';
 import { onTemporal, startTestWorker, testClient } from './temporal';
 
 /** A string that is in the database and must be in no stored byte. */
@@ -149,6 +151,23 @@ describe('age encryption', () => {
     expect(diffFingerprints(atBackup, await fingerprint(copy))).toEqual([]);
     const marker = await withAdmin((c) => c.query<{ body: string }>('SELECT body FROM private_notes'), copy);
     expect(marker.rows).toEqual([{ body: MARKER }]);
+  });
+
+  it('lists encrypted backups, locally and in S3, and retention prunes an old .age backup like any other', async () => {
+    expect(filename).toBeDefined();
+    const catalog = await runActivity(listCatalog, config, true);
+    expect(catalog.backups.find((b) => b.filename === filename)).toMatchObject({ locations: ['local', 's3'] });
+    // An old copy of it, by name and manifest, is past the manual retention; the newest verified one is kept.
+    const old = 'family_brain_manual_20200101_000000.sql.gz.age';
+    fs.copyFileSync(path.join(config.backup.dir, filename), path.join(config.backup.dir, old));
+    const manifest = JSON.parse(fs.readFileSync(path.join(config.backup.dir, manifestName(filename)), 'utf8')) as BackupManifest;
+    fs.writeFileSync(path.join(config.backup.dir, manifestName(old)), JSON.stringify({ ...manifest, filename: old, created_at: '2020-01-01T05:00:00.000Z' }));
+    const local = { ...config, s3: undefined };
+    const decisions = await runActivity(pruneBackups, local, { dryRun: true });
+    expect(decisions.find((d) => d.filename === old)).toMatchObject({ action: 'remove', location: 'local' });
+    expect(decisions.find((d) => d.filename === filename)).toMatchObject({ action: 'keep' });
+    fs.rmSync(path.join(config.backup.dir, old));
+    fs.rmSync(path.join(config.backup.dir, manifestName(old)));
   });
 
   it('refuses a restore with the wrong key (EncryptionKeyMismatch) or none (EncryptionKeyMissing) before anything changes', async () => {

@@ -53,7 +53,7 @@ export interface WorkerConfig {
    * Overrides of every long activity's heartbeat timeout and first retry interval, in seconds: how soon
    * a dead worker's activity is retried elsewhere. Unset: each activity's own (1-2 minutes; docs/design.md).
    */
-  activityTuning?: { heartbeat_timeout_seconds: number | null; retry_interval_seconds: number | null };
+  activityTuning?: { heartbeat_timeout_seconds: number | null; retry_interval_seconds: number | null; worker_lost_seconds?: number | null };
 }
 
 /** Everything the worker, activities and CLI read from the environment, parsed once. */
@@ -194,7 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       metricsAddress: p.WORKER_METRICS_ADDRESS,
       healthAddress: p.WORKER_HEALTH_ADDRESS,
       logFormat: p.LOG_FORMAT,
-      activityTuning: { heartbeat_timeout_seconds: p.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS ?? null, retry_interval_seconds: p.ACTIVITY_RETRY_INTERVAL_SECONDS ?? null },
+      activityTuning: { heartbeat_timeout_seconds: p.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS ?? null, retry_interval_seconds: p.ACTIVITY_RETRY_INTERVAL_SECONDS ?? null, worker_lost_seconds: p.WORKER_LOST_AFTER_SECONDS ?? null },
     },
     schedules: {
       timezone: p.SCHEDULE_TIMEZONE,

@@ -2,14 +2,14 @@
 // activities and workflows on the configured task queue, stopped on demand rather than by signals.
 import { Worker } from '@temporalio/worker';
 import type { Config } from './config';
-import { connectWorker, workerOptions } from './worker';
+import { connectWorker, runBoth, workerOptions } from './worker';
 
 /** A running in-process worker. */
 export interface LocalWorker {
   worker: Worker;
   /** Settles when the worker has stopped: after stop(), or on its own when it fails. */
   done: Promise<void>;
-  /** Stops polling, lets running activities finish (WORKER_SHUTDOWN_GRACE_SECONDS), waits, closes the connection. */
+  /** Stops polling (both queues: the shared one and the worker's own), lets running activities finish (WORKER_SHUTDOWN_GRACE_SECONDS), waits, closes the connection. */
   stop(): Promise<void>;
 }
 
@@ -21,13 +21,16 @@ export interface LocalWorker {
 export async function startLocalWorker(config: Config): Promise<LocalWorker> {
   const { connection, namespace } = await connectWorker(config.temporal);
   let worker: Worker;
+  let own: Worker;
   try {
-    worker = await Worker.create(workerOptions(config, connection, namespace));
+    const options = workerOptions(config, connection, namespace);
+    own = await Worker.create(options.own);
+    worker = await Worker.create(options.shared);
   } catch (err) {
     await connection.close();
     throw err;
   }
-  const done = worker.run().finally(() => connection.close());
+  const done = runBoth(worker, own).finally(() => connection.close());
   let stopping: Promise<void> | undefined;
   return {
     worker,
@@ -35,6 +38,7 @@ export async function startLocalWorker(config: Config): Promise<LocalWorker> {
     stop() {
       stopping ??= (async () => {
         if (worker.getState() === 'RUNNING') worker.shutdown();
+        if (own.getState() === 'RUNNING') own.shutdown();
         await done.catch(() => undefined);
       })();
       return stopping;

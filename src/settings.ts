@@ -84,6 +84,7 @@ export const settings = {
   WORKER_SHUTDOWN_GRACE_SECONDS: { example: '300', schema: z.coerce.number().int().min(0).max(86400), default: 300 },
   ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS: { example: '60', schema: z.coerce.number().int().min(10).max(3600) },
   ACTIVITY_RETRY_INTERVAL_SECONDS: { example: '10', schema: z.coerce.number().int().min(1).max(3600) },
+  WORKER_LOST_AFTER_SECONDS: { example: '120', schema: z.coerce.number().int().min(5).max(86400) },
   WORKER_METRICS_ADDRESS: { example: '0.0.0.0:9464', schema: z.string().regex(/^[^\s:/]+:\d+$/, 'must be host:port') },
   WORKER_HEALTH_ADDRESS: { example: '0.0.0.0:8081', schema: z.string().regex(/^[^\s:/]+:\d+$/, 'must be host:port') },
   LOG_FORMAT: { example: 'json', schema: z.enum(['json', 'text']), default: 'text' as const },

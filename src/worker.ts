@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { NativeConnection, Worker, type Logger, type LogMetadata, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { ConfigError, loadConfig, redactConfig, type Config } from './config';
@@ -27,9 +29,11 @@ export async function runWorker(config: Config, logger: Logger): Promise<void> {
   try {
     const { connection, namespace } = await connectWorker(config.temporal);
     try {
-      worker = await Worker.create(workerOptions(config, connection, namespace));
-      runtime.logger.info(...startupLog(config, health?.port));
-      await worker.run();
+      const options = workerOptions(config, connection, namespace);
+      const own = await Worker.create(options.own);
+      worker = await Worker.create(options.shared);
+      runtime.logger.info(...startupLog(config, health?.port, options.own.taskQueue));
+      await runBoth(worker, own);
     } finally {
       await connection.close();
     }
@@ -38,19 +42,47 @@ export async function runWorker(config: Config, logger: Logger): Promise<void> {
   }
 }
 
-/** What every production worker serves (`npm run worker`, `fbb up`, the demo): all workflows and activities on the task queue. */
-export function workerOptions(config: Config, connection: NativeConnection, namespace: string): WorkerOptions {
+/** A worker process's own task queue, which only it polls: `<TEMPORAL_TASK_QUEUE>@<host>-<pid>-<random>`. */
+export function ownTaskQueue(config: Config): string {
+  return `${config.temporal.taskQueue}@${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * What every production worker serves (`npm run worker`, `fbb up`, the demo): all workflows and
+ * activities on the shared task queue (`shared`), and the same activities on the process's own
+ * queue (`own`), where a run sends the steps that read a backup file this worker made or fetched.
+ * Runs take the Temporal-native database lock.
+ */
+export function workerOptions(config: Config, connection: NativeConnection, namespace: string): { shared: WorkerOptions; own: WorkerOptions & { taskQueue: string } } {
   const prebuilt = findPrebuiltBundle();
-  return {
+  const workerQueue = ownTaskQueue(config);
+  const activities = createActivities({ config, workerQueue, lock: 'temporal' });
+  const common = {
     connection,
     namespace,
-    taskQueue: config.temporal.taskQueue,
-    // The bundle `npm run build` made, else webpack at start.
-    ...(prebuilt ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: defaultWorkflowsPath() }),
-    activities: createActivities({ config }),
+    activities,
     shutdownGraceTime: config.worker.shutdownGraceMs,
     shutdownForceTime: config.worker.shutdownGraceMs + FORCE_AFTER_GRACE_MS,
   };
+  return {
+    shared: {
+      ...common,
+      taskQueue: config.temporal.taskQueue,
+      // The bundle `npm run build` made, else webpack at start.
+      ...(prebuilt ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: defaultWorkflowsPath() }),
+    },
+    own: { ...common, taskQueue: workerQueue },
+  };
+}
+
+/** Runs the shared-queue worker and the own-queue worker until both stop; either stopping (a signal, a fatal error) stops the other. */
+export async function runBoth(shared: Worker, own: Worker): Promise<void> {
+  const stopOther = (other: Worker) => () => {
+    if (other.getState() === 'RUNNING') other.shutdown();
+  };
+  const results = await Promise.allSettled([shared.run().finally(stopOther(own)), own.run().finally(stopOther(shared))]);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** The worker's connection and namespace, from the settings the CLI uses; its error names the address and auth, never the API key. */
@@ -68,11 +100,12 @@ export async function connectWorker(temporal: Config['temporal']): Promise<{ con
 }
 
 /** The "worker starting" line: what this worker serves and its settings, secrets redacted. */
-export function startupLog(config: Config, healthPort?: number): [string, LogMetadata] {
+export function startupLog(config: Config, healthPort?: number, workerQueue?: string): [string, LogMetadata] {
   return [
     'worker starting',
     {
       taskQueue: config.temporal.taskQueue,
+      ...(workerQueue === undefined ? {} : { workerQueue }),
       namespace: config.temporal.namespace,
       temporal: `${config.temporal.address} (${describeTemporalAuth(config.temporal)})`,
       shutdownGraceSeconds: config.worker.shutdownGraceMs / 1000,

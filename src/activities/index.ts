@@ -1,4 +1,5 @@
 import type { Config } from '../config';
+import { withFileAffinity } from './affinity';
 import { createBackupActivities } from './backup';
 import { createDoctorActivities } from './doctor';
 import { createDrillActivities } from './drill';
@@ -11,14 +12,18 @@ export interface ActivityDeps {
   config: Config;
   /** True when the activities run in the CLI's own process (--local): a run then dies with it. */
   local?: boolean;
+  /** A production worker's own task queue (only it polls it): the steps that read a backup file are sent there. */
+  workerQueue?: string;
+  /** The database lock the workflows take: "temporal" on production workers (no shared directory needed), else the file lock. */
+  lock?: 'file' | 'temporal';
 }
 
 /** Every activity the worker registers, built from injected dependencies. */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createDoctorActivities(deps.config),
-    ...createBackupActivities(deps.config, { local: deps.local }),
-    ...createRestoreActivities(deps.config),
+    ...createBackupActivities(deps.config, { local: deps.local, workerQueue: deps.workerQueue, lock: deps.lock }),
+    ...withFileAffinity(deps.config, createRestoreActivities(deps.config), deps.workerQueue),
     ...createDrillActivities(deps.config),
     ...createNotifyActivities(deps.config),
     ...createPartialActivities(deps.config),

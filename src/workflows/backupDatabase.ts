@@ -77,5 +77,5 @@ async function backup(rawInput: BackupInput | Record<string, unknown> | undefine
       progress.step = 'failed';
       throw err;
     }
-  });
+  }, settings);
 }

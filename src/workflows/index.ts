@@ -3,6 +3,7 @@ export { checkEnvironment } from './checkEnvironment';
 export { backupDatabase, progressQuery } from './backupDatabase';
 export { listBackups } from './listBackups';
 export { restoreDatabase, confirmRestore, cancelRestore, statusQuery } from './restoreDatabase';
+export { databaseLock } from './lock';
 export { restoreDrill } from './restoreDrill';
 export { restoreTenant, partialStatusQuery } from './restoreTenant';
 export { restoreTable } from './restoreTable';

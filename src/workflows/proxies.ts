@@ -1,6 +1,6 @@
 // Every activity proxy the workflows use, with its timeouts and retry policy, in one place.
-import { ActivityCancellationType, type ActivityOptions } from '@temporalio/common';
-import { proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, TimeoutType, type ActivityOptions } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, log, proxyActivities, TimeoutFailure } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 
 /**
@@ -11,7 +11,15 @@ import type { Activities } from '../activities';
 export interface ActivityTuning {
   heartbeat_timeout_seconds?: number | null;
   retry_interval_seconds?: number | null;
+  /** WORKER_LOST_AFTER_SECONDS: how long an activity sent to one worker's own queue waits for that worker to start it. */
+  worker_lost_seconds?: number | null;
 }
+
+/** Unless tuned: a worker that has not started an activity sent to it within this time is taken for lost. */
+export const WORKER_LOST_AFTER_MS = 60_000;
+
+/** How many times a run moves to another worker after losing the one with its file, before it fails with WorkerLost. */
+export const MAX_WORKER_MOVES = 3;
 
 /** Settings, locks and records: short, no heartbeats; also what reads the tuning, so it cannot be tuned. */
 export const quick = proxyActivities<Activities>({
@@ -42,10 +50,15 @@ export const catalog = proxyActivities<Activities>({
   retry: { maximumAttempts: 3, initialInterval: '2 seconds' },
 });
 
-/** The long-running activities' policies, with a worker's tuning applied. */
-export function longActivities(tuning: ActivityTuning = {}) {
+/**
+ * The long-running activities' policies, with a worker's tuning applied. With `workerQueue` (a
+ * worker's own task queue, which only that worker polls) they run on that worker, and an attempt
+ * that worker does not start within WORKER_LOST_AFTER_SECONDS fails with a SCHEDULE_TO_START timeout.
+ */
+function activityGroups(tuning: ActivityTuning, workerQueue?: string) {
   const tuned = (options: ActivityOptions): ActivityOptions => ({
     ...options,
+    ...(workerQueue ? { taskQueue: workerQueue, scheduleToStartTimeout: tuning.worker_lost_seconds ? tuning.worker_lost_seconds * 1000 : WORKER_LOST_AFTER_MS } : {}),
     ...(tuning.heartbeat_timeout_seconds ? { heartbeatTimeout: tuning.heartbeat_timeout_seconds * 1000 } : {}),
     retry: { ...options.retry, ...(tuning.retry_interval_seconds ? { initialInterval: tuning.retry_interval_seconds * 1000 } : {}) },
   });
@@ -107,5 +120,70 @@ export function longActivities(tuning: ActivityTuning = {}) {
   };
 }
 
-/** The long-running activity proxies, as longActivities returns them. */
-export type LongActivities = ReturnType<typeof longActivities>;
+/** The long-running activity proxies by policy. */
+export type ActivityGroups = ReturnType<typeof activityGroups>;
+
+/** The long-running activities (on any worker), and the same bound to one worker. */
+export interface LongActivities extends ActivityGroups {
+  /** The activities sent to the worker whose own queue is `workerQueue`; undefined (no such queue: --local, older workers) means any worker. */
+  onWorker(workerQueue: string | undefined): ActivityGroups;
+  /**
+   * The activities sent to `workerQueue`'s worker; when that worker is lost (it does not start an
+   * attempt in time, or stops heartbeating until the retries are spent), `relocate` finds another
+   * worker with the file (its own queue) and the call runs there; after MAX_WORKER_MOVES, WorkerLost.
+   */
+  following(workerQueue: string | undefined, relocate: () => Promise<string | undefined>): ActivityGroups;
+}
+
+/** The long-running activities' policies, with a worker's tuning applied. */
+export function longActivities(tuning: ActivityTuning = {}): LongActivities {
+  return {
+    ...activityGroups(tuning),
+    onWorker: (workerQueue) => activityGroups(tuning, workerQueue),
+    following: (workerQueue, relocate) => follow(tuning, workerQueue, relocate),
+  };
+}
+
+/** True when `err` says the worker an activity was sent to is gone: not started in time, or silent until its retries ran out. */
+export function workerLost(err: unknown): boolean {
+  return (
+    err instanceof ActivityFailure &&
+    err.cause instanceof TimeoutFailure &&
+    (err.cause.timeoutType === TimeoutType.SCHEDULE_TO_START || err.cause.timeoutType === TimeoutType.HEARTBEAT)
+  );
+}
+
+/** The WorkerLost failure: the run gave up moving between workers. */
+export function workerLostFailure(what: string, workerQueue: string | undefined, cause: unknown): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: 'WorkerLost',
+    nonRetryable: true,
+    message:
+      `${what}: the worker holding its file (queue ${workerQueue ?? 'unknown'}) was lost, and the run moved to another worker ${MAX_WORKER_MOVES} times without finishing; ` +
+      'check that the workers are running and healthy (fbb doctor, their logs), then start the run again',
+    cause: cause instanceof Error ? cause : undefined,
+  });
+}
+
+/** activityGroups bound to a worker that can be replaced (see LongActivities.following). */
+function follow(tuning: ActivityTuning, first: string | undefined, relocate: () => Promise<string | undefined>): ActivityGroups {
+  let workerQueue = first;
+  let moves = 0;
+  const call = async (group: string, name: string, args: unknown[]): Promise<unknown> => {
+    for (;;) {
+      const groups = activityGroups(tuning, workerQueue) as unknown as Record<string, Record<string, (...a: unknown[]) => Promise<unknown>>>;
+      try {
+        return await groups[group]![name]!(...args);
+      } catch (err) {
+        if (workerQueue === undefined || !workerLost(err)) throw err;
+        if (++moves > MAX_WORKER_MOVES) throw workerLostFailure(`${name} did not finish`, workerQueue, err);
+        log.warn('the worker holding the file was lost; moving to another worker', { activity: name, workerQueue, move: moves });
+        workerQueue = await relocate();
+      }
+    }
+  };
+  const groups = activityGroups(tuning);
+  return Object.fromEntries(
+    Object.keys(groups).map((group) => [group, new Proxy({}, { get: (_target, name) => (...args: unknown[]) => call(group, String(name), args) })]),
+  ) as ActivityGroups;
+}

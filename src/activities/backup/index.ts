@@ -1,7 +1,11 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import type { BackupManifest } from '../../backup/manifest';
+import { manifestName, parseManifest, type BackupManifest } from '../../backup/manifest';
 import type { RetentionPolicy } from '../../backup/retention';
 import type { Config } from '../../config';
+import { ErrorType, permanent } from '../../errors';
 import type { NotifyPolicy } from '../../workflows/notify';
 import type { ActivityTuning } from '../../workflows/proxies';
 import { listCatalog, type Catalog } from '../catalog';
@@ -28,6 +32,32 @@ export interface BackupSettings {
   notify?: NotifyPolicy;
   /** Backups are encrypted with age (BACKUP_AGE_RECIPIENTS is set): their names end in .age (absent in older histories). */
   encrypted?: boolean;
+  /**
+   * Which lock keeps one backup or restore per database: "temporal" (a lock workflow on the server,
+   * for workers that share no directory) or "file" (in BACKUP_DIR: --local runs; absent in older histories).
+   */
+  lock?: 'file' | 'temporal';
+}
+
+/** A backup's manifest, and the own task queue of the worker that has its file (absent: no such queue). */
+export type LocatedBackup = BackupManifest & { worker_queue?: string };
+
+/** Who holds the Temporal lock of a database, as describeDatabaseLock finds it. */
+export interface TemporalLockHolder {
+  workflow_id: string;
+  run_id: string;
+  kind: 'backup' | 'restore';
+  since: string;
+}
+
+/** How the backup activities run: in the CLI's process (--local), or on a worker with its own task queue and lock kind. */
+export interface BackupActivityOptions {
+  /** True when they run in the CLI's process (--local), whose death ends the run. */
+  local?: boolean;
+  /** The worker's own task queue, which only it polls: where the steps that read a backup's file are sent. */
+  workerQueue?: string;
+  /** The lock the workflows take (default "file"). */
+  lock?: 'file' | 'temporal';
 }
 
 /** What a dry run reports about the database. */
@@ -55,13 +85,14 @@ function tell(local: boolean, line: string): void {
 }
 
 /** The backup pipeline's activities; `local` when they run in the CLI's process (--local), whose death ends the run. */
-export function createBackupActivities(config: Config, options: { local?: boolean } = {}) {
+export function createBackupActivities(config: Config, options: BackupActivityOptions = {}) {
   const local = options.local ?? false;
+  const here = (manifest: BackupManifest): LocatedBackup => (options.workerQueue ? { ...manifest, worker_queue: options.workerQueue } : manifest);
   return {
     async backupSettings(): Promise<BackupSettings> {
       const { database } = config.database;
       const s3 = config.s3 ? { bucket: config.s3.bucket, prefix: config.s3.prefix } : null;
-      return { database, prefix: config.backup.prefix, timezone: config.backup.timezone, s3, retention: config.backup.retention, activity_tuning: config.worker.activityTuning, notify: { enabled: config.notify.webhookUrls.length > 0, on_success: config.notify.on === 'always' }, encrypted: config.backup.ageRecipients.length > 0 };
+      return { database, prefix: config.backup.prefix, timezone: config.backup.timezone, s3, retention: config.backup.retention, activity_tuning: config.worker.activityTuning, notify: { enabled: config.notify.webhookUrls.length > 0, on_success: config.notify.on === 'always' }, encrypted: config.backup.ageRecipients.length > 0, ...(options.lock === 'temporal' ? { lock: 'temporal' as const } : {}) };
     },
     /** Exact row counts and the database's size, for dry runs; changes nothing. */
     async planBackup(): Promise<BackupPlan> {
@@ -91,8 +122,63 @@ export function createBackupActivities(config: Config, options: { local?: boolea
     async releaseBackupLock(workflowId: string): Promise<void> {
       return fileLock(config).release({ workflow_id: workflowId, run_id: currentRun() });
     },
-    async dumpDatabase(req: DumpRequest): Promise<BackupManifest> {
-      return dumpDatabase(config, req);
+    /**
+     * Under the Temporal lock (held by the caller since `since`): refuses while a live --local run holds
+     * this worker's file lock, then removes what runs no longer running left behind, as acquireBackupLock does.
+     */
+    async cleanBeforeRun(holder: { workflow_id: string; kind: 'backup' | 'restore'; since: string }): Promise<Leftover[]> {
+      const file = await fileLock(config).inspect();
+      if (file?.blocking && file.holder.local && file.holder.workflow_id !== holder.workflow_id) {
+        throw permanent(
+          ErrorType.DatabaseBusy,
+          `a ${file.holder.kind} of database "${config.database.database}" is already running with --local (workflow ${file.holder.workflow_id}, pid ${file.holder.pid} on ${file.holder.host}, since ${file.holder.since}); wait for it to finish`,
+        );
+      }
+      const cleaned = await cleanLeftovers(config, { dryRun: false, before: new Date(holder.since), openClosed: true }).catch((err: unknown) => {
+        tell(local, `could not look for leftovers of earlier runs: ${(err as Error).message}`);
+        return [];
+      });
+      for (const l of cleaned) {
+        if (l.removed) tell(local, l.kind === 'closed_database' ? `opened ${l.name} to connections again (closed by a restore that died)` : `removed leftover ${l.kind.startsWith('partial') ? 'file' : 'database'} ${l.name} of a run that is no longer running`);
+      }
+      return cleaned;
+    },
+    /** The holder of the Temporal lock workflow `lockId`, and whether its run still runs (else the server is about to end the lock). */
+    async describeDatabaseLock(lockId: string): Promise<{ holder: TemporalLockHolder | null; lock_running: boolean; holder_running: boolean }> {
+      const { client } = Context.current();
+      const lock = await client.workflow.getHandle(lockId).describe();
+      const holder = (lock.memo?.holder as TemporalLockHolder | undefined) ?? null;
+      if (lock.status.name !== 'RUNNING') return { holder, lock_running: false, holder_running: false };
+      const parent = lock.parentExecution;
+      if (!parent?.workflowId) return { holder, lock_running: true, holder_running: true };
+      const status = await client.workflow
+        .getHandle(parent.workflowId, parent.runId ?? undefined)
+        .describe()
+        .then((d) => d.status.name)
+        .catch(() => 'UNKNOWN');
+      return { holder, lock_running: true, holder_running: status === 'RUNNING' };
+    },
+    /** Dumps into this worker's BACKUP_DIR; the result names the worker's own queue, where the later steps go. */
+    async dumpDatabase(req: DumpRequest): Promise<LocatedBackup> {
+      return here(await dumpDatabase(config, req));
+    },
+    /**
+     * The finished dump `filename` of run `workflowId`, if it is in this worker's BACKUP_DIR (a shared
+     * directory): the run then carries on here after losing the worker that made it. Null otherwise.
+     */
+    async locateBackup(req: Pick<DumpRequest, 'filename' | 'workflowId'>): Promise<LocatedBackup | null> {
+      try {
+        const dir = config.backup.dir;
+        const [text, stat] = await Promise.all([fs.readFile(path.join(dir, manifestName(req.filename)), 'utf8'), fs.stat(path.join(dir, req.filename))]);
+        const manifest = parseManifest(text, manifestName(req.filename));
+        return manifest.workflow_id === req.workflowId && manifest.size_bytes === stat.size && manifest.status !== 'failed' ? here(manifest) : null;
+      } catch {
+        return null;
+      }
+    },
+    /** The worker's own task queue and host, for messages (undefined queue: none). */
+    async whereAmI(): Promise<{ worker_queue?: string; host: string; backup_dir: string }> {
+      return { ...(options.workerQueue ? { worker_queue: options.workerQueue } : {}), host: os.hostname(), backup_dir: config.backup.dir };
     },
     async verifyBackup(filename: string): Promise<BackupManifest> {
       return verifyBackup(config, filename);

@@ -66,7 +66,8 @@ export function startWorker(config: Config, extra: Record<string, string> = {}):
     ...s3Env(config),
     ...extra,
   });
-  const worker = execa('node', [workerEntry], { env, extendEnv: false, reject: false, all: true });
+  // No forced SIGKILL after a SIGTERM: a test that sends SIGTERM watches the worker's own shutdown.
+  const worker = execa('node', [workerEntry], { env, extendEnv: false, reject: false, all: true, forceKillAfterDelay: false });
   workers.push(worker);
   return worker;
 }

@@ -9,6 +9,7 @@ import { CliError, ExitCode } from '../exitCodes';
 import { describeFailure } from '../failures';
 import { WORKFLOW_TYPES } from '../history/entry';
 import { formatTable, printJson } from '../output';
+import { isPartialRestore, runPartialRestore } from './restorePartial';
 import { describeExisting, noWorkerMessage, noWorkerPolling, notReachableLocally, openRunner, withTemporal, type StartedWorkflow } from '../runner';
 
 interface RestoreOptions {
@@ -21,6 +22,13 @@ interface RestoreOptions {
   json: boolean;
   local: boolean;
   workflowId?: string;
+  /** Partial restores (restorePartial.ts). */
+  tenant?: string;
+  table?: string;
+  as?: string;
+  dryRun: boolean;
+  tenantColumn?: string;
+  tenantTable?: string;
 }
 
 const EXIT_BY_STATUS: Record<RestoreResult['status'], number> = {
@@ -60,6 +68,12 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
     .option('--json', 'print the result as JSON', false)
     .option('--local', 'run in this process instead of on a Temporal worker (not durable)', false)
     .option('--workflow-id <id>', 'workflow ID to use (default: restore-<database>-<UTC time>); the same ID again attaches to that restore instead of starting another')
+    .option('--tenant <id>', 'restore only this tenant\'s rows (found through its foreign keys); other tenants stay as they are')
+    .option('--table <schema.table>', 'restore only this table\'s rows')
+    .option('--as <name>', 'with --table: load the backup\'s rows beside the live table under this new name instead')
+    .option('--dry-run', 'with --tenant or --table: show the plan (rows to delete, insert, update; conflicts) and change nothing', false)
+    .option('--tenant-column <column>', 'with --tenant: the column naming the tenant (default tenant_id)')
+    .option('--tenant-table <table>', 'with --tenant: the table whose rows are the tenants (default tenants)')
     .addHelpText(
       'after',
       '\nExamples:\n  $ fbb restore family_brain_daily_20251208_020000.sql.gz\n  $ fbb restore family_brain_daily_20251208_020000.sql.gz --source s3 --local --yes\n' +
@@ -75,6 +89,7 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
         await signalRestore(ctx, target, workflowId, opts);
         return;
       }
+      if (isPartialRestore(opts)) return runPartialRestore(ctx, target, opts);
       const askable = !opts.yes && ctx.interactive;
       if (opts.local && !opts.yes && !askable) {
         throw new CliError('a --local restore needs a terminal to confirm at: run it in one, or add --yes to confirm in advance', ExitCode.badInput);

@@ -55,11 +55,12 @@ export async function pickDrillBackup(config: Config, source: DrillSource): Prom
   try {
     const store = storeFor(config, stores, source);
     const listed = await store.list();
-    const newest = listed.find((b) => b.manifest?.status === 'verified' && b.manifest.size_bytes === b.size_bytes);
+    // The newest verified one even when its size no longer matches: a damaged newest backup is what a drill is for.
+    const newest = listed.find((b) => b.manifest?.status === 'verified');
     if (newest === undefined) {
       throw permanent(
         ErrorType.BackupNotFound,
-        `no verified backup in ${store.where()} to drill (${listed.length} backup file(s) there, none verified with a matching size); make one with "fbb backup${source === 's3' ? ' --upload-to-s3' : ''}" and drill again`,
+        `no verified backup in ${store.where()} to drill (${listed.length} backup file(s) there, none verified); make one with "fbb backup${source === 's3' ? ' --upload-to-s3' : ''}" and drill again`,
       );
     }
     return { filename: newest.name.filename, source, created_at: newest.manifest!.created_at };

@@ -193,6 +193,30 @@ describe('cluster roles', () => {
     expect(after.members).toEqual([]);
   });
 
+  it('a backup by a user who may not read pg_authid records the roles without passwords, says why, and still verifies', async () => {
+    const user = `bkp_${suffix}`;
+    const database = `${user}_db`;
+    await withAdmin((c) => c.query(`CREATE ROLE ${user} LOGIN CREATEDB PASSWORD 'bkp-pw'`));
+    try {
+      await withAdmin((c) => c.query(`CREATE DATABASE ${database} OWNER ${user}`));
+      const self = { ...config.database, user, password: 'bkp-pw' };
+      await withServer(self, database, (c) => c.query(`CREATE TABLE chores (id int PRIMARY KEY, what text); INSERT INTO chores VALUES (1, 'dishes')`));
+      const cfg: Config = { ...config, database: { ...self, database }, backup: { ...config.backup, dir: tempDir('bkp') } };
+      const client = await testClient();
+      const result = await onWorker(cfg, (taskQueue) => client.workflow.execute(backupDatabase, { taskQueue, workflowId: workflowId('roles-nosuper'), args: [{ backup_type: 'manual', cleanup_old: false }] }));
+      expect(result).toMatchObject({ status: 'success', verified: { ok: true }, table_details: { chores: 1 } });
+      const manifest = JSON.parse(fs.readFileSync(path.join(cfg.backup.dir, manifestName(result.filename)), 'utf8')) as BackupManifest;
+      expect(manifest.cluster_roles).toMatchObject({ passwords_age: null, note: 'pg_authid was not readable by the backup user (it needs superuser), so passwords were not recorded: recreated LOGIN roles need ALTER ROLE ... PASSWORD' });
+      expect(manifest.cluster_roles!.roles.map((r) => r.name)).toContain(user);
+    } finally {
+      await withAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
+      await withAdmin(async (c) => {
+        for (const d of (await c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'fbb_verify_%' AND pg_get_userbyid(datdba) = $1", [user])).rows) await c.query(`DROP DATABASE IF EXISTS ${d.datname} WITH (FORCE)`);
+        await c.query(`DROP ROLE IF EXISTS ${user}`);
+      });
+    }
+  });
+
   it('an unencrypted backup records attributes and memberships but no passwords, and says so', async () => {
     const plain = { ...config, backup: { ...config.backup, ageRecipients: [], ageIdentityFile: undefined } };
     const client = await testClient();

@@ -138,6 +138,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if ((p.TEMPORAL_TLS_CERT === undefined) !== (p.TEMPORAL_TLS_KEY === undefined)) {
     problems.push('TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together: set both (client certificate and its key) or neither');
   }
+  if (p.BACKUP_AGE_RECIPIENTS !== undefined && p.BACKUP_FORMAT === 'custom') {
+    problems.push('BACKUP_FORMAT=custom cannot be encrypted (pg_restore needs a plain, seekable file): with BACKUP_AGE_RECIPIENTS set, use BACKUP_FORMAT=plain_gzip or plain_zstd');
+  }
   if (problems.length > 0 || database === undefined) throw new ConfigError(problems);
 
   return {

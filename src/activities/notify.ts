@@ -63,7 +63,7 @@ export function nextStep(event: Pick<NotifyEvent, 'kind' | 'outcome' | 'error' |
 export function notificationBody(config: Config, event: NotifyEvent, now = new Date()): NotifyBody {
   const database = config.database.database;
   const next = nextStep(event);
-  const what = event.kind === 'test' ? 'test notification' : `${event.kind} of ${database}`;
+  const what = event.kind === 'test' ? 'test notification' : `${event.kind === 'drill' ? 'restore drill' : event.kind} of ${database}`;
   const text =
     event.kind === 'test'
       ? `fbb: test notification from ${os.hostname()} for database ${database}: webhooks work`

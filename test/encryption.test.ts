@@ -110,6 +110,7 @@ describe('age encryption', () => {
     expect(config.backup.ageRecipients).toEqual([key.recipient, otherKey.recipient]);
     expect(config.backup.ageIdentityFile).toBe(key.file);
     expect(() => loadConfig({ BACKUP_AGE_RECIPIENTS: 'AGE-SECRET-KEY-1QQQ' })).toThrow(/BACKUP_AGE_RECIPIENTS.*must be age X25519 public keys/s);
+    expect(() => loadConfig({ BACKUP_AGE_RECIPIENTS: key.recipient, BACKUP_FORMAT: 'custom' })).toThrow(/BACKUP_FORMAT=custom cannot be encrypted .*use BACKUP_FORMAT=plain_gzip or plain_zstd/s);
   });
 
   it('names encrypted backups <name>.sql.gz.age, and listing, retention and restores still read their prefix, type, time and format', () => {

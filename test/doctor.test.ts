@@ -42,10 +42,11 @@ describe('fbb doctor (checkEnvironment)', () => {
   it('reports every check as ok against the sample database, with S3 configured', async () => {
     const report = await doctor(testConfig({ database: sampleDb, s3: true }));
     expect(report.checks.map((c) => c.name)).toEqual([
-      'database', 'pg_dump', 'pg_restore', 'psql', 'zstd', 'temporal_cli', 'lock', 'leftovers', 'pgvector_server', 'pgvector_database', 'backup_dir', 's3', 'temporal',
+      'database', 'pg_dump', 'pg_restore', 'psql', 'zstd', 'temporal_cli', 'lock', 'leftovers', 'notifications', 'pgvector_server', 'pgvector_database', 'backup_dir', 's3', 'temporal',
     ]);
-    const notOk = report.checks.filter((c) => c.status !== 'ok' && c.name !== 'temporal');
+    const notOk = report.checks.filter((c) => c.status !== 'ok' && c.name !== 'temporal' && c.name !== 'notifications');
     expect(notOk).toEqual([]);
+    expect(find(report, 'notifications')).toEqual({ name: 'notifications', status: 'skip', detail: 'NOTIFY_WEBHOOK_URL is not set: failed runs show only in "fbb history"' });
     expect(find(report, 'database').detail).toMatch(/PostgreSQL 15\.\d+/);
     expect(find(report, 'pgvector_server').detail).toMatch(/pgvector 0\.8\.\d/);
     expect(find(report, 'backup_dir').detail).toMatch(/writable; [\d.]+ [KMGT]?i?B free/);

@@ -104,6 +104,14 @@ describe('a tenant restore on the sample database', () => {
     expect(await seq()).toBe(before + 1);
   });
 
+  it('moves a sequence forward when the restored rows need it', async () => {
+    // Someone reset the sequence since the backup: the restored family member's id would be handed out again.
+    await withAdmin((c) => c.query("SELECT setval('family_members_id_seq', 1)"), live);
+    await runActivity(acts().applyPartialRestore, { scratch_database: scratch, tenant_id: ids[0]! });
+    const { next, max } = await withAdmin(async (c) => (await c.query("SELECT nextval('family_members_id_seq')::int AS next, (SELECT max(id) FROM family_members)::int AS max")).rows[0], live);
+    expect(next).toBeGreaterThan(max);
+  });
+
   it('refuses a unique key another tenant took since the backup, naming the rows, and changes nothing', async () => {
     // Tenant 0 had an api key prefix in the backup; now it is gone from tenant 0 and tenant 2 holds that prefix.
     const prefix = await withAdmin(async (c) => {

@@ -1,9 +1,10 @@
-import { mergeCatalog, type AsideDatabase, type Catalog, type Listed } from '../backup/catalog';
+import { mergeCatalog, type AsideDatabase, type Catalog, type CatalogLeftover, type Listed } from '../backup/catalog';
 import { parseAsideDatabaseName, timestampToDate } from '../backup/naming';
 import type { Config } from '../config';
 import { ErrorType, permanent } from '../errors';
 import { openStores } from '../storage/stores';
 import { withClient } from './db';
+import { findLeftovers } from './doctor/leftovers';
 
 // activities/backup/index.ts still names the type here (until its own edit lands).
 export type { Catalog } from '../backup/catalog';
@@ -22,7 +23,11 @@ export async function listCatalog(config: Config, includeS3: boolean): Promise<C
       warnings.push(`databases renamed aside by restores were not listed: ${(err as Error).message}`);
       return [];
     });
-    return { backups: mergeCatalog(listed, config.backup.timezone), aside_databases: aside, warnings };
+    const leftovers = await catalogLeftovers(config, warnings).catch((err: unknown) => {
+      warnings.push(`leftovers of earlier runs were not looked for: ${(err as Error).message}`);
+      return [];
+    });
+    return { backups: mergeCatalog(listed, config.backup.timezone), aside_databases: aside, leftovers, warnings };
   } finally {
     stores.close();
   }
@@ -40,4 +45,27 @@ export async function asideDatabases(config: Config): Promise<AsideDatabase[]> {
     const stamp = parseAsideDatabaseName(live, datname);
     return stamp ? [{ name: datname, created_at: timestampToDate(stamp, config.backup.timezone).toISOString() }] : [];
   });
+}
+
+const LEFTOVER_NOTES: Record<CatalogLeftover['kind'], string> = {
+  partial_file: 'a dump that did not finish; the next backup removes it',
+  scratch_database: 'a verification that did not finish; the next backup removes it',
+  restoring_database: 'a restore that did not finish; the next backup or restore removes it',
+  closed_database: 'refuses every connection (left by a restore killed during its swap); fbb doctor says how to open it',
+  failed_restore_database: 'a restored copy that did not verify, kept by the rollback for inspection; drop it by hand when done (DROP DATABASE)',
+};
+
+/** What fbb doctor reports as leftovers, and the databases rollbacks kept; while a run holds the lock, a warning instead. */
+async function catalogLeftovers(config: Config, warnings: string[]): Promise<CatalogLeftover[]> {
+  const { running, leftovers } = await findLeftovers(config);
+  if (running) warnings.push(`leftovers of earlier runs were not looked for: the ${running} is running and may be using its files and databases`);
+  const failed = await withClient(
+    config.database,
+    (c) => c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY datname DESC', [`${config.database.database}_failed_restore_`]),
+    config.database.maintenanceDatabase,
+  );
+  return [
+    ...leftovers.map((l) => ({ kind: l.kind, name: l.name, note: LEFTOVER_NOTES[l.kind] })),
+    ...failed.rows.filter((r) => !leftovers.some((l) => l.name === r.datname)).map((r) => ({ kind: 'failed_restore_database' as const, name: r.datname, note: LEFTOVER_NOTES.failed_restore_database })),
+  ];
 }

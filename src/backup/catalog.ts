@@ -36,8 +36,22 @@ export interface AsideDatabase {
 export interface Catalog {
   backups: CatalogEntry[];
   aside_databases: AsideDatabase[];
+  /**
+   * What runs that did not finish left (as fbb doctor reports it): half-restored `<db>_restoring_*`
+   * and scratch `fbb_verify_*` databases, partial dump files, databases closed to connections, and
+   * `<db>_failed_restore_*` databases a rollback kept for inspection. Absent in results from before 0.3.
+   */
+  leftovers?: CatalogLeftover[];
   /** Places that could not be listed, with why (e.g. S3 unreachable); the rest is still listed. */
   warnings: string[];
+}
+
+/** Something a run left behind, as `fbb list` shows it. */
+export interface CatalogLeftover {
+  kind: 'partial_file' | 'scratch_database' | 'restoring_database' | 'closed_database' | 'failed_restore_database';
+  name: string;
+  /** What it is and what to do about it. */
+  note: string;
 }
 
 /** A stored backup as a store reports it. */

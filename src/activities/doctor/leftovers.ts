@@ -43,3 +43,13 @@ export async function checkLeftovers(config: Config): Promise<CheckResult[]> {
   }
   return results;
 }
+
+/**
+ * What checkLeftovers looks at, as data (for `fbb list`): the leftovers of runs no longer running,
+ * or, while a run holds the database's lock, none and that run (its files and databases are in use).
+ */
+export async function findLeftovers(config: Config): Promise<{ running: string | null; leftovers: Leftover[] }> {
+  const lock = await fileLock(config).inspect();
+  if (lock?.blocking) return { running: `${lock.holder.kind} ${lock.holder.workflow_id}`, leftovers: [] };
+  return { running: null, leftovers: await cleanLeftovers(config, { dryRun: true, before: new Date() }) };
+}

@@ -49,7 +49,6 @@ const STATE_LABELS: Record<Catalog['backups'][number]['state'], string> = {
 
 /** The catalogue as a table. */
 export function formatCatalog(catalog: Catalog): string {
-  if (catalog.backups.length === 0) return 'no backups yet: make one with "fbb backup"';
   const rows = [['FILE', 'TYPE', 'CREATED (UTC)', 'SIZE MB', 'STATE', 'ROWS', 'WHERE']];
   for (const b of catalog.backups) {
     const state = STATE_LABELS[b.state];
@@ -57,10 +56,15 @@ export function formatCatalog(catalog: Catalog): string {
   }
   const problems = catalog.backups.flatMap((b) => b.problems.map((p) => `  ${b.filename}: ${p}`));
   const aside = catalog.aside_databases.map((d) => `  ${d.name} (renamed aside ${d.created_at.replace('T', ' ').slice(0, 19)} UTC)`);
+  const leftovers = (catalog.leftovers ?? []).map((l) => `  ${l.kind.replace(/_/g, ' ')} ${l.name}: ${l.note}`);
+  const listing =
+    catalog.backups.length === 0
+      ? ['no backups yet: make one with "fbb backup"']
+      : [formatTable(rows), '(verified: restored and checked when made, and its size still matches the manifest; the SHA-256 is checked when restoring)'];
   return [
-    formatTable(rows),
-    '(verified: restored and checked when made, and its size still matches the manifest; the SHA-256 is checked when restoring)',
+    ...listing,
     ...(problems.length ? ['', 'problems:', ...problems] : []),
     ...(aside.length ? ['', 'databases kept from earlier restores:', ...aside] : []),
+    ...(leftovers.length ? ['', 'left behind by earlier runs (fbb doctor reports them too):', ...leftovers] : []),
   ].join('\n');
 }

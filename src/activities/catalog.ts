@@ -6,9 +6,6 @@ import { openStores } from '../storage/stores';
 import { withClient } from './db';
 import { findLeftovers } from './doctor/leftovers';
 
-// activities/backup/index.ts still names the type here (until its own edit lands).
-export type { Catalog } from '../backup/catalog';
-
 /** Lists local backups and, with `includeS3`, S3 backups, merged by name; and databases renamed aside by restores. */
 export async function listCatalog(config: Config, includeS3: boolean): Promise<Catalog> {
   if (includeS3 && config.s3 === undefined) {

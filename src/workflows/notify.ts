@@ -2,6 +2,7 @@
 // with NOTIFY_ON=always a success. Only the event travels; the worker adds its webhook URLs.
 import { CancellationScope, isCancellation, log, workflowInfo } from '@temporalio/workflow';
 import type { NotifyEvent } from '../activities/notify';
+import type { RestoreResult } from './restoreDatabase';
 import { errorInfo } from './pipeline';
 import { notifying } from './proxies';
 
@@ -69,4 +70,11 @@ async function send(kind: NotifyKind, about: NotifyContext, outcome: Outcome): P
   await CancellationScope.nonCancellable(() => notifying.notify(event)).catch((err: unknown) => {
     log.warn('notification not delivered; the run ends as it would have', { error: errorInfo(err).message });
   });
+}
+
+/** How a restore ended, for withNotification: rolled back or failed is a failure; cancelled and expired changed nothing and are not notified. */
+export function restoreOutcome(r: Pick<RestoreResult, 'status' | 'error' | 'restored_from'>): Outcome {
+  if (r.status === 'success') return { outcome: 'success', status: 'success', summary: `restored from ${r.restored_from}` };
+  if (r.status === 'rolled_back' || r.status === 'failed') return { outcome: 'failure', status: r.status, error: r.error };
+  return { outcome: 'none', status: r.status };
 }

@@ -32,6 +32,8 @@ export const ErrorType = {
   TableRestoreConflict: 'TableRestoreConflict',
   EncryptionKeyMissing: 'EncryptionKeyMissing',
   EncryptionKeyMismatch: 'EncryptionKeyMismatch',
+  RestoreCancelled: 'RestoreCancelled',
+  RestoreExpired: 'RestoreExpired',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

@@ -157,3 +157,37 @@ describe('cancelling a restore', () => {
     expect(diffFingerprints(before, await fingerprint(db))).toEqual([]);
   });
 });
+
+describe('disaster recovery onto a server where the database does not exist yet', () => {
+  it('"fbb restore <file> --yes" creates it in one command: restored beside, checked, renamed in; no pre-restore backup, and the result says so', async () => {
+    const source = await createDatabase('frs_lost');
+    made.push(source);
+    const atBackup = await fingerprint(source);
+    const dir = testConfig().backup.dir;
+    const filename = (await (await served(testConfig({ database: source, backupDir: dir }))).start(backupDatabase, { cleanup_old: false }).then((h) => h.result())).filename;
+    // The new server: a database name nobody created.
+    const fresh = uniqueName('frs_new');
+    made.push(fresh);
+    expect(await databasesLike(fresh)).toEqual([]);
+    const onServer = onTemporal(testConfig({ database: fresh, backupDir: dir }));
+    await served(onServer);
+
+    const out = captured();
+    const env = {
+      DATABASE_URL: `postgres://${onServer.database.user}@${onServer.database.host}:${onServer.database.port}/${fresh}`,
+      BACKUP_DIR: dir,
+      TEMPORAL_ADDRESS: temporalInfo.address,
+      TEMPORAL_NAMESPACE: temporalInfo.namespace,
+      TEMPORAL_TASK_QUEUE: onServer.temporal.taskQueue,
+    };
+    const code = await runCli(['restore', filename, '--yes', '--json'], { env, stdout: out.stdout, stderr: out.stderr });
+    expect(out.text().stderr).not.toMatch(/DatabaseUnreachable/);
+    const result = JSON.parse(out.text().stdout) as RestoreResult;
+    expect(result).toMatchObject({ status: 'success', strategy: 'create', pre_restore_backup: null, aside_database: null, rollback: null, error: null, verification: { ok: true } });
+    expect(code).toBe(0);
+    expect(diffFingerprints(atBackup, await fingerprint(fresh))).toEqual([]);
+    expect(await databasesLike(`${fresh}_%`)).toEqual([]);
+    // Nothing was backed up: only the restored backup and its manifest are in the directory.
+    expect(fs.readdirSync(dir).filter((f) => !f.startsWith('.')).sort()).toEqual([filename, manifestName(filename)]);
+  });
+});

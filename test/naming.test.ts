@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backupFilename, localTimestamp, parseBackupName, timestampToDate } from '../src/backup/naming';
+import { backupFilename, localTimestamp, parseAsideDatabaseName, parseBackupName, restoreDatabaseNames, timestampToDate } from '../src/backup/naming';
 
 describe('backup file names', () => {
   it.each([
@@ -43,5 +43,19 @@ describe('backup file names', () => {
     ['20260308_023000', '2026-03-08T07:30:00.000Z'],
   ])('turns the Toronto timestamp %s back into %s', (stamp, iso) => {
     expect(timestampToDate(stamp, 'America/Toronto').toISOString()).toBe(iso);
+  });
+});
+
+describe('the databases a restore works with', () => {
+  it('are all named from the live database and the restore\'s timestamp; the one set aside is what prune and list recognise', () => {
+    const names = restoreDatabaseNames('family_brain', '20261124_101500');
+    expect(names).toEqual({
+      live: 'family_brain',
+      incoming: 'family_brain_restoring_20261124_101500',
+      aside: 'family_brain_pre_restore_20261124_101500',
+      failed: 'family_brain_failed_restore_20261124_101500',
+    });
+    expect(parseAsideDatabaseName('family_brain', names.aside)).toBe('20261124_101500');
+    expect(parseAsideDatabaseName('family_brain', names.incoming)).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { Writable, type Transform } from 'node:stream';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { execa, ExecaError, type ResultPromise } from 'execa';
@@ -9,6 +9,8 @@ import { ErrorType, permanent } from '../errors';
 import { decompressor, isDecompressionError } from './compression';
 import { decryptionStages } from './encryption';
 import { libpqEnv, pgToolPath } from './pgTools';
+import { withClient } from './db';
+import { FOREIGN_EXTENSIONS_SQL, ForeignExtensionFilter, IN_PLACE_PREAMBLE } from './restore/inPlaceSql';
 import { every, HashCounter, sha256File } from './stream';
 
 /** A backup file to restore, and what it must hash to (null for Windmill-era files without manifest). */
@@ -19,20 +21,21 @@ export interface RestoreSource {
   sha256: string | null;
 }
 
+/**
+ * Where a backup is restored, which decides how: a `scratch` database (verification) or a new
+ * database `beside` the live one are nobody's yet and dropped on failure, so a custom-format file
+ * may go through pg_restore --jobs; `in_place` is the live database, emptied first by the
+ * in-place preamble in the same single transaction as the restore (never in parallel).
+ */
+export type RestoreTarget = 'scratch' | 'beside' | 'in_place';
+
 /** How to restore. */
 export interface RestoreOptions {
   /** Heartbeat label: "verify", "restore", "rollback". */
   step: string;
   /** Error type when the file is intact but does not restore. */
   failureType: ErrorType;
-  /** SQL run first, in the same transaction (used to empty a database restored in place). */
-  preamble?: string;
-  /**
-   * The target is a database nobody uses yet (a scratch or a restore-beside copy, dropped on
-   * failure), so a custom-format backup may be restored with pg_restore --jobs instead of in one
-   * transaction. Never for a restore in place.
-   */
-  parallel?: boolean;
+  target: RestoreTarget;
 }
 
 /** Environment of a restoring psql or pg_restore: libpq's, plus the maintenance_work_mem index builds get. */
@@ -46,7 +49,7 @@ export function restoreEnv(config: Config, database: string): Record<string, str
 /**
  * Restores a backup into `database` in one transaction (psql --single-transaction with
  * ON_ERROR_STOP, or pg_restore --single-transaction): it either all lands or nothing does.
- * With a preamble (a restore in place), a custom-format file is turned into SQL by
+ * In place, a custom-format file is turned into SQL by
  * `pg_restore -f -` and replayed with the preamble by the same psql, so the preamble's drops and
  * the restore commit or roll back together. psql's input is ended only after the whole file was
  * read, decompressed and its SHA-256 matched: a feed that fails part-way kills psql, and its
@@ -59,11 +62,15 @@ export async function restoreFileInto(config: Config, database: string, source: 
   const counter = new HashCounter();
   // An age-encrypted file is decrypted between the checksum (of the stored bytes) and the decompressor; a missing or wrong key fails here, before psql starts.
   const decrypt = await decryptionStages(config, source.file, source.filename);
+  const inPlace = options.target === 'in_place';
+  // In place, as a role that does not own every extension (managed PostgreSQL), the dump's statements on those extensions are left out.
+  const foreign = inPlace ? await withClient(config.database, (c) => c.query<{ extname: string }>(FOREIGN_EXTENSIONS_SQL), database).then((r) => r.rows.map((x) => x.extname)) : [];
+  const filters = () => (foreign.length > 0 ? [new ForeignExtensionFilter(foreign)] : []);
   const stop = every(2_000, () => ctx.heartbeat({ step: options.step, bytes: counter.bytes }));
   try {
-    if (source.format === 'custom' && options.preamble === undefined) {
+    if (source.format === 'custom' && !inPlace) {
       checkSha(source, await sha256File(source.file, (bytes) => (counter.bytes = bytes)));
-      const jobs = options.parallel === true ? config.restore.jobs : 1;
+      const jobs = config.restore.jobs;
       const how = jobs > 1 ? [`--jobs=${jobs}`] : ['--single-transaction'];
       await execa(pgToolPath('pg_restore', config.pgBinDir), ['--no-password', '--exit-on-error', ...how, `--dbname=${database}`, source.file], {
         env,
@@ -75,7 +82,7 @@ export async function restoreFileInto(config: Config, database: string, source: 
       return;
     }
     const args = ['--no-password', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-o', '/dev/null'];
-    if (options.preamble) args.push('-c', options.preamble);
+    if (inPlace) args.push('-c', IN_PLACE_PREAMBLE);
     args.push('-f', '-');
     const psql = execa(pgToolPath('psql', config.pgBinDir), args, {
       env,
@@ -98,14 +105,14 @@ export async function restoreFileInto(config: Config, database: string, source: 
         cancelSignal: ctx.cancellationSignal,
       });
       const converted = toSql.then(() => undefined);
-      fed = pipeline([toSql.stdout!, ...sqlFilters(options), psqlFeed(psql, () => converted)]);
+      fed = pipeline([toSql.stdout!, ...filters(), psqlFeed(psql, () => converted)]);
     } else {
       fed = pipeline([
         createReadStream(source.file),
         counter,
         ...decrypt,
         decompressor(source.format, ctx.cancellationSignal)!,
-        ...sqlFilters(options),
+        ...filters(),
         psqlFeed(psql, async () => checkSha(source, counter.digest())),
       ]);
     }
@@ -152,11 +159,6 @@ function psqlFeed(psql: ResultPromise, complete: () => Promise<void>): Writable 
       callback(err);
     },
   });
-}
-
-/** Statement filters between the SQL and psql (none yet). */
-function sqlFilters(_options: RestoreOptions): Transform[] {
-  return [];
 }
 
 function checkSha(source: RestoreSource, actual: string): void {

@@ -105,6 +105,23 @@ export function asideDatabaseName(live: string, timestamp: string): string {
   return `${live}_pre_restore_${timestamp}`;
 }
 
+/** The databases a restore started at `timestamp` works with, beside the live one. */
+export interface RestoreDatabaseNames {
+  /** The live database's name, before and after. */
+  live: string;
+  /** The copy restored beside it, renamed in once it verified: `<db>_restoring_<YYYYMMDD_HHMMSS>`. */
+  incoming: string;
+  /** The previous live database, renamed aside by the swap (asideDatabaseName). */
+  aside: string;
+  /** A swapped-in copy that did not verify, renamed away by the rollback: `<db>_failed_restore_<YYYYMMDD_HHMMSS>`. */
+  failed: string;
+}
+
+/** Every database name a restore of `live` at `timestamp` ("YYYYMMDD_HHMMSS") uses. */
+export function restoreDatabaseNames(live: string, timestamp: string): RestoreDatabaseNames {
+  return { live, incoming: `${live}_restoring_${timestamp}`, aside: asideDatabaseName(live, timestamp), failed: `${live}_failed_restore_${timestamp}` };
+}
+
 /** The timestamp of a database renamed aside from `live`, or undefined for any other name. */
 export function parseAsideDatabaseName(live: string, name: string): string | undefined {
   const rest = name.startsWith(`${live}_pre_restore_`) ? name.slice(live.length + '_pre_restore_'.length) : '';

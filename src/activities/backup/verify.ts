@@ -125,7 +125,7 @@ export async function dropScratch(config: Config, name: string): Promise<void> {
 
 async function restoreInto(config: Config, scratch: string, file: string, manifest: BackupManifest): Promise<void> {
   try {
-    await restoreFileInto(config, scratch, { filename: manifest.filename, file, format: manifest.format, sha256: manifest.sha256 }, { step: 'verify', failureType: ErrorType.BackupVerificationFailed, parallel: true });
+    await restoreFileInto(config, scratch, { filename: manifest.filename, file, format: manifest.format, sha256: manifest.sha256 }, { step: 'verify', failureType: ErrorType.BackupVerificationFailed, target: 'scratch' });
   } catch (err) {
     if ((err as { type?: string }).type === ErrorType.BackupCorrupted) await setAside(config.backup.dir, { ...manifest, status: 'failed' });
     // A restore that stopped because the server went away says nothing about the backup.

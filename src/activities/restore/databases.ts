@@ -91,7 +91,7 @@ export async function restoreIntoNewDatabase(config: Config, prepared: PreparedR
     await client.end().catch(() => undefined);
   }
   try {
-    await restoreFileInto(config, target, source(config, prepared), { step: 'restore', failureType: ErrorType.RestoreFailed, parallel: true });
+    await restoreFileInto(config, target, source(config, prepared), { step: 'restore', failureType: ErrorType.RestoreFailed, target: 'beside' });
     const result = await check(config, target, prepared.table_details, prepared.extensions);
     if (!result.ok) {
       const bad = Object.entries(result.tables).filter(([, c]) => c.expected !== c.actual).map(([t, c]) => `${t} (expected ${c.expected}, restored ${c.actual})`);
@@ -121,21 +121,43 @@ export async function dropDatabase(config: Config, name: string): Promise<void> 
  * renamed databases' lock holds new connections back; they then fail once or reach the new one). Afterwards the old database, now `to`, is counted: those
  * are the rows a rollback must bring back. Idempotent: when the swap already happened, it only counts.
  */
-export async function swapDatabases(config: Config, names: { live: string; incoming: string; aside: string }): Promise<{ aside_counts: Record<string, number> }> {
+export async function swapDatabases(config: Config, names: { live: string; incoming: string; aside: string | null }): Promise<{ aside_counts: Record<string, number> | null }> {
+  if (names.aside === null) return renameIn(config, { live: names.live, incoming: names.incoming });
+  const aside = names.aside;
   const client = await maintenance(config);
   try {
-    const done = (await exists(client, names.aside)) && !(await exists(client, names.incoming));
+    const done = (await exists(client, aside)) && !(await exists(client, names.incoming));
     if (!done) {
       await renameBoth(client, [names.live, names.incoming], [
-        [names.live, names.aside],
+        [names.live, aside],
         [names.incoming, names.live],
       ], 'swap');
     }
   } finally {
     await client.end().catch(() => undefined);
   }
-  const counts = await withClient(config.database, (c) => countRows(c), names.aside);
+  const counts = await withClient(config.database, (c) => countRows(c), aside);
   return { aside_counts: counts };
+}
+
+/**
+ * The swap on a server where the live database does not exist yet (disaster recovery onto a new
+ * server): `incoming` is renamed to the live name, with nothing to set aside. Idempotent; refuses,
+ * changing nothing, if a database of the live name appeared meanwhile.
+ */
+async function renameIn(config: Config, names: { live: string; incoming: string }): Promise<{ aside_counts: null }> {
+  const client = await maintenance(config);
+  try {
+    const incoming = await exists(client, names.incoming);
+    if (!incoming && (await exists(client, names.live))) return { aside_counts: null };
+    if (await exists(client, names.live)) {
+      throw permanent(ErrorType.RestoreFailed, `database "${names.live}" appeared on the server while the restore created it; nothing was swapped (the restored copy is ${names.incoming}); run the restore again to swap it in`);
+    }
+    await renameBoth(client, [names.incoming], [[names.incoming, names.live]], 'swap');
+    return { aside_counts: null };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 /**
@@ -176,12 +198,21 @@ export async function verifyLiveDatabase(config: Config, expected: Record<string
  */
 export async function rollbackSwap(
   config: Config,
-  names: { live: string; aside: string; failed: string; incoming: string },
+  names: { live: string; aside: string | null; failed: string; incoming: string },
   expected: Record<string, number> | null,
 ): Promise<TableCheck & { swapped_back: boolean }> {
   const client = await maintenance(config);
   let swappedBack = false;
   try {
+    if (names.aside === null) {
+      // A database the restore created where there was none: renamed away (kept for inspection), nothing to put back.
+      if (!(await exists(client, names.incoming)) && (await exists(client, names.live))) {
+        await renameBoth(client, [names.live], [[names.live, names.failed]], 'rollback');
+        swappedBack = true;
+      }
+      await client.query(`DROP DATABASE IF EXISTS ${quote(names.incoming)} WITH (FORCE)`);
+      return { ...compareCounts(null, {}), swapped_back: swappedBack };
+    }
     if (!(await exists(client, names.aside))) {
       await client.query(`DROP DATABASE IF EXISTS ${quote(names.incoming)} WITH (FORCE)`);
     } else {
@@ -198,21 +229,12 @@ export async function rollbackSwap(
 }
 
 /**
- * Restores in place, for servers where we may not create databases: every user schema is
- * dropped, public is recreated as PostgreSQL 15 makes it (pg_dump only records how a database's
- * public schema differs from that), and the backup replayed in ONE transaction, so a failure leaves the live database as it
- * was. Used for the restore itself and to roll back to the pre-restore backup.
+ * Restores in place, for servers where we may not create databases: the database is emptied
+ * (IN_PLACE_PREAMBLE) and the backup replayed in ONE transaction, so a failure leaves the live
+ * database as it was. Used for the restore itself and to roll back to the pre-restore backup.
  */
 export async function restoreInPlace(config: Config, prepared: PreparedRestore, step: 'restore' | 'rollback'): Promise<void> {
-  const preamble = `DO $fbb$ DECLARE s text; BEGIN
-    FOR s IN SELECT nspname FROM pg_namespace WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' LOOP
-      EXECUTE format('DROP SCHEMA %I CASCADE', s);
-    END LOOP;
-  END $fbb$;
-  CREATE SCHEMA public AUTHORIZATION pg_database_owner;
-  COMMENT ON SCHEMA public IS 'standard public schema';
-  GRANT USAGE ON SCHEMA public TO PUBLIC;`;
-  await restoreFileInto(config, config.database.database, source(config, prepared), { step, failureType: ErrorType.RestoreFailed, preamble });
+  await restoreFileInto(config, config.database.database, source(config, prepared), { step, failureType: ErrorType.RestoreFailed, target: 'in_place' });
 }
 
 function source(config: Config, prepared: PreparedRestore) {

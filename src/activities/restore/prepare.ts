@@ -36,6 +36,11 @@ export interface PreparedRestore {
   fetched_from_s3: boolean;
   /** false: create missing roles NOLOGIN without password (the old behaviour) instead of as the backup recorded them. */
   recreate_roles?: boolean;
+  /**
+   * Whether the live database exists on the server: false on a brand-new server (disaster
+   * recovery), where the restore creates it. Absent in histories from before 0.3: it existed.
+   */
+  target_exists?: boolean;
 }
 
 /**
@@ -99,7 +104,7 @@ export async function prepareRestore(config: Config, filename: string, source: '
     roles = [...scanner.needs.roles].sort();
   }
 
-  const rolesMissing = await checkServer(config, filename, extensions, roles);
+  const { rolesMissing, targetExists } = await checkServer(config, filename, extensions, roles);
   return {
     filename,
     format: name.format,
@@ -111,6 +116,7 @@ export async function prepareRestore(config: Config, filename: string, source: '
     roles_missing: rolesMissing,
     fetched_from_s3: fetched,
     ...(options.recreateRoles === false ? { recreate_roles: false } : {}),
+    target_exists: targetExists,
   };
 }
 
@@ -135,8 +141,8 @@ async function readManifest(dir: string, filename: string): Promise<BackupManife
   }
 }
 
-/** The server must offer every extension; missing roles must be creatable by us. Returns the missing roles. */
-async function checkServer(config: Config, filename: string, extensions: string[], roles: string[]): Promise<string[]> {
+/** The server must offer every extension; missing roles must be creatable by us. Returns the missing roles and whether the live database exists. */
+async function checkServer(config: Config, filename: string, extensions: string[], roles: string[]): Promise<{ rolesMissing: string[]; targetExists: boolean }> {
   const client = await connect(config.database, config.database.maintenanceDatabase).catch((err: unknown) => {
     throw databaseUnreachable(err, config);
   });
@@ -164,7 +170,8 @@ async function checkServer(config: Config, filename: string, extensions: string[
         );
       }
     }
-    return missing;
+    const target = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [config.database.database]);
+    return { rolesMissing: missing, targetExists: target.rowCount === 1 };
   } finally {
     await client.end().catch(() => undefined);
   }

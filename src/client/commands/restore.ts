@@ -120,7 +120,7 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
               );
               return;
             }
-            ctx.notice(`fbb: pre-restore backup: ${waiting.pre_restore_backup ?? 'none (--no-pre-restore-backup)'}`);
+            ctx.notice(`fbb: pre-restore backup: ${waiting.pre_restore_backup ?? (opts.preRestoreBackup ? `none (database ${config.database.database} does not exist yet: the restore creates it)` : 'none (--no-pre-restore-backup)')}`);
             const answer = await ctx.prompt(`Type the database name (${config.database.database}) to replace it with ${target}: `);
             if (answer.trim() === config.database.database) await started.signal(confirmRestore, { confirmed_by: whoAmI() });
             else await started.signal(cancelRestore, { cancelled_by: whoAmI(), reason: 'the typed name did not match' });
@@ -234,8 +234,8 @@ async function untilAwaitingConfirmation(started: StartedWorkflow<typeof restore
 export function formatRestoreResult(r: RestoreResult, database: string): string {
   const tables = r.verification ? Object.keys(r.verification.tables).length : 0;
   const rows: string[][] = [
-    ['  pre-restore backup', r.pre_restore_backup ?? 'none'],
-    ['  strategy', r.strategy ?? '-'],
+    ['  pre-restore backup', r.pre_restore_backup ?? (r.strategy === 'create' ? 'none (the database did not exist: nothing to back up)' : 'none')],
+    ['  strategy', r.strategy === 'create' ? 'create (the database did not exist; restored under another name, checked, renamed in)' : (r.strategy ?? '-')],
   ];
   if (r.verification) rows.push(['  verification', r.verification.ok ? `${tables} tables match` : 'MISMATCH (see --json)']);
   if (r.aside_database) rows.push(['  previous database', `${r.aside_database} (kept; a backup's prune drops it after RETENTION_ASIDE_DATABASE_DAYS)`]);

@@ -1,0 +1,108 @@
+// What a restore reports while it runs and when it ends: the `status` query's answer, the signals it hears.
+import { defineQuery, defineSignal, setHandler } from '@temporalio/workflow';
+import type { TableCheck } from '../../activities/restore/databases';
+import type { PreparedRestore } from '../../activities/restore/prepare';
+import type { RestoreDatabaseNames } from '../../backup/naming';
+import type { ErrorType } from '../../errors';
+import type { LongActivities } from '../proxies';
+
+/** Phases, as the `status` query reports them. */
+export type RestorePhase = 'validating' | 'pre_backup' | 'awaiting_confirmation' | 'restoring' | 'verifying' | 'swapping' | 'rolling_back' | 'done';
+
+/** A failure as the result reports it: its type and message. */
+export interface RestoreError {
+  type: string;
+  message: string;
+}
+
+/** The result, and (so far) the answer of the `status` query. */
+export interface RestoreResult {
+  status: 'success' | 'rolled_back' | 'cancelled' | 'expired' | 'failed' | 'running';
+  phase: RestorePhase;
+  restored_from: string;
+  backup_source: 'local' | 's3';
+  pre_restore_backup: string | null;
+  /**
+   * swap: restored beside the live database, then renamed in; in_place: replayed into it in one
+   * transaction; create: the database did not exist (a new server), so it was restored under
+   * another name and renamed in, with nothing set aside and no pre-restore backup.
+   */
+  strategy: 'swap' | 'in_place' | 'create' | null;
+  verification: TableCheck | null;
+  /** swap_back: the database set aside was renamed back; pre_restore_backup: restored in place; renamed_away: the created database got the failed name. */
+  rollback: { strategy: 'swap_back' | 'pre_restore_backup' | 'renamed_away'; verification: TableCheck; failed_database: string | null } | null;
+  /** The previous live database, renamed aside by a swap and kept. */
+  aside_database: string | null;
+  roles_created: string[];
+  confirmed_by: string | null;
+  /** When awaiting confirmation: the deadline (UTC). */
+  confirm_by: string | null;
+  error: RestoreError | null;
+  duration_ms: number;
+  /** What the user should know that the fields above do not say (e.g. a pre-restore backup that could not be restore-verified). */
+  notes?: string[];
+}
+
+export const confirmRestore = defineSignal<[{ confirmed_by: string }]>('confirmRestore');
+export const cancelRestore = defineSignal<[{ cancelled_by?: string; reason?: string }]>('cancelRestore');
+export const statusQuery = defineQuery<RestoreResult>('status');
+
+/** One restore run: its state (what `status` answers), the signals heard so far, and how it ends. */
+export interface RestoreRun {
+  state: RestoreResult;
+  confirmedBy: string | null;
+  cancelled: { cancelled_by?: string; reason?: string } | null;
+  /** Ends the run with `status`: phase done, the duration, and `extra` (an error, a rollback). */
+  finish(status: RestoreResult['status'], extra?: Partial<RestoreResult>): RestoreResult;
+}
+
+/** What the steps after confirmation share: the run, the activities, the validated backup, the databases' names. */
+export interface Restore {
+  run: RestoreRun;
+  acts: LongActivities;
+  prepared: PreparedRestore;
+  names: RestoreDatabaseNames;
+}
+
+/** Starts tracking a run: the `status` query and both signals are answered from here on. */
+export function startRun(rawInput: unknown): RestoreRun {
+  const started = Date.now();
+  const filename = (rawInput as { backup_filename?: unknown } | null)?.backup_filename;
+  const run: RestoreRun = {
+    state: {
+      status: 'running',
+      phase: 'validating',
+      restored_from: typeof filename === 'string' ? filename : '',
+      backup_source: 'local',
+      pre_restore_backup: null,
+      strategy: null,
+      verification: null,
+      rollback: null,
+      aside_database: null,
+      roles_created: [],
+      confirmed_by: null,
+      confirm_by: null,
+      error: null,
+      duration_ms: 0,
+    },
+    confirmedBy: null,
+    cancelled: null,
+    finish(status, extra = {}) {
+      Object.assign(run.state, extra, { status, phase: 'done' as const, duration_ms: Date.now() - started });
+      return { ...run.state };
+    },
+  };
+  setHandler(statusQuery, () => ({ ...run.state, duration_ms: Date.now() - started }));
+  setHandler(confirmRestore, ({ confirmed_by }) => {
+    run.confirmedBy = confirmed_by || 'unknown';
+  });
+  setHandler(cancelRestore, (c) => {
+    run.cancelled = c ?? {};
+  });
+  return run;
+}
+
+/** A result's error of a named type. */
+export function failure(type: ErrorType, message: string): RestoreError {
+  return { type, message };
+}

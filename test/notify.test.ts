@@ -3,8 +3,9 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/client/cli';
 import type { Config } from '../src/config';
-import { backupDatabase } from '../src/workflows';
-import { captured, createDatabase, dropDatabase, testConfig, uniqueName, userEnvFor } from './helpers';
+import { createActivities } from '../src/activities';
+import { backupDatabase, restoreDatabase } from '../src/workflows';
+import { captured, createDatabase, dropDatabase, testConfig, uniqueName, userEnvFor, withAdmin } from './helpers';
 import { onTemporal, startTestWorker, testClient, type TestWorker } from './temporal';
 import { downUrl, historyText, startReceiver, type Receiver } from './webhook';
 
@@ -116,6 +117,34 @@ describe('notifications', () => {
     const result = await client.workflow.execute(backupDatabase, { taskQueue: config.temporal.taskQueue, workflowId: uniqueName('wf-notify-quiet'), args: [{ backup_type: 'manual', cleanup_old: false }] });
     expect(result.status).toBe('success');
     expect(hook.received).toHaveLength(0);
+  });
+
+  it('a restore that was rolled back is notified as a failure, naming the backup it restored and the error that caused the rollback', async () => {
+    const hook = await receiver();
+    const db = await createDatabase('notify_rb');
+    try {
+      const base = onTemporal({ ...testConfig({ database: db }), notify: { webhookUrls: [hook.url], on: 'failure' } });
+      const real = createActivities({ config: base });
+      // The injected failure: the check of the live database after the swap finds a wrong count.
+      const verifyLiveDatabase = async (expected: Record<string, number> | null, extensions: string[]) => ({ ...(await real.verifyLiveDatabase(expected, extensions)), ok: false });
+      workers.push(await startTestWorker(base, { verifyLiveDatabase }));
+      const client = await testClient();
+      const backup = await client.workflow.execute(backupDatabase, { taskQueue: base.temporal.taskQueue, workflowId: uniqueName('wf-rb-backup'), args: [{ backup_type: 'manual', cleanup_old: false }] });
+      const workflowId = uniqueName('wf-rb-restore');
+      const result = await client.workflow.execute(restoreDatabase, {
+        taskQueue: base.temporal.taskQueue,
+        workflowId,
+        args: [{ backup_filename: backup.filename, confirm_restore: true, create_pre_restore_backup: false }],
+      });
+      expect(result.status).toBe('rolled_back');
+      expect(hook.received).toHaveLength(1);
+      expect(hook.received[0]!.body).toMatchObject({ kind: 'restore', outcome: 'failure', status: 'rolled_back', workflow_type: 'restoreDatabase', workflow_id: workflowId, backup_file: backup.filename, error: { type: 'RestoreVerificationFailed' } });
+      expect(hook.received[0]!.body.text).toContain(`restore of ${db} ROLLED BACK (${backup.filename})`);
+    } finally {
+      // The live database, and the one the rollback set aside.
+      const left = await withAdmin(async (c) => (await c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [`${db}%`])).rows.map((r) => r.datname));
+      for (const name of left) await dropDatabase(name);
+    }
   });
 
   it('fbb doctor --notify-test sends a test notification from the worker and reports the host, not the URL', async () => {

@@ -46,8 +46,7 @@ export interface DrillReport {
 }
 
 // How the drill restores: into a scratch database nobody uses (so pg_restore may run in parallel).
-// Both spellings of that option while restoreFile.ts changes from `parallel` to `target`.
-const SCRATCH_RESTORE = { step: 'drill', failureType: ErrorType.DrillFailed, target: 'scratch' as const, parallel: true };
+const SCRATCH_RESTORE = { step: 'drill', failureType: ErrorType.DrillFailed, target: 'scratch' } as const;
 
 /** The newest verified backup in `source`; none is a non-retryable BackupNotFound. */
 export async function pickDrillBackup(config: Config, source: DrillSource): Promise<DrillPick> {

@@ -3,6 +3,7 @@ import type { TableCheck } from '../activities/restore/databases';
 import { localTimestamp, restoreDatabaseNames } from '../backup/naming';
 import { parseRestoreInput, type RestoreInput } from '../backup/restoreInput';
 import { withDatabaseLock } from './lock';
+import { restoreOutcome, withNotification, type NotifyContext } from './notify';
 import { longActivities, quick } from './proxies';
 import { awaitConfirmation, preRestoreBackup } from './restore/confirm';
 import { restoreInPlace } from './restore/inPlace';
@@ -18,10 +19,17 @@ export { cancelRestore, confirmRestore, statusQuery, type RestorePhase, type Res
  * after the change fails.
  */
 export async function restoreDatabase(rawInput: RestoreInput | Record<string, unknown>): Promise<RestoreResult> {
+  // A failed or rolled-back restore is notified (NOTIFY_WEBHOOK_URL); with NOTIFY_ON=always a success too.
+  return withNotification('restore', (about) => restore(rawInput, about), restoreOutcome);
+}
+
+async function restore(rawInput: RestoreInput | Record<string, unknown>, about: NotifyContext): Promise<RestoreResult> {
   const run = startRun(rawInput);
   const input = parseRestoreInput(rawInput);
   run.state.backup_source = input.backup_source;
+  about.backup_file = input.backup_filename;
   const settings = await quick.backupSettings();
+  about.policy = settings.notify ?? { enabled: false, on_success: false };
   // The one place the activities are chosen; every step below gets them from here.
   const acts = longActivities(settings.activity_tuning);
   return withDatabaseLock('restore', async () => {

@@ -26,7 +26,7 @@ function now(iso: string): void {
   vi.setSystemTime(new Date(iso));
 }
 
-const IDS = ['schedule_daily_backup', 'schedule_weekly_backup', 'schedule_monthly_backup'];
+const IDS = ['schedule_daily_backup', 'schedule_weekly_backup', 'schedule_monthly_backup', 'schedule_restore_drill'];
 
 describe('fbb schedules on the Temporal server', () => {
   let database: string;
@@ -67,11 +67,11 @@ describe('fbb schedules on the Temporal server', () => {
     return new Map(await Promise.all(expected.map(async (id) => [id, await client.schedule.getHandle(id).describe()] as const)));
   }
 
-  it('apply creates exactly the three schedules: Toronto calendars, overlap SKIP, a one-day catch-up window, backupDatabase with its type', async () => {
+  it('apply creates exactly the three backup schedules and the restore drill (test/drill.test.ts checks that one): Toronto calendars, overlap SKIP, a one-day catch-up window, backupDatabase with its type', async () => {
     const { client, env } = await setUp();
     const { code, stdout, stderr } = await fbb(['schedules', 'apply'], env);
     expect(stderr).toBe('');
-    expect(stdout).toBe('created: schedule_daily_backup, schedule_weekly_backup, schedule_monthly_backup\nupdated: none\n');
+    expect(stdout).toBe('created: schedule_daily_backup, schedule_weekly_backup, schedule_monthly_backup, schedule_restore_drill\nupdated: none\n');
     expect(code).toBe(0);
 
     const schedules = await serverSchedules(client);
@@ -99,7 +99,7 @@ describe('fbb schedules on the Temporal server', () => {
     }
   });
 
-  it('apply a second time updates the same three in place; a changed SCHEDULE_DAILY_CRON reaches the server and a paused schedule stays paused', async () => {
+  it('apply a second time updates the same four in place; a changed SCHEDULE_DAILY_CRON reaches the server and a paused schedule stays paused', async () => {
     const { client, env } = await setUp();
     expect((await fbb(['schedules', 'apply'], env)).code).toBe(0);
     const before = await serverSchedules(client);
@@ -115,7 +115,7 @@ describe('fbb schedules on the Temporal server', () => {
 
     expect((await fbb(['schedules', 'pause', 'daily'], env)).code).toBe(0);
     const changed = await fbb(['schedules', 'apply'], { ...env, SCHEDULE_DAILY_CRON: '0 30 1 * * *' });
-    expect(changed.stdout).toBe('created: none\nupdated: schedule_daily_backup, schedule_weekly_backup, schedule_monthly_backup\n');
+    expect(changed.stdout).toBe('created: none\nupdated: schedule_daily_backup, schedule_weekly_backup, schedule_monthly_backup, schedule_restore_drill\n');
     const daily = await client.schedule.getHandle('schedule_daily_backup').describe();
     expect(daily.spec.calendars![0]).toMatchObject({ minute: [{ start: 30, end: 30, step: 1 }], hour: [{ start: 1, end: 1, step: 1 }] });
     expect(daily.state).toMatchObject({ paused: true, note: 'paused with fbb schedules pause' });
@@ -231,7 +231,7 @@ describe('fbb schedules on the Temporal server', () => {
     );
     expect(trigger.code).toBe(1);
 
-    expect((await fbb(['schedules', 'apply'], env)).stdout).toBe('created: schedule_monthly_backup\nupdated: schedule_daily_backup, schedule_weekly_backup\n');
+    expect((await fbb(['schedules', 'apply'], env)).stdout).toBe('created: schedule_monthly_backup\nupdated: schedule_daily_backup, schedule_weekly_backup, schedule_restore_drill\n');
     await serverSchedules(client);
   });
 });
@@ -253,6 +253,7 @@ describe('fbb schedules list --local', () => {
         'schedule_daily_backup    0 0 2 * * *  America/Toronto  2026-03-07 02:00:00 -05:00, 2026-03-09 02:00:00 -04:00, 2026-03-10 02:00:00 -04:00',
         'schedule_weekly_backup   0 0 3 * * 7  America/Toronto  2026-03-08 03:00:00 -04:00, 2026-03-15 03:00:00 -04:00, 2026-03-22 03:00:00 -04:00',
         'schedule_monthly_backup  0 0 4 1 * *  America/Toronto  2026-04-01 04:00:00 -04:00, 2026-05-01 04:00:00 -04:00, 2026-06-01 04:00:00 -04:00',
+        'schedule_restore_drill   0 0 5 * * 7  America/Toronto  2026-03-08 05:00:00 -04:00, 2026-03-15 05:00:00 -04:00, 2026-03-22 05:00:00 -04:00',
         '',
       ].join('\n'),
     );
@@ -284,6 +285,13 @@ describe('fbb schedules list --local', () => {
         timezone: 'America/Toronto',
         nextActionTimes: ['2026-11-01T09:00:00.000Z', '2026-12-01T09:00:00.000Z', '2027-01-01T09:00:00.000Z'],
         nextActionTimesLocal: ['2026-11-01 04:00:00 -05:00', '2026-12-01 04:00:00 -05:00', '2027-01-01 04:00:00 -05:00'],
+      },
+      {
+        id: 'schedule_restore_drill',
+        cron: '0 0 5 * * 7',
+        timezone: 'America/Toronto',
+        nextActionTimes: ['2026-11-01T10:00:00.000Z', '2026-11-08T10:00:00.000Z', '2026-11-15T10:00:00.000Z'],
+        nextActionTimesLocal: ['2026-11-01 05:00:00 -05:00', '2026-11-08 05:00:00 -05:00', '2026-11-15 05:00:00 -05:00'],
       },
     ]);
     expect(code).toBe(0);

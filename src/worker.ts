@@ -20,6 +20,12 @@ const FORCE_AFTER_GRACE_MS = 30_000;
  */
 export async function runWorker(config: Config, logger: Logger): Promise<void> {
   const runtime = installRuntime(config, logger);
+  // The runtime's SIGINT/SIGTERM handler removes itself when it starts the graceful shutdown; execa's
+  // child cleanup (signal-exit), installed with the first pg_dump or psql, then sees no other
+  // listener and re-raises the signal: the worker died at once, mid-activity. This listener keeps the
+  // graceful shutdown in charge; a worker that does not stop is ended by shutdownForceTime.
+  const stayForShutdown = () => undefined;
+  process.on('SIGINT', stayForShutdown).on('SIGTERM', stayForShutdown);
   let worker: Worker | undefined;
   // Up before the connection, answering 503 STARTING, so a slow start is "unhealthy", not "refused".
   const health =

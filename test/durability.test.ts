@@ -3,7 +3,7 @@
 // Workers run with ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS=10 so a dead one is noticed in seconds, not minutes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupDatabase, confirmRestore, restoreDatabase, statusQuery } from '../src/workflows';
-import { activityRunning, buildWorker, dropOurDatabases, filesIn, kill, killAllWorkers, leftoverDatabases, printRecoveries, printed, recovered, slowBinDir, startWorker } from './durability';
+import { activityRunning, buildWorker, waitingRestore, dropOurDatabases, filesIn, kill, killAllWorkers, leftoverDatabases, printRecoveries, printed, recovered, slowBinDir, startWorker } from './durability';
 import { eventually } from './eventually';
 import { createDatabase, fingerprint, testConfig, uniqueName, withAdmin } from './helpers';
 import { onTemporal, testClient } from './temporal';
@@ -70,21 +70,6 @@ describe('a restore waiting for confirmation while its worker is killed', () => 
 });
 
 describe('a worker SIGKILLed in the middle of a confirmed restore, with another worker to take over', () => {
-  /** A restore of a fresh backup, waiting for confirmation, with no worker running; and what the database held at the backup. */
-  async function waitingRestore(label: string) {
-    const db = await createDatabase(label);
-    const config = onTemporal(testConfig({ database: db }));
-    const atBackup = await fingerprint(db);
-    const client = await testClient();
-    const first = startWorker(config);
-    const backup = await client.workflow.execute(backupDatabase, { taskQueue: config.temporal.taskQueue, workflowId: uniqueName('dur-b'), args: [{ cleanup_old: false }] });
-    await withAdmin((c) => c.query("DELETE FROM chat_messages WHERE id % 2 = 0"), db);
-    const handle = await client.workflow.start(restoreDatabase, { taskQueue: config.temporal.taskQueue, workflowId: uniqueName('dur-r'), args: [{ backup_filename: backup.filename }] });
-    await eventually('the restore waits for confirmation', () => handle.query(statusQuery), (s) => s.phase === 'awaiting_confirmation', 120_000);
-    await kill(first);
-    return { db, config, atBackup, handle };
-  }
-
   it('while restoring beside the live database: the other worker restores it, and no half-made copy is left', async () => {
     const { db, config, atBackup, handle } = await waitingRestore('dur_beside');
     const slow = startWorker({ ...config, pgBinDir: slowBinDir(config.pgBinDir!, 'psql', 60) });

@@ -9,8 +9,9 @@ import { scratchName } from '../src/activities/backup/verify';
 import type { Config } from '../src/config';
 import { eventually } from './eventually';
 import { ensureBuilt, fbbEnv } from './faults';
-import { tempDir, withAdmin } from './helpers';
-import { temporalInfo } from './temporal';
+import { createDatabase, fingerprint, tempDir, testConfig, uniqueName, withAdmin } from './helpers';
+import { onTemporal, temporalInfo, testClient } from './temporal';
+import { backupDatabase, restoreDatabase, statusQuery } from '../src/workflows';
 
 const workers: ResultPromise[] = [];
 let workerEntry: string | undefined;
@@ -166,4 +167,19 @@ export async function slowProxy(target: string, bytesPerSecond: number): Promise
       return new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** A restore of a fresh backup of a new sample database, waiting for confirmation with no worker running; and what the database held at the backup. */
+export async function waitingRestore(label: string) {
+  const db = await createDatabase(label);
+  const config = onTemporal(testConfig({ database: db }));
+  const atBackup = await fingerprint(db);
+  const client = await testClient();
+  const first = startWorker(config);
+  const backup = await client.workflow.execute(backupDatabase, { taskQueue: config.temporal.taskQueue, workflowId: uniqueName('dur-b'), args: [{ cleanup_old: false }] });
+  await withAdmin((c) => c.query('DELETE FROM chat_messages WHERE id % 2 = 0'), db);
+  const handle = await client.workflow.start(restoreDatabase, { taskQueue: config.temporal.taskQueue, workflowId: uniqueName('dur-r'), args: [{ backup_filename: backup.filename }] });
+  await eventually('the restore waits for confirmation', () => handle.query(statusQuery), (s) => s.phase === 'awaiting_confirmation', 120_000);
+  await kill(first);
+  return { db, config, atBackup, handle, backup };
 }

@@ -13,7 +13,7 @@ import { ErrorType, permanent, transient } from '../../errors';
 import { compressor } from '../compression';
 import { encryptionFor, encryptor } from '../encryption';
 import { recordClusterRoles } from '../roles';
-import { connect, connectionError, connectionLost, isConnectionLoss } from '../db';
+import { connect, connectionError, connectionLost, isConnectionLoss, withClient } from '../db';
 import { databaseUnreachable, diskError } from '../failures';
 import { libpqEnv, parseToolVersion, pgToolPath } from '../pgTools';
 import { every, fsyncDir, HashCounter, writeFileAtomic } from '../stream';
@@ -103,19 +103,44 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
 
 /**
  * pg_dump and the row count side by side; settles only when both have ended. A count that fails
- * stops pg_dump (its partial file is about to be removed), and reports why.
+ * stops pg_dump (its partial file is about to be removed), and reports why. A pg_dump that fails,
+ * or a cancelled activity (a worker shutting down), stops the count: a count of a large table, or
+ * of one another session has locked, would otherwise hold the cancellation up.
  */
 async function dumpAndCount(config: Config, client: pg.Client, snapshot: string, format: BackupFormat, partial: string, encryption: EncryptionInfo | null) {
   const stop = new AbortController();
+  const cancelled = Context.current().cancellationSignal;
+  let countStopped = false;
+  const stopCount = () => {
+    if (countStopped) return;
+    countStopped = true;
+    void cancelQueries(config, client);
+  };
   const counting = countRows(client, { heartbeat: false }).catch((err: unknown) => {
+    if (countStopped) throw err;
     stop.abort();
     throw isConnectionLoss(err) ? connectionLost(err, config.database, config.database.database, "counting rows in the dump's snapshot") : err;
   });
-  const [written, counts] = await Promise.allSettled([runPgDump(config, snapshot, format, partial, stop.signal, client, encryption), counting]);
-  if (counts.status === 'rejected' && (stop.signal.aborted || written.status === 'fulfilled')) throw counts.reason;
-  if (written.status === 'rejected') throw written.reason;
-  if (counts.status === 'rejected') throw counts.reason;
-  return { written: written.value, counts: counts.value };
+  cancelled.addEventListener('abort', stopCount, { once: true });
+  try {
+    const dumping = runPgDump(config, snapshot, format, partial, stop.signal, client, encryption);
+    dumping.catch(stopCount);
+    const [written, counts] = await Promise.allSettled([dumping, counting]);
+    if (counts.status === 'rejected' && countStopped && written.status === 'fulfilled') throw cancelled.reason ?? counts.reason;
+    if (counts.status === 'rejected' && (stop.signal.aborted || written.status === 'fulfilled')) throw counts.reason;
+    if (written.status === 'rejected') throw written.reason;
+    if (counts.status === 'rejected') throw counts.reason;
+    return { written: written.value, counts: counts.value };
+  } finally {
+    cancelled.removeEventListener('abort', stopCount);
+  }
+}
+
+/** Cancels what the snapshot session is running, from a session of its own; a server that is gone has nothing to cancel. */
+async function cancelQueries(config: Config, session: pg.Client): Promise<void> {
+  const pid = (session as unknown as { processID?: number }).processID;
+  if (pid === undefined) return;
+  await withClient(config.database, (c) => c.query('SELECT pg_cancel_backend($1)', [pid]), config.database.maintenanceDatabase).catch(() => undefined);
 }
 
 /** A retry after the file was completed (the worker died before reporting) returns the same result. */

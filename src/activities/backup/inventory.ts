@@ -1,5 +1,6 @@
 import { Context } from '@temporalio/activity';
 import type { ClientBase } from 'pg';
+import { pausePoint } from '../pausePoint';
 import { every } from '../stream';
 import type { ExtensionInfo } from '../../backup/manifest';
 
@@ -23,6 +24,8 @@ export function tableKey(schema: string, name: string): string {
  * A caller that heartbeats itself while counting (the dump) turns that off.
  */
 export async function countRows(client: ClientBase, options: { heartbeat?: boolean } = {}): Promise<Record<string, number>> {
+  // Test hook (FBB_TEST_PAUSE_AT="count <database>"): stops a worker as it starts counting a database, e.g. the live one after a swap.
+  if (process.env.FBB_TEST_PAUSE_AT?.startsWith('count ')) await pausePoint(`count ${(await client.query<{ d: string }>('SELECT current_database() AS d')).rows[0]!.d}`);
   const tables = await client.query<{ schema: string; name: string; quoted: string }>(TABLES_SQL);
   const counts: Record<string, number> = {};
   let done = 0;

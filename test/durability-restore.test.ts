@@ -1,0 +1,42 @@
+// Kill matrix, the restore's last step: a worker PROCESS SIGKILLed while it verifies the live
+// database right after the swap (FBB_TEST_PAUSE_AT="count <database>" stops it as it starts counting
+// the live database's rows). Afterwards the live database is the restored one, verified by another
+// worker, never anything in between; the database set aside is kept (and listed), nothing else is left.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asideDatabases } from '../src/activities/catalog';
+import { confirmRestore } from '../src/workflows';
+import { buildWorker, dropOurDatabases, kill, killAllWorkers, leftoverDatabases, printed, printRecoveries, recovered, startWorker, waitingRestore } from './durability';
+import { fingerprint, withAdmin } from './helpers';
+
+beforeAll(buildWorker, 600_000);
+
+afterAll(async () => {
+  await killAllWorkers();
+  await dropOurDatabases();
+  printRecoveries();
+});
+
+describe('a worker SIGKILLed during the live verification after the swap', () => {
+  it('another worker verifies the restored database and the restore succeeds; only the database set aside is left, and it is listed', async () => {
+    const { db, config, atBackup, handle } = await waitingRestore('dur_live');
+    const paused = startWorker(config, { FBB_TEST_PAUSE_AT: `count ${db}` });
+    await handle.signal(confirmRestore, { confirmed_by: 'durability test' });
+    await printed(paused, `test pause at count ${db}`);
+    await kill(paused);
+    const killedAt = Date.now();
+    // Killed after the swap committed: the live database is the restored one, whole, and takes connections.
+    expect(await fingerprint(db)).toEqual(atBackup);
+    const live = await withAdmin((c) => c.query<{ datallowconn: boolean }>('SELECT datallowconn FROM pg_database WHERE datname = $1', [db]));
+    expect(live.rows).toEqual([{ datallowconn: true }]);
+
+    void startWorker(config);
+    const result = await handle.result();
+    recovered('restore, worker killed during the live verification after the swap', killedAt);
+    expect(result).toMatchObject({ status: 'success', strategy: 'swap', verification: { ok: true } });
+    expect(await fingerprint(db)).toEqual(atBackup);
+    expect(await leftoverDatabases(config, [result.pre_restore_backup!])).toEqual([]);
+    const aside = (await asideDatabases(config)).map((a) => a.name);
+    expect(aside).toHaveLength(1);
+    expect(result).toMatchObject({ aside_database: aside[0], rollback: null });
+  }, 300_000);
+});

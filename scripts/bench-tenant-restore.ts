@@ -1,7 +1,7 @@
 // Times a tenant restore on the sample database at --scale (200 ≈ 1 GB): a verified backup, two
 // tenants changed, `fbb restore --tenant --dry-run` (the plan), `fbb restore --tenant --yes`, and
 // bare `gunzip | psql` of the same file into a new database for comparison. Prints the plan and a table.
-//   node dist/scripts/bench-tenant-restore.js [--scale 200] [--cache-dir DIR]
+//   node dist/scripts/bench-tenant-restore.js [--scale 200] [--cache-dir DIR] [--backup-dir DIR --file NAME]
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -29,7 +29,7 @@ async function main(): Promise<void> {
       await c.end();
     }
   };
-  const env = { PGHOST: db.host, PGPORT: String(db.port), PGUSER: db.user, PGPASSWORD: db.password, PGDATABASE: 'bench', PG_BIN_DIR: cluster.binDir, BACKUP_DIR: path.join(os.tmpdir(), `fbb-tenant-bench-${process.pid}`), TEMPORAL_ADDRESS: '127.0.0.1:1', RESTORE_MAINTENANCE_WORK_MEM: '1GB' };
+  const env = { PGHOST: db.host, PGPORT: String(db.port), PGUSER: db.user, PGPASSWORD: db.password, PGDATABASE: 'bench', PG_BIN_DIR: cluster.binDir, BACKUP_DIR: arg('backup-dir', path.join(os.tmpdir(), `fbb-tenant-bench-${process.pid}`)), TEMPORAL_ADDRESS: '127.0.0.1:1', RESTORE_MAINTENANCE_WORK_MEM: '1GB' };
   const fbb = async (argv: string[]) => {
     const out = new PassThrough();
     const err = new PassThrough();
@@ -62,9 +62,10 @@ async function main(): Promise<void> {
     const size = Number((await sql('bench', "SELECT pg_database_size('bench') AS n"))[0].n);
     const tenants = (await sql('bench', 'SELECT id FROM tenants ORDER BY slug LIMIT 2')).map((r) => r.id as string);
     const count = Number((await sql('bench', 'SELECT count(*) AS n FROM tenants'))[0].n);
-    const backup = await fbb(['backup', '--local', '--json']);
+    // --file (with --backup-dir): a backup an earlier run made, the two tenants already changed since.
+    const backup = process.argv.includes('--file') ? { stdout: JSON.stringify({ filename: arg('file', '') }), s: NaN } : await fbb(['backup', '--local', '--json']);
     const file = (JSON.parse(backup.stdout) as { filename: string }).filename;
-    for (const [t, label] of [[tenants[0]!, 'one'], [tenants[1]!, 'two']] as const) {
+    for (const [t, label] of process.argv.includes('--file') ? [] : ([[tenants[0]!, 'one'], [tenants[1]!, 'two']] as const)) {
       await sql('bench', 'DELETE FROM family_documents WHERE id IN (SELECT id FROM family_documents WHERE tenant_id = $1 ORDER BY id LIMIT 3)', [t]);
       await sql('bench', `UPDATE users SET display_name = display_name || ' ${label}' WHERE tenant_id = $1`, [t]);
       await sql('bench', 'DELETE FROM chat_sessions WHERE id IN (SELECT id FROM chat_sessions WHERE tenant_id = $1 ORDER BY id LIMIT 2)', [t]);

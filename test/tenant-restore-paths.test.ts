@@ -76,7 +76,7 @@ describe('a tenant restore on a schema with other tenant paths', () => {
     const order = plan.tables.map((t) => t.table);
     expect(order.indexOf('public.notebooks')).toBeLessThan(order.indexOf('public.pages'));
     expect(order.indexOf('public.events')).toBeLessThan(order.indexOf('public.event_notes'));
-    expect(plan.left_alone).toEqual(['public.audit_log', 'public.currencies']);
+    expect(plan.left_alone).toEqual(['public.audit_log', 'public.currencies', 'public.schema_marker']);
     expect(plan.tables.find((t) => t.table === 'public.households')).toMatchObject({ update: 1, unchanged: 0 });
     expect(plan.tables.find((t) => t.table === 'public.pages')).toMatchObject({ insert: 3, update: 1, delete: 0 });
     // The moved event changed its key (id, at): the one in the other partition goes, the backup's comes back; the new one goes.

@@ -78,7 +78,8 @@ export async function readCatalog(client: ClientBase): Promise<Catalog> {
       id: r.id,
       name: r.name,
       partitioned: r.partitioned,
-      columns: r.columns,
+      // A table without columns (CREATE TABLE x ()) has none to aggregate.
+      columns: r.columns ?? [],
       key: r.key,
       uniques: (r.uniques ?? []).filter((u) => u.columns !== null),
       sequences: r.sequences ?? [],

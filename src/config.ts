@@ -197,7 +197,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       metricsAddress: p.WORKER_METRICS_ADDRESS,
       healthAddress: p.WORKER_HEALTH_ADDRESS,
       logFormat: p.LOG_FORMAT,
-      activityTuning: { heartbeat_timeout_seconds: p.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS ?? null, retry_interval_seconds: p.ACTIVITY_RETRY_INTERVAL_SECONDS ?? null, worker_lost_seconds: p.WORKER_LOST_AFTER_SECONDS ?? null },
+      activityTuning: { heartbeat_timeout_seconds: p.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS ?? null, retry_interval_seconds: p.ACTIVITY_RETRY_INTERVAL_SECONDS ?? null, ...(p.WORKER_LOST_AFTER_SECONDS === undefined ? {} : { worker_lost_seconds: p.WORKER_LOST_AFTER_SECONDS }) },
     },
     schedules: {
       timezone: p.SCHEDULE_TIMEZONE,

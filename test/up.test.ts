@@ -72,7 +72,7 @@ describe('fbb up', () => {
     expect(first.summary).toContain(`  Web UI     http://127.0.0.1:${uiPort}\n`);
     expect(first.summary).toMatch(/^ {2}worker +in this process \(pid \d+\), task queue family-brain-backup$/m);
     expect(first.summary).toContain(`  database   ${pgInfo.user}@${pgInfo.host}:${pgInfo.port}/${database} (check it with "fbb doctor")\n`);
-    expect(first.summary).toContain('  schedules  schedule_daily_backup (created), schedule_weekly_backup (created), schedule_monthly_backup (created); in America/Toronto\n');
+    expect(first.summary).toContain('  schedules  schedule_daily_backup (created), schedule_weekly_backup (created), schedule_monthly_backup (created), schedule_restore_drill (created); in America/Toronto\n');
     expect(first.summary).toContain(`  state      ${env.FBB_STATE_DIR} (temporal.sqlite, server.log)\n`);
 
     // Another shell, same settings: the CLI reaches the server at TEMPORAL_ADDRESS and the worker in fbb up does the job.
@@ -85,7 +85,7 @@ describe('fbb up', () => {
     expect(fs.existsSync(path.join(env.FBB_STATE_DIR!, 'temporal.sqlite'))).toBe(true);
 
     const second = await up(env, uiPort);
-    expect(second.summary).toContain('  schedules  schedule_daily_backup (updated), schedule_weekly_backup (updated), schedule_monthly_backup (updated); in America/Toronto\n');
+    expect(second.summary).toContain('  schedules  schedule_daily_backup (updated), schedule_weekly_backup (updated), schedule_monthly_backup (updated), schedule_restore_drill (updated); in America/Toronto\n');
     const history = await fbb(['history', '--type', 'backup', '--json'], env).exited;
     expect(history.code, history.stderr).toBe(0);
     const runs = JSON.parse(history.stdout) as { workflow_id: string; status: string; summary: { verified: boolean } | null }[];

@@ -159,5 +159,5 @@ export async function runPartialRestore(
     } finally {
       await CancellationScope.nonCancellable(() => rollingBack.dropDatabase(scratch));
     }
-  });
+  }, settings);
 }

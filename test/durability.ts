@@ -52,7 +52,7 @@ export function s3Env(config: Config): Record<string, string> {
 
 /**
  * A worker process for `config` on its task queue, as `npm run worker` starts it, on the shared dev
- * server unless `extra` says otherwise. Heartbeat timeout 10 s: a dead worker is noticed in seconds.
+ * server unless `extra` says otherwise. Heartbeat timeout and lost-worker bound 10 s: a dead worker is noticed in seconds.
  */
 export function startWorker(config: Config, extra: Record<string, string> = {}): ResultPromise {
   if (workerEntry === undefined) throw new Error('call buildWorker() in beforeAll first');
@@ -62,6 +62,8 @@ export function startWorker(config: Config, extra: Record<string, string> = {}):
     TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
     ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS: '10',
     ACTIVITY_RETRY_INTERVAL_SECONDS: '1',
+    // A step waiting on a dead worker's own task queue moves on after 10 s, not the production minute.
+    WORKER_LOST_AFTER_SECONDS: '10',
     WORKER_SHUTDOWN_GRACE_SECONDS: '2',
     LOG_LEVEL: 'warn',
     ...s3Env(config),

@@ -1,10 +1,11 @@
 // restoreTenant and restoreTable on the real Temporal dev server with a real Worker: a real backup,
 // the plan in the status query, confirmation by signal, dry run, refusal, table restore both ways.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/client/cli';
 import type { Config } from '../src/config';
 import { backupDatabase, confirmRestore, partialStatusQuery, restoreTable, restoreTenant } from '../src/workflows';
-import { createDatabase, testConfig, uniqueName, withAdmin } from './helpers';
-import { onTemporal, startTestWorker, testClient, type TestWorker } from './temporal';
+import { captured, createDatabase, testConfig, uniqueName, userEnvFor, withAdmin } from './helpers';
+import { onTemporal, startTestWorker, temporalInfo, testClient, type TestWorker } from './temporal';
 import { notOf, of, tenantHashes } from './tenantHashes';
 
 const id = (label: string) => uniqueName(label).replace(/_/g, '-');
@@ -69,6 +70,26 @@ describe('restoreTenant and restoreTable on the Temporal dev server', () => {
     expect(of(after, a!)).toEqual(of(atBackup, a!));
     expect(of(after, b!)).toEqual(of(changed, b!));
     expect(notOf(after, a!)).toEqual(notOf(changed, a!));
+    expect(await scratchCopies()).toEqual([]);
+  });
+
+  it('fbb restore cancel stops a tenant restore awaiting confirmation, and the database is not changed', async () => {
+    const [a] = await tenants();
+    const file = await backup();
+    await withAdmin((c) => c.query("UPDATE users SET display_name = display_name || ' later' WHERE tenant_id = $1", [a]), live);
+    const before = await tenantHashes(live);
+    const client = await testClient();
+    const workflowId = id('trt-cancel');
+    const handle = await client.workflow.start(restoreTenant, { taskQueue: config.temporal.taskQueue, workflowId, args: [{ backup_filename: file, tenant_id: a! }] });
+    while ((await handle.query(partialStatusQuery)).phase !== 'awaiting_confirmation') await new Promise((r) => setTimeout(r, 300));
+    const io = captured();
+    const env = { ...userEnvFor(config), TEMPORAL_ADDRESS: temporalInfo.address, TEMPORAL_NAMESPACE: temporalInfo.namespace, TEMPORAL_TASK_QUEUE: config.temporal.taskQueue };
+    const code = await runCli(['restore', 'cancel', workflowId], { stdout: io.stdout, stderr: io.stderr, env });
+    expect(io.text()).toMatchObject({ stdout: `cancelled ${workflowId}; follow it with: fbb status ${workflowId}\n` });
+    expect(code).toBe(0);
+    const result = await handle.result();
+    expect(result).toMatchObject({ status: 'cancelled', error: { type: 'RestoreCancelled' } });
+    expect(await tenantHashes(live)).toEqual(before);
     expect(await scratchCopies()).toEqual([]);
   });
 

@@ -2,7 +2,7 @@ import os from 'node:os';
 import { Option, type Command } from 'commander';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { restoreWorkflowId } from '../../ids';
-import { cancelRestore, confirmRestore, restoreDatabase, statusQuery } from '../../workflows';
+import { cancelRestore, confirmRestore, partialStatusQuery, restoreDatabase, statusQuery } from '../../workflows';
 import type { RestoreResult } from '../../workflows/restoreDatabase';
 import type { CommandContext } from '../context';
 import { CliError, ExitCode } from '../exitCodes';
@@ -156,7 +156,8 @@ async function signalRestore(ctx: CommandContext, action: 'confirm' | 'cancel', 
   let outcome: string | undefined;
   await withTemporal(config, ctx.connect, async (client) => {
     const found = await describeExisting(client, config, workflowId);
-    if (found.type !== WORKFLOW_TYPES.restore) {
+    const partial = PARTIAL_RESTORE_TYPES.has(found.type);
+    if (found.type !== WORKFLOW_TYPES.restore && !partial) {
       throw new CliError(`${workflowId} is a ${found.type} run, not a restore; nothing was sent; "fbb history --type restore" lists restores`, ExitCode.badInput);
     }
     if (found.status.name !== 'RUNNING') {
@@ -165,6 +166,18 @@ async function signalRestore(ctx: CommandContext, action: 'confirm' | 'cancel', 
     const handle = client.workflow.getHandle(workflowId);
     if (action === 'confirm') {
       await handle.signal(confirmRestore, { confirmed_by: by });
+      return;
+    }
+    if (partial) {
+      // A tenant or table restore reads cancelRestore until it applies; applying is one transaction, checked before it commits.
+      const { phase } = await handle.query(partialStatusQuery);
+      if (phase === 'applying' || phase === 'done') {
+        throw new CliError(
+          `restore ${workflowId} is ${phase === 'done' ? 'finishing' : 'applying its plan in one transaction'}; that cannot be stopped from here, so nothing was sent; "fbb status ${workflowId}" shows how it ends`,
+          ExitCode.badInput,
+        );
+      }
+      await handle.signal(cancelRestore, { cancelled_by: by });
       return;
     }
     const { phase } = await handle.query(statusQuery);
@@ -186,6 +199,9 @@ async function signalRestore(ctx: CommandContext, action: 'confirm' | 'cancel', 
   if (opts.json) printJson({ workflow_id: workflowId, signal, by }, ctx.stdout);
   else ctx.stdout.write(`${outcome ?? `${action === 'confirm' ? 'confirmed' : 'cancelled'} ${workflowId}`}; follow it with: fbb status ${workflowId}\n`);
 }
+
+/** Tenant and table restores (restorePartial.ts) take the same confirmRestore and cancelRestore signals. */
+const PARTIAL_RESTORE_TYPES = new Set(['restoreTenant', 'restoreTable']);
 
 /** Phases in which the cancelRestore signal stops a restore before it changes anything. */
 const CANCELLED_BY_SIGNAL = new Set<RestoreResult['phase']>(['validating', 'pre_backup', 'awaiting_confirmation']);

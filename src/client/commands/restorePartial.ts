@@ -78,8 +78,8 @@ export async function runPartialRestore(ctx: CommandContext, file: string, opts:
         if (!askable) {
           if (opts.json) printJson(waiting, ctx.stdout);
           else ctx.stdout.write(`${formatPlan(waiting.plan!)}\n\nrestore ${id} waits for confirmation (until ${waiting.confirm_by ?? '?'}); pre-restore backup: ${waiting.pre_restore_backup ?? 'none'}\n` +
-              `confirm with:  temporal workflow signal --workflow-id ${id} --name confirmRestore --input '{"confirmed_by": "${whoAmI()}"}'\n` +
-              `cancel with:   temporal workflow signal --workflow-id ${id} --name cancelRestore --input '{"cancelled_by": "${whoAmI()}"}'\n`);
+              `confirm with:  fbb restore confirm ${id}\n` +
+              `cancel with:   fbb restore cancel ${id}\n`);
           return;
         }
         ctx.stdout.write(`${formatPlan(waiting.plan!)}\n`);

@@ -5,6 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 export const ErrorType = {
   InvalidBackupInput: 'InvalidBackupInput',
   DatabaseBusy: 'DatabaseBusy',
+  WorkerLost: 'WorkerLost',
   DatabaseUnreachable: 'DatabaseUnreachable',
   DatabaseConnectionLost: 'DatabaseConnectionLost',
   BackupDirNotWritable: 'BackupDirNotWritable',

@@ -17,6 +17,7 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { BackupSettings, TemporalLockHolder } from '../activities/backup';
 import { quick } from './proxies';
+import { ErrorType } from '../errors';
 
 /** Ends a databaseLock workflow: its holder is done. */
 export const releaseDatabaseLock = defineSignal('releaseDatabaseLock');
@@ -97,7 +98,7 @@ async function takeLock(database: string, holder: TemporalLockHolder): Promise<C
       if (current.holder_running || round >= CLOSED_HOLDER_WAIT_ROUNDS) {
         const who = other ? `workflow ${other.workflow_id}, run ${other.run_id}, since ${other.since}` : `lock workflow ${id}`;
         throw ApplicationFailure.create({
-          type: 'DatabaseBusy',
+          type: ErrorType.DatabaseBusy,
           nonRetryable: true,
           message:
             `a ${other?.kind ?? 'backup or restore'} of database "${database}" is already running (${who}); wait for it to finish` +

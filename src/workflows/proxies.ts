@@ -2,6 +2,7 @@
 import { ActivityCancellationType, TimeoutType, type ActivityOptions } from '@temporalio/common';
 import { ActivityFailure, ApplicationFailure, log, proxyActivities, TimeoutFailure } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { ErrorType } from '../errors';
 
 /**
  * A worker's overrides of the activity timeouts (ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS,
@@ -156,7 +157,7 @@ export function workerLost(err: unknown): boolean {
 /** The WorkerLost failure: the run gave up moving between workers. */
 export function workerLostFailure(what: string, workerQueue: string | undefined, cause: unknown): ApplicationFailure {
   return ApplicationFailure.create({
-    type: 'WorkerLost',
+    type: ErrorType.WorkerLost,
     nonRetryable: true,
     message:
       `${what}: the worker holding its file (queue ${workerQueue ?? 'unknown'}) was lost, and the run moved to another worker ${MAX_WORKER_MOVES} times without finishing; ` +

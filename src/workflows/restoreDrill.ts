@@ -2,6 +2,8 @@
 // restore to what was verified? A failed drill is notified, like a failed backup.
 import { ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
 import type { DrillReport, DrillSource } from '../activities/drill';
+
+export type { DrillSource } from '../activities/drill';
 import { ErrorType } from '../errors';
 import { withNotification } from './notify';
 import { errorInfo } from './pipeline';

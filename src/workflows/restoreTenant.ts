@@ -12,6 +12,7 @@ import { withDatabaseLock } from './lock';
 import { errorInfo, runBackup } from './pipeline';
 import { longActivities, quick } from './proxies';
 import { cancelRestore, confirmRestore } from './restoreDatabase';
+import { ErrorType } from '../errors';
 
 /** Phases, as the `status` query reports them. */
 export type PartialPhase = 'validating' | 'loading_backup' | 'planning' | 'pre_backup' | 'awaiting_confirmation' | 'applying' | 'done';
@@ -96,7 +97,7 @@ export async function runPartialRestore(
   };
   const cancelledError = (when: string) => {
     const c: { cancelled_by?: string; reason?: string } = cancelled ?? {};
-    return { type: 'RestoreCancelled', message: `cancelled by ${c.cancelled_by ?? 'unknown'}${c.reason ? `: ${c.reason}` : ''} ${when}; the database was not changed` };
+    return { type: ErrorType.RestoreCancelled, message: `cancelled by ${c.cancelled_by ?? 'unknown'}${c.reason ? `: ${c.reason}` : ''} ${when}; the database was not changed` };
   };
 
   const { input, target } = parse();
@@ -137,7 +138,7 @@ export async function runPartialRestore(
         const answered = await condition(() => confirmedBy !== null || cancelled !== null, input.confirmation_timeout as Duration);
         state.confirm_by = null;
         if (cancelled !== null) return finish('cancelled', { error: cancelledError('while the plan awaited confirmation') });
-        if (!answered) return finish('expired', { error: { type: 'RestoreExpired', message: `no confirmRestore signal within ${input.confirmation_timeout}; the database was not changed` } });
+        if (!answered) return finish('expired', { error: { type: ErrorType.RestoreExpired, message: `no confirmRestore signal within ${input.confirmation_timeout}; the database was not changed` } });
         state.confirmed_by = confirmedBy;
       } else {
         state.confirmed_by = 'input: confirm_restore';
@@ -149,12 +150,12 @@ export async function runPartialRestore(
         const done = await restoring.applyPartialRestore(where);
         return finish('success', { plan: done.plan, applied: done.applied });
       } catch (err) {
-        if (isCancellation(err)) return finish('cancelled', { error: { type: 'RestoreCancelled', message: 'cancelled while applying; its transaction was rolled back; the database was not changed' } });
+        if (isCancellation(err)) return finish('cancelled', { error: { type: ErrorType.RestoreCancelled, message: 'cancelled while applying; its transaction was rolled back; the database was not changed' } });
         const error = errorInfo(err);
-        return finish(error.type === 'TenantRestoreConflict' || error.type === 'TableRestoreConflict' ? 'refused' : 'failed', { error });
+        return finish(error.type === ErrorType.TenantRestoreConflict || error.type === ErrorType.TableRestoreConflict ? 'refused' : 'failed', { error });
       }
     } catch (err) {
-      if (isCancellation(err)) return finish('cancelled', { error: { type: 'RestoreCancelled', message: `cancelled in phase ${state.phase}; the database was not changed` } });
+      if (isCancellation(err)) return finish('cancelled', { error: { type: ErrorType.RestoreCancelled, message: `cancelled in phase ${state.phase}; the database was not changed` } });
       return finish('failed', { error: errorInfo(err) });
     } finally {
       await CancellationScope.nonCancellable(() => rollingBack.dropDatabase(scratch));

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import { formatBytes } from '../../format';
-import type { DrillSource } from '../../activities/drill';
+import type { DrillSource } from '../../workflows/restoreDrill';
 import { drillWorkflowId } from '../../ids';
 import { restoreDrill } from '../../workflows';
 import type { DrillResult } from '../../workflows/restoreDrill';

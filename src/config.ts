@@ -88,6 +88,8 @@ export interface Config {
   worker: WorkerConfig;
   /** Windmill-style 6-field crons and the time zone of the three backup schedules. */
   schedules: { timezone: string; daily: string; weekly: string; monthly: string; /** The restore drill's cron (DRILL_CRON). */ drill: string };
+  /** How a tenant restore finds a tenant's rows: the column naming the tenant, and the table whose rows are the tenants. */
+  tenants: { column: string; table: string };
   /** Webhooks told about failures (and with NOTIFY_ON=always, successes). The URLs are secrets: only the worker reads them. */
   notify: { webhookUrls: string[]; on: 'failure' | 'always' };
   /** Directory holding pg_dump, pg_restore and psql; undefined = pick the newest installed. */
@@ -206,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       monthly: p.SCHEDULE_MONTHLY_CRON,
       drill: p.DRILL_CRON,
     },
+    tenants: { column: p.TENANT_COLUMN, table: p.TENANT_TABLE },
     notify: { webhookUrls: p.NOTIFY_WEBHOOK_URL ?? [], on: p.NOTIFY_ON },
     pgBinDir: p.PG_BIN_DIR,
     logLevel: p.LOG_LEVEL,

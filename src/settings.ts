@@ -119,6 +119,8 @@ export const settings = {
   SCHEDULE_DAILY_CRON: { example: '0 0 2 * * *', schema: cron, default: DEFAULT_CRONS.daily },
   SCHEDULE_WEEKLY_CRON: { example: '0 0 3 * * 7', schema: cron, default: DEFAULT_CRONS.weekly },
   SCHEDULE_MONTHLY_CRON: { example: '0 0 4 1 * *', schema: cron, default: DEFAULT_CRONS.monthly },
+  TENANT_COLUMN: { example: 'household_id', schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]*$/, 'must be a plain SQL column name'), default: 'tenant_id' },
+  TENANT_TABLE: { example: 'households', schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]*$/, 'must be a plain SQL table name'), default: 'tenants' },
   DRILL_CRON: { example: '0 0 5 * * 7', schema: cron, default: DEFAULT_DRILL_CRON },
   NOTIFY_WEBHOOK_URL: {
     example: 'https://hooks.slack.com/services/T000/B000/XXXX',

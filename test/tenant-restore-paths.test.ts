@@ -59,6 +59,14 @@ describe('a tenant restore on a schema with other tenant paths', () => {
     changed = await hashes(live);
   });
 
+  it('takes the tenant column and root table from the worker settings (TENANT_COLUMN, TENANT_TABLE) when the input names none', async () => {
+    const config = { ...testConfig({ database: live }), tenants: { column: TENANT.tenant_column, table: TENANT.tenant_table } };
+    const fromSettings = await runActivity(createPartialActivities(config).planPartialRestore, { scratch_database: scratch, tenant_id: '1' });
+    const fromInput = await runActivity(acts().planPartialRestore, { scratch_database: scratch, tenant_id: '1', ...TENANT });
+    expect(fromSettings).toEqual(fromInput);
+    expect(fromSettings.tables.map((t) => t.table)).toContain('public.notebooks');
+  });
+
   it('finds every path from the schema, and lists the tables it leaves alone', async () => {
     const plan = await runActivity(acts().planPartialRestore, { scratch_database: scratch, tenant_id: '1', ...TENANT });
     expect(Object.fromEntries(plan.tables.map((t) => [t.table, t.via]))).toEqual({

@@ -12,7 +12,7 @@ import { findTable, ident, readCatalog } from './catalog';
 import { applyStaged, conflictError, type Applied } from './apply';
 import { dataColumns, STABLE_TEXT } from './hash';
 import { computePlan, type PartialPlan } from './plan';
-import { tableScope, tenantScope, DEFAULT_TENANT_SCHEMA, type Scope } from './scope';
+import { tableScope, tenantScope, type Scope } from './scope';
 import { loadStages, type Stage } from './stage';
 
 /** What a partial restore works on: the backup loaded into `scratch_database`, and one tenant or one table. */
@@ -20,9 +20,9 @@ export interface PartialTarget {
   scratch_database: string;
   tenant_id?: string;
   table?: string;
-  /** The tenant column (default tenant_id) and root table (default tenants). */
-  tenant_column?: string;
-  tenant_table?: string;
+  /** The tenant column and root table; absent or null: the worker's TENANT_COLUMN and TENANT_TABLE. */
+  tenant_column?: string | null;
+  tenant_table?: string | null;
 }
 
 /** The partial restores' activities. */
@@ -155,7 +155,7 @@ async function withStaged<T>(config: Config, target: PartialTarget, label: strin
     const catalog = await readCatalog(live);
     const scope =
       target.tenant_id !== undefined
-        ? tenantScope(catalog, target.tenant_id, { column: target.tenant_column ?? DEFAULT_TENANT_SCHEMA.column, rootTable: target.tenant_table ?? DEFAULT_TENANT_SCHEMA.rootTable })
+        ? tenantScope(catalog, target.tenant_id, { column: target.tenant_column ?? config.tenants.column, rootTable: target.tenant_table ?? config.tenants.table })
         : tableScope(catalog, target.table ?? '');
     const stages = await loadStages(live, scratch, scope, (t) => step(`staging ${t}`));
     return await fn({ live, scratch, scope, stages, step });

@@ -6,8 +6,10 @@ import { parseRestoreInput, type RestoreInput } from '../backup/restoreInput';
 export interface TenantRestoreInput extends RestoreInput {
   tenant_id: string;
   dry_run: boolean;
-  tenant_column: string;
-  tenant_table: string;
+  /** null: the worker's TENANT_COLUMN (default tenant_id). */
+  tenant_column: string | null;
+  /** null: the worker's TENANT_TABLE (default tenants). */
+  tenant_table: string | null;
 }
 
 /** `{"backup_filename": ..., "table": "public.reminders", "as": "reminders_backup" (optional), "dry_run": false, ...restoreDatabase's keys}`. */
@@ -33,9 +35,10 @@ function split(raw: unknown, keys: string[]): { own: Record<string, unknown>; co
   return { own, common: parseRestoreInput(rest) };
 }
 
-const optionalName = (own: Record<string, unknown>, key: string, fallback: string, problems: string[]): string => {
-  const v = own[key] ?? fallback;
-  if (typeof v !== 'string' || !IDENT.test(v)) problems.push(`"${key}" must be a plain SQL name such as "${fallback}", got ${JSON.stringify(v)}`);
+const optionalName = (own: Record<string, unknown>, key: string, example: string, problems: string[]): string | null => {
+  const v = own[key] ?? null;
+  if (v === null) return null;
+  if (typeof v !== 'string' || !IDENT.test(v)) problems.push(`"${key}" must be a plain SQL name such as "${example}", got ${JSON.stringify(v)}`);
   return String(v);
 };
 

@@ -106,13 +106,16 @@ export async function runPartialRestore(
   const acts = longActivities(settings.activity_tuning);
   const { validating, restoring, switching, rollingBack } = acts;
   return withDatabaseLock('restore', async () => {
-    const prepared = await validating.prepareRestore(input.backup_filename, input.backup_source, { allow_unverified: input.allow_unverified });
+    const prepare = () => validating.prepareRestore(input.backup_filename, input.backup_source, { allow_unverified: input.allow_unverified });
+    const prepared = await prepare();
+    // The file is loaded on the worker that validated it; if that worker is lost, another validates it again (docs/deployment.md).
+    const loading = acts.following(prepared.worker_queue, async () => (await prepare()).worker_queue).restoring;
     const scratch = `${settings.database}_partial_${localTimestamp(new Date(), settings.timezone)}`.slice(0, 63);
     state.scratch_database = scratch;
     const where: PartialTarget = { ...target, scratch_database: scratch };
     try {
       state.phase = 'loading_backup';
-      await restoring.restoreIntoNewDatabase(prepared, scratch);
+      await loading.restoreIntoNewDatabase(prepared, scratch);
       const as = (input as TableRestoreInput).as ?? null;
       if (kind === 'table' && as !== null) {
         if (input.dry_run) return finish('planned');

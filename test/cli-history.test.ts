@@ -304,7 +304,7 @@ describe('fbb history --local', () => {
     expect(limit.stderr).toContain('(run "fbb history --help" for usage and examples)');
     expect(limit.code).toBe(2);
     const type = await fbb(['history', '--local', '--type', 'backups'], env);
-    expect(type.stderr).toContain("error: option '--type <type>' argument 'backups' is invalid. Allowed choices are backup, restore.");
+    expect(type.stderr).toContain("error: option '--type <type>' argument 'backups' is invalid. Allowed choices are backup, restore, drill.");
     expect(type.code).toBe(2);
   });
 });

@@ -2,6 +2,7 @@
 // with NOTIFY_ON=always a success. Only the event travels; the worker adds its webhook URLs.
 import { CancellationScope, isCancellation, log, workflowInfo } from '@temporalio/workflow';
 import type { NotifyEvent } from '../activities/notify';
+import { ErrorType } from '../errors';
 import type { RestoreResult } from './restoreDatabase';
 import { errorInfo } from './pipeline';
 import { notifying } from './proxies';
@@ -18,7 +19,7 @@ export interface NotifyPolicy {
 /** What the run has learnt that the notification names; the run fills it in as it goes. */
 export interface NotifyContext {
   backup_file: string | null;
-  /** From the worker's settings once read; until then a failure is sent and the worker decides. */
+  /** From the worker's settings once read; until then a failure (not refused input) is sent and the worker decides. */
   policy?: NotifyPolicy;
 }
 
@@ -41,7 +42,7 @@ export async function withNotification<T>(kind: NotifyKind, run: (about: NotifyC
   try {
     result = await run(about);
   } catch (err) {
-    if (!isCancellation(err) && about.policy?.enabled !== false) {
+    if (!isCancellation(err) && about.policy?.enabled !== false && !refusedInput(about, err)) {
       await send(kind, about, { outcome: 'failure', status: 'failed', error: errorInfo(err) });
     }
     throw err;
@@ -52,6 +53,13 @@ export async function withNotification<T>(kind: NotifyKind, run: (about: NotifyC
   }
   return result;
 }
+
+/** Input refused before the worker's settings were read: whoever started the run gets the error at once, and nothing ran. */
+function refusedInput(about: NotifyContext, err: unknown): boolean {
+  return about.policy === undefined && INPUT_ERRORS.has(errorInfo(err).type);
+}
+
+const INPUT_ERRORS = new Set<string>([ErrorType.InvalidBackupInput, ErrorType.InvalidRestoreInput, ErrorType.InvalidBackupName]);
 
 async function send(kind: NotifyKind, about: NotifyContext, outcome: Outcome): Promise<void> {
   const info = workflowInfo();

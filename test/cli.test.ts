@@ -40,7 +40,7 @@ describe('fbb doctor', () => {
     const report = JSON.parse(stdout) as DoctorReport;
     expect(report.status).toBe('ok');
     expect(report.checks.map((c) => [c.name, c.status])).toEqual([
-      ['database', 'ok'], ['pg_dump', 'ok'], ['pg_restore', 'ok'], ['psql', 'ok'], ['zstd', 'ok'], ['temporal_cli', 'ok'], ['lock', 'ok'], ['leftovers', 'ok'], ['pgvector_server', 'ok'],
+      ['database', 'ok'], ['pg_dump', 'ok'], ['pg_restore', 'ok'], ['psql', 'ok'], ['zstd', 'ok'], ['temporal_cli', 'ok'], ['lock', 'ok'], ['leftovers', 'ok'], ['notifications', 'skip'], ['pgvector_server', 'ok'],
       ['pgvector_database', 'ok'], ['backup_dir', 'ok'], ['s3', 'skip'], ['temporal', 'skip'],
     ]);
     expect(stderr).toContain(LOCAL_NOTICE);
@@ -165,7 +165,7 @@ describe('fbb list', () => {
   it('--json gives the catalogue, and --include-s3 without a bucket is bad input', async () => {
     const env = userEnv();
     const { code, stdout } = await fbb(['list', '--local', '--json'], env);
-    expect(JSON.parse(stdout)).toEqual({ backups: [], aside_databases: [], warnings: [] });
+    expect(JSON.parse(stdout)).toEqual({ backups: [], aside_databases: [], leftovers: [], warnings: [] });
     expect(code).toBe(0);
     const s3 = await fbb(['list', '--local', '--include-s3'], env);
     expect(s3.stderr).toMatch(/fbb: list failed: S3NotConfigured: include_s3 was asked for, but S3_BUCKET is not set/);

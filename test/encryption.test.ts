@@ -18,7 +18,7 @@ import type { Config } from '../src/config';
 import { loadConfig } from '../src/config';
 import { createS3Client } from '../src/storage/s3Client';
 import { diffFingerprints } from '../src/testing/compare';
-import { backupDatabase, restoreDatabase } from '../src/workflows';
+import { backupDatabase, restoreDatabase, restoreDrill } from '../src/workflows';
 import type { BackupResult } from '../src/workflows/backupDatabase';
 import { createDatabase, dropDatabase, fingerprint, runActivity, tempDir, testConfig, uniqueName, withAdmin } from './helpers';
 import { onTemporal, startTestWorker, testClient } from './temporal';
@@ -152,6 +152,18 @@ describe('age encryption', () => {
     expect(diffFingerprints(atBackup, await fingerprint(copy))).toEqual([]);
     const marker = await withAdmin((c) => c.query<{ body: string }>('SELECT body FROM private_notes'), copy);
     expect(marker.rows).toEqual([{ body: MARKER }]);
+  });
+
+  it('drills the encrypted S3 copy: restored, counted and sample-checked with the key; without it, EncryptionKeyMissing', async () => {
+    expect(filename).toBeDefined();
+    const client = await testClient();
+    const drill = (cfg: Config) =>
+      onWorker(cfg, (taskQueue) => client.workflow.execute(restoreDrill, { taskQueue, workflowId: workflowId('enc-drill'), args: [{ source: 's3' }] }).then((r) => ({ result: r }), (error: unknown) => ({ error })));
+    const passed = await drill(config);
+    expect(passed).toMatchObject({ result: { status: 'passed', filename, source: 's3', samples_missing: [] } });
+    expect((passed as { result: { samples_checked: number } }).result.samples_checked).toBeGreaterThan(0);
+    const keyless = await drill(encrypted(config, key, null));
+    expect(rootFailure((keyless as { error: unknown }).error).type).toBe('EncryptionKeyMissing');
   });
 
   it('lists encrypted backups, locally and in S3, and retention prunes an old .age backup like any other', async () => {

@@ -9,26 +9,13 @@ import { CliError, ExitCode } from '../exitCodes';
 import { describeFailure } from '../failures';
 import { WORKFLOW_TYPES } from '../history/entry';
 import { formatTable, printJson } from '../output';
-import { isPartialRestore, runPartialRestore } from './restorePartial';
+import { isPartialRestore, runPartialRestore, type PartialRestoreOptions } from './restorePartial';
 import { describeExisting, noWorkerMessage, noWorkerPolling, notReachableLocally, openRunner, withTemporal, type StartedWorkflow } from '../runner';
 
-interface RestoreOptions {
-  source: 'local' | 's3';
-  yes: boolean;
-  preRestoreBackup: boolean;
-  allowUnverified: boolean;
+/** Every option of `fbb restore`: those a partial restore reads, and --no-roles. */
+interface RestoreOptions extends PartialRestoreOptions {
   /** false with --no-roles. */
   roles: boolean;
-  json: boolean;
-  local: boolean;
-  workflowId?: string;
-  /** Partial restores (restorePartial.ts). */
-  tenant?: string;
-  table?: string;
-  as?: string;
-  dryRun: boolean;
-  tenantColumn?: string;
-  tenantTable?: string;
 }
 
 const EXIT_BY_STATUS: Record<RestoreResult['status'], number> = {

@@ -1,7 +1,7 @@
 // `npm run bench`: our backup and restore against the bare tools on the same database, in one run.
 //
 //   npm run bench -- [--scale 200] [--runs 3] [--modes gzip:1,gzip:6,zstd:3,custom:1] [--restore-runs N]
-//                    [--cache-dir DIR] [--out .bench/results.json]
+//                    [--verify during_dump,after_dump] [--reference] [--cache-dir DIR] [--out .bench/results.json]
 //
 // Builds the sample database at --scale (200 ≈ 1 GB on disk, 400 ≈ 2 GB) in a PostgreSQL cluster
 // kept in --cache-dir, so the next run with the same scale starts at once. Then, --runs times,
@@ -9,12 +9,14 @@
 //   floor                 pg_dump > /dev/null
 //   for each mode:
 //     bare backup         pg_dump | gzip -L  /  pg_dump | zstd -L -T0  /  pg_dump -Fc -Z L
-//     ours backup         fbb backup --local (dump + verify, the real workflows in the in-process runner)
+//     ours backup         fbb backup --local (dump + verify, the real workflows in the in-process runner),
+//                         once per --verify value: during_dump (one pass) and after_dump (two, which
+//                         also times the dump step on its own)
 //     bare restore        of our file into a fresh database: gunzip -c | psql, zstd -dc | psql, pg_restore -j2
 //     ours restore        fbb restore --local --yes --no-pre-restore-backup (restore beside, swap, verify)
 // Restores run --restore-runs times (default: --runs). Bare restores get the same maintenance_work_mem
-// as ours (PGOPTIONS), so the ratio is our overhead; one more bare restore at the server's default is
-// the reference for what that setting buys. Every command runs under /usr/bin/time (CPU seconds) while
+// as ours (PGOPTIONS), so the ratio is our overhead; with --reference, one more bare restore at the
+// server's default is the reference for what that setting buys (slow: many minutes at 1 GB). Every command runs under /usr/bin/time (CPU seconds) while
 // /proc is sampled for the peak RSS of our node process and of its whole process tree (pg_dump, psql,
 // zstd included; the PostgreSQL server's own processes are not ours and are not counted).
 // Speed is measured here, never asserted in tests.
@@ -44,7 +46,12 @@ interface Args {
   cacheDir: string;
   out: string;
   maintenanceWorkMem: string;
+  /** BACKUP_VERIFY values to run ours with: one pass (during_dump) and two (after_dump, which also times the dump step alone). */
+  verify: Verify[];
+  reference: boolean;
 }
+
+type Verify = 'during_dump' | 'after_dump';
 
 /** One measured command. */
 interface Sample {
@@ -82,6 +89,13 @@ function parseArgs(argv: string[]): Args {
     cacheDir: get('cache-dir', path.join(os.tmpdir(), 'fbb-bench-cache')),
     out: get('out', '.bench/results.json'),
     maintenanceWorkMem: get('maintenance-work-mem', '512MB'),
+    reference: argv.includes('--reference'),
+    verify: get('verify', 'during_dump,after_dump')
+      .split(',')
+      .map((v) => {
+        if (v !== 'during_dump' && v !== 'after_dump') throw new Error(`--verify: "${v}" is not during_dump or after_dump`);
+        return v;
+      }),
   };
 }
 
@@ -157,17 +171,25 @@ async function main(): Promise<void> {
         add(`${mode.label} bare backup`, { ...bare, bytes: fs.statSync(bareFile).size });
         fs.rmSync(bareFile);
 
-        const backupDir = path.join(work, `backups-${run}-${mode.kind}`);
-        const levels = { BACKUP_DIR: backupDir, BACKUP_FORMAT: FORMAT[mode.kind], BACKUP_GZIP_LEVEL: String(mode.level), BACKUP_ZSTD_LEVEL: String(mode.level) };
-        const ours = await fbb(['backup', '--local', '--json', '--no-cleanup', '--format', FORMAT[mode.kind]], levels);
-        const result = JSON.parse(ours.stdout) as { filename: string; verified: { duration_ms: number }; duration_ms: number };
+        // The file the restores below use: the last of ours.
+        let backupDir = '';
+        let result = { filename: '' };
+        for (const verify of args.verify) {
+          if (backupDir !== '') fs.rmSync(backupDir, { recursive: true, force: true });
+          backupDir = path.join(work, `backups-${run}-${mode.kind}-${verify}`);
+          const levels = { BACKUP_DIR: backupDir, BACKUP_FORMAT: FORMAT[mode.kind], BACKUP_GZIP_LEVEL: String(mode.level), BACKUP_ZSTD_LEVEL: String(mode.level), BACKUP_VERIFY: verify };
+          const ours = await fbb(['backup', '--local', '--json', '--no-cleanup', '--format', FORMAT[mode.kind]], levels);
+          result = JSON.parse(ours.stdout) as { filename: string; verified: { duration_ms: number }; duration_ms: number };
+          const r = result as { filename: string; verified: { duration_ms: number }; duration_ms: number };
+          add(`${mode.label} ours backup ${verify}`, {
+            ...ours.sample,
+            bytes: fs.statSync(path.join(backupDir, r.filename)).size,
+            // Two passes: the verification's own time, and the rest (the dump step, with the run's start and end).
+            ...(verify === 'after_dump' ? { verify_s: r.verified.duration_ms / 1000, dump_s: (r.duration_ms - r.verified.duration_ms) / 1000 } : {}),
+          });
+        }
         const file = path.join(backupDir, result.filename);
-        add(`${mode.label} ours backup`, {
-          ...ours.sample,
-          bytes: fs.statSync(file).size,
-          verify_s: result.verified.duration_ms / 1000,
-          dump_s: (result.duration_ms - result.verified.duration_ms) / 1000,
-        });
+        const levels = { BACKUP_DIR: backupDir, BACKUP_FORMAT: FORMAT[mode.kind] };
 
         if (run <= args.restoreRuns) {
           const restoreScript = {
@@ -177,7 +199,7 @@ async function main(): Promise<void> {
           }[mode.kind];
           await recreate(cluster, 'bench_restore');
           add(`${mode.label} bare restore`, (await sh(restoreScript, 'bench_restore', pgOptions)).sample);
-          if (run === 1 && mode === args.modes[0]) {
+          if (args.reference && run === 1 && mode === args.modes[0]) {
             await recreate(cluster, 'bench_restore');
             add(`${mode.label} bare restore, server default maintenance_work_mem`, (await sh(restoreScript, 'bench_restore')).sample);
           }
@@ -233,8 +255,6 @@ function render(args: Args, size: number, samples: Record<string, Sample[]>): st
     const bareName = { gzip: `pg_dump \\| gzip -${mode.level}`, zstd: `pg_dump \\| zstd -${mode.level} -T0`, custom: `pg_dump -Fc -Z ${mode.level}` }[mode.kind];
     const bareRestoreName = { gzip: 'gunzip -c \\| psql', zstd: 'zstd -dc \\| psql', custom: 'pg_restore -j 2' }[mode.kind];
     const bare = med(`${m} bare backup`, 'wall_s');
-    const dump = med(`${m} ours backup`, 'dump_s');
-    const verify = med(`${m} ours backup`, 'verify_s');
     const bareRestore = med(`${m} bare restore`, 'wall_s');
     const oursRestore = med(`${m} ours restore`, 'wall_s');
     const mb = (key: string) => {
@@ -242,11 +262,23 @@ function render(args: Args, size: number, samples: Record<string, Sample[]>): st
       return bytes === undefined ? '' : f1(bytes / MB);
     };
     const rss = (key: string) => `${f1(med(key, 'rss_mb'))} / ${f1(med(key, 'tree_rss_mb'))}`;
+    const row = (key: string, what: string, wall: number | undefined, ratioText: string, withStats = true) =>
+      `| ${what} | ${f1(wall)} | ${range(key, 'wall_s')} | ${withStats ? f1(med(key, 'cpu_s')) : ''} | ${withStats ? rss(key) : ''} | ${withStats ? mb(key) : ''} | ${ratioText} |`;
+    lines.push(`| **${m}** bare: ${bareName} | ${f1(bare)} | ${range(`${m} bare backup`, 'wall_s')} | ${f1(med(`${m} bare backup`, 'cpu_s'))} | | ${mb(`${m} bare backup`)} | ${ratio(bare, floor)} of floor |`);
+    for (const verify of args.verify) {
+      const key = `${m} ours backup ${verify}`;
+      const wall = med(key, 'wall_s');
+      const how = verify === 'during_dump' ? 'one pass, BACKUP_VERIFY=during_dump' : 'two passes, BACKUP_VERIFY=after_dump';
+      lines.push(row(key, `${m} ours: fbb backup --local, verified (${how})`, wall, `**${ratio(wall, bareRestore)}** of bare restore`));
+      if (verify === 'after_dump') {
+        const dump = med(key, 'dump_s');
+        lines.push(
+          row(key, `${m} ours: of which dump step`, dump, `**${ratio(dump, bare)}** of bare; ${ratio(dump, floor)} of floor`, false).replace(`| ${range(key, 'wall_s')} |`, `| ${range(key, 'dump_s')} |`),
+          row(key, `${m} ours: of which verify step`, med(key, 'verify_s'), `${ratio(med(key, 'verify_s'), bareRestore)} of bare restore`, false).replace(`| ${range(key, 'wall_s')} |`, `| ${range(key, 'verify_s')} |`),
+        );
+      }
+    }
     lines.push(
-      `| **${m}** bare: ${bareName} | ${f1(bare)} | ${range(`${m} bare backup`, 'wall_s')} | ${f1(med(`${m} bare backup`, 'cpu_s'))} | | ${mb(`${m} bare backup`)} | ${ratio(bare, floor)} of floor |`,
-      `| ${m} ours: fbb backup --local (dump + verify) | ${f1(med(`${m} ours backup`, 'wall_s'))} | ${range(`${m} ours backup`, 'wall_s')} | ${f1(med(`${m} ours backup`, 'cpu_s'))} | ${rss(`${m} ours backup`)} | ${mb(`${m} ours backup`)} | |`,
-      `| ${m} ours: of which dump step | ${f1(dump)} | ${range(`${m} ours backup`, 'dump_s')} | | | | **${ratio(dump, bare)}** of bare; ${ratio(dump, floor)} of floor |`,
-      `| ${m} ours: of which verify step | ${f1(verify)} | ${range(`${m} ours backup`, 'verify_s')} | | | | **${ratio(verify, bareRestore)}** of bare restore |`,
       `| ${m} bare restore: ${bareRestoreName} | ${f1(bareRestore)} | ${range(`${m} bare restore`, 'wall_s')} | ${f1(med(`${m} bare restore`, 'cpu_s'))} | | | |`,
       `| ${m} ours: fbb restore --local --yes | ${f1(oursRestore)} | ${range(`${m} ours restore`, 'wall_s')} | ${f1(med(`${m} ours restore`, 'cpu_s'))} | ${rss(`${m} ours restore`)} | | **${ratio(oursRestore, bareRestore)}** of bare restore |`,
     );

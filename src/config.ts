@@ -69,6 +69,12 @@ export interface Config {
     zstdLevel: number;
     /** zstd worker threads; 0 = one per core. */
     zstdThreads: number;
+    /**
+     * When a backup is restored into a scratch database to verify it: "during_dump", from the same
+     * bytes as they are written (one pass), or "after_dump", from the file once written (two passes:
+     * a shorter snapshot and less load at once on the server).
+     */
+    verify: 'during_dump' | 'after_dump';
     retention: RetentionPolicy;
     asideDatabaseDays: number;
     /** age public keys (BACKUP_AGE_RECIPIENTS) the backups are encrypted to; empty = no encryption. */
@@ -157,6 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       gzipLevel: p.BACKUP_GZIP_LEVEL,
       zstdLevel: p.BACKUP_ZSTD_LEVEL,
       zstdThreads: p.BACKUP_ZSTD_THREADS,
+      verify: p.BACKUP_VERIFY,
       retention: {
         daily: { days: p.RETENTION_DAILY_DAYS },
         weekly: { days: 7 * p.RETENTION_WEEKLY_WEEKS },

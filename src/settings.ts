@@ -92,6 +92,7 @@ export const settings = {
   BACKUP_GZIP_LEVEL: { example: '1', schema: z.coerce.number().int().min(1).max(9), default: 1 },
   BACKUP_ZSTD_LEVEL: { example: '3', schema: z.coerce.number().int().min(1).max(19), default: 1 },
   BACKUP_ZSTD_THREADS: { example: '0', schema: z.coerce.number().int().min(0).max(256), default: 0 },
+  BACKUP_VERIFY: { example: 'after_dump', schema: z.enum(['during_dump', 'after_dump']), default: 'during_dump' as 'during_dump' | 'after_dump' },
   BACKUP_AGE_RECIPIENTS: {
     example: 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p',
     schema: z

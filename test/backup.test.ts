@@ -318,7 +318,8 @@ describe.each(all)('backupDatabase on $name', (driver) => {
     });
 
     it('and deletes the uploaded copy when verification fails', async () => {
-      const config = testConfig({ database: source, s3: true });
+      // Verified after the dump, while the upload runs (in one pass nothing is uploaded before verification).
+      const config = testConfig({ database: source, s3: true, verify: 'after_dump' });
       const failing = async () => {
         throw ApplicationFailure.create({ type: 'BackupVerificationFailed', nonRetryable: true, message: 'restored counts differ (injected)' });
       };

@@ -21,7 +21,7 @@ describe('configuration', () => {
     const config = loadConfig({});
     expect(config.database).toEqual({ host: 'localhost', port: 5432, user: 'postgres', password: undefined, database: 'family_brain', sslmode: undefined, maintenanceDatabase: 'postgres' });
     expect(config.backup).toEqual({
-      dir: path.resolve('./backups'), prefix: 'family_brain', timezone: 'America/Toronto', format: 'plain_gzip', gzipLevel: 1, zstdLevel: 1, zstdThreads: 0, retention: DEFAULT_RETENTION, asideDatabaseDays: 7, ageRecipients: [], ageIdentityFile: undefined,
+      dir: path.resolve('./backups'), prefix: 'family_brain', timezone: 'America/Toronto', format: 'plain_gzip', gzipLevel: 1, zstdLevel: 1, zstdThreads: 0, verify: 'during_dump', retention: DEFAULT_RETENTION, asideDatabaseDays: 7, ageRecipients: [], ageIdentityFile: undefined,
     });
     expect(config.s3).toBeUndefined();
     expect(config.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', taskQueue: 'family-brain-backup', tls: undefined, apiKey: undefined });

@@ -17,13 +17,15 @@ afterAll(async () => {
 });
 
 describe('a worker SIGKILLed mid-backup, with another worker on the same task queue and backup directory', () => {
-  for (const [moment, activityType, tool] of [
-    ['during the dump', 'dumpDatabase', 'pg_dump'],
-    ['during verification', 'verifyBackup', 'psql'],
+  for (const [moment, activityType, tool, verify] of [
+    ['during the dump', 'dumpDatabase', 'pg_dump', 'during_dump'],
+    // The dump's bytes go into the scratch restore as they are written; psql is slow to start, so the whole pass waits on it.
+    ['during the verification in the same pass as the dump', 'dumpDatabase', 'psql', 'during_dump'],
+    ['during verification after the dump (BACKUP_VERIFY=after_dump)', 'verifyBackup', 'psql', 'after_dump'],
   ] as const) {
     it(`${moment}: the other worker finishes the backup once; one file and manifest, no partial file, no scratch database, the lock released`, async () => {
       const db = await createDatabase('dur_backup');
-      const base = testConfig({ database: db });
+      const base = testConfig({ database: db, verify });
       const config = onTemporal({ ...base, pgBinDir: slowBinDir(base.pgBinDir!, tool, 60) });
       const first = startWorker(config);
       const client = await testClient();

@@ -60,6 +60,7 @@ export function fbbEnv(config: Config, extra: Record<string, string> = {}): Reco
     PG_MAINTENANCE_DB: db.maintenanceDatabase,
     BACKUP_DIR: config.backup.dir,
     BACKUP_TIMEZONE: config.backup.timezone,
+    BACKUP_VERIFY: config.backup.verify,
     PG_BIN_DIR: config.pgBinDir ?? '',
     LOG_LEVEL: 'info',
     TEMPORAL_ADDRESS: '127.0.0.1:1',

@@ -35,7 +35,7 @@ export function tempDir(label = 'backups'): string {
 }
 
 /** Config for the test cluster and s3rver; override any part. */
-export function testConfig(overrides: { database?: string; s3?: boolean; backupDir?: string; password?: string } = {}): Config {
+export function testConfig(overrides: { database?: string; s3?: boolean; backupDir?: string; password?: string; verify?: Config['backup']['verify'] } = {}): Config {
   return {
     database: {
       host: pgInfo.host,
@@ -54,6 +54,7 @@ export function testConfig(overrides: { database?: string; s3?: boolean; backupD
       gzipLevel: 6,
       zstdLevel: 3,
       zstdThreads: 0,
+      verify: overrides.verify ?? 'during_dump',
       retention: DEFAULT_RETENTION,
       asideDatabaseDays: 7,
       ageRecipients: [],

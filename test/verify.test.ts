@@ -38,9 +38,9 @@ async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
   return err as ApplicationFailure;
 }
 
-describe('verifyBackup', () => {
+describe('verifyBackup, after the dump (BACKUP_VERIFY=after_dump)', () => {
   it('restores the backup into a scratch database, checks every table, marks it verified and drops the scratch database, even one a crashed attempt left', async () => {
-    const config = testConfig({ database: source });
+    const config = testConfig({ database: source, verify: 'after_dump' });
     const filename = await dumped(config);
     // As if an earlier attempt had crashed mid-restore: its scratch database is still there.
     await withAdmin((c) => c.query(`CREATE DATABASE ${scratchName(config, filename)}`));
@@ -51,7 +51,7 @@ describe('verifyBackup', () => {
   });
 
   it.each(['plain_gzip', 'plain_zstd', 'custom'] as const)('fails with BackupCorrupted when a byte of a %s file changed after the dump, and moves it aside', async (format) => {
-    const config = testConfig({ database: source });
+    const config = testConfig({ database: source, verify: 'after_dump' });
     const filename = await dumped(config, format);
     const file = path.join(config.backup.dir, filename);
     const bytes = fs.readFileSync(file);
@@ -69,7 +69,7 @@ describe('verifyBackup', () => {
   });
 
   it('fails with BackupVerificationFailed naming each table whose restored count differs from the dump', async () => {
-    const config = testConfig({ database: source });
+    const config = testConfig({ database: source, verify: 'after_dump' });
     const filename = await dumped(config);
     const manifestFile = path.join(config.backup.dir, manifestName(filename));
     const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as BackupManifest;

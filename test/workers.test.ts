@@ -98,10 +98,10 @@ describe('two workers with separate backup directories on one task queue', () =>
   }, 300_000);
 });
 
-describe('a worker killed after the dump, while it verifies the backup it holds', () => {
+describe('a worker killed after the dump, while it verifies the backup it holds (BACKUP_VERIFY=after_dump: verification is a step of its own)', () => {
   it('the other worker, which has no copy of the file, dumps again under the same name and finishes: one backup recorded, no partial file, no scratch database', async () => {
     const db = await createDatabase('wk_lost');
-    const base = onTemporal(testConfig({ database: db }));
+    const base = onTemporal(testConfig({ database: db, verify: 'after_dump' }));
     const [a, b] = twoHosts(base);
     const slowVerify = startWorker({ ...a, pgBinDir: slowBinDir(a.pgBinDir!, 'psql', 120) }, FAST);
     const client = await testClient();
@@ -126,7 +126,7 @@ describe('a worker killed after the dump, while it verifies the backup it holds'
 
   it('with a shared backup directory the other worker verifies the same file: nothing is dumped twice', async () => {
     const db = await createDatabase('wk_shared');
-    const config = onTemporal(testConfig({ database: db }));
+    const config = onTemporal(testConfig({ database: db, verify: 'after_dump' }));
     const slowVerify = startWorker({ ...config, pgBinDir: slowBinDir(config.pgBinDir!, 'psql', 120) }, FAST);
     const client = await testClient();
     const handle = await client.workflow.start(backupDatabase, { taskQueue: config.temporal.taskQueue, workflowId: uniqueName('wk-shared'), args: [{ cleanup_old: false }] });

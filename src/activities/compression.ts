@@ -32,7 +32,7 @@ export function compressor(config: Config, format: BackupFormat, signal?: AbortS
     case 'plain_gzip':
       return createGzip({ level: config.backup.gzipLevel, chunkSize: ZLIB_CHUNK });
     case 'plain_zstd':
-      return execa('zstd', ['-q', '-c', `-${config.backup.zstdLevel}`, `-T${config.backup.zstdThreads}`], zstdOptions(signal)).duplex();
+      return zstd(['-q', '-c', `-${config.backup.zstdLevel}`, `-T${config.backup.zstdThreads}`], signal);
     case 'custom':
       return undefined;
   }
@@ -44,10 +44,21 @@ export function decompressor(format: BackupFormat, signal?: AbortSignal): Duplex
     case 'plain_gzip':
       return createGunzip({ chunkSize: ZLIB_CHUNK });
     case 'plain_zstd':
-      return execa('zstd', ['-d', '-q', '-c'], zstdOptions(signal)).duplex();
+      return zstd(['-d', '-q', '-c'], signal);
     case 'custom':
       return undefined;
   }
+}
+
+/**
+ * zstd as a duplex stream. Its failure reaches the stream (and so the pipeline); the process's own
+ * promise is settled here, so a zstd that fails after its pipeline was torn down by another stage's
+ * failure (a tee's other leg) is not an unhandled rejection.
+ */
+function zstd(args: string[], signal: AbortSignal | undefined): Duplex {
+  const child = execa('zstd', args, zstdOptions(signal));
+  child.catch(() => undefined);
+  return child.duplex();
 }
 
 /** True when `err` came from a decompressor reading damaged data (zlib's Z_* codes, or zstd exiting non-zero). */

@@ -83,25 +83,27 @@ export async function isAgeFile(file: string): Promise<boolean> {
  * file, nothing otherwise. Hooked into every read of a backup (verification, restores).
  */
 export async function decryptionStages(config: Config, file: string, filename: string): Promise<Duplex[]> {
-  if (!(await isAgeFile(file))) return [];
+  return (await isAgeFile(file)) ? [await decryptor(config, filename)] : [];
+}
+
+/** A transform that decrypts the age-encrypted backup `filename` with BACKUP_AGE_IDENTITY_FILE; a missing or wrong key fails before any output. */
+export async function decryptor(config: Config, filename: string): Promise<Duplex> {
   const identities = await readIdentities(config, `backup "${filename}"`);
   const decrypter = new Decrypter();
   for (const i of identities) decrypter.addIdentity(i);
-  return [
-    Duplex.from(async function* (source: AsyncIterable<Uint8Array>) {
-      let out;
-      try {
-        out = await decrypter.decrypt(webStream(source));
-      } catch (err) {
-        throw await keyError(err, `backup "${filename}"`, identities);
-      }
-      try {
-        for await (const chunk of out as unknown as AsyncIterable<Uint8Array>) yield toBuffer(chunk);
-      } catch (err) {
-        throw permanent(ErrorType.BackupCorrupted, `backup "${filename}" does not decrypt (${(err as Error).message}): the file was damaged after it was written; nothing was restored from it`, err);
-      }
-    }),
-  ];
+  return Duplex.from(async function* (source: AsyncIterable<Uint8Array>) {
+    let out;
+    try {
+      out = await decrypter.decrypt(webStream(source));
+    } catch (err) {
+      throw await keyError(err, `backup "${filename}"`, identities);
+    }
+    try {
+      for await (const chunk of out as unknown as AsyncIterable<Uint8Array>) yield toBuffer(chunk);
+    } catch (err) {
+      throw permanent(ErrorType.BackupCorrupted, `backup "${filename}" does not decrypt (${(err as Error).message}): the file was damaged after it was written; nothing was restored from it`, err);
+    }
+  });
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { execa, ExecaError, type ResultPromise } from 'execa';
@@ -7,7 +7,7 @@ import type { BackupFormat } from '../backup/naming';
 import type { Config } from '../config';
 import { ErrorType, permanent } from '../errors';
 import { decompressor, isDecompressionError } from './compression';
-import { decryptionStages } from './encryption';
+import { decryptionStages, decryptor } from './encryption';
 import { libpqEnv, pgToolPath } from './pgTools';
 import { withClient } from './db';
 import { FOREIGN_EXTENSIONS_SQL, ForeignExtensionFilter, IN_PLACE_PREAMBLE } from './restore/inPlaceSql';
@@ -47,8 +47,17 @@ export function restoreEnv(config: Config, database: string): Record<string, str
 }
 
 /**
- * Restores a backup into `database` in one transaction (psql --single-transaction with
- * ON_ERROR_STOP, or pg_restore --single-transaction): it either all lands or nothing does.
+ * psql replaying a backup in one transaction that it commits only when told. Not --single-transaction:
+ * psql commits that one at the end of its input, wherever the input ends, even inside COPY data, so
+ * a worker killed while feeding it would commit the part it had fed. Here psql runs BEGIN first, and
+ * the COMMIT is the last thing fed (psqlFeed), once the whole file was read and checked; input that
+ * ends any other way ends the session with the transaction open, and the server rolls it back.
+ */
+const PSQL_IN_TRANSACTION = ['--no-password', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-o', '/dev/null', '-c', 'BEGIN'];
+
+/**
+ * Restores a backup into `database` in one transaction (psql with ON_ERROR_STOP, committed by
+ * psqlFeed; or pg_restore --single-transaction): it either all lands or nothing does.
  * In place, a custom-format file is turned into SQL by
  * `pg_restore -f -` and replayed with the preamble by the same psql, so the preamble's drops and
  * the restore commit or roll back together. psql's input is ended only after the whole file was
@@ -81,7 +90,7 @@ export async function restoreFileInto(config: Config, database: string, source: 
       });
       return;
     }
-    const args = ['--no-password', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction', '-o', '/dev/null'];
+    const args = [...PSQL_IN_TRANSACTION];
     if (inPlace) args.push('-c', IN_PLACE_PREAMBLE);
     args.push('-f', '-');
     const psql = execa(pgToolPath('psql', config.pgBinDir), args, {
@@ -134,10 +143,48 @@ export async function restoreFileInto(config: Config, database: string, source: 
   }
 }
 
+/** A restore fed while the backup is being written (verification in the same pass as the dump). */
+export interface RestoreLeg {
+  /** Takes the backup's bytes as stored (compressed, and encrypted when it is). */
+  input: Writable;
+  /** Settles once the restore ended: committed, or failed with what psql said (`failureType`). */
+  done: Promise<void>;
+}
+
 /**
- * The last stage of a feed into psql: passes data on with backpressure, and ends psql's input
- * only once `complete()` resolved (the source was read whole and checked). If the feed fails
- * or `complete()` rejects, psql is killed before its input ends, so its transaction rolls back.
+ * Restores a plain-format backup into the scratch database `database` from the bytes written to
+ * `input`, as they are written: decrypted (an age backup), decompressed and replayed by psql in one
+ * transaction, committed once `complete()` resolved (pg_dump exited 0: its output is whole).
+ * Destroying `input` (the dump failed) kills psql; the caller drops the database.
+ */
+export async function restoreLeg(config: Config, database: string, backup: { filename: string; format: 'plain_gzip' | 'plain_zstd'; encrypted: boolean }, options: RestoreOptions, complete: () => Promise<void>): Promise<RestoreLeg> {
+  const ctx = Context.current();
+  const env = restoreEnv(config, database);
+  const decrypt = backup.encrypted ? [await decryptor(config, backup.filename)] : [];
+  const source = { ...backup, file: '', sha256: null };
+  const input = new PassThrough();
+  const psql = execa(pgToolPath('psql', config.pgBinDir), [...PSQL_IN_TRANSACTION, '-f', '-'], {
+    env,
+    extendEnv: false,
+    stdin: 'pipe',
+    stdout: 'ignore',
+    cancelSignal: ctx.cancellationSignal,
+    maxBuffer: { stderr: 1024 * 1024 },
+  });
+  const fed = pipeline([input, ...decrypt, decompressor(backup.format, ctx.cancellationSignal)!, psqlFeed(psql, complete)]);
+  const done = Promise.allSettled([fed, psql]).then(([feed, run]) => {
+    // psql's own failure (its stderr) comes before the broken pipe it caused; a psql killed because the feed failed is not.
+    if (run.status === 'rejected' && !(run.reason instanceof ExecaError && run.reason.signal === 'SIGKILL' && feed.status === 'rejected')) throw restoreFailed(run.reason, source, options);
+    if (feed.status === 'rejected') throw feed.reason;
+  });
+  return { input, done };
+}
+
+/**
+ * The last stage of a feed into psql (started with PSQL_IN_TRANSACTION): passes data on with
+ * backpressure, and only once `complete()` resolved (the source was read whole and checked) feeds
+ * the COMMIT and ends psql's input. If the feed fails or `complete()` rejects, psql is killed before
+ * it sees a COMMIT, so its transaction rolls back; so it does if this process dies.
  */
 function psqlFeed(psql: ResultPromise, complete: () => Promise<void>): Writable {
   const stdin = psql.stdin!;
@@ -147,7 +194,7 @@ function psqlFeed(psql: ResultPromise, complete: () => Promise<void>): Writable 
     },
     final(callback) {
       complete().then(
-        () => stdin.end(() => callback()),
+        () => stdin.end('\nCOMMIT;\n', () => callback()),
         (err: unknown) => {
           psql.kill('SIGKILL');
           callback(err as Error);

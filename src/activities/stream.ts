@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { ErrorType, permanent } from '../errors';
 
 /** A pass-through that counts bytes and computes SHA-256 of what flows through it. */
@@ -76,4 +76,48 @@ export async function fsyncDir(dir: string): Promise<void> {
 export function every(ms: number, beat: () => void): () => void {
   const timer = setInterval(beat, ms);
   return () => clearInterval(timer);
+}
+
+/**
+ * Writes every chunk to each of `legs` and takes the next one only when every leg has taken it:
+ * the slowest leg sets the pace, so nothing piles up in memory however the legs' speeds differ.
+ * Ending the tee ends the legs; a leg that fails (is destroyed) fails the tee, and a tee that fails
+ * destroys every leg, so a failure in one stops the others.
+ */
+export class Tee extends Writable {
+  constructor(private readonly legs: Writable[]) {
+    super({ highWaterMark: 0 });
+    for (const leg of legs) {
+      // A leg's pipeline failed and destroyed it: a write it held may never be called back.
+      leg.once('close', () => {
+        if (!leg.writableFinished && !this.destroyed) this.destroy(leg.errored ?? new Error('a leg of the stream stopped before the end'));
+      });
+    }
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    let pending = this.legs.length;
+    let failed = false;
+    for (const leg of this.legs) {
+      leg.write(chunk, (err) => {
+        if (failed) return;
+        if (err) {
+          failed = true;
+          callback(err);
+        } else if (--pending === 0) {
+          callback();
+        }
+      });
+    }
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    for (const leg of this.legs) leg.end();
+    callback();
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    if (err) for (const leg of this.legs) leg.destroy(err);
+    callback(err);
+  }
 }

@@ -14,7 +14,8 @@ export interface ExtensionInfo {
 /** What the verification restore found. */
 export interface VerificationResult {
   ok: boolean;
-  method: 'restore';
+  /** "restore": the file restored after it was written; "restore_during_dump": restored from the same bytes as they were written (BACKUP_VERIFY=during_dump), then the file re-read and matched. */
+  method: 'restore' | 'restore_during_dump';
   verified_at: string;
   /** Tables whose row count in the restored copy differs from the dump: table -> { expected, actual }. */
   mismatches: Record<string, { expected: number; actual: number | null }>;

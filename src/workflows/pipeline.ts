@@ -109,7 +109,15 @@ async function backupOnce(plan: BackupPlan, acts: LongActivities, onStep: OnStep
   step('verifying', { size_bytes: dumped.size_bytes, ...(dumped.worker_queue ? { worker_queue: dumped.worker_queue } : {}) });
   let verified: BackupManifest;
   let uploaded: BackupResult['uploaded'] = null;
-  if (plan.upload) {
+  if (dumped.status === 'verified' && dumped.verification?.ok) {
+    // Verified in the same pass as the dump (BACKUP_VERIFY=during_dump): the upload puts the "verified" manifest beside the object at once.
+    verified = dumped;
+    if (plan.upload) {
+      step('uploading');
+      const final = await uploading.uploadBackup(filename);
+      uploaded = { bucket: final.bucket, key: final.key };
+    }
+  } else if (plan.upload) {
     // Verifying is CPU-bound on the database server, uploading waits on the network: they overlap.
     // Until verification passes, the manifest beside the object says "dumped"; if it fails, the
     // object and its manifest are deleted before the failure is reported.

@@ -16,8 +16,10 @@ import { recordClusterRoles } from '../roles';
 import { connect, connectionError, connectionLost, isConnectionLoss, withClient } from '../db';
 import { databaseUnreachable, diskError } from '../failures';
 import { libpqEnv, parseToolVersion, pgToolPath } from '../pgTools';
-import { every, fsyncDir, HashCounter, writeFileAtomic } from '../stream';
+import { restoreLeg } from '../restoreFile';
+import { every, fsyncDir, HashCounter, sha256File, Tee, writeFileAtomic } from '../stream';
 import { countRows, listExtensions, referencedRoles, serverVersion, totalRows } from './inventory';
+import { createScratch, dropScratch, judgeRestored, scratchName, serverAnswers } from './verify';
 
 /** What to dump; the workflow fixes the name once, so a retried attempt writes the same file. */
 export interface DumpRequest {
@@ -29,9 +31,11 @@ export interface DumpRequest {
 
 /**
  * pg_dump streamed through gzip and SHA-256 into a temporary file, with exact per-table row
- * counts taken in the same exported snapshot. The file gets its final name only after pg_dump
- * exited 0, the data is fsynced and the manifest (status "dumped") is written: a killed or
- * failed dump never leaves a file that looks like a backup.
+ * counts taken in the same exported snapshot. With BACKUP_VERIFY=during_dump (the default) the
+ * same bytes are restored into a scratch database as they are written and the restored copy is
+ * judged against the counts: the manifest says "verified" at once. The file gets its final name only
+ * after pg_dump exited 0, the data is fsynced and the manifest is written: a killed or failed dump
+ * never leaves a file that looks like a backup.
  */
 export async function dumpDatabase(config: Config, req: DumpRequest): Promise<BackupManifest> {
   const parsed = parseBackupName(req.filename);
@@ -46,6 +50,44 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
 
   await prepareDir(dir, req.filename);
   const partial = path.join(dir, `.${req.filename}.partial-${randomBytes(4).toString('hex')}`);
+  // Verified in the same pass: restored into a scratch database from the same bytes as they are written.
+  // Not the custom format: pg_restore reads a pipe with one job only, and one pass measured no faster
+  // than two (dump, then pg_restore --jobs from the file: 128.6 s against 127.8 s at 1 GB on 2 cores).
+  const scratch = config.backup.verify === 'during_dump' && req.format !== 'custom' ? scratchName(config, req.filename) : undefined;
+  const started = Date.now();
+  let created = false;
+  try {
+    if (scratch !== undefined) {
+      // One left by a killed attempt at this same backup goes first.
+      await dropScratch(config, scratch);
+      await createScratch(config, scratch);
+      created = true;
+    }
+    const dumped = await dumpInSnapshot(config, req, partial, encryption, scratch);
+    const verification = scratch === undefined ? null : await judgeRestored(config, scratch, dumped, 'restore_during_dump', started, partial);
+    const manifest: BackupManifest = verification === null ? dumped : { ...dumped, status: 'verified', verification };
+    await writeFileAtomic(path.join(dir, manifestName(req.filename)), `${JSON.stringify(manifest, null, 2)}\n`);
+    await fs.rename(partial, final);
+    await fsyncDir(dir);
+    return manifest;
+  } catch (err) {
+    await fs.rm(partial, { force: true });
+    // A restore or count in the scratch database that stopped because the server went away says nothing about the backup.
+    const type = (err as { type?: string }).type;
+    if (scratch !== undefined && type !== ErrorType.DatabaseConnectionLost && type !== ErrorType.DatabaseUnreachable && !(await serverAnswers(config))) {
+      throw connectionLost(err, config.database, scratch, 'restoring the backup into it as it was written');
+    }
+    throw err;
+  } finally {
+    if (created) await dropScratch(config, scratch!);
+  }
+}
+
+/**
+ * pg_dump into `partial` in an exported snapshot, with every table counted in that snapshot (and,
+ * with `scratch`, restored there as it is written); the manifest of what it wrote, status "dumped".
+ */
+async function dumpInSnapshot(config: Config, req: DumpRequest, partial: string, encryption: EncryptionInfo | null, scratch: string | undefined): Promise<BackupManifest> {
   const db = config.database;
   const client = await connect(db).catch((err: unknown) => {
     throw databaseUnreachable(err, config);
@@ -65,8 +107,9 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
     const pgDumpVersion = await toolVersion(config);
 
     // Counted while pg_dump runs, in the snapshot pg_dump uses: the same rows as in the file.
-    const { written, counts } = await dumpAndCount(config, client, snapshot, req.format, partial, encryption);
-    const manifest: BackupManifest = {
+    const verify = scratch === undefined ? undefined : { database: scratch, filename: req.filename };
+    const { written, counts } = await dumpAndCount(config, client, snapshot, req.format, partial, encryption, verify);
+    return {
       manifest_version: MANIFEST_VERSION,
       filename: req.filename,
       type: req.type,
@@ -88,14 +131,10 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
       encryption,
       cluster_roles: clusterRoles,
     };
-    await writeFileAtomic(path.join(dir, manifestName(req.filename)), `${JSON.stringify(manifest, null, 2)}\n`);
-    await fs.rename(partial, final);
-    await fsyncDir(dir);
-    return manifest;
   } catch (err) {
-    await fs.rm(partial, { force: true });
     throw isConnectionLoss(err) ? connectionLost(err, db, db.database, 'dumping it') : err;
   } finally {
+    // The snapshot is released as soon as the dump is written, before the restored copy is judged.
     await client.query('ROLLBACK').catch(() => undefined);
     await client.end().catch(() => undefined);
   }
@@ -107,7 +146,7 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
  * or a cancelled activity (a worker shutting down), stops the count: a count of a large table, or
  * of one another session has locked, would otherwise hold the cancellation up.
  */
-async function dumpAndCount(config: Config, client: pg.Client, snapshot: string, format: BackupFormat, partial: string, encryption: EncryptionInfo | null) {
+async function dumpAndCount(config: Config, client: pg.Client, snapshot: string, format: BackupFormat, partial: string, encryption: EncryptionInfo | null, verify: VerifyLeg | undefined) {
   const stop = new AbortController();
   const cancelled = Context.current().cancellationSignal;
   let countStopped = false;
@@ -123,7 +162,7 @@ async function dumpAndCount(config: Config, client: pg.Client, snapshot: string,
   });
   cancelled.addEventListener('abort', stopCount, { once: true });
   try {
-    const dumping = runPgDump(config, snapshot, format, partial, stop.signal, client, encryption);
+    const dumping = runPgDump(config, snapshot, format, partial, stop.signal, client, encryption, verify);
     dumping.catch(stopCount);
     const [written, counts] = await Promise.allSettled([dumping, counting]);
     if (counts.status === 'rejected' && countStopped && written.status === 'fulfilled') throw cancelled.reason ?? counts.reason;
@@ -171,10 +210,25 @@ async function toolVersion(config: Config): Promise<string> {
   return parseToolVersion(stdout)?.version ?? stdout.trim();
 }
 
-/** Runs pg_dump in the exported snapshot into `file`; resolves with its size and SHA-256 once pg_dump exited 0 and the file is fsynced. */
-async function runPgDump(config: Config, snapshot: string, format: BackupFormat, file: string, abort: AbortSignal, snapshotSession: pg.Client, encryption: EncryptionInfo | null): Promise<{ bytes: number; sha256: string }> {
+/** A scratch database to restore the dump into as it is written (BACKUP_VERIFY=during_dump). */
+interface VerifyLeg {
+  database: string;
+  filename: string;
+}
+
+/**
+ * Runs pg_dump in the exported snapshot into `file`; resolves with its size and SHA-256 once pg_dump
+ * exited 0 and the file is fsynced. With `verify`, the same bytes also go, as they are written,
+ * into a restore of the scratch database (psql in one transaction, or pg_restore), at the pace of
+ * the slower of the two; the pass succeeds only when both did and the file, re-read from disk after
+ * the fsync, hashes to what was restored. A failure in either stops the other.
+ */
+async function runPgDump(config: Config, snapshot: string, format: BackupFormat, file: string, abort: AbortSignal, snapshotSession: pg.Client, encryption: EncryptionInfo | null, verify?: VerifyLeg): Promise<{ bytes: number; sha256: string }> {
   const ctx = Context.current();
   const args = ['--no-password', `--snapshot=${snapshot}`, ...(format === 'custom' ? ['--format=custom', `--compress=${config.backup.gzipLevel}`] : ['--format=plain'])];
+  let dumpedWhole: () => Promise<void> = async () => undefined;
+  // The scratch restore commits only what a pg_dump that exited 0 wrote.
+  const leg = verify === undefined || format === 'custom' ? undefined : await restoreLeg(config, verify.database, { filename: verify.filename, format, encrypted: encryption !== null }, { step: 'verify', failureType: ErrorType.BackupVerificationFailed, target: 'scratch' }, () => dumpedWhole());
   const child = execa(pgToolPath('pg_dump', config.pgBinDir), args, {
     env: libpqEnv(config.database),
     extendEnv: false,
@@ -186,32 +240,68 @@ async function runPgDump(config: Config, snapshot: string, format: BackupFormat,
   const counter = new HashCounter();
   const out = createWriteStream(file, { flags: 'wx' });
   const compress = compressor(config, format, ctx.cancellationSignal);
-  // With encryption, the checksum and size are of the encrypted bytes: what is stored and uploaded.
+  // With encryption, the checksum and size are of the encrypted bytes: what is stored, uploaded and, in one pass, restored.
   const encrypt = encryption === null ? [] : [encryptor(encryption.recipients)];
-  const stages = compress === undefined ? [child.stdout, ...encrypt, counter, out] : [child.stdout, compress, ...encrypt, counter, out];
-  const stop = every(2_000, () => ctx.heartbeat({ step: 'dump', bytes: counter.bytes }));
-  try {
-    const written = (pipeline as (...s: unknown[]) => Promise<void>)(...stages).catch((err: unknown) => {
-      child.kill();
-      throw diskError(err, path.dirname(file));
+  const sink = leg === undefined ? out : new Tee([out, leg.input]);
+  const stages = [child.stdout, ...(compress === undefined ? [] : [compress]), ...encrypt, counter, sink];
+  const stop = every(2_000, () => ctx.heartbeat({ step: 'dump', bytes: counter.bytes, ...(leg ? { verifying: true } : {}) }));
+  // Which part failed first: the others fail because it stopped them, and their errors say less.
+  let first: 'pg_dump' | 'stream' | 'restore' | undefined;
+  const mark = <T>(part: typeof first, p: Promise<T>) =>
+    p.catch((err: unknown) => {
+      first ??= part;
+      throw err;
     });
-    await Promise.all([written, child]);
-  } catch (err) {
+  try {
+    const streamed = mark('stream', (pipeline as (...s: unknown[]) => Promise<void>)(...stages)).catch((err: unknown) => {
+      child.kill();
+      throw err;
+    });
+    const dumped = mark('pg_dump', child);
+    dumpedWhole = () => dumped.then(() => undefined);
+    const restored = leg === undefined ? Promise.resolve() : mark('restore', leg.done);
+    const [stream, dump, restore] = await Promise.allSettled([streamed, dumped, restored]);
+    if (stream.status === 'fulfilled' && dump.status === 'fulfilled' && restore.status === 'fulfilled') return await synced(file, counter, leg !== undefined);
     // Cancelled (by the workflow, or by a worker shutting down): the SDK reports the cancellation as such.
-    if (err instanceof ExecaError && err.isCanceled && ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? err;
-    if (err instanceof ExecaError && err.command.startsWith('zstd')) throw compressError(err);
-    if (err instanceof ExecaError) throw dumpError(err, config, connectionError(snapshotSession));
-    throw err;
+    if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
+    // No zstd: both legs fail at once, and either may come first.
+    const noZstd = [stream, restore].find((r) => r.status === 'rejected' && r.reason instanceof ExecaError && r.reason.command.startsWith('zstd') && r.reason.code === 'ENOENT') as PromiseRejectedResult | undefined;
+    if (noZstd) throw compressError(noZstd.reason as ExecaError);
+    // pg_dump ended on its own (not killed because the stream stopped): its error is the cause.
+    const dumpFailed = dump.status === 'rejected' && !(dump.reason instanceof ExecaError && dump.reason.signal);
+    if (dumpFailed && (first !== 'restore' || stream.status === 'fulfilled')) throw dumpError(dump.reason as ExecaError, config, connectionError(snapshotSession));
+    if (first === 'restore' && restore.status === 'rejected') throw restore.reason;
+    if (stream.status === 'rejected') throw streamError(stream.reason, file);
+    if (dump.status === 'rejected') throw dumpError(dump.reason as ExecaError, config, connectionError(snapshotSession));
+    throw (restore as PromiseRejectedResult).reason;
   } finally {
     stop();
   }
+}
+
+/** Makes the written file durable; in one pass, re-reads it and checks it hashes to what was restored. */
+async function synced(file: string, counter: HashCounter, reread: boolean): Promise<{ bytes: number; sha256: string }> {
   const handle = await fs.open(file, 'r+');
   try {
     await handle.sync();
   } finally {
     await handle.close();
   }
-  return { bytes: counter.bytes, sha256: counter.digest() };
+  const sha256 = counter.digest();
+  if (reread) {
+    const onDisk = await sha256File(file);
+    if (onDisk !== sha256) {
+      throw transient(ErrorType.BackupCorrupted, `the backup file written to ${path.dirname(file)} reads back different from what was written and restored (SHA-256 ${onDisk.slice(0, 12)}… instead of ${sha256.slice(0, 12)}…): the disk returned other bytes; nothing was kept, the next attempt writes it again`);
+    }
+  }
+  return { bytes: counter.bytes, sha256 };
+}
+
+/** The stream's own failure: zstd, or the disk. */
+function streamError(err: unknown, file: string): Error {
+  if (err instanceof ExecaError && err.command.startsWith('zstd')) return compressError(err);
+  if ((err as { type?: string }).type !== undefined) return err as Error;
+  return diskError(err, path.dirname(file));
 }
 
 function compressError(err: ExecaError): Error {

@@ -34,33 +34,9 @@ export async function verifyBackup(config: Config, filename: string): Promise<Ba
   await createScratch(config, scratch);
   try {
     await restoreInto(config, scratch, file, manifest);
-    // The sample hashes are what a restore drill compares the stored copy with later (activities/rowSample.ts).
-    const { counts, extensions, samples } = await withClient(config.database, async (c) => ({ counts: await countRows(c), extensions: await listExtensions(c), samples: await sampleHashes(c) }), scratch).catch(async (err: unknown) => {
-      throw (await serverAnswers(config)) ? err : serverLost(config, filename, scratch, err);
+    const verification = await judgeRestored(config, scratch, manifest, 'restore', started).catch(async (err: unknown) => {
+      throw (err as { type?: string }).type === undefined && !(await serverAnswers(config)) ? serverLost(config, filename, scratch, err) : err;
     });
-    const mismatches: VerificationResult['mismatches'] = {};
-    for (const [table, expected] of Object.entries(manifest.table_details)) {
-      const actual = counts[table] ?? null;
-      if (actual !== expected) mismatches[table] = { expected, actual };
-    }
-    const have = new Set(extensions.map((e) => e.name));
-    const missing = manifest.extensions.map((e) => e.name).filter((name) => !have.has(name));
-    const verification: VerificationResult = {
-      ok: Object.keys(mismatches).length === 0 && missing.length === 0,
-      method: 'restore',
-      verified_at: new Date().toISOString(),
-      mismatches,
-      missing_extensions: missing,
-      tables_checked: Object.keys(manifest.table_details).length,
-      duration_ms: Date.now() - started,
-      sample_hashes: samples,
-    };
-    if (!verification.ok) {
-      const tables = Object.entries(mismatches).map(([t, m]) => `${t} (expected ${m.expected} rows, restored ${m.actual ?? 'no table'})`);
-      const what = [...tables, ...missing.map((e) => `extension ${e} missing`)].join(', ');
-      await setAside(dir, { ...manifest, status: 'failed', verification });
-      throw permanent(ErrorType.BackupVerificationFailed, `backup "${filename}" did not restore to what was dumped: ${what}; it was moved aside as ${filename}${FAILED_SUFFIX} and will not be offered for restore`, undefined, verification);
-    }
     const verified: BackupManifest = { ...manifest, status: 'verified', verification };
     await writeFileAtomic(path.join(dir, manifestName(filename)), `${JSON.stringify(verified, null, 2)}\n`).catch(async (err: unknown) => {
       if ((err as { type?: string }).type !== ErrorType.BackupDirFull) throw err;
@@ -78,6 +54,40 @@ export async function verifyBackup(config: Config, filename: string): Promise<Ba
   } finally {
     await dropScratch(config, scratch);
   }
+}
+
+/**
+ * Compares what was restored into `scratch` with what was dumped: every table's row count with the
+ * dump-time count, the extensions; records the sample hashes a restore drill compares with later
+ * (activities/rowSample.ts). A backup that does not match is moved aside (BackupVerificationFailed).
+ */
+export async function judgeRestored(config: Config, scratch: string, manifest: BackupManifest, method: VerificationResult['method'], started: number, file?: string): Promise<VerificationResult> {
+  const { filename } = manifest;
+  const { counts, extensions, samples } = await withClient(config.database, async (c) => ({ counts: await countRows(c), extensions: await listExtensions(c), samples: await sampleHashes(c) }), scratch);
+  const mismatches: VerificationResult['mismatches'] = {};
+  for (const [table, expected] of Object.entries(manifest.table_details)) {
+    const actual = counts[table] ?? null;
+    if (actual !== expected) mismatches[table] = { expected, actual };
+  }
+  const have = new Set(extensions.map((e) => e.name));
+  const missing = manifest.extensions.map((e) => e.name).filter((name) => !have.has(name));
+  const verification: VerificationResult = {
+    ok: Object.keys(mismatches).length === 0 && missing.length === 0,
+    method,
+    verified_at: new Date().toISOString(),
+    mismatches,
+    missing_extensions: missing,
+    tables_checked: Object.keys(manifest.table_details).length,
+    duration_ms: Date.now() - started,
+    sample_hashes: samples,
+  };
+  if (!verification.ok) {
+    const tables = Object.entries(mismatches).map(([t, m]) => `${t} (expected ${m.expected} rows, restored ${m.actual ?? 'no table'})`);
+    const what = [...tables, ...missing.map((e) => `extension ${e} missing`)].join(', ');
+    await setAside(config.backup.dir, { ...manifest, status: 'failed', verification }, file);
+    throw permanent(ErrorType.BackupVerificationFailed, `backup "${filename}" did not restore to what was dumped: ${what}; it was moved aside as ${filename}${FAILED_SUFFIX} and will not be offered for restore`, undefined, verification);
+  }
+  return verification;
 }
 
 /**
@@ -135,7 +145,7 @@ async function restoreInto(config: Config, scratch: string, file: string, manife
 }
 
 /** True when the server accepts a connection and a query now. */
-async function serverAnswers(config: Config): Promise<boolean> {
+export async function serverAnswers(config: Config): Promise<boolean> {
   return withClient(config.database, (c) => c.query('SELECT 1'), config.database.maintenanceDatabase).then(
     () => true,
     () => false,
@@ -153,7 +163,7 @@ function serverLost(config: Config, filename: string, scratch: string, cause: un
 }
 
 /** Moves a backup that failed verification out of the catalog and records why in its manifest. */
-async function setAside(dir: string, manifest: BackupManifest): Promise<void> {
+export async function setAside(dir: string, manifest: BackupManifest, file = path.join(dir, manifest.filename)): Promise<void> {
   await writeFileAtomic(path.join(dir, manifestName(manifest.filename)), `${JSON.stringify(manifest, null, 2)}\n`);
-  await fs.rename(path.join(dir, manifest.filename), path.join(dir, `${manifest.filename}${FAILED_SUFFIX}`)).catch(() => undefined);
+  await fs.rename(file, path.join(dir, `${manifest.filename}${FAILED_SUFFIX}`)).catch(() => undefined);
 }

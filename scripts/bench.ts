@@ -1,7 +1,8 @@
 // `npm run bench`: our backup and restore against the bare tools on the same database, in one run.
 //
 //   npm run bench -- [--scale 200] [--runs 3] [--modes gzip:1,gzip:6,zstd:3,custom:1] [--restore-runs N]
-//                    [--verify during_dump,after_dump] [--reference] [--cache-dir DIR] [--out .bench/results.json]
+//                    [--verify during_dump,after_dump] [--maintenance-workers N] [--reference]
+//                    [--cache-dir DIR] [--out .bench/results.json]
 //
 // Builds the sample database at --scale (200 ≈ 1 GB on disk, 400 ≈ 2 GB) in a PostgreSQL cluster
 // kept in --cache-dir, so the next run with the same scale starts at once. Then, --runs times,
@@ -46,6 +47,8 @@ interface Args {
   cacheDir: string;
   out: string;
   maintenanceWorkMem: string;
+  /** max_parallel_maintenance_workers for every restore, ours and bare; undefined = the server's. */
+  maintenanceWorkers: string | undefined;
   /** BACKUP_VERIFY values to run ours with: one pass (during_dump) and two (after_dump, which also times the dump step alone). */
   verify: Verify[];
   reference: boolean;
@@ -90,6 +93,7 @@ function parseArgs(argv: string[]): Args {
     out: get('out', '.bench/results.json'),
     maintenanceWorkMem: get('maintenance-work-mem', '512MB'),
     reference: argv.includes('--reference'),
+    maintenanceWorkers: argv.includes('--maintenance-workers') ? get('maintenance-workers', '') : undefined,
     verify: get('verify', 'during_dump,after_dump')
       .split(',')
       .map((v) => {
@@ -149,14 +153,14 @@ async function main(): Promise<void> {
   });
   const sh = (script: string, database: string, extra: Record<string, string> = {}) => measure(['bash', '-o', 'pipefail', '-c', script], env(database, extra));
   const fbb = (argv: string[], extra: Record<string, string>) =>
-    measure([process.execPath, fbbBin(), ...argv], env('bench', { PG_BIN_DIR: bin, RESTORE_MAINTENANCE_WORK_MEM: args.maintenanceWorkMem, ...extra }));
+    measure([process.execPath, fbbBin(), ...argv], env('bench', { PG_BIN_DIR: bin, RESTORE_MAINTENANCE_WORK_MEM: args.maintenanceWorkMem, ...(args.maintenanceWorkers ? { RESTORE_MAINTENANCE_WORKERS: args.maintenanceWorkers } : {}), ...extra }));
   try {
     const size = await ensureDatabase(cluster, args.scale);
     process.stderr.write(`bench: sample database at scale ${args.scale}: ${(size / 1e9).toFixed(2)} GB\n`);
 
     const samples: Record<string, Sample[]> = {};
     const add = (key: string, s: Sample) => (samples[key] ??= []).push(s);
-    const pgOptions = { PGOPTIONS: `-c maintenance_work_mem=${args.maintenanceWorkMem}` };
+    const pgOptions = { PGOPTIONS: `-c maintenance_work_mem=${args.maintenanceWorkMem}${args.maintenanceWorkers ? ` -c max_parallel_maintenance_workers=${args.maintenanceWorkers}` : ''}` };
     for (let run = 1; run <= args.runs; run++) {
       process.stderr.write(`bench: run ${run}/${args.runs}\n`);
       add('floor', (await sh(`"${bin}/pg_dump" > /dev/null`, 'bench')).sample);
@@ -174,7 +178,8 @@ async function main(): Promise<void> {
         // The file the restores below use: the last of ours.
         let backupDir = '';
         let result = { filename: '' };
-        for (const verify of args.verify) {
+        // A custom-format file is always verified after the dump (pg_restore cannot read a pipe with several jobs).
+        for (const verify of mode.kind === 'custom' ? (['after_dump'] as const) : args.verify) {
           if (backupDir !== '') fs.rmSync(backupDir, { recursive: true, force: true });
           backupDir = path.join(work, `backups-${run}-${mode.kind}-${verify}`);
           const levels = { BACKUP_DIR: backupDir, BACKUP_FORMAT: FORMAT[mode.kind], BACKUP_GZIP_LEVEL: String(mode.level), BACKUP_ZSTD_LEVEL: String(mode.level), BACKUP_VERIFY: verify };
@@ -221,7 +226,7 @@ async function main(): Promise<void> {
     fs.mkdirSync(path.dirname(args.out), { recursive: true });
     fs.writeFileSync(
       args.out,
-      `${JSON.stringify({ scale: args.scale, database_bytes: size, cores: os.cpus().length, maintenance_work_mem: args.maintenanceWorkMem, runs: args.runs, restore_runs: args.restoreRuns, samples }, null, 2)}\n`,
+      `${JSON.stringify({ scale: args.scale, database_bytes: size, cores: os.cpus().length, maintenance_work_mem: args.maintenanceWorkMem, max_parallel_maintenance_workers: args.maintenanceWorkers ?? null, verify: args.verify, runs: args.runs, restore_runs: args.restoreRuns, samples }, null, 2)}\n`,
     );
     fs.writeFileSync(args.out.replace(/\.json$/, '.md'), `${table}\n`);
   } finally {
@@ -243,7 +248,7 @@ function render(args: Args, size: number, samples: Record<string, Sample[]>): st
   const f1 = (x: number | undefined) => (x === undefined ? '' : x.toFixed(1));
   const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? '' : `${(a / b).toFixed(2)}×`);
   const lines = [
-    `sample database at scale ${args.scale}: ${(size / 1e9).toFixed(2)} GB on disk; ${args.runs} backup run(s), ${args.restoreRuns} restore run(s), alternating; ${os.cpus().length} cores; restores with maintenance_work_mem=${args.maintenanceWorkMem}`,
+    `sample database at scale ${args.scale}: ${(size / 1e9).toFixed(2)} GB on disk; ${args.runs} backup run(s), ${args.restoreRuns} restore run(s), alternating; ${os.cpus().length} cores; restores with maintenance_work_mem=${args.maintenanceWorkMem}, max_parallel_maintenance_workers=${args.maintenanceWorkers ?? "the server's"}`,
     '',
     '| what | wall s (median) | min–max | CPU s | peak RSS ours / tree MB | output MB | ratio |',
     '| --- | --- | --- | --- | --- | --- | --- |',
@@ -265,7 +270,7 @@ function render(args: Args, size: number, samples: Record<string, Sample[]>): st
     const row = (key: string, what: string, wall: number | undefined, ratioText: string, withStats = true) =>
       `| ${what} | ${f1(wall)} | ${range(key, 'wall_s')} | ${withStats ? f1(med(key, 'cpu_s')) : ''} | ${withStats ? rss(key) : ''} | ${withStats ? mb(key) : ''} | ${ratioText} |`;
     lines.push(`| **${m}** bare: ${bareName} | ${f1(bare)} | ${range(`${m} bare backup`, 'wall_s')} | ${f1(med(`${m} bare backup`, 'cpu_s'))} | | ${mb(`${m} bare backup`)} | ${ratio(bare, floor)} of floor |`);
-    for (const verify of args.verify) {
+    for (const verify of mode.kind === 'custom' ? (['after_dump'] as const) : args.verify) {
       const key = `${m} ours backup ${verify}`;
       const wall = med(key, 'wall_s');
       const how = verify === 'during_dump' ? 'one pass, BACKUP_VERIFY=during_dump' : 'two passes, BACKUP_VERIFY=after_dump';

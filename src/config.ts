@@ -88,6 +88,8 @@ export interface Config {
     jobs: number;
     /** maintenance_work_mem of restoring sessions (index builds, HNSW above all); undefined = the server's setting. */
     maintenanceWorkMem: string | undefined;
+    /** max_parallel_maintenance_workers of restoring sessions (parallel index builds, HNSW included); undefined = the server's setting. */
+    maintenanceWorkers: number | undefined;
   };
   s3: S3Config | undefined;
   temporal: TemporalConfig;
@@ -178,6 +180,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     restore: {
       jobs: p.RESTORE_JOBS,
       maintenanceWorkMem: p.RESTORE_MAINTENANCE_WORK_MEM === 'default' ? undefined : p.RESTORE_MAINTENANCE_WORK_MEM,
+      maintenanceWorkers: p.RESTORE_MAINTENANCE_WORKERS === 'default' ? undefined : p.RESTORE_MAINTENANCE_WORKERS,
     },
     s3:
       p.S3_BUCKET === undefined

@@ -107,6 +107,11 @@ export const settings = {
     schema: z.string().regex(/^(\d+(kB|MB|GB)|default)$/, 'must be a size like 256MB or 1GB, or "default" for the server\'s setting'),
     default: '512MB',
   },
+  RESTORE_MAINTENANCE_WORKERS: {
+    example: '4',
+    schema: z.union([z.literal('default'), z.coerce.number().int().min(0).max(64)]),
+    default: 'default' as 'default' | number,
+  },
   RETENTION_DAILY_DAYS: { example: '7', schema: z.coerce.number().int().min(1), default: DEFAULT_RETENTION.daily.days },
   RETENTION_WEEKLY_WEEKS: { example: '4', schema: z.coerce.number().int().min(1), default: DEFAULT_RETENTION.weekly.days / 7 },
   RETENTION_MONTHLY_MONTHS: { example: '12', schema: z.coerce.number().int().min(1), default: DEFAULT_RETENTION.monthly.months },

@@ -71,3 +71,38 @@ describe('a server stopped during verification', () => {
     expect(await scratchDatabases()).toEqual([]);
   });
 });
+
+describe('a server stopped during the verification in the same pass as the dump (BACKUP_VERIFY=during_dump)', () => {
+  it('is a retryable DatabaseConnectionLost that leaves no file; after the restart the next attempt drops the scratch database and makes a verified backup', async () => {
+    cluster ??= await startPgCluster();
+    await withServer(cluster, 'postgres', (c) => c.query('CREATE DATABASE family_brain_pass'));
+    await withServer(cluster, 'family_brain_pass', (c) => loadSampleDatabase(c, { scale: 4 }));
+    const base = testConfig({ verify: 'during_dump' });
+    const config: Config = { ...base, database: { ...base.database, host: cluster.host, port: cluster.port, password: cluster.password, database: 'family_brain_pass' } };
+    const activities = createActivities({ config });
+    const filename = backupFilename('family_brain', 'daily', new Date(), 'UTC');
+    const request = { filename, type: 'daily' as const, format: 'plain_gzip' as const, workflowId: 'pass-outage' };
+
+    const passing = runActivity(activities.dumpDatabase, request).catch((e: unknown) => e);
+    // The moment: psql is restoring into the scratch database while pg_dump writes.
+    for (;;) {
+      const { rows } = await withServer(cluster, 'postgres', (c) => c.query("SELECT 1 FROM pg_stat_activity WHERE datname LIKE 'fbb_verify_%' AND application_name = 'family-brain-backup'"));
+      if (rows.length > 0) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await asPostgres('pg_ctl', ['-D', cluster.dataDir, '-m', 'immediate', '-w', 'stop']);
+    const err = await passing;
+
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    const failure = err as ApplicationFailure;
+    expect(['DatabaseConnectionLost', 'DatabaseUnreachable']).toContain(failure.type);
+    expect(failure.nonRetryable).toBe(false);
+    expect(fs.readdirSync(config.backup.dir).filter((f) => !f.includes('.lock'))).toEqual([]);
+
+    await restart();
+    const verified = await runActivity(activities.dumpDatabase, request);
+    expect(verified).toMatchObject({ status: 'verified', verification: { ok: true, method: 'restore_during_dump' } });
+    expect(await scratchDatabases()).toEqual([]);
+    expect(fs.readdirSync(config.backup.dir).filter((f) => !f.includes('.lock')).sort()).toEqual([filename, manifestName(filename)]);
+  });
+});

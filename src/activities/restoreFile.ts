@@ -41,8 +41,13 @@ export interface RestoreOptions {
 /** Environment of a restoring psql or pg_restore: libpq's, plus the maintenance_work_mem index builds get. */
 export function restoreEnv(config: Config, database: string): Record<string, string> {
   const env = libpqEnv(config.database, database);
-  // HNSW builds slow down many times once the graph outgrows maintenance_work_mem (64 MB by default).
-  if (config.restore.maintenanceWorkMem !== undefined) env.PGOPTIONS = `-c maintenance_work_mem=${config.restore.maintenanceWorkMem}`;
+  // HNSW builds slow down many times once the graph outgrows maintenance_work_mem (64 MB by default),
+  // and build in parallel with max_parallel_maintenance_workers (at 1 GB on 2 cores: 130 s with 0, 80 s with the default 2).
+  const options = [
+    ...(config.restore.maintenanceWorkMem !== undefined ? [`-c maintenance_work_mem=${config.restore.maintenanceWorkMem}`] : []),
+    ...(config.restore.maintenanceWorkers !== undefined ? [`-c max_parallel_maintenance_workers=${config.restore.maintenanceWorkers}`] : []),
+  ];
+  if (options.length > 0) env.PGOPTIONS = options.join(' ');
   return env;
 }
 
@@ -53,7 +58,7 @@ export function restoreEnv(config: Config, database: string): Record<string, str
  * the COMMIT is the last thing fed (psqlFeed), once the whole file was read and checked; input that
  * ends any other way ends the session with the transaction open, and the server rolls it back.
  */
-const PSQL_IN_TRANSACTION = ['--no-password', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-o', '/dev/null', '-c', 'BEGIN'];
+export const PSQL_IN_TRANSACTION = ['--no-password', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-o', '/dev/null', '-c', 'BEGIN'];
 
 /**
  * Restores a backup into `database` in one transaction (psql with ON_ERROR_STOP, committed by
@@ -143,6 +148,9 @@ export async function restoreFileInto(config: Config, database: string, source: 
   }
 }
 
+/** Bytes the restore leg may hold before the dump waits for it. */
+const LEG_BUFFER = 8 * 1024 * 1024;
+
 /** A restore fed while the backup is being written (verification in the same pass as the dump). */
 export interface RestoreLeg {
   /** Takes the backup's bytes as stored (compressed, and encrypted when it is). */
@@ -162,7 +170,8 @@ export async function restoreLeg(config: Config, database: string, backup: { fil
   const env = restoreEnv(config, database);
   const decrypt = backup.encrypted ? [await decryptor(config, backup.filename)] : [];
   const source = { ...backup, file: '', sha256: null };
-  const input = new PassThrough();
+  // A few megabytes of slack between the dump and psql, so that neither waits on the other chunk by chunk; bounded, whatever the database's size.
+  const input = new PassThrough({ highWaterMark: LEG_BUFFER });
   const psql = execa(pgToolPath('psql', config.pgBinDir), [...PSQL_IN_TRANSACTION, '-f', '-'], {
     env,
     extendEnv: false,

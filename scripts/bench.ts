@@ -10,6 +10,7 @@
 //   floor                 pg_dump > /dev/null
 //   for each mode:
 //     bare backup         pg_dump | gzip -L  /  pg_dump | zstd -L -T0  /  pg_dump -Fc -Z L
+//     ours dump step      the dumpDatabase activity alone (scripts/bench-dump.ts), no workflow, no verification
 //     ours backup         fbb backup --local (dump + verify, the real workflows in the in-process runner),
 //                         once per --verify value: during_dump (one pass) and after_dump (two, which
 //                         also times the dump step on its own)
@@ -175,6 +176,15 @@ async function main(): Promise<void> {
         add(`${mode.label} bare backup`, { ...bare, bytes: fs.statSync(bareFile).size });
         fs.rmSync(bareFile);
 
+        // Our dump step alone: the dumpDatabase activity, without a workflow around it or verification.
+        const dumpDir = path.join(work, `dump-${run}-${mode.kind}`);
+        const dumpOnly = await measure(
+          [process.execPath, path.join(__dirname, 'bench-dump.js')],
+          env('bench', { PG_BIN_DIR: bin, BACKUP_DIR: dumpDir, BACKUP_FORMAT: FORMAT[mode.kind], BACKUP_GZIP_LEVEL: String(mode.level), BACKUP_ZSTD_LEVEL: String(mode.level) }),
+        );
+        add(`${mode.label} ours dump activity`, { ...dumpOnly.sample, bytes: (JSON.parse(dumpOnly.stdout) as { size_bytes: number }).size_bytes });
+        fs.rmSync(dumpDir, { recursive: true, force: true });
+
         // The file the restores below use: the last of ours.
         let backupDir = '';
         let result = { filename: '' };
@@ -270,6 +280,8 @@ function render(args: Args, size: number, samples: Record<string, Sample[]>): st
     const row = (key: string, what: string, wall: number | undefined, ratioText: string, withStats = true) =>
       `| ${what} | ${f1(wall)} | ${range(key, 'wall_s')} | ${withStats ? f1(med(key, 'cpu_s')) : ''} | ${withStats ? rss(key) : ''} | ${withStats ? mb(key) : ''} | ${ratioText} |`;
     lines.push(`| **${m}** bare: ${bareName} | ${f1(bare)} | ${range(`${m} bare backup`, 'wall_s')} | ${f1(med(`${m} bare backup`, 'cpu_s'))} | | ${mb(`${m} bare backup`)} | ${ratio(bare, floor)} of floor |`);
+    const dumpActivity = med(`${m} ours dump activity`, 'wall_s');
+    lines.push(row(`${m} ours dump activity`, `${m} ours: the dump step alone (dumpDatabase activity, node started included)`, dumpActivity, `**${ratio(dumpActivity, floor)}** of floor; ${ratio(dumpActivity, bare)} of bare`));
     for (const verify of mode.kind === 'custom' ? (['after_dump'] as const) : args.verify) {
       const key = `${m} ours backup ${verify}`;
       const wall = med(key, 'wall_s');

@@ -115,7 +115,11 @@ function fbbBin(): string {
   return path.join(dir, 'bin', 'fbb.js');
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
 const MB = 1024 * 1024;
 
 /** Runs `argv` under /usr/bin/time while sampling memory; wall from here, CPU from time (children included). */

@@ -116,7 +116,8 @@ describe('a backup directory a few kB short', () => {
 
   it('when the manifest fits but the verified one does not, fails with BackupDirFull and removes the never-verified file', async () => {
     const dir = await smallDisk(pages(small.dumpBytes) + 2);
-    const config = testConfig({ database: small.db, backupDir: dir });
+    // Two passes: the "dumped" manifest is written first, then the verified one (one pass writes only the verified one).
+    const config = testConfig({ database: small.db, backupDir: dir, verify: 'after_dump' });
     const { error } = await onServer(config, backupDatabase, { cleanup_old: false });
     const failure = rootFailure(error);
     expect(failure.type).toBe('BackupDirFull');
@@ -138,9 +139,9 @@ describe('a backup that was never verified (manifest status "dumped")', () => {
   beforeAll(async () => {
     db = await createDatabase('fbd_unverified');
     made.push(db);
-    config = testConfig({ database: db });
+    config = testConfig({ database: db, verify: 'after_dump' });
     filename = backupFilename('family_brain', 'daily', new Date(), 'UTC');
-    // The dump step alone: what a backup run stopped before verification leaves.
+    // The dump step alone (verified after it): what a backup run stopped before verification leaves.
     await runActivity(createActivities({ config }).dumpDatabase, { filename, type: 'daily', format: 'plain_gzip', workflowId: 'stopped-before-verify' });
   });
 

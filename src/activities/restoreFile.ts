@@ -38,7 +38,7 @@ export interface RestoreOptions {
   target: RestoreTarget;
 }
 
-/** Environment of a restoring psql or pg_restore: libpq's, plus the maintenance_work_mem index builds get. */
+/** Environment of a restoring psql or pg_restore: libpq's, plus the maintenance_work_mem and parallel workers index builds get. */
 export function restoreEnv(config: Config, database: string): Record<string, string> {
   const env = libpqEnv(config.database, database);
   // HNSW builds slow down many times once the graph outgrows maintenance_work_mem (64 MB by default),

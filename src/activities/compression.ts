@@ -58,7 +58,10 @@ export function decompressor(format: BackupFormat, signal?: AbortSignal): Duplex
 function zstd(args: string[], signal: AbortSignal | undefined): Duplex {
   const child = execa('zstd', args, zstdOptions(signal));
   child.catch(() => undefined);
-  return child.duplex();
+  const duplex = child.duplex();
+  // Its pipeline hears the failure through its own listeners; this one keeps a failure that comes after the pipeline was torn down from being uncaught.
+  duplex.on('error', () => undefined);
+  return duplex;
 }
 
 /** True when `err` came from a decompressor reading damaged data (zlib's Z_* codes, or zstd exiting non-zero). */

@@ -88,6 +88,8 @@ export class Tee extends Writable {
   constructor(private readonly legs: Writable[]) {
     super({ highWaterMark: 0 });
     for (const leg of legs) {
+      // A leg's failure reaches the tee through the write's callback or the close below; destroying the legs with the tee's error must not be uncaught.
+      leg.on('error', () => undefined);
       // A leg's pipeline failed and destroyed it: a write it held may never be called back.
       leg.once('close', () => {
         if (!leg.writableFinished && !this.destroyed) this.destroy(leg.errored ?? new Error('a leg of the stream stopped before the end'));

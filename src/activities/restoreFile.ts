@@ -98,14 +98,7 @@ export async function restoreFileInto(config: Config, database: string, source: 
     const args = [...PSQL_IN_TRANSACTION];
     if (inPlace) args.push('-c', IN_PLACE_PREAMBLE);
     args.push('-f', '-');
-    const psql = execa(pgToolPath('psql', config.pgBinDir), args, {
-      env,
-      extendEnv: false,
-      stdin: 'pipe',
-      stdout: 'ignore',
-      cancelSignal: ctx.cancellationSignal,
-      maxBuffer: { stderr: 1024 * 1024 },
-    });
+    const psql = startPsql(config, env, args, ctx.cancellationSignal);
     let toSql: ResultPromise | undefined;
     let fed: Promise<void>;
     if (source.format === 'custom') {
@@ -172,14 +165,7 @@ export async function restoreLeg(config: Config, database: string, backup: { fil
   const source = { ...backup, file: '', sha256: null };
   // A few megabytes of slack between the dump and psql, so that neither waits on the other chunk by chunk; bounded, whatever the database's size.
   const input = new PassThrough({ highWaterMark: LEG_BUFFER });
-  const psql = execa(pgToolPath('psql', config.pgBinDir), [...PSQL_IN_TRANSACTION, '-f', '-'], {
-    env,
-    extendEnv: false,
-    stdin: 'pipe',
-    stdout: 'ignore',
-    cancelSignal: ctx.cancellationSignal,
-    maxBuffer: { stderr: 1024 * 1024 },
-  });
+  const psql = startPsql(config, env, [...PSQL_IN_TRANSACTION, '-f', '-'], ctx.cancellationSignal);
   const fed = pipeline([input, ...decrypt, decompressor(backup.format, ctx.cancellationSignal)!, psqlFeed(psql, complete)]);
   const done = Promise.allSettled([fed, psql]).then(([feed, run]) => {
     // psql's own failure (its stderr) comes before the broken pipe it caused; a psql killed because the feed failed is not.
@@ -187,6 +173,11 @@ export async function restoreLeg(config: Config, database: string, backup: { fil
     if (feed.status === 'rejected') throw feed.reason;
   });
   return { input, done };
+}
+
+/** psql restoring with `args`, its input a pipe for psqlFeed, its output dropped, its stderr kept for errors. */
+function startPsql(config: Config, env: Record<string, string>, args: string[], signal: AbortSignal): ResultPromise {
+  return execa(pgToolPath('psql', config.pgBinDir), args, { env, extendEnv: false, stdin: 'pipe', stdout: 'ignore', cancelSignal: signal, maxBuffer: { stderr: 1024 * 1024 } });
 }
 
 /**

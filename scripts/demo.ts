@@ -4,7 +4,7 @@
 // process; runs `fbb backup` through the Temporal client (into ./backups); prints the result and the
 // run's link in the Web UI; and stops everything it started, also when a step fails or on Ctrl-C.
 // `--keep` (or DEMO_KEEP=1) keeps it all up for a look until Ctrl-C. `--local` runs
-// `fbb backup --local` in this process instead (not durable). Other arguments go to `fbb backup`.
+// `fbb backup --local` instead (a throwaway Temporal server, the worker in this process; not durable). Other arguments go to `fbb backup`.
 import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -139,7 +139,7 @@ async function durable(args: string[], keep: boolean, started: Started): Promise
   return code;
 }
 
-/** `--local`: the backup in this process, without a Temporal server, as `fbb backup --local`. */
+/** `--local`: the backup as `fbb backup --local` runs it, on a throwaway server with the worker in this process. */
 async function local(args: string[], started: Started): Promise<number> {
   if (process.env.DATABASE_URL || process.env.PGHOST) {
     say('using the database from DATABASE_URL/PGHOST');

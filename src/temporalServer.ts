@@ -7,6 +7,8 @@ import { execa, type ResultPromise } from 'execa';
 import { requireTemporalCli } from './temporalCli';
 import { freePort, waitForPort } from './ports';
 
+/** util-linux's setpriv, which sets the parent-death signal and then runs the command in its place (same pid). */
+const SETPRIV = '/usr/bin/setpriv';
 
 /** A running dev server. */
 export interface TemporalDevServer {
@@ -22,7 +24,7 @@ export interface TemporalDevServer {
   pid: number;
   /** The last `lines` lines of the server's log, for a failing test's message. */
   logTail(lines?: number): string;
-  /** SIGTERM, then SIGKILL after 10 s; removes the temporary directory unless a state directory was given. */
+  /** SIGTERM, then SIGKILL after 10 s (in memory: SIGKILL); removes the temporary directory unless a state directory was given. */
   stop(): Promise<void>;
 }
 
@@ -30,6 +32,10 @@ export interface TemporalDevServer {
 export interface TemporalDevServerOptions {
   /** Keep the SQLite file and the server's HOME here (`fbb up`); default a temporary directory removed at stop. */
   stateDir?: string;
+  /** No SQLite file: the server keeps its state in memory and loses it at exit (`--local`). */
+  inMemory?: boolean;
+  /** The server dies with this process, even when it is killed with SIGKILL (Linux: `setpriv --pdeathsig`; elsewhere only on a normal exit). */
+  dieWithParent?: boolean;
   /** Frontend port; default a free one. */
   port?: number;
   /** Web UI port; default a free one. */
@@ -60,20 +66,22 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
   const port = options.port ?? (await freePort());
   const uiPort = options.headless ? undefined : (options.uiPort ?? (await freePort()));
   const namespace = options.namespace ?? 'default';
-  const dbFile = path.join(root, 'temporal.sqlite');
+  const dbFile = options.inMemory ? undefined : path.join(root, 'temporal.sqlite');
   const logFile = path.join(root, 'server.log');
   const dynamicConfig = { 'frontend.enableServerVersionCheck': false, ...options.dynamicConfig };
   const args = [
     'server', 'start-dev',
     '--ip', ip,
     '--port', String(port),
-    '--db-filename', dbFile,
+    ...(dbFile === undefined ? [] : ['--db-filename', dbFile]),
     '--log-level', 'warn',
     ...(namespace === 'default' ? [] : ['--namespace', namespace]),
     ...(uiPort === undefined ? ['--headless'] : ['--ui-port', String(uiPort), '--ui-ip', ip, '--ui-disable-news-fetch']),
     ...Object.entries(dynamicConfig).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${JSON.stringify(value)}`]),
   ];
-  const child: ResultPromise = execa(cli, args, {
+  const orphanKiller = options.dieWithParent && fs.existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'SIGKILL', '--'] : [];
+  const [command, ...commandArgs] = [...orphanKiller, cli, ...args];
+  const child: ResultPromise = execa(command!, commandArgs, {
     env: { HOME: home, TEMPORAL_VERSION_CHECK_DISABLED: '1', PATH: process.env.PATH ?? '/usr/bin:/bin' },
     extendEnv: false,
     stdin: 'ignore',
@@ -98,7 +106,8 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
 
   const stop = async (): Promise<void> => {
     if (!exited) {
-      child.kill('SIGTERM');
+      // In memory there is nothing to save: no need to wait the second or two a graceful stop takes.
+      child.kill(dbFile === undefined ? 'SIGKILL' : 'SIGTERM');
       const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await ended;
       clearTimeout(killer);

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runCli } from '../src/client/cli';
-import { LOCAL_NOTICE } from '../src/local/runner';
+import { LOCAL_NOTICE } from '../src/client/localRunner';
 import { BACKUP_FORMATS } from '../src/backup/naming';
 import type { DoctorReport } from '../src/doctor/report';
 import type { BackupResult } from '../src/workflows/backupDatabase';
@@ -97,6 +97,22 @@ describe('fbb backup', () => {
     expect(result).toMatchObject({ status: 'success', backup_type: 'weekly', verified: { ok: true } });
     expect(fs.existsSync(path.join(env.BACKUP_DIR!, result.filename))).toBe(true);
     expect(code).toBe(0);
+  });
+
+  it('--local without the Temporal CLI exits 2, says how to install it and makes no backup', async () => {
+    const env = userEnv();
+    vi.stubEnv('TEMPORAL_CLI', '/nonexistent/temporal');
+    try {
+      const { code, stdout, stderr } = await fbb(['backup', '--local', '--json'], env);
+      expect(stderr).toContain(
+        'fbb: --local runs on a throwaway Temporal server, which needs the Temporal CLI: no Temporal CLI found (TEMPORAL_CLI=/nonexistent/temporal does not exist); run "bash scripts/install-deps.sh" to install the pinned version, or set TEMPORAL_CLI to a temporal binary (the Docker image has it)\n',
+      );
+      expect(JSON.parse(stdout)).toMatchObject({ error: { type: 'TemporalCliMissing' } });
+      expect(fs.readdirSync(env.BACKUP_DIR!)).toEqual([]);
+      expect(code).toBe(2);
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 
   it('prints a human summary', async () => {

@@ -104,12 +104,12 @@ describe('npm run demo', () => {
     expectAllGone(startedServers(stderr));
   });
 
-  it('with --local, runs the backup in its own process without a Temporal server, and says that it is not durable', async () => {
+  it('with --local, runs the backup as fbb backup --local does (a throwaway server, the worker in its own process), and says that it is not durable', async () => {
     const database = await createDatabase('demo_local');
     databases.push(database);
     const { code, stdout, stderr } = await demo(['--local'], { PGHOST: pgInfo.host, PGPORT: String(pgInfo.port), PGUSER: pgInfo.user, PGPASSWORD: pgInfo.password, PGDATABASE: database, PG_BIN_DIR: pgInfo.binDir }).exited;
     expect(code).toBe(0);
-    expect(stderr).toContain('fbb: --local: running in this process without a Temporal server. This run is not durable: if this process stops, the run is lost and nothing resumes it.\n');
+    expect(stderr).toContain('fbb: --local: running on a throwaway Temporal server with a worker in this process. This run is not durable: if this process stops, the run is lost and nothing resumes it.\n');
     expect(stderr).not.toContain('Temporal dev server');
     expect(stdout).toMatch(/^backup family_brain_manual_\d{8}_\d{6}\.sql\.gz: verified\n/);
   });

@@ -8,7 +8,7 @@ import { msToTs, tsToDate } from '@temporalio/common/lib/time';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { windmillCronToCalendar } from '../src/schedules/cron';
 import { desiredSchedules, type ScheduleDefinition } from '../src/schedules/definitions';
-import { nextFireTimes, type CalendarScheduleSpec } from '../src/local/nextTimes';
+import { nextFireTimes, type CalendarScheduleSpec } from '../src/schedules/nextTimes';
 import { formatLocal } from '../src/schedules/zone';
 import { createTestNamespace } from './namespaces';
 

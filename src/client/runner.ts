@@ -1,7 +1,7 @@
 import type { QueryDefinition, SignalDefinition, Workflow, WorkflowResultType } from '@temporalio/common';
 import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import type { Config } from '../config';
-import { openLocalRunner } from '../local/runner';
+import { openLocalRunner } from './localRunner';
 import { connectTemporal } from './connection';
 import { CliError, ExitCode } from './exitCodes';
 import { describeOrUndefined, temporalRunner } from './temporalRunner';
@@ -38,7 +38,7 @@ export interface WorkflowRunner {
   close(): Promise<void>;
 }
 
-/** Opens the runner a command's workflows run on: Temporal, or with `local` this process (src/local/). */
+/** Opens the runner a command's workflows run on: Temporal, or with `local` a throwaway server and worker in this process (localRunner.ts). */
 export async function openRunner(config: Config, options: { local: boolean; notice?: (line: string) => void; connect?: ConnectTemporal }): Promise<WorkflowRunner> {
   if (options.local) return openLocalRunner(config, options.notice ?? ((line: string) => process.stderr.write(`${line}\n`)));
   return temporalRunner(await (options.connect ?? connectTemporal)(config.temporal), config);

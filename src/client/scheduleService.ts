@@ -1,7 +1,7 @@
 // What `fbb schedules` works on: the Temporal server's Schedules, or with --local the schedules as
-// configured here (src/local/schedules.ts). The command does not know which.
+// configured here (localSchedules.ts). The command does not know which.
 import { ScheduleNotFoundError } from '@temporalio/client';
-import { localSchedules } from '../local/schedules';
+import { localSchedules } from './localSchedules';
 import { applySchedules } from '../schedules/apply';
 import { schedulesFor } from '../schedules/definitions';
 import { formatLocal } from '../schedules/zone';

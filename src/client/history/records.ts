@@ -1,6 +1,6 @@
 // Where `fbb history` and `fbb status` read runs: Temporal's visibility and queries, or with --local
-// the records on this side (src/local/history.ts). The commands do not know which.
-import { localRecords } from '../../local/history';
+// the records on this side (systemLogs.ts). The commands do not know which.
+import { localRecords } from './systemLogs';
 import type { CommandContext } from '../context';
 import type { HistoryEntry, RunKind, StatusReport } from './entry';
 import { temporalRecords } from './temporal';

@@ -2,7 +2,7 @@
 // server computes it, for `fbb schedules list --local` (with a server, its own times are shown). Pure: no I/O
 // and no clock (the caller passes "now"); time zones come from src/schedules/zone.ts.
 import type { CalendarSpec, DayOfWeek, LooseRange, Month } from '@temporalio/client';
-import { zoneOf, type Zone } from '../schedules/zone';
+import { zoneOf, type Zone } from './zone';
 
 /** The part of a Temporal ScheduleSpec that our definitions use: calendars read in one time zone. */
 export interface CalendarScheduleSpec {

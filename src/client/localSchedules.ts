@@ -1,12 +1,12 @@
 // `fbb schedules list --local`: the schedules as configured here (SCHEDULE_* settings), with their
-// next runs computed in this process (nextTimes.ts); nothing else works without the server.
-import type { CommandContext } from '../client/context';
-import { CliError, ExitCode } from '../client/exitCodes';
-import { formatTable } from '../client/output';
-import type { ScheduleService } from '../client/scheduleService';
+// next runs computed in this process (src/schedules/nextTimes.ts); nothing else works without the server.
+import type { CommandContext } from './context';
+import { CliError, ExitCode } from './exitCodes';
+import { formatTable } from './output';
+import type { ScheduleService } from './scheduleService';
 import { schedulesFor } from '../schedules/definitions';
 import { formatLocal } from '../schedules/zone';
-import { nextFireTimes } from './nextTimes';
+import { nextFireTimes } from '../schedules/nextTimes';
 
 /** Notice printed before `fbb schedules list --local`. */
 export const LOCAL_SCHEDULES_NOTICE =

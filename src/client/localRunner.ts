@@ -1,39 +1,34 @@
-// The --local engine's WorkflowRunner: the project's workflows in Temporal's sandbox in this process,
-// with the records in BACKUP_DIR and system_logs standing in for the server's memory of workflow IDs.
+// The --local engine's WorkflowRunner: the project's workflows on a throwaway Temporal server with a
+// worker in this process (throwawayTemporal.ts); the records in BACKUP_DIR and system_logs stand in
+// for a durable server's memory of workflow IDs, which the throwaway server loses when the command ends.
 import type { Workflow } from '@temporalio/common';
-import { createActivities } from '../activities';
-import { WORKFLOW_TYPES } from '../client/history/entry';
-import { CliError, ExitCode } from '../client/exitCodes';
-import { otherType, type StartedWorkflow, type WorkflowRunner } from '../client/runner';
+import { WORKFLOW_TYPES } from './history/entry';
+import { CliError, ExitCode } from './exitCodes';
+import { findLocalRun, type PreviousRun } from './history/systemLogs';
+import { otherType, type StartedWorkflow, type WorkflowRunner } from './runner';
+import { temporalRunner } from './temporalRunner';
+import { startThrowawayTemporal } from './throwawayTemporal';
 import type { Config } from '../config';
-import { findLocalRun, type PreviousRun } from './history';
-import { LocalRuntime } from './localRuntime';
 
 /** Notice printed before every --local run. */
 export const LOCAL_NOTICE =
-  'fbb: --local: running in this process without a Temporal server. This run is not durable: if this process stops, the run is lost and nothing resumes it.';
+  'fbb: --local: running on a throwaway Temporal server with a worker in this process. This run is not durable: if this process stops, the run is lost and nothing resumes it.';
 
-/** Opens the --local runner: prints LOCAL_NOTICE, then bundles the workflows and prepares the sandbox. */
+/** Opens the --local runner: prints LOCAL_NOTICE, then starts the throwaway server and its worker. */
 export async function openLocalRunner(config: Config, notice: (line: string) => void): Promise<WorkflowRunner> {
   notice(LOCAL_NOTICE);
-  const runtime = await LocalRuntime.create({ activities: createActivities({ config, local: true }), clock: 'real', taskQueue: config.temporal.taskQueue });
+  const temporal = await startThrowawayTemporal(config);
+  const onServer = temporalRunner(temporal.client, temporal.config);
   return {
     local: true,
-    async start(workflow, { args, workflowId }) {
-      const previous = await previousLocalRun(config, workflow.name, workflowId);
+    async start(workflow, options) {
+      const previous = await previousLocalRun(config, workflow.name, options.workflowId);
       if (previous) return previous as StartedWorkflow<typeof workflow>;
-      const handle = await runtime.start(workflow, { args, workflowId });
-      return {
-        workflowId,
-        existing: null,
-        result: () => handle.result(),
-        query: (def, ...a) => handle.query(def, ...a),
-        signal: (def, ...a) => handle.signal(def, ...a),
-        pendingActivities: async () => handle.pendingActivities(),
-      };
+      const started = await onServer.start(workflow, options);
+      return { ...started, result: () => Promise.race([started.result(), temporal.workerFailed]) };
     },
     workersPolling: async () => undefined,
-    close: () => runtime.shutdown(),
+    close: () => temporal.stop(),
   };
 }
 

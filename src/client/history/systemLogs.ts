@@ -3,20 +3,20 @@
 // the manifests in BACKUP_DIR (each names the workflow that made it) and a running run's lock file.
 import fs from 'node:fs/promises';
 import type pg from 'pg';
-import { connect } from '../activities/db';
-import { databaseUnreachable } from '../activities/failures';
-import { lockPath, STALE_LOCK_MS, type LockHolder } from '../activities/backup/lock';
-import type { BackupManifest } from '../backup/manifest';
-import { parseBackupName } from '../backup/naming';
-import type { Config } from '../config';
-import { LocalStore } from '../storage/localStore';
-import type { BackupResult } from '../workflows/backupDatabase';
-import type { RestoreResult } from '../workflows/restoreDatabase';
-import type { CommandContext } from '../client/context';
-import { CliError, ExitCode } from '../client/exitCodes';
-import { summarizeBackup, type HistoryEntry, type RunKind } from '../client/history/entry';
-import type { RunRecords } from '../client/history/records';
-import { notReachableLocally } from '../client/runner';
+import { connect } from '../../activities/db';
+import { databaseUnreachable } from '../../activities/failures';
+import { lockPath, STALE_LOCK_MS, type LockHolder } from '../../activities/backup/lock';
+import type { BackupManifest } from '../../backup/manifest';
+import { parseBackupName } from '../../backup/naming';
+import type { Config } from '../../config';
+import { LocalStore } from '../../storage/localStore';
+import type { BackupResult } from '../../workflows/backupDatabase';
+import type { RestoreResult } from '../../workflows/restoreDatabase';
+import type { CommandContext } from '../context';
+import { CliError, ExitCode } from '../exitCodes';
+import { summarizeBackup, type HistoryEntry, type RunKind } from './entry';
+import type { RunRecords } from './records';
+import { notReachableLocally } from '../runner';
 
 /** A system_logs row with source 'backup'. */
 interface LogRow {

@@ -11,7 +11,7 @@
 //   for each mode:
 //     bare backup         pg_dump | gzip -L  /  pg_dump | zstd -L -T0  /  pg_dump -Fc -Z L
 //     ours dump step      the dumpDatabase activity alone (scripts/bench-dump.ts), no workflow, no verification
-//     ours backup         fbb backup --local (dump + verify, the real workflows in the in-process runner),
+//     ours backup         fbb backup --local (dump + verify, the real workflows on a throwaway Temporal server),
 //                         once per --verify value: during_dump (one pass) and after_dump (two, which
 //                         also times the dump step on its own)
 //     bare restore        of our file into a fresh database: gunzip -c | psql, zstd -dc | psql, pg_restore -j2

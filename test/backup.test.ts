@@ -14,19 +14,19 @@ import { createS3Client } from '../src/storage/s3Client';
 import { diffFingerprints } from '../src/testing/compare';
 import { backupDatabase, progressQuery } from '../src/workflows';
 import type { BackupResult } from '../src/workflows/backupDatabase';
-import { drivers, type Driver } from './drivers';
+import { temporalDriver, type Driver } from './drivers';
 import { createDatabase, dropDatabase, fingerprint, restoreFileIntoNewDatabase, tempDir, testConfig, uniqueName, withAdmin, withEmptyPath } from './helpers';
 
 let source: string;
 const made: string[] = [];
-const all = drivers();
+const driver = temporalDriver();
 
 beforeAll(async () => {
   source = await createDatabase('backup_src');
   made.push(source);
 });
 afterAll(async () => {
-  await Promise.all(all.map((d) => d.release()));
+  await driver.release();
   await Promise.all(made.map(dropDatabase));
 });
 
@@ -64,7 +64,7 @@ function backupFilesIn(dir: string): string[] {
   return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => !f.startsWith('.') || f.includes('partial')) : [];
 }
 
-describe.each(all)('backupDatabase on $name', (driver) => {
+describe('backupDatabase on the Temporal dev server', () => {
   it('makes a verified backup that restores into a fresh database identical to the source, embeddings included', async () => {
     const before = await fingerprint(source);
     const config = testConfig({ database: source });
@@ -129,7 +129,7 @@ describe.each(all)('backupDatabase on $name', (driver) => {
   });
 
   // dumpDatabase retries after 30 s and 60 s (src/workflows/pipeline.ts). On the server those are real
-  // seconds, so these runs overlap; the in-process runner skips the backoffs on its virtual clock.
+  // seconds, so these runs overlap.
   describe.concurrent('after every retry of the dump', () => {
     it.each(['plain_gzip', 'plain_zstd'])('fails with DumpFailed and leaves no file when pg_dump is killed mid-way, on every attempt (%s)', async (format) => {
       const config = testConfig({ database: source });
@@ -157,7 +157,7 @@ describe.each(all)('backupDatabase on $name', (driver) => {
 
   // On the server the workflow closes (lock released, failure recorded) before the dump has stopped: the
   // activity is cancelled with the default TRY_CANCEL and learns of it only from a heartbeat response, so
-  // its partial file stays until then. The in-process runner stops the activity at once and hides that window.
+  // its partial file stays until then.
   it('ends as cancelled when cancelled while dumping; once the dump has stopped, no file and no lock are left', async () => {
     const config = testConfig({ database: source });
     const stalled = path.join(tempDir('stall'), 'stalled');

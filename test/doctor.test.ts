@@ -1,19 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../src/activities';
 import type { Config } from '../src/config';
+import { createActivities } from '../src/activities';
 import type { CheckResult, DoctorReport } from '../src/doctor/report';
-import { LocalRuntime } from '../src/local';
 import { startPgCluster, type PgCluster } from '../src/testing/pgCluster';
 import { checkEnvironment } from '../src/workflows';
 import { runCli } from '../src/client/cli';
 import { TEMPORAL_CLI_VERSION } from '../src/temporalCli';
-import { captured, createDatabase, dropDatabase, tempDir, testConfig, withEmptyPath } from './helpers';
-import { onTemporal, startTestWorker, temporalInfo } from './temporal';
+import { captured, createDatabase, dropDatabase, tempDir, testConfig, uniqueName, withEmptyPath } from './helpers';
+import { onTemporal, startTestWorker, temporalInfo, testClient } from './temporal';
 
 let sampleDb: string;
-let n = 0;
 
 beforeAll(async () => {
   sampleDb = await createDatabase('doctor');
@@ -22,13 +20,17 @@ afterAll(async () => {
   await dropDatabase(sampleDb);
 });
 
-/** Runs the real checkEnvironment workflow in the sandbox with real activities against `config`. */
+/**
+ * Runs the real checkEnvironment workflow on the dev server, on a Worker whose real activities work on
+ * `config` as given (its Temporal settings included: the temporal check looks at them, not at the test server).
+ */
 async function doctor(config: Config, mode: 'local' | 'temporal' = 'local'): Promise<DoctorReport> {
-  const runtime = await LocalRuntime.create({ activities: createActivities({ config }) });
+  const worker = await startTestWorker(onTemporal(config), createActivities({ config }));
   try {
-    return await runtime.execute(checkEnvironment, { args: [{ mode }], workflowId: `doctor-${++n}` });
+    const client = await testClient();
+    return await client.workflow.execute(checkEnvironment, { args: [{ mode }], taskQueue: worker.taskQueue, workflowId: uniqueName('doctor') });
   } finally {
-    await runtime.shutdown();
+    await worker.stop();
   }
 }
 

@@ -1,19 +1,17 @@
-// The same workflow scenarios on two drivers: the real Temporal dev server (a real Worker in this
-// process, the bundle globalSetup built) and the in-process runner behind `--local` (src/local/).
-// A scenario that passes on one and fails on the other is a runner bug, or a documented limit of --local.
+// The workflow scenarios' engine: the real Temporal dev server, with a real Worker in this process
+// (the bundle globalSetup built) per config, and the activities' attempts recorded per run.
 import { Context } from '@temporalio/activity';
 import type { WorkflowStartOptions } from '@temporalio/client';
 import { CancelledFailure, type QueryDefinition, type SignalDefinition, type Workflow, type WorkflowResultType } from '@temporalio/common';
 import { createActivities } from '../src/activities';
 import type { Config } from '../src/config';
-import { LocalRuntime } from '../src/local';
 import { statusQuery, type RestoreResult } from '../src/workflows/restoreDatabase';
 import { onTemporal, startTestWorker, testClient } from './temporal';
 
-/** Which engine runs the workflows. */
-export type DriverName = 'temporal' | 'local';
+/** Which engine runs the workflows (one since the in-process runtime behind --local is gone). */
+export type DriverName = 'temporal';
 
-/** A started workflow run, the same on both drivers (the Temporal client's WorkflowHandle, plus test helpers). */
+/** A started workflow run: the Temporal client's WorkflowHandle, plus test helpers. */
 export interface RunHandle<W extends Workflow> {
   readonly workflowId: string;
   /** The workflow's return value; a failure arrives as WorkflowFailedError → ActivityFailure → ApplicationFailure. */
@@ -38,7 +36,7 @@ export interface StartOptions<W extends Workflow> {
 export interface Runner {
   start<W extends Workflow>(workflow: W, options: StartOptions<W>): Promise<RunHandle<W>>;
   execute<W extends Workflow>(workflow: W, options: StartOptions<W>): Promise<WorkflowResultType<W>>;
-  /** Stops this runner's Worker or LocalRuntime (queries need it running, so stop after the last one). */
+  /** Stops this runner's Worker (queries need it running, so stop after the last one). */
   stop(): Promise<void>;
 }
 
@@ -46,12 +44,12 @@ export interface Runner {
 export interface Driver {
   readonly name: DriverName;
   /**
-   * A runner (a Worker on its own task queue, or a LocalRuntime) with the activities for `config`, any
+   * A runner (a Worker on its own task queue) with the activities for `config`, any
    * replaced by `overrides`. Without overrides, asking again for the same config object gives the same
    * runner until it is stopped (a Worker takes 1.5 s to create).
    */
   runner(config: Config, overrides?: Record<string, unknown>): Promise<Runner>;
-  /** Stops every Worker or LocalRuntime not stopped yet (call it in afterEach or afterAll). */
+  /** Stops every Worker not stopped yet (call it in afterEach or afterAll). */
   release(): Promise<void>;
 }
 
@@ -60,8 +58,7 @@ type Attempts = Map<string, string[]>;
 
 /**
  * The project's activities for `config` with `overrides`, each recording its attempts by workflow ID.
- * Recording in the activity itself counts the same thing on both drivers (the server's history keeps
- * only an activity's last attempt).
+ * Recorded in the activity itself: the server's history keeps only an activity's last attempt.
  */
 function recordedActivities(config: Config, overrides: Record<string, unknown>, attempts: Attempts): Record<string, ActivityFn> {
   const all = { ...createActivities({ config }), ...overrides } as Record<string, ActivityFn>;
@@ -165,35 +162,4 @@ export function temporalDriver(): Driver {
     };
     return { start, execute: async (workflow, options) => (await start(workflow, options)).result(), stop: () => worker.stop() };
   });
-}
-
-/** The in-process runner behind `--local`, on its virtual clock (timers and retry backoffs skip ahead). */
-export function localDriver(): Driver {
-  return driver('local', async (config, overrides) => {
-    const attempts: Attempts = new Map();
-    const runtime = await LocalRuntime.create({ activities: recordedActivities(config, overrides, attempts) });
-    let stopped: Promise<void> | undefined;
-    const start = async <W extends Workflow>(workflow: W, options: StartOptions<W>): Promise<RunHandle<W>> => {
-      const handle = await runtime.start(workflow, options);
-      return {
-        workflowId: handle.workflowId,
-        result: () => handle.result(),
-        signal: (def, ...args) => handle.signal(def, ...args),
-        query: (def, ...args) => handle.query(def, ...args),
-        cancel: () => handle.cancel(),
-        awaitingConfirmation: async () => {
-          // Idle means blocked on the signal or its deadline; the status query then tells which phase.
-          await handle.settled();
-          return pollAwaitingConfirmation(handle.workflowId, () => handle.query(statusQuery));
-        },
-        attempts: () => [...(attempts.get(handle.workflowId) ?? [])],
-      };
-    };
-    return { start, execute: async (workflow, options) => (await start(workflow, options)).result(), stop: () => (stopped ??= runtime.shutdown()) };
-  });
-}
-
-/** Both drivers, the reference (the real server) first. */
-export function drivers(): Driver[] {
-  return [temporalDriver(), localDriver()];
 }

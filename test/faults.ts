@@ -9,6 +9,7 @@ import type { Config } from '../src/config';
 import { startPgCluster, type PgCluster } from '../src/testing/pgCluster';
 import { loadSampleDatabase } from '../src/testing/fixture';
 import { tempDir, withServer } from './helpers';
+import { temporalInfo } from './temporal';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -64,6 +65,8 @@ export function fbbEnv(config: Config, extra: Record<string, string> = {}): Reco
     PG_BIN_DIR: config.pgBinDir ?? '',
     LOG_LEVEL: 'info',
     TEMPORAL_ADDRESS: '127.0.0.1:1',
+    // --local starts a throwaway server from this CLI; a build outside the checkout finds no .tools/.
+    TEMPORAL_CLI: temporalInfo.cli,
     ...extra,
   };
 }

@@ -10,12 +10,12 @@ import type { Config } from '../src/config';
 import { diffFingerprints, fingerprintDatabase } from '../src/testing/compare';
 import { startPgCluster, type PgCluster } from '../src/testing/pgCluster';
 import { backupDatabase, cancelRestore, confirmRestore, restoreDatabase } from '../src/workflows';
-import { drivers, type Driver, type Runner } from './drivers';
+import { temporalDriver, type Driver, type Runner } from './drivers';
 import { createDatabase, fingerprint, restoreFileIntoNewDatabase, testConfig, uniqueName, withAdmin, withServer } from './helpers';
 
-const all = drivers();
+const driver = temporalDriver();
 afterAll(async () => {
-  await Promise.all(all.map((d) => d.release()));
+  await driver.release();
   // Every database this file made, live, aside or restored, has "rst" in its name.
   const { rows } = await withAdmin((c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'fbb_rst%'"));
   await withAdmin(async (c) => {
@@ -48,7 +48,7 @@ function failureType(err: unknown): string | undefined {
   return e instanceof ApplicationFailure ? (e.type ?? undefined) : undefined;
 }
 
-describe.each(all)('restoreDatabase on $name', (driver) => {
+describe('restoreDatabase on the Temporal dev server', () => {
   afterEach(() => driver.release());
   const runnerFor = (config: Config, overrides: Record<string, unknown> = {}): Promise<Runner> => driver.runner(config, overrides);
   it('after a confirm signal, brings the database back to the moment of the backup; the pre-restore backup holds the state it replaced', async () => {

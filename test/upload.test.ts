@@ -4,27 +4,28 @@ import path from 'node:path';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../src/activities';
 import { uploadBackup } from '../src/activities/backup/upload';
 import { manifestName, MANIFEST_VERSION, parseManifest, type BackupManifest } from '../src/backup/manifest';
-import { LocalRuntime } from '../src/local';
 import { createS3Client } from '../src/storage/s3Client';
 import { backupDatabase } from '../src/workflows';
-import { createDatabase, dropDatabase, runActivity, tempDir, testConfig } from './helpers';
+import { temporalDriver } from './drivers';
+import { createDatabase, dropDatabase, runActivity, tempDir, testConfig, uniqueName } from './helpers';
 
 let source: string;
 beforeAll(async () => {
   source = await createDatabase('upload_src');
 });
+const driver = temporalDriver();
 afterAll(async () => {
+  await driver.release();
   await dropDatabase(source);
 });
 
 describe('upload to S3', () => {
   it('a backup with upload_to_s3 lands in the bucket with its size, its SHA-256 in metadata, and its manifest beside it', async () => {
     const config = testConfig({ database: source, s3: true });
-    const runtime = await LocalRuntime.create({ activities: createActivities({ config }) });
-    const result = await runtime.execute(backupDatabase, { args: [{ backup_type: 'daily', upload_to_s3: true }], workflowId: 'upload-wf-1' }).finally(() => runtime.shutdown());
+    const runner = await driver.runner(config);
+    const result = await runner.execute(backupDatabase, { args: [{ backup_type: 'daily', upload_to_s3: true }], workflowId: uniqueName('upload') }).finally(() => runner.stop());
     const s3 = config.s3!;
     expect(result.uploaded).toEqual({ bucket: s3.bucket, key: `${s3.prefix}${result.filename}` });
     const client = createS3Client(s3);
@@ -60,14 +61,14 @@ describe('upload to S3', () => {
 
   it('refuses upload_to_s3 when no bucket is configured, before dumping anything', async () => {
     const config = testConfig({ database: source });
-    const runtime = await LocalRuntime.create({ activities: createActivities({ config }) });
-    const handle = await runtime.start(backupDatabase, { args: [{ upload_to_s3: true }], workflowId: 'upload-wf-2' });
+    const runner = await driver.runner(config);
+    const handle = await runner.start(backupDatabase, { args: [{ upload_to_s3: true }], workflowId: uniqueName('upload') });
     const err = await handle.result().catch((e: unknown) => e);
-    await runtime.shutdown();
+    await runner.stop();
     const cause = (err as { cause?: unknown }).cause;
     expect(cause).toBeInstanceOf(ApplicationFailure);
     expect((cause as ApplicationFailure).type).toBe('S3NotConfigured');
-    expect(handle.execution.attempts.map((a) => a.activityType)).toEqual(['backupSettings']);
+    expect(handle.attempts()).toEqual(['backupSettings:completed']);
     expect(fs.readdirSync(config.backup.dir)).toEqual([]);
   });
 });

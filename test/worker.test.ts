@@ -1,18 +1,20 @@
-// What the production worker prints. A real worker polling a Temporal server cannot run here (no
-// server); its log lines are produced by the same logger fed by the SDK's own activity context
-// (MockActivityEnvironment) and workflow sandbox (LocalRuntime), which attach the same metadata.
+// What the production worker prints: the logger fed by the SDK's own activity context
+// (MockActivityEnvironment), and a real worker process on the dev server for workflow log lines.
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import type { LogLevel } from '@temporalio/worker';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../src/activities';
 import { loadConfig } from '../src/config';
 import { createLogger } from '../src/observability/logger';
-import { LocalRuntime } from '../src/local';
 import { backupDatabase } from '../src/workflows';
 import { startupLog } from '../src/worker';
-import { testConfig } from './helpers';
+import { buildWorker, killAllWorkers, startWorker } from './durability';
+import { testConfig, uniqueName } from './helpers';
+import { onTemporal, testClient } from './temporal';
+
+beforeAll(buildWorker, 600_000);
+afterAll(killAllWorkers);
 
 /** A logger like the worker's, writing into an array. */
 function capture(format: 'json' | 'text', level: 'debug' | 'info' | 'warn' | 'error' = 'debug') {
@@ -115,27 +117,24 @@ describe('LOG_FORMAT=json', () => {
   });
 
   it("carries the workflow's ids on workflow log lines", async () => {
-    const { logger, records } = capture('json');
-    // A real worker hands workflow.log lines to the runtime logger through the SDK's logger sink; LocalRuntime hands them here.
-    const runtime = await LocalRuntime.create({
-      activities: createActivities({ config: testConfig() }),
-      taskQueue: 'family-brain-backup',
-      log: (level, message, attrs) => logger.log(level.toUpperCase() as LogLevel, message, attrs),
-    });
-    try {
-      const handle = await runtime.start(backupDatabase, { args: [{ backup_type: 'hourly' }], workflowId: 'backup:log-test' });
-      await expect(handle.result()).rejects.toThrow();
-    } finally {
-      await runtime.shutdown();
-    }
-    const failed = records().find((r) => r.message === 'Workflow failed');
-    expect(failed).toMatchObject({
+    // A real worker process hands workflow.log lines to its runtime logger through the SDK's logger sink.
+    const config = onTemporal(testConfig());
+    const worker = startWorker(config, { LOG_FORMAT: 'json', LOG_LEVEL: 'warn' });
+    const client = await testClient();
+    const workflowId = uniqueName('backup_log_test');
+    const handle = await client.workflow.start(backupDatabase, { taskQueue: config.temporal.taskQueue, workflowId, args: [{ backup_type: 'hourly' }] });
+    await expect(handle.result()).rejects.toThrow();
+    worker.kill('SIGTERM');
+    const { all } = await worker;
+    const records = String(all).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(records.find((r) => r.message === 'Workflow failed')).toMatchObject({
       level: 'warn',
-      workflowId: 'backup:log-test',
-      runId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      workflowId,
+      runId: handle.firstExecutionRunId,
       workflowType: 'backupDatabase',
-      taskQueue: 'family-brain-backup',
-      error: { type: 'InvalidBackupInput' },
+      taskQueue: config.temporal.taskQueue,
+      // Across the sandbox's sink the failure arrives as a plain Error: its type survives only in the stack's first line.
+      error: { message: expect.stringContaining('invalid backup input: "backup_type" must be one of'), stack: expect.stringMatching(/^ApplicationFailure: invalid backup input/) },
     });
   });
 

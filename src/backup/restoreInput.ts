@@ -1,6 +1,6 @@
 // The restoreDatabase workflow's input: the Windmill guide's JSON, validated before anything runs.
-import { ApplicationFailure, type Duration } from '@temporalio/common';
-import { msToNumber } from '@temporalio/common/lib/time';
+import { ApplicationFailure } from '@temporalio/common';
+import { durationMs } from './duration';
 import { parseBackupName } from './naming';
 
 /** The longest a restore may wait for confirmation. */
@@ -31,11 +31,7 @@ function fail(type: string, problems: string[]): ApplicationFailure {
 
 function isDuration(value: unknown): value is string {
   if (typeof value !== 'string') return false;
-  try {
-    return msToNumber(value as Duration) > 0;
-  } catch {
-    return false;
-  }
+  return (durationMs(value) ?? 0) > 0;
 }
 
 /** Validates the input and fills in defaults; throws non-retryable InvalidBackupName or InvalidRestoreInput. */
@@ -59,7 +55,7 @@ export function parseRestoreInput(raw: unknown): RestoreInput {
   const timeout = input.confirmation_timeout ?? DEFAULTS.confirmation_timeout;
   if (!isDuration(timeout)) problems.push(`"confirmation_timeout" must be a duration such as "1 hour" or "30 minutes", got ${JSON.stringify(timeout)}`);
   // The restore holds the database's lock while it waits, and a lock older than 24 hours is taken over (src/activities/backup/lock.ts).
-  else if (msToNumber(timeout as Duration) > MAX_CONFIRMATION_MS) problems.push(`"confirmation_timeout" may be at most 12 hours (the restore holds the database's lock while it waits), got ${JSON.stringify(timeout)}`);
+  else if ((durationMs(timeout) ?? 0) > MAX_CONFIRMATION_MS) problems.push(`"confirmation_timeout" may be at most 12 hours (the restore holds the database's lock while it waits), got ${JSON.stringify(timeout)}`);
   if (problems.length > 0) throw fail('InvalidRestoreInput', problems);
   if (parseBackupName(filename as string) === undefined) {
     throw ApplicationFailure.create({

@@ -1,7 +1,7 @@
 // restoreTenant: one tenant's rows back to a backup's moment, every other tenant's left as they are.
 import { CancellationScope, condition, defineQuery, isCancellation, setHandler } from '@temporalio/workflow';
-import { msToNumber } from '@temporalio/common/lib/time';
 import type { Duration } from '@temporalio/common';
+import { durationMs } from '../backup/duration';
 import type { PartialTarget } from '../partial/activities';
 import type { Applied } from '../partial/apply';
 import { parseTenantRestoreInput, type TableRestoreInput, type TenantRestoreInput } from '../partial/input';
@@ -137,7 +137,7 @@ export async function runPartialRestore(
       }
       if (!input.confirm_restore) {
         state.phase = 'awaiting_confirmation';
-        state.confirm_by = new Date(Date.now() + msToNumber(input.confirmation_timeout as Duration)).toISOString();
+        state.confirm_by = new Date(Date.now() + (durationMs(input.confirmation_timeout) ?? 0)).toISOString();
         const answered = await condition(() => confirmedBy !== null || cancelled !== null, input.confirmation_timeout as Duration);
         state.confirm_by = null;
         if (cancelled !== null) return finish('cancelled', { error: cancelledError('while the plan awaited confirmation') });

@@ -1,8 +1,8 @@
 // Steps 2 and 3 of a restore: the pre-restore backup, then waiting for a person to confirm.
 import { condition } from '@temporalio/workflow';
-import { msToNumber } from '@temporalio/common/lib/time';
 import type { Duration } from '@temporalio/common';
 import type { BackupSettings } from '../../activities/backup';
+import { durationMs } from '../../backup/duration';
 import { backupFilename } from '../../backup/naming';
 import type { RestoreInput } from '../../backup/restoreInput';
 import { ErrorType } from '../../errors';
@@ -53,7 +53,7 @@ export async function awaitConfirmation(run: RestoreRun, input: RestoreInput): P
     return cancelledBeforeRestore(run);
   }
   run.state.phase = 'awaiting_confirmation';
-  run.state.confirm_by = new Date(Date.now() + msToNumber(input.confirmation_timeout as Duration)).toISOString();
+  run.state.confirm_by = new Date(Date.now() + (durationMs(input.confirmation_timeout) ?? 0)).toISOString();
   const answered = await condition(() => run.confirmedBy !== null || run.cancelled !== null, input.confirmation_timeout as Duration);
   run.state.confirm_by = null;
   if (run.cancelled !== null) return run.finish('cancelled', { error: failure(ErrorType.RestoreCancelled, `${cancelledBy(run.cancelled)}; the database was not changed`) });

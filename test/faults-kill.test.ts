@@ -1,24 +1,34 @@
 // Issue 12, "kills leave the database stuck": the real CLI restores in a child process that is
 // paused at the moment in question (FBB_TEST_PAUSE_AT) and killed there with SIGKILL.
 import fs from 'node:fs';
+import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { lockPath } from '../src/activities/backup/lock';
-import { ensureBuilt, fbbEnv, outcome, startFbb, waitFor } from './faults';
+import { alive, ensureBuilt, fbbEnv, outcome, startFbb, waitFor } from './faults';
 import { createDatabase, dropDatabase, fingerprint, testConfig, withAdmin } from './helpers';
 
 beforeAll(async () => {
   await ensureBuilt();
 }, 600_000);
 
-/** Starts `fbb` paused at `point` and kills it there with SIGKILL. */
+/** The pids of `pid`'s child processes running the Temporal CLI (a --local run's throwaway server). */
+async function temporalChildren(pid: number): Promise<number[]> {
+  const { stdout } = await execa('ps', ['--ppid', String(pid), '-o', 'pid=,comm='], { reject: false });
+  return stdout.split('\n').map((l) => l.trim().split(/\s+/)).filter(([, comm]) => comm === 'temporal').map(([p]) => Number(p));
+}
+
+/** Starts `fbb` paused at `point` and kills it there with SIGKILL; its throwaway Temporal server dies with it. */
 async function killAt(point: string, args: string[], env: Record<string, string>): Promise<void> {
   const run = startFbb(args, { ...env, FBB_TEST_PAUSE_AT: point });
   let stderr = '';
   run.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   await waitFor(`the pause at ${point}`, () => stderr.includes(`test pause at ${point}`), run);
+  const servers = await temporalChildren(run.pid!);
+  expect(servers).toHaveLength(1);
   process.kill(run.pid!, 'SIGKILL');
   const result = await run;
   expect(result.signal).toBe('SIGKILL');
+  await waitFor('the throwaway Temporal server to die with the killed fbb', () => (servers.some(alive) ? undefined : true));
 }
 
 async function databasesLike(prefix: string): Promise<{ datname: string; datallowconn: boolean }[]> {

@@ -4,7 +4,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
+import pg$ from 'pg';
 import { bundleWorkflows } from '../src/workflowBundle';
+import { loadSampleDatabase } from '../src/testing/fixture';
 import { assertPostgresInstalled, findPgBinDir, startPgCluster, type PgCluster } from '../src/testing/pgCluster';
 import { startS3Server, type S3Server } from '../src/testing/s3server';
 import { requireTemporalCli } from '../src/temporalCli';
@@ -12,7 +14,8 @@ import { startTemporalDevServer, type TemporalDevServer } from '../src/temporalS
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    pg: { host: string; port: number; user: string; password: string; binDir: string };
+    /** `sampleTemplate`: a database holding the default sample, for CREATE DATABASE ... TEMPLATE (test/helpers.ts createDatabase). */
+    pg: { host: string; port: number; user: string; password: string; binDir: string; sampleTemplate: string };
     s3: { endpoint: string; bucket: string; region: string; accessKeyId: string; secretAccessKey: string };
     temporal: { address: string; namespace: string; uiUrl: string; logFile: string; cli: string; pid: number; workflowBundle: string };
   }
@@ -30,12 +33,29 @@ export async function setup(project: TestProject): Promise<void> {
   const bundling = bundleWorkflows();
   [pg, s3, temporal] = await Promise.all([startPgCluster(), startS3Server(), startTemporalDevServer({ cli, startTimeoutMs: 120_000 })]);
   process.stderr.write(`globalSetup: PostgreSQL, s3rver and the Temporal dev server (${temporal.address}, UI ${temporal.uiUrl}) up in ${Date.now() - started} ms\n`);
+  await createSampleTemplate(pg);
   bundleDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fbb-bundle-'));
   const workflowBundle = path.join(bundleDir, 'workflow-bundle.js');
   fs.writeFileSync(workflowBundle, (await bundling).code);
-  project.provide('pg', { host: pg.host, port: pg.port, user: pg.user, password: pg.password, binDir: pg.binDir });
+  project.provide('pg', { host: pg.host, port: pg.port, user: pg.user, password: pg.password, binDir: pg.binDir, sampleTemplate: SAMPLE_TEMPLATE });
   project.provide('s3', { endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey });
   project.provide('temporal', { address: temporal.address, namespace: temporal.namespace, uiUrl: temporal.uiUrl!, logFile: temporal.logFile, cli, pid: temporal.pid, workflowBundle });
+}
+
+/** The database the default sample is loaded into once per run; each test database is a copy of it. */
+const SAMPLE_TEMPLATE = 'sample_template';
+
+/** Loads the default sample into SAMPLE_TEMPLATE; no connection to it stays open (a template must have none). */
+async function createSampleTemplate(cluster: PgCluster): Promise<void> {
+  const connect = async (database: string) => {
+    const client = new pg$.Client({ host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database });
+    await client.connect();
+    return client;
+  };
+  const admin = await connect('postgres');
+  await admin.query(`CREATE DATABASE ${SAMPLE_TEMPLATE}`).finally(() => admin.end());
+  const template = await connect(SAMPLE_TEMPLATE);
+  await loadSampleDatabase(template).finally(() => template.end());
 }
 
 export async function teardown(): Promise<void> {

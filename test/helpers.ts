@@ -107,8 +107,10 @@ export async function withServer<T>(server: { host: string; port: number; user: 
 /** Creates a database, with the sample Family Second Brain contents unless `sample` is false. */
 export async function createDatabase(label: string, sample: SampleOptions | false = {}): Promise<string> {
   const name = uniqueName(label);
-  await withAdmin((c) => c.query(`CREATE DATABASE ${name}`));
-  if (sample !== false) await withAdmin((c) => loadSampleDatabase(c, sample), name);
+  // The default sample is copied from the template globalSetup loaded once, instead of loaded again.
+  const copy = sample !== false && Object.keys(sample).length === 0;
+  await withAdmin((c) => c.query(`CREATE DATABASE ${name}${copy ? ` TEMPLATE ${pgInfo.sampleTemplate}` : ''}`));
+  if (sample !== false && !copy) await withAdmin((c) => loadSampleDatabase(c, sample), name);
   return name;
 }
 

@@ -24,6 +24,7 @@ export interface FileTime {
   seconds: number;
   /** The sum of its tests' own durations. */
   testSeconds: number;
+  /** Tests that ran (passed or failed; skipped ones are not counted). */
   tests: number;
   failed: number;
 }
@@ -32,7 +33,7 @@ export interface FileTime {
 export function fileTimes(report: VitestReport, root = process.cwd()): FileTime[] {
   return report.testResults
     .map((r) => {
-      const results = r.assertionResults ?? [];
+      const results = (r.assertionResults ?? []).filter((a) => a.status === 'passed' || a.status === 'failed');
       const testSeconds = results.reduce((sum, a) => sum + (a.duration ?? 0), 0) / 1000;
       const wall = r.startTime !== undefined && r.endTime !== undefined ? (r.endTime - r.startTime) / 1000 : testSeconds;
       return { file: path.relative(root, r.name), seconds: wall, testSeconds, tests: results.length, failed: results.filter((a) => a.status === 'failed').length };
@@ -58,5 +59,7 @@ if (require.main === module) {
   const args = process.argv.slice(2);
   const file = args.find((a) => !a.startsWith('--')) ?? '.bench/test-times.json';
   const report = JSON.parse(fs.readFileSync(file, 'utf8')) as VitestReport;
-  process.stdout.write(`${formatTimes(fileTimes(report), args.includes('--markdown'))}\n`);
+  const ends = report.testResults.flatMap((r) => (r.endTime === undefined ? [] : [r.endTime]));
+  const wall = report.startTime !== undefined && ends.length > 0 ? `\nwhole run: ${((Math.max(...ends) - report.startTime) / 1000).toFixed(1)} s (servers, imports and files in parallel)\n` : '';
+  process.stdout.write(`${formatTimes(fileTimes(report), args.includes('--markdown'))}\n${wall}`);
 }

@@ -52,7 +52,7 @@ describe('fbb doctor (checkEnvironment)', () => {
     expect(find(report, 'database').detail).toMatch(/PostgreSQL 15\.\d+/);
     expect(find(report, 'pgvector_server').detail).toMatch(/pgvector 0\.8\.\d/);
     expect(find(report, 'backup_dir').detail).toMatch(/writable; [\d.]+ [KMGT]?i?B free/);
-    expect(find(report, 'temporal')).toEqual({ name: 'temporal', status: 'skip', detail: 'not checked: --local runs in this process without a Temporal server' });
+    expect(find(report, 'temporal')).toEqual({ name: 'temporal', status: 'skip', detail: 'not checked: --local runs on a throwaway Temporal server of its own, not on TEMPORAL_ADDRESS' });
     expect(report.status).toBe('ok');
   });
 

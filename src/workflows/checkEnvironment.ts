@@ -9,7 +9,7 @@ export async function checkEnvironment(input: CheckEnvironmentInput = { mode: 't
     checks.checkBackupDir(),
     checks.checkS3(),
     input.mode === 'local'
-      ? Promise.resolve({ name: 'temporal', status: 'skip' as const, detail: 'not checked: --local runs in this process without a Temporal server' })
+      ? Promise.resolve({ name: 'temporal', status: 'skip' as const, detail: 'not checked: --local runs on a throwaway Temporal server of its own, not on TEMPORAL_ADDRESS' })
       : checks.checkTemporal(),
   ]);
   const all = [...databaseAndTools, ...pgvector, backupDir, s3, temporal];

@@ -8,8 +8,8 @@ import { PassThrough } from 'node:stream';
 import { execa } from 'execa';
 import pg from 'pg';
 import { runCli } from '../src/client/cli';
-import { loadSampleDatabase } from '../src/testing/fixture';
-import { startPgCluster } from '../src/testing/pgCluster';
+import { loadSampleDatabase } from '../src/sample/fixture';
+import { startPgCluster } from '../src/sample/pgCluster';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);

@@ -27,8 +27,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import pg from 'pg';
-import { loadSampleDatabase } from '../src/testing/fixture';
-import { startPgCluster, type PgCluster } from '../src/testing/pgCluster';
+import { loadSampleDatabase } from '../src/sample/fixture';
+import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
 import { sampleTree } from './procTree';
 
 type Kind = 'gzip' | 'zstd' | 'custom';

@@ -15,8 +15,8 @@ import { ConfigError, loadConfig } from '../src/config';
 import { startLocalWorker } from '../src/localWorker';
 import { createLogger } from '../src/observability/logger';
 import { requireTemporalCli, temporalCliVersion } from '../src/temporalCli';
-import { loadSampleDatabase } from '../src/testing/fixture';
-import { startPgCluster, type PgCluster } from '../src/testing/pgCluster';
+import { loadSampleDatabase } from '../src/sample/fixture';
+import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
 import { startTemporalDevServer, type TemporalDevServer } from '../src/temporalServer';
 
 const say = (line: string) => void process.stderr.write(`demo: ${line}\n`);

@@ -16,9 +16,9 @@ import pg from 'pg';
 import { createActivities } from '../src/activities';
 import { loadConfig, type Config } from '../src/config';
 import { bundleWorkflows, findPrebuiltBundle } from '../src/workflowBundle';
-import { loadSampleDatabase } from '../src/testing/fixture';
-import { startPgCluster } from '../src/testing/pgCluster';
-import { startS3Server } from '../src/testing/s3server';
+import { loadSampleDatabase } from '../src/sample/fixture';
+import { startPgCluster } from '../src/sample/pgCluster';
+import { startS3Server } from '../test/s3server';
 import { startTemporalDevServer } from '../src/temporalServer';
 import { cancelRestore, confirmRestore, statusQuery } from '../src/workflows';
 

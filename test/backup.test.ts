@@ -11,7 +11,7 @@ import { libpqEnv } from '../src/activities/pgTools';
 import type { Config } from '../src/config';
 import { LocalStore } from '../src/storage/localStore';
 import { createS3Client } from '../src/storage/s3Client';
-import { diffFingerprints } from '../src/testing/compare';
+import { diffFingerprints } from './compare';
 import { backupDatabase, progressQuery } from '../src/workflows';
 import type { BackupResult } from '../src/workflows/backupDatabase';
 import { temporalDriver, type Driver } from './drivers';

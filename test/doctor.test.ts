@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../src/config';
 import { createActivities } from '../src/activities';
 import type { CheckResult, DoctorReport } from '../src/doctor/report';
-import { startPgCluster, type PgCluster } from '../src/testing/pgCluster';
+import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
 import { checkEnvironment } from '../src/workflows';
 import { runCli } from '../src/client/cli';
 import { TEMPORAL_CLI_VERSION } from '../src/temporalCli';

@@ -8,7 +8,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../src/config';
-import type { PgCluster } from '../src/testing/pgCluster';
+import type { PgCluster } from '../src/sample/pgCluster';
 import { backupDatabase } from '../src/workflows';
 import { activityRunning, buildWorker, dropOurDatabases, filesIn, killAllWorkers, leftoverDatabases, printRecoveries, recovered, startWorker } from './durability';
 import { eventually } from './eventually';

@@ -17,7 +17,7 @@ import { parseBackupName } from '../src/backup/naming';
 import type { Config } from '../src/config';
 import { loadConfig } from '../src/config';
 import { createS3Client } from '../src/storage/s3Client';
-import { diffFingerprints } from '../src/testing/compare';
+import { diffFingerprints } from './compare';
 import { backupDatabase, restoreDatabase, restoreDrill } from '../src/workflows';
 import type { BackupResult } from '../src/workflows/backupDatabase';
 import { createDatabase, dropDatabase, fingerprint, runActivity, tempDir, testConfig, uniqueName, withAdmin } from './helpers';

@@ -14,7 +14,7 @@ import { formatCatalog } from '../src/client/commands/list';
 import { manifestName, type BackupManifest } from '../src/backup/manifest';
 import { backupFilename } from '../src/backup/naming';
 import type { Config } from '../src/config';
-import { diffFingerprints } from '../src/testing/compare';
+import { diffFingerprints } from './compare';
 import { backupDatabase, restoreDatabase } from '../src/workflows';
 import type { RestoreResult } from '../src/workflows/restoreDatabase';
 import { createDatabase, dropDatabase, fingerprint, runActivity, tempDir, testConfig, uniqueName, withAdmin } from './helpers';

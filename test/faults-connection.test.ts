@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dumpDatabase } from '../src/activities/backup/dump';
 import { ErrorType } from '../src/errors';
-import type { PgCluster } from '../src/testing/pgCluster';
+import type { PgCluster } from '../src/sample/pgCluster';
 import { ensureBuilt, fbbEnv, outcome, pgCtl, sampleCluster, slowPgDumpBinDir, startFbb, waitFor } from './faults';
 import { createDatabase, dropDatabase, runActivity, testConfig, withAdmin } from './helpers';
 

@@ -11,7 +11,7 @@ import { createActivities } from '../src/activities';
 import { manifestName, type BackupManifest } from '../src/backup/manifest';
 import { backupFilename } from '../src/backup/naming';
 import type { Config } from '../src/config';
-import { diffFingerprints } from '../src/testing/compare';
+import { diffFingerprints } from './compare';
 import { runCli } from '../src/client/cli';
 import { backupDatabase, confirmRestore, restoreDatabase, statusQuery } from '../src/workflows';
 import type { RestoreResult } from '../src/workflows/restoreDatabase';

@@ -9,8 +9,8 @@ import { createActivities } from '../src/activities';
 import { manifestName, type BackupManifest } from '../src/backup/manifest';
 import { backupFilename } from '../src/backup/naming';
 import type { Config } from '../src/config';
-import { loadSampleDatabase } from '../src/testing/fixture';
-import { startPgCluster, type PgCluster } from '../src/testing/pgCluster';
+import { loadSampleDatabase } from '../src/sample/fixture';
+import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
 import { runActivity, testConfig, withServer } from './helpers';
 
 vi.setConfig({ testTimeout: 300_000, hookTimeout: 300_000 });

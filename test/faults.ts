@@ -6,8 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import type { Config } from '../src/config';
-import { startPgCluster, type PgCluster } from '../src/testing/pgCluster';
-import { loadSampleDatabase } from '../src/testing/fixture';
+import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
+import { loadSampleDatabase } from '../src/sample/fixture';
 import { tempDir, withServer } from './helpers';
 import { temporalInfo } from './temporal';
 

@@ -1,8 +1,8 @@
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { libpqEnv } from '../src/activities/pgTools';
-import { diffFingerprints } from '../src/testing/compare';
-import { SAMPLE_TABLES } from '../src/testing/fixture';
+import { diffFingerprints } from './compare';
+import { SAMPLE_TABLES } from '../src/sample/fixture';
 import { createDatabase, dropDatabase, fingerprint, testConfig, withAdmin } from './helpers';
 
 const made: string[] = [];

@@ -6,9 +6,9 @@ import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import pg$ from 'pg';
 import { bundleWorkflows } from '../src/workflowBundle';
-import { loadSampleDatabase } from '../src/testing/fixture';
-import { assertPostgresInstalled, findPgBinDir, startPgCluster, type PgCluster } from '../src/testing/pgCluster';
-import { startS3Server, type S3Server } from '../src/testing/s3server';
+import { loadSampleDatabase } from '../src/sample/fixture';
+import { assertPostgresInstalled, findPgBinDir, startPgCluster, type PgCluster } from '../src/sample/pgCluster';
+import { startS3Server, type S3Server } from './s3server';
 import { requireTemporalCli } from '../src/temporalCli';
 import { startTemporalDevServer, type TemporalDevServer } from '../src/temporalServer';
 

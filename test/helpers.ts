@@ -12,8 +12,8 @@ import { inject } from 'vitest';
 import { DEFAULT_RETENTION } from '../src/backup/retention';
 import { libpqEnv } from '../src/activities/pgTools';
 import type { Config } from '../src/config';
-import { fingerprintDatabase, type DatabaseFingerprint } from '../src/testing/compare';
-import { loadSampleDatabase, type SampleOptions } from '../src/testing/fixture';
+import { fingerprintDatabase, type DatabaseFingerprint } from './compare';
+import { loadSampleDatabase, type SampleOptions } from '../src/sample/fixture';
 
 const pgInfo = inject('pg');
 const s3Info = inject('s3');

@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { ForeignExtensionFilter } from '../src/activities/restore/inPlaceSql';
 import { manifestName } from '../src/backup/manifest';
 import type { Config } from '../src/config';
-import { diffFingerprints } from '../src/testing/compare';
+import { diffFingerprints } from './compare';
 import { backupDatabase, restoreDatabase } from '../src/workflows';
 import { fingerprint, testConfig, uniqueName, withAdmin, withServer } from './helpers';
 import { onTemporal, startTestWorker, testClient, type TestWorker } from './temporal';

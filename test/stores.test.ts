@@ -12,8 +12,8 @@ import { LocalStore } from '../src/storage/localStore';
 import { createS3Client } from '../src/storage/s3Client';
 import { S3Store } from '../src/storage/s3Store';
 import { NotInStoreError, StoredCopyMismatchError, type BackupStore } from '../src/storage/store';
-import { startMotoServer } from '../src/testing/motoServer';
-import type { S3Server } from '../src/testing/s3server';
+import { startMotoServer } from './motoServer';
+import type { S3Server } from './s3server';
 import { tempDir, testConfig, uniqueName } from './helpers';
 
 /** A fresh store of one kind with `files` in it, and a way to see every name it holds (temporary ones too). */

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { execa, type ResultPromise } from 'execa';
-import { createS3Client } from '../storage/s3Client';
-import { freePort, waitForPort } from '../ports';
+import { createS3Client } from '../src/storage/s3Client';
+import { freePort, waitForPort } from '../src/ports';
 import type { S3Server } from './s3server';
 
 /** The pinned moto that scripts/install-deps.sh installs into .tools/. */

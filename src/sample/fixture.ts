@@ -57,7 +57,7 @@ export async function loadSampleDatabase(client: ClientBase, options: SampleOpti
 function schemaSql(): string {
   let dir = __dirname;
   while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-  return fs.readFileSync(path.join(dir, 'src', 'testing', 'sample-schema.sql'), 'utf8');
+  return fs.readFileSync(path.join(dir, 'src', 'sample', 'sample-schema.sql'), 'utf8');
 }
 
 /** Creates the application role once per cluster, tolerating concurrent loads into other databases. */

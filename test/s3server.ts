@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { freePort, waitForPort } from '../ports';
+import { freePort, waitForPort } from '../src/ports';
 
 /** A throwaway S3-protocol server (s3rver) with one bucket. */
 export interface S3Server {

@@ -1,11 +1,11 @@
 // The sample database's rows: deterministic, generated in SQL from a seed, scaled by the tenant count.
 // One generator per table, by family: sample/people.ts, sample/documents.ts, sample/activity.ts.
 import type { SampleOptions } from './fixture';
-import { expensesSql, logsSql, messagesSql, remindersSql, sessionsSql, usageSql } from './sample/activity';
-import { chunksSql, documentIndexSql, documentsSql, documentTagsSql, tagsSql } from './sample/documents';
-import { apiKeysSql, membersSql, settingsSql, tenantsSql, usersSql } from './sample/people';
-import { context, type Ctx } from './sample/sql';
-import { basisSql } from './sample/vectors';
+import { expensesSql, logsSql, messagesSql, remindersSql, sessionsSql, usageSql } from './rows/activity';
+import { chunksSql, documentIndexSql, documentsSql, documentTagsSql, tagsSql } from './rows/documents';
+import { apiKeysSql, membersSql, settingsSql, tenantsSql, usersSql } from './rows/people';
+import { context, type Ctx } from './rows/sql';
+import { basisSql } from './rows/vectors';
 
 /** INSERTs that fill the sample schema with deterministic rows for `options`. */
 export function sampleRowsSql(options: SampleOptions = {}): string {

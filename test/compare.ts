@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { Client } from 'pg';
-import { pgToolPath } from '../activities/pgTools';
+import { pgToolPath } from '../src/activities/pgTools';
 
 /** Comparable summary of a database: normalised schema dump plus exact per-table row counts and content hashes. */
 export interface DatabaseFingerprint {

@@ -1,4 +1,4 @@
--- The sample Family Second Brain schema (src/testing/fixture.ts loads it, then fills it with
+-- The sample Family Second Brain schema (src/sample/fixture.ts loads it, then fills it with
 -- deterministic rows). Embedding sizes: documents 1536 (DOC_DIMS), chunks 384 (CHUNK_DIMS).
 CREATE EXTENSION IF NOT EXISTS vector;
 

@@ -10,7 +10,7 @@ import type { Config } from '../src/config';
 import { progressQuery } from '../src/workflows/backupDatabase';
 import { backupDatabase } from '../src/workflows';
 import type { BackupResult } from '../src/workflows/pipeline';
-import { sampleCluster } from './faults';
+import { sampleCluster, slowPgDumpBinDir } from './faults';
 import { createDatabase, dropDatabase, testConfig, uniqueName, withAdmin, withServer } from './helpers';
 import { onTemporal, startTestWorker, testClient } from './temporal';
 
@@ -100,11 +100,12 @@ describe('a role whose idle_in_transaction_session_timeout and statement_timeout
     roles.push(role);
     await withAdmin(async (c) => {
       await c.query(`CREATE ROLE ${role} LOGIN SUPERUSER PASSWORD '${password}'`);
-      await c.query(`ALTER ROLE ${role} SET idle_in_transaction_session_timeout = '50ms'`);
+      await c.query(`ALTER ROLE ${role} SET idle_in_transaction_session_timeout = '500ms'`);
       await c.query(`ALTER ROLE ${role} SET statement_timeout = '50ms'`);
     });
     const base = testConfig({ database: db });
-    const config: Config = { ...base, database: { ...base.database, user: role, password } };
+    // pg_dump that takes 2 s before its first byte (a large schema, a lock wait): the one-pass restore has begun its transaction and waits, idle, meanwhile.
+    const config: Config = { ...base, pgBinDir: slowPgDumpBinDir(base.pgBinDir!, 2), database: { ...base.database, user: role, password } };
     const { result, error } = await backupWhile(config, {});
     expect(error).toBeUndefined();
     expect(result as BackupResult).toMatchObject({ status: 'success', verified: { ok: true } });

@@ -148,8 +148,9 @@ async function restoreInto(config: Config, scratch: string, file: string, manife
     await restoreFileInto(config, scratch, { filename: manifest.filename, file, format: manifest.format, sha256: manifest.sha256 }, { step: 'verify', failureType: ErrorType.BackupVerificationFailed, target: 'scratch' });
   } catch (err) {
     if ((err as { type?: string }).type === ErrorType.BackupCorrupted) await setAside(config.backup.dir, { ...manifest, status: 'failed' });
-    // A restore that stopped because the server went away says nothing about the backup.
-    if ((err as { type?: string }).type === ErrorType.BackupVerificationFailed && !(await serverAnswers(config))) throw serverLost(config, manifest.filename, scratch, err);
+    // A restore that stopped because the server went away says nothing about the backup (a session it ended, the server still up: DatabaseConnectionLost as it is).
+    const type = (err as { type?: string }).type;
+    if ((type === ErrorType.BackupVerificationFailed || type === ErrorType.DatabaseConnectionLost) && !(await serverAnswers(config))) throw serverLost(config, manifest.filename, scratch, err);
     throw err;
   }
 }

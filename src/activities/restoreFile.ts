@@ -230,8 +230,12 @@ function checkSha(source: RestoreSource, actual: string): void {
 function restoreFailed(err: unknown, source: RestoreSource, options: RestoreOptions, into: { config: Config; database: string }): Error {
   if (err instanceof ExecaError && err.isCanceled) return err;
   const stderr = err instanceof ExecaError ? String(err.stderr ?? '').trim().split('\n').slice(-5).join(' | ') : String(err);
-  if (err instanceof ExecaError && LOST_IN_OUTPUT.test(stderr)) {
-    return connectionLost(new Error(`${err.command.split(' ')[0]!.split('/').pop()!}: ${stderr}`, { cause: err }), into.config.database, into.database, `restoring backup "${source.filename}" into it`);
+  const all = err instanceof ExecaError ? String(err.stderr ?? '').split('\n') : [];
+  if (all.some((line) => LOST_IN_OUTPUT.test(line))) {
+    // The lines that say why (FATAL: terminating connection due to ...), wherever psql printed them.
+    const why = [...new Set(all.filter((line) => /FATAL/.test(line) || LOST_IN_OUTPUT.test(line)).map((line) => line.trim()))].slice(0, 3).join(' | ');
+    const tool = (err as ExecaError).command.split(' ')[0]!.split('/').pop()!;
+    return connectionLost(new Error(`${tool}: ${why}`, { cause: err }), into.config.database, into.database, `restoring backup "${source.filename}" into it`);
   }
   return permanent(options.failureType, `backup "${source.filename}" does not restore: ${stderr}`, err);
 }

@@ -20,7 +20,7 @@ import { createS3Client } from '../src/storage/s3Client';
 import { diffFingerprints } from './compare';
 import { backupDatabase, restoreDatabase, restoreDrill } from '../src/workflows';
 import type { BackupResult } from '../src/workflows/backupDatabase';
-import { createDatabase, dropDatabase, fingerprint, runActivity, tempDir, testConfig, uniqueName, withAdmin } from './helpers';
+import { createDatabase, dropDatabase, fingerprint, runActivity, tempDir, testConfig, uniqueName, withAdmin, withEmptyPath } from './helpers';
 import { onTemporal, startTestWorker, testClient } from './temporal';
 
 /** A string that is in the database and must be in no stored byte. */
@@ -218,5 +218,30 @@ describe('age encryption', () => {
     expect(preRestore).toHaveLength(1);
     expect(preRestore[0]).toMatch(/\.sql\.gz\.age$/);
     expect(fs.readFileSync(path.join(elsewhere.backup.dir, preRestore[0]!)).includes('changed')).toBe(false);
+  });
+
+  // Issue 21, item 7: the one-pass verification decrypted what it restored, so a worker without the private key failed every backup.
+  it('makes a backup verified in the same pass on a worker that holds only the public key; the private key decrypts it to the database as it was', async () => {
+    const publicOnly = encrypted(testConfig({ database: source }), key, null);
+    const at = await fingerprint(source);
+    const { result } = await backup(publicOnly);
+    expect(result).toMatchObject({ status: 'success', verified: { ok: true } });
+    const manifest = JSON.parse(fs.readFileSync(path.join(publicOnly.backup.dir, manifestName(result.filename)), 'utf8')) as BackupManifest;
+    expect(manifest).toMatchObject({ status: 'verified', encryption: { format: 'age', recipients: [key.recipient] }, verification: { ok: true, method: 'restore_during_dump' } });
+    const copy = await restoreWithAgeCli(path.join(publicOnly.backup.dir, result.filename), key.file);
+    expect(diffFingerprints(at, await fingerprint(copy))).toEqual([]);
+  });
+
+  it('fails an encrypted backup at once with a DumpFailed that names the missing age binary, and writes nothing', async () => {
+    const worker = encrypted(testConfig({ database: source }), key, null);
+    const client = await testClient();
+    const error = await withEmptyPath(() =>
+      onWorker(worker, (taskQueue) => client.workflow.execute(backupDatabase, { taskQueue, workflowId: workflowId('enc-noage'), args: [{ backup_type: 'manual', cleanup_old: false }] }).then(() => undefined, (e: unknown) => e)),
+    );
+    const failure = rootFailure(error);
+    expect(failure.type).toBe('DumpFailed');
+    expect(failure.nonRetryable).toBe(true);
+    expect(failure.message).toMatch(/^backup "family_brain_manual_\d{8}_\d{6}\.sql\.gz\.age" is to be encrypted, but the age binary is not installed on this worker \(not found on PATH .+\); install it \(Debian: apt-get install age\) and run again; nothing was written$/);
+    expect(fs.readdirSync(worker.backup.dir)).toEqual([]);
   });
 });

@@ -224,3 +224,61 @@ describe('a damaged file beside a verified manifest', () => {
     expect(catalog.backups[0]!.problems).toEqual([`local: the file has ${newSize(manifest.size_bytes)} bytes, its manifest says ${manifest.size_bytes}`]);
   });
 });
+
+describe('a backup directory that fills up while pg_dump writes', () => {
+  let db: string;
+  beforeAll(async () => {
+    db = await createDatabase('fbd_full');
+    made.push(db);
+  });
+
+  // Issue 21, item 10: gzip (the default) and custom format, in one pass and in two, ended after ~90 s of retries as "DumpFailed: pg_dump: terminated by user".
+  it.each([
+    ['plain_gzip', 'during_dump'],
+    ['plain_gzip', 'after_dump'],
+    ['custom', 'after_dump'],
+    ['plain_zstd', 'during_dump'],
+  ] as const)('(%s, verified %s) fails at once with BackupDirFull, naming the space free and needed, and leaves no file', async (format, verify) => {
+    // 64 kB: the sample database's dump is some MB in every format.
+    const dir = await smallDisk(16);
+    const config = testConfig({ database: db, backupDir: dir, verify });
+    const since = new Date();
+    const { error } = await onServer(config, backupDatabase, { cleanup_old: false, format });
+    const failure = rootFailure(error);
+    expect(failure.type).toBe('BackupDirFull');
+    expect(failure.nonRetryable).toBe(true);
+    expect(failure.message).toMatch(
+      new RegExp(`^${dir} is full \\(ENOSPC: .+\\); the backup needs more than the [0-9.]+ (B|KiB) \\(\\d+ bytes\\) it had written when the disk filled, and [0-9.]+ (B|KiB) are free there now; free space there \\(or point BACKUP_DIR elsewhere\\), then run again$`),
+    );
+    expect(fs.readdirSync(dir)).toEqual([]);
+    // This run's scratch database (named after its file, whose name has the second it started in) was dropped.
+    const scratches: string[] = [];
+    for (let t = since.getTime() - 1000; t <= Date.now(); t += 1000) scratches.push(scratchName(config, backupFilename('family_brain', 'manual', new Date(t), config.backup.timezone, format)));
+    const { rows } = await withAdmin((c) => c.query('SELECT datname FROM pg_database WHERE datname = ANY($1)', [scratches]));
+    expect(rows).toEqual([]);
+  });
+});
+
+describe('a manifest path that is not a readable file', () => {
+  // Issue 21, item 11: an unnamed EISDIR error, retried three times.
+  it('(a directory) fails restore at once with ManifestUnreadable, naming the path and the error; nothing changes', async () => {
+    const db = await createDatabase('fbd_mdir');
+    made.push(db);
+    const config = testConfig({ database: db });
+    const { result } = await onServer(config, backupDatabase, { cleanup_old: false });
+    const filename = (result as { filename: string }).filename;
+    const manifest = path.join(config.backup.dir, manifestName(filename));
+    fs.rmSync(manifest);
+    fs.mkdirSync(manifest);
+    const before = await fingerprint(db);
+    const { error } = await onServer(config, restoreDatabase, { backup_filename: filename, confirm_restore: true, create_pre_restore_backup: false });
+    const failure = rootFailure(error);
+    expect(failure.type).toBe('ManifestUnreadable');
+    expect(failure.nonRetryable).toBe(true);
+    expect(failure.message).toBe(
+      `backup "${filename}" has a manifest that cannot be read (${manifest}: EISDIR: illegal operation on a directory, read); nothing was changed; ` +
+        `make it a readable file, or move it away to restore the file as one without manifest, or pick another backup with "fbb list"`,
+    );
+    expect(diffFingerprints(before, await fingerprint(db))).toEqual([]);
+  });
+});

@@ -175,6 +175,16 @@ describe.each([
     expect(await allNames()).toEqual([]);
   });
 
+  // Issue 21, item 16: an S3 store checked only the size and the SHA-256 it had itself written into the object's metadata.
+  it('keeps nothing under the name when the bytes have the promised size but not the promised SHA-256', async () => {
+    const { store, allNames } = await seed();
+    const err = await store.save(NEW, Readable.from([Buffer.from('dat4')]), { size_bytes: 4, sha256: sha('data') }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoredCopyMismatchError);
+    expect((err as Error).message).toMatch(new RegExp(`4 bytes with sha256 ${sha('dat4')}, expected 4 bytes with ${sha('data')}`));
+    expect(await store.stat(NEW)).toBeUndefined();
+    expect(await allNames()).toEqual([]);
+  });
+
   it('keeps nothing under the name, nor any temporary object, when the source fails halfway', async () => {
     const { store, allNames, openUploads } = await seed();
     await expect(store.save(NEW, failingAfter(BIG, 6 * 1024 * 1024), { size_bytes: BIG.length, sha256: sha(BIG) })).rejects.toThrow();

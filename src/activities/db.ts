@@ -24,12 +24,24 @@ export async function connect(db: DatabaseConfig, database: string = db.database
   });
   try {
     await client.connect();
+    // Our sessions wait on long restores, counts and locks held by pg_dump: a statement or idle-in-transaction
+    // timeout set for the role or the database (ALTER ROLE ... SET) must not end them half-way.
+    await client.query(SESSION_TIMEOUTS_SQL);
   } catch (err) {
     await client.end().catch(() => undefined);
     throw err;
   }
   return client;
 }
+
+/** What every session of ours sets first, whatever the role's or database's defaults. */
+export const SESSION_TIMEOUTS_SQL = 'SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0';
+
+/** The same for sessions of psql and pg_restore, as PGOPTIONS (a client setting outranks ALTER ROLE/DATABASE ... SET). */
+export const SESSION_TIMEOUTS_OPTIONS = ['-c statement_timeout=0', '-c idle_in_transaction_session_timeout=0'];
+
+/** What psql, pg_dump or pg_restore print when the server ended their session or went away (not an error in what they ran). */
+export const LOST_IN_OUTPUT = /server closed the connection unexpectedly|terminating connection|connection to server was lost|could not receive data from server|SSL SYSCALL error/i;
 
 const lostWith = new WeakMap<pg.Client, Error>();
 

@@ -1,13 +1,18 @@
-// Client-side encryption with age (X25519 recipients, https://age-encryption.org/v1), streamed
-// through the npm package age-encryption (by age's author) in constant memory: a file written here
-// decrypts with the age CLI (`age -d -i key file | gunzip | psql`), and the CLI's files decrypt here.
-// Keys never leave this module: recipients come from the config, the private key from a file read
-// when needed; neither goes into workflow data, logs or a process's arguments.
-import { createReadStream } from 'node:fs';
+// Client-side encryption with age (X25519 recipients, https://age-encryption.org/v1), in constant
+// memory. Backups are encrypted by the age binary (Debian's `age`; the npm package age-encryption,
+// by age's author, is many times slower, see the README's performance section) and decrypted by the
+// npm package, so a file written here decrypts with the age CLI (`age -d -i key file | gunzip |
+// psql`) and the CLI's files decrypt here. Keys never leave this module: recipients come from the
+// config (handed to age in a file of its own), the private key from a file read when needed;
+// neither goes into workflow data, logs or a process's arguments.
+import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Duplex, Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { armor, Decrypter, Encrypter, identityToRecipient } from 'age-encryption';
+import { execa, ExecaError } from 'execa';
 import type { EncryptionInfo } from '../backup/manifest';
 import { parseBackupName, type BackupFormat } from '../backup/naming';
 import type { Config } from '../config';
@@ -37,14 +42,43 @@ export function encryptionFor(config: Config, filename: string, format: BackupFo
   return { format: 'age', recipients: [...recipients] };
 }
 
-/** A transform that encrypts what flows through it to `recipients` (binary age format), in 64 kB chunks. */
-export function encryptor(recipients: string[]): Duplex {
-  const encrypter = new Encrypter();
-  for (const r of recipients) encrypter.addRecipient(r);
-  return Duplex.from(async function* (source: AsyncIterable<Uint8Array>) {
-    const out = await encrypter.encrypt(webStream(source));
-    for await (const chunk of out as unknown as AsyncIterable<Uint8Array>) yield toBuffer(chunk);
+/**
+ * A transform that encrypts what flows through it to `recipients` (binary age format), by the age
+ * binary: the recipients go to it in a file of its own (mode 600, removed when it exits), never on
+ * its command line. It sees PATH only. Check for the binary first with requireAgeBinary.
+ */
+export function encryptor(recipients: string[], signal?: AbortSignal): Duplex {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fbb-age-'));
+  const file = path.join(dir, 'recipients');
+  writeFileSync(file, `${recipients.join('\n')}\n`, { mode: 0o600 });
+  const child = execa('age', ['--encrypt', '--recipients-file', file], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    extendEnv: false,
+    cancelSignal: signal,
+    buffer: { stdout: false, stderr: true },
+    maxBuffer: { stderr: 64 * 1024 },
   });
+  // Settled here: its pipeline hears a failure through the duplex; the file goes once age has exited.
+  void child.catch(() => undefined).finally(() => rmSync(dir, { recursive: true, force: true }));
+  const duplex = child.duplex();
+  // A failure after the pipeline was torn down by another stage's failure must not be uncaught.
+  duplex.on('error', () => undefined);
+  return duplex;
+}
+
+/** Before anything is written: an encrypted backup needs the age binary on the worker's PATH; a named, non-retryable DumpFailed otherwise. */
+export async function requireAgeBinary(filename: string): Promise<void> {
+  await execa('age', ['--version'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, extendEnv: false }).catch((err: unknown) => {
+    if (err instanceof ExecaError && err.code === 'ENOENT') {
+      throw permanent(ErrorType.DumpFailed, `backup "${filename}" is to be encrypted, but the age binary is not installed on this worker (not found on PATH ${process.env.PATH ?? ''}); install it (Debian: apt-get install age) and run again; nothing was written`, err);
+    }
+    throw err;
+  });
+}
+
+/** True when `err` came from the age binary (a stage made by encryptor). */
+export function isAgeError(err: unknown): err is ExecaError {
+  return err instanceof ExecaError && /^age\b/.test(err.command);
 }
 
 /** Encrypts a small text (a manifest's password hashes) to `recipients`, ASCII-armored. */

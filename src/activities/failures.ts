@@ -1,15 +1,28 @@
+import { statfsSync } from 'node:fs';
 import type { Config } from '../config';
+import { formatBytes } from '../format';
 import { ErrorType, permanent, transient } from '../errors';
 import { explainConnectionError } from './doctor/database';
 
 /** File-system errors that retrying cannot fix. */
 const DISK_ERRORS = new Set(['ENOSPC', 'EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EDQUOT', 'EISDIR']);
 
-/** A file-system error as BackupDirFull (no space) or BackupDirNotWritable (read-only, no permission): retrying cannot fix them. */
-export function diskError(err: unknown, dir: string): Error {
+/** Is `err` a file-system error that retrying cannot fix (no space, read-only, no permission)? */
+export function isDiskError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code !== undefined && DISK_ERRORS.has(code);
+}
+
+/**
+ * A file-system error as BackupDirFull (no space: with the space free in `dir` now and, when
+ * `written` is given, the bytes the file had when it filled, which it needs more than) or
+ * BackupDirNotWritable (read-only, no permission): retrying cannot fix them.
+ */
+export function diskError(err: unknown, dir: string, written?: number): Error {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return permanent(ErrorType.BackupDirFull, `${dir} is full (${code}: ${(err as Error).message}); free space there (or point BACKUP_DIR elsewhere), then run again`, err);
+    const needed = written === undefined ? '' : `; the backup needs more than the ${formatBytes(written)} (${written} bytes) it had written when the disk filled, and ${formatBytes(freeBytes(dir))} are free there now`;
+    return permanent(ErrorType.BackupDirFull, `${dir} is full (${code}: ${(err as Error).message})${needed}; free space there (or point BACKUP_DIR elsewhere), then run again`, err);
   }
   if (code !== undefined && DISK_ERRORS.has(code)) {
     return permanent(
@@ -33,3 +46,14 @@ export function databaseUnreachable(err: unknown, config: Config): Error {
     ? permanent(ErrorType.DatabaseUnreachable, message, err)
     : transient(ErrorType.DatabaseUnreachable, message, err);
 }
+
+/** Bytes an unprivileged writer may still use in `dir`'s file system (0 when it cannot be read). */
+function freeBytes(dir: string): number {
+  try {
+    const s = statfsSync(dir);
+    return s.bavail * s.bsize;
+  } catch {
+    return 0;
+  }
+}
+

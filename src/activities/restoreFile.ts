@@ -7,9 +7,9 @@ import type { BackupFormat } from '../backup/naming';
 import type { Config } from '../config';
 import { ErrorType, permanent } from '../errors';
 import { decompressor, isDecompressionError } from './compression';
-import { decryptionStages, decryptor } from './encryption';
+import { decryptionStages } from './encryption';
 import { libpqEnv, pgToolPath } from './pgTools';
-import { withClient } from './db';
+import { connectionLost, LOST_IN_OUTPUT, SESSION_TIMEOUTS_OPTIONS, withClient } from './db';
 import { FOREIGN_EXTENSIONS_SQL, ForeignExtensionFilter, IN_PLACE_PREAMBLE } from './restore/inPlaceSql';
 import { every, HashCounter, sha256File } from './stream';
 
@@ -38,16 +38,21 @@ export interface RestoreOptions {
   target: RestoreTarget;
 }
 
-/** Environment of a restoring psql or pg_restore: libpq's, plus the maintenance_work_mem and parallel workers index builds get. */
+/**
+ * Environment of a restoring psql or pg_restore: libpq's, plus no statement or idle-in-transaction
+ * timeout (a role's or database's would end a long restore, or the one-pass restore waiting for the
+ * dump's bytes, and blame the backup), and the maintenance_work_mem and parallel workers index builds get.
+ */
 export function restoreEnv(config: Config, database: string): Record<string, string> {
   const env = libpqEnv(config.database, database);
   // HNSW builds slow down many times once the graph outgrows maintenance_work_mem (64 MB by default),
   // and build in parallel with max_parallel_maintenance_workers (at 1 GB on 2 cores: 130 s with 0, 80 s with the default 2).
   const options = [
+    ...SESSION_TIMEOUTS_OPTIONS,
     ...(config.restore.maintenanceWorkMem !== undefined ? [`-c maintenance_work_mem=${config.restore.maintenanceWorkMem}`] : []),
     ...(config.restore.maintenanceWorkers !== undefined ? [`-c max_parallel_maintenance_workers=${config.restore.maintenanceWorkers}`] : []),
   ];
-  if (options.length > 0) env.PGOPTIONS = options.join(' ');
+  env.PGOPTIONS = options.join(' ');
   return env;
 }
 
@@ -91,7 +96,7 @@ export async function restoreFileInto(config: Config, database: string, source: 
         extendEnv: false,
         cancelSignal: ctx.cancellationSignal,
       }).catch((err: unknown) => {
-        throw restoreFailed(err, source, options);
+        throw restoreFailed(err, source, options, { config, database });
       });
       return;
     }
@@ -133,8 +138,8 @@ export async function restoreFileInto(config: Config, database: string, source: 
       }
       throw permanent(ErrorType.BackupCorrupted, `backup "${source.filename}" does not decompress (${(feed.reason as Error).message.split('\n')[0]}); nothing was restored from it`, feed.reason);
     }
-    if (convert.status === 'rejected') throw restoreFailed(convert.reason, source, options);
-    if (run.status === 'rejected' && !(run.reason instanceof ExecaError && run.reason.signal === 'SIGKILL' && feed.status === 'rejected')) throw restoreFailed(run.reason, source, options);
+    if (convert.status === 'rejected') throw restoreFailed(convert.reason, source, options, { config, database });
+    if (run.status === 'rejected' && !(run.reason instanceof ExecaError && run.reason.signal === 'SIGKILL' && feed.status === 'rejected')) throw restoreFailed(run.reason, source, options, { config, database });
     throw (feed as PromiseRejectedResult).reason;
   } finally {
     stop();
@@ -153,23 +158,23 @@ export interface RestoreLeg {
 }
 
 /**
- * Restores a plain-format backup into the scratch database `database` from the bytes written to
- * `input`, as they are written: decrypted (an age backup), decompressed and replayed by psql in one
- * transaction, committed once `complete()` resolved (pg_dump exited 0: its output is whole).
- * Destroying `input` (the dump failed) kills psql; the caller drops the database.
+ * Restores a plain-format backup into the scratch database `database` from the compressed bytes
+ * written to `input` (before any encryption: the dumping worker needs no private key), as they are
+ * written: decompressed and replayed by psql in one transaction, committed once `complete()`
+ * resolved (pg_dump exited 0: its output is whole). Destroying `input` (the dump failed) kills
+ * psql; the caller drops the database.
  */
-export async function restoreLeg(config: Config, database: string, backup: { filename: string; format: 'plain_gzip' | 'plain_zstd'; encrypted: boolean }, options: RestoreOptions, complete: () => Promise<void>): Promise<RestoreLeg> {
+export function restoreLeg(config: Config, database: string, backup: { filename: string; format: 'plain_gzip' | 'plain_zstd' }, options: RestoreOptions, complete: () => Promise<void>): RestoreLeg {
   const ctx = Context.current();
   const env = restoreEnv(config, database);
-  const decrypt = backup.encrypted ? [await decryptor(config, backup.filename)] : [];
   const source = { ...backup, file: '', sha256: null };
   // A few megabytes of slack between the dump and psql, so that neither waits on the other chunk by chunk; bounded, whatever the database's size.
   const input = new PassThrough({ highWaterMark: LEG_BUFFER });
   const psql = startPsql(config, env, [...PSQL_IN_TRANSACTION, '-f', '-'], ctx.cancellationSignal);
-  const fed = pipeline([input, ...decrypt, decompressor(backup.format, ctx.cancellationSignal)!, psqlFeed(psql, complete)]);
+  const fed = pipeline([input, decompressor(backup.format, ctx.cancellationSignal)!, psqlFeed(psql, complete)]);
   const done = Promise.allSettled([fed, psql]).then(([feed, run]) => {
     // psql's own failure (its stderr) comes before the broken pipe it caused; a psql killed because the feed failed is not.
-    if (run.status === 'rejected' && !(run.reason instanceof ExecaError && run.reason.signal === 'SIGKILL' && feed.status === 'rejected')) throw restoreFailed(run.reason, source, options);
+    if (run.status === 'rejected' && !(run.reason instanceof ExecaError && run.reason.signal === 'SIGKILL' && feed.status === 'rejected')) throw restoreFailed(run.reason, source, options, { config, database });
     if (feed.status === 'rejected') throw feed.reason;
   });
   return { input, done };
@@ -217,8 +222,20 @@ function checkSha(source: RestoreSource, actual: string): void {
   }
 }
 
-function restoreFailed(err: unknown, source: RestoreSource, options: RestoreOptions): Error {
+/**
+ * Why psql or pg_restore failed: the server ending the session or going away (an administrator's
+ * pg_terminate_backend, a restart) is a retryable DatabaseConnectionLost that says nothing about the
+ * backup; only an error in replaying the dump's own SQL is `failureType` ("does not restore").
+ */
+function restoreFailed(err: unknown, source: RestoreSource, options: RestoreOptions, into: { config: Config; database: string }): Error {
   if (err instanceof ExecaError && err.isCanceled) return err;
   const stderr = err instanceof ExecaError ? String(err.stderr ?? '').trim().split('\n').slice(-5).join(' | ') : String(err);
+  const all = err instanceof ExecaError ? String(err.stderr ?? '').split('\n') : [];
+  if (all.some((line) => LOST_IN_OUTPUT.test(line))) {
+    // The lines that say why (FATAL: terminating connection due to ...), wherever psql printed them.
+    const why = [...new Set(all.filter((line) => /FATAL/.test(line) || LOST_IN_OUTPUT.test(line)).map((line) => line.trim()))].slice(0, 3).join(' | ');
+    const tool = (err as ExecaError).command.split(' ')[0]!.split('/').pop()!;
+    return connectionLost(new Error(`${tool}: ${why}`, { cause: err }), into.config.database, into.database, `restoring backup "${source.filename}" into it`);
+  }
   return permanent(options.failureType, `backup "${source.filename}" does not restore: ${stderr}`, err);
 }

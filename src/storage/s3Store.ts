@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
   AbortMultipartUploadCommand,
   DeleteObjectCommand,
@@ -12,6 +13,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { manifestName, MANIFEST_SUFFIX, parseManifest, type BackupManifest } from '../backup/manifest';
 import { parseBackupName } from '../backup/naming';
+import { HashCounter } from '../activities/stream';
 import type { S3Config } from '../config';
 import {
   assertRemovable,
@@ -19,6 +21,7 @@ import {
   manifestText,
   newestFirst,
   NotInStoreError,
+  SourceMismatchError,
   StoredCopyMismatchError,
   storedBackup,
   type BackupStore,
@@ -92,19 +95,24 @@ export class S3Store implements BackupStore {
 
   /**
    * Multipart upload (memory ~2 parts; a failed or aborted one is aborted, so no parts stay behind
-   * where the store supports it), then HEAD: the stored size and recorded SHA-256 must match.
+   * where the store supports it). The bytes are hashed as they are sent, and must be what `expected`
+   * says (SourceMismatchError); then HEAD: the stored size and recorded SHA-256 must match. (The
+   * recorded SHA-256 is ours, in the object's metadata: S3-compatible stores do not hash for us.)
    */
   async save(filename: string, body: Readable, expected: Expected, options: TransferOptions = {}): Promise<{ parts: number }> {
     assertSavable(filename);
     const key = this.key(filename);
     const abort = new AbortController();
     options.signal?.addEventListener('abort', () => abort.abort(), { once: true });
+    const sent = new HashCounter();
+    // A source stream that fails must fail the upload, not leave it waiting.
+    pipeline(body, sent).catch(() => abort.abort());
     const upload = new Upload({
       client: this.client,
       params: {
         Bucket: this.config.bucket,
         Key: key,
-        Body: body,
+        Body: sent,
         ContentType: expected.contentType ?? 'application/octet-stream',
         Metadata: { ...expected.metadata, ...(expected.sha256 === undefined ? {} : { sha256: expected.sha256 }) },
       },
@@ -118,16 +126,22 @@ export class S3Store implements BackupStore {
       parts = Math.max(parts, p.part ?? 0);
       options.onProgress?.(p.loaded ?? 0, p.part);
     });
-    // A source stream that fails must fail the upload, not leave it waiting.
-    body.once('error', () => abort.abort());
     try {
       await upload.done();
     } catch (err) {
+      sent.destroy();
       // An upload that got as far as a single PutObject may have landed before the abort; a multipart
       // one interrupted by its source is not always aborted by lib-storage (moto showed its parts left behind).
       await this.deleteKey(key).catch(() => undefined);
       await this.abortOpenUploads(key);
       throw err;
+    }
+    const sentSha = sent.digest();
+    if (sent.bytes !== expected.size_bytes || (expected.sha256 !== undefined && sentSha !== expected.sha256)) {
+      await this.deleteKey(key).catch(() => undefined);
+      throw new SourceMismatchError(
+        `the bytes sent to ${this.where(filename)} were ${sent.bytes} bytes with sha256 ${sentSha}, expected ${expected.size_bytes} bytes with ${expected.sha256 ?? 'any checksum'}; the copy was deleted`,
+      );
     }
     const after = await this.stat(filename);
     if (after?.size_bytes !== expected.size_bytes || after.sha256 !== expected.sha256) {

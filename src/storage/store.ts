@@ -43,7 +43,12 @@ export class NotInStoreError extends Error {
 
 /** The stored copy is not what save() was given: size or checksum differ. */
 export class StoredCopyMismatchError extends Error {
-  override readonly name = 'StoredCopyMismatchError';
+  override readonly name: string = 'StoredCopyMismatchError';
+}
+
+/** The bytes save() was given (hashed as they were sent) are not what `expected` says: the source differs from its manifest. */
+export class SourceMismatchError extends StoredCopyMismatchError {
+  override readonly name: string = 'SourceMismatchError';
 }
 
 /**
@@ -53,7 +58,8 @@ export class StoredCopyMismatchError extends Error {
  *   name first; temporary, failed and foreign files are never listed;
  * - save() stores a stream under a backup's name all at once or not at all: after a failure or an
  *   abort nothing is under the name (nor any temporary object), and it resolves only once the
- *   stored copy has the expected size and SHA-256;
+ *   bytes it was given, hashed as they streamed, and the stored copy have the expected size and
+ *   SHA-256 (StoredCopyMismatchError otherwise);
  * - load() streams a stored backup; a missing one is NotInStoreError;
  * - stat() says what is stored under a name, undefined when nothing is;
  * - getManifest() reads `<name>.manifest.json` (undefined when absent; a broken one throws with its

@@ -8,7 +8,7 @@ import { manifestName, MANIFEST_VERSION, parseManifest, type BackupManifest, typ
 import { parseBackupName, type BackupFormat, type BackupType } from '../../backup/naming';
 import type { Config } from '../../config';
 import { ErrorType, permanent } from '../../errors';
-import { encryptionFor } from '../encryption';
+import { encryptionFor, requireAgeBinary } from '../encryption';
 import { recordClusterRoles } from '../roles';
 import { connect, connectionLost, isConnectionLoss, withClient } from '../db';
 import { databaseUnreachable, diskError } from '../failures';
@@ -45,6 +45,7 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
   const existing = await finishedEarlier(dir, req);
   if (existing) return existing;
 
+  if (encryption !== null) await requireAgeBinary(req.filename);
   await prepareDir(dir, req.filename);
   const partial = path.join(dir, `.${req.filename}.partial-${randomBytes(4).toString('hex')}`);
   // Verified in the same pass: restored into a scratch database from the same bytes as they are written.
@@ -61,7 +62,9 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
         () => true,
         (err: unknown) => {
           // A role that may not create databases (managed PostgreSQL): dumped alone, and the verification step says what it could do.
-          if ((err as { type?: string }).type !== ErrorType.ScratchDatabaseUnavailable) throw err;
+          // A transient failure to create it is retried instead.
+          const failure = err as { type?: string; nonRetryable?: boolean };
+          if (failure.type !== ErrorType.ScratchDatabaseUnavailable || failure.nonRetryable !== true) throw err;
           return false;
         },
       );

@@ -6,6 +6,7 @@ import { copyBackup } from '../../storage/copy';
 import { LocalStore } from '../../storage/localStore';
 import { createS3Client } from '../../storage/s3Client';
 import { S3Store } from '../../storage/s3Store';
+import { SourceMismatchError } from '../../storage/store';
 import { every } from '../stream';
 import { readLocalManifest } from './verify';
 
@@ -20,8 +21,10 @@ export interface UploadResult {
 }
 
 /**
- * Streams a verified backup to S3 (multipart past one part; memory ~2 parts), then confirms
- * the stored object's size and recorded SHA-256, and puts the manifest beside it. An object
+ * Streams a verified backup to S3 (multipart past one part; memory ~2 parts), hashing what it
+ * sends: bytes that differ from the manifest's SHA-256 or size are a non-retryable BackupCorrupted
+ * and nothing stays in S3. Then confirms the stored object's size and recorded SHA-256, and puts
+ * the manifest beside it. An object
  * already there with the same size and checksum is not uploaded again (a retried attempt); a
  * multipart upload a killed attempt left open is aborted first.
  */
@@ -44,6 +47,10 @@ export async function uploadBackup(config: Config, filename: string): Promise<Up
       onProgress: (bytes, part) => Object.assign(progress, { bytes, part: part ?? progress.part }),
     })
       .catch((err: unknown) => {
+        // The file read now is not the one its manifest describes: another attempt would read the same bytes.
+        if (err instanceof SourceMismatchError) {
+          throw permanent(ErrorType.BackupCorrupted, `backup "${filename}" in ${config.backup.dir} does not match its manifest (${err.message}): the file changed after it was written and verified; nothing was kept in S3; make a new backup`, err);
+        }
         throw transient(ErrorType.UploadFailed, `upload of "${filename}" to ${remote.where(filename)} failed: ${(err as Error).message}`, err);
       })
       .finally(stop);

@@ -5,7 +5,7 @@ import { Context } from '@temporalio/activity';
 import { manifestName, parseManifest, type BackupManifest, type VerificationResult } from '../../backup/manifest';
 import type { Config } from '../../config';
 import { ErrorType, permanent, transient } from '../../errors';
-import { connect, withClient } from '../db';
+import { connect, connectionLost, isConnectionLoss, withClient } from '../db';
 import { restoreFileInto } from '../restoreFile';
 import { writeFileAtomic } from '../stream';
 import { databaseUnreachable } from '../failures';
@@ -108,7 +108,12 @@ export async function readLocalManifest(dir: string, filename: string): Promise<
   }
 }
 
-/** Creates an empty scratch database (the drill's too); without CREATEDB a named, non-retryable failure. */
+/**
+ * Creates an empty scratch database (the drill's too). Only a refused privilege (SQLSTATE 42501:
+ * no CREATEDB) is a non-retryable ScratchDatabaseUnavailable; a lost connection is a
+ * DatabaseConnectionLost, and any other failure (55006: template0 in use, a disk full on the
+ * server, ...) a retryable ScratchDatabaseUnavailable that says what the server said.
+ */
 export async function createScratch(config: Config, name: string): Promise<void> {
   const client = await connect(config.database).catch((err: unknown) => {
     throw databaseUnreachable(err, config);
@@ -116,11 +121,16 @@ export async function createScratch(config: Config, name: string): Promise<void>
   try {
     await client.query(`CREATE DATABASE ${name} TEMPLATE template0`);
   } catch (err) {
-    throw permanent(
-      ErrorType.ScratchDatabaseUnavailable,
-      `cannot create the scratch database ${name} to verify the backup (${(err as Error).message}); grant CREATEDB to ${config.database.user}, since a backup is only verified by restoring it`,
-      err,
-    );
+    if (isConnectionLoss(err)) throw connectionLost(err, config.database, config.database.database, `creating the scratch database ${name}`);
+    const code = (err as { code?: string }).code;
+    if (code === '42501') {
+      throw permanent(
+        ErrorType.ScratchDatabaseUnavailable,
+        `cannot create the scratch database ${name} to verify the backup (${(err as Error).message}); grant CREATEDB to ${config.database.user}, since a backup is only verified by restoring it`,
+        err,
+      );
+    }
+    throw transient(ErrorType.ScratchDatabaseUnavailable, `cannot create the scratch database ${name} to verify the backup (SQLSTATE ${code ?? 'unknown'}: ${(err as Error).message}); the step is retried`, err);
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -138,8 +148,9 @@ async function restoreInto(config: Config, scratch: string, file: string, manife
     await restoreFileInto(config, scratch, { filename: manifest.filename, file, format: manifest.format, sha256: manifest.sha256 }, { step: 'verify', failureType: ErrorType.BackupVerificationFailed, target: 'scratch' });
   } catch (err) {
     if ((err as { type?: string }).type === ErrorType.BackupCorrupted) await setAside(config.backup.dir, { ...manifest, status: 'failed' });
-    // A restore that stopped because the server went away says nothing about the backup.
-    if ((err as { type?: string }).type === ErrorType.BackupVerificationFailed && !(await serverAnswers(config))) throw serverLost(config, manifest.filename, scratch, err);
+    // A restore that stopped because the server went away says nothing about the backup (a session it ended, the server still up: DatabaseConnectionLost as it is).
+    const type = (err as { type?: string }).type;
+    if ((type === ErrorType.BackupVerificationFailed || type === ErrorType.DatabaseConnectionLost) && !(await serverAnswers(config))) throw serverLost(config, manifest.filename, scratch, err);
     throw err;
   }
 }

@@ -127,7 +127,13 @@ async function readManifest(dir: string, filename: string): Promise<BackupManife
     text = await fs.readFile(path.join(dir, manifestName(filename)), 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
+    // A directory (EISDIR), no permission, an I/O error: there is a manifest, and it cannot be read; retrying will not change that.
+    throw permanent(
+      ErrorType.ManifestUnreadable,
+      `backup "${filename}" has a manifest that cannot be read (${path.join(dir, manifestName(filename))}: ${(err as Error).message}); nothing was changed; ` +
+        `make it a readable file, or move it away to restore the file as one without manifest, or pick another backup with "fbb list"`,
+      err,
+    );
   }
   try {
     return parseManifest(text, manifestName(filename));

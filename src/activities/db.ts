@@ -78,3 +78,14 @@ export function connectionLost(err: unknown, db: DatabaseConfig, database: strin
     err,
   );
 }
+
+/** An error the server raised about a query (it would raise it again: a type without an operator, a missing privilege), not a lost connection. */
+export function isQueryError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57P') && !isConnectionLoss(err);
+}
+
+/** "DatabaseError: <message>": an error's class and message, as Temporal reports an activity's failure. */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? `${err.constructor.name}: ${err.message}` : String(err);
+}

@@ -2,7 +2,7 @@
 import type { ClientBase } from 'pg';
 import { ErrorType, permanent } from '../errors';
 import { ident, type TableInfo } from './catalog';
-import { dataColumns, hashChanges, HASH_AGG, ownerHashes, rowHash, scopeHash } from './hash';
+import { dataColumns, hashChanges, HASH_AGG, ownerHashes, rowHash, sameKey, scopeHash } from './hash';
 import { conflictMessage } from './messages';
 import type { PartialPlan } from './plan';
 import type { Scope } from './scope';
@@ -81,7 +81,7 @@ export async function applyStaged(live: ClientBase, scope: Scope, stages: Stage[
 
 /** SQL: the staged row `s` is the live row `t` (same primary key; same content without one). */
 function sameRow(t: TableInfo): string {
-  return t.key ? t.key.map((c) => `s.${ident(c)} = t.${ident(c)}`).join(' AND ') : `s._fbb_h = ${rowHash(t, 't')}`;
+  return t.key ? sameKey(t, t.key, 's', 't') : `s._fbb_h = ${rowHash(t, 't')}`;
 }
 
 /** The failure for a plan with conflicts: named, listing them; nothing was changed. */

@@ -1,7 +1,7 @@
 // What a partial restore would do, per table, and what stands in its way.
 import type { ClientBase } from 'pg';
-import { ident, type TableInfo } from './catalog';
-import { rowHash } from './hash';
+import { comparedAsText, ident, type TableInfo } from './catalog';
+import { rowHash, sameKey } from './hash';
 import { join, type Scope } from './scope';
 import type { Stage } from './stage';
 
@@ -13,6 +13,8 @@ export interface PlanTable {
   insert: number;
   update: number;
   unchanged: number;
+  /** Key columns matched through their text, as "name (type)": their type has no ordering or equality a join can use (json, box, ...). Absent: none. */
+  compared_as_text?: string[];
 }
 
 /** A row the restore cannot put back without harming rows it does not own. */
@@ -56,18 +58,19 @@ export async function computePlan(live: ClientBase, scratch: ClientBase, scope: 
   const stageOf = new Map(stages.map((s) => [s.table.id, s]));
   for (const [i, { table: t, via }] of scope.tables.entries()) {
     const s = stages[i]!.stage;
-    const on = t.key ? t.key.map((c) => `l.${ident(c)} = s.${ident(c)}`).join(' AND ') : 'l.h = s._fbb_h';
+    const on = t.key ? sameKey(t, t.key, 'l', 's') : 'l.h = s._fbb_h';
     const cols = t.key ? t.key.map((c) => `t.${ident(c)}`).join(', ') + ',' : '';
     const { rows } = await live.query<Record<string, string>>(`
       SELECT count(*) FILTER (WHERE s._fbb_h IS NULL) AS del, count(*) FILTER (WHERE l.h IS NULL) AS ins,
              count(*) FILTER (WHERE l.h <> s._fbb_h) AS upd, count(*) FILTER (WHERE l.h = s._fbb_h) AS same
       FROM (SELECT ${cols} ${rowHash(t, 't')} AS h FROM ${t.id} t WHERE ${scope.where(t.id, 't')}) l FULL JOIN ${s} s ON ${on}`);
     const r = rows[0]!;
-    tables.push({ table: t.name, via, delete: Number(r.del), insert: Number(r.ins), update: Number(r.upd), unchanged: Number(r.same) });
+    const asText = comparedAsText(t);
+    tables.push({ table: t.name, via, delete: Number(r.del), insert: Number(r.ins), update: Number(r.upd), unchanged: Number(r.same), ...(asText.length > 0 ? { compared_as_text: asText } : {}) });
 
     for (const u of t.uniques) {
       const found = await examples(live, `SELECT ROW(${u.columns.map((c) => `s.${ident(c)}`).join(', ')})::text AS example${scope.ownerOf ? `, ${scope.ownerOf(t.id, 't')} AS owner` : ''}
-        FROM ${s} s JOIN ${t.id} t ON ${u.columns.map((c) => `t.${ident(c)} = s.${ident(c)}`).join(' AND ')} WHERE NOT (${scope.where(t.id, 't')})`);
+        FROM ${s} s JOIN ${t.id} t ON ${sameKey(t, u.columns, 't', 's')} WHERE NOT (${scope.where(t.id, 't')})`);
       if (found) conflicts.push({ table: t.name, kind: 'key_taken', constraint: u.name, ...found, detail: `${found.rows} of the backup's rows have a ${u.name} key (${u.columns.join(', ')}) now held by ${found.owners}` });
     }
     for (const k of scope.catalog.foreignKeys.filter((k) => k.from === t.id)) {

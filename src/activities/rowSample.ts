@@ -7,7 +7,7 @@ import type { ClientBase } from 'pg';
 import type { RowSampleHash } from '../backup/manifest';
 import { TABLES_SQL, tableKey } from './backup/inventory';
 import { errorText, isQueryError } from './db';
-import { compared, rowText, TABLE_COLUMNS_SQL, type ColumnRef } from './rowText';
+import { compared, rowText, withColumnsSql, type ColumnRef } from './rowText';
 import { every } from './stream';
 
 /** Rows hashed per table. */
@@ -32,7 +32,7 @@ export interface SampleResult {
  */
 export async function sampleHashes(client: ClientBase, options: { rows?: number; legacy?: Set<string> } = {}): Promise<SampleResult> {
   await client.query(STABLE_OUTPUT);
-  const tables = await client.query<{ schema: string; name: string; quoted: string }>(TABLES_SQL);
+  const tables = await client.query<SampledTable>(withColumnsSql(TABLES_SQL));
   const result: SampleResult = { hashes: {}, failures: {} };
   // Hashing a large table without a primary key reads all of it: keep telling Temporal we are alive.
   const stop = every(5_000, () => heartbeat({ step: 'sample', tables_hashed: Object.keys(result.hashes).length, tables: tables.rows.length }));
@@ -40,7 +40,7 @@ export async function sampleHashes(client: ClientBase, options: { rows?: number;
     for (const t of tables.rows) {
       const key = tableKey(t.schema, t.name);
       try {
-        result.hashes[key] = await hashTable(client, t.quoted, options.rows ?? SAMPLE_ROWS, options.legacy?.has(key) ?? false);
+        result.hashes[key] = await hashTable(client, t, options.rows ?? SAMPLE_ROWS, options.legacy?.has(key) ?? false);
       } catch (err) {
         if (!isQueryError(err)) throw err;
         result.failures[key] = `${errorText(err)} (table ${t.schema}.${t.name})`;
@@ -52,19 +52,21 @@ export async function sampleHashes(client: ClientBase, options: { rows?: number;
   return result;
 }
 
-async function hashTable(client: ClientBase, table: string, rows: number, legacy: boolean): Promise<RowSampleHash> {
-  const columns = (await client.query<ColumnRef>(TABLE_COLUMNS_SQL, [table])).rows;
-  const pk = await client.query<{ name: string }>(
-    `SELECT a.attname AS name FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-     WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)`,
-    [table],
-  );
-  const order = pk.rows.length > 0 ? ('primary_key' as const) : ('row_hash' as const);
-  const text = legacy ? 't::text' : rowText(columns.map((c) => c.name), 't');
-  const by = order === 'primary_key' ? pk.rows.map((k) => compared('t', columns.find((c) => c.name === k.name)!)).join(', ') : `md5(${text})`;
+interface SampledTable {
+  schema: string;
+  name: string;
+  quoted: string;
+  columns: ColumnRef[];
+  primary_key: string[];
+}
+
+async function hashTable(client: ClientBase, t: SampledTable, rows: number, legacy: boolean): Promise<RowSampleHash> {
+  const order = t.primary_key.length > 0 ? ('primary_key' as const) : ('row_hash' as const);
+  const text = legacy ? 't::text' : rowText(t.columns.map((c) => c.name), 't');
+  const by = order === 'primary_key' ? t.primary_key.map((k) => compared('t', t.columns.find((c) => c.name === k)!)).join(', ') : `md5(${text})`;
   const { rows: out } = await client.query<{ n: string; digest: string | null }>(
     `SELECT count(*) AS n, md5(coalesce(string_agg(h, ',' ORDER BY i), '')) AS digest
-     FROM (SELECT md5(${text}) AS h, row_number() OVER (ORDER BY ${by}) AS i FROM ${table} t ORDER BY ${by} LIMIT ${rows}) s`,
+     FROM (SELECT md5(${text}) AS h, row_number() OVER (ORDER BY ${by}) AS i FROM ${t.quoted} t ORDER BY ${by} LIMIT ${rows}) s`,
   );
   return { rows: Number(out[0]?.n ?? 0), md5: out[0]?.digest ?? '', order, ...(legacy ? {} : { rendering: 'by_name' as const }) };
 }

@@ -1,6 +1,6 @@
 // What the partial restores need to know about a database's tables, read from pg_catalog.
 import type { ClientBase } from 'pg';
-import { comparableTypeSql } from '../activities/rowText';
+import { COMPARABLE_TYPES_CTE, comparableSql } from '../activities/rowText';
 
 /** A foreign key, by qualified table names and column lists. */
 export interface ForeignKey {
@@ -34,12 +34,14 @@ export interface TableInfo {
   hasUserTriggers: boolean;
 }
 
-/** A column: its name, its type as format_type spells it, whether generated, whether its type can be compared natively. */
+/** A column: its name, its type as format_type spells it, whether generated, whether its type can be compared natively, whether an identity ALWAYS. */
 export interface Column {
   name: string;
   type: string;
   generated: boolean;
   comparable: boolean;
+  /** GENERATED ALWAYS AS IDENTITY: an UPDATE may only set it to DEFAULT. */
+  identityAlways: boolean;
 }
 
 /** A database's user tables and foreign keys. */
@@ -65,9 +67,9 @@ export async function readCatalog(client: ClientBase): Promise<Catalog> {
     uniques: { name: string; columns: string[] }[] | null;
     sequences: { sequence: string; column: string; integer: boolean }[] | null;
     triggers: boolean;
-  }>(`
+  }>(`WITH RECURSIVE ${COMPARABLE_TYPES_CTE}
     SELECT format('%I.%I', n.nspname, c.relname) AS id, n.nspname || '.' || c.relname AS name, c.relkind = 'p' AS partitioned,
-      (SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'generated', a.attgenerated <> '', 'comparable', ${comparableTypeSql('a.atttypid')}) ORDER BY a.attnum)
+      (SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'generated', a.attgenerated <> '', 'comparable', ${comparableSql('a.atttypid')}, 'identityAlways', a.attidentity = 'a') ORDER BY a.attnum)
          FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
       (SELECT array_agg(a.attname::text ORDER BY k.ord) FROM pg_constraint p, unnest(p.conkey) WITH ORDINALITY k(attnum, ord)
          JOIN pg_attribute a ON a.attnum = k.attnum WHERE p.conrelid = c.oid AND p.contype = 'p' AND a.attrelid = c.oid) AS key,
@@ -98,12 +100,12 @@ export async function readCatalog(client: ClientBase): Promise<Catalog> {
       hasUserTriggers: r.triggers,
     });
   }
-  const fks = await client.query<{ name: string; from: string; to: string; columns: string[]; ref_columns: string[]; deferrable: boolean; on_delete: string; comparable: boolean }>(`
+  const fks = await client.query<{ name: string; from: string; to: string; columns: string[]; ref_columns: string[]; deferrable: boolean; on_delete: string; comparable: boolean }>(`WITH RECURSIVE ${COMPARABLE_TYPES_CTE}
     SELECT k.conname AS name, format('%I.%I', fn.nspname, f.relname) AS from, format('%I.%I', tn.nspname, t.relname) AS to,
       (SELECT array_agg(a.attname::text ORDER BY x.ord) FROM unnest(k.conkey) WITH ORDINALITY x(attnum, ord) JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = x.attnum) AS columns,
       (SELECT array_agg(a.attname::text ORDER BY x.ord) FROM unnest(k.confkey) WITH ORDINALITY x(attnum, ord) JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = x.attnum) AS ref_columns,
       k.condeferrable AS deferrable, k.confdeltype AS on_delete,
-      (SELECT bool_and(${comparableTypeSql('a.atttypid')}) FROM pg_attribute a WHERE a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey)) AS comparable
+      (SELECT bool_and(${comparableSql('a.atttypid')}) FROM pg_attribute a WHERE a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey)) AS comparable
     FROM pg_constraint k
     JOIN pg_class f ON f.oid = k.conrelid JOIN pg_namespace fn ON fn.oid = f.relnamespace
     JOIN pg_class t ON t.oid = k.confrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace

@@ -1,7 +1,7 @@
 import { execa } from 'execa';
 import { Client } from 'pg';
 import { pgToolPath } from '../activities/pgTools';
-import { rowText, TABLE_COLUMNS_SQL } from '../activities/rowText';
+import { rowText, COLUMN_NAMES_SQL } from '../activities/rowText';
 
 /** Comparable summary of a database: normalised schema dump plus exact per-table row counts and content hashes. */
 export interface DatabaseFingerprint {
@@ -115,7 +115,7 @@ async function hashTables(conn: PgConn): Promise<Pick<DatabaseFingerprint, 'tabl
 
 /** Count and order-independent hash of a table's rows, over each row's text with its columns by name: any type, any column order. */
 async function hashTable(client: Client, quotedName: string): Promise<{ rows: number; hash: string }> {
-  const columns = (await client.query<{ name: string }>(TABLE_COLUMNS_SQL, [quotedName])).rows.map((c) => c.name);
+  const columns = (await client.query<{ name: string }>(COLUMN_NAMES_SQL, [quotedName])).rows.map((c) => c.name);
   const result = await client.query<{ rows: string; hash: string }>(
     `SELECT count(*) AS rows, md5(coalesce(string_agg(h, '' ORDER BY h COLLATE "C"), '')) AS hash
      FROM (SELECT md5(${rowText(columns, 't')}) AS h FROM ${quotedName} AS t) AS s`,

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { DatabaseConfig } from '../config';
+import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType, transient } from '../errors';
 
 /**
@@ -88,4 +89,19 @@ export function isQueryError(err: unknown): boolean {
 /** "DatabaseError: <message>": an error's class and message, as Temporal reports an activity's failure. */
 export function errorText(err: unknown): string {
   return err instanceof Error ? `${err.constructor.name}: ${err.message}` : String(err);
+}
+
+// SQLSTATE classes a retry cannot change: data exceptions, unsupported features, syntax and access rules
+// (no such operator for a type, permission denied).
+const DETERMINISTIC_CLASSES = new Set(['22', '0A', '42']);
+
+/**
+ * A query error about `table` as the failure the user sees: its class name and message, with the table
+ * named ("DatabaseError: could not identify an ordering operator for type box (table public.x)"),
+ * non-retryable when the server would raise it again; any other error unchanged.
+ */
+export function tableFailure(err: unknown, table: string): unknown {
+  if (!isQueryError(err)) return err;
+  const code = (err as { code: string }).code;
+  return ApplicationFailure.create({ type: (err as Error).constructor.name, message: `${(err as Error).message} (table ${table})`, nonRetryable: DETERMINISTIC_CLASSES.has(code.slice(0, 2)), cause: err as Error });
 }

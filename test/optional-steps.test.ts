@@ -79,22 +79,47 @@ describe('on a worker', () => {
     expect(attempts).toBe(1);
   });
 
-  it('a drill checks a table without a recorded sample by count only, and says why', async () => {
+  /** A verified backup of a sample database by a worker of its own; the manifest's path and contents. */
+  async function drillSetup(): Promise<{ drillConfig: Config; file: string; manifest: BackupManifest; sample: string }> {
     const sample = await createDatabase('optdrill');
     cleanups.push(() => dropDatabase(sample));
     const drillConfig = onTemporal(testConfig({ database: sample }));
     const started = await startTestWorker(drillConfig);
     cleanups.push(() => started.stop());
-    const client = await testClient();
-    const made = await client.workflow.execute(backupDatabase, { taskQueue: drillConfig.temporal.taskQueue, workflowId: uniqueName('opt-drill-backup'), args: [{ cleanup_old: false }] });
-    // As verification records a sample it could not compute.
+    const made = await (await testClient()).workflow.execute(backupDatabase, { taskQueue: drillConfig.temporal.taskQueue, workflowId: uniqueName('opt-drill-backup'), args: [{ cleanup_old: false }] });
     const file = path.join(drillConfig.backup.dir, manifestName(made.filename));
-    const manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as BackupManifest;
+    return { drillConfig, file, manifest: JSON.parse(fs.readFileSync(file, 'utf8')) as BackupManifest, sample };
+  }
+  const drill = async (config: Config) => (await testClient()).workflow.execute(restoreDrill, { taskQueue: config.temporal.taskQueue, workflowId: uniqueName('opt-drill'), args: [{ source: 'local' }] });
+
+  it('a drill compares samples recorded before rows were hashed by column name as they were made', async () => {
+    const { drillConfig, file, manifest, sample } = await drillSetup();
+    // The sample as backups made before recorded it: rows' text in column order, no "rendering".
+    const old = await withAdmin(async (c) => {
+      await c.query("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 1; SET bytea_output = 'hex'");
+      const { rows } = await c.query<{ n: string; digest: string }>(
+        `SELECT count(*) AS n, md5(coalesce(string_agg(h, ',' ORDER BY i), '')) AS digest FROM (SELECT md5(t::text) AS h, row_number() OVER (ORDER BY t.id) AS i FROM public.tags t ORDER BY t.id LIMIT 200) s`,
+      );
+      return { rows: Number(rows[0]!.n), md5: rows[0]!.digest, order: 'primary_key' as const };
+    }, sample);
+    expect(old.md5).not.toBe(manifest.verification!.sample_hashes!.tags!.md5);
+    manifest.verification!.sample_hashes!.tags = old;
+    fs.writeFileSync(file, JSON.stringify(manifest));
+    expect(await drill(drillConfig)).toMatchObject({ status: 'passed', samples_missing: [] });
+
+    manifest.verification!.sample_hashes!.tags = { ...old, md5: '0'.repeat(32) };
+    fs.writeFileSync(file, JSON.stringify(manifest));
+    await expect(drill(drillConfig)).rejects.toMatchObject({ cause: { cause: { type: 'DrillFailed', message: expect.stringMatching(/tags: the first \d+ rows differ from the ones verified/) } } });
+  });
+
+  it('a drill checks a table without a recorded sample by count only, and says why', async () => {
+    const { drillConfig, file, manifest } = await drillSetup();
+    // As verification records a sample it could not compute.
     delete manifest.verification!.sample_hashes!.tags;
     manifest.verification!.sample_failures = { tags: 'DatabaseError: could not identify an ordering operator for type box (table public.tags)' };
     fs.writeFileSync(file, JSON.stringify(manifest));
 
-    const result = await client.workflow.execute(restoreDrill, { taskQueue: drillConfig.temporal.taskQueue, workflowId: uniqueName('opt-drill'), args: [{ source: 'local' }] });
+    const result = await drill(drillConfig);
     expect(result).toMatchObject({
       status: 'passed',
       samples_missing: ['tags'],

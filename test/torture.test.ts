@@ -128,10 +128,12 @@ describe('the torture schema', () => {
     expect(notOf(now, a!)).toEqual(notOf(changed, a!));
   });
 
-  it('restores a table beside the live one (--as) and a composite-keyed table in place, each to the backup\'s rows', async () => {
+  it('restores tables beside the live ones (--as; one without columns) and a composite-keyed table in place, each to the backup\'s rows', async () => {
     const { filename, atBackup } = newest;
     const beside = await run(during, restoreTable, [{ backup_filename: filename, table: 'torture.shapes', as: 'shapes_from_backup', confirm_restore: true }], 'tort-as');
     expect(beside).toMatchObject({ status: 'success', beside: { table: 'torture.shapes_from_backup', rows: 10 } });
+    const empty = await run(during, restoreTable, [{ backup_filename: filename, table: 'torture.nothing', as: 'nothing_from_backup', confirm_restore: true }], 'tort-as-empty');
+    expect(empty).toMatchObject({ status: 'success', beside: { table: 'torture.nothing_from_backup', rows: 3 } });
     await withAdmin((c) => c.query("UPDATE torture.singleton SET note = 'changed'"), live);
     const replaced = await run(during, restoreTable, [{ backup_filename: filename, table: 'torture.singleton', confirm_restore: true }], 'tort-table');
     expect(replaced.error).toBeNull();
@@ -139,11 +141,12 @@ describe('the torture schema', () => {
     const now = await fingerprint(live);
     expect(now.tables['torture.shapes_from_backup']).toEqual(atBackup.tables['torture.shapes']);
     expect(now.tables['torture.singleton']).toEqual(atBackup.tables['torture.singleton']);
+    expect(now.tables['torture.nothing_from_backup']).toEqual(atBackup.tables['torture.nothing']);
   });
 
   it('restores the whole database by swap, then in place, each to exactly the backup', async () => {
     const { filename, atBackup } = newest;
-    await withAdmin((c) => c.query('DROP TABLE IF EXISTS torture.shapes_from_backup; DELETE FROM torture.child; UPDATE torture.shapes SET x = NULL'), live);
+    await withAdmin((c) => c.query('DROP TABLE IF EXISTS torture.shapes_from_backup, torture.nothing_from_backup; DELETE FROM torture.child; UPDATE torture.shapes SET x = NULL'), live);
     const swapped = await run(during, restoreDatabase, [{ backup_filename: filename, confirm_restore: true }], 'tort-swap');
     expect(swapped).toMatchObject({ status: 'success', strategy: 'swap', verification: { ok: true } });
     expect(swapped.notes).toEqual([

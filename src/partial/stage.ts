@@ -40,8 +40,8 @@ export async function loadStages(live: ClientBase, scratch: ClientBase, scope: S
       const list = cols.map(ident).join(', ');
       await live.query(`CREATE TEMP TABLE fbb_stage_${i} ON COMMIT DROP AS SELECT ${list} FROM ${t.id} WITH NO DATA`);
       await live.query(`ALTER TABLE ${stage} ADD COLUMN _fbb_h text`);
-      const out = scratch.query(copyTo(`COPY (SELECT ${cols.map((c) => `t.${ident(c)}`).join(', ')}, ${rowHash(t, 't')} FROM ${t.id} t WHERE ${scope.where(t.id, 't')}) TO STDOUT`));
-      const into = live.query(copyFrom(`COPY ${stage} (${list}, _fbb_h) FROM STDIN`));
+      const out = scratch.query(copyTo(`COPY (SELECT ${[...cols.map((c) => `t.${ident(c)}`), rowHash(t, 't')].join(', ')} FROM ${t.id} t WHERE ${scope.where(t.id, 't')}) TO STDOUT`));
+      const into = live.query(copyFrom(`COPY ${stage} (${[...cols.map(ident), '_fbb_h'].join(', ')}) FROM STDIN`));
       await pipeline(out, into);
       // A key whose type cannot be compared is matched through its text: no btree index on it to use.
       if (t.key && t.key.every((c) => column(t, c).comparable)) await live.query(`CREATE INDEX ON ${stage} (${t.key.map(ident).join(', ')})`);

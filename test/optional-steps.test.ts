@@ -8,8 +8,9 @@ import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countRows } from '../src/activities/backup/inventory';
+import { optionalStep } from '../src/activities/backup/optional';
 import { sampleHashes } from '../src/activities/rowSample';
-import { manifestName, type BackupManifest } from '../src/backup/manifest';
+import { manifestName, type BackupManifest, type SkippedStep } from '../src/backup/manifest';
 import { runCli } from '../src/client/cli';
 import { formatDrillResult } from '../src/client/commands/drill';
 import type { Config } from '../src/config';
@@ -44,6 +45,19 @@ describe('a step that is not the dump', () => {
     const result = await asRole((c) => sampleHashes(c));
     expect(result.failures).toEqual({ secret: 'DatabaseError: permission denied for table secret (table public.secret)' });
     expect(result.hashes.readable).toMatchObject({ rows: 1, order: 'primary_key', rendering: 'by_name', md5: expect.stringMatching(/^[0-9a-f]{32}$/) });
+  });
+
+  it('a dump-time step that fails (roles, extensions, column order) is recorded, and the snapshot\'s transaction goes on', async () => {
+    const skipped: SkippedStep[] = [];
+    const after = await asRole(async (c) => {
+      await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      const roles = await optionalStep(c, 'roles', async () => (await c.query<{ id: number }>('SELECT id FROM secret')).rows, [], skipped);
+      const still = (await c.query<{ n: string }>('SELECT count(*) AS n FROM readable')).rows[0]!.n;
+      await c.query('ROLLBACK');
+      return { roles, still };
+    });
+    expect(after).toEqual({ roles: [], still: '1' });
+    expect(skipped).toEqual([{ step: 'roles', reason: 'DatabaseError: permission denied for table secret' }]);
   });
 
   it('a count that cannot be taken fails as DatabaseError naming the table, not retryable', async () => {

@@ -83,7 +83,8 @@ export function connectionLost(err: unknown, db: DatabaseConfig, database: strin
 /** An error the server raised about a query (it would raise it again: a type without an operator, a missing privilege), not a lost connection. */
 export function isQueryError(err: unknown): boolean {
   const code = (err as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08') && !code.startsWith('57P') && !isConnectionLoss(err);
+  // A SQLSTATE (five characters; no class starts with E, which Node's socket errors such as EPIPE do).
+  return typeof code === 'string' && /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(code) && !code.startsWith('08') && !code.startsWith('57P') && !isConnectionLoss(err);
 }
 
 /** "DatabaseError: <message>": an error's class and message, as Temporal reports an activity's failure. */

@@ -1,6 +1,7 @@
 import { execa } from 'execa';
 import { Client } from 'pg';
 import { pgToolPath } from '../src/activities/pgTools';
+import { rowText, COLUMN_NAMES_SQL } from '../src/activities/rowText';
 
 /** Comparable summary of a database: normalised schema dump plus exact per-table row counts and content hashes. */
 export interface DatabaseFingerprint {
@@ -112,10 +113,12 @@ async function hashTables(conn: PgConn): Promise<Pick<DatabaseFingerprint, 'tabl
   }
 }
 
+/** Count and order-independent hash of a table's rows, over each row's text with its columns by name: any type, any column order. */
 async function hashTable(client: Client, quotedName: string): Promise<{ rows: number; hash: string }> {
+  const columns = (await client.query<{ name: string }>(COLUMN_NAMES_SQL, [quotedName])).rows.map((c) => c.name);
   const result = await client.query<{ rows: string; hash: string }>(
     `SELECT count(*) AS rows, md5(coalesce(string_agg(h, '' ORDER BY h COLLATE "C"), '')) AS hash
-     FROM (SELECT md5(t::text) AS h FROM ${quotedName} AS t) AS s`,
+     FROM (SELECT md5(${rowText(columns, 't')}) AS h FROM ${quotedName} AS t) AS s`,
   );
   const row = result.rows[0];
   if (!row) throw new Error(`no result hashing ${quotedName}`);

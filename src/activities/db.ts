@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { DatabaseConfig } from '../config';
+import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType, transient } from '../errors';
 
 /**
@@ -89,4 +90,31 @@ export function connectionLost(err: unknown, db: DatabaseConfig, database: strin
       `if it keeps happening, check the server's log and run "fbb doctor"`,
     err,
   );
+}
+
+/** An error the server raised about a query (it would raise it again: a type without an operator, a missing privilege), not a lost connection. */
+export function isQueryError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  // A SQLSTATE (five characters; no class starts with E, which Node's socket errors such as EPIPE do).
+  return typeof code === 'string' && /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(code) && !code.startsWith('08') && !code.startsWith('57P') && !isConnectionLoss(err);
+}
+
+/** "DatabaseError: <message>": an error's class and message, as Temporal reports an activity's failure. */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? `${err.constructor.name}: ${err.message}` : String(err);
+}
+
+// SQLSTATE classes a retry cannot change: data exceptions, unsupported features, syntax and access rules
+// (no such operator for a type, permission denied).
+const DETERMINISTIC_CLASSES = new Set(['22', '0A', '42']);
+
+/**
+ * A query error about `table` as the failure the user sees: its class name and message, with the table
+ * named ("DatabaseError: could not identify an ordering operator for type box (table public.x)"),
+ * non-retryable when the server would raise it again; any other error unchanged.
+ */
+export function tableFailure(err: unknown, table: string): unknown {
+  if (!isQueryError(err)) return err;
+  const code = (err as { code: string }).code;
+  return ApplicationFailure.create({ type: (err as Error).constructor.name, message: `${(err as Error).message} (table ${table})`, nonRetryable: DETERMINISTIC_CLASSES.has(code.slice(0, 2)), cause: err as Error });
 }

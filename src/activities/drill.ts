@@ -15,7 +15,7 @@ import { countRows } from './backup/inventory';
 import { createScratch, dropScratch } from './backup/verify';
 import { withClient } from './db';
 import { restoreFileInto } from './restoreFile';
-import { compareSamples, sampleHashes } from './rowSample';
+import { compareSamples, legacySamples, sampleHashes } from './rowSample';
 
 /** Which copy a drill restores. */
 export type DrillSource = 'local' | 's3';
@@ -39,8 +39,12 @@ export interface DrillReport {
   rows_checked: number;
   /** Tables whose sample of rows hashed as at verification. */
   samples_checked: number;
-  /** Tables without a recorded sample (a backup verified before drills existed): only counted. */
+  /** Tables without a sample to compare (none recorded, or none computable now): only counted. */
   samples_missing: string[];
+  /** Why each of samples_missing was only counted. */
+  count_only?: Record<string, string>;
+  /** Tables a restore recreates with their columns in another order (pg_dump's limitation); their samples compare by column name. */
+  column_order_changed?: string[];
   scratch_database: string;
   duration_ms: number;
 }
@@ -107,9 +111,10 @@ export async function drillBackup(config: Config, pick: Pick<DrillPick, 'filenam
     }
     await createScratch(config, scratch);
     await restoreFileInto(config, scratch, { filename: pick.filename, file, format: manifest.format, sha256: manifest.sha256 }, SCRATCH_RESTORE);
-    const { counts, samples } = await withClient(config.database, async (c) => ({ counts: await countRows(c), samples: await sampleHashes(c) }), scratch);
-    judge(manifest, counts, samples, store.where(pick.filename));
     const recorded = manifest.verification?.sample_hashes ?? {};
+    const { counts, samples } = await withClient(config.database, async (c) => ({ counts: await countRows(c), samples: await sampleHashes(c, { legacy: legacySamples(recorded) }) }), scratch);
+    judge(manifest, counts, samples.hashes, store.where(pick.filename));
+    const countOnly = countOnlyTables(manifest, samples.failures);
     return {
       filename: pick.filename,
       source: pick.source,
@@ -118,8 +123,10 @@ export async function drillBackup(config: Config, pick: Pick<DrillPick, 'filenam
       size_bytes: manifest.size_bytes,
       tables_checked: Object.keys(manifest.table_details).length,
       rows_checked: Object.values(counts).reduce((a, b) => a + b, 0),
-      samples_checked: Object.keys(recorded).length,
-      samples_missing: Object.keys(manifest.table_details).filter((t) => recorded[t] === undefined),
+      samples_checked: Object.keys(manifest.table_details).length - Object.keys(countOnly).length,
+      samples_missing: Object.keys(countOnly),
+      count_only: countOnly,
+      column_order_changed: (manifest.column_order ?? []).map((c) => c.table),
       scratch_database: scratch,
       duration_ms: Date.now() - started,
     };
@@ -139,7 +146,7 @@ function judge(manifest: BackupManifest, counts: Record<string, number>, samples
   }
   for (const [table, diff] of Object.entries(compareSamples(manifest.verification?.sample_hashes ?? {}, samples))) {
     if (problems.some((p) => p.startsWith(`${table}:`))) continue;
-    problems.push(`${table}: the first ${diff.expected.rows} rows differ from the ones verified (sample hash ${diff.expected.md5.slice(0, 8)}… recorded, ${diff.actual?.md5.slice(0, 8) ?? 'none'}… restored)`);
+    problems.push(`${table}: the first ${diff.expected.rows} rows differ from the ones verified (sample hash ${diff.expected.md5.slice(0, 8)}… recorded, ${diff.actual.md5.slice(0, 8)}… restored)`);
   }
   if (problems.length > 0) {
     throw permanent(
@@ -149,6 +156,19 @@ function judge(manifest: BackupManifest, counts: Record<string, number>, samples
       { problems },
     );
   }
+}
+
+/** Tables the drill checked by count only, and why: no sample recorded at verification, or none computable now. */
+function countOnlyTables(manifest: BackupManifest, failedNow: Record<string, string>): Record<string, string> {
+  const recorded = manifest.verification?.sample_hashes ?? {};
+  const failedThen = manifest.verification?.sample_failures ?? {};
+  const out: Record<string, string> = {};
+  for (const table of Object.keys(manifest.table_details)) {
+    if (failedThen[table] !== undefined) out[table] = `no sample was recorded at verification: ${failedThen[table]}`;
+    else if (recorded[table] === undefined) out[table] = 'no sample was recorded at verification (a backup verified before samples were)';
+    else if (failedNow[table] !== undefined) out[table] = `the sample could not be computed in the drill: ${failedNow[table]}`;
+  }
+  return out;
 }
 
 /** One scratch database name per deployment and backup, so a retry removes what a killed attempt left. */

@@ -117,6 +117,8 @@ export async function restoreFileInto(config: Config, database: string, source: 
         cancelSignal: ctx.cancellationSignal,
       });
       const converted = toSql.then(() => undefined);
+      // Awaited below; a psql that stops first leaves pg_restore failing on a closed pipe, which must not go unhandled.
+      converted.catch(() => undefined);
       fed = pipeline([toSql.stdout!, ...filters(), psqlFeed(psql, () => converted)]);
     } else {
       fed = pipeline([
@@ -138,8 +140,9 @@ export async function restoreFileInto(config: Config, database: string, source: 
       }
       throw permanent(ErrorType.BackupCorrupted, `backup "${source.filename}" does not decompress (${(feed.reason as Error).message.split('\n')[0]}); nothing was restored from it`, feed.reason);
     }
-    if (convert.status === 'rejected') throw restoreFailed(convert.reason, source, options, { config, database });
+    // psql's own failure first: pg_restore -f - then fails only because psql stopped reading (EPIPE), which says nothing of the cause.
     if (run.status === 'rejected' && !(run.reason instanceof ExecaError && run.reason.signal === 'SIGKILL' && feed.status === 'rejected')) throw restoreFailed(run.reason, source, options, { config, database });
+    if (convert.status === 'rejected') throw restoreFailed(convert.reason, source, options, { config, database });
     throw (feed as PromiseRejectedResult).reason;
   } finally {
     stop();

@@ -27,6 +27,8 @@ export interface VerificationResult {
    * a restore drill restores the stored copy later and compares. Absent in backups verified before drills.
    */
   sample_hashes?: Record<string, RowSampleHash>;
+  /** Tables whose sample could not be computed, with why ("DatabaseError: ... (table x)"): a drill checks them by count only. */
+  sample_failures?: Record<string, string>;
 }
 
 /** A hash over a sample of a table's rows: the first `rows` rows by primary key, or by row hash without one. */
@@ -34,6 +36,23 @@ export interface RowSampleHash {
   rows: number;
   md5: string;
   order: 'primary_key' | 'row_hash';
+  /** by_name: each row's text lists its columns by name (key columns without an ordering are ordered by their text); absent: in column order (backups made before). */
+  rendering?: 'by_name';
+}
+
+/** An inheritance child whose columns a restore puts in another order (pg_dump's limitation): content is compared by column name. */
+export interface ColumnOrderChange {
+  table: string;
+  /** The order in the database that was dumped. */
+  dumped: string[];
+  /** The order a restore of the dump creates: the parents' columns first. */
+  restored: string[];
+}
+
+/** A step that is not the dump, its verification or its storage, which could not be done; the backup is good without it. */
+export interface SkippedStep {
+  step: 'roles' | 'cluster_roles' | 'extensions' | 'column_order';
+  reason: string;
 }
 
 /** How a backup file is encrypted: age, to these public keys (never a private key). */
@@ -100,6 +119,10 @@ export interface BackupManifest {
   encryption?: EncryptionInfo | null;
   /** Absent in backups made before roles were recorded: a restore then creates missing roles NOLOGIN. */
   cluster_roles?: ClusterRoles | null;
+  /** Tables a restore recreates with their columns in another order (absent in backups made before this was checked). */
+  column_order?: ColumnOrderChange[];
+  /** Optional steps that could not be done, and why (absent: none, or a backup made before this was recorded). */
+  skipped_steps?: SkippedStep[];
 }
 
 /** The manifest's file name for a backup file. */

@@ -87,7 +87,8 @@ export function createPartialActivities(config: Config) {
         const to = `${ident(newSchema)}.${ident(newTable)}`;
         await live.query(`CREATE TABLE ${to} (LIKE ${source.id} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES INCLUDING GENERATED INCLUDING COMMENTS)`);
         const cols = dataColumns(source).map(ident).join(', ');
-        await pipeline(scratch.query(copyTo(`COPY (SELECT ${cols} FROM ${source.id}) TO STDOUT`)), live.query(copyFrom(`COPY ${to} (${cols}) FROM STDIN`)));
+        // A table without columns has rows all the same: COPY takes them with no column list.
+        await pipeline(scratch.query(copyTo(`COPY (SELECT ${cols} FROM ${source.id}) TO STDOUT`)), live.query(copyFrom(`COPY ${to}${cols ? ` (${cols})` : ''} FROM STDIN`)));
         const copied = Number((await live.query<{ n: string }>(`SELECT count(*) AS n FROM ${to}`)).rows[0]!.n);
         const backup = Number((await scratch.query<{ n: string }>(`SELECT count(*) AS n FROM ${source.id}`)).rows[0]!.n);
         if (copied !== backup) throw permanent(ErrorType.RestoreVerificationFailed, `${name} received ${copied} rows, the backup's ${source.name} has ${backup}; rolled back, nothing was changed`);

@@ -1,5 +1,6 @@
 // What the partial restores need to know about a database's tables, read from pg_catalog.
 import type { ClientBase } from 'pg';
+import { COMPARABLE_TYPES_CTE, comparableSql } from '../activities/rowText';
 
 /** A foreign key, by qualified table names and column lists. */
 export interface ForeignKey {
@@ -11,6 +12,8 @@ export interface ForeignKey {
   deferrable: boolean;
   /** ON DELETE: a no action, r restrict, c cascade, n set null, d set default. */
   onDelete: string;
+  /** false: some column pair is compared through its text (a type without a mergeable btree equality, activities/rowText.ts). */
+  comparable: boolean;
 }
 
 /** A user table (a partitioned one counts once, by its parent). */
@@ -20,7 +23,8 @@ export interface TableInfo {
   /** As a person reads it: public.users. */
   name: string;
   partitioned: boolean;
-  columns: { name: string; type: string; generated: boolean }[];
+  /** In the table's column order; comparable false: compared through its text (activities/rowText.ts). */
+  columns: Column[];
   /** Primary key columns; null without one (rows are then compared whole). */
   key: string[] | null;
   /** Unique constraints and plain unique indexes (the primary key included), as column lists. */
@@ -28,6 +32,16 @@ export interface TableInfo {
   /** Sequences owned by a column (serial, identity, OWNED BY), with that column's type. */
   sequences: { sequence: string; column: string; integer: boolean }[];
   hasUserTriggers: boolean;
+}
+
+/** A column: its name, its type as format_type spells it, whether generated, whether its type can be compared natively, whether an identity ALWAYS. */
+export interface Column {
+  name: string;
+  type: string;
+  generated: boolean;
+  comparable: boolean;
+  /** GENERATED ALWAYS AS IDENTITY: an UPDATE may only set it to DEFAULT. */
+  identityAlways: boolean;
 }
 
 /** A database's user tables and foreign keys. */
@@ -48,14 +62,14 @@ export async function readCatalog(client: ClientBase): Promise<Catalog> {
     id: string;
     name: string;
     partitioned: boolean;
-    columns: { name: string; type: string; generated: boolean }[];
+    columns: Column[];
     key: string[] | null;
     uniques: { name: string; columns: string[] }[] | null;
     sequences: { sequence: string; column: string; integer: boolean }[] | null;
     triggers: boolean;
-  }>(`
+  }>(`WITH RECURSIVE ${COMPARABLE_TYPES_CTE}
     SELECT format('%I.%I', n.nspname, c.relname) AS id, n.nspname || '.' || c.relname AS name, c.relkind = 'p' AS partitioned,
-      (SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'generated', a.attgenerated <> '') ORDER BY a.attnum)
+      (SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'generated', a.attgenerated <> '', 'comparable', ${comparableSql('a.atttypid')}, 'identityAlways', a.attidentity = 'a') ORDER BY a.attnum)
          FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
       (SELECT array_agg(a.attname::text ORDER BY k.ord) FROM pg_constraint p, unnest(p.conkey) WITH ORDINALITY k(attnum, ord)
          JOIN pg_attribute a ON a.attnum = k.attnum WHERE p.conrelid = c.oid AND p.contype = 'p' AND a.attrelid = c.oid) AS key,
@@ -86,11 +100,12 @@ export async function readCatalog(client: ClientBase): Promise<Catalog> {
       hasUserTriggers: r.triggers,
     });
   }
-  const fks = await client.query<{ name: string; from: string; to: string; columns: string[]; ref_columns: string[]; deferrable: boolean; on_delete: string }>(`
+  const fks = await client.query<{ name: string; from: string; to: string; columns: string[]; ref_columns: string[]; deferrable: boolean; on_delete: string; comparable: boolean }>(`WITH RECURSIVE ${COMPARABLE_TYPES_CTE}
     SELECT k.conname AS name, format('%I.%I', fn.nspname, f.relname) AS from, format('%I.%I', tn.nspname, t.relname) AS to,
       (SELECT array_agg(a.attname::text ORDER BY x.ord) FROM unnest(k.conkey) WITH ORDINALITY x(attnum, ord) JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = x.attnum) AS columns,
       (SELECT array_agg(a.attname::text ORDER BY x.ord) FROM unnest(k.confkey) WITH ORDINALITY x(attnum, ord) JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = x.attnum) AS ref_columns,
-      k.condeferrable AS deferrable, k.confdeltype AS on_delete
+      k.condeferrable AS deferrable, k.confdeltype AS on_delete,
+      (SELECT bool_and(${comparableSql('a.atttypid')}) FROM pg_attribute a WHERE a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey)) AS comparable
     FROM pg_constraint k
     JOIN pg_class f ON f.oid = k.conrelid JOIN pg_namespace fn ON fn.oid = f.relnamespace
     JOIN pg_class t ON t.oid = k.confrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
@@ -98,8 +113,19 @@ export async function readCatalog(client: ClientBase): Promise<Catalog> {
     ORDER BY 2, 1`);
   const foreignKeys = fks.rows
     .filter((k) => tables.has(k.from) && tables.has(k.to))
-    .map((k) => ({ name: k.name, from: k.from, to: k.to, columns: k.columns, refColumns: k.ref_columns, deferrable: k.deferrable, onDelete: k.on_delete }));
+    .map((k) => ({ name: k.name, from: k.from, to: k.to, columns: k.columns, refColumns: k.ref_columns, deferrable: k.deferrable, onDelete: k.on_delete, comparable: k.comparable }));
   return { tables, foreignKeys };
+}
+
+/** The table's column `name` (one it has). */
+export function column(t: TableInfo, name: string): Column {
+  return t.columns.find((c) => c.name === name)!;
+}
+
+/** Key and unique-key columns the restore compares through their text, as "name (type)"; empty when none. */
+export function comparedAsText(t: TableInfo): string[] {
+  const keyed = new Set([...(t.key ?? []), ...t.uniques.flatMap((u) => u.columns)]);
+  return t.columns.filter((c) => keyed.has(c.name) && !c.comparable).map((c) => `${c.name} (${c.type})`);
 }
 
 /** Finds a table by "schema.table", or by a bare name in public (then any schema). */

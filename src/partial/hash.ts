@@ -1,19 +1,25 @@
 // Content hashes of rows, independent of their order: what "the tenant's rows equal the backup's" means.
 import type { ClientBase } from 'pg';
-import { ident, type TableInfo } from './catalog';
+import { byName, equal, rowText } from '../activities/rowText';
+import { column, type TableInfo } from './catalog';
 import { literal, type Scope } from './scope';
 
 /** Session settings under which a row's text is the same on every connection (dates, floats, intervals, bytes). */
 export const STABLE_TEXT = "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 1; SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'";
 
-/** The columns a restore writes (generated ones are derived, so neither copied nor compared). */
+/** The columns a restore writes, by name (generated ones are derived, so neither copied nor compared; the order is the backup's and the live table's alike, whatever their column order). */
 export function dataColumns(t: TableInfo): string[] {
-  return t.columns.filter((c) => !c.generated).map((c) => c.name);
+  return byName(t.columns.filter((c) => !c.generated).map((c) => c.name));
 }
 
-/** SQL: md5 of a row's text over its data columns. */
+/** SQL: md5 of a row's text over its data columns, by name (every type has a text). */
 export function rowHash(t: TableInfo, alias: string): string {
-  return `md5(ROW(${dataColumns(t).map((c) => `${alias}.${ident(c)}`).join(', ')})::text)`;
+  return `md5(${rowText(dataColumns(t), alias)})`;
+}
+
+/** SQL: the staged row `s` is the live row `t` by key columns (through their text where their type cannot be compared). */
+export function sameKey(t: TableInfo, key: string[], stage: string, live: string): string {
+  return equal(key.map((c) => ({ left: column(t, c), right: column(t, c) })), stage, live);
 }
 
 /** SQL aggregate over row hashes `h`: count and an order-independent md5. */

@@ -24,6 +24,8 @@ export function formatPlan(plan: PartialPlan): string {
   const out = [`plan for ${plan.kind} ${plan.target}:`, line(head), ...rows.map(line)];
   const moving = plan.sequences.filter((s) => s.moves);
   if (moving.length) out.push(`  sequences moved forward: ${moving.map((s) => `${s.sequence} ${s.live} → ${s.needed}`).join(', ')}`);
+  const asText = plan.tables.filter((t) => t.compared_as_text?.length);
+  if (asText.length) out.push(`  compared through their text (types without an ordering or equality of their own): ${asText.map((t) => `${t.table} ${t.compared_as_text!.join(', ')}`).join('; ')}`);
   out.push(`  left alone: ${plan.left_alone.length ? plan.left_alone.join(', ') : 'none'}`);
   if (plan.conflicts.length === 0) out.push('  conflicts: none');
   else {

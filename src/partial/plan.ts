@@ -1,7 +1,8 @@
 // What a partial restore would do, per table, and what stands in its way.
 import type { ClientBase } from 'pg';
-import { ident, type TableInfo } from './catalog';
-import { rowHash } from './hash';
+import { tableFailure } from '../activities/db';
+import { comparedAsText, ident, type TableInfo } from './catalog';
+import { rowHash, sameKey } from './hash';
 import { join, type Scope } from './scope';
 import type { Stage } from './stage';
 
@@ -13,6 +14,8 @@ export interface PlanTable {
   insert: number;
   update: number;
   unchanged: number;
+  /** Key columns matched through their text, as "name (type)": their type has no ordering or equality a join can use (json, box, ...). Absent: none. */
+  compared_as_text?: string[];
 }
 
 /** A row the restore cannot put back without harming rows it does not own. */
@@ -55,40 +58,45 @@ export async function computePlan(live: ClientBase, scratch: ClientBase, scope: 
   const sequences: PlanSequence[] = [];
   const stageOf = new Map(stages.map((s) => [s.table.id, s]));
   for (const [i, { table: t, via }] of scope.tables.entries()) {
-    const s = stages[i]!.stage;
-    const on = t.key ? t.key.map((c) => `l.${ident(c)} = s.${ident(c)}`).join(' AND ') : 'l.h = s._fbb_h';
-    const cols = t.key ? t.key.map((c) => `t.${ident(c)}`).join(', ') + ',' : '';
-    const { rows } = await live.query<Record<string, string>>(`
-      SELECT count(*) FILTER (WHERE s._fbb_h IS NULL) AS del, count(*) FILTER (WHERE l.h IS NULL) AS ins,
-             count(*) FILTER (WHERE l.h <> s._fbb_h) AS upd, count(*) FILTER (WHERE l.h = s._fbb_h) AS same
-      FROM (SELECT ${cols} ${rowHash(t, 't')} AS h FROM ${t.id} t WHERE ${scope.where(t.id, 't')}) l FULL JOIN ${s} s ON ${on}`);
-    const r = rows[0]!;
-    tables.push({ table: t.name, via, delete: Number(r.del), insert: Number(r.ins), update: Number(r.upd), unchanged: Number(r.same) });
+    try {
+      const s = stages[i]!.stage;
+      const on = t.key ? sameKey(t, t.key, 'l', 's') : 'l.h = s._fbb_h';
+      const cols = t.key ? t.key.map((c) => `t.${ident(c)}`).join(', ') + ',' : '';
+      const { rows } = await live.query<Record<string, string>>(`
+        SELECT count(*) FILTER (WHERE s._fbb_h IS NULL) AS del, count(*) FILTER (WHERE l.h IS NULL) AS ins,
+               count(*) FILTER (WHERE l.h <> s._fbb_h) AS upd, count(*) FILTER (WHERE l.h = s._fbb_h) AS same
+        FROM (SELECT ${cols} ${rowHash(t, 't')} AS h FROM ${t.id} t WHERE ${scope.where(t.id, 't')}) l FULL JOIN ${s} s ON ${on}`);
+      const r = rows[0]!;
+      const asText = comparedAsText(t);
+      tables.push({ table: t.name, via, delete: Number(r.del), insert: Number(r.ins), update: Number(r.upd), unchanged: Number(r.same), ...(asText.length > 0 ? { compared_as_text: asText } : {}) });
 
-    for (const u of t.uniques) {
-      const found = await examples(live, `SELECT ROW(${u.columns.map((c) => `s.${ident(c)}`).join(', ')})::text AS example${scope.ownerOf ? `, ${scope.ownerOf(t.id, 't')} AS owner` : ''}
-        FROM ${s} s JOIN ${t.id} t ON ${u.columns.map((c) => `t.${ident(c)} = s.${ident(c)}`).join(' AND ')} WHERE NOT (${scope.where(t.id, 't')})`);
-      if (found) conflicts.push({ table: t.name, kind: 'key_taken', constraint: u.name, ...found, detail: `${found.rows} of the backup's rows have a ${u.name} key (${u.columns.join(', ')}) now held by ${found.owners}` });
+      for (const u of t.uniques) {
+        const found = await examples(live, `SELECT ROW(${u.columns.map((c) => `s.${ident(c)}`).join(', ')})::text AS example${scope.ownerOf ? `, ${scope.ownerOf(t.id, 't')} AS owner` : ''}
+          FROM ${s} s JOIN ${t.id} t ON ${sameKey(t, u.columns, 't', 's')} WHERE NOT (${scope.where(t.id, 't')})`);
+        if (found) conflicts.push({ table: t.name, kind: 'key_taken', constraint: u.name, ...found, detail: `${found.rows} of the backup's rows have a ${u.name} key (${u.columns.join(', ')}) now held by ${found.owners}` });
+      }
+      for (const k of scope.catalog.foreignKeys.filter((k) => k.from === t.id)) {
+        const parent = stageOf.get(k.to);
+        const keep = parent ? ` AND NOT (${scope.where(k.to, 'p')})` : '';
+        const found = await examples(live, `SELECT ROW(${k.columns.map((c) => `s.${ident(c)}`).join(', ')})::text AS example FROM ${s} s
+          WHERE ${k.columns.map((c) => `s.${ident(c)} IS NOT NULL`).join(' AND ')}
+            AND NOT EXISTS (SELECT 1 FROM ${k.to} p WHERE ${join(k, 'p', 's')}${keep})
+            ${parent ? `AND NOT EXISTS (SELECT 1 FROM ${parent.stage} p WHERE ${join(k, 'p', 's')})` : ''}`);
+        const to = scope.catalog.tables.get(k.to)!.name;
+        if (found) conflicts.push({ table: t.name, kind: 'missing_parent', constraint: k.name, ...found, detail: `${found.rows} of the backup's rows point (${k.columns.join(', ')}) at rows of ${to} that are gone now and not restored with them` });
+      }
+      for (const k of scope.catalog.foreignKeys.filter((k) => k.to === t.id && k.from !== t.id)) {
+        const child = scope.catalog.tables.get(k.from)!;
+        const outside = stageOf.has(k.from) ? `NOT (${scope.where(k.from, 'c')}) AND` : '';
+        const found = await examples(live, `SELECT ROW(${k.columns.map((c) => `c.${ident(c)}`).join(', ')})::text AS example${scope.ownerOf && stageOf.has(k.from) ? `, ${scope.ownerOf(k.from, 'c')} AS owner` : ''}
+          FROM ${k.from} c WHERE ${outside} EXISTS (SELECT 1 FROM ${t.id} t WHERE ${join(k, 't', 'c')} AND ${scope.where(t.id, 't')})
+            AND NOT EXISTS (SELECT 1 FROM ${s} t WHERE ${join(k, 't', 'c')})`);
+        if (found) conflicts.push({ table: child.name, kind: 'still_referenced', constraint: k.name, ...found, detail: `${found.rows} rows of ${child.name}${found.owners === 'rows outside the restore' ? '' : ` (${found.owners})`} point (${k.columns.join(', ')}) at rows of ${t.name} the restore would delete` });
+      }
+      sequences.push(...(await sequencePlan(live, scratch, t, stages[i]!.stage)));
+    } catch (err) {
+      throw tableFailure(err, t.name);
     }
-    for (const k of scope.catalog.foreignKeys.filter((k) => k.from === t.id)) {
-      const parent = stageOf.get(k.to);
-      const keep = parent ? ` AND NOT (${scope.where(k.to, 'p')})` : '';
-      const found = await examples(live, `SELECT ROW(${k.columns.map((c) => `s.${ident(c)}`).join(', ')})::text AS example FROM ${s} s
-        WHERE ${k.columns.map((c) => `s.${ident(c)} IS NOT NULL`).join(' AND ')}
-          AND NOT EXISTS (SELECT 1 FROM ${k.to} p WHERE ${join(k, 'p', 's')}${keep})
-          ${parent ? `AND NOT EXISTS (SELECT 1 FROM ${parent.stage} p WHERE ${join(k, 'p', 's')})` : ''}`);
-      const to = scope.catalog.tables.get(k.to)!.name;
-      if (found) conflicts.push({ table: t.name, kind: 'missing_parent', constraint: k.name, ...found, detail: `${found.rows} of the backup's rows point (${k.columns.join(', ')}) at rows of ${to} that are gone now and not restored with them` });
-    }
-    for (const k of scope.catalog.foreignKeys.filter((k) => k.to === t.id && k.from !== t.id)) {
-      const child = scope.catalog.tables.get(k.from)!;
-      const outside = stageOf.has(k.from) ? `NOT (${scope.where(k.from, 'c')}) AND` : '';
-      const found = await examples(live, `SELECT ROW(${k.columns.map((c) => `c.${ident(c)}`).join(', ')})::text AS example${scope.ownerOf && stageOf.has(k.from) ? `, ${scope.ownerOf(k.from, 'c')} AS owner` : ''}
-        FROM ${k.from} c WHERE ${outside} EXISTS (SELECT 1 FROM ${t.id} t WHERE ${join(k, 't', 'c')} AND ${scope.where(t.id, 't')})
-          AND NOT EXISTS (SELECT 1 FROM ${s} t WHERE ${join(k, 't', 'c')})`);
-      if (found) conflicts.push({ table: child.name, kind: 'still_referenced', constraint: k.name, ...found, detail: `${found.rows} rows of ${child.name}${found.owners === 'rows outside the restore' ? '' : ` (${found.owners})`} point (${k.columns.join(', ')}) at rows of ${t.name} the restore would delete` });
-    }
-    sequences.push(...(await sequencePlan(live, scratch, t, stages[i]!.stage)));
   }
   return { kind: scope.kind, target: scope.label, tables, left_alone: scope.leftAlone, conflicts, sequences };
 }

@@ -1,4 +1,5 @@
 // Which rows a partial restore touches: a tenant's (found through foreign keys) or one table's.
+import { equal } from '../activities/rowText';
 import { ErrorType, permanent } from '../errors';
 import { findTable, ident, type Catalog, type ForeignKey, type TableInfo } from './catalog';
 
@@ -126,9 +127,9 @@ export function tableScope(catalog: Catalog, name: string): Scope {
   };
 }
 
-/** `child.columns = parent.refColumns`, with the aliases given. */
+/** `child.columns = parent.refColumns`, with the aliases given (through their text where the types cannot be compared). */
 export function join(k: ForeignKey, parent: string, child: string): string {
-  return k.columns.map((c, i) => `${parent}.${ident(k.refColumns[i]!)} = ${child}.${ident(c)}`).join(' AND ');
+  return equal(k.columns.map((c, i) => ({ left: { name: k.refColumns[i]!, comparable: k.comparable }, right: { name: c, comparable: k.comparable } })), parent, child);
 }
 
 /** Parents before children (Kahn's order over the foreign keys between them); a cycle's tables follow in level order. */

@@ -3,7 +3,8 @@ import { pipeline } from 'node:stream/promises';
 import type { ClientBase } from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { ErrorType, permanent } from '../errors';
-import { ident, readCatalog, type TableInfo } from './catalog';
+import { tableFailure } from '../activities/db';
+import { column, ident, readCatalog, type TableInfo } from './catalog';
 import { dataColumns, rowHash } from './hash';
 import type { Scope } from './scope';
 
@@ -24,27 +25,38 @@ export async function loadStages(live: ClientBase, scratch: ClientBase, scope: S
   const theirs = await readCatalog(scratch);
   const stages: Stage[] = [];
   for (const [i, { table: t }] of scope.tables.entries()) {
-    const backup = theirs.tables.get(t.id);
-    const cols = dataColumns(t);
-    const same = backup !== undefined && JSON.stringify(backup.columns.filter((c) => !c.generated)) === JSON.stringify(t.columns.filter((c) => !c.generated));
-    if (!same) {
-      throw permanent(
-        ErrorType.RestoreFailed,
-        `${t.name} ${backup === undefined ? 'is not in the backup' : `has other columns in the backup (${dataColumns(backup).join(', ')}) than now (${cols.join(', ')})`}; the schema changed since the backup, so its rows cannot be put back one by one; nothing was changed`,
-      );
+    try {
+      const backup = theirs.tables.get(t.id);
+      const cols = dataColumns(t);
+      // By name: a restored inheritance child may have its columns in another order (docs/operations.md).
+      const same = backup !== undefined && JSON.stringify(columnsByName(backup)) === JSON.stringify(columnsByName(t));
+      if (!same) {
+        throw permanent(
+          ErrorType.RestoreFailed,
+          `${t.name} ${backup === undefined ? 'is not in the backup' : `has other columns in the backup (${dataColumns(backup).join(', ')}) than now (${cols.join(', ')})`}; the schema changed since the backup, so its rows cannot be put back one by one; nothing was changed`,
+        );
+      }
+      const stage = `pg_temp.fbb_stage_${i}`;
+      const list = cols.map(ident).join(', ');
+      await live.query(`CREATE TEMP TABLE fbb_stage_${i} ON COMMIT DROP AS SELECT ${list} FROM ${t.id} WITH NO DATA`);
+      await live.query(`ALTER TABLE ${stage} ADD COLUMN _fbb_h text`);
+      const out = scratch.query(copyTo(`COPY (SELECT ${[...cols.map((c) => `t.${ident(c)}`), rowHash(t, 't')].join(', ')} FROM ${t.id} t WHERE ${scope.where(t.id, 't')}) TO STDOUT`));
+      const into = live.query(copyFrom(`COPY ${stage} (${[...cols.map(ident), '_fbb_h'].join(', ')}) FROM STDIN`));
+      await pipeline(out, into);
+      // A key whose type cannot be compared is matched through its text: no btree index on it to use.
+      if (t.key && t.key.every((c) => column(t, c).comparable)) await live.query(`CREATE INDEX ON ${stage} (${t.key.map(ident).join(', ')})`);
+      await live.query(`CREATE INDEX ON ${stage} (_fbb_h)`);
+      await live.query(`ANALYZE ${stage}`);
+      onRows(t.name);
+      stages.push({ table: t, stage });
+    } catch (err) {
+      throw tableFailure(err, t.name);
     }
-    const stage = `pg_temp.fbb_stage_${i}`;
-    const list = cols.map(ident).join(', ');
-    await live.query(`CREATE TEMP TABLE fbb_stage_${i} ON COMMIT DROP AS SELECT ${list} FROM ${t.id} WITH NO DATA`);
-    await live.query(`ALTER TABLE ${stage} ADD COLUMN _fbb_h text`);
-    const out = scratch.query(copyTo(`COPY (SELECT ${cols.map((c) => `t.${ident(c)}`).join(', ')}, ${rowHash(t, 't')} FROM ${t.id} t WHERE ${scope.where(t.id, 't')}) TO STDOUT`));
-    const into = live.query(copyFrom(`COPY ${stage} (${list}, _fbb_h) FROM STDIN`));
-    await pipeline(out, into);
-    if (t.key) await live.query(`CREATE INDEX ON ${stage} (${t.key.map(ident).join(', ')})`);
-    await live.query(`CREATE INDEX ON ${stage} (_fbb_h)`);
-    await live.query(`ANALYZE ${stage}`);
-    onRows(t.name);
-    stages.push({ table: t, stage });
   }
   return stages;
+}
+
+/** The data columns, by name, with their types. */
+function columnsByName(t: TableInfo): { name: string; type: string }[] {
+  return dataColumns(t).map((name) => ({ name, type: column(t, name).type }));
 }

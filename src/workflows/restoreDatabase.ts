@@ -35,6 +35,7 @@ async function restore(rawInput: RestoreInput | Record<string, unknown>, about: 
   return withDatabaseLock('restore', async () => {
     const prepare = () => acts.validating.prepareRestore(input.backup_filename, input.backup_source, { allow_unverified: input.allow_unverified, ...(input.recreate_roles === false ? { recreate_roles: false } : {}) });
     const prepared = await prepare();
+    if (prepared.column_order_changed?.length) run.state.notes = [...(run.state.notes ?? []), columnOrderNote(prepared.column_order_changed)];
     // On a brand-new server (the database does not exist yet) there is nothing to back up: the restore creates it.
     const pre = input.create_pre_restore_backup && prepared.target_exists !== false ? await preRestoreBackup(run, settings, acts) : null;
     const ended = await awaitConfirmation(run, input);
@@ -50,6 +51,11 @@ async function restore(rawInput: RestoreInput | Record<string, unknown>, about: 
     const expected = prepared.table_details ?? ('copy' in beside ? actualCounts(beside.copy.check) : null);
     return 'copy' in beside ? swapIn(restore, expected) : restoreInPlace(restore, pre, expected);
   }, settings);
+}
+
+/** What a user reading the result should know about tables whose columns come back in another order. */
+function columnOrderNote(tables: string[]): string {
+  return `${tables.join(', ')}: restored with the columns in another order (pg_dump recreates an inheritance child with its parents' columns first); the content is the same, and SELECT * lists the columns differently (docs/operations.md)`;
 }
 
 function actualCounts(check: TableCheck): Record<string, number> {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type pg from 'pg';
 import { execa } from 'execa';
-import { manifestName, MANIFEST_VERSION, parseManifest, type BackupManifest, type EncryptionInfo } from '../../backup/manifest';
+import { manifestName, MANIFEST_VERSION, parseManifest, type BackupManifest, type EncryptionInfo, type SkippedStep } from '../../backup/manifest';
 import { parseBackupName, type BackupFormat, type BackupType } from '../../backup/naming';
 import type { Config } from '../../config';
 import { ErrorType, permanent } from '../../errors';
@@ -14,6 +14,8 @@ import { connect, connectionLost, isConnectionLoss, withClient } from '../db';
 import { databaseUnreachable, diskError } from '../failures';
 import { parseToolVersion, pgToolPath } from '../pgTools';
 import { fsyncDir, writeFileAtomic } from '../stream';
+import { columnOrderChanges } from './columnOrder';
+import { optionalStep } from './optional';
 import { countRows, listExtensions, referencedRoles, serverVersion, totalRows } from './inventory';
 import { runPgDump, type VerifyLeg } from './pgDump';
 import { createScratch, dropScratch, judgeRestored, scratchName, serverAnswers } from './verify';
@@ -108,9 +110,12 @@ async function dumpInSnapshot(config: Config, req: DumpRequest, partial: string,
     const snapshot = rows[0]!.snapshot;
     const createdAt = rows[0]!.now;
     const version = await serverVersion(client);
-    const extensions = await listExtensions(client);
-    const roles = await referencedRoles(client);
-    const clusterRoles = await recordClusterRoles(client, roles, encryption);
+    // Optional steps: a failure is recorded in the manifest, not a failed backup.
+    const skipped: SkippedStep[] = [];
+    const extensions = await optionalStep(client, 'extensions', () => listExtensions(client), [], skipped);
+    const roles = await optionalStep(client, 'roles', () => referencedRoles(client), [], skipped);
+    const clusterRoles = await optionalStep(client, 'cluster_roles', () => recordClusterRoles(client, roles, encryption), null, skipped);
+    const columnOrder = await optionalStep(client, 'column_order', () => columnOrderChanges(client), [], skipped);
     const pgDumpVersion = await toolVersion(config);
 
     // Counted while pg_dump runs, in the snapshot pg_dump uses: the same rows as in the file.
@@ -137,6 +142,8 @@ async function dumpInSnapshot(config: Config, req: DumpRequest, partial: string,
       workflow_id: req.workflowId,
       encryption,
       cluster_roles: clusterRoles,
+      column_order: columnOrder,
+      ...(skipped.length > 0 ? { skipped_steps: skipped } : {}),
     };
   } catch (err) {
     throw isConnectionLoss(err) ? connectionLost(err, db, db.database, 'dumping it') : err;

@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import type { ClientBase } from 'pg';
 import { pausePoint } from '../pausePoint';
+import { tableFailure } from '../db';
 import { every } from '../stream';
 import type { ExtensionInfo } from '../../backup/manifest';
 
@@ -33,7 +34,9 @@ export async function countRows(client: ClientBase, options: { heartbeat?: boole
   const stop = every(5_000, () => beat && heartbeat({ step: 'count', tables_counted: done, tables: tables.rows.length }));
   try {
     for (const t of tables.rows) {
-      const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${t.quoted}`);
+      const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${t.quoted}`).catch((err: unknown) => {
+        throw tableFailure(err, `${t.schema}.${t.name}`);
+      });
       counts[tableKey(t.schema, t.name)] = Number(rows[0]?.n ?? 0);
       done++;
     }

@@ -79,7 +79,8 @@ export async function judgeRestored(config: Config, scratch: string, manifest: B
     missing_extensions: missing,
     tables_checked: Object.keys(manifest.table_details).length,
     duration_ms: Date.now() - started,
-    sample_hashes: samples,
+    sample_hashes: samples.hashes,
+    ...(Object.keys(samples.failures).length > 0 ? { sample_failures: samples.failures } : {}),
   };
   if (!verification.ok) {
     const tables = Object.entries(mismatches).map(([t, m]) => `${t} (expected ${m.expected} rows, restored ${m.actual ?? 'no table'})`);

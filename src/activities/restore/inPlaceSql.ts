@@ -15,11 +15,20 @@ const notInExtension = (catalog: string, oid: string) => `NOT EXISTS (SELECT 1 F
  * role's own tables, views, sequences, routines and types are dropped one by one, leaving the
  * extension and its objects alone. public is recreated, as PostgreSQL 15 makes it (pg_dump only
  * records how a database's public schema differs from that), if it was dropped. For a superuser
- * this drops every user schema, as before. Objects of other kinds (operators, text search
+ * this drops every user schema, as before. The role's event triggers, publications and large
+ * objects (which belong to no schema) are dropped too. Objects of other kinds (operators, text search
  * configurations) in a kept schema are not dropped: a dump holding them fails to restore in
  * place with "already exists", inside the transaction, so nothing changes.
  */
 export const IN_PLACE_PREAMBLE = `DO $fbb$ DECLARE r record; BEGIN
+  -- Objects outside any schema that a dump recreates: event triggers (first, so none fires on the drops), publications, large objects.
+  FOR r IN SELECT evtname FROM pg_event_trigger WHERE pg_has_role(evtowner, 'USAGE') LOOP
+    EXECUTE format('DROP EVENT TRIGGER %I', r.evtname);
+  END LOOP;
+  FOR r IN SELECT pubname FROM pg_publication WHERE pg_has_role(pubowner, 'USAGE') LOOP
+    EXECUTE format('DROP PUBLICATION %I', r.pubname);
+  END LOOP;
+  PERFORM lo_unlink(l.oid) FROM pg_largeobject_metadata l WHERE pg_has_role(l.lomowner, 'USAGE');
   FOR r IN SELECT n.nspname FROM pg_namespace n WHERE ${USER_SCHEMA} AND pg_has_role(n.nspowner, 'USAGE')
       AND NOT EXISTS (SELECT 1 FROM pg_extension e WHERE e.extnamespace = n.oid AND NOT pg_has_role(e.extowner, 'USAGE')) LOOP
     EXECUTE format('DROP SCHEMA %I CASCADE', r.nspname);

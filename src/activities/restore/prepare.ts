@@ -41,6 +41,8 @@ export interface PreparedRestore {
    * recovery), where the restore creates it. Absent in histories from before 0.3: it existed.
    */
   target_exists?: boolean;
+  /** Inheritance children the restore recreates with their columns in another order (pg_dump's limitation; the manifest's column_order). */
+  column_order_changed?: string[];
 }
 
 /**
@@ -117,6 +119,7 @@ export async function prepareRestore(config: Config, filename: string, source: '
     fetched_from_s3: fetched,
     ...(options.recreateRoles === false ? { recreate_roles: false } : {}),
     target_exists: targetExists,
+    ...(manifest?.column_order?.length ? { column_order_changed: manifest.column_order.map((c) => c.table) } : {}),
   };
 }
 

@@ -57,13 +57,19 @@ export function registerDrill(program: Command, ctx: CommandContext): void {
 
 /** A passed drill as a person reads it. */
 export function formatDrillResult(r: DrillResult): string {
-  const samples = r.samples_missing.length === 0 ? `${r.samples_checked} tables' sampled rows match the verified ones` : `${r.samples_checked} matched; no sample recorded for ${r.samples_missing.join(', ')} (counts only)`;
+  const why = r.count_only ?? {};
+  const samples =
+    r.samples_missing.length === 0
+      ? `${r.samples_checked} tables' sampled rows match the verified ones`
+      : `${r.samples_checked} matched; counts only for ${r.samples_missing.map((t) => (why[t] ? `${t} (${why[t]})` : t)).join(', ')}`;
+  const reordered = r.column_order_changed?.length ? [['  column order', `${r.column_order_changed.join(', ')}: restored with the columns in another order (pg_dump's limitation); compared by column name`] as [string, string]] : [];
   return [
     `restore drill of ${r.filename}: passed`,
     formatTable([
       ['  restored from', `${r.location} (${formatBytes(r.size_bytes)}, made ${r.backup_created_at})`],
       ['  tables', `${r.tables_checked} tables, ${r.rows_checked.toLocaleString('en-US')} rows; every count matches the manifest`],
       ['  row samples', samples],
+      ...reordered,
       ['  scratch database', `${r.scratch_database} (dropped)`],
       ['  took', `${(r.duration_ms / 1000).toFixed(1)} s`],
     ]),

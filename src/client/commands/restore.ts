@@ -245,6 +245,7 @@ export function formatRestoreResult(r: RestoreResult, database: string): string 
   if (r.roles_created.length) rows.push(['  roles created', `${r.roles_created.join(', ')} (NOLOGIN, no password)`]);
   if (r.rollback) rows.push(['  rollback', `${r.rollback.strategy}, ${r.rollback.verification.ok ? 'verified' : 'NOT VERIFIED'}${r.rollback.failed_database ? `; the failed restore is kept as ${r.rollback.failed_database}` : ''}`]);
   if (r.error) rows.push(['  reason', `${r.error.type}: ${r.error.message}`]);
+  for (const note of r.notes ?? []) rows.push(['  note', note]);
   rows.push(['  took', `${(r.duration_ms / 1000).toFixed(1)} s`]);
   const next = NEXT_BY_STATUS[r.status];
   if (next) rows.push(['  next', next]);

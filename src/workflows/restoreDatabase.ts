@@ -33,8 +33,11 @@ async function restore(rawInput: RestoreInput | Record<string, unknown>, about: 
   // The one place the activities are chosen; every step below gets them from here.
   const acts = longActivities(settings.activity_tuning);
   return withDatabaseLock('restore', async () => {
-    const prepare = () => acts.validating.prepareRestore(input.backup_filename, input.backup_source, { allow_unverified: input.allow_unverified, ...(input.recreate_roles === false ? { recreate_roles: false } : {}) });
+    // The backup is judged against the live database; what the confirmation shows goes into `status`.
+    const plausibility = { force: input.force === true, from_database: input.from_database ?? null, confirmed_in_advance: input.confirm_restore };
+    const prepare = () => acts.validating.prepareRestore(input.backup_filename, input.backup_source, { allow_unverified: input.allow_unverified, ...(input.recreate_roles === false ? { recreate_roles: false } : {}), plausibility });
     const prepared = await prepare();
+    if (prepared.about) run.state.backup = prepared.about;
     // On a brand-new server (the database does not exist yet) there is nothing to back up: the restore creates it.
     const pre = input.create_pre_restore_backup && prepared.target_exists !== false ? await preRestoreBackup(run, settings, acts) : null;
     const ended = await awaitConfirmation(run, input);

@@ -5,6 +5,7 @@ import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/client/cli';
 import type { Config } from '../src/config';
+import { parseQualifiedName } from '../src/partial/input';
 import { diffFingerprints } from '../src/testing/compare';
 import { backupDatabase, checkEnvironment, listBackups, restoreDrill, restoreTable, restoreTenant } from '../src/workflows';
 import { temporalDriver, type Runner } from './drivers';
@@ -125,5 +126,23 @@ describe('--table with quoted identifiers', () => {
       { id: 3, body: 'three' },
     ]);
     expect(diffFingerprints(atBackup, await fingerprint(db)).filter((d) => d.includes('My "Quoted" Table'))).toEqual([]);
+  });
+});
+
+describe('table names as SQL reads them', () => {
+  it.each([
+    ['public.reminders', { schema: 'public', name: 'reminders' }],
+    ['Public.Reminders', { schema: 'public', name: 'reminders' }],
+    ['reminders', { schema: null, name: 'reminders' }],
+    [QUOTED, { schema: 'second schema', name: 'My "Quoted" Table' }],
+    ['"a.b"', { schema: null, name: 'a.b' }],
+    ['', undefined],
+    ['   ', undefined],
+    ['a.b.c', undefined],
+    ['"unclosed', undefined],
+    ['""', undefined],
+    ['public. reminders', undefined],
+  ])('%j reads as %j', (text, expected) => {
+    expect(parseQualifiedName(text)).toEqual(expected);
   });
 });

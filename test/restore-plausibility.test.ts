@@ -168,6 +168,11 @@ describe('a backup of another database (its manifest says so)', () => {
     const handle = await (await driver.runner(config)).start(restoreDatabase, { args: [{ backup_filename: filename, from_database: source, create_pre_restore_backup: false }], workflowId: workflowId('pl-odd') });
     const waiting = await handle.awaitingConfirmation();
     expect(waiting.backup).toMatchObject({ database: source, created_at: manifest.created_at, size_bytes: manifest.size_bytes, tables: 15, rows: manifest.total_rows, warnings: [`the backup is of database ${source} (named with from_database), not of ${target}`] });
+    // fbb status shows the same while the restore waits.
+    const io = captured();
+    const env = { ...userEnvFor(config), TEMPORAL_ADDRESS: temporalInfo.address, TEMPORAL_NAMESPACE: temporalInfo.namespace };
+    expect(await runCli(['status', handle.workflowId], { stdout: io.stdout, stderr: io.stderr, env })).toBe(0);
+    expect(io.text().stdout).toMatch(new RegExp(`\n {2}restoring from +backup of ${source}, made ${manifest.created_at.replace(/\./g, '\\.')}, [\\d.]+ MiB, 15 tables, [\\d,]+ rows; ${target} now holds 15 tables, [\\d,]+ rows\n {2}WARNING +the backup is of database ${source} \\(named with from_database\\), not of ${target}\n`));
     await handle.signal(cancelRestore, { cancelled_by: 'test' });
     expect(await handle.result()).toMatchObject({ status: 'cancelled' });
   });
@@ -200,6 +205,19 @@ describe('a backup of another database (its manifest says so)', () => {
     } finally {
       await worker.stop();
     }
+  });
+});
+
+describe('a restore drill', () => {
+  it('of a verified backup that holds no tables fails: it proves nothing', async () => {
+    const empty = await createDatabase('pl_drill_empty', false);
+    const config = testConfig({ database: empty });
+    const runner = await driver.runner(config);
+    const backup = await runner.execute(backupDatabase, { args: [{ cleanup_old: false }], workflowId: workflowId('pl-drill-backup') });
+    expect(backup.tables_backed_up).toBe(0);
+    const failure = innermost(await runner.execute(restoreDrill, { args: [{ source: 'local' }], workflowId: workflowId('pl-drill') }).catch((e: unknown) => e));
+    expect(failure?.type).toBe('DrillFailed');
+    expect(failure?.message).toBe(`restore drill of ${path.join(config.backup.dir, backup.filename)}: the backup holds no tables, so restoring it proves nothing; check that the database it was made of (${empty}) is the one to back up, then make a new backup and drill it`);
   });
 });
 

@@ -133,8 +133,10 @@ export async function drillBackup(config: Config, pick: Pick<DrillPick, 'filenam
 
 /** Throws DrillFailed naming every table whose count or sample differs from the manifest. */
 function judge(manifest: BackupManifest, counts: Record<string, number>, samples: Record<string, RowSampleHash>, where: string): void {
+  if (Object.keys(manifest.table_details).length === 0) {
+    throw permanent(ErrorType.DrillFailed, `restore drill of ${where}: the backup holds no tables, so restoring it proves nothing; check that the database it was made of (${manifest.database}) is the one to back up, then make a new backup and drill it`);
+  }
   const problems: string[] = [];
-  if (Object.keys(manifest.table_details).length === 0) problems.push('the backup holds no tables, so restoring it proves nothing about the database');
   for (const [table, expected] of Object.entries(manifest.table_details)) {
     const actual = counts[table];
     if (actual !== expected) problems.push(`${table}: ${expected} rows expected, ${actual ?? 'no table'} restored`);

@@ -113,11 +113,11 @@ export async function runPartialRestore(
     const changesLive = !input.dry_run && (input as TableRestoreInput).as == null;
     const plausibility = { force: input.force === true, from_database: input.from_database ?? null, confirmed_in_advance: input.confirm_restore && changesLive };
     const tenant = target.tenant_id === undefined ? {} : { tenant: { id: target.tenant_id, table: target.tenant_table ?? null } };
-    const prepare = () => validating.prepareRestore(input.backup_filename, input.backup_source, { allow_unverified: input.allow_unverified, plausibility, ...tenant });
-    const prepared = await prepare();
+    const prepare = (judge: boolean) => validating.prepareRestore(input.backup_filename, input.backup_source, { allow_unverified: input.allow_unverified, ...tenant, ...(judge ? { plausibility } : {}) });
+    const prepared = await prepare(true);
     if (prepared.about) state.backup = prepared.about;
-    // The file is loaded on the worker that validated it; if that worker is lost, another validates it again (docs/deployment.md).
-    const loading = acts.following(prepared.worker_queue, async () => (await prepare()).worker_queue).restoring;
+    // The file is loaded on the worker that validated it; if that worker is lost, another validates it again (docs/deployment.md), without judging it again.
+    const loading = acts.following(prepared.worker_queue, async () => (await prepare(false)).worker_queue).restoring;
     const scratch = `${settings.database}_partial_${localTimestamp(new Date(), settings.timezone)}`.slice(0, 63);
     state.scratch_database = scratch;
     const where: PartialTarget = { ...target, scratch_database: scratch };

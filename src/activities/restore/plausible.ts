@@ -23,19 +23,20 @@ export function manifestFacts(manifest: BackupManifest): BackupFacts {
 }
 
 /**
- * Refuses, changing nothing, a backup of another database the user did not name (when there is a
- * live database for it to replace; onto a new server it is what disaster recovery does), and (unless
+ * Refuses, changing nothing, a backup of another database the user did not name (when it would
+ * replace tables: onto a new server, or into an empty database, it is what disaster recovery does), and (unless
  * forced, and then only if a confirmation will show them) a backup that is empty, cut off, shares
  * no table with the live database or holds a small fraction of its rows. Returns what a confirmation shows.
  */
 export async function checkPlausible(config: Config, backup: BackupFacts, targetExists: boolean, options: PlausibilityOptions): Promise<BackupAbout> {
   const live = config.database.database;
-  const other = otherDatabase(backup, targetExists ? live : (backup.database ?? live), options.from_database);
-  if (other !== undefined) throw permanent(other.type, `${other.message}; nothing was changed`);
   const counts = targetExists ? await liveCounts(config) : null;
+  const replacing = counts !== null && Object.keys(counts).length > 0;
+  const other = otherDatabase(backup, replacing ? live : (backup.database ?? live), options.from_database);
+  if (other !== undefined) throw permanent(other.type, `${other.message}; nothing was changed`);
   const liveFacts = counts === null ? null : { database: live, tables: counts };
   const findings = judgeBackup(backup, liveFacts);
-  const named = backup.database === null || backup.database === live ? [] : [`the backup is of database ${backup.database}${targetExists ? ' (named with from_database)' : ''}, not of ${live}`];
+  const named = backup.database === null || backup.database === live ? [] : [`the backup is of database ${backup.database}${replacing ? ' (named with from_database)' : ''}, not of ${live}`];
   if (findings.length > 0 && !options.force) {
     throw refusal(findings, 'if you are sure, restore it with --force (input "force": true): the restore then waits for a confirmation that shows this');
   }

@@ -62,7 +62,9 @@ export interface PrepareOptions {
  * Step 1 of a restore, before anything changes: the name is a backup name, the backup exists at
  * its source (an S3 one is streamed into BACKUP_DIR), its SHA-256 matches the manifest (or,
  * without manifest, it gunzips cleanly), the server has every extension it needs, and every
- * role it names exists or can be created. Any failure is non-retryable and names what to do.
+ * role it names exists or can be created; with `plausibility`, the backup is judged against the
+ * live database (./plausible.ts), and with `tenant`, the tenant id against its key's type.
+ * Any failure is non-retryable and names what to do.
  */
 export async function prepareRestore(config: Config, filename: string, source: 'local' | 's3', options: PrepareOptions = {}): Promise<PreparedRestore> {
   const name = parseBackupName(filename);

@@ -4,6 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 /** Every expected failure type, in one place (docs/design.md lists them too). */
 export const ErrorType = {
   InvalidBackupInput: 'InvalidBackupInput',
+  InvalidInput: 'InvalidInput',
   DatabaseBusy: 'DatabaseBusy',
   WorkerLost: 'WorkerLost',
   DatabaseUnreachable: 'DatabaseUnreachable',
@@ -19,6 +20,11 @@ export const ErrorType = {
   BackupNotFound: 'BackupNotFound',
   ManifestUnreadable: 'ManifestUnreadable',
   BackupUnverified: 'BackupUnverified',
+  BackupEmpty: 'BackupEmpty',
+  BackupTruncated: 'BackupTruncated',
+  BackupUnrelated: 'BackupUnrelated',
+  BackupTooSmall: 'BackupTooSmall',
+  BackupFromOtherDatabase: 'BackupFromOtherDatabase',
   InvalidBackupName: 'InvalidBackupName',
   InvalidRestoreInput: 'InvalidRestoreInput',
   ExtensionUnavailable: 'ExtensionUnavailable',

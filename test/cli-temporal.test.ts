@@ -230,6 +230,7 @@ describe('fbb restore on a real worker, confirmed or cancelled from a second fbb
     expect(status.stdout).toMatch(
       new RegExp(
         `^restore ${id}: running\n {2}started +${ISO}\n {2}finished +-\n {2}phase +awaiting confirmation\n {2}pre-restore backup +${esc(state.pre_restore_backup!)}\n` +
+          ` {2}restoring from +backup of ${database}, made ${ISO}, [\\d.]+ MiB, 15 tables, [\\d,]+ rows; ${database} now holds 16 tables, [\\d,]+ rows\n` +
           ` {2}waiting +until ${esc(state.confirm_by!)}: fbb restore confirm ${id} \\(or fbb restore cancel ${id}\\)\n$`,
       ),
     );
@@ -239,7 +240,7 @@ describe('fbb restore on a real worker, confirmed or cancelled from a second fbb
     // The same ID again follows the waiting restore; a backup may not take it.
     const follow = await fbb(['restore', backup.filename, '--workflow-id', id], env);
     expect(follow.stderr).toMatch(new RegExp(`^fbb: restore ${id} was already running \\(since ${ISO}\\); following it instead of starting another\n$`));
-    expect(follow.stdout).toMatch(new RegExp(`^restore ${id} waits for confirmation \\(until ${esc(state.confirm_by!)}\\); pre-restore backup: ${esc(state.pre_restore_backup!)}\nconfirm with: {2}fbb restore confirm ${id}\n`));
+    expect(follow.stdout).toMatch(new RegExp(`^restoring from: backup of ${database}, made ${ISO}, [\\d.]+ MiB, 15 tables, [\\d,]+ rows; ${database} now holds 16 tables, [\\d,]+ rows\nrestore ${id} waits for confirmation \\(until ${esc(state.confirm_by!)}\\); pre-restore backup: ${esc(state.pre_restore_backup!)}\nconfirm with: {2}fbb restore confirm ${id}\n`));
     const backupSameId = await fbb(['backup', '--workflow-id', id], env);
     expect(backupSameId.stderr).toBe(`fbb: workflow ID ${id} belongs to a restoreDatabase run, not backupDatabase; nothing was started; choose another --workflow-id\n`);
     expect(backupSameId.code).toBe(2);

@@ -210,7 +210,8 @@ describe('fbb restore', () => {
     const { env, file, database } = await withBackup('cli_rst_ask');
     const { code, stdout, stderr, asked } = await fbb(['restore', file, '--local', '--json'], env, ['not-the-name']);
     expect(stderr).toMatch(/fbb: pre-restore backup: family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz/);
-    expect(asked).toEqual([`Type the database name (${database}) to replace it with ${file}: `]);
+    // The prompt says what the backup is: its source database, its time and its size.
+    expect(asked).toEqual([expect.stringMatching(new RegExp(`^Type the database name \\(${database}\\) to replace it with ${file.replace(/\./g, '\\.')} \\(backup of ${database}, made \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z, [\\d.]+ (KiB|MiB)\\): $`))]);
     expect(JSON.parse(stdout)).toMatchObject({ status: 'cancelled', error: { type: 'RestoreCancelled' } });
     expect(code).toBe(5);
     const confirmed = await fbb(['restore', file, '--local', '--json'], env, [database]);

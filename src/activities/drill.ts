@@ -52,19 +52,20 @@ export interface DrillReport {
 // How the drill restores: into a scratch database nobody uses (so pg_restore may run in parallel).
 const SCRATCH_RESTORE = { step: 'drill', failureType: ErrorType.DrillFailed, target: 'scratch' } as const;
 
-/** The newest verified backup in `source`; none is a non-retryable BackupNotFound. */
+/** The newest verified backup of this database in `source` (another database's under the same prefix proves nothing of it); none is a non-retryable BackupNotFound. */
 export async function pickDrillBackup(config: Config, source: DrillSource): Promise<DrillPick> {
   const stores = openStores(config);
   try {
     const store = storeFor(config, stores, source);
     const listed = await store.list();
     // The newest verified one even when its size no longer matches: a damaged newest backup is what a drill is for.
-    const newest = listed.find((b) => b.manifest?.status === 'verified');
+    const database = config.database.database;
+    const verified = listed.filter((b) => b.manifest?.status === 'verified');
+    const newest = verified.find((b) => (b.manifest!.database ?? database) === database);
     if (newest === undefined) {
-      throw permanent(
-        ErrorType.BackupNotFound,
-        `no verified backup in ${store.where()} to drill (${listed.length} backup file(s) there, none verified); make one with "fbb backup${source === 's3' ? ' --upload-to-s3' : ''}" and drill again`,
-      );
+      const others = [...new Set(verified.map((b) => b.manifest!.database))];
+      const of = others.length > 0 ? `, none verified of database ${database}: the verified ones are of ${others.join(', ')}` : ', none verified';
+      throw permanent(ErrorType.BackupNotFound, `no verified backup of ${database} in ${store.where()} to drill (${listed.length} backup file(s) there${of}); make one with "fbb backup${source === 's3' ? ' --upload-to-s3' : ''}" and drill again`);
     }
     return { filename: newest.name.filename, source, created_at: newest.manifest!.created_at };
   } finally {
@@ -139,6 +140,9 @@ export async function drillBackup(config: Config, pick: Pick<DrillPick, 'filenam
 
 /** Throws DrillFailed naming every table whose count or sample differs from the manifest. */
 function judge(manifest: BackupManifest, counts: Record<string, number>, samples: Record<string, RowSampleHash>, where: string): void {
+  if (Object.keys(manifest.table_details).length === 0) {
+    throw permanent(ErrorType.DrillFailed, `restore drill of ${where}: the backup holds no tables, so restoring it proves nothing; check that the database it was made of (${manifest.database}) is the one to back up, then make a new backup and drill it`);
+  }
   const problems: string[] = [];
   for (const [table, expected] of Object.entries(manifest.table_details)) {
     const actual = counts[table];

@@ -19,10 +19,10 @@ export interface BackupInput {
 const DEFAULTS: BackupInput = { backup_type: 'manual', upload_to_s3: false, cleanup_old: true, dry_run: false, format: 'plain_gzip' };
 const EXAMPLE = '{"backup_type": "manual", "upload_to_s3": false, "cleanup_old": true, "dry_run": false}';
 
-/** Validates raw input and fills in defaults; throws a non-retryable InvalidBackupInput naming every problem. */
+/** Validates raw input (none at all: the defaults) and fills in defaults; throws a non-retryable InvalidBackupInput naming every problem. */
 export function parseBackupInput(raw: unknown): BackupInput {
-  if (raw === undefined || raw === null) return { ...DEFAULTS };
-  if (typeof raw !== 'object' || Array.isArray(raw)) {
+  if (raw === undefined) return { ...DEFAULTS };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw invalid([`expected a JSON object, got ${describe(raw)}`]);
   }
   const input = raw as Record<string, unknown>;

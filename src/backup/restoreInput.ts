@@ -19,9 +19,13 @@ export interface RestoreInput {
   allow_unverified: boolean;
   /** false: missing roles come back NOLOGIN without password, not as the backup recorded them (absent: recreate them). */
   recreate_roles?: boolean;
+  /** true: restore a backup that looks wrong (empty, cut off, unrelated, much smaller), after a confirmation that shows why. */
+  force?: boolean;
+  /** The database a backup of another database was made of (its manifest's `database`): naming it allows the restore. */
+  from_database?: string | null;
 }
 
-const DEFAULTS = { backup_source: 'local', confirm_restore: false, create_pre_restore_backup: true, confirmation_timeout: '1 hour', allow_unverified: false, recreate_roles: true } as const;
+const DEFAULTS = { backup_source: 'local', confirm_restore: false, create_pre_restore_backup: true, confirmation_timeout: '1 hour', allow_unverified: false, recreate_roles: true, force: false, from_database: null } as const;
 const EXAMPLE = '{"backup_filename": "family_brain_daily_20251208_020000.sql.gz", "backup_source": "local", "confirm_restore": false, "create_pre_restore_backup": true}';
 const KEYS = ['backup_filename', ...Object.keys(DEFAULTS)];
 
@@ -43,7 +47,7 @@ export function parseRestoreInput(raw: unknown): RestoreInput {
   if (typeof filename !== 'string' || filename === '') problems.push('"backup_filename" is required: the name of a backup file, as "fbb list" shows it');
   const source = input.backup_source ?? DEFAULTS.backup_source;
   if (source !== 'local' && source !== 's3') problems.push(`"backup_source" must be "local" or "s3", got ${JSON.stringify(source)}`);
-  const bool = (key: 'confirm_restore' | 'create_pre_restore_backup' | 'allow_unverified' | 'recreate_roles'): boolean => {
+  const bool = (key: 'confirm_restore' | 'create_pre_restore_backup' | 'allow_unverified' | 'recreate_roles' | 'force'): boolean => {
     const v = input[key] ?? DEFAULTS[key];
     if (typeof v !== 'boolean') problems.push(`"${key}" must be true or false, got ${JSON.stringify(v)}`);
     return v === true;
@@ -52,6 +56,9 @@ export function parseRestoreInput(raw: unknown): RestoreInput {
   const preBackup = bool('create_pre_restore_backup');
   const allowUnverified = bool('allow_unverified');
   const recreateRoles = bool('recreate_roles');
+  const force = bool('force');
+  const from = input.from_database ?? null;
+  if (from !== null && (typeof from !== 'string' || from.trim() === '' || from.length > 63)) problems.push(`"from_database" must be the name of the database the backup was made of (its manifest's "database"), got ${JSON.stringify(from)}`);
   const timeout = input.confirmation_timeout ?? DEFAULTS.confirmation_timeout;
   if (!isDuration(timeout)) problems.push(`"confirmation_timeout" must be a duration such as "1 hour" or "30 minutes", got ${JSON.stringify(timeout)}`);
   // The restore holds the database's lock while it waits, and a lock older than 24 hours is taken over (src/activities/backup/lock.ts).
@@ -64,5 +71,5 @@ export function parseRestoreInput(raw: unknown): RestoreInput {
       message: `"${String(filename)}" is not a backup file name (expected <prefix>_<type>_<YYYYMMDD_HHMMSS>.sql.gz, no directories); nothing was changed; run "fbb list" to see the backups`,
     });
   }
-  return { backup_filename: filename as string, backup_source: source as 'local' | 's3', confirm_restore: confirm, create_pre_restore_backup: preBackup, confirmation_timeout: (timeout as string).trim(), allow_unverified: allowUnverified, ...(recreateRoles ? {} : { recreate_roles: false }) };
+  return { backup_filename: filename as string, backup_source: source as 'local' | 's3', confirm_restore: confirm, create_pre_restore_backup: preBackup, confirmation_timeout: (timeout as string).trim(), allow_unverified: allowUnverified, ...(recreateRoles ? {} : { recreate_roles: false }), ...(force ? { force } : {}), ...(from === null ? {} : { from_database: from as string }) };
 }

@@ -1,6 +1,7 @@
 // What the partial restores need to know about a database's tables, read from pg_catalog.
 import type { ClientBase } from 'pg';
 import { COMPARABLE_TYPES_CTE, comparableSql } from '../activities/rowText';
+import { parseQualifiedName } from './input';
 
 /** A foreign key, by qualified table names and column lists. */
 export interface ForeignKey {
@@ -128,9 +129,11 @@ export function comparedAsText(t: TableInfo): string[] {
   return t.columns.filter((c) => keyed.has(c.name) && !c.comparable).map((c) => `${c.name} (${c.type})`);
 }
 
-/** Finds a table by "schema.table", or by a bare name in public (then any schema). */
+/** Finds a table by "schema.table" (quoted parts as in SQL), or by a bare name in public (then any schema). */
 export function findTable(catalog: Catalog, name: string): TableInfo | undefined {
   const all = [...catalog.tables.values()];
-  if (name.includes('.')) return all.find((t) => t.name === name);
-  return all.find((t) => t.name === `public.${name}`) ?? all.find((t) => t.name.endsWith(`.${name}`));
+  const parsed = parseQualifiedName(name);
+  if (parsed === undefined) return undefined;
+  if (parsed.schema !== null) return all.find((t) => t.name === `${parsed.schema}.${parsed.name}`);
+  return all.find((t) => t.name === `public.${parsed.name}`) ?? all.find((t) => t.name.endsWith(`.${parsed.name}`));
 }

@@ -21,6 +21,55 @@ export interface TableRestoreInput extends RestoreInput {
 }
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_$]*$/;
+const BARE = /^[A-Za-z_][A-Za-z0-9_$]*/;
+
+/** A table's name as SQL reads it: an optional schema and the name. */
+export interface QualifiedName {
+  schema: string | null;
+  name: string;
+}
+
+/**
+ * Reads `name` or `schema.name` as SQL (and psql) do: a "quoted" part keeps its case, spaces,
+ * dots and doubled quotes ("My ""Quoted"" Table" is My "Quoted" Table); a bare part is folded to
+ * lower case. undefined when it is not one or two such parts.
+ */
+export function parseQualifiedName(text: string): QualifiedName | undefined {
+  const parts: string[] = [];
+  let rest = text;
+  for (;;) {
+    let part: string;
+    if (rest.startsWith('"')) {
+      const m = /^"((?:[^"]|"")+)"/.exec(rest);
+      if (!m) return undefined;
+      part = m[1]!.replace(/""/g, '"');
+      rest = rest.slice(m[0].length);
+    } else {
+      const m = BARE.exec(rest);
+      if (!m) return undefined;
+      part = m[0].toLowerCase();
+      rest = rest.slice(m[0].length);
+    }
+    parts.push(part);
+    if (rest === '') break;
+    if (!rest.startsWith('.') || parts.length === 2) return undefined;
+    rest = rest.slice(1);
+  }
+  return parts.length === 2 ? { schema: parts[0]!, name: parts[1]! } : { schema: null, name: parts[0]! };
+}
+
+/** PostgreSQL's own schemas: no restore reads from or writes into them. */
+export function isSystemSchema(schema: string | null): boolean {
+  return schema !== null && (schema.startsWith('pg_') || schema === 'information_schema');
+}
+
+/** Why `value` cannot name a user table, or undefined when it can. */
+function tableNameProblem(key: string, value: unknown, example: string): string | undefined {
+  const parsed = typeof value === 'string' ? parseQualifiedName(value) : undefined;
+  if (parsed === undefined) return `"${key}" must be ${example}, or with quotes as in SQL ("My Schema"."My Table"), got ${JSON.stringify(value)}`;
+  if (isSystemSchema(parsed.schema)) return `"${key}" may not name a table in PostgreSQL's own schema ${parsed.schema}, got ${JSON.stringify(value)}`;
+  return undefined;
+}
 
 function fail(problems: string[], example: string): ApplicationFailure {
   return ApplicationFailure.create({ type: 'InvalidRestoreInput', nonRetryable: true, message: `invalid restore input: ${problems.join('; ')}. Nothing was changed. Example input: ${example}` });
@@ -64,13 +113,11 @@ export function parseTableRestoreInput(raw: unknown): TableRestoreInput {
   const { own, common } = split(raw, ['table', 'as', 'dry_run']);
   const problems: string[] = [];
   const table = own.table;
-  if (typeof table !== 'string' || !table.split('.').every((p) => IDENT.test(p)) || table.split('.').length > 2) {
-    problems.push(`"table" is required: schema.table (e.g. public.reminders), got ${JSON.stringify(table)}`);
-  }
+  const tableProblem = tableNameProblem('table', table, 'schema.table (e.g. public.reminders)');
+  if (tableProblem) problems.push(tableProblem);
   const as = own.as ?? null;
-  if (as !== null && (typeof as !== 'string' || !as.split('.').every((p) => IDENT.test(p)) || as.split('.').length > 2)) {
-    problems.push(`"as" must be a new table name (e.g. reminders_from_backup), got ${JSON.stringify(as)}`);
-  }
+  const asProblem = as === null ? undefined : tableNameProblem('as', as, 'a new table name (e.g. reminders_from_backup)');
+  if (asProblem) problems.push(asProblem);
   const input = { ...common, table: String(table), as: as as string | null, dry_run: dryRun(own, problems) };
   if (problems.length) throw fail(problems, '{"backup_filename": "family_brain_daily_20251208_020000.sql.gz", "table": "public.reminders", "as": "reminders_from_backup"}');
   return input;

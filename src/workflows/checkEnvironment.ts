@@ -1,8 +1,10 @@
 import { overallStatus, type CheckEnvironmentInput, type DoctorReport } from '../doctor/report';
+import { parseDoctorInput } from '../backup/workflowInputs';
 import { checks } from './proxies';
 
 /** `fbb doctor`: checks what the Windmill guide's troubleshooting section asked people to check by hand. */
-export async function checkEnvironment(input: CheckEnvironmentInput = { mode: 'temporal' }): Promise<DoctorReport> {
+export async function checkEnvironment(rawInput?: CheckEnvironmentInput): Promise<DoctorReport> {
+  const input = parseDoctorInput(rawInput);
   const [databaseAndTools, pgvector, backupDir, s3, temporal] = await Promise.all([
     checks.checkDatabaseAndTools({ notify_test: input.notify_test === true }),
     checks.checkPgvector(),

@@ -33,8 +33,12 @@ async function restore(rawInput: RestoreInput | Record<string, unknown>, about: 
   // The one place the activities are chosen; every step below gets them from here.
   const acts = longActivities(settings.activity_tuning);
   return withDatabaseLock('restore', async () => {
-    const prepare = () => acts.validating.prepareRestore(input.backup_filename, input.backup_source, { allow_unverified: input.allow_unverified, ...(input.recreate_roles === false ? { recreate_roles: false } : {}) });
-    const prepared = await prepare();
+    // The backup is judged against the live database; what the confirmation shows goes into `status`.
+    const plausibility = { force: input.force === true, from_database: input.from_database ?? null, confirmed_in_advance: input.confirm_restore };
+    const options = { allow_unverified: input.allow_unverified, ...(input.recreate_roles === false ? { recreate_roles: false } : {}) };
+    const prepare = (judge: boolean) => acts.validating.prepareRestore(input.backup_filename, input.backup_source, judge ? { ...options, plausibility } : options);
+    const prepared = await prepare(true);
+    if (prepared.about) run.state.backup = prepared.about;
     if (prepared.column_order_changed?.length) run.state.notes = [...(run.state.notes ?? []), columnOrderNote(prepared.column_order_changed)];
     // On a brand-new server (the database does not exist yet) there is nothing to back up: the restore creates it.
     const pre = input.create_pre_restore_backup && prepared.target_exists !== false ? await preRestoreBackup(run, settings, acts) : null;
@@ -42,8 +46,9 @@ async function restore(rawInput: RestoreInput | Record<string, unknown>, about: 
     if (ended) return ended;
 
     const names = restoreDatabaseNames(settings.database, localTimestamp(new Date(), settings.timezone));
-    // The file is restored on the worker that validated it; if that worker is lost, another validates it again (docs/deployment.md).
-    const restoring = acts.following(prepared.worker_queue, async () => (await prepare()).worker_queue).restoring;
+    // The file is restored on the worker that validated it; if that worker is lost, another validates it again (docs/deployment.md),
+    // without judging it again: the confirmation was given for what the first judgement showed.
+    const restoring = acts.following(prepared.worker_queue, async () => (await prepare(false)).worker_queue).restoring;
     const restore = { run, acts: { ...acts, restoring }, prepared, names };
     const beside = await restoreBeside(restore);
     if ('end' in beside) return beside.end;

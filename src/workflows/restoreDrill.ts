@@ -4,6 +4,7 @@ import { ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio
 import type { DrillReport, DrillSource } from '../activities/drill';
 
 export type { DrillSource } from '../activities/drill';
+import { parseDrillInput } from '../backup/workflowInputs';
 import { ErrorType } from '../errors';
 import { withNotification } from './notify';
 import { errorInfo } from './pipeline';
@@ -23,7 +24,8 @@ export type DrillResult = DrillReport & { status: 'passed' };
  * No database lock: the drill never touches the live database (it restores into its own scratch
  * database and reads the backup's copy), so backups and restores run beside it unhindered.
  */
-export async function restoreDrill(input: DrillInput = {}): Promise<DrillResult> {
+export async function restoreDrill(rawInput?: DrillInput): Promise<DrillResult> {
+  const input: DrillInput = parseDrillInput(rawInput);
   return withNotification(
     'drill',
     async (about) => {

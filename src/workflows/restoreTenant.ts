@@ -8,6 +8,7 @@ import { parseTenantRestoreInput, type TableRestoreInput, type TenantRestoreInpu
 import { conflictMessage, conflictType } from '../partial/messages';
 import type { PartialPlan } from '../partial/plan';
 import { backupFilename, localTimestamp } from '../backup/naming';
+import type { BackupAbout } from '../backup/plausibility';
 import { withDatabaseLock } from './lock';
 import { errorInfo, runBackup } from './pipeline';
 import { longActivities, quick } from './proxies';
@@ -36,6 +37,8 @@ export interface PartialRestoreResult {
   applied: Applied | null;
   /** Table restore with `as`: the table made beside the live one. */
   beside: { table: string; rows: number } | null;
+  /** The backup as the confirmation shows it: its source database, time, size, the live database, and any doubts (warnings). */
+  backup?: BackupAbout;
   error: { type: string; message: string } | null;
   duration_ms: number;
 }
@@ -106,10 +109,15 @@ export async function runPartialRestore(
   const acts = longActivities(settings.activity_tuning);
   const { validating, restoring, switching, rollingBack } = acts;
   return withDatabaseLock('restore', async () => {
-    const prepare = () => validating.prepareRestore(input.backup_filename, input.backup_source, { allow_unverified: input.allow_unverified });
-    const prepared = await prepare();
-    // The file is loaded on the worker that validated it; if that worker is lost, another validates it again (docs/deployment.md).
-    const loading = acts.following(prepared.worker_queue, async () => (await prepare()).worker_queue).restoring;
+    // Nobody sees a confirmation of a dry run or of a table loaded beside the live one, but neither changes live rows.
+    const changesLive = !input.dry_run && (input as TableRestoreInput).as == null;
+    const plausibility = { force: input.force === true, from_database: input.from_database ?? null, confirmed_in_advance: input.confirm_restore && changesLive };
+    const tenant = target.tenant_id === undefined ? {} : { tenant: { id: target.tenant_id, table: target.tenant_table ?? null } };
+    const prepare = (judge: boolean) => validating.prepareRestore(input.backup_filename, input.backup_source, { allow_unverified: input.allow_unverified, ...tenant, ...(judge ? { plausibility } : {}) });
+    const prepared = await prepare(true);
+    if (prepared.about) state.backup = prepared.about;
+    // The file is loaded on the worker that validated it; if that worker is lost, another validates it again (docs/deployment.md), without judging it again.
+    const loading = acts.following(prepared.worker_queue, async () => (await prepare(false)).worker_queue).restoring;
     const scratch = `${settings.database}_partial_${localTimestamp(new Date(), settings.timezone)}`.slice(0, 63);
     state.scratch_database = scratch;
     const where: PartialTarget = { ...target, scratch_database: scratch };

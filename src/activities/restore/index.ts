@@ -1,13 +1,13 @@
 import type { Config } from '../../config';
 import { dropDatabase, restoreInPlace, restoreIntoNewDatabase, rollbackSwap, swapDatabases, verifyLiveDatabase, type TableCheck } from './databases';
 import { checkBackupFile } from './checkFile';
-import { prepareRestore, type PreparedRestore } from './prepare';
+import { prepareRestore, type PreparedRestore, type PrepareOptions } from './prepare';
 
 /** The restore's activities. */
 export function createRestoreActivities(config: Config) {
   return {
-    async prepareRestore(filename: string, source: 'local' | 's3', options: { allow_unverified?: boolean; recreate_roles?: boolean } = {}): Promise<PreparedRestore> {
-      return prepareRestore(config, filename, source, { allowUnverified: options.allow_unverified, recreateRoles: options.recreate_roles });
+    async prepareRestore(filename: string, source: 'local' | 's3', options: PrepareOptions = {}): Promise<PreparedRestore> {
+      return prepareRestore(config, filename, source, options);
     },
     async restoreIntoNewDatabase(prepared: PreparedRestore, target: string): Promise<{ check: TableCheck; roles_created: string[] }> {
       return restoreIntoNewDatabase(config, prepared, target);

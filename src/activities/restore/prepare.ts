@@ -4,7 +4,8 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { manifestName, parseManifest, type BackupManifest } from '../../backup/manifest';
-import { parseBackupName, type BackupFormat } from '../../backup/naming';
+import { parseBackupName, timestampToDate, type BackupFormat } from '../../backup/naming';
+import type { BackupAbout, BackupFacts } from '../../backup/plausibility';
 import type { Config } from '../../config';
 import { decompressor } from '../compression';
 import { ErrorType, permanent } from '../../errors';
@@ -18,6 +19,8 @@ import { connect } from '../db';
 import { databaseUnreachable } from '../failures';
 import { sha256File } from '../stream';
 import { checkDecryptable } from '../encryption';
+import { checkTenantId, type TenantRef } from '../../partial/tenantId';
+import { checkPlausible, manifestFacts, type PlausibilityOptions } from './plausible';
 import { DumpScanner } from './scan';
 
 /** What the restore needs to know about its backup, once validated. */
@@ -43,19 +46,34 @@ export interface PreparedRestore {
   target_exists?: boolean;
   /** Inheritance children the restore recreates with their columns in another order (pg_dump's limitation; the manifest's column_order). */
   column_order_changed?: string[];
+  /** What a confirmation shows (source database, time, size, the live database, doubts); absent when not checked (a rollback's pre-restore backup). */
+  about?: BackupAbout;
+}
+
+/** How a restore is prepared (the activity's options, as the workflows pass them). */
+export interface PrepareOptions {
+  allow_unverified?: boolean;
+  recreate_roles?: boolean;
+  /** Judge the backup against the live database (every restore; not a rollback to its own pre-restore backup). */
+  plausibility?: PlausibilityOptions;
+  /** A tenant restore's tenant: its id must be a value of the tenants' key type. */
+  tenant?: TenantRef;
 }
 
 /**
  * Step 1 of a restore, before anything changes: the name is a backup name, the backup exists at
  * its source (an S3 one is streamed into BACKUP_DIR), its SHA-256 matches the manifest (or,
  * without manifest, it gunzips cleanly), the server has every extension it needs, and every
- * role it names exists or can be created. Any failure is non-retryable and names what to do.
+ * role it names exists or can be created; with `plausibility`, the backup is judged against the
+ * live database (./plausible.ts), and with `tenant`, the tenant id against its key's type.
+ * Any failure is non-retryable and names what to do.
  */
-export async function prepareRestore(config: Config, filename: string, source: 'local' | 's3', options: { allowUnverified?: boolean; recreateRoles?: boolean } = {}): Promise<PreparedRestore> {
+export async function prepareRestore(config: Config, filename: string, source: 'local' | 's3', options: PrepareOptions = {}): Promise<PreparedRestore> {
   const name = parseBackupName(filename);
   if (name === undefined) {
     throw permanent(ErrorType.InvalidBackupName, `"${filename}" is not a backup file name (expected <prefix>_<type>_<YYYYMMDD_HHMMSS>.sql.gz, no directories); run "fbb list" to see the backups`);
   }
+  if (options.tenant !== undefined) await checkTenantId(config, options.tenant);
   const file = path.join(config.backup.dir, filename);
   let fetched = false;
   if (source === 's3') fetched = await fetchFromS3(config, filename);
@@ -70,7 +88,7 @@ export async function prepareRestore(config: Config, filename: string, source: '
   if (manifest?.status === 'failed') {
     throw permanent(ErrorType.BackupCorrupted, `backup "${filename}" failed its verification when it was made; it will not be restored; run "fbb list" to pick another`);
   }
-  if (manifest?.status === 'dumped' && options.allowUnverified !== true) {
+  if (manifest?.status === 'dumped' && options.allow_unverified !== true) {
     throw permanent(
       ErrorType.BackupUnverified,
       `backup "${filename}" was never verified (its manifest says "dumped": the backup run stopped before restoring it into a scratch database, e.g. on a full disk or a lost server); ` +
@@ -82,6 +100,7 @@ export async function prepareRestore(config: Config, filename: string, source: '
   await checkDecryptable(config, file, filename);
   let extensions: string[];
   let roles: string[];
+  let facts: BackupFacts;
   if (manifest) {
     const actual = await sha256File(file, (bytes) => Context.current().heartbeat({ step: 'validate', bytes }));
     if (actual !== manifest.sha256) {
@@ -92,21 +111,25 @@ export async function prepareRestore(config: Config, filename: string, source: '
     }
     extensions = manifest.extensions.map((e) => e.name);
     roles = manifest.roles ?? [];
+    facts = manifestFacts(manifest);
   } else {
     // Without a manifest (Windmill's files) the dump itself says what it needs.
     const decompress = decompressor(name.format);
     if (decompress === undefined) {
       throw permanent(ErrorType.BackupCorrupted, `backup "${filename}" has no manifest (${manifestName(filename)}), and a custom-format file cannot be checked without one; it was not restored; restore it by hand with pg_restore, or run "fbb list" to pick another`);
     }
-    const scanner = new DumpScanner();
+    const scanner = new DumpScanner((bytes) => Context.current().heartbeat({ step: 'scan', bytes }));
     await pipeline(createReadStream(file), decompress, scanner).catch((err: unknown) => {
       throw permanent(ErrorType.BackupCorrupted, `backup "${filename}" does not decompress (${(err as Error).message.split('\n')[0]}); it was not restored; run "fbb list" to pick another`, err);
     });
     extensions = [...scanner.needs.extensions].sort();
     roles = [...scanner.needs.roles].sort();
+    const created = timestampToDate(name.timestamp, config.backup.timezone).toISOString();
+    facts = { filename, database: null, created_at: created, size_bytes: (await fs.stat(file)).size, tables: scanner.tables, complete: scanner.complete };
   }
 
   const { rolesMissing, targetExists } = await checkServer(config, filename, extensions, roles);
+  const about = options.plausibility === undefined ? undefined : await checkPlausible(config, facts, targetExists, options.plausibility);
   return {
     filename,
     format: name.format,
@@ -117,9 +140,10 @@ export async function prepareRestore(config: Config, filename: string, source: '
     roles_needed: roles,
     roles_missing: rolesMissing,
     fetched_from_s3: fetched,
-    ...(options.recreateRoles === false ? { recreate_roles: false } : {}),
+    ...(options.recreate_roles === false ? { recreate_roles: false } : {}),
     target_exists: targetExists,
     ...(manifest?.column_order?.length ? { column_order_changed: manifest.column_order.map((c) => c.table) } : {}),
+    ...(about === undefined ? {} : { about }),
   };
 }
 

@@ -9,6 +9,7 @@ import { CliError, ExitCode } from '../exitCodes';
 import { describeFailure } from '../failures';
 import { WORKFLOW_TYPES } from '../history/entry';
 import { formatTable, printJson } from '../output';
+import { aboutLines, doubtOptions, sourceOf } from './restoreAbout';
 import { isPartialRestore, runPartialRestore, type PartialRestoreOptions } from './restorePartial';
 import { describeExisting, noWorkerMessage, noWorkerPolling, notReachableLocally, openRunner, withTemporal, type StartedWorkflow } from '../runner';
 
@@ -52,6 +53,8 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
     .option('--no-pre-restore-backup', 'skip the pre-restore backup (then a failed in-place restore cannot be rolled back)')
     .option('--allow-unverified', 'restore a backup whose manifest says "dumped" (never verified); refused otherwise', false)
     .option('--no-roles', 'create missing roles NOLOGIN without password, not as the backup recorded them (recreate_roles: false)')
+    .option('--force', 'restore a backup that looks wrong (empty, cut off, sharing no table with the live database, a small fraction of its rows), after a confirmation that shows why (force: true)', false)
+    .option('--from-database <name>', 'restore a backup of another database (its manifest names it) over this one (from_database)')
     .option('--json', 'print the result as JSON', false)
     .option('--local', 'run in this process instead of on a Temporal worker (not durable)', false)
     .option('--workflow-id <id>', 'workflow ID to use (default: restore-<database>-<UTC time>); the same ID again attaches to that restore instead of starting another')
@@ -84,7 +87,7 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
       const runner = await openRunner(config, { local: opts.local, notice: ctx.notice, connect: ctx.connect });
       try {
         const id = opts.workflowId ?? restoreWorkflowId(config.database.database);
-        const input = { backup_filename: target, backup_source: opts.source, confirm_restore: opts.yes, create_pre_restore_backup: opts.preRestoreBackup, allow_unverified: opts.allowUnverified, ...(opts.roles ? {} : { recreate_roles: false }) };
+        const input = { backup_filename: target, backup_source: opts.source, confirm_restore: opts.yes, create_pre_restore_backup: opts.preRestoreBackup, allow_unverified: opts.allowUnverified, ...(opts.roles ? {} : { recreate_roles: false }), ...doubtOptions(opts) };
         const started = await runner.start(restoreDatabase, { args: [input], workflowId: id });
         if (started.existing === null) ctx.notice(`fbb: restore ${id} started`);
         else if (started.existing.state === 'running') ctx.notice(`fbb: restore ${id} was already running (since ${started.existing.since}); following it instead of starting another`);
@@ -100,6 +103,7 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
             }
             if (!askable) {
               ctx.stdout.write(
+                aboutLines(waiting.backup).map((l) => `${l}\n`).join('') +
                 `restore ${id} waits for confirmation (until ${waiting.confirm_by ?? '?'}); pre-restore backup: ${waiting.pre_restore_backup ?? 'none'}\n` +
                   `confirm with:  fbb restore confirm ${id}\n` +
                   `or:            temporal workflow signal --workflow-id ${id} --name confirmRestore --input '{"confirmed_by": "${whoAmI()}"}'\n` +
@@ -108,7 +112,8 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
               return;
             }
             ctx.notice(`fbb: pre-restore backup: ${waiting.pre_restore_backup ?? (opts.preRestoreBackup ? `none (database ${config.database.database} does not exist yet: the restore creates it)` : 'none (--no-pre-restore-backup)')}`);
-            const answer = await ctx.prompt(`Type the database name (${config.database.database}) to replace it with ${target}: `);
+            for (const line of aboutLines(waiting.backup)) ctx.notice(`fbb: ${line}`);
+            const answer = await ctx.prompt(`Type the database name (${config.database.database}) to replace it with ${target}${waiting.backup ? ` (${sourceOf(waiting.backup)})` : ''}: `);
             if (answer.trim() === config.database.database) await started.signal(confirmRestore, { confirmed_by: whoAmI() });
             else await started.signal(cancelRestore, { cancelled_by: whoAmI(), reason: 'the typed name did not match' });
           }

@@ -1,6 +1,8 @@
 // `fbb restore <file> --tenant <id>` and `--table <schema.table> [--as <name>]`: the partial restores.
 import os from 'node:os';
 import { restoreWorkflowId } from '../../ids';
+import { ApplicationFailure } from '@temporalio/common';
+import { parseTableRestoreInput, parseTenantRestoreInput } from '../../partial/input';
 import { formatPlan } from '../../partial/messages';
 import { cancelRestore, confirmRestore, partialStatusQuery, restoreTable, restoreTenant } from '../../workflows';
 import type { PartialRestoreResult } from '../../workflows/restoreTenant';
@@ -9,6 +11,7 @@ import { CliError, ExitCode } from '../exitCodes';
 import { describeFailure } from '../failures';
 import { formatTable, printJson } from '../output';
 import { noWorkerMessage, noWorkerPolling, openRunner, type StartedWorkflow } from '../runner';
+import { aboutLines, doubtOptions } from './restoreAbout';
 
 /** The options of `fbb restore` a partial restore reads. */
 export interface PartialRestoreOptions {
@@ -25,6 +28,8 @@ export interface PartialRestoreOptions {
   dryRun: boolean;
   tenantColumn?: string;
   tenantTable?: string;
+  force?: boolean;
+  fromDatabase?: string;
 }
 
 const EXIT_BY_STATUS: Record<PartialRestoreResult['status'], number> = {
@@ -56,18 +61,19 @@ export async function runPartialRestore(ctx: CommandContext, file: string, opts:
   if (opts.local && needsConfirmation && !askable) {
     throw new CliError('a --local restore needs a terminal to confirm at: run it in one, add --yes to confirm in advance, or --dry-run to see the plan', ExitCode.badInput);
   }
-  const common = { backup_filename: file, backup_source: opts.source, confirm_restore: opts.yes, create_pre_restore_backup: opts.preRestoreBackup, allow_unverified: opts.allowUnverified, dry_run: opts.dryRun };
+  const common = { backup_filename: file, backup_source: opts.source, confirm_restore: opts.yes, create_pre_restore_backup: opts.preRestoreBackup, allow_unverified: opts.allowUnverified, dry_run: opts.dryRun, ...doubtOptions(opts) };
   const kind = opts.tenant !== undefined ? 'tenant' : 'table';
+  // The workflow's own validation, here first: bad input (an empty --as, a system schema) is refused before anything starts.
+  const tenantInput = { ...common, tenant_id: opts.tenant, ...(opts.tenantColumn ? { tenant_column: opts.tenantColumn } : {}), ...(opts.tenantTable ? { tenant_table: opts.tenantTable } : {}) };
+  const tableInput = { ...common, table: opts.table, ...(opts.as !== undefined ? { as: opts.as } : {}) };
+  validateUpFront(() => (opts.tenant !== undefined ? parseTenantRestoreInput(tenantInput) : parseTableRestoreInput(tableInput)));
   const id = opts.workflowId ?? restoreWorkflowId(config.database.database).replace(/^restore-/, `restore-${kind}-`);
   const runner = await openRunner(config, { local: opts.local, notice: ctx.notice, connect: ctx.connect });
   try {
     const started: StartedWorkflow<typeof restoreTenant> =
       opts.tenant !== undefined
-        ? await runner.start(restoreTenant, {
-            workflowId: id,
-            args: [{ ...common, tenant_id: opts.tenant, ...(opts.tenantColumn ? { tenant_column: opts.tenantColumn } : {}), ...(opts.tenantTable ? { tenant_table: opts.tenantTable } : {}) }],
-          })
-        : ((await runner.start(restoreTable, { workflowId: id, args: [{ ...common, table: opts.table!, ...(opts.as ? { as: opts.as } : {}) }] })) as StartedWorkflow<typeof restoreTenant>);
+        ? await runner.start(restoreTenant, { workflowId: id, args: [tenantInput] })
+        : ((await runner.start(restoreTable, { workflowId: id, args: [tableInput] })) as StartedWorkflow<typeof restoreTenant>);
     if (started.existing === null) ctx.notice(`fbb: ${kind} restore ${id} started`);
     else ctx.notice(`fbb: ${kind} restore ${id} already ${started.existing.state === 'running' ? 'running' : 'finished'} (since ${started.existing.since}); following it instead of starting another`);
     if (started.existing === null && (await noWorkerPolling(runner))) ctx.notice(`fbb: warning: ${noWorkerMessage(config)}; the restore waits until one does`);
@@ -77,13 +83,14 @@ export async function runPartialRestore(ctx: CommandContext, file: string, opts:
         const what = kind === 'tenant' ? `tenant ${opts.tenant}` : `table ${waiting.target}`;
         if (!askable) {
           if (opts.json) printJson(waiting, ctx.stdout);
-          else ctx.stdout.write(`${formatPlan(waiting.plan!)}\n\nrestore ${id} waits for confirmation (until ${waiting.confirm_by ?? '?'}); pre-restore backup: ${waiting.pre_restore_backup ?? 'none'}\n` +
+          else ctx.stdout.write(`${formatPlan(waiting.plan!)}\n\n${aboutLines(waiting.backup).map((l) => `${l}\n`).join('')}restore ${id} waits for confirmation (until ${waiting.confirm_by ?? '?'}); pre-restore backup: ${waiting.pre_restore_backup ?? 'none'}\n` +
               `confirm with:  fbb restore confirm ${id}\n` +
               `cancel with:   fbb restore cancel ${id}\n`);
           return;
         }
         ctx.stdout.write(`${formatPlan(waiting.plan!)}\n`);
         ctx.notice(`fbb: pre-restore backup: ${waiting.pre_restore_backup ?? 'none (--no-pre-restore-backup)'}`);
+        for (const line of aboutLines(waiting.backup)) ctx.notice(`fbb: ${line}`);
         const expected = kind === 'tenant' ? opts.tenant! : waiting.target;
         const answer = await ctx.prompt(`Type ${kind === 'tenant' ? 'the tenant id' : 'the table name'} (${expected}) to put ${what} back as it was in ${file}: `);
         if (answer.trim() === expected) await started.signal(confirmRestore, { confirmed_by: whoAmI() });
@@ -102,6 +109,16 @@ export async function runPartialRestore(ctx: CommandContext, file: string, opts:
     ctx.setExitCode(EXIT_BY_STATUS[result.status]);
   } finally {
     await runner.close();
+  }
+}
+
+/** Runs a workflow's input parser in the CLI: its named failure becomes a bad-input exit, with nothing started. */
+function validateUpFront(parse: () => unknown): void {
+  try {
+    parse();
+  } catch (err) {
+    if (err instanceof ApplicationFailure) throw new CliError(`${err.type ?? 'InvalidRestoreInput'}: ${err.message}`, ExitCode.badInput, { type: err.type ?? undefined });
+    throw err;
   }
 }
 

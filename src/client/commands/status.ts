@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { describeAbout } from '../../backup/plausibility';
 import type { CommandContext } from '../context';
 import { details, resultWord, type StatusReport } from '../history/entry';
 import { openRunRecords } from '../history/records';
@@ -31,6 +32,8 @@ function formatStatus(r: StatusReport): string {
   if (r.live && 'phase' in r.live) {
     rows.push(['  phase', r.live.phase.replace(/_/g, ' ')]);
     rows.push(['  pre-restore backup', r.live.pre_restore_backup ?? 'none yet']);
+    // What the confirmation is about: the backup's source database, time and size, and any doubts.
+    if (r.live.backup) rows.push(['  restoring from', describeAbout(r.live.backup)], ...r.live.backup.warnings.map((w) => ['  WARNING', w]));
     if (r.live.phase === 'awaiting_confirmation') rows.push(['  waiting', `until ${r.live.confirm_by ?? '?'}: fbb restore confirm ${r.workflow_id ?? ''} (or fbb restore cancel ${r.workflow_id ?? ''})`]);
   } else if (r.live) {
     rows.push(['  step', `${r.live.step}${r.live.filename ? ` ${r.live.filename}` : ''}`]);

@@ -2,6 +2,7 @@
 import { defineQuery, defineSignal, setHandler } from '@temporalio/workflow';
 import type { TableCheck } from '../../activities/restore/databases';
 import type { PreparedRestore } from '../../activities/restore/prepare';
+import type { BackupAbout } from '../../backup/plausibility';
 import type { RestoreDatabaseNames } from '../../backup/naming';
 import type { ErrorType } from '../../errors';
 import type { LongActivities } from '../proxies';
@@ -39,6 +40,8 @@ export interface RestoreResult {
   confirm_by: string | null;
   error: RestoreError | null;
   duration_ms: number;
+  /** The backup as the confirmation shows it: its source database, time, size, the live database it replaces, and any doubts (warnings). */
+  backup?: BackupAbout;
   /** What the user should know that the fields above do not say (e.g. a pre-restore backup that could not be restore-verified). */
   notes?: string[];
 }

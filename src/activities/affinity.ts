@@ -6,7 +6,7 @@ import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../config';
 import { ErrorType, permanent } from '../errors';
-import type { createRestoreActivities } from './restore';
+import type { createRestoreActivities, PrepareOptions } from './restore';
 import type { PreparedRestore } from './restore/prepare';
 
 type RestoreActivities = ReturnType<typeof createRestoreActivities>;
@@ -23,7 +23,7 @@ export function withFileAffinity(config: Config, restore: RestoreActivities, wor
   const here = (prepared: PreparedRestore): LocatedRestore => (workerQueue ? { ...prepared, worker_queue: workerQueue } : prepared);
   return {
     ...restore,
-    async prepareRestore(filename: string, source: 'local' | 's3', options: { allow_unverified?: boolean } = {}): Promise<LocatedRestore> {
+    async prepareRestore(filename: string, source: 'local' | 's3', options: PrepareOptions = {}): Promise<LocatedRestore> {
       if (source === 'local' && workerQueue !== undefined && !(await present(config, filename))) {
         const where = `BACKUP_DIR ${config.backup.dir} of the worker on host ${os.hostname()} (queue ${workerQueue})`;
         if (config.s3 === undefined) {

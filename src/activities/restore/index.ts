@@ -1,15 +1,23 @@
 import type { Config } from '../../config';
 import { dropDatabase, restoreInPlace, restoreIntoNewDatabase, rollbackSwap, swapDatabases, verifyLiveDatabase, type TableCheck } from './databases';
 import { checkBackupFile } from './checkFile';
+import type { CreatedRole } from '../../backup/createdRoles';
 import { prepareRestore, type PreparedRestore } from './prepare';
+
+/** prepareRestore's options: unverified backups, and which missing roles to create (create_roles false: none). */
+export interface PrepareOptions {
+  allow_unverified?: boolean;
+  recreate_roles?: boolean;
+  create_roles?: boolean;
+}
 
 /** The restore's activities. */
 export function createRestoreActivities(config: Config) {
   return {
-    async prepareRestore(filename: string, source: 'local' | 's3', options: { allow_unverified?: boolean; recreate_roles?: boolean } = {}): Promise<PreparedRestore> {
-      return prepareRestore(config, filename, source, { allowUnverified: options.allow_unverified, recreateRoles: options.recreate_roles });
+    async prepareRestore(filename: string, source: 'local' | 's3', options: PrepareOptions = {}): Promise<PreparedRestore> {
+      return prepareRestore(config, filename, source, { allowUnverified: options.allow_unverified, recreateRoles: options.recreate_roles, createRoles: options.create_roles });
     },
-    async restoreIntoNewDatabase(prepared: PreparedRestore, target: string): Promise<{ check: TableCheck; roles_created: string[] }> {
+    async restoreIntoNewDatabase(prepared: PreparedRestore, target: string): Promise<{ check: TableCheck; roles_created: string[]; roles: CreatedRole[] }> {
       return restoreIntoNewDatabase(config, prepared, target);
     },
     async swapDatabases(names: { live: string; incoming: string; aside: string | null }): Promise<{ aside_counts: Record<string, number> | null }> {

@@ -36,6 +36,8 @@ export interface PreparedRestore {
   fetched_from_s3: boolean;
   /** false: create missing roles NOLOGIN without password (the old behaviour) instead of as the backup recorded them. */
   recreate_roles?: boolean;
+  /** false: create no role at all (a partial restore's default); missing roles were refused with RolesMissing. */
+  create_roles?: false;
   /**
    * Whether the live database exists on the server: false on a brand-new server (disaster
    * recovery), where the restore creates it. Absent in histories from before 0.3: it existed.
@@ -49,7 +51,7 @@ export interface PreparedRestore {
  * without manifest, it gunzips cleanly), the server has every extension it needs, and every
  * role it names exists or can be created. Any failure is non-retryable and names what to do.
  */
-export async function prepareRestore(config: Config, filename: string, source: 'local' | 's3', options: { allowUnverified?: boolean; recreateRoles?: boolean } = {}): Promise<PreparedRestore> {
+export async function prepareRestore(config: Config, filename: string, source: 'local' | 's3', options: { allowUnverified?: boolean; recreateRoles?: boolean; createRoles?: boolean } = {}): Promise<PreparedRestore> {
   const name = parseBackupName(filename);
   if (name === undefined) {
     throw permanent(ErrorType.InvalidBackupName, `"${filename}" is not a backup file name (expected <prefix>_<type>_<YYYYMMDD_HHMMSS>.sql.gz, no directories); run "fbb list" to see the backups`);
@@ -104,7 +106,7 @@ export async function prepareRestore(config: Config, filename: string, source: '
     roles = [...scanner.needs.roles].sort();
   }
 
-  const { rolesMissing, targetExists } = await checkServer(config, filename, extensions, roles);
+  const { rolesMissing, targetExists } = await checkServer(config, filename, extensions, roles, options.createRoles !== false);
   return {
     filename,
     format: name.format,
@@ -116,6 +118,7 @@ export async function prepareRestore(config: Config, filename: string, source: '
     roles_missing: rolesMissing,
     fetched_from_s3: fetched,
     ...(options.recreateRoles === false ? { recreate_roles: false } : {}),
+    ...(options.createRoles === false ? { create_roles: false as const } : {}),
     target_exists: targetExists,
   };
 }
@@ -142,7 +145,7 @@ async function readManifest(dir: string, filename: string): Promise<BackupManife
 }
 
 /** The server must offer every extension; missing roles must be creatable by us. Returns the missing roles and whether the live database exists. */
-async function checkServer(config: Config, filename: string, extensions: string[], roles: string[]): Promise<{ rolesMissing: string[]; targetExists: boolean }> {
+async function checkServer(config: Config, filename: string, extensions: string[], roles: string[], mayCreateRoles: boolean): Promise<{ rolesMissing: string[]; targetExists: boolean }> {
   const client = await connect(config.database, config.database.maintenanceDatabase).catch((err: unknown) => {
     throw databaseUnreachable(err, config);
   });
@@ -160,6 +163,14 @@ async function checkServer(config: Config, filename: string, extensions: string[
     const existing = await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1)', [roles]);
     const found = new Set(existing.rows.map((r) => r.rolname));
     const missing = roles.filter((r) => !found.has(r));
+    if (missing.length > 0 && !mayCreateRoles) {
+      throw permanent(
+        ErrorType.RolesMissing,
+        `backup "${filename}" grants to or is owned by role(s) ${missing.join(', ')}, which this server lacks; a tenant or table restore creates no roles unless asked ` +
+          `(a role dropped on purpose must not come back with its old password): create them first (CREATE ROLE ${missing[0]} NOLOGIN;), ` +
+          'or ask for them in the input: "recreate_roles": true (as the backup recorded them) or false (NOLOGIN, no password); nothing was changed',
+      );
+    }
     if (missing.length > 0) {
       const me = await client.query<{ can: boolean }>('SELECT rolsuper OR rolcreaterole AS can FROM pg_roles WHERE rolname = current_user');
       if (!me.rows[0]?.can) {

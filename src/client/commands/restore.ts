@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { Option, type Command } from 'commander';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import { describeCreatedRole } from '../../backup/createdRoles';
 import { restoreWorkflowId } from '../../ids';
 import { cancelRestore, confirmRestore, partialStatusQuery, restoreDatabase, statusQuery } from '../../workflows';
 import type { RestoreResult } from '../../workflows/restoreDatabase';
@@ -100,14 +101,14 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
             }
             if (!askable) {
               ctx.stdout.write(
-                `restore ${id} waits for confirmation (until ${waiting.confirm_by ?? '?'}); pre-restore backup: ${waiting.pre_restore_backup ?? 'none'}\n` +
+                `restore ${id} waits for confirmation (until ${waiting.confirm_by ?? '?'}); pre-restore backup: ${preRestoreNote(waiting, opts.preRestoreBackup)}\n` +
                   `confirm with:  fbb restore confirm ${id}\n` +
                   `or:            temporal workflow signal --workflow-id ${id} --name confirmRestore --input '{"confirmed_by": "${whoAmI()}"}'\n` +
                   `cancel with:   fbb restore cancel ${id}\n`,
               );
               return;
             }
-            ctx.notice(`fbb: pre-restore backup: ${waiting.pre_restore_backup ?? (opts.preRestoreBackup ? `none (database ${config.database.database} does not exist yet: the restore creates it)` : 'none (--no-pre-restore-backup)')}`);
+            ctx.notice(`fbb: pre-restore backup: ${preRestoreNote(waiting, opts.preRestoreBackup)}`);
             const answer = await ctx.prompt(`Type the database name (${config.database.database}) to replace it with ${target}: `);
             if (answer.trim() === config.database.database) await started.signal(confirmRestore, { confirmed_by: whoAmI() });
             else await started.signal(cancelRestore, { cancelled_by: whoAmI(), reason: 'the typed name did not match' });
@@ -187,6 +188,12 @@ async function signalRestore(ctx: CommandContext, action: 'confirm' | 'cancel', 
   else ctx.stdout.write(`${outcome ?? `${action === 'confirm' ? 'confirmed' : 'cancelled'} ${workflowId}`}; follow it with: fbb status ${workflowId}\n`);
 }
 
+/** What the confirmation prompt says of the pre-restore backup: made once confirmed, right before the change (runs of older versions made it before). */
+function preRestoreNote(waiting: RestoreResult, wanted: boolean): string {
+  if (waiting.pre_restore_backup) return waiting.pre_restore_backup;
+  return wanted ? 'made once you confirm, right before the database is changed (none if the database does not exist yet)' : 'none (--no-pre-restore-backup)';
+}
+
 /** Tenant and table restores (restorePartial.ts) take the same confirmRestore and cancelRestore signals. */
 const PARTIAL_RESTORE_TYPES = new Set(['restoreTenant', 'restoreTable']);
 
@@ -242,8 +249,9 @@ export function formatRestoreResult(r: RestoreResult, database: string): string 
   ];
   if (r.verification) rows.push(['  verification', r.verification.ok ? `${tables} tables match` : 'MISMATCH (see --json)']);
   if (r.aside_database) rows.push(['  previous database', `${r.aside_database} (kept; a backup's prune drops it after RETENTION_ASIDE_DATABASE_DAYS)`]);
-  if (r.roles_created.length) rows.push(['  roles created', `${r.roles_created.join(', ')} (NOLOGIN, no password)`]);
+  if (r.roles_created.length) rows.push(['  roles created', (r.roles_created_detail?.map(describeCreatedRole) ?? r.roles_created).join(', ')]);
   if (r.rollback) rows.push(['  rollback', `${r.rollback.strategy}, ${r.rollback.verification.ok ? 'verified' : 'NOT VERIFIED'}${r.rollback.failed_database ? `; the failed restore is kept as ${r.rollback.failed_database}` : ''}`]);
+  if (r.rollback?.returned_to) rows.push(['  returned to', r.rollback.returned_to]);
   if (r.error) rows.push(['  reason', `${r.error.type}: ${r.error.message}`]);
   rows.push(['  took', `${(r.duration_ms / 1000).toFixed(1)} s`]);
   const next = NEXT_BY_STATUS[r.status];

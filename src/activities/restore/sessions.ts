@@ -18,7 +18,8 @@ export async function endSessions(config: Config, database: string): Promise<Ses
     config.database,
     async (c) => {
       const { rows } = await c.query<Session>(
-        "SELECT pid, usename AS user, application_name AS application, state FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend' ORDER BY pid",
+        // Another role's session shows no backend_type (nor state) to a role without pg_read_all_stats: it is a session all the same.
+        "SELECT pid, usename AS user, application_name AS application, state FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND (backend_type = 'client backend' OR backend_type IS NULL) ORDER BY pid",
         [database],
       );
       const kept: Session[] = [];

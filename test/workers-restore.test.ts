@@ -33,7 +33,7 @@ async function scheduled(handle: WorkflowHandle): Promise<{ name: string; queue:
   for (const e of events) {
     const done = e.activityTaskCompletedEventAttributes;
     const payload = done?.result?.payloads?.[0]?.data;
-    if (done && payload) results.set(String(done.scheduledEventId), JSON.parse(Buffer.from(payload).toString('utf8')) as unknown);
+    if (done && payload && payload.length > 0) results.set(String(done.scheduledEventId), JSON.parse(Buffer.from(payload).toString('utf8')) as unknown);
   }
   return events.flatMap((e) => {
     const a = e.activityTaskScheduledEventAttributes;

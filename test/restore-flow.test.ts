@@ -292,3 +292,73 @@ describe('item 6: the roles a restore creates', () => {
     expect(formatRestoreResult(result, 'family_brain')).toMatch(/roles created +alice \(LOGIN, with the password hash recorded in the backup\), family_brain_app \(NOLOGIN\)\n/);
   });
 });
+
+/** The attributes each activity of a run was scheduled with, by activity type (the last one of each). */
+async function scheduledAttributes(handle: { fetchHistory(): Promise<{ events?: { activityTaskScheduledEventAttributes?: unknown }[] | null }> }) {
+  type Scheduled = { activityType?: { name?: string }; retryPolicy?: { maximumAttempts?: number }; scheduleToCloseTimeout?: { seconds?: { toString(): string } } };
+  const events = (await handle.fetchHistory()).events ?? [];
+  const byType = new Map<string, Scheduled>();
+  for (const e of events) {
+    const a = e.activityTaskScheduledEventAttributes as Scheduled | undefined;
+    if (a?.activityType?.name) byType.set(a.activityType.name, a);
+  }
+  return byType;
+}
+
+describe('item 16: what a cancelled or failed swap reports, and how hard its rollback tries', () => {
+  it('a cancel that lands while the copy is loaded (the load finishes anyway) reports "cancelled" and that no swap happened, not "rolled_back"', async () => {
+    const db = await createDatabase('flow_cancel');
+    databases.push(db);
+    const config = testConfig({ database: db });
+    const filename = await backupOf(config);
+    const before = await fingerprint(db);
+    const real = createActivities({ config });
+    let loading: () => void = () => undefined;
+    const loadingStarted = new Promise<void>((r) => (loading = r));
+    // A load that neither heartbeats nor hears the cancellation: it finishes, and its result arrives after the cancel.
+    const restoreIntoNewDatabase = async (...args: Parameters<typeof real.restoreIntoNewDatabase>) => {
+      loading();
+      await new Promise((r) => setTimeout(r, 3_000));
+      return real.restoreIntoNewDatabase(...args);
+    };
+    const onServer = await workerFor(config, { restoreIntoNewDatabase });
+    const client = await testClient();
+    const handle = await client.workflow.start(restoreDatabase, { taskQueue: onServer.temporal.taskQueue, workflowId: workflowId('flow-cancel'), args: [{ backup_filename: filename, confirm_restore: true }] });
+    await loadingStarted;
+    await handle.cancel();
+    const result: RestoreResult = await handle.result();
+
+    expect(result).toMatchObject({ status: 'cancelled', error: { type: 'RestoreCancelled' }, rollback: { strategy: 'swap_back', verification: { swapped_back: false } } });
+    expect(result.error!.message).toMatch(/^cancelled before the swap took place; the restored copy fbb_flow_cancel_\d+_\d+_restoring_\d{8}_\d{6} was dropped; the database was not changed$/);
+    expect(result.rollback!.returned_to).toMatch(/^the database as it was: the swap never happened, and the restored copy .* was dropped$/);
+    expect(diffFingerprints(before, await fingerprint(db))).toEqual(RECORD_ROW);
+    // The rollback is the last line of defence: it retries without a limit on attempts, for a day.
+    const rollback = (await scheduledAttributes(handle)).get('rollbackSwap')!;
+    expect(rollback.retryPolicy?.maximumAttempts ?? 0).toBe(0);
+    expect(rollback.scheduleToCloseTimeout?.seconds?.toString()).toBe(String(24 * 3600));
+  });
+
+  it('a swap whose counts never came back (the worker died after the renames) is rolled back and checked against the counts of the database set aside', async () => {
+    const db = await createDatabase('flow_swapdied');
+    databases.push(db);
+    const config = testConfig({ database: db });
+    const filename = await backupOf(config);
+    await withAdmin((c) => c.query('DELETE FROM chat_messages WHERE id % 3 = 0'), db);
+    const real = createActivities({ config });
+    const swapDatabases = async (names: { live: string; incoming: string; aside: string }) => {
+      await real.swapDatabases(names);
+      throw ApplicationFailure.create({ type: 'WorkerLost', message: 'simulated: the worker died after the swap', nonRetryable: true });
+    };
+    const onServer = await workerFor(config, { swapDatabases });
+    const client = await testClient();
+    const result: RestoreResult = await client.workflow.execute(restoreDatabase, { taskQueue: onServer.temporal.taskQueue, workflowId: workflowId('flow-swapdied'), args: [{ backup_filename: filename, confirm_restore: true }] });
+
+    expect(result).toMatchObject({ status: 'rolled_back', error: { type: 'WorkerLost' }, rollback: { strategy: 'swap_back', verification: { ok: true, swapped_back: true } } });
+    const live = await withAdmin(async (c) => Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM chat_messages')).rows[0]!.n), db);
+    // A check with expectations: each table's count before the rename back, compared after it.
+    expect(result.rollback!.verification.tables.chat_messages).toEqual({ expected: live, actual: live });
+  });
+});
+
+/** The difference one backup's system_logs record makes in the sample database (the pre-restore backup's). */
+const RECORD_ROW = [expect.stringMatching(/^table public\.system_logs: row count (\d+) vs \d+$/), expect.stringMatching(/^sequence public\.system_logs_id_seq: last value \d+ vs \d+$/)];

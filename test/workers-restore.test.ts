@@ -10,7 +10,9 @@ import { manifestName } from '../src/backup/manifest';
 import type { Config } from '../src/config';
 import { diffFingerprints } from '../src/testing/compare';
 import { backupDatabase, restoreDatabase, restoreDrill } from '../src/workflows';
-import { buildWorker, dropOurDatabases, kill, killAllWorkers, startWorker } from './durability';
+import { lockWorkflowId } from '../src/workflows/lock';
+import { buildWorker, dropOurDatabases, kill, killAllWorkers, slowBinDir, startWorker } from './durability';
+import { sampleCluster } from './faults';
 import { createDatabase, fingerprint, tempDir, uniqueName, withAdmin, testConfig } from './helpers';
 import { asRoleOf, dropRoles, managedDatabase } from './managed';
 import { onTemporal, testClient } from './temporal';
@@ -110,6 +112,27 @@ describe('a local restore drill with two workers with separate backup directorie
       const picked = steps.find((s) => s.name === 'pickDrillBackup')!.result as { filename: string; worker_queue?: string };
       expect(picked.worker_queue).toMatch(new RegExp(`^${hostA.temporal.taskQueue}@`));
       expect(steps.find((s) => s.name === 'drillBackup')!.queue).toBe(picked.worker_queue);
+    }
+  }, 600_000);
+});
+
+describe('the lock of two servers that each have a database of the same name (issue 21 item 16)', () => {
+  it('backups of "family_brain" on two servers run at the same time: the lock is keyed on host, port and name', async () => {
+    const servers = [await sampleCluster(), await sampleCluster()];
+    try {
+      const client = await testClient();
+      const configs = servers.map((s) => onTemporal(s.config(testConfig())));
+      // A dump that takes 15 s: the two runs overlap.
+      for (const c of configs) void startWorker({ ...c, pgBinDir: slowBinDir(c.pgBinDir!, 'pg_dump', 15) }, FAST);
+      const runs = await Promise.all(configs.map((c) => client.workflow.start(backupDatabase, { taskQueue: c.temporal.taskQueue, workflowId: uniqueName('wkr-lock').replace(/_/g, '-'), args: [{ cleanup_old: false }] })));
+      const results = await Promise.all(runs.map((r) => r.result()));
+      for (const r of results) expect(r).toMatchObject({ status: 'success', verified: { ok: true } });
+      for (const c of configs) {
+        const lock = await client.workflow.getHandle(lockWorkflowId('family_brain', `${c.database.host}:${c.database.port}`)).describe();
+        expect(lock.status.name).toBe('COMPLETED');
+      }
+    } finally {
+      await Promise.all(servers.map((s) => s.stop()));
     }
   }, 600_000);
 });

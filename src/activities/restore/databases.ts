@@ -182,8 +182,9 @@ export async function verifyLiveDatabase(config: Config, expected: Record<string
 /**
  * Puts the previous database back after a failure at or after the swap: the restored one is
  * renamed to `failed` (kept for inspection), `aside` back to the live name; then checks the live
- * database holds the rows it had at the swap (`expected`; null when the swap itself failed, so
- * the counts are only recorded). If the swap never happened, the unused copy is dropped. Idempotent.
+ * database holds the rows it had at the swap (`expected`; when the swap's counts never arrived,
+ * those of the database set aside, counted before it is renamed back). If the swap never
+ * happened, the unused copy is dropped and the counts are only recorded. Idempotent.
  */
 export async function rollbackSwap(
   config: Config,
@@ -205,6 +206,8 @@ export async function rollbackSwap(
     if (!(await exists(client, names.aside))) {
       await client.query(`DROP DATABASE IF EXISTS ${quote(names.incoming)} WITH (FORCE)`);
     } else {
+      // Without the counts taken at the swap (cancelled after it committed), the database set aside is counted now: the check after renaming it back can then fail.
+      expected ??= await withClient(config.database, (c) => countRows(c), names.aside);
       await renameBoth(client, [names.live, names.aside], [
         [names.live, names.failed],
         [names.aside, names.live],

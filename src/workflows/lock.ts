@@ -27,7 +27,7 @@ export const lockHolderQuery = defineQuery<TemporalLockHolder>('holder');
 
 /**
  * The lock workflow's ID for `database` on `server` ("<host>:<port>"): one running workflow per ID is
- * what the server guarantees. Without a server, the ID runs before 0.4 used (the name alone: two
+ * what the server guarantees. Without a server, the ID earlier versions used (the name alone: two
  * servers with a database of the same name shared it).
  */
 export const lockWorkflowId = (database: string, server?: string) => (server === undefined ? `fbb-lock-${database}` : `fbb-lock-${database}@${server}`);

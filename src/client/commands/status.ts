@@ -30,7 +30,7 @@ function formatStatus(r: StatusReport): string {
   if (d) rows.push(['  details', d]);
   if (r.live && 'phase' in r.live) {
     rows.push(['  phase', r.live.phase.replace(/_/g, ' ')]);
-    rows.push(['  pre-restore backup', r.live.pre_restore_backup ?? 'none yet']);
+    rows.push(['  pre-restore backup', r.live.pre_restore_backup ?? (r.live.phase === 'awaiting_confirmation' ? 'none yet (made once confirmed, right before the change)' : 'none yet')]);
     if (r.live.phase === 'awaiting_confirmation') rows.push(['  waiting', `until ${r.live.confirm_by ?? '?'}: fbb restore confirm ${r.workflow_id ?? ''} (or fbb restore cancel ${r.workflow_id ?? ''})`]);
   } else if (r.live) {
     rows.push(['  step', `${r.live.step}${r.live.filename ? ` ${r.live.filename}` : ''}`]);

@@ -84,7 +84,6 @@ describe('item 3: the pre-restore backup is taken after the confirmation, right 
     const client = await testClient();
     const handle = await client.workflow.start(restoreDatabase, { taskQueue: onServer.temporal.taskQueue, workflowId: workflowId('flow-late'), args: [{ backup_filename: filename }] });
     const waiting = await eventually('the restore waits for confirmation', () => handle.query(statusQuery), (s) => s.phase === 'awaiting_confirmation', 120_000);
-    expect(waiting.pre_restore_backup).toBeNull();
     // The application keeps writing while the restore waits for a person.
     await withAdmin((c) => c.query("INSERT INTO notes (body) VALUES ('written while the restore waited')"), m.db);
     const before = await fingerprint(m.db);
@@ -94,6 +93,8 @@ describe('item 3: the pre-restore backup is taken after the confirmation, right 
     expect(result).toMatchObject({ status: 'rolled_back', strategy: 'in_place', rollback: { strategy: 'pre_restore_backup', verification: { ok: true } } });
     expect(await notes(m.db)).toContain('written while the restore waited');
     expect(diffFingerprints(before, await fingerprint(m.db))).toEqual([]);
+    // Made once confirmed, not while the restore waited.
+    expect(waiting.pre_restore_backup).toBeNull();
     const pre = result.pre_restore_backup!;
     expect(pre).toMatch(/^family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz$/);
     expect(result.rollback!.returned_to).toBe(

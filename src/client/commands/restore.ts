@@ -177,6 +177,14 @@ async function signalRestore(ctx: CommandContext, action: 'confirm' | 'cancel', 
     }
     if (CANCELLED_BY_SIGNAL.has(phase)) {
       await handle.signal(cancelRestore, { cancelled_by: by });
+      // The run may have moved on between the query and the signal: what did it make of it?
+      const heard = await cancelHeard(handle, workflowId);
+      if (heard === null || CANCELLED_BY_SIGNAL.has(heard.phase) || heard.status === 'cancelled') return;
+      if (heard.phase === 'done') {
+        throw new CliError(`restore ${workflowId} ended (${heard.status}) before it read the cancellation; nothing was cancelled; "fbb status ${workflowId}" shows how it ended`, ExitCode.failed);
+      }
+      await handle.cancel();
+      outcome = `restore ${workflowId} had moved on to phase ${heard.phase} when the cancelRestore signal arrived, so it was not read; cancellation of the run requested instead: the half-made copy is dropped, or a swap already made is rolled back`;
       return;
     }
     // Past confirmation the signal is no longer read: cancel the workflow, which drops its half-made copy or rolls back.
@@ -192,6 +200,26 @@ async function signalRestore(ctx: CommandContext, action: 'confirm' | 'cancel', 
 function preRestoreNote(waiting: RestoreResult, wanted: boolean): string {
   if (waiting.pre_restore_backup) return waiting.pre_restore_backup;
   return wanted ? 'made once you confirm, right before the database is changed (none if the database does not exist yet)' : 'none (--no-pre-restore-backup)';
+}
+
+/** How long the CLI waits for a restore to show it heard a cancelRestore signal. */
+const HEARD_WITHIN_MS = 30_000;
+
+/**
+ * The restore's status once it has heard the cancelRestore just sent (or ended); null for runs of
+ * older versions, which do not say. A run that shows neither within HEARD_WITHIN_MS is reported.
+ */
+async function cancelHeard(handle: { query: (q: typeof statusQuery) => Promise<RestoreResult> }, workflowId: string): Promise<RestoreResult | null> {
+  const until = Date.now() + HEARD_WITHIN_MS;
+  for (;;) {
+    const state = await handle.query(statusQuery);
+    if (!('cancel_requested_by' in state)) return null;
+    if (state.cancel_requested_by || state.phase === 'done') return state;
+    if (Date.now() > until) {
+      throw new CliError(`cancelRestore was sent to ${workflowId}, but the restore has not shown it heard it within ${HEARD_WITHIN_MS / 1000} s (phase ${state.phase}); "fbb status ${workflowId}" shows whether it stops`, ExitCode.failed);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 /** Tenant and table restores (restorePartial.ts) take the same confirmRestore and cancelRestore signals. */

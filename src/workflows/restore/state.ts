@@ -44,6 +44,8 @@ export interface RestoreResult {
   /** The same roles with what each may do (LOGIN, password); absent in runs from before it was reported. */
   roles_created_detail?: CreatedRole[];
   confirmed_by: string | null;
+  /** Who sent cancelRestore, once the run has heard it (the CLI reads it back: a signal that arrives too late is not read). */
+  cancel_requested_by?: string | null;
   /** When awaiting confirmation: the deadline (UTC). */
   confirm_by: string | null;
   error: RestoreError | null;
@@ -90,6 +92,7 @@ export function startRun(rawInput: unknown): RestoreRun {
       aside_database: null,
       roles_created: [],
       confirmed_by: null,
+      cancel_requested_by: null,
       confirm_by: null,
       error: null,
       duration_ms: 0,
@@ -107,6 +110,7 @@ export function startRun(rawInput: unknown): RestoreRun {
   });
   setHandler(cancelRestore, (c) => {
     run.cancelled = c ?? {};
+    run.state.cancel_requested_by = c?.cancelled_by || 'unknown';
   });
   return run;
 }

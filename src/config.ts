@@ -90,6 +90,8 @@ export interface Config {
     maintenanceWorkMem: string | undefined;
     /** max_parallel_maintenance_workers of restoring sessions (parallel index builds, HNSW included); undefined = the server's setting. */
     maintenanceWorkers: number | undefined;
+    /** How long an in-place restore waits for a lock held by another session before it ends that session or gives up (lock_timeout). */
+    lockTimeoutSeconds: number;
   };
   s3: S3Config | undefined;
   temporal: TemporalConfig;
@@ -181,6 +183,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       jobs: p.RESTORE_JOBS,
       maintenanceWorkMem: p.RESTORE_MAINTENANCE_WORK_MEM === 'default' ? undefined : p.RESTORE_MAINTENANCE_WORK_MEM,
       maintenanceWorkers: p.RESTORE_MAINTENANCE_WORKERS === 'default' ? undefined : p.RESTORE_MAINTENANCE_WORKERS,
+      lockTimeoutSeconds: p.RESTORE_LOCK_TIMEOUT_SECONDS,
     },
     s3:
       p.S3_BUCKET === undefined

@@ -31,6 +31,7 @@ export const ErrorType = {
   RolesMissing: 'RolesMissing',
   CannotCreateDatabase: 'CannotCreateDatabase',
   RestoreFailed: 'RestoreFailed',
+  DatabaseInUse: 'DatabaseInUse',
   RestoreVerificationFailed: 'RestoreVerificationFailed',
   RollbackFailed: 'RollbackFailed',
   DrillFailed: 'DrillFailed',

@@ -112,6 +112,7 @@ export const settings = {
     schema: z.union([z.literal('default'), z.coerce.number().int().min(0).max(64)]),
     default: 'default' as 'default' | number,
   },
+  RESTORE_LOCK_TIMEOUT_SECONDS: { example: '30', schema: z.coerce.number().int().min(1).max(3600), default: 60 },
   RETENTION_DAILY_DAYS: { example: '7', schema: z.coerce.number().int().min(1), default: DEFAULT_RETENTION.daily.days },
   RETENTION_WEEKLY_WEEKS: { example: '4', schema: z.coerce.number().int().min(1), default: DEFAULT_RETENTION.weekly.days / 7 },
   RETENTION_MONTHLY_MONTHS: { example: '12', schema: z.coerce.number().int().min(1), default: DEFAULT_RETENTION.monthly.months },

@@ -222,14 +222,15 @@ describe('fbb restore on a real worker, confirmed or cancelled from a second fbb
     const waiting = await fbb(['restore', backup.filename, '--workflow-id', id, '--json'], env);
     const state = JSON.parse(waiting.stdout) as RestoreResult;
     expect(state).toMatchObject({ status: 'running', phase: 'awaiting_confirmation', restored_from: backup.filename, confirmed_by: null });
-    expect(state.pre_restore_backup).toMatch(/^family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz$/);
+    // The pre-restore backup is made once confirmed, right before the change.
+    expect(state.pre_restore_backup).toBeNull();
     expect(waiting.stderr).toBe(`fbb: restore ${id} started\nfbb: restore ${id} waits for confirmation until ${state.confirm_by!}: fbb restore confirm ${id} (or fbb restore cancel ${id})\n`);
     expect(waiting.code).toBe(0);
 
     const status = await fbb(['status', id], env);
     expect(status.stdout).toMatch(
       new RegExp(
-        `^restore ${id}: running\n {2}started +${ISO}\n {2}finished +-\n {2}phase +awaiting confirmation\n {2}pre-restore backup +${esc(state.pre_restore_backup!)}\n` +
+        `^restore ${id}: running\n {2}started +${ISO}\n {2}finished +-\n {2}phase +awaiting confirmation\n {2}pre-restore backup +none yet \\(made once confirmed, right before the change\\)\n` +
           ` {2}restoring from +backup of ${database}, made ${ISO}, [\\d.]+ MiB, 15 tables, [\\d,]+ rows; ${database} now holds 16 tables, [\\d,]+ rows\n` +
           ` {2}waiting +until ${esc(state.confirm_by!)}: fbb restore confirm ${id} \\(or fbb restore cancel ${id}\\)\n$`,
       ),
@@ -240,7 +241,7 @@ describe('fbb restore on a real worker, confirmed or cancelled from a second fbb
     // The same ID again follows the waiting restore; a backup may not take it.
     const follow = await fbb(['restore', backup.filename, '--workflow-id', id], env);
     expect(follow.stderr).toMatch(new RegExp(`^fbb: restore ${id} was already running \\(since ${ISO}\\); following it instead of starting another\n$`));
-    expect(follow.stdout).toMatch(new RegExp(`^restoring from: backup of ${database}, made ${ISO}, [\\d.]+ MiB, 15 tables, [\\d,]+ rows; ${database} now holds 16 tables, [\\d,]+ rows\nrestore ${id} waits for confirmation \\(until ${esc(state.confirm_by!)}\\); pre-restore backup: ${esc(state.pre_restore_backup!)}\nconfirm with: {2}fbb restore confirm ${id}\n`));
+    expect(follow.stdout).toMatch(new RegExp(`^restoring from: backup of ${database}, made ${ISO}, [\\d.]+ MiB, 15 tables, [\\d,]+ rows; ${database} now holds 16 tables, [\\d,]+ rows\nrestore ${id} waits for confirmation \\(until ${esc(state.confirm_by!)}\\); pre-restore backup: made once you confirm, right before the database is changed \\(none if the database does not exist yet\\)\nconfirm with: {2}fbb restore confirm ${id}\n`));
     const backupSameId = await fbb(['backup', '--workflow-id', id], env);
     expect(backupSameId.stderr).toBe(`fbb: workflow ID ${id} belongs to a restoreDatabase run, not backupDatabase; nothing was started; choose another --workflow-id\n`);
     expect(backupSameId.code).toBe(2);
@@ -251,7 +252,7 @@ describe('fbb restore on a real worker, confirmed or cancelled from a second fbb
     expect(sent).toEqual({ workflow_id: id, signal: 'confirmRestore', by: expect.stringContaining('@') });
     expect(confirm.code).toBe(0);
     const ended = await whenEnded(id);
-    expect(ended).toMatchObject({ status: 'completed', summary: { restore_status: 'success', restored_from: backup.filename, pre_restore_backup: state.pre_restore_backup, verified: true }, error: null });
+    expect(ended).toMatchObject({ status: 'completed', summary: { restore_status: 'success', restored_from: backup.filename, pre_restore_backup: expect.stringMatching(/^family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz$/), verified: true }, error: null });
 
     const result = await fbb(['restore', backup.filename, '--workflow-id', id, '--json'], env);
     const restored = JSON.parse(result.stdout) as RestoreResult;

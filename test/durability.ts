@@ -171,8 +171,8 @@ export async function slowProxy(target: string, bytesPerSecond: number): Promise
   };
 }
 
-/** A restore of a fresh backup of a new sample database, waiting for confirmation with no worker running; and what the database held at the backup. */
-export async function waitingRestore(label: string) {
+/** A restore of a fresh backup of a new sample database (with `input` added), waiting for confirmation with no worker running; and what the database held at the backup. */
+export async function waitingRestore(label: string, input: Record<string, unknown> = {}) {
   const db = await createDatabase(label);
   const config = onTemporal(testConfig({ database: db }));
   const atBackup = await fingerprint(db);
@@ -180,7 +180,7 @@ export async function waitingRestore(label: string) {
   const first = startWorker(config);
   const backup = await client.workflow.execute(backupDatabase, { taskQueue: config.temporal.taskQueue, workflowId: uniqueName('dur-b'), args: [{ cleanup_old: false }] });
   await withAdmin((c) => c.query('DELETE FROM chat_messages WHERE id % 2 = 0'), db);
-  const handle = await client.workflow.start(restoreDatabase, { taskQueue: config.temporal.taskQueue, workflowId: uniqueName('dur-r'), args: [{ backup_filename: backup.filename }] });
+  const handle = await client.workflow.start(restoreDatabase, { taskQueue: config.temporal.taskQueue, workflowId: uniqueName('dur-r'), args: [{ backup_filename: backup.filename, ...input }] });
   await eventually('the restore waits for confirmation', () => handle.query(statusQuery), (s) => s.phase === 'awaiting_confirmation', 120_000);
   await kill(first);
   return { db, config, atBackup, handle, backup };

@@ -60,7 +60,7 @@ export function testConfig(overrides: { database?: string; s3?: boolean; backupD
       ageRecipients: [],
       ageIdentityFile: undefined,
     },
-    restore: { jobs: 2, maintenanceWorkMem: '256MB', maintenanceWorkers: undefined },
+    restore: { jobs: 2, maintenanceWorkMem: '256MB', maintenanceWorkers: undefined, lockTimeoutSeconds: 60 },
     tenants: { column: 'tenant_id', table: 'tenants' },
     s3: overrides.s3
       ? { bucket: s3Info.bucket, prefix: `${uniqueName('prefix')}/`, endpoint: s3Info.endpoint, region: s3Info.region, forcePathStyle: true, partSizeBytes: 5 * 1024 * 1024 }

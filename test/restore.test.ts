@@ -63,14 +63,16 @@ describe('restoreDatabase on the Temporal dev server', () => {
     const handle = await runner.start(restoreDatabase, { args: [{ backup_filename: filename }], workflowId: workflowId() });
     const waiting = await handle.awaitingConfirmation();
     expect(waiting).toMatchObject({ status: 'running', phase: 'awaiting_confirmation', restored_from: filename, strategy: null });
-    expect(waiting.pre_restore_backup).toMatch(/^family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz$/);
+    // The pre-restore backup is made once confirmed, right before the change.
+    expect(waiting.pre_restore_backup).toBeNull();
     expect(waiting.confirm_by).not.toBeNull();
-    // Untouched while it waits, but for the pre-restore backup's system_logs row.
-    expect(diffFingerprints(changed, await fingerprint(db))).toEqual(RECORD_ROW);
+    // Untouched while it waits.
+    expect(diffFingerprints(changed, await fingerprint(db))).toEqual([]);
 
     await handle.signal(confirmRestore, { confirmed_by: 'grace@example.org' });
     const result = await handle.result();
     expect(result).toMatchObject({ status: 'success', strategy: 'swap', confirmed_by: 'grace@example.org', rollback: null, error: null });
+    expect(result.pre_restore_backup).toMatch(/^family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz$/);
     expect(result.verification?.ok).toBe(true);
     expect(result.verification?.tables.tenants).toEqual({ expected: 5, actual: 5 });
     expect(result.aside_database).toMatch(new RegExp(`^${db}_pre_restore_\\d{8}_\\d{6}$`));

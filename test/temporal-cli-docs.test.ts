@@ -181,14 +181,17 @@ describe('restores driven by the documented temporal commands', () => {
 
     const status = queryAnswer<RestoreResult>(await sh(withId(doc(file, /--type status/))));
     expect(status).toMatchObject({ status: 'running', phase: 'awaiting_confirmation', restored_from: manualBackup, backup_source: 'local', confirmed_by: null, error: null });
-    expect(status.pre_restore_backup).toMatch(/^family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz$/);
+    // The pre-restore backup is made once confirmed, right before the change.
+    expect(status.pre_restore_backup).toBeNull();
     expect(Date.parse(status.confirm_by!)).toBeGreaterThan(Date.now());
 
     expect(await sh(withId(doc(file, new RegExp(`--name ${signal} `))))).toContain('Signal workflow succeeded');
     const result = printedResult<RestoreResult>(await sh(withId(doc('docs/operations.md', /workflow result --workflow-id <id>$/, { nth: 1, count: 2 }))));
     expect(result.status).toBe(outcome);
-    if (outcome === 'success') expect(result).toMatchObject({ phase: 'done', confirmed_by: 'grace', strategy: 'swap', verification: { ok: true } });
-    else expect(result).toMatchObject({ confirmed_by: null, strategy: null, aside_database: null });
+    if (outcome === 'success') {
+      expect(result).toMatchObject({ phase: 'done', confirmed_by: 'grace', strategy: 'swap', verification: { ok: true } });
+      expect(result.pre_restore_backup).toMatch(/^family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz$/);
+    } else expect(result).toMatchObject({ confirmed_by: null, strategy: null, aside_database: null, pre_restore_backup: null });
   });
 });
 

@@ -57,7 +57,8 @@ describe('restoreTenant and restoreTable on the Temporal dev server', () => {
       status = await handle.query(partialStatusQuery);
     }
     expect(status.phase).toBe('awaiting_confirmation');
-    expect(status.pre_restore_backup).toMatch(/^family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz$/);
+    // The pre-restore backup is made once confirmed, right before the change.
+    expect(status.pre_restore_backup).toBeNull();
     expect(status.plan!.tables.find((t) => t.table === 'public.chat_sessions')).toMatchObject({ insert: 1, delete: 0 });
     expect(status.plan!.tables.find((t) => t.table === 'public.chat_messages')!.insert).toBeGreaterThan(0);
     expect(status.plan!.tables.find((t) => t.table === 'public.tags')).toMatchObject({ delete: 1 });
@@ -65,6 +66,7 @@ describe('restoreTenant and restoreTable on the Temporal dev server', () => {
     await handle.signal(confirmRestore, { confirmed_by: 'test' });
     const result = await handle.result();
     expect(result).toMatchObject({ status: 'success', kind: 'tenant', target: a, confirmed_by: 'test', error: null });
+    expect(result.pre_restore_backup).toMatch(/^family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz$/);
     expect(result.applied!.verification.ok).toBe(true);
     const after = await tenantHashes(live);
     expect(of(after, a!)).toEqual(of(atBackup, a!));

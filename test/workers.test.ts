@@ -174,7 +174,7 @@ describe('the Temporal-native lock: one backup or restore per database across wo
     const client = await testClient();
     const held = await client.workflow.start(backupDatabase, { taskQueue: config.temporal.taskQueue, workflowId: uniqueName('wk-held'), args: [{ cleanup_old: false }] });
     await activityRunning(held, 'dumpDatabase');
-    const lock = client.workflow.getHandle(lockWorkflowId(db));
+    const lock = client.workflow.getHandle(lockWorkflowId(db, `${config.database.host}:${config.database.port}`));
     expect((await lock.describe()).status.name).toBe('RUNNING');
     await held.terminate('test: a run that never releases its lock');
     await kill(slow);

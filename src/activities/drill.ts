@@ -187,11 +187,12 @@ function storeFor(config: Config, stores: ReturnType<typeof openStores>, source:
   return stores.s3;
 }
 
-/** The drill's activities. */
-export function createDrillActivities(config: Config) {
+/** The drill's activities; with `workerQueue` (this worker's own queue) a local pick names it, so that the drill runs where the file is. */
+export function createDrillActivities(config: Config, workerQueue?: string) {
   return {
-    async pickDrillBackup(source: DrillSource): Promise<DrillPick> {
-      return pickDrillBackup(config, source);
+    async pickDrillBackup(source: DrillSource): Promise<DrillPick & { worker_queue?: string }> {
+      const pick = await pickDrillBackup(config, source);
+      return source === 'local' && workerQueue !== undefined ? { ...pick, worker_queue: workerQueue } : pick;
     },
     async drillBackup(pick: Pick<DrillPick, 'filename' | 'source'>): Promise<DrillReport> {
       return drillBackup(config, pick);

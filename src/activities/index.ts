@@ -24,7 +24,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDoctorActivities(deps.config),
     ...createBackupActivities(deps.config, { local: deps.local, workerQueue: deps.workerQueue, lock: deps.lock }),
     ...withFileAffinity(deps.config, createRestoreActivities(deps.config), deps.workerQueue),
-    ...createDrillActivities(deps.config),
+    ...createDrillActivities(deps.config, deps.workerQueue),
     ...createNotifyActivities(deps.config),
     ...createPartialActivities(deps.config),
   };

@@ -41,9 +41,11 @@ export interface RestoreOptions {
 /**
  * Environment of a restoring psql or pg_restore: libpq's, plus no statement or idle-in-transaction
  * timeout (a role's or database's would end a long restore, or the one-pass restore waiting for the
- * dump's bytes, and blame the backup), and the maintenance_work_mem and parallel workers index builds get.
+ * dump's bytes, and blame the backup), and the maintenance_work_mem and parallel workers index builds get;
+ * with `lockTimeoutSeconds` (in place: the live database has other sessions) a lock_timeout, so that a
+ * lock held by an application fails the restore's transaction instead of holding it (and the run) for ever.
  */
-export function restoreEnv(config: Config, database: string): Record<string, string> {
+export function restoreEnv(config: Config, database: string, lockTimeoutSeconds?: number): Record<string, string> {
   const env = libpqEnv(config.database, database);
   // HNSW builds slow down many times once the graph outgrows maintenance_work_mem (64 MB by default),
   // and build in parallel with max_parallel_maintenance_workers (at 1 GB on 2 cores: 130 s with 0, 80 s with the default 2).
@@ -51,6 +53,7 @@ export function restoreEnv(config: Config, database: string): Record<string, str
     ...SESSION_TIMEOUTS_OPTIONS,
     ...(config.restore.maintenanceWorkMem !== undefined ? [`-c maintenance_work_mem=${config.restore.maintenanceWorkMem}`] : []),
     ...(config.restore.maintenanceWorkers !== undefined ? [`-c max_parallel_maintenance_workers=${config.restore.maintenanceWorkers}`] : []),
+    ...(lockTimeoutSeconds !== undefined ? [`-c lock_timeout=${lockTimeoutSeconds}s`] : []),
   ];
   env.PGOPTIONS = options.join(' ');
   return env;
@@ -77,11 +80,11 @@ export const PSQL_IN_TRANSACTION = ['--no-password', '-X', '-q', '-v', 'ON_ERROR
  */
 export async function restoreFileInto(config: Config, database: string, source: RestoreSource, options: RestoreOptions): Promise<void> {
   const ctx = Context.current();
-  const env = restoreEnv(config, database);
+  const inPlace = options.target === 'in_place';
+  const env = restoreEnv(config, database, inPlace ? config.restore.lockTimeoutSeconds : undefined);
   const counter = new HashCounter();
   // An age-encrypted file is decrypted between the checksum (of the stored bytes) and the decompressor; a missing or wrong key fails here, before psql starts.
   const decrypt = await decryptionStages(config, source.file, source.filename);
-  const inPlace = options.target === 'in_place';
   // In place, as a role that does not own every extension (managed PostgreSQL), the dump's statements on those extensions are left out.
   const foreign = inPlace ? await withClient(config.database, (c) => c.query<{ extname: string }>(FOREIGN_EXTENSIONS_SQL), database).then((r) => r.rows.map((x) => x.extname)) : [];
   const filters = () => (foreign.length > 0 ? [new ForeignExtensionFilter(foreign)] : []);

@@ -4,6 +4,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Client } from 'pg';
+import type { CreatedRole } from '../backup/createdRoles';
 import type { ClusterRoles, EncryptionInfo, RoleDefinition } from '../backup/manifest';
 import { manifestName, parseManifest } from '../backup/manifest';
 import type { Config } from '../config';
@@ -52,19 +53,27 @@ export async function recordClusterRoles(client: Client, referenced: string[], e
 
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
+/** The comment a restore leaves on each role it creates: a retried attempt knows them by it. */
+export const createdByComment = (filename: string) => `fbb: created by the restore of ${filename}`;
+
 /**
  * Creates the recorded roles this server lacks, with their attributes, password hashes (when the
  * backup carries them; decrypted with BACKUP_AGE_IDENTITY_FILE) and memberships; roles that exist
  * are left as they are. Attributes only a superuser may grant (SUPERUSER, REPLICATION, BYPASSRLS)
- * are left out when the restoring user is not one. Returns the names created.
+ * are left out when the restoring user is not one. Run it inside the caller's transaction: the
+ * roles and their memberships then exist together or not at all. Roles an earlier attempt of
+ * the same restore created (their comment says so) count as created: their recorded memberships
+ * that are missing are granted, and they are reported.
  */
-export async function recreateRoles(config: Config, client: Client, recorded: ClusterRoles, filename: string): Promise<string[]> {
+export async function recreateRoles(config: Config, client: Client, recorded: ClusterRoles, filename: string): Promise<CreatedRole[]> {
   const names = recorded.roles.map((r) => r.name);
-  const existing = new Set((await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1)', [names])).rows.map((r) => r.rolname));
-  const missing = recorded.roles.filter((r) => !existing.has(r.name));
-  if (missing.length === 0) return [];
+  const mark = createdByComment(filename);
+  const existing = (await client.query<{ rolname: string; note: string | null }>("SELECT rolname, shobj_description(oid, 'pg_authid') AS note FROM pg_roles WHERE rolname = ANY($1)", [names])).rows;
+  const present = new Set(existing.map((r) => r.rolname));
+  const ours = new Set(existing.filter((r) => r.note === mark).map((r) => r.rolname));
+  const missing = recorded.roles.filter((r) => !present.has(r.name));
   const me = (await client.query<{ rolsuper: boolean }>('SELECT rolsuper FROM pg_roles WHERE rolname = current_user')).rows[0];
-  const passwords: Record<string, string> = recorded.passwords_age === null ? {} : (JSON.parse(await decryptText(config, recorded.passwords_age, `the role passwords recorded with backup "${filename}"`)) as Record<string, string>);
+  const passwords: Record<string, string> = missing.length + ours.size === 0 || recorded.passwords_age === null ? {} : (JSON.parse(await decryptText(config, recorded.passwords_age, `the role passwords recorded with backup "${filename}"`)) as Record<string, string>);
   for (const role of missing) {
     const options = [
       role.login ? 'LOGIN' : 'NOLOGIN',
@@ -78,17 +87,46 @@ export async function recreateRoles(config: Config, client: Client, recorded: Cl
       ...(passwords[role.name] === undefined ? [] : [`PASSWORD ${client.escapeLiteral(passwords[role.name]!)}`]),
     ];
     await client.query(`CREATE ROLE ${quote(role.name)} ${options.join(' ')}`);
+    await client.query(`COMMENT ON ROLE ${quote(role.name)} IS ${client.escapeLiteral(mark)}`);
+    ours.add(role.name);
   }
-  const created = new Set(missing.map((r) => r.name));
   for (const role of recorded.roles) {
     for (const m of role.member_of) {
-      // Only memberships a created role takes part in: existing roles' memberships are not ours to change.
-      if (!created.has(role.name) && !created.has(m.role)) continue;
+      // Only memberships a role this restore created takes part in: existing roles' memberships are not ours to change.
+      if (!ours.has(role.name) && !ours.has(m.role)) continue;
       const have = await client.query('SELECT 1 FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid JOIN pg_roles u ON u.oid = a.member WHERE g.rolname = $1 AND u.rolname = $2', [m.role, role.name]);
       if (have.rowCount === 0) await client.query(`GRANT ${quote(m.role)} TO ${quote(role.name)}${m.admin_option ? ' WITH ADMIN OPTION' : ''}`);
     }
   }
-  return missing.map((r) => r.name);
+  return recorded.roles.filter((r) => ours.has(r.name)).map((r) => ({ name: r.name, login: r.login, password: r.login && passwords[r.name] !== undefined }));
+}
+
+/**
+ * Creates the roles a restore beside the live database needs, in ONE transaction on `client`:
+ * those recorded with the backup as they were (unless recreate_roles false), any other missing one
+ * NOLOGIN without password; none at all with create_roles false (a partial restore's default).
+ */
+export async function createRestoreRoles(config: Config, client: Client, prepared: { filename: string; roles_missing: string[]; recreate_roles?: boolean; create_roles?: false }): Promise<CreatedRole[]> {
+  if (prepared.create_roles === false) return [];
+  await client.query('BEGIN');
+  try {
+    const recorded = prepared.recreate_roles === false ? null : await recordedRoles(config, prepared.filename);
+    const created = recorded === null ? [] : await recreateRoles(config, client, recorded, prepared.filename);
+    const mark = createdByComment(prepared.filename);
+    for (const role of prepared.roles_missing) {
+      const { rows } = await client.query<{ note: string | null }>("SELECT shobj_description(oid, 'pg_authid') AS note FROM pg_roles WHERE rolname = $1", [role]);
+      if (rows.length === 0) {
+        await client.query(`CREATE ROLE ${quote(role)} NOLOGIN`);
+        await client.query(`COMMENT ON ROLE ${quote(role)} IS ${client.escapeLiteral(mark)}`);
+      }
+      if ((rows.length === 0 || rows[0]!.note === mark) && !created.some((c) => c.name === role)) created.push({ name: role, login: false, password: false });
+    }
+    await client.query('COMMIT');
+    return created;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
 }
 
 /** The roles recorded with a backup in BACKUP_DIR (its manifest); null for backups made before roles were recorded. */
@@ -98,10 +136,4 @@ export async function recordedRoles(config: Config, filename: string): Promise<C
     throw err;
   });
   return text === undefined ? null : (parseManifest(text, manifestName(filename)).cluster_roles ?? null);
-}
-
-/** recreateRoles for the roles recorded with `filename`, if any; a restore beside the live database calls it before CREATE DATABASE. */
-export async function recreateRecordedRoles(config: Config, client: Client, filename: string): Promise<string[]> {
-  const recorded = await recordedRoles(config, filename);
-  return recorded === null ? [] : recreateRoles(config, client, recorded, filename);
 }

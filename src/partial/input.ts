@@ -2,8 +2,21 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { parseRestoreInput, type RestoreInput } from '../backup/restoreInput';
 
+/**
+ * Which roles a partial restore creates when the backup names roles the server lacks: none unless
+ * asked (a role dropped on purpose must not come back, with its old password, through a restore of
+ * some rows); `recreate_roles: true` as the backup recorded them; `recreate_roles: false` NOLOGIN without password.
+ */
+export type PartialRoles = 'none' | 'recorded' | 'nologin';
+
+/** What every partial restore's input adds to restoreDatabase's. */
+interface PartialCommon extends RestoreInput {
+  /** From `recreate_roles` (absent: none). */
+  create_roles: PartialRoles;
+}
+
 /** `{"backup_filename": ..., "tenant_id": "...", "dry_run": false, "tenant_column": "tenant_id", "tenant_table": "tenants", ...restoreDatabase's keys}`. */
-export interface TenantRestoreInput extends RestoreInput {
+export interface TenantRestoreInput extends PartialCommon {
   tenant_id: string;
   dry_run: boolean;
   /** null: the worker's TENANT_COLUMN (default tenant_id). */
@@ -13,7 +26,7 @@ export interface TenantRestoreInput extends RestoreInput {
 }
 
 /** `{"backup_filename": ..., "table": "public.reminders", "as": "reminders_backup" (optional), "dry_run": false, ...restoreDatabase's keys}`. */
-export interface TableRestoreInput extends RestoreInput {
+export interface TableRestoreInput extends PartialCommon {
   table: string;
   /** Load the backup's rows beside the live table under this name, instead of replacing its rows. */
   as: string | null;
@@ -75,14 +88,20 @@ function fail(problems: string[], example: string): ApplicationFailure {
   return ApplicationFailure.create({ type: 'InvalidRestoreInput', nonRetryable: true, message: `invalid restore input: ${problems.join('; ')}. Nothing was changed. Example input: ${example}` });
 }
 
-/** Splits off `keys` (validated by `check`), and validates the rest as a restoreDatabase input. */
+/** Splits off `keys` and `recreate_roles`, and validates the rest as a restoreDatabase input. */
 function split(raw: unknown, keys: string[]): { own: Record<string, unknown>; common: RestoreInput } {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { own: {}, common: parseRestoreInput(raw) };
   const own: Record<string, unknown> = {};
   const rest: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(raw)) (keys.includes(k) ? own : rest)[k] = v;
+  for (const [k, v] of Object.entries(raw)) ([...keys, 'recreate_roles'].includes(k) ? own : rest)[k] = v;
   return { own, common: parseRestoreInput(rest) };
 }
+
+const createRoles = (own: Record<string, unknown>, problems: string[]): PartialRoles => {
+  const v = own.recreate_roles ?? null;
+  if (v !== null && typeof v !== 'boolean') problems.push(`"recreate_roles" must be true (create missing roles as the backup recorded them) or false (NOLOGIN, no password), got ${JSON.stringify(v)}`);
+  return v === true ? 'recorded' : v === false ? 'nologin' : 'none';
+};
 
 const optionalName = (own: Record<string, unknown>, key: string, example: string, problems: string[]): string | null => {
   const v = own[key] ?? null;
@@ -103,7 +122,7 @@ export function parseTenantRestoreInput(raw: unknown): TenantRestoreInput {
   const problems: string[] = [];
   const tenant = own.tenant_id;
   if (typeof tenant !== 'string' || tenant.trim() === '') problems.push(`"tenant_id" is required: the id of the tenant's row in its root table, got ${JSON.stringify(tenant)}`);
-  const input = { ...common, tenant_id: String(tenant).trim(), dry_run: dryRun(own, problems), tenant_column: optionalName(own, 'tenant_column', 'tenant_id', problems), tenant_table: optionalName(own, 'tenant_table', 'tenants', problems) };
+  const input = { ...common, create_roles: createRoles(own, problems), tenant_id: String(tenant).trim(), dry_run: dryRun(own, problems), tenant_column: optionalName(own, 'tenant_column', 'tenant_id', problems), tenant_table: optionalName(own, 'tenant_table', 'tenants', problems) };
   if (problems.length) throw fail(problems, '{"backup_filename": "family_brain_daily_20251208_020000.sql.gz", "tenant_id": "6f1c…", "dry_run": true}');
   return input;
 }
@@ -118,7 +137,7 @@ export function parseTableRestoreInput(raw: unknown): TableRestoreInput {
   const as = own.as ?? null;
   const asProblem = as === null ? undefined : tableNameProblem('as', as, 'a new table name (e.g. reminders_from_backup)');
   if (asProblem) problems.push(asProblem);
-  const input = { ...common, table: String(table), as: as as string | null, dry_run: dryRun(own, problems) };
+  const input = { ...common, create_roles: createRoles(own, problems), table: String(table), as: as as string | null, dry_run: dryRun(own, problems) };
   if (problems.length) throw fail(problems, '{"backup_filename": "family_brain_daily_20251208_020000.sql.gz", "table": "public.reminders", "as": "reminders_from_backup"}');
   return input;
 }

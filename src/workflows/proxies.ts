@@ -112,11 +112,16 @@ function activityGroups(tuning: ActivityTuning, workerQueue?: string) {
       heartbeatTimeout: '2 minutes',
       retry: { maximumAttempts: 3, initialInterval: '5 seconds' },
     }),
-    /** Putting the old database back is the last line of defence: try hard. */
+    /**
+     * Putting the old database back is the last line of defence: it retries (every 5 minutes at
+     * most) for a day, through a database server that is down or restarting, until it succeeds or
+     * meets a failure that retrying cannot fix.
+     */
     rollingBack: proxy({
       startToCloseTimeout: '6 hours',
+      scheduleToCloseTimeout: '24 hours',
       heartbeatTimeout: '2 minutes',
-      retry: { maximumAttempts: 10, initialInterval: '5 seconds', maximumInterval: '2 minutes' },
+      retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
     }),
   };
 }

@@ -1,19 +1,23 @@
 // The restoreDatabase workflow: the guide's steps, each a small function in ./restore/.
+import { patched } from '@temporalio/workflow';
 import type { TableCheck } from '../activities/restore/databases';
 import { localTimestamp, restoreDatabaseNames } from '../backup/naming';
 import { parseRestoreInput, type RestoreInput } from '../backup/restoreInput';
 import { withDatabaseLock } from './lock';
 import { restoreOutcome, withNotification, type NotifyContext } from './notify';
 import { longActivities, quick } from './proxies';
-import { awaitConfirmation, preRestoreBackup } from './restore/confirm';
+import { awaitConfirmation, cancelledBeforeRestore, preRestoreBackup } from './restore/confirm';
 import { restoreInPlace } from './restore/inPlace';
 import { startRun, type RestoreResult } from './restore/state';
 import { restoreBeside, swapIn } from './restore/swap';
 
+/** The patch under which the pre-restore backup is taken after the confirmation, not before it. */
+export const PRE_RESTORE_AFTER_CONFIRMATION = 'pre-restore-backup-after-confirmation';
+
 export { cancelRestore, confirmRestore, statusQuery, type RestorePhase, type RestoreResult } from './restore/state';
 
 /**
- * validate → pre-restore backup → wait for confirmRestore → restore beside the live database and
+ * validate → wait for confirmRestore → pre-restore backup → restore beside the live database and
  * swap it in (or, without the right to create databases, restore in place; or, when it does not
  * exist yet, rename it in) → verify the live database → roll back automatically if anything
  * after the change fails.
@@ -41,9 +45,18 @@ async function restore(rawInput: RestoreInput | Record<string, unknown>, about: 
     if (prepared.about) run.state.backup = prepared.about;
     if (prepared.column_order_changed?.length) run.state.notes = [...(run.state.notes ?? []), columnOrderNote(prepared.column_order_changed)];
     // On a brand-new server (the database does not exist yet) there is nothing to back up: the restore creates it.
-    const pre = input.create_pre_restore_backup && prepared.target_exists !== false ? await preRestoreBackup(run, settings, acts) : null;
+    const takePre = () => (input.create_pre_restore_backup && prepared.target_exists !== false ? preRestoreBackup(run, settings, acts) : Promise.resolve(null));
+    // Runs started before this version took it before the confirmation wait (their histories replay so).
+    const afterConfirmation = patched(PRE_RESTORE_AFTER_CONFIRMATION);
+    let pre = afterConfirmation ? null : await takePre();
     const ended = await awaitConfirmation(run, input);
     if (ended) return ended;
+    if (afterConfirmation) {
+      // Right before the change, so that a rollback in place loses only what is written during the restore itself.
+      pre = await takePre();
+      const cancelled = cancelledBeforeRestore(run);
+      if (cancelled) return cancelled;
+    }
 
     const names = restoreDatabaseNames(settings.database, localTimestamp(new Date(), settings.timezone));
     // The file is restored on the worker that validated it; if that worker is lost, another validates it again (docs/deployment.md),

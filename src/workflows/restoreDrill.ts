@@ -1,6 +1,6 @@
 // A restore drill: does the newest verified backup (the S3 copy when S3 is configured) still
 // restore to what was verified? A failed drill is notified, like a failed backup.
-import { ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, patched, workflowInfo } from '@temporalio/workflow';
 import type { DrillReport, DrillSource } from '../activities/drill';
 
 export type { DrillSource } from '../activities/drill';
@@ -9,6 +9,9 @@ import { ErrorType } from '../errors';
 import { withNotification } from './notify';
 import { errorInfo } from './pipeline';
 import { catalog, longActivities, quick } from './proxies';
+
+/** The patch under which a local drill runs on the worker that picked its file. */
+export const DRILL_ON_FILE_WORKER = 'drill-on-file-worker';
 
 /** Which copy to drill; without `source`, S3 when the worker has S3, else the local one. */
 export interface DrillInput {
@@ -43,7 +46,10 @@ export async function restoreDrill(rawInput?: DrillInput): Promise<DrillResult> 
       const pick = await catalog.pickDrillBackup(source);
       about.backup_file = pick.filename;
       try {
-        const report = await longActivities(settings.activity_tuning).verifying.drillBackup({ filename: pick.filename, source });
+        // A local backup is drilled on the worker whose BACKUP_DIR holds it (its own queue), whichever worker picked it.
+        const acts = longActivities(settings.activity_tuning);
+        const verifying = patched(DRILL_ON_FILE_WORKER) ? acts.onWorker(pick.worker_queue).verifying : acts.verifying;
+        const report = await verifying.drillBackup({ filename: pick.filename, source });
         const result: DrillResult = { status: 'passed', ...report };
         await quick.recordBackup({ level: 'info', source: 'restore_drill', message: `restore drill of ${pick.filename} (${source}) passed`, details: { ...result, workflow_id: workflowId } });
         return result;

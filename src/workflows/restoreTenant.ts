@@ -1,5 +1,5 @@
 // restoreTenant: one tenant's rows back to a backup's moment, every other tenant's left as they are.
-import { CancellationScope, condition, defineQuery, isCancellation, setHandler } from '@temporalio/workflow';
+import { CancellationScope, condition, defineQuery, isCancellation, patched, setHandler } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
 import { durationMs } from '../backup/duration';
 import type { PartialTarget } from '../partial/activities';
@@ -7,12 +7,14 @@ import type { Applied } from '../partial/apply';
 import { parseTenantRestoreInput, type TableRestoreInput, type TenantRestoreInput } from '../partial/input';
 import { conflictMessage, conflictType } from '../partial/messages';
 import type { PartialPlan } from '../partial/plan';
-import { backupFilename, localTimestamp } from '../backup/naming';
+import type { CreatedRole } from '../backup/createdRoles';
+import { localTimestamp } from '../backup/naming';
 import type { BackupAbout } from '../backup/plausibility';
 import { withDatabaseLock } from './lock';
-import { errorInfo, runBackup } from './pipeline';
+import { errorInfo } from './pipeline';
 import { longActivities, quick } from './proxies';
 import { cancelRestore, confirmRestore } from './restoreDatabase';
+import { takePreRestoreBackup } from './restore/preRestore';
 import { ErrorType } from '../errors';
 
 /** Phases, as the `status` query reports them. */
@@ -32,6 +34,12 @@ export interface PartialRestoreResult {
   scratch_database: string | null;
   plan: PartialPlan | null;
   pre_restore_backup: string | null;
+  /** When the pre-restore backup's dump began (UTC); it is taken after the confirmation, right before the change. */
+  pre_restore_backup_at?: string | null;
+  /** Roles created to load the backup (none unless the input's recreate_roles asked for them). */
+  roles_created?: CreatedRole[];
+  /** What the user should know that the fields above do not say (e.g. a pre-restore backup that could not be restore-verified). */
+  notes?: string[];
   confirmed_by: string | null;
   confirm_by: string | null;
   applied: Applied | null;
@@ -43,13 +51,16 @@ export interface PartialRestoreResult {
   duration_ms: number;
 }
 
+/** The patch under which a partial restore's pre-restore backup is taken after the confirmation. */
+export const PARTIAL_PRE_RESTORE_AFTER_CONFIRMATION = 'partial-pre-restore-backup-after-confirmation';
+
 /** The `status` query (the same name as restoreDatabase's, so `fbb status` and the Web UI read both). */
 export const partialStatusQuery = defineQuery<PartialRestoreResult>('status');
 
 /**
  * validate → load the backup into a scratch database beside the live one → plan (per table:
- * delete, insert, update; conflicts) → [dry run: stop] → refuse on conflicts → pre-restore backup
- * → wait for confirmRestore → apply in one transaction on the live database, verified before it
+ * delete, insert, update; conflicts) → [dry run: stop] → refuse on conflicts → wait for
+ * confirmRestore → pre-restore backup → apply in one transaction on the live database, verified before it
  * commits (the tenant's rows equal the backup's; every other tenant's hashes unchanged) → drop the scratch copy.
  */
 export async function restoreTenant(rawInput: TenantRestoreInput | Record<string, unknown>): Promise<PartialRestoreResult> {
@@ -113,7 +124,9 @@ export async function runPartialRestore(
     const changesLive = !input.dry_run && (input as TableRestoreInput).as == null;
     const plausibility = { force: input.force === true, from_database: input.from_database ?? null, confirmed_in_advance: input.confirm_restore && changesLive };
     const tenant = target.tenant_id === undefined ? {} : { tenant: { id: target.tenant_id, table: target.tenant_table ?? null } };
-    const prepare = (judge: boolean) => validating.prepareRestore(input.backup_filename, input.backup_source, { allow_unverified: input.allow_unverified, ...tenant, ...(judge ? { plausibility } : {}) });
+    // A partial restore creates no roles unless the input asks (recreate_roles true: as recorded; false: NOLOGIN).
+    const roles = input.create_roles === 'none' ? { create_roles: false } : input.create_roles === 'nologin' ? { recreate_roles: false } : {};
+    const prepare = (judge: boolean) => validating.prepareRestore(input.backup_filename, input.backup_source, { allow_unverified: input.allow_unverified, ...roles, ...tenant, ...(judge ? { plausibility } : {}) });
     const prepared = await prepare(true);
     if (prepared.about) state.backup = prepared.about;
     // The file is loaded on the worker that validated it; if that worker is lost, another validates it again (docs/deployment.md), without judging it again.
@@ -123,7 +136,8 @@ export async function runPartialRestore(
     const where: PartialTarget = { ...target, scratch_database: scratch };
     try {
       state.phase = 'loading_backup';
-      await loading.restoreIntoNewDatabase(prepared, scratch);
+      const loaded = await loading.restoreIntoNewDatabase(prepared, scratch);
+      state.roles_created = loaded.roles ?? [];
       const as = (input as TableRestoreInput).as ?? null;
       if (kind === 'table' && as !== null) {
         if (input.dry_run) return finish('planned');
@@ -137,12 +151,18 @@ export async function runPartialRestore(
       if (input.dry_run) return finish('planned');
       if (plan.conflicts.length > 0) return finish('refused', { error: { type: conflictType(plan), message: conflictMessage(plan) } });
 
-      if (input.create_pre_restore_backup) {
+      const takePre = async () => {
+        if (!input.create_pre_restore_backup) return;
         state.phase = 'pre_backup';
-        const filename = backupFilename(settings.prefix, 'pre_restore', new Date(), settings.timezone);
-        state.pre_restore_backup = filename;
-        await runBackup({ filename, type: 'pre_restore', format: 'plain_gzip', upload: false, cleanup: false, started: Date.now() }, acts, () => undefined);
-      }
+        const pre = await takePreRestoreBackup(settings, acts, {
+          named: (filename) => (state.pre_restore_backup = filename),
+          note: (text) => (state.notes = [...(state.notes ?? []), text]),
+        });
+        state.pre_restore_backup_at = pre.taken_at ?? null;
+      };
+      // Runs started before this version took it before the confirmation wait (their histories replay so).
+      const afterConfirmation = patched(PARTIAL_PRE_RESTORE_AFTER_CONFIRMATION);
+      if (!afterConfirmation) await takePre();
       if (!input.confirm_restore) {
         state.phase = 'awaiting_confirmation';
         state.confirm_by = new Date(Date.now() + (durationMs(input.confirmation_timeout) ?? 0)).toISOString();
@@ -155,6 +175,11 @@ export async function runPartialRestore(
         state.confirmed_by = 'input: confirm_restore';
       }
       if (cancelled !== null) return finish('cancelled', { error: cancelledError('before the restore began') });
+      if (afterConfirmation) {
+        // Right before the change: it holds every write made while the plan awaited confirmation.
+        await takePre();
+        if (cancelled !== null) return finish('cancelled', { error: cancelledError('before the restore began') });
+      }
 
       state.phase = 'applying';
       try {

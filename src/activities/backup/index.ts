@@ -1,3 +1,4 @@
+import { WorkflowNotFoundError } from '@temporalio/client';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,6 +39,8 @@ export interface BackupSettings {
    * for workers that share no directory) or "file" (in BACKUP_DIR: --local runs; absent in older histories).
    */
   lock?: 'file' | 'temporal';
+  /** The database server, "<host>:<port>": with the database's name, what the lock is keyed on (absent in older histories). */
+  server?: string;
 }
 
 /** A backup's manifest, and the own task queue of the worker that has its file (absent: no such queue). */
@@ -93,7 +96,7 @@ export function createBackupActivities(config: Config, options: BackupActivityOp
     async backupSettings(): Promise<BackupSettings> {
       const { database } = config.database;
       const s3 = config.s3 ? { bucket: config.s3.bucket, prefix: config.s3.prefix } : null;
-      return { database, prefix: config.backup.prefix, timezone: config.backup.timezone, s3, retention: config.backup.retention, activity_tuning: config.worker.activityTuning, notify: { enabled: config.notify.webhookUrls.length > 0, on_success: config.notify.on === 'always' }, encrypted: config.backup.ageRecipients.length > 0, ...(options.lock === 'temporal' ? { lock: 'temporal' as const } : {}) };
+      return { database, prefix: config.backup.prefix, timezone: config.backup.timezone, s3, retention: config.backup.retention, activity_tuning: config.worker.activityTuning, notify: { enabled: config.notify.webhookUrls.length > 0, on_success: config.notify.on === 'always' }, encrypted: config.backup.ageRecipients.length > 0, ...(options.lock === 'temporal' ? { lock: 'temporal' as const } : {}), server: `${config.database.host}:${config.database.port}` };
     },
     /** Exact row counts and the database's size, for dry runs; changes nothing. */
     async planBackup(): Promise<BackupPlan> {
@@ -144,10 +147,17 @@ export function createBackupActivities(config: Config, options: BackupActivityOp
       }
       return cleaned;
     },
-    /** The holder of the Temporal lock workflow `lockId`, and whether its run still runs (else the server is about to end the lock). */
+    /** The holder of the Temporal lock workflow `lockId`, and whether its run still runs (else the server is about to end the lock); none when there is no such lock. */
     async describeDatabaseLock(lockId: string): Promise<{ holder: TemporalLockHolder | null; lock_running: boolean; holder_running: boolean }> {
       const { client } = Context.current();
-      const lock = await client.workflow.getHandle(lockId).describe();
+      const lock = await client.workflow
+        .getHandle(lockId)
+        .describe()
+        .catch((err: unknown) => {
+          if (err instanceof WorkflowNotFoundError) return null;
+          throw err;
+        });
+      if (lock === null) return { holder: null, lock_running: false, holder_running: false };
       const holder = (lock.memo?.holder as TemporalLockHolder | undefined) ?? null;
       if (lock.status.name !== 'RUNNING') return { holder, lock_running: false, holder_running: false };
       const parent = lock.parentExecution;

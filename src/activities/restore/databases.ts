@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { Context } from '@temporalio/activity';
 import type { Client } from 'pg';
 import type { Config } from '../../config';
 import { ErrorType, permanent, transient } from '../../errors';
@@ -7,8 +8,10 @@ import { connect, withClient } from '../db';
 import { databaseUnreachable } from '../failures';
 import { pausePoint } from '../pausePoint';
 import { restoreFileInto } from '../restoreFile';
-import { recreateRecordedRoles } from '../roles';
+import type { CreatedRole } from '../../backup/createdRoles';
+import { createRestoreRoles } from '../roles';
 import type { PreparedRestore } from './prepare';
+import { databaseInUse, endSessions, lockTimedOut } from './sessions';
 
 /** Per-table comparison of expected and actual row counts. */
 export interface TableCheck {
@@ -52,32 +55,18 @@ async function check(config: Config, database: string, expected: Record<string, 
   );
 }
 
-/** Creates roles the backup names that the server lacks, without login or password (set them with ALTER ROLE). */
-async function createRoles(client: Client, roles: string[]): Promise<string[]> {
-  const created: string[] = [];
-  for (const role of roles) {
-    const { rowCount } = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
-    if (rowCount === 0) {
-      await client.query(`CREATE ROLE ${quote(role)} NOLOGIN`);
-      created.push(role);
-    }
-  }
-  return created;
-}
-
 /**
  * Restores the backup into a new database `target` on the same server and checks it against the
  * dump-time counts; the live database is not touched. A target left by an earlier attempt is
  * replaced. Without the right to create databases: CannotCreateDatabase (the workflow then
  * restores in place). A restore that does not match: RestoreVerificationFailed, target dropped.
  */
-export async function restoreIntoNewDatabase(config: Config, prepared: PreparedRestore, target: string): Promise<{ check: TableCheck; roles_created: string[] }> {
+export async function restoreIntoNewDatabase(config: Config, prepared: PreparedRestore, target: string): Promise<{ check: TableCheck; roles_created: string[]; roles: CreatedRole[] }> {
   const client = await maintenance(config);
-  let rolesCreated: string[];
+  let roles: CreatedRole[];
   try {
-    // The roles recorded with the backup come back as they were (unless recreate_roles: false); any other missing one NOLOGIN.
-    const recreated = prepared.recreate_roles === false ? [] : await recreateRecordedRoles(config, client, prepared.filename);
-    rolesCreated = [...recreated, ...(await createRoles(client, prepared.roles_missing))];
+    // The roles recorded with the backup come back as they were (unless recreate_roles: false); any other missing one NOLOGIN; none with create_roles false.
+    roles = await createRestoreRoles(config, client, prepared);
     await client.query(`DROP DATABASE IF EXISTS ${quote(target)} WITH (FORCE)`);
     try {
       await client.query(`CREATE DATABASE ${quote(target)} TEMPLATE template0`);
@@ -97,7 +86,7 @@ export async function restoreIntoNewDatabase(config: Config, prepared: PreparedR
       const bad = Object.entries(result.tables).filter(([, c]) => c.expected !== c.actual).map(([t, c]) => `${t} (expected ${c.expected}, restored ${c.actual})`);
       throw permanent(ErrorType.RestoreVerificationFailed, `the restored copy of "${prepared.filename}" does not match its manifest: ${[...bad, ...result.missing_extensions.map((e) => `extension ${e} missing`)].join(', ')}; the live database was not touched`, undefined, result);
     }
-    return { check: result, roles_created: rolesCreated };
+    return { check: result, roles_created: roles.map((r) => r.name), roles };
   } catch (err) {
     await dropDatabase(config, target);
     throw err;
@@ -193,8 +182,9 @@ export async function verifyLiveDatabase(config: Config, expected: Record<string
 /**
  * Puts the previous database back after a failure at or after the swap: the restored one is
  * renamed to `failed` (kept for inspection), `aside` back to the live name; then checks the live
- * database holds the rows it had at the swap (`expected`; null when the swap itself failed, so
- * the counts are only recorded). If the swap never happened, the unused copy is dropped. Idempotent.
+ * database holds the rows it had at the swap (`expected`; when the swap's counts never arrived,
+ * those of the database set aside, counted before it is renamed back). If the swap never
+ * happened, the unused copy is dropped and the counts are only recorded. Idempotent.
  */
 export async function rollbackSwap(
   config: Config,
@@ -216,6 +206,8 @@ export async function rollbackSwap(
     if (!(await exists(client, names.aside))) {
       await client.query(`DROP DATABASE IF EXISTS ${quote(names.incoming)} WITH (FORCE)`);
     } else {
+      // Without the counts taken at the swap (cancelled after it committed), the database set aside is counted now: the check after renaming it back can then fail.
+      expected ??= await withClient(config.database, (c) => countRows(c), names.aside);
       await renameBoth(client, [names.live, names.aside], [
         [names.live, names.failed],
         [names.aside, names.live],
@@ -232,10 +224,28 @@ export async function rollbackSwap(
  * Restores in place, for servers where we may not create databases: the database is emptied
  * (IN_PLACE_PREAMBLE) and the backup replayed in ONE transaction, so a failure leaves the live
  * database as it was. Used for the restore itself and to roll back to the pre-restore backup.
+ * Other sessions on the database are ended first (those this role may end); a lock still held
+ * by one fails the transaction after RESTORE_LOCK_TIMEOUT_SECONDS, and after IN_PLACE_LOCK_WAITS
+ * such waits the restore gives up with DatabaseInUse, naming the sessions, nothing changed.
  */
 export async function restoreInPlace(config: Config, prepared: PreparedRestore, step: 'restore' | 'rollback'): Promise<void> {
-  await restoreFileInto(config, config.database.database, source(config, prepared), { step, failureType: ErrorType.RestoreFailed, target: 'in_place' });
+  const live = config.database.database;
+  for (let wait = 1; ; wait++) {
+    // As the swap does: the application's sessions are ended first, and the restore's lock_timeout bounds the wait for one that comes back.
+    const kept = await endSessions(config, live);
+    try {
+      await restoreFileInto(config, live, source(config, prepared), { step, failureType: ErrorType.RestoreFailed, target: 'in_place' });
+      return;
+    } catch (err) {
+      if (!lockTimedOut(err)) throw err;
+      if (wait >= IN_PLACE_LOCK_WAITS) throw databaseInUse(config, step, kept, wait, err);
+      Context.current().heartbeat({ step, waited_for_locks: wait });
+    }
+  }
 }
+
+/** How many times an in-place restore waits RESTORE_LOCK_TIMEOUT_SECONDS for its locks, ending the sessions it may before each. */
+const IN_PLACE_LOCK_WAITS = 3;
 
 function source(config: Config, prepared: PreparedRestore) {
   return { filename: prepared.filename, file: path.join(config.backup.dir, prepared.filename), format: prepared.format, sha256: prepared.sha256 };

@@ -1,6 +1,7 @@
 import type { Config } from '../../config';
 import { dropDatabase, restoreInPlace, restoreIntoNewDatabase, rollbackSwap, swapDatabases, verifyLiveDatabase, type TableCheck } from './databases';
 import { checkBackupFile } from './checkFile';
+import type { CreatedRole } from '../../backup/createdRoles';
 import { prepareRestore, type PreparedRestore, type PrepareOptions } from './prepare';
 
 /** The restore's activities. */
@@ -9,7 +10,7 @@ export function createRestoreActivities(config: Config) {
     async prepareRestore(filename: string, source: 'local' | 's3', options: PrepareOptions = {}): Promise<PreparedRestore> {
       return prepareRestore(config, filename, source, options);
     },
-    async restoreIntoNewDatabase(prepared: PreparedRestore, target: string): Promise<{ check: TableCheck; roles_created: string[] }> {
+    async restoreIntoNewDatabase(prepared: PreparedRestore, target: string): Promise<{ check: TableCheck; roles_created: string[]; roles: CreatedRole[] }> {
       return restoreIntoNewDatabase(config, prepared, target);
     },
     async swapDatabases(names: { live: string; incoming: string; aside: string | null }): Promise<{ aside_counts: Record<string, number> | null }> {

@@ -39,6 +39,8 @@ export interface PreparedRestore {
   fetched_from_s3: boolean;
   /** false: create missing roles NOLOGIN without password (the old behaviour) instead of as the backup recorded them. */
   recreate_roles?: boolean;
+  /** false: create no role at all (a partial restore's default); missing roles were refused with RolesMissing. */
+  create_roles?: false;
   /**
    * Whether the live database exists on the server: false on a brand-new server (disaster
    * recovery), where the restore creates it. Absent in histories from before 0.3: it existed.
@@ -54,6 +56,8 @@ export interface PreparedRestore {
 export interface PrepareOptions {
   allow_unverified?: boolean;
   recreate_roles?: boolean;
+  /** false: create no missing role (partial restores, unless asked); the restore then refuses with RolesMissing. */
+  create_roles?: boolean;
   /** Judge the backup against the live database (every restore; not a rollback to its own pre-restore backup). */
   plausibility?: PlausibilityOptions;
   /** A tenant restore's tenant: its id must be a value of the tenants' key type. */
@@ -128,7 +132,7 @@ export async function prepareRestore(config: Config, filename: string, source: '
     facts = { filename, database: null, created_at: created, size_bytes: (await fs.stat(file)).size, tables: scanner.tables, complete: scanner.complete };
   }
 
-  const { rolesMissing, targetExists } = await checkServer(config, filename, extensions, roles);
+  const { rolesMissing, targetExists } = await checkServer(config, filename, extensions, roles, options.create_roles !== false);
   const about = options.plausibility === undefined ? undefined : await checkPlausible(config, facts, targetExists, options.plausibility);
   return {
     filename,
@@ -141,6 +145,7 @@ export async function prepareRestore(config: Config, filename: string, source: '
     roles_missing: rolesMissing,
     fetched_from_s3: fetched,
     ...(options.recreate_roles === false ? { recreate_roles: false } : {}),
+    ...(options.create_roles === false ? { create_roles: false as const } : {}),
     target_exists: targetExists,
     ...(manifest?.column_order?.length ? { column_order_changed: manifest.column_order.map((c) => c.table) } : {}),
     ...(about === undefined ? {} : { about }),
@@ -175,7 +180,7 @@ async function readManifest(dir: string, filename: string): Promise<BackupManife
 }
 
 /** The server must offer every extension; missing roles must be creatable by us. Returns the missing roles and whether the live database exists. */
-async function checkServer(config: Config, filename: string, extensions: string[], roles: string[]): Promise<{ rolesMissing: string[]; targetExists: boolean }> {
+async function checkServer(config: Config, filename: string, extensions: string[], roles: string[], mayCreateRoles: boolean): Promise<{ rolesMissing: string[]; targetExists: boolean }> {
   const client = await connect(config.database, config.database.maintenanceDatabase).catch((err: unknown) => {
     throw databaseUnreachable(err, config);
   });
@@ -193,6 +198,14 @@ async function checkServer(config: Config, filename: string, extensions: string[
     const existing = await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1)', [roles]);
     const found = new Set(existing.rows.map((r) => r.rolname));
     const missing = roles.filter((r) => !found.has(r));
+    if (missing.length > 0 && !mayCreateRoles) {
+      throw permanent(
+        ErrorType.RolesMissing,
+        `backup "${filename}" grants to or is owned by role(s) ${missing.join(', ')}, which this server lacks; a tenant or table restore creates no roles unless asked ` +
+          `(a role dropped on purpose must not come back with its old password): create them first (CREATE ROLE ${missing[0]} NOLOGIN;), ` +
+          'or ask for them in the input: "recreate_roles": true (as the backup recorded them) or false (NOLOGIN, no password); nothing was changed',
+      );
+    }
     if (missing.length > 0) {
       const me = await client.query<{ can: boolean }>('SELECT rolsuper OR rolcreaterole AS can FROM pg_roles WHERE rolname = current_user');
       if (!me.rows[0]?.can) {

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { Option, type Command } from 'commander';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import { describeCreatedRole } from '../../backup/createdRoles';
 import { restoreWorkflowId } from '../../ids';
 import { cancelRestore, confirmRestore, partialStatusQuery, restoreDatabase, statusQuery } from '../../workflows';
 import type { RestoreResult } from '../../workflows/restoreDatabase';
@@ -104,14 +105,14 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
             if (!askable) {
               ctx.stdout.write(
                 aboutLines(waiting.backup).map((l) => `${l}\n`).join('') +
-                `restore ${id} waits for confirmation (until ${waiting.confirm_by ?? '?'}); pre-restore backup: ${waiting.pre_restore_backup ?? 'none'}\n` +
+                `restore ${id} waits for confirmation (until ${waiting.confirm_by ?? '?'}); pre-restore backup: ${preRestoreNote(waiting, opts.preRestoreBackup)}\n` +
                   `confirm with:  fbb restore confirm ${id}\n` +
                   `or:            temporal workflow signal --workflow-id ${id} --name confirmRestore --input '{"confirmed_by": "${whoAmI()}"}'\n` +
                   `cancel with:   fbb restore cancel ${id}\n`,
               );
               return;
             }
-            ctx.notice(`fbb: pre-restore backup: ${waiting.pre_restore_backup ?? (opts.preRestoreBackup ? `none (database ${config.database.database} does not exist yet: the restore creates it)` : 'none (--no-pre-restore-backup)')}`);
+            ctx.notice(`fbb: pre-restore backup: ${preRestoreNote(waiting, opts.preRestoreBackup)}`);
             for (const line of aboutLines(waiting.backup)) ctx.notice(`fbb: ${line}`);
             const answer = await ctx.prompt(`Type the database name (${config.database.database}) to replace it with ${target}${waiting.backup ? ` (${sourceOf(waiting.backup)})` : ''}: `);
             if (answer.trim() === config.database.database) await started.signal(confirmRestore, { confirmed_by: whoAmI() });
@@ -181,6 +182,14 @@ async function signalRestore(ctx: CommandContext, action: 'confirm' | 'cancel', 
     }
     if (CANCELLED_BY_SIGNAL.has(phase)) {
       await handle.signal(cancelRestore, { cancelled_by: by });
+      // The run may have moved on between the query and the signal: what did it make of it?
+      const heard = await cancelHeard(handle, workflowId);
+      if (heard === null || CANCELLED_BY_SIGNAL.has(heard.phase) || heard.status === 'cancelled') return;
+      if (heard.phase === 'done') {
+        throw new CliError(`restore ${workflowId} ended (${heard.status}) before it read the cancellation; nothing was cancelled; "fbb status ${workflowId}" shows how it ended`, ExitCode.failed);
+      }
+      await handle.cancel();
+      outcome = `restore ${workflowId} had moved on to phase ${heard.phase} when the cancelRestore signal arrived, so it was not read; cancellation of the run requested instead: the half-made copy is dropped, or a swap already made is rolled back`;
       return;
     }
     // Past confirmation the signal is no longer read: cancel the workflow, which drops its half-made copy or rolls back.
@@ -190,6 +199,32 @@ async function signalRestore(ctx: CommandContext, action: 'confirm' | 'cancel', 
   const signal = action === 'confirm' ? confirmRestore.name : outcome === undefined ? cancelRestore.name : 'workflow cancellation';
   if (opts.json) printJson({ workflow_id: workflowId, signal, by }, ctx.stdout);
   else ctx.stdout.write(`${outcome ?? `${action === 'confirm' ? 'confirmed' : 'cancelled'} ${workflowId}`}; follow it with: fbb status ${workflowId}\n`);
+}
+
+/** What the confirmation prompt says of the pre-restore backup: made once confirmed, right before the change (runs of older versions made it before). */
+function preRestoreNote(waiting: RestoreResult, wanted: boolean): string {
+  if (waiting.pre_restore_backup) return waiting.pre_restore_backup;
+  return wanted ? 'made once you confirm, right before the database is changed (none if the database does not exist yet)' : 'none (--no-pre-restore-backup)';
+}
+
+/** How long the CLI waits for a restore to show it heard a cancelRestore signal. */
+const HEARD_WITHIN_MS = 30_000;
+
+/**
+ * The restore's status once it has heard the cancelRestore just sent (or ended); null for runs of
+ * older versions, which do not say. A run that shows neither within HEARD_WITHIN_MS is reported.
+ */
+async function cancelHeard(handle: { query: (q: typeof statusQuery) => Promise<RestoreResult> }, workflowId: string): Promise<RestoreResult | null> {
+  const until = Date.now() + HEARD_WITHIN_MS;
+  for (;;) {
+    const state = await handle.query(statusQuery);
+    if (!('cancel_requested_by' in state)) return null;
+    if (state.cancel_requested_by || state.phase === 'done') return state;
+    if (Date.now() > until) {
+      throw new CliError(`cancelRestore was sent to ${workflowId}, but the restore has not shown it heard it within ${HEARD_WITHIN_MS / 1000} s (phase ${state.phase}); "fbb status ${workflowId}" shows whether it stops`, ExitCode.failed);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 /** Tenant and table restores (restorePartial.ts) take the same confirmRestore and cancelRestore signals. */
@@ -247,8 +282,9 @@ export function formatRestoreResult(r: RestoreResult, database: string): string 
   ];
   if (r.verification) rows.push(['  verification', r.verification.ok ? `${tables} tables match` : 'MISMATCH (see --json)']);
   if (r.aside_database) rows.push(['  previous database', `${r.aside_database} (kept; a backup's prune drops it after RETENTION_ASIDE_DATABASE_DAYS)`]);
-  if (r.roles_created.length) rows.push(['  roles created', `${r.roles_created.join(', ')} (NOLOGIN, no password)`]);
+  if (r.roles_created.length) rows.push(['  roles created', (r.roles_created_detail?.map(describeCreatedRole) ?? r.roles_created).join(', ')]);
   if (r.rollback) rows.push(['  rollback', `${r.rollback.strategy}, ${r.rollback.verification.ok ? 'verified' : 'NOT VERIFIED'}${r.rollback.failed_database ? `; the failed restore is kept as ${r.rollback.failed_database}` : ''}`]);
+  if (r.rollback?.returned_to) rows.push(['  returned to', r.rollback.returned_to]);
   if (r.error) rows.push(['  reason', `${r.error.type}: ${r.error.message}`]);
   for (const note of r.notes ?? []) rows.push(['  note', note]);
   rows.push(['  took', `${(r.duration_ms / 1000).toFixed(1)} s`]);

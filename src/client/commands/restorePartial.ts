@@ -1,5 +1,6 @@
 // `fbb restore <file> --tenant <id>` and `--table <schema.table> [--as <name>]`: the partial restores.
 import os from 'node:os';
+import { describeCreatedRole } from '../../backup/createdRoles';
 import { restoreWorkflowId } from '../../ids';
 import { ApplicationFailure } from '@temporalio/common';
 import { parseTableRestoreInput, parseTenantRestoreInput } from '../../partial/input';
@@ -83,13 +84,13 @@ export async function runPartialRestore(ctx: CommandContext, file: string, opts:
         const what = kind === 'tenant' ? `tenant ${opts.tenant}` : `table ${waiting.target}`;
         if (!askable) {
           if (opts.json) printJson(waiting, ctx.stdout);
-          else ctx.stdout.write(`${formatPlan(waiting.plan!)}\n\n${aboutLines(waiting.backup).map((l) => `${l}\n`).join('')}restore ${id} waits for confirmation (until ${waiting.confirm_by ?? '?'}); pre-restore backup: ${waiting.pre_restore_backup ?? 'none'}\n` +
+          else ctx.stdout.write(`${formatPlan(waiting.plan!)}\n\n${aboutLines(waiting.backup).map((l) => `${l}\n`).join('')}restore ${id} waits for confirmation (until ${waiting.confirm_by ?? '?'}); pre-restore backup: ${preRestoreNote(waiting, opts.preRestoreBackup)}\n` +
               `confirm with:  fbb restore confirm ${id}\n` +
               `cancel with:   fbb restore cancel ${id}\n`);
           return;
         }
         ctx.stdout.write(`${formatPlan(waiting.plan!)}\n`);
-        ctx.notice(`fbb: pre-restore backup: ${waiting.pre_restore_backup ?? 'none (--no-pre-restore-backup)'}`);
+        ctx.notice(`fbb: pre-restore backup: ${preRestoreNote(waiting, opts.preRestoreBackup)}`);
         for (const line of aboutLines(waiting.backup)) ctx.notice(`fbb: ${line}`);
         const expected = kind === 'tenant' ? opts.tenant! : waiting.target;
         const answer = await ctx.prompt(`Type ${kind === 'tenant' ? 'the tenant id' : 'the table name'} (${expected}) to put ${what} back as it was in ${file}: `);
@@ -122,6 +123,11 @@ function validateUpFront(parse: () => unknown): void {
   }
 }
 
+/** What the confirmation prompt says of the pre-restore backup: made once confirmed, right before the change (runs of older versions made it before). */
+function preRestoreNote(waiting: PartialRestoreResult, wanted: boolean): string {
+  return waiting.pre_restore_backup ?? (wanted ? 'made once you confirm, right before the rows are changed' : 'none (--no-pre-restore-backup)');
+}
+
 /** Polls `status` until the plan waits for confirmation (its answer) or the run has ended (undefined). */
 async function untilPlanned(started: StartedWorkflow<typeof restoreTenant>): Promise<PartialRestoreResult | undefined> {
   let ended = false;
@@ -145,6 +151,8 @@ export function formatPartialResult(r: PartialRestoreResult, database: string): 
   const rows: string[][] = [];
   if (r.beside) rows.push(['  loaded beside', `${r.beside.table} (${r.beside.rows} rows from the backup; the live table was not touched)`]);
   if (r.pre_restore_backup) rows.push(['  pre-restore backup', r.pre_restore_backup]);
+  if (r.roles_created?.length) rows.push(['  roles created', r.roles_created.map(describeCreatedRole).join(', ')]);
+  for (const note of r.notes ?? []) rows.push(['  note', note]);
   if (r.applied) {
     const n = Object.values(r.applied.changed).reduce((a, c) => ({ d: a.d + c.deleted, u: a.u + c.updated, i: a.i + c.inserted }), { d: 0, u: 0, i: 0 });
     rows.push(['  changed', `${n.d} rows deleted, ${n.u} updated, ${n.i} inserted, in one transaction`]);

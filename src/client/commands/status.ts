@@ -31,7 +31,7 @@ function formatStatus(r: StatusReport): string {
   if (d) rows.push(['  details', d]);
   if (r.live && 'phase' in r.live) {
     rows.push(['  phase', r.live.phase.replace(/_/g, ' ')]);
-    rows.push(['  pre-restore backup', r.live.pre_restore_backup ?? 'none yet']);
+    rows.push(['  pre-restore backup', r.live.pre_restore_backup ?? (r.live.phase === 'awaiting_confirmation' ? 'none yet (made once confirmed, right before the change)' : 'none yet')]);
     // What the confirmation is about: the backup's source database, time and size, and any doubts.
     if (r.live.backup) rows.push(['  restoring from', describeAbout(r.live.backup)], ...r.live.backup.warnings.map((w) => ['  WARNING', w]));
     if (r.live.phase === 'awaiting_confirmation') rows.push(['  waiting', `until ${r.live.confirm_by ?? '?'}: fbb restore confirm ${r.workflow_id ?? ''} (or fbb restore cancel ${r.workflow_id ?? ''})`]);

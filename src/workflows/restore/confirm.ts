@@ -1,46 +1,25 @@
-// Steps 2 and 3 of a restore: the pre-restore backup, then waiting for a person to confirm.
+// Steps 2 and 3 of a restore: waiting for a person to confirm, then the pre-restore backup.
 import { condition } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
 import type { BackupSettings } from '../../activities/backup';
 import { durationMs } from '../../backup/duration';
-import { backupFilename } from '../../backup/naming';
 import type { RestoreInput } from '../../backup/restoreInput';
 import { ErrorType } from '../../errors';
-import { errorInfo, runBackup } from '../pipeline';
 import type { LongActivities } from '../proxies';
+import { takePreRestoreBackup, type PreRestoreBackup } from './preRestore';
 import { failure, type RestoreResult, type RestoreRun } from './state';
 
-/** The pre-restore backup a rollback in place goes back to: its file and the counts it holds. */
-export interface PreRestoreBackup {
-  filename: string;
-  table_details: Record<string, number>;
-  /** false: only its checksum was checked (no scratch database could be made to restore it into). */
-  restore_verified: boolean;
-}
+export type { PreRestoreBackup } from './preRestore';
 
-/** Backs up the live database through the backup pipeline (type pre_restore, verified); its name is in `status` from the start. */
+/** Takes the pre-restore backup for a run: its name is in `status` from the start, a note in its notes. */
 export async function preRestoreBackup(run: RestoreRun, settings: BackupSettings, acts: LongActivities): Promise<PreRestoreBackup> {
   run.state.phase = 'pre_backup';
-  const filename = backupFilename(settings.prefix, 'pre_restore', new Date(), settings.timezone, 'plain_gzip', settings.encrypted === true);
-  run.state.pre_restore_backup = filename;
-  try {
-    const pre = await runBackup({ filename, type: 'pre_restore', format: 'plain_gzip', upload: false, cleanup: false, started: Date.now() }, acts, () => undefined);
-    return { filename: pre.filename, table_details: pre.table_details, restore_verified: true };
-  } catch (err) {
-    if (errorInfo(err).type !== ErrorType.ScratchDatabaseUnavailable) throw err;
-    // The role may not create databases (managed PostgreSQL), so the pre-restore backup cannot be
-    // restored into a scratch database to prove it. The restore still goes on, with the backup
-    // written and its SHA-256 checked, and says so: refusing would make every restore impossible
-    // on such servers, and the backup is needed only if the live check after an in-place restore
-    // fails (the restore itself is one transaction: a failed one changes nothing). The user is told
-    // the rollback would come from a file that was not restore-verified.
-    const checked = await acts.validating.checkBackupFile(filename);
-    run.state.notes = [
-      ...(run.state.notes ?? []),
-      `pre-restore backup ${filename} is not restore-verified (no CREATEDB: no scratch database to restore it into); it was written and its SHA-256 checked`,
-    ];
-    return { filename, table_details: checked.table_details, restore_verified: false };
-  }
+  const pre = await takePreRestoreBackup(settings, acts, {
+    named: (filename) => (run.state.pre_restore_backup = filename),
+    note: (text) => (run.state.notes = [...(run.state.notes ?? []), text]),
+  });
+  run.state.pre_restore_backup_at = pre.taken_at ?? null;
+  return pre;
 }
 
 /**
@@ -62,8 +41,8 @@ export async function awaitConfirmation(run: RestoreRun, input: RestoreInput): P
   return cancelledBeforeRestore(run);
 }
 
-/** A cancelRestore that arrived with or after the confirmation still stops the restore before it begins. */
-function cancelledBeforeRestore(run: RestoreRun): RestoreResult | null {
+/** A cancelRestore that arrived with or after the confirmation (or during the pre-restore backup) still stops the restore before it begins. */
+export function cancelledBeforeRestore(run: RestoreRun): RestoreResult | null {
   if (run.cancelled === null) return null;
   return run.finish('cancelled', { error: failure(ErrorType.RestoreCancelled, `${cancelledBy(run.cancelled)} before the restore began; the database was not changed`) });
 }

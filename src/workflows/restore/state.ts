@@ -1,6 +1,7 @@
 // What a restore reports while it runs and when it ends: the `status` query's answer, the signals it hears.
 import { defineQuery, defineSignal, setHandler } from '@temporalio/workflow';
 import type { TableCheck } from '../../activities/restore/databases';
+import type { CreatedRole } from '../../backup/createdRoles';
 import type { PreparedRestore } from '../../activities/restore/prepare';
 import type { BackupAbout } from '../../backup/plausibility';
 import type { RestoreDatabaseNames } from '../../backup/naming';
@@ -23,6 +24,8 @@ export interface RestoreResult {
   restored_from: string;
   backup_source: 'local' | 's3';
   pre_restore_backup: string | null;
+  /** When the pre-restore backup's dump began (UTC): it holds the database as it was then. Taken after the confirmation, right before the change. */
+  pre_restore_backup_at?: string | null;
   /**
    * swap: restored beside the live database, then renamed in; in_place: replayed into it in one
    * transaction; create: the database did not exist (a new server), so it was restored under
@@ -30,12 +33,20 @@ export interface RestoreResult {
    */
   strategy: 'swap' | 'in_place' | 'create' | null;
   verification: TableCheck | null;
-  /** swap_back: the database set aside was renamed back; pre_restore_backup: restored in place; renamed_away: the created database got the failed name. */
-  rollback: { strategy: 'swap_back' | 'pre_restore_backup' | 'renamed_away'; verification: TableCheck; failed_database: string | null } | null;
+  /**
+   * swap_back: the database set aside was renamed back; pre_restore_backup: restored in place;
+   * renamed_away: the created database got the failed name. `returned_to` says, in words, what the
+   * live database holds afterwards (and so which writes it lacks).
+   */
+  rollback: { strategy: 'swap_back' | 'pre_restore_backup' | 'renamed_away'; verification: TableCheck; failed_database: string | null; returned_to?: string } | null;
   /** The previous live database, renamed aside by a swap and kept. */
   aside_database: string | null;
   roles_created: string[];
+  /** The same roles with what each may do (LOGIN, password); absent in runs from before it was reported. */
+  roles_created_detail?: CreatedRole[];
   confirmed_by: string | null;
+  /** Who sent cancelRestore, once the run has heard it (the CLI reads it back: a signal that arrives too late is not read). */
+  cancel_requested_by?: string | null;
   /** When awaiting confirmation: the deadline (UTC). */
   confirm_by: string | null;
   error: RestoreError | null;
@@ -84,6 +95,7 @@ export function startRun(rawInput: unknown): RestoreRun {
       aside_database: null,
       roles_created: [],
       confirmed_by: null,
+      cancel_requested_by: null,
       confirm_by: null,
       error: null,
       duration_ms: 0,
@@ -101,6 +113,7 @@ export function startRun(rawInput: unknown): RestoreRun {
   });
   setHandler(cancelRestore, (c) => {
     run.cancelled = c ?? {};
+    run.state.cancel_requested_by = c?.cancelled_by || 'unknown';
   });
   return run;
 }

@@ -2,13 +2,14 @@
 // database, check the copy, swap it in, check the live database (step 5), roll back (step 6).
 import { ApplicationFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
 import type { TableCheck } from '../../activities/restore/databases';
+import type { CreatedRole } from '../../backup/createdRoles';
 import { ErrorType } from '../../errors';
 import { errorInfo } from '../pipeline';
 import { rollBackSwap } from './rollback';
 import { failure, type Restore, type RestoreResult } from './state';
 
 /** How the restore beside the live database went: a verified copy, no right to create one, or the result to end with. */
-export type Beside = { copy: { check: TableCheck; roles_created: string[] } } | { cannotCreate: true } | { end: RestoreResult };
+export type Beside = { copy: { check: TableCheck; roles_created: string[]; roles?: CreatedRole[] } } | { cannotCreate: true } | { end: RestoreResult };
 
 /** Restores the backup into `names.incoming` and checks it against the manifest; the live database is not touched. */
 export async function restoreBeside({ run, acts, prepared, names }: Restore): Promise<Beside> {
@@ -17,6 +18,7 @@ export async function restoreBeside({ run, acts, prepared, names }: Restore): Pr
     const copy = await acts.restoring.restoreIntoNewDatabase(prepared, names.incoming);
     run.state.strategy = prepared.target_exists === false ? 'create' : 'swap';
     run.state.roles_created = copy.roles_created;
+    if (copy.roles) run.state.roles_created_detail = copy.roles;
     return { copy };
   } catch (err) {
     if (isCancellation(err)) {

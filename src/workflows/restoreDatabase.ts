@@ -11,6 +11,7 @@ import { startRun, type RestoreResult } from './restore/state';
 import { restoreBeside, swapIn } from './restore/swap';
 
 export { cancelRestore, confirmRestore, statusQuery, type RestorePhase, type RestoreResult } from './restore/state';
+export { cancelRestoreUpdate, confirmRestoreUpdate, type CancelInput, type ConfirmInput, type UpdateAnswer } from './restore/updates';
 
 /**
  * validate → pre-restore backup → wait for confirmRestore → restore beside the live database and
@@ -29,6 +30,7 @@ async function restore(rawInput: RestoreInput | Record<string, unknown>, about: 
   run.state.backup_source = input.backup_source;
   about.backup_file = input.backup_filename;
   const settings = await quick.backupSettings();
+  run.database = settings.database;
   about.policy = settings.notify ?? { enabled: false, on_success: false };
   // The one place the activities are chosen; every step below gets them from here.
   const acts = longActivities(settings.activity_tuning);

@@ -13,8 +13,11 @@ export type Beside = { copy: { check: TableCheck; roles_created: string[] } } | 
 /** Restores the backup into `names.incoming` and checks it against the manifest; the live database is not touched. */
 export async function restoreBeside({ run, acts, prepared, names }: Restore): Promise<Beside> {
   run.state.phase = 'restoring';
+  // A cancelRestore Update stops this step (the live database is not touched yet); no command changes with the scope.
+  const scope = new CancellationScope();
+  run.stopBeside = () => scope.cancel();
   try {
-    const copy = await acts.restoring.restoreIntoNewDatabase(prepared, names.incoming);
+    const copy = await scope.run(() => acts.restoring.restoreIntoNewDatabase(prepared, names.incoming));
     run.state.strategy = prepared.target_exists === false ? 'create' : 'swap';
     run.state.roles_created = copy.roles_created;
     return { copy };
@@ -27,6 +30,8 @@ export async function restoreBeside({ run, acts, prepared, names }: Restore): Pr
     const error = errorInfo(err);
     if (error.type !== ErrorType.CannotCreateDatabase) return { end: run.finish('failed', { error }) };
     return { cannotCreate: true };
+  } finally {
+    run.stopBeside = null;
   }
 }
 

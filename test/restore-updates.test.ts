@@ -2,6 +2,10 @@
 // each rejection of the validator with its exact message (the workflow's state and history
 // unchanged afterwards), the phase an accepted Update answers, and what `fbb restore confirm|cancel`
 // report. Full, tenant and table restores.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -80,6 +84,19 @@ async function fbbUpdate(action: 'confirm' | 'cancel', workflowId: string, confi
   return { code, ...io.text() };
 }
 
+/** A command line typed at a shell with the pinned `temporal` CLI on PATH, against the dev server. */
+async function temporalCli(command: string) {
+  const env = {
+    HOME: fs.mkdtempSync(path.join(os.tmpdir(), 'fbb-temporal-home-')),
+    PATH: `${path.dirname(temporalInfo.cli)}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+    TEMPORAL_VERSION_CHECK_DISABLED: '1',
+    TEMPORAL_ADDRESS: temporalInfo.address,
+    TEMPORAL_NAMESPACE: temporalInfo.namespace,
+  };
+  const { exitCode, stdout, stderr } = await execa('bash', ['-c', command], { env, extendEnv: false, reject: false, timeout: 60_000 });
+  return { exitCode, stdout, stderr };
+}
+
 const until = async (what: () => Promise<string>, phase: string) => {
   while ((await what()) !== phase) await new Promise((r) => setTimeout(r, 200));
 };
@@ -127,6 +144,8 @@ describe('a full restore, confirmed and cancelled by Update', () => {
     expect(await rejection(handle.executeUpdate(confirmRestoreUpdate, { args: [{ confirmed_by: 'ops', database: 'elsewhere' }] }))).toEqual({ type: 'RestoreUpdateRejected', message: wrong('confirmRestore', 'confirmation') });
     expect(await rejection(handle.executeUpdate(cancelRestoreUpdate, { args: [{ cancelled_by: 'ops', database: 'elsewhere' }] }))).toEqual({ type: 'RestoreUpdateRejected', message: wrong('cancelRestore', 'cancel') });
     expect(await fbbUpdate('confirm', id, config, 'elsewhere')).toEqual({ code: 2, stdout: '', stderr: `fbb: ${wrong('confirmRestore', 'confirmation')}\n` });
+    const typed = await temporalCli(`temporal workflow update execute --workflow-id ${id} --name confirmRestore --input '{"confirmed_by": "grace", "database": "elsewhere"}'`);
+    expect(typed).toEqual({ exitCode: 1, stdout: '', stderr: `Error: unable to update workflow: ${wrong('confirmRestore', 'confirmation')} (type: RestoreUpdateRejected, retryable: false)` });
     expect(await snapshot(handle)).toEqual(before);
     expect(before.status).toMatchObject({ phase: 'awaiting_confirmation', confirmed_by: null, status: 'running' });
   });

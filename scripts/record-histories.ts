@@ -20,7 +20,7 @@ import { loadSampleDatabase } from '../src/sample/fixture';
 import { startPgCluster } from '../src/sample/pgCluster';
 import { startS3Server } from '../test/s3server';
 import { startTemporalDevServer } from '../src/temporalServer';
-import { cancelRestore, confirmRestore, statusQuery } from '../src/workflows';
+import { cancelRestore, confirmRestore, confirmRestoreUpdate, statusQuery } from '../src/workflows';
 
 /** The secrets the recording runs with; test/replay.test.ts asserts that no history holds them. */
 export const RECORDING_SECRETS = {
@@ -177,6 +177,14 @@ async function main(): Promise<void> {
       await awaitingConfirmation(cancelled);
       await cancelled.signal(cancelRestore, { cancelled_by: 'recorder', reason: 'wrong file' });
       await record('restore-cancelled', cancelled, 'cancelled');
+
+      // Confirmed by the confirmRestore Update (what fbb restore confirm sends), after one it refused (which leaves no event).
+      const byUpdate = await start('restoreDatabase', 'record-restore-confirmed-by-update', { backup_filename: filename });
+      await awaitingConfirmation(byUpdate);
+      const refused = await byUpdate.executeUpdate(confirmRestoreUpdate, { args: [{ confirmed_by: 'recorder', database: 'elsewhere' }] }).then(() => false, () => true);
+      const answer = await byUpdate.executeUpdate(confirmRestoreUpdate, { args: [{ confirmed_by: 'recorder', database: 'family_brain' }] });
+      if (!refused || answer.phase !== 'restoring') throw new Error(`restore-confirmed-by-update: expected a refusal, then the answer phase restoring; got ${JSON.stringify({ refused, answer })}`);
+      await record('restore-confirmed-by-update', byUpdate, 'success');
 
       await record('restore-expired', await start('restoreDatabase', 'record-restore-expired', { backup_filename: filename, confirmation_timeout: '2 seconds' }), 'expired');
     });

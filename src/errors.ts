@@ -42,6 +42,7 @@ export const ErrorType = {
   EncryptionKeyMismatch: 'EncryptionKeyMismatch',
   RestoreCancelled: 'RestoreCancelled',
   RestoreExpired: 'RestoreExpired',
+  RestoreUpdateRejected: 'RestoreUpdateRejected',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

@@ -204,7 +204,7 @@ describe('fbb restore on a real worker, confirmed or cancelled from a second fbb
     expect(waiting.code).toBe(0);
 
     const cancel = await fbb(['restore', 'cancel', id], env);
-    expect(cancel.stdout).toBe(`cancelled ${id}; follow it with: fbb status ${id}\n`);
+    expect(cancel.stdout).toBe(`cancelled ${id}: the restore is now in phase done (status cancelled); follow it with: fbb status ${id}\n`);
     expect(cancel.code).toBe(0);
     const ended = await whenEnded(id);
     expect(ended).toMatchObject({ status: 'completed', summary: { restore_status: 'cancelled', verified: null }, error: { type: 'RestoreCancelled' } });
@@ -248,8 +248,9 @@ describe('fbb restore on a real worker, confirmed or cancelled from a second fbb
     expect(await hasMarker()).toBe(true);
 
     const confirm = await fbb(['restore', 'confirm', id, '--json'], env);
-    const sent = JSON.parse(confirm.stdout) as { workflow_id: string; signal: string; by: string };
-    expect(sent).toEqual({ workflow_id: id, signal: 'confirmRestore', by: expect.stringContaining('@') });
+    // The confirmRestore Update answers with the phase the restore moved to.
+    const sent = JSON.parse(confirm.stdout) as { workflow_id: string; update: string; by: string; phase: string; status: string };
+    expect(sent).toEqual({ workflow_id: id, update: 'confirmRestore', by: expect.stringContaining('@'), phase: 'restoring', status: 'running' });
     expect(confirm.code).toBe(0);
     const ended = await whenEnded(id);
     expect(ended).toMatchObject({ status: 'completed', summary: { restore_status: 'success', restored_from: backup.filename, pre_restore_backup: expect.stringMatching(/^family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz$/), verified: true }, error: null });

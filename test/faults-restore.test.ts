@@ -127,9 +127,8 @@ describe('cancelling a restore', () => {
       TEMPORAL_TASK_QUEUE: onServer.temporal.taskQueue,
     };
     const code = await runCli(['restore', 'cancel', handle.workflowId], { env, stdout: out.stdout, stderr: out.stderr });
-    expect(out.text().stdout).toBe(
-      `cancellation of ${handle.workflowId} requested in phase restoring: the half-made copy is dropped, or a swap already made is rolled back; follow it with: fbb status ${handle.workflowId}\n`,
-    );
+    // The cancelRestore Update stops the restore beside and answers once the restore has ended.
+    expect(out.text().stdout).toBe(`cancelled ${handle.workflowId}: the restore is now in phase done (status cancelled); follow it with: fbb status ${handle.workflowId}\n`);
     expect(code).toBe(0);
 
     const result = await handle.result();

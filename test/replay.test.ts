@@ -13,7 +13,7 @@ import { temporalInfo } from './temporal';
 
 const HISTORIES = path.join(__dirname, 'fixtures/histories');
 // Kept older histories (e.g. backup-manual-v1.json, while runs of that version may be open) replay too.
-const SCENARIOS = ['backup-daily-s3', 'backup-dry-run', 'backup-manual', 'restore-cancelled', 'restore-confirmed', 'restore-expired', 'restore-rolled-back'];
+const SCENARIOS = ['backup-daily-s3', 'backup-dry-run', 'backup-manual', 'restore-cancelled', 'restore-confirmed', 'restore-confirmed-by-update', 'restore-expired', 'restore-rolled-back'];
 
 function recorded(): { workflowId: string; history: unknown }[] {
   return fs
@@ -23,8 +23,8 @@ function recorded(): { workflowId: string; history: unknown }[] {
     .map((f) => ({ workflowId: f.replace(/\.json$/, ''), history: JSON.parse(fs.readFileSync(path.join(HISTORIES, f), 'utf8')) as unknown }));
 }
 
-/** The recorded scenarios: the files' names without .json, sorted. */
-const names = () => recorded().map((h) => h.workflowId);
+/** The recorded scenarios: the files' names without .json, sorted as names (restore-confirmed before restore-confirmed-by-update). */
+const names = () => recorded().map((h) => h.workflowId).sort();
 
 /** Replays every recorded history; the error of each (undefined when it replayed cleanly), by scenario. */
 async function replayAll(options: ReplayWorkerOptions): Promise<Record<string, Error | undefined>> {
@@ -45,7 +45,7 @@ beforeAll(() => {
 });
 
 describe('recorded histories', () => {
-  it('cover backups (manual, dry run, to S3) and restores (confirmed, cancelled, expired, rolled back)', () => {
+  it('cover backups (manual, dry run, to S3) and restores (confirmed by signal and by Update, cancelled, expired, rolled back)', () => {
     expect(names()).toEqual(expect.arrayContaining(SCENARIOS));
   });
 

@@ -87,7 +87,7 @@ describe('restoreTenant and restoreTable on the Temporal dev server', () => {
     const io = captured();
     const env = { ...userEnvFor(config), TEMPORAL_ADDRESS: temporalInfo.address, TEMPORAL_NAMESPACE: temporalInfo.namespace, TEMPORAL_TASK_QUEUE: config.temporal.taskQueue };
     const code = await runCli(['restore', 'cancel', workflowId], { stdout: io.stdout, stderr: io.stderr, env });
-    expect(io.text()).toMatchObject({ stdout: `cancelled ${workflowId}; follow it with: fbb status ${workflowId}\n` });
+    expect(io.text()).toMatchObject({ stdout: `cancelled ${workflowId}: the restore is now in phase done (status cancelled); follow it with: fbb status ${workflowId}\n` });
     expect(code).toBe(0);
     const result = await handle.result();
     expect(result).toMatchObject({ status: 'cancelled', error: { type: 'RestoreCancelled' } });

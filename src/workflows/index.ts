@@ -2,7 +2,7 @@
 export { checkEnvironment } from './checkEnvironment';
 export { backupDatabase, progressQuery } from './backupDatabase';
 export { listBackups } from './listBackups';
-export { restoreDatabase, confirmRestore, cancelRestore, statusQuery } from './restoreDatabase';
+export { restoreDatabase, confirmRestore, cancelRestore, confirmRestoreUpdate, cancelRestoreUpdate, statusQuery } from './restoreDatabase';
 export { databaseLock } from './lock';
 export { restoreDrill } from './restoreDrill';
 export { restoreTenant, partialStatusQuery } from './restoreTenant';

@@ -15,6 +15,7 @@ import { restoreBeside, swapIn } from './restore/swap';
 export const PRE_RESTORE_AFTER_CONFIRMATION = 'pre-restore-backup-after-confirmation';
 
 export { cancelRestore, confirmRestore, statusQuery, type RestorePhase, type RestoreResult } from './restore/state';
+export { cancelRestoreUpdate, confirmRestoreUpdate, type CancelInput, type ConfirmInput, type UpdateAnswer } from './restore/updates';
 
 /**
  * validate → wait for confirmRestore → pre-restore backup → restore beside the live database and
@@ -33,6 +34,7 @@ async function restore(rawInput: RestoreInput | Record<string, unknown>, about: 
   run.state.backup_source = input.backup_source;
   about.backup_file = input.backup_filename;
   const settings = await quick.backupSettings();
+  run.database = settings.database;
   about.policy = settings.notify ?? { enabled: false, on_success: false };
   // The one place the activities are chosen; every step below gets them from here.
   const acts = longActivities(settings.activity_tuning);

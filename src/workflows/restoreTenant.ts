@@ -15,6 +15,7 @@ import { errorInfo } from './pipeline';
 import { longActivities, quick } from './proxies';
 import { cancelRestore, confirmRestore } from './restoreDatabase';
 import { takePreRestoreBackup } from './restore/preRestore';
+import { setUpdateHandlers } from './restore/updates';
 import { ErrorType } from '../errors';
 
 /** Phases, as the `status` query reports them. */
@@ -105,6 +106,17 @@ export async function runPartialRestore(
   setHandler(cancelRestore, (c) => {
     cancelled = c ?? {};
   });
+  let database: string | null = null;
+  setUpdateHandlers({
+    phase: () => state.phase,
+    status: () => state.status,
+    database: () => database,
+    confirmedBy: () => state.confirmed_by,
+    // Applying is one transaction, checked before it commits: it is not stopped half-way.
+    tooLateToCancel: () => (state.phase === 'applying' ? 'its transaction has begun (phase applying); it is checked before it commits and rolled back if the check fails' : null),
+    confirm: (by) => (confirmedBy = by),
+    cancel: (c) => (cancelled = c),
+  });
   const finish = (status: PartialRestoreResult['status'], extra: Partial<PartialRestoreResult> = {}): PartialRestoreResult => {
     Object.assign(state, extra, { status, phase: 'done' as const, duration_ms: Date.now() - started });
     return { ...state };
@@ -117,6 +129,7 @@ export async function runPartialRestore(
   const { input, target } = parse();
   state.backup_source = input.backup_source;
   const settings = await quick.backupSettings();
+  database = settings.database;
   const acts = longActivities(settings.activity_tuning);
   const { validating, restoring, switching, rollingBack } = acts;
   return withDatabaseLock('restore', async () => {

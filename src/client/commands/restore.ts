@@ -3,7 +3,8 @@ import { Option, type Command } from 'commander';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { describeCreatedRole } from '../../backup/createdRoles';
 import { restoreWorkflowId } from '../../ids';
-import { cancelRestore, confirmRestore, partialStatusQuery, restoreDatabase, statusQuery } from '../../workflows';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { cancelRestore, cancelRestoreUpdate, confirmRestore, confirmRestoreUpdate, restoreDatabase, statusQuery } from '../../workflows';
 import type { RestoreResult } from '../../workflows/restoreDatabase';
 import type { CommandContext } from '../context';
 import { CliError, ExitCode } from '../exitCodes';
@@ -48,7 +49,7 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
     .command('restore')
     .description('restore a backup: validate, pre-restore backup, confirm, restore beside and swap in, verify, roll back on failure')
     .argument('<file|confirm|cancel>', 'backup file name (as "fbb list" shows it), or confirm/cancel')
-    .argument('[workflow-id]', 'with confirm/cancel: the restore to signal')
+    .argument('[workflow-id]', 'with confirm/cancel: the restore to confirm or cancel (a Temporal Update; it answers, or says why not)')
     .addOption(new Option('--source <source>', 'where the backup is').choices(['local', 's3']).default('local'))
     .option('--yes', 'do not ask: confirm in the input (confirm_restore: true)', false)
     .option('--no-pre-restore-backup', 'skip the pre-restore backup (then a failed in-place restore cannot be rolled back)')
@@ -77,7 +78,7 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
         if (!workflowId) {
           throw new CliError(`fbb restore ${target} needs the restore's workflow ID: fbb restore ${target} <workflow-id> ("fbb history --type restore" lists them)`, ExitCode.badInput);
         }
-        await signalRestore(ctx, target, workflowId, opts);
+        await updateRestore(ctx, target, workflowId, opts);
         return;
       }
       if (isPartialRestore(opts)) return runPartialRestore(ctx, target, opts);
@@ -141,64 +142,37 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
     });
 }
 
-/** `fbb restore confirm|cancel <id>`: signals a restore waiting on Temporal. */
-async function signalRestore(ctx: CommandContext, action: 'confirm' | 'cancel', workflowId: string, opts: RestoreOptions): Promise<void> {
+/**
+ * `fbb restore confirm|cancel <id>`: sends the confirmRestore or cancelRestore Update and reports
+ * what the workflow answered: the phase it moved the restore to, or why its validator refused
+ * (then nothing changed in the workflow).
+ */
+async function updateRestore(ctx: CommandContext, action: 'confirm' | 'cancel', workflowId: string, opts: RestoreOptions): Promise<void> {
   if (opts.local) throw notReachableLocally(workflowId, `${action} at that process's prompt, or run restores without --local on a Temporal worker`);
   const config = ctx.config();
   const by = whoAmI();
-  let outcome: string | undefined;
-  await withTemporal(config, ctx.connect, async (client) => {
+  const database = config.database.database;
+  const update = action === 'confirm' ? confirmRestoreUpdate : cancelRestoreUpdate;
+  const answer = await withTemporal(config, ctx.connect, async (client) => {
     const found = await describeExisting(client, config, workflowId);
-    const partial = PARTIAL_RESTORE_TYPES.has(found.type);
-    if (found.type !== WORKFLOW_TYPES.restore && !partial) {
+    if (found.type !== WORKFLOW_TYPES.restore && !PARTIAL_RESTORE_TYPES.has(found.type)) {
       throw new CliError(`${workflowId} is a ${found.type} run, not a restore; nothing was sent; "fbb history --type restore" lists restores`, ExitCode.badInput);
     }
     if (found.status.name !== 'RUNNING') {
       throw new CliError(`restore ${workflowId} is not running any more (${found.status.name.toLowerCase()}); nothing was sent; "fbb status ${workflowId}" shows how it ended`, ExitCode.badInput);
     }
     const handle = client.workflow.getHandle(workflowId);
-    if (action === 'confirm') {
-      await handle.signal(confirmRestore, { confirmed_by: by });
-      return;
+    try {
+      if (action === 'confirm') return await handle.executeUpdate(confirmRestoreUpdate, { args: [{ confirmed_by: by, database }] });
+      return await handle.executeUpdate(cancelRestoreUpdate, { args: [{ cancelled_by: by, database }] });
+    } catch (err) {
+      // The validator's refusal: its message says why and what to do; the workflow did not change.
+      if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) throw new CliError(err.cause.message, ExitCode.badInput, { type: err.cause.type ?? undefined });
+      throw err;
     }
-    if (partial) {
-      // A tenant or table restore reads cancelRestore until it applies; applying is one transaction, checked before it commits.
-      const { phase } = await handle.query(partialStatusQuery);
-      if (phase === 'applying' || phase === 'done') {
-        throw new CliError(
-          `restore ${workflowId} is ${phase === 'done' ? 'finishing' : 'applying its plan in one transaction'}; that cannot be stopped from here, so nothing was sent; "fbb status ${workflowId}" shows how it ends`,
-          ExitCode.badInput,
-        );
-      }
-      await handle.signal(cancelRestore, { cancelled_by: by });
-      return;
-    }
-    const { phase } = await handle.query(statusQuery);
-    if (phase === 'rolling_back' || phase === 'done') {
-      throw new CliError(
-        `restore ${workflowId} is ${phase === 'done' ? 'finishing' : 'putting the previous database back'}; that cannot be stopped safely, so nothing was sent; "fbb status ${workflowId}" shows how it ends`,
-        ExitCode.badInput,
-      );
-    }
-    if (CANCELLED_BY_SIGNAL.has(phase)) {
-      await handle.signal(cancelRestore, { cancelled_by: by });
-      // The run may have moved on between the query and the signal: what did it make of it?
-      const heard = await cancelHeard(handle, workflowId);
-      if (heard === null || CANCELLED_BY_SIGNAL.has(heard.phase) || heard.status === 'cancelled') return;
-      if (heard.phase === 'done') {
-        throw new CliError(`restore ${workflowId} ended (${heard.status}) before it read the cancellation; nothing was cancelled; "fbb status ${workflowId}" shows how it ended`, ExitCode.failed);
-      }
-      await handle.cancel();
-      outcome = `restore ${workflowId} had moved on to phase ${heard.phase} when the cancelRestore signal arrived, so it was not read; cancellation of the run requested instead: the half-made copy is dropped, or a swap already made is rolled back`;
-      return;
-    }
-    // Past confirmation the signal is no longer read: cancel the workflow, which drops its half-made copy or rolls back.
-    await handle.cancel();
-    outcome = `cancellation of ${workflowId} requested in phase ${phase}: the half-made copy is dropped, or a swap already made is rolled back`;
   });
-  const signal = action === 'confirm' ? confirmRestore.name : outcome === undefined ? cancelRestore.name : 'workflow cancellation';
-  if (opts.json) printJson({ workflow_id: workflowId, signal, by }, ctx.stdout);
-  else ctx.stdout.write(`${outcome ?? `${action === 'confirm' ? 'confirmed' : 'cancelled'} ${workflowId}`}; follow it with: fbb status ${workflowId}\n`);
+  if (opts.json) printJson({ workflow_id: workflowId, update: update.name, by, ...answer }, ctx.stdout);
+  else ctx.stdout.write(`${action === 'confirm' ? 'confirmed' : 'cancelled'} ${workflowId}: the restore is now in phase ${answer.phase} (status ${answer.status}); follow it with: fbb status ${workflowId}\n`);
 }
 
 /** What the confirmation prompt says of the pre-restore backup: made once confirmed, right before the change (runs of older versions made it before). */
@@ -207,31 +181,8 @@ function preRestoreNote(waiting: RestoreResult, wanted: boolean): string {
   return wanted ? 'made once you confirm, right before the database is changed (none if the database does not exist yet)' : 'none (--no-pre-restore-backup)';
 }
 
-/** How long the CLI waits for a restore to show it heard a cancelRestore signal. */
-const HEARD_WITHIN_MS = 30_000;
-
-/**
- * The restore's status once it has heard the cancelRestore just sent (or ended); null for runs of
- * older versions, which do not say. A run that shows neither within HEARD_WITHIN_MS is reported.
- */
-async function cancelHeard(handle: { query: (q: typeof statusQuery) => Promise<RestoreResult> }, workflowId: string): Promise<RestoreResult | null> {
-  const until = Date.now() + HEARD_WITHIN_MS;
-  for (;;) {
-    const state = await handle.query(statusQuery);
-    if (!('cancel_requested_by' in state)) return null;
-    if (state.cancel_requested_by || state.phase === 'done') return state;
-    if (Date.now() > until) {
-      throw new CliError(`cancelRestore was sent to ${workflowId}, but the restore has not shown it heard it within ${HEARD_WITHIN_MS / 1000} s (phase ${state.phase}); "fbb status ${workflowId}" shows whether it stops`, ExitCode.failed);
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-/** Tenant and table restores (restorePartial.ts) take the same confirmRestore and cancelRestore signals. */
+/** Tenant and table restores (restorePartial.ts) take the same confirmRestore and cancelRestore Updates. */
 const PARTIAL_RESTORE_TYPES = new Set(['restoreTenant', 'restoreTable']);
-
-/** Phases in which the cancelRestore signal stops a restore before it changes anything. */
-const CANCELLED_BY_SIGNAL = new Set<RestoreResult['phase']>(['validating', 'pre_backup', 'awaiting_confirmation']);
 
 /** Activities after which a failed restore may have left the live database changed. */
 const CHANGING_ACTIVITIES = new Set(['swapDatabases', 'restoreInPlace', 'rollbackSwap', 'verifyLiveDatabase']);

@@ -1,4 +1,4 @@
-// What a restore reports while it runs and when it ends: the `status` query's answer, the signals it hears.
+// What a restore reports while it runs and when it ends: the `status` query's answer, the signals and Updates it hears.
 import { defineQuery, defineSignal, setHandler } from '@temporalio/workflow';
 import type { TableCheck } from '../../activities/restore/databases';
 import type { CreatedRole } from '../../backup/createdRoles';
@@ -7,6 +7,7 @@ import type { BackupAbout } from '../../backup/plausibility';
 import type { RestoreDatabaseNames } from '../../backup/naming';
 import type { ErrorType } from '../../errors';
 import type { LongActivities } from '../proxies';
+import { setUpdateHandlers } from './updates';
 
 /** Phases, as the `status` query reports them. */
 export type RestorePhase = 'validating' | 'pre_backup' | 'awaiting_confirmation' | 'restoring' | 'verifying' | 'swapping' | 'rolling_back' | 'done';
@@ -66,6 +67,10 @@ export interface RestoreRun {
   state: RestoreResult;
   confirmedBy: string | null;
   cancelled: { cancelled_by?: string; reason?: string } | null;
+  /** The database being restored, once the worker's settings are read (the Updates check a `database` against it). */
+  database: string | null;
+  /** While the backup is restored beside the live database: stops that (a cancelRestore Update then). */
+  stopBeside: (() => void) | null;
   /** Ends the run with `status`: phase done, the duration, and `extra` (an error, a rollback). */
   finish(status: RestoreResult['status'], extra?: Partial<RestoreResult>): RestoreResult;
 }
@@ -78,7 +83,7 @@ export interface Restore {
   names: RestoreDatabaseNames;
 }
 
-/** Starts tracking a run: the `status` query and both signals are answered from here on. */
+/** Starts tracking a run: the `status` query, both signals and both Updates are answered from here on. */
 export function startRun(rawInput: unknown): RestoreRun {
   const started = Date.now();
   const filename = (rawInput as { backup_filename?: unknown } | null)?.backup_filename;
@@ -102,6 +107,8 @@ export function startRun(rawInput: unknown): RestoreRun {
     },
     confirmedBy: null,
     cancelled: null,
+    database: null,
+    stopBeside: null,
     finish(status, extra = {}) {
       Object.assign(run.state, extra, { status, phase: 'done' as const, duration_ms: Date.now() - started });
       return { ...run.state };
@@ -115,7 +122,36 @@ export function startRun(rawInput: unknown): RestoreRun {
     run.cancelled = c ?? {};
     run.state.cancel_requested_by = c?.cancelled_by || 'unknown';
   });
+  setUpdateHandlers({
+    phase: () => run.state.phase,
+    status: () => run.state.status,
+    database: () => run.database,
+    confirmedBy: () => run.state.confirmed_by,
+    tooLateToCancel: () => tooLateToCancel(run),
+    confirm: (by) => (run.confirmedBy = by),
+    cancel: (c) => {
+      run.cancelled = c;
+      run.stopBeside?.();
+    },
+  });
   return run;
+}
+
+/** Why a cancelRestore comes too late: the swap or the in-place transaction has begun (null: it does not). */
+function tooLateToCancel({ state, stopBeside }: RestoreRun): string | null {
+  switch (state.phase) {
+    case 'swapping':
+    case 'verifying':
+      return state.strategy === 'in_place'
+        ? `the in-place restore has committed and is being checked (phase ${state.phase}); if the check fails it restores the pre-restore backup by itself`
+        : `the swap has begun (phase ${state.phase}); if the live database does not check out it puts the previous one back by itself`;
+    case 'rolling_back':
+      return 'it is putting the previous database back (phase rolling_back)';
+    case 'restoring':
+      return stopBeside !== null ? null : 'the in-place restore\'s transaction has begun (phase restoring); if it fails it is rolled back and the database stays as it was';
+    default:
+      return null;
+  }
 }
 
 /** A result's error of a named type. */

@@ -14,8 +14,11 @@ export type Beside = { copy: { check: TableCheck; roles_created: string[]; roles
 /** Restores the backup into `names.incoming` and checks it against the manifest; the live database is not touched. */
 export async function restoreBeside({ run, acts, prepared, names }: Restore): Promise<Beside> {
   run.state.phase = 'restoring';
+  // A cancelRestore Update stops this step (the live database is not touched yet); no command changes with the scope.
+  const scope = new CancellationScope();
+  run.stopBeside = () => scope.cancel();
   try {
-    const copy = await acts.restoring.restoreIntoNewDatabase(prepared, names.incoming);
+    const copy = await scope.run(() => acts.restoring.restoreIntoNewDatabase(prepared, names.incoming));
     run.state.strategy = prepared.target_exists === false ? 'create' : 'swap';
     run.state.roles_created = copy.roles_created;
     if (copy.roles) run.state.roles_created_detail = copy.roles;
@@ -29,6 +32,8 @@ export async function restoreBeside({ run, acts, prepared, names }: Restore): Pr
     const error = errorInfo(err);
     if (error.type !== ErrorType.CannotCreateDatabase) return { end: run.finish('failed', { error }) };
     return { cannotCreate: true };
+  } finally {
+    run.stopBeside = null;
   }
 }
 

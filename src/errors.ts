@@ -35,6 +35,8 @@ export const ErrorType = {
   EncryptionKeyMismatch: 'EncryptionKeyMismatch',
   RestoreCancelled: 'RestoreCancelled',
   RestoreExpired: 'RestoreExpired',
+  ClientToolsMismatch: 'ClientToolsMismatch',
+  ServerTooOld: 'ServerTooOld',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

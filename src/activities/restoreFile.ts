@@ -8,6 +8,7 @@ import type { Config } from '../config';
 import { ErrorType, permanent } from '../errors';
 import { decompressor, isDecompressionError } from './compression';
 import { decryptionStages, decryptor } from './encryption';
+import { withClientTools } from './clientTools';
 import { libpqEnv, pgToolPath } from './pgTools';
 import { withClient } from './db';
 import { FOREIGN_EXTENSIONS_SQL, ForeignExtensionFilter, IN_PLACE_PREAMBLE } from './restore/inPlaceSql';
@@ -72,6 +73,7 @@ export const PSQL_IN_TRANSACTION = ['--no-password', '-X', '-q', '-v', 'ON_ERROR
  */
 export async function restoreFileInto(config: Config, database: string, source: RestoreSource, options: RestoreOptions): Promise<void> {
   const ctx = Context.current();
+  config = await withClientTools(config, database);
   const env = restoreEnv(config, database);
   const counter = new HashCounter();
   // An age-encrypted file is decrypted between the checksum (of the stored bytes) and the decompressor; a missing or wrong key fails here, before psql starts.
@@ -160,6 +162,7 @@ export interface RestoreLeg {
  */
 export async function restoreLeg(config: Config, database: string, backup: { filename: string; format: 'plain_gzip' | 'plain_zstd'; encrypted: boolean }, options: RestoreOptions, complete: () => Promise<void>): Promise<RestoreLeg> {
   const ctx = Context.current();
+  config = await withClientTools(config, database);
   const env = restoreEnv(config, database);
   const decrypt = backup.encrypted ? [await decryptor(config, backup.filename)] : [];
   const source = { ...backup, file: '', sha256: null };

@@ -11,7 +11,7 @@ import type { BackupManifest } from '../src/backup/manifest';
 import type { Config } from '../src/config';
 import { loadSampleDatabase } from '../src/sample/fixture';
 import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
-import { backupDatabase, restoreDatabase, restoreDrill, restoreTenant } from '../src/workflows';
+import { backupDatabase, checkEnvironment, restoreDatabase, restoreDrill, restoreTenant } from '../src/workflows';
 import { diffFingerprints, fingerprintDatabase } from './compare';
 import { temporalDriver } from './drivers';
 import { createDatabase, dropDatabase, fingerprint, tempDir, testConfig, uniqueName, withAdmin, withServer } from './helpers';
@@ -126,6 +126,31 @@ describe.each(MAJORS)('PostgreSQL %i', (major) => {
       const filename = await backupOf(config);
       const result = await (await driver.runner(config)).execute(restoreDrill, { args: [{ source: 'local' }], workflowId: workflowId('ver-drill') });
       expect(result).toMatchObject({ status: 'passed', filename, tables_checked: 15, samples_checked: 15, samples_missing: [] });
+    });
+  });
+
+  describe('fbb doctor', () => {
+    it(`shows the client tools it will use against PostgreSQL ${major} and why`, async () => {
+      const config = on(await sampleDatabase('ver_doctor'));
+      const report = await (await driver.runner(config)).execute(checkEnvironment, { args: [{ mode: 'local' }], workflowId: workflowId('ver-doctor') });
+      for (const tool of ['pg_dump', 'pg_restore', 'psql']) {
+        expect(report.checks.find((c) => c.name === tool)).toEqual({
+          name: tool,
+          status: 'ok',
+          detail: expect.stringMatching(new RegExp(`^${server.binDir}/${tool} ${major}\\.\\d+; chosen: PostgreSQL ${major}\\.\\d+ in ${server.binDir} \\((debian|\\.tools)\\): the same major as the server$`)) as unknown,
+        });
+      }
+    });
+
+    it(`fails the client tool checks when PG_BIN_DIR holds tools older than ${major}, with the fix`, async () => {
+      const config = { ...on(await sampleDatabase('ver_doctor_old')), pgBinDir: testConfig().pgBinDir };
+      const report = await (await driver.runner(config)).execute(checkEnvironment, { args: [{ mode: 'local' }], workflowId: workflowId('ver-doctor-old') });
+      expect(report.checks.find((c) => c.name === 'pg_dump')).toMatchObject({
+        status: 'fail',
+        detail: expect.stringMatching(new RegExp(`^the server is PostgreSQL ${major} and pg_dump must be that major or newer; found 15\\.\\d+ in ${config.pgBinDir} \\(PG_BIN_DIR\\)$`)) as unknown,
+        hint: `point PG_BIN_DIR at PostgreSQL ${major}'s bin directory or unset it, or run "bash scripts/install-deps.sh --postgres ${major}"`,
+      });
+      expect(report.status).toBe('fail');
     });
   });
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupManifest } from '../src/backup/manifest';
 import type { Config } from '../src/config';
 import { loadSampleDatabase } from '../src/sample/fixture';
-import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
+import { pgBinDirForMajor, startPgCluster, type PgCluster } from '../src/sample/pgCluster';
 import { backupDatabase, checkEnvironment, restoreDatabase, restoreDrill, restoreTenant } from '../src/workflows';
 import { diffFingerprints, fingerprintDatabase } from './compare';
 import { temporalDriver } from './drivers';
@@ -46,7 +46,27 @@ function failure(err: unknown): ApplicationFailure | undefined {
   return e instanceof ApplicationFailure ? e : undefined;
 }
 
+/** What the tools must be for a server of `major` (src/activities/pgToolChoice.ts), as its messages say. */
+const toolRule = (major: number) =>
+  major < 17
+    ? `pg_dump must be that major or newer and older than 17 (from 17 on it writes SET transaction_timeout, which ${major} rejects when the dump is verified or restored)`
+    : 'pg_dump must be that major or newer';
+
 const manifestOf = (config: Config, filename: string) => JSON.parse(fs.readFileSync(path.join(config.backup.dir, `${filename}.manifest.json`), 'utf8')) as BackupManifest;
+
+describe('client tools newer than 16 against a 15 server', () => {
+  afterAll(() => driver.release());
+  it('PG_BIN_DIR holding 17\'s tools: ClientToolsMismatch naming SET transaction_timeout, before pg_dump runs (its dump would fail verification on 15)', async () => {
+    const database = await createDatabase('ver_new_tools');
+    const config = { ...testConfig({ database }), pgBinDir: pgBinDirForMajor(17) };
+    const err = await (await driver.runner(config)).execute(backupDatabase, { args: [{ cleanup_old: false }], workflowId: workflowId('ver-new-tools') }).catch((e: unknown) => e);
+    const cause = failure(err);
+    expect(cause?.type).toBe('ClientToolsMismatch');
+    expect(cause?.message).toMatch(new RegExp(`: the server is PostgreSQL 15 and ${toolRule(15).replace(/[()]/g, '\\$&')}; found 17\\.\\d+ in ${config.pgBinDir} \\(PG_BIN_DIR\\); nothing was run; `));
+    expect(fs.readdirSync(config.backup.dir).filter((f) => !f.includes('.lock'))).toEqual([]);
+    await dropDatabase(database);
+  });
+});
 
 describe.each(MAJORS)('PostgreSQL %i', (major) => {
   let server: PgCluster;
@@ -147,7 +167,7 @@ describe.each(MAJORS)('PostgreSQL %i', (major) => {
       const report = await (await driver.runner(config)).execute(checkEnvironment, { args: [{ mode: 'local' }], workflowId: workflowId('ver-doctor-old') });
       expect(report.checks.find((c) => c.name === 'pg_dump')).toMatchObject({
         status: 'fail',
-        detail: expect.stringMatching(new RegExp(`^the server is PostgreSQL ${major} and pg_dump must be that major or newer; found 15\\.\\d+ in ${config.pgBinDir} \\(PG_BIN_DIR\\)$`)) as unknown,
+        detail: expect.stringMatching(new RegExp(`^the server is PostgreSQL ${major} and ${toolRule(major).replace(/[()]/g, '\\$&')}; found 15\\.\\d+ in ${config.pgBinDir} \\(PG_BIN_DIR\\)$`)) as unknown,
         hint: `point PG_BIN_DIR at PostgreSQL ${major}'s bin directory or unset it, or run "bash scripts/install-deps.sh --postgres ${major}"`,
       });
       expect(report.status).toBe('fail');
@@ -202,7 +222,7 @@ describe.each(MAJORS)('PostgreSQL %i', (major) => {
       expect(cause?.type).toBe('ClientToolsMismatch');
       expect(cause?.nonRetryable).toBe(true);
       expect(cause?.message).toBe(
-        `no PostgreSQL client tools can work with the server at ${server.host}:${server.port}: the server is PostgreSQL ${major} and pg_dump must be that major or newer; ` +
+        `no PostgreSQL client tools can work with the server at ${server.host}:${server.port}: the server is PostgreSQL ${major} and ${toolRule(major)}; ` +
           `found 15.${/15\.(\d+)/.exec(String(cause?.message))?.[1]} in ${config.pgBinDir} (PG_BIN_DIR); nothing was run; ` +
           `point PG_BIN_DIR at PostgreSQL ${major}'s bin directory or unset it, or run "bash scripts/install-deps.sh --postgres ${major}"`,
       );

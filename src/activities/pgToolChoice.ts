@@ -20,15 +20,25 @@ export function installCommand(major: number): string {
 
 const describe = (c: ToolCandidate) => `${c.version} in ${c.binDir} (${c.source})`;
 
+/** pg_dump 17 and newer write `SET transaction_timeout`, which a server older than 17 rejects when the dump is replayed. */
+const TRANSACTION_TIMEOUT_MAJOR = 17;
+
 /**
- * pg_dump refuses a server newer than itself, and a newer major dumps an older server in a form
- * that server's own major can restore: the server's major when found, else the lowest newer one.
- * PG_BIN_DIR, when set, is the only candidate (an explicit choice is never overridden).
+ * Can tools of `major` dump this server and replay the dump into it (verification does)? pg_dump
+ * refuses a server newer than itself, and from 17 on writes a setting servers before 17 reject.
+ */
+function fits(major: number, serverMajor: number): boolean {
+  return major >= serverMajor && (serverMajor >= TRANSACTION_TIMEOUT_MAJOR || major < TRANSACTION_TIMEOUT_MAJOR);
+}
+
+/**
+ * The server's major when found, else the lowest newer one that fits (see fits). PG_BIN_DIR, when
+ * set, is the only candidate (an explicit choice is never overridden).
  */
 export function chooseClientTools(candidates: ToolCandidate[], serverMajor: number): ToolChoice {
   const order = ['PG_BIN_DIR', 'debian', '.tools'];
   const usable = candidates
-    .filter((c) => c.major >= serverMajor)
+    .filter((c) => fits(c.major, serverMajor))
     .sort((a, b) => a.major - b.major || order.indexOf(a.source) - order.indexOf(b.source));
   const chosen = usable[0];
   if (chosen !== undefined) {
@@ -36,9 +46,13 @@ export function chooseClientTools(candidates: ToolCandidate[], serverMajor: numb
     return { ok: true, chosen, reason: `PostgreSQL ${describe(chosen)}: ${why}` };
   }
   const found = candidates.length === 0 ? 'no PostgreSQL client tools at all' : candidates.map(describe).join(', ');
+  const rule =
+    serverMajor < TRANSACTION_TIMEOUT_MAJOR
+      ? `pg_dump must be that major or newer and older than ${TRANSACTION_TIMEOUT_MAJOR} (from ${TRANSACTION_TIMEOUT_MAJOR} on it writes SET transaction_timeout, which ${serverMajor} rejects when the dump is verified or restored)`
+      : 'pg_dump must be that major or newer';
   return {
     ok: false,
-    reason: `the server is PostgreSQL ${serverMajor} and pg_dump must be that major or newer; found ${found}`,
+    reason: `the server is PostgreSQL ${serverMajor} and ${rule}; found ${found}`,
     fix: candidates.some((c) => c.source === 'PG_BIN_DIR') ? `point PG_BIN_DIR at PostgreSQL ${serverMajor}'s bin directory or unset it, or run "${installCommand(serverMajor)}"` : `run "${installCommand(serverMajor)}"`,
   };
 }

@@ -36,7 +36,7 @@ declare -A PG_BINARIES_SHA256=(
   [18]="e25217097466f049d4b577b4e980f2ef5fbc6fb0a71f7260a2ef5ca247af0477"
 )
 for major in "${EXTRA_PG_MAJORS[@]}"; do
-  [ -n "${PG_BINARIES_VERSION[${major}]:-}" ] || {
+  [ "${major}" = "${PG_MAJOR}" ] || [ -n "${PG_BINARIES_VERSION[${major}]:-}" ] || {
     printf 'install-deps: --postgres %s is not one this script installs (expected any of 16,17,18; 15 is Debian'"'"'s)\n' "${major}" >&2; exit 2; }
 done
 
@@ -227,5 +227,6 @@ PY
   echo "${version}" >"${dest}/.installed"
 }
 for major in "${EXTRA_PG_MAJORS[@]}"; do
-  install_postgresql "${major}"
+  # Debian's major (15) is installed above already.
+  [ "${major}" = "${PG_MAJOR}" ] || install_postgresql "${major}"
 done

@@ -1,5 +1,5 @@
 # Worker and CLI image: `docker run IMAGE` runs the worker; `docker run IMAGE node bin/fbb.js ...`
-# (or `fbb ...`) runs the CLI. Build: docker build --build-arg PG_MAJOR=15 -t family-brain-backup .
+# (or `fbb ...`) runs the CLI. Build: docker build --build-arg PG_MAJOR=17 -t family-brain-backup .
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 # ---- build: dev dependencies, TypeScript, the prebuilt workflow bundle ----
@@ -24,7 +24,7 @@ FROM ${NODE_IMAGE}
 # PostgreSQL client major version. pg_dump must be at least the server's major, and a dump made by
 # pg_dump 17 or later starts with "SET transaction_timeout = 0", which a server older than 17 rejects
 # when the dump is restored: keep it equal to the server's major (docs/deployment.md).
-ARG PG_MAJOR=15
+ARG PG_MAJOR=17
 SHELL ["/bin/bash", "-euxo", "pipefail", "-c"]
 # Client tools from the PostgreSQL project's apt repository (every supported major, latest patch).
 # Its signing key comes out of Debian's postgresql-common package, so it arrives through Debian's

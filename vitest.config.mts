@@ -12,6 +12,7 @@ const UNIT = [
   'test/cron.test.ts',
   'test/duration.test.ts',
   'test/naming.test.ts',
+  'test/pg-tool-choice.test.ts',
   'test/retention.test.ts',
   'test/schedules.test.ts',
   'test/sdk-pins.test.ts',

@@ -4,7 +4,8 @@
 // process; runs `fbb backup` through the Temporal client (into ./backups); prints the result and the
 // run's link in the Web UI; and stops everything it started, also when a step fails or on Ctrl-C.
 // `--keep` (or DEMO_KEEP=1) keeps it all up for a look until Ctrl-C. `--local` runs
-// `fbb backup --local` instead (a throwaway Temporal server, the worker in this process; not durable). Other arguments go to `fbb backup`.
+// `fbb backup --local` instead (a throwaway Temporal server, the worker in this process; not durable). `--postgres 17`
+// runs the throwaway PostgreSQL on that major (Debian's or .tools/postgresql-17's). Other arguments go to `fbb backup`.
 import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -68,9 +69,9 @@ function teeStderr(): { stream: NodeJS.WritableStream; text: () => string } {
   return { stream, text: () => text };
 }
 
-async function startThrowawayPostgres(started: Started): Promise<PgCluster> {
+async function startThrowawayPostgres(started: Started, major: number | undefined): Promise<PgCluster> {
   // Registered before it is up, so that a Ctrl-C during the start still stops it.
-  const starting = startPgCluster();
+  const starting = startPgCluster({ major });
   started.add('throwaway PostgreSQL', () => starting.then((c) => c.stop().then(() => true), () => false));
   const cluster = await starting;
   const root = path.dirname(cluster.dataDir);
@@ -82,7 +83,8 @@ async function startThrowawayPostgres(started: Started): Promise<PgCluster> {
   const db = connect('family_brain');
   await db.connect();
   await loadSampleDatabase(db, { scale: Number(process.env.DEMO_SCALE ?? 1) }).finally(() => db.end());
-  say(`PostgreSQL 15 with pgvector at ${cluster.host}:${cluster.port} (pid ${pid}, files in ${root}), sample database family_brain loaded`);
+  const version = fs.readFileSync(path.join(cluster.dataDir, 'PG_VERSION'), 'utf8').trim();
+  say(`PostgreSQL ${version} with pgvector at ${cluster.host}:${cluster.port} (pid ${pid}, files in ${root}), sample database family_brain loaded`);
   return cluster;
 }
 
@@ -97,13 +99,13 @@ async function startServer(started: Started, cli: string): Promise<TemporalDevSe
 }
 
 /** The durable demo: everything it starts goes into `started`, which the caller stops. */
-async function durable(args: string[], keep: boolean, started: Started): Promise<number> {
+async function durable(args: string[], keep: boolean, started: Started, major: number | undefined): Promise<number> {
   const cli = requireTemporalCli();
   const ownDatabase = !(process.env.DATABASE_URL || process.env.PGHOST);
-  if (ownDatabase) say('starting a throwaway PostgreSQL 15 with the sample Family Second Brain database and a Temporal dev server...');
+  if (ownDatabase) say(`starting a throwaway PostgreSQL ${major ?? 15} with the sample Family Second Brain database and a Temporal dev server...`);
   else say('using the database from DATABASE_URL/PGHOST; starting a Temporal dev server...');
   // Both at once; when one fails, the other is still stopped (it is in `started` once up).
-  const [cluster, server] = await Promise.allSettled([ownDatabase ? startThrowawayPostgres(started) : Promise.resolve(undefined), startServer(started, cli)]);
+  const [cluster, server] = await Promise.allSettled([ownDatabase ? startThrowawayPostgres(started, major) : Promise.resolve(undefined), startServer(started, cli)]);
   if (cluster.status === 'rejected') throw cluster.reason;
   if (server.status === 'rejected') throw server.reason;
 
@@ -140,13 +142,13 @@ async function durable(args: string[], keep: boolean, started: Started): Promise
 }
 
 /** `--local`: the backup as `fbb backup --local` runs it, on a throwaway server with the worker in this process. */
-async function local(args: string[], started: Started): Promise<number> {
+async function local(args: string[], started: Started, major: number | undefined): Promise<number> {
   if (process.env.DATABASE_URL || process.env.PGHOST) {
     say('using the database from DATABASE_URL/PGHOST');
     return runCli(['backup', ...args]);
   }
-  say('starting a throwaway PostgreSQL 15 with pgvector and the sample Family Second Brain database...');
-  const c = await startThrowawayPostgres(started);
+  say(`starting a throwaway PostgreSQL ${major ?? 15} with pgvector and the sample Family Second Brain database...`);
+  const c = await startThrowawayPostgres(started, major);
   say(`running "fbb ${['backup', ...args].join(' ')}" against it\n`);
   const env = { ...process.env, PGHOST: c.host, PGPORT: String(c.port), PGUSER: c.user, PGPASSWORD: c.password, PGDATABASE: 'family_brain', PG_BIN_DIR: process.env.PG_BIN_DIR ?? c.binDir };
   const code = await runCli(['backup', ...args], { env });
@@ -154,13 +156,24 @@ async function local(args: string[], started: Started): Promise<number> {
   return code;
 }
 
+/** `--postgres N` / `--postgres=N`: the throwaway server's major; the other arguments are fbb backup's. */
+function postgresMajor(argv: string[]): { major: number | undefined; rest: string[] } {
+  const at = argv.findIndex((a) => a === '--postgres' || a.startsWith('--postgres='));
+  if (at < 0) return { major: undefined, rest: argv };
+  const inline = argv[at]!.startsWith('--postgres=');
+  const value = inline ? argv[at]!.slice('--postgres='.length) : argv[at + 1];
+  if (value === undefined || !/^\d+$/.test(value)) throw new Error(`--postgres expects a major version such as 17, got ${value === undefined ? 'nothing' : `"${value}"`}`);
+  return { major: Number(value), rest: [...argv.slice(0, at), ...argv.slice(at + (inline ? 1 : 2))] };
+}
+
 async function main(argv: string[]): Promise<number> {
   const keep = argv.includes('--keep') || ['1', 'true', 'yes'].includes(process.env.DEMO_KEEP ?? '');
-  const args = argv.filter((a) => a !== '--keep');
+  const { major, rest } = postgresMajor(argv.filter((a) => a !== '--keep'));
+  const args = rest;
   const started = new Started();
   const signal = interrupted();
   const durableRun = !args.includes('--local');
-  const job = durableRun ? durable(args, keep, started) : local(args, started);
+  const job = durableRun ? durable(args, keep, started, major) : local(args, started, major);
   try {
     // Ctrl-C while a step runs: stop what is up and leave; the step's own errors no longer matter.
     const outcome = await Promise.race([job.then((code) => ({ code })), signal.then((s) => ({ signal: s }))]);

@@ -43,6 +43,8 @@ export const ErrorType = {
   RestoreCancelled: 'RestoreCancelled',
   RestoreExpired: 'RestoreExpired',
   RestoreUpdateRejected: 'RestoreUpdateRejected',
+  ClientToolsMismatch: 'ClientToolsMismatch',
+  ServerTooOld: 'ServerTooOld',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
+import { projectRoot } from './projectRoot';
 
 /** The pinned CLI version scripts/install-deps.sh installs into .tools/. */
 export const TEMPORAL_CLI_VERSION = '1.9.1';
@@ -10,13 +11,6 @@ export const TEMPORAL_CLI_VERSION = '1.9.1';
 /** The Temporal CLI is not installed; the message names the install script. */
 export class MissingTemporalCliError extends Error {
   override readonly name = 'MissingTemporalCliError';
-}
-
-/** The project's checkout: the folder with package.json above this file (src/ or dist/src/). */
-function projectRoot(): string {
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-  return dir;
 }
 
 /** Where install-deps.sh puts the pinned CLI. */

@@ -30,7 +30,7 @@ function demo(args: string[], extra: Record<string, string> = {}): Spawned {
 
 /** What the demo says it started: the dev server's and PostgreSQL's pid and directory. */
 function startedServers(stderr: string): { pid: number; dir: string; what: string }[] {
-  const servers = [...stderr.matchAll(/^demo: (Temporal dev server|PostgreSQL 15) .*\(pid (\d+), files in (\S+)\)/gm)].map((m) => ({ what: m[1]!, pid: Number(m[2]), dir: m[3]! }));
+  const servers = [...stderr.matchAll(/^demo: (Temporal dev server|PostgreSQL 1\d) .*\(pid (\d+), files in (\S+)\)/gm)].map((m) => ({ what: m[1]!, pid: Number(m[2]), dir: m[3]! }));
   expect(servers.length).toBeGreaterThan(0);
   return servers;
 }
@@ -55,6 +55,18 @@ describe('npm run demo', () => {
     expect(stdout).toMatch(/^backup family_brain_manual_\d{8}_\d{6}\.sql\.gz: verified\n {2}size .*\n {2}tables +15 tables, 2,260 rows; every count matched in a restored copy\n/);
     expect(stderr).toContain(`demo: the run in the Temporal Web UI: ${ui![2]}/namespaces/default/workflows/${workflowId}\n`);
     expect(stderr).toMatch(/demo: stopped the worker, the Temporal dev server, the throwaway PostgreSQL\n$/);
+    expectAllGone(startedServers(stderr));
+  });
+
+  it('--postgres 17 runs the throwaway database on PostgreSQL 17 and backs it up with 17\'s pg_dump', async () => {
+    const backups = tempDir();
+    const { code, stdout, stderr } = await demo(['--postgres', '17', '--json'], { BACKUP_DIR: backups }).exited;
+    expect({ code, stderr }).toEqual({ code: 0, stderr: expect.stringMatching(/^demo: starting a throwaway PostgreSQL 17 with the sample/) as unknown });
+    expect(stderr).toMatch(/^demo: PostgreSQL 17 with pgvector at 127\.0\.0\.1:\d+ .*sample database family_brain loaded$/m);
+    const result = JSON.parse(stdout) as { status: string; filename: string };
+    expect(result.status).toBe('success');
+    const manifest = JSON.parse(fs.readFileSync(path.join(backups, `${result.filename}.manifest.json`), 'utf8')) as { server_version: string; pg_dump_version: string; status: string };
+    expect(manifest).toMatchObject({ status: 'verified', server_version: expect.stringMatching(/^17\.\d+/) as unknown, pg_dump_version: expect.stringMatching(/^17\.\d+$/) as unknown });
     expectAllGone(startedServers(stderr));
   });
 

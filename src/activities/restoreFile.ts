@@ -8,6 +8,7 @@ import type { Config } from '../config';
 import { ErrorType, permanent } from '../errors';
 import { decompressor, isDecompressionError } from './compression';
 import { decryptionStages } from './encryption';
+import { withClientTools } from './clientTools';
 import { libpqEnv, pgToolPath } from './pgTools';
 import { connectionLost, LOST_IN_OUTPUT, SESSION_TIMEOUTS_OPTIONS, withClient } from './db';
 import { FOREIGN_EXTENSIONS_SQL, ForeignExtensionFilter, IN_PLACE_PREAMBLE } from './restore/inPlaceSql';
@@ -81,6 +82,7 @@ export const PSQL_IN_TRANSACTION = ['--no-password', '-X', '-q', '-v', 'ON_ERROR
 export async function restoreFileInto(config: Config, database: string, source: RestoreSource, options: RestoreOptions): Promise<void> {
   const ctx = Context.current();
   const inPlace = options.target === 'in_place';
+  config = await withClientTools(config, database);
   const env = restoreEnv(config, database, inPlace ? config.restore.lockTimeoutSeconds : undefined);
   const counter = new HashCounter();
   // An age-encrypted file is decrypted between the checksum (of the stored bytes) and the decompressor; a missing or wrong key fails here, before psql starts.
@@ -172,6 +174,7 @@ export interface RestoreLeg {
  */
 export function restoreLeg(config: Config, database: string, backup: { filename: string; format: 'plain_gzip' | 'plain_zstd' }, options: RestoreOptions, complete: () => Promise<void>): RestoreLeg {
   const ctx = Context.current();
+  // config's client tools were chosen by the dump's caller (dumpDatabase), for this same server.
   const env = restoreEnv(config, database);
   const source = { ...backup, file: '', sha256: null };
   // A few megabytes of slack between the dump and psql, so that neither waits on the other chunk by chunk; bounded, whatever the database's size.

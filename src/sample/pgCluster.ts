@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { toolsPgBinDirs } from '../activities/clientTools';
+import { installCommand } from '../activities/pgToolChoice';
 import { debianPgBinDirs } from '../activities/pgTools';
 import { freePort } from '../ports';
 
@@ -31,6 +33,8 @@ export interface PgClusterOptions {
    * sample database this way); stop() then leaves it in place. Default: a new temporary directory.
    */
   persistentDir?: string;
+  /** Run this PostgreSQL major (Debian's or .tools/postgresql-N's, see pgBinDirForMajor); default: findPgBinDir(). */
+  major?: number;
 }
 
 const INSTALL_HINT = 'run "sudo bash scripts/install-deps.sh" (Debian/Ubuntu) to install PostgreSQL 15 and pgvector';
@@ -42,6 +46,14 @@ export function findPgBinDir(env: NodeJS.ProcessEnv = process.env): string {
   if (found === undefined) {
     throw new MissingPostgresError(`no PostgreSQL server binaries found (looked in ${candidates.join(', ') || '/usr/lib/postgresql'}); ${INSTALL_HINT}`);
   }
+  return found;
+}
+
+/** The bin directory of PostgreSQL `major` with a server in it: Debian's, else .tools/postgresql-N's. */
+export function pgBinDirForMajor(major: number): string {
+  const candidates = [...debianPgBinDirs(), ...toolsPgBinDirs()].filter((dir) => path.basename(path.dirname(dir)).replace(/^postgresql-/, '') === String(major));
+  const found = candidates.find((dir) => fs.existsSync(path.join(dir, 'postgres')) && fs.existsSync(path.join(dir, 'initdb')));
+  if (found === undefined) throw new MissingPostgresError(`PostgreSQL ${major} is not installed (looked in /usr/lib/postgresql/${major}/bin and .tools/postgresql-${major}/bin); run "${installCommand(major)}"`);
   return found;
 }
 
@@ -63,7 +75,7 @@ function asServerUser(file: string, args: string[]): [string, string[]] {
 
 /** Starts a cluster with trust over the socket and scram passwords over TCP on 127.0.0.1. */
 export async function startPgCluster(options: PgClusterOptions = {}): Promise<PgCluster> {
-  let binDir = findPgBinDir();
+  let binDir = options.major === undefined ? findPgBinDir() : pgBinDirForMajor(options.major);
   const persistent = options.persistentDir !== undefined;
   const root = persistent ? path.resolve(options.persistentDir!) : fs.mkdtempSync(path.join(os.tmpdir(), 'fbb-pg-'));
   fs.mkdirSync(root, { recursive: true });

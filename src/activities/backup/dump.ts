@@ -12,6 +12,7 @@ import { encryptionFor, requireAgeBinary } from '../encryption';
 import { recordClusterRoles } from '../roles';
 import { connect, connectionLost, isConnectionLoss, withClient } from '../db';
 import { databaseUnreachable, diskError } from '../failures';
+import { withClientTools } from '../clientTools';
 import { parseToolVersion, pgToolPath } from '../pgTools';
 import { fsyncDir, writeFileAtomic } from '../stream';
 import { columnOrderChanges } from './columnOrder';
@@ -220,6 +221,6 @@ async function prepareDir(dir: string, filename: string): Promise<void> {
 }
 
 async function toolVersion(config: Config): Promise<string> {
-  const { stdout } = await execa(pgToolPath('pg_dump', config.pgBinDir), ['--version']);
+  const { stdout } = await execa(pgToolPath('pg_dump', (await withClientTools(config)).pgBinDir), ['--version']);
   return parseToolVersion(stdout)?.version ?? stdout.trim();
 }

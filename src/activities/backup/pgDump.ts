@@ -17,6 +17,7 @@ import { compressor } from '../compression';
 import { encryptor, isAgeError } from '../encryption';
 import { connectionError, connectionLost, LOST_IN_OUTPUT } from '../db';
 import { diskError, isDiskError } from '../failures';
+import { withClientTools } from '../clientTools';
 import { libpqEnv, pgToolPath } from '../pgTools';
 import { restoreLeg } from '../restoreFile';
 import { every, HashCounter, sha256File, Tee } from '../stream';
@@ -38,6 +39,7 @@ export interface VerifyLeg {
  */
 export async function runPgDump(config: Config, snapshot: string, format: BackupFormat, file: string, abort: AbortSignal, snapshotSession: pg.Client, encryption: EncryptionInfo | null, verify?: VerifyLeg): Promise<{ bytes: number; sha256: string }> {
   const ctx = Context.current();
+  config = await withClientTools(config);
   const args = ['--no-password', `--snapshot=${snapshot}`, ...(format === 'custom' ? ['--format=custom', `--compress=${config.backup.gzipLevel}`] : ['--format=plain'])];
   let dumpedWhole: () => Promise<void> = async () => undefined;
   // The scratch restore commits only what a pg_dump that exited 0 wrote.

@@ -3,7 +3,7 @@ import { check, type CheckResult } from '../../doctor/report';
 import { withClient } from '../db';
 
 const SERVER_HINT =
-  'install pgvector on the database server (Debian: sudo bash scripts/install-deps.sh; Docker: the pgvector/pgvector:pg15 image); ' +
+  'install pgvector on the database server (Debian: sudo bash scripts/install-deps.sh; Docker: the pgvector/pgvector:pg<major> image); ' +
   'restoring a backup with embeddings fails on a server without it';
 
 /** pgvector must be available on the server (for restores) and is expected in the database (for the app). */

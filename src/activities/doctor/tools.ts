@@ -1,16 +1,35 @@
+import path from 'node:path';
 import { execa } from 'execa';
 import type { BackupFormat } from '../../backup/naming';
 import { check, type CheckResult } from '../../doctor/report';
+import { findToolCandidates } from '../clientTools';
+import { chooseClientTools } from '../pgToolChoice';
 import { parseToolVersion, pgToolPath, type PgTool } from '../pgTools';
 
 const TOOLS: PgTool[] = ['pg_dump', 'pg_restore', 'psql'];
 
 /**
- * Each client program must exist and be at least the server's major version (pg_dump refuses newer
- * servers); zstd must exist when the backup format needs it, and should to restore .sql.zst files.
+ * Which client programs the activities will run against this server and why (the same choice they
+ * make: the server's major, else the lowest newer one found), each checked to run; zstd must exist
+ * when the backup format needs it, and should to restore .sql.zst files.
  */
 export async function checkClientTools(pgBinDir: string | undefined, serverMajor: number | undefined, format: BackupFormat): Promise<CheckResult[]> {
-  return Promise.all([...TOOLS.map((tool) => checkTool(tool, pgToolPath(tool, pgBinDir), serverMajor)), checkZstd(format === 'plain_zstd')]);
+  return Promise.all([...(await checkPgTools(pgBinDir, serverMajor)), checkZstd(format === 'plain_zstd')]);
+}
+
+async function checkPgTools(pgBinDir: string | undefined, serverMajor: number | undefined): Promise<CheckResult[]> {
+  if (serverMajor === undefined) {
+    return Promise.all(TOOLS.map(async (tool) => check(tool, 'warn', `${await describeTool(pgToolPath(tool, pgBinDir))}; the server version is unknown, so which tools fit is too`, 'fix the database check first')));
+  }
+  const choice = chooseClientTools(await findToolCandidates(pgBinDir), serverMajor);
+  if (!choice.ok) return TOOLS.map((tool) => check(tool, 'fail', choice.reason, choice.fix));
+  return Promise.all(TOOLS.map((tool) => checkTool(tool, path.join(choice.chosen.binDir, tool), choice.reason)));
+}
+
+async function describeTool(file: string): Promise<string> {
+  const run = await execa(file, ['--version'], { reject: false, timeout: 10_000 });
+  const version = run.exitCode === 0 ? parseToolVersion(run.stdout) : undefined;
+  return version === undefined ? `${file} did not run` : `${file} is version ${version.version}`;
 }
 
 async function checkZstd(needed: boolean): Promise<CheckResult> {
@@ -22,19 +41,10 @@ async function checkZstd(needed: boolean): Promise<CheckResult> {
   return check('zstd', 'ok', run.stdout.trim().replace(/^\*\*\*\s*/, '').replace(/\s*\*\*\*$/, ''));
 }
 
-async function checkTool(tool: PgTool, file: string, serverMajor: number | undefined): Promise<CheckResult> {
-  const install = 'install the PostgreSQL client package matching the server (Debian: postgresql-client-15), or set PG_BIN_DIR';
+async function checkTool(tool: PgTool, file: string, why: string): Promise<CheckResult> {
   const run = await execa(file, ['--version'], { reject: false, timeout: 10_000 });
   if (run.failed || run.exitCode !== 0) {
-    return check(tool, 'fail', `${file} did not run (${run.code ?? `exit ${String(run.exitCode)}`})`, install);
+    return check(tool, 'fail', `${file} did not run (${run.code ?? `exit ${String(run.exitCode)}`}); chosen because ${why}`, 'install the complete PostgreSQL client package of that major, or set PG_BIN_DIR');
   }
-  const version = parseToolVersion(run.stdout);
-  if (version === undefined) return check(tool, 'warn', `cannot read the version from "${run.stdout}"`, install);
-  if (serverMajor === undefined) {
-    return check(tool, 'warn', `${file} is version ${version.version}; the server version is unknown`, 'fix the database check first');
-  }
-  if (version.major < serverMajor) {
-    return check(tool, 'fail', `${file} is version ${version.version}, older than the server (${serverMajor})`, install.replace('15', String(serverMajor)));
-  }
-  return check(tool, 'ok', `${file} ${version.version} (server ${serverMajor})`);
+  return check(tool, 'ok', `${file} ${parseToolVersion(run.stdout)?.version ?? run.stdout.trim()}; chosen: ${why}`);
 }

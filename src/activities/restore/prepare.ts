@@ -15,6 +15,7 @@ import { createS3Client } from '../../storage/s3Client';
 import { S3Store } from '../../storage/s3Store';
 import { NotInStoreError } from '../../storage/store';
 import { requireS3 } from '../backup/upload';
+import type pg from 'pg';
 import { connect } from '../db';
 import { databaseUnreachable } from '../failures';
 import { sha256File } from '../stream';
@@ -132,7 +133,7 @@ export async function prepareRestore(config: Config, filename: string, source: '
     facts = { filename, database: null, created_at: created, size_bytes: (await fs.stat(file)).size, tables: scanner.tables, complete: scanner.complete };
   }
 
-  const { rolesMissing, targetExists } = await checkServer(config, filename, extensions, roles, options.create_roles !== false);
+  const { rolesMissing, targetExists } = await checkServer(config, { filename, extensions, roles, dumpedFrom: manifest, mayCreateRoles: options.create_roles !== false });
   const about = options.plausibility === undefined ? undefined : await checkPlausible(config, facts, targetExists, options.plausibility);
   return {
     filename,
@@ -179,12 +180,26 @@ async function readManifest(dir: string, filename: string): Promise<BackupManife
   }
 }
 
-/** The server must offer every extension; missing roles must be creatable by us. Returns the missing roles and whether the live database exists. */
-async function checkServer(config: Config, filename: string, extensions: string[], roles: string[], mayCreateRoles: boolean): Promise<{ rolesMissing: string[]; targetExists: boolean }> {
+/** What checkServer checks the server against: the backup's needs and, from its manifest, the versions it was dumped with. */
+interface BackupNeeds {
+  filename: string;
+  extensions: string[];
+  roles: string[];
+  dumpedFrom: Pick<BackupManifest, 'server_version' | 'pg_dump_version'> | undefined;
+  /** false: a missing role is reported, not created (partial restores, unless asked). */
+  mayCreateRoles: boolean;
+}
+
+/**
+ * The server must be the backup's major or newer (a dump restores forward, not back), offer every
+ * extension, and missing roles must be creatable by us. Returns the missing roles and whether the live database exists.
+ */
+async function checkServer(config: Config, { filename, extensions, roles, dumpedFrom, mayCreateRoles }: BackupNeeds): Promise<{ rolesMissing: string[]; targetExists: boolean }> {
   const client = await connect(config.database, config.database.maintenanceDatabase).catch((err: unknown) => {
     throw databaseUnreachable(err, config);
   });
   try {
+    if (dumpedFrom !== undefined) await checkServerVersion(client, filename, dumpedFrom);
     const available = await client.query<{ name: string }>('SELECT name FROM pg_available_extensions WHERE name = ANY($1)', [extensions]);
     const have = new Set(available.rows.map((r) => r.name));
     const lacking = extensions.filter((e) => !have.has(e));
@@ -221,6 +236,27 @@ async function checkServer(config: Config, filename: string, extensions: string[
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/** A backup restores onto its own server's major or a newer one; an older server is refused (ServerTooOld) before anything changes. */
+async function checkServerVersion(client: pg.Client, filename: string, dumpedFrom: NonNullable<BackupNeeds['dumpedFrom']>): Promise<void> {
+  const { rows } = await client.query<{ version: string; num: string }>("SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num");
+  const target = { version: rows[0]!.version, major: Math.floor(Number(rows[0]!.num) / 10000) };
+  const dumpMajor = majorOf(dumpedFrom.server_version);
+  if (dumpMajor !== undefined && target.major < dumpMajor) {
+    throw permanent(
+      ErrorType.ServerTooOld,
+      `backup "${filename}" was dumped from PostgreSQL ${dumpedFrom.server_version} (pg_dump ${dumpedFrom.pg_dump_version}) and this server is PostgreSQL ${target.version}, an older major; ` +
+        `a dump restores onto its own major or a newer one (an older server does not know some of its statements and catalog settings, e.g. SET transaction_timeout from 17); ` +
+        `nothing was changed; restore onto a PostgreSQL ${dumpMajor} or newer server`,
+    );
+  }
+}
+
+/** 15 from "15.20 (Debian 15.20-0+deb12u1)" or "17.11"; undefined when unreadable. */
+export function majorOf(version: string): number | undefined {
+  const match = /^(\d+)/.exec(version.trim());
+  return match ? Number(match[1]) : undefined;
 }
 
 /** Copies the object, then its manifest, into BACKUP_DIR through the stores; false if the local copy already matched. */

@@ -157,7 +157,8 @@ describe('fbb history on Temporal (visibility of a namespace of its own, real ru
       error: { type: 'RestoreCancelled', message: expect.stringMatching(/^cancelled by .+; the database was not changed$/) },
     });
     const table = await fbb(['history', '--type', 'restore'], env);
-    expect(table.stdout).toMatch(/ restore +cancelled +hist-restore +from family_brain_daily_\d{8}_\d{6}\.sql\.gz; pre-restore backup family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz; RestoreCancelled: cancelled by /);
+    // Cancelled while it waited: the pre-restore backup is made only once confirmed, so there is none.
+    expect(table.stdout).toMatch(/ restore +cancelled +hist-restore +from family_brain_daily_\d{8}_\d{6}\.sql\.gz; RestoreCancelled: cancelled by /);
   });
 
   it('without a Temporal server exits 3 and says how to go on', async () => {
@@ -230,13 +231,20 @@ describe('fbb history --local', () => {
     expect(JSON.parse((await fbb(['history', '--local', '--type', 'restore', '--json'], env)).stdout)).toEqual([]);
   });
 
-  it('shows a restore by its pre-restore backup, whose row is all a restore records', async () => {
-    const { env: own } = await freshEnv('hist_rst');
+  it('records nothing of a restore cancelled at the prompt (its pre-restore backup is made only once confirmed), and shows a restore by its pre-restore backup row', async () => {
+    const { env: own, database: db } = await freshEnv('hist_rst');
     const made = JSON.parse((await fbb(['backup', '--local', '--json'], own)).stdout) as BackupResult;
-    // Answering with the wrong name cancels after the pre-restore backup: the live database keeps its row.
+    // Answering with the wrong name cancels before any pre-restore backup: nothing is written, nothing recorded.
     const cancelled = await fbb(['restore', made.filename, '--local', '--workflow-id', 'restore-drill-1'], own, ['not-the-name']);
     expect(cancelled.stdout).toMatch(/\n {2}reason +RestoreCancelled: cancelled by .+; the database was not changed\n {2}took +[\d.]+ s\n {2}next +nothing was changed; run the restore again when you are sure\n$/);
     expect(cancelled.code).toBe(5);
+    expect(JSON.parse((await fbb(['history', '--local', '--json', '--type', 'restore'], own)).stdout)).toEqual([]);
+    // A restore that got as far as its pre-restore backup left that backup's row, as the backup pipeline writes it.
+    await withAdmin(async (c) => {
+      await c.query("INSERT INTO system_logs (level, source, message, details) VALUES ('info', 'backup', 'backup family_brain_pre_restore_20261124_050000.sql.gz verified and stored', $1)", [
+        JSON.stringify({ workflow_id: 'restore-drill-1', filename: 'family_brain_pre_restore_20261124_050000.sql.gz', backup_type: 'pre_restore', size_mb: 2, total_rows: 10, verified: { ok: true }, duration_ms: 1000 }),
+      ]);
+    }, db);
     const { code, stdout } = await fbb(['history', '--local', '--json', '--type', 'restore'], own);
     expect(JSON.parse(stdout)).toEqual([
       {
@@ -246,14 +254,14 @@ describe('fbb history --local', () => {
         status: 'unknown',
         started_at: expect.stringMatching(ISO),
         closed_at: null,
-        summary: { restore_status: null, restored_from: null, pre_restore_backup: expect.stringMatching(/^family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz$/), verified: null },
+        summary: { restore_status: null, restored_from: null, pre_restore_backup: 'family_brain_pre_restore_20261124_050000.sql.gz', verified: null },
         error: null,
         source: 'system_logs',
       },
     ]);
     expect(code).toBe(0);
     const table = await fbb(['history', '--local', '--type', 'restore'], own);
-    expect(table.stdout).toMatch(/ restore +unknown +restore-drill-1 +pre-restore backup family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz; the restore's own outcome is not recorded in system_logs\n$/);
+    expect(table.stdout).toMatch(/ restore +unknown +restore-drill-1 +pre-restore backup family_brain_pre_restore_20261124_050000\.sql\.gz; the restore's own outcome is not recorded in system_logs\n$/);
     const backups = JSON.parse((await fbb(['history', '--local', '--json', '--type', 'backup'], own)).stdout) as HistoryEntry[];
     expect(backups.map((e) => [e.kind, e.status])).toEqual([['backup', 'completed']]);
   });

@@ -250,7 +250,7 @@ describe('fbb restore on a real worker, confirmed or cancelled from a second fbb
     const confirm = await fbb(['restore', 'confirm', id, '--json'], env);
     // The confirmRestore Update answers with the phase the restore moved to.
     const sent = JSON.parse(confirm.stdout) as { workflow_id: string; update: string; by: string; phase: string; status: string };
-    expect(sent).toEqual({ workflow_id: id, update: 'confirmRestore', by: expect.stringContaining('@'), phase: 'restoring', status: 'running' });
+    expect(sent).toEqual({ workflow_id: id, update: 'confirmRestore', by: expect.stringContaining('@'), phase: 'pre_backup', status: 'running' });
     expect(confirm.code).toBe(0);
     const ended = await whenEnded(id);
     expect(ended).toMatchObject({ status: 'completed', summary: { restore_status: 'success', restored_from: backup.filename, pre_restore_backup: expect.stringMatching(/^family_brain_pre_restore_\d{8}_\d{6}\.sql\.gz$/), verified: true }, error: null });

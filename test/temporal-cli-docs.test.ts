@@ -118,7 +118,7 @@ function printedResult<T>(output: string): T {
   return JSON.parse(m[1]!) as T;
 }
 
-/** The `Result` line `temporal workflow update execute` prints (the CLI shows an object as a Go map: `map[phase:restoring status:running]`). */
+/** The `Result` line `temporal workflow update execute` prints (the CLI shows an object as a Go map: `map[phase:pre_backup status:running]`). */
 function updateAnswer(output: string): string {
   const m = /^\s*Result\s+(.*)$/m.exec(output);
   if (!m) throw new Error(`no Result line in:\n${output}`);
@@ -199,7 +199,7 @@ describe('restores driven by the documented temporal commands', () => {
     const sent = await sh(withId(doc(file, new RegExp(`^temporal workflow ${how} .*--name ${name} `))));
     if (how === 'signal') expect(sent).toContain('Signal workflow succeeded');
     // The Update's answer: the phase the restore moved to.
-    else expect(updateAnswer(sent)).toBe(outcome === 'success' ? 'map[phase:restoring status:running]' : 'map[phase:done status:cancelled]');
+    else expect(updateAnswer(sent)).toBe(outcome === 'success' ? 'map[phase:pre_backup status:running]' : 'map[phase:done status:cancelled]');
     const result = printedResult<RestoreResult>(await sh(withId(doc('docs/operations.md', /workflow result --workflow-id <id>$/, { nth: 1, count: 2 }))));
     expect(result.status).toBe(outcome);
     if (outcome === 'success') {

@@ -131,6 +131,7 @@ export function startRun(rawInput: unknown): RestoreRun {
     confirm: (by) => (run.confirmedBy = by),
     cancel: (c) => {
       run.cancelled = c;
+      run.state.cancel_requested_by = c.cancelled_by || 'unknown';
       run.stopBeside?.();
     },
   });

@@ -2,7 +2,7 @@
 //
 //   npm run bench -- [--scale 200] [--runs 3] [--modes gzip:1,gzip:6,zstd:3,custom:1] [--restore-runs N]
 //                    [--verify during_dump,after_dump|none] [--maintenance-workers N] [--reference]
-//                    [--cache-dir DIR] [--out .bench/results.json]
+//                    [--postgres 15|16|17|18] [--cache-dir DIR] [--out .bench/results.json]
 //
 // Builds the sample database at --scale (200 ≈ 1 GB on disk, 400 ≈ 2 GB) in a PostgreSQL cluster
 // kept in --cache-dir, so the next run with the same scale starts at once. Then, --runs times,
@@ -53,6 +53,8 @@ interface Args {
   /** BACKUP_VERIFY values to run ours with: one pass (during_dump) and two (after_dump, which also times the dump step alone). */
   verify: Verify[];
   reference: boolean;
+  /** PostgreSQL major of the benchmark's server (and so of the bare tools); undefined: the machine's default (15). */
+  major: number | undefined;
 }
 
 type Verify = 'during_dump' | 'after_dump';
@@ -69,6 +71,12 @@ interface Sample {
   /** For ours: the dump and verify steps, from the workflow's result. */
   dump_s?: number;
   verify_s?: number;
+}
+
+function majorArg(value: string): number {
+  const major = Number(value);
+  if (![15, 16, 17, 18].includes(major)) throw new Error(`--postgres: "${value}" is not 15, 16, 17 or 18 (install 16-18 with: bash scripts/install-deps.sh --postgres ${value})`);
+  return major;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -94,6 +102,7 @@ function parseArgs(argv: string[]): Args {
     out: get('out', '.bench/results.json'),
     maintenanceWorkMem: get('maintenance-work-mem', '512MB'),
     reference: argv.includes('--reference'),
+    major: argv.includes('--postgres') ? majorArg(get('postgres', '')) : undefined,
     maintenanceWorkers: argv.includes('--maintenance-workers') ? get('maintenance-workers', '') : undefined,
     verify: get('verify', 'during_dump,after_dump')
       .split(',')
@@ -145,7 +154,9 @@ const FORMAT: Record<Kind, string> = { gzip: 'plain_gzip', zstd: 'plain_zstd', c
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fbb-bench-'));
-  const cluster = await startPgCluster({ persistentDir: path.join(args.cacheDir, `scale-${args.scale}`) });
+  // One cached cluster per scale and major (15, the default, keeps the directory name it always had).
+  const clusterDir = path.join(args.cacheDir, args.major === undefined ? `scale-${args.scale}` : `scale-${args.scale}-pg${args.major}`);
+  const cluster = await startPgCluster({ persistentDir: clusterDir, ...(args.major === undefined ? {} : { major: args.major }) });
   const bin = cluster.binDir;
   const env = (database: string, extra: Record<string, string> = {}) => ({
     PATH: process.env.PATH ?? '/usr/bin:/bin',

@@ -17,7 +17,7 @@ import type { Config } from '../src/config';
 import { diffFingerprints } from './compare';
 import { backupDatabase, restoreDatabase } from '../src/workflows';
 import type { RestoreResult } from '../src/workflows/restoreDatabase';
-import { createDatabase, dropDatabase, fingerprint, runActivity, tempDir, testConfig, uniqueName, withAdmin } from './helpers';
+import { createDatabase, dropDatabase, dropDatabasesLike, fingerprint, tempDir, runActivity, testConfig, uniqueName, withAdmin } from './helpers';
 import { onTemporal, startTestWorker, testClient } from './temporal';
 
 /** Backups, restores and workers on a machine other test files load too. */
@@ -29,10 +29,7 @@ const mounts: string[] = [];
 afterAll(async () => {
   for (const dir of mounts) await execa('umount', [dir], { reject: false });
   await Promise.all(made.map(dropDatabase));
-  const { rows } = await withAdmin((c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'fbb_fbd%'"));
-  await withAdmin(async (c) => {
-    for (const { datname } of rows) await c.query(`DROP DATABASE "${datname}" WITH (FORCE)`);
-  });
+  await dropDatabasesLike('fbb_fbd');
 });
 
 /** Runs `workflow` to its end on the dev server with a real Worker for `config`; returns its result or its failure. */

@@ -15,7 +15,7 @@ import { diffFingerprints } from './compare';
 import { runCli } from '../src/client/cli';
 import { backupDatabase, confirmRestore, restoreDatabase, statusQuery } from '../src/workflows';
 import type { RestoreResult } from '../src/workflows/restoreDatabase';
-import { captured, createDatabase, dropDatabase, fingerprint, runActivity, testConfig, uniqueName, withAdmin } from './helpers';
+import { captured, createDatabase, dropDatabase, dropDatabasesLike, fingerprint, runActivity, testConfig, uniqueName, withAdmin } from './helpers';
 import { onTemporal, startTestWorker, temporalInfo, testClient, type TestWorker } from './temporal';
 
 /** Backups, restores and workers on a machine other test files load too. */
@@ -27,10 +27,7 @@ const workers: TestWorker[] = [];
 afterAll(async () => {
   await Promise.all(workers.map((w) => w.stop()));
   await Promise.all(made.map(dropDatabase));
-  const { rows } = await withAdmin((c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'fbb_frs%'"));
-  await withAdmin(async (c) => {
-    for (const { datname } of rows) await c.query(`DROP DATABASE "${datname}" WITH (FORCE)`);
-  });
+  await dropDatabasesLike('fbb_frs');
 });
 
 /** A real Worker for `config` (activities optionally replaced); returns a starter for workflows on its task queue. */

@@ -115,6 +115,14 @@ export async function createDatabase(label: string, sample: SampleOptions | fals
 }
 
 /** Drops a database made by createDatabase. */
+/** Drops every database whose name starts with `prefix` (a test file's own, live, aside or restored), ending their sessions. */
+export async function dropDatabasesLike(prefix: string): Promise<void> {
+  const { rows } = await withAdmin((c) => c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [prefix]));
+  await withAdmin(async (c) => {
+    for (const { datname } of rows) await c.query(`DROP DATABASE "${datname}" WITH (FORCE)`);
+  });
+}
+
 export async function dropDatabase(name: string): Promise<void> {
   await withAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
 }

@@ -1,15 +1,14 @@
 // Issue 21 items 2, 14 and 16 (--table with quotes): bad input refused before anything runs, and
 // quoted table names accepted as SQL reads them; on the real dev server with real Workers.
-import { WorkflowFailedError } from '@temporalio/client';
-import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/client/cli';
+import { applicationFailureOf } from '../src/client/failures';
 import type { Config } from '../src/config';
 import { parseQualifiedName } from '../src/partial/input';
 import { diffFingerprints } from './compare';
 import { backupDatabase, checkEnvironment, listBackups, restoreDrill, restoreTable, restoreTenant } from '../src/workflows';
 import { temporalDriver, type Runner } from './drivers';
-import { captured, createDatabase, fingerprint, testConfig, uniqueName, userEnvFor, withAdmin } from './helpers';
+import { captured, createDatabase, dropDatabasesLike, fingerprint, testConfig, uniqueName, userEnvFor, withAdmin } from './helpers';
 import { onTemporal, startTestWorker, temporalInfo, type TestWorker } from './temporal';
 
 const driver = temporalDriver();
@@ -33,18 +32,10 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await driver.release();
-  const { rows } = await withAdmin((c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'fbb_rin%'"));
-  await withAdmin(async (c) => {
-    for (const { datname } of rows) await c.query(`DROP DATABASE "${datname}" WITH (FORCE)`);
-  });
+  await dropDatabasesLike('fbb_rin');
 });
 
-/** The ApplicationFailure inside a workflow's failure. */
-function innermost(err: unknown): ApplicationFailure | undefined {
-  let e: unknown = err;
-  while (e instanceof WorkflowFailedError || e instanceof ActivityFailure) e = e.cause;
-  return e instanceof ApplicationFailure ? e : undefined;
-}
+const innermost = applicationFailureOf;
 
 describe('fbb restore --table --as', () => {
   let worker: TestWorker;

@@ -5,37 +5,28 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { WorkflowFailedError } from '@temporalio/client';
-import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { libpqEnv } from '../src/activities/pgTools';
 import { prepareRestore } from '../src/activities/restore/prepare';
 import { runCli } from '../src/client/cli';
+import { applicationFailureOf } from '../src/client/failures';
 import type { Config } from '../src/config';
 import { diffFingerprints } from './compare';
 import { backupDatabase, cancelRestore, confirmRestore, restoreDatabase, restoreDrill, restoreTable, restoreTenant } from '../src/workflows';
 import { temporalDriver } from './drivers';
-import { captured, createDatabase, fingerprint, testConfig, uniqueName, userEnvFor, withAdmin } from './helpers';
+import { captured, createDatabase, dropDatabasesLike, fingerprint, testConfig, uniqueName, userEnvFor, withAdmin } from './helpers';
 import { onTemporal, startTestWorker, temporalInfo, testClient } from './temporal';
 
 const driver = temporalDriver();
 const workflowId = (label: string) => uniqueName(label).replace(/_/g, '-');
 afterAll(async () => {
   await driver.release();
-  const { rows } = await withAdmin((c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'fbb_pl%'"));
-  await withAdmin(async (c) => {
-    for (const { datname } of rows) await c.query(`DROP DATABASE "${datname}" WITH (FORCE)`);
-  });
+  await dropDatabasesLike('fbb_pl');
 });
 
-/** The ApplicationFailure inside a workflow's failure. */
-function innermost(err: unknown): ApplicationFailure | undefined {
-  let e: unknown = err;
-  while (e instanceof WorkflowFailedError || e instanceof ActivityFailure) e = e.cause;
-  return e instanceof ApplicationFailure ? e : undefined;
-}
+const innermost = applicationFailureOf;
 
 const LEGACY = 'family_brain_daily_20251208_020000.sql.gz';
 

@@ -11,16 +11,13 @@ import { diffFingerprints, fingerprintDatabase } from './compare';
 import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
 import { backupDatabase, cancelRestore, confirmRestore, restoreDatabase } from '../src/workflows';
 import { temporalDriver, type Driver, type Runner } from './drivers';
-import { createDatabase, fingerprint, restoreFileIntoNewDatabase, testConfig, uniqueName, withAdmin, withServer } from './helpers';
+import { createDatabase, dropDatabasesLike, fingerprint, restoreFileIntoNewDatabase, testConfig, uniqueName, withAdmin, withServer } from './helpers';
 
 const driver = temporalDriver();
 afterAll(async () => {
   await driver.release();
   // Every database this file made, live, aside or restored, has "rst" in its name.
-  const { rows } = await withAdmin((c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'fbb_rst%'"));
-  await withAdmin(async (c) => {
-    for (const { datname } of rows) await c.query(`DROP DATABASE "${datname}" WITH (FORCE)`);
-  });
+  await dropDatabasesLike('fbb_rst');
 });
 
 /** A workflow ID no other run on the dev server has. */

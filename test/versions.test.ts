@@ -2,10 +2,9 @@
 // and the moves between majors: 15 → N restores identically, N → 15 is refused before any change,
 // client tools older than the server are a named error. `npm test` runs it for 17;
 // `npm run test:versions` for 16 and 18 (FBB_TEST_PG_MAJORS). Workflows run on the Temporal dev server.
+import { applicationFailureOf } from '../src/client/failures';
 import fs from 'node:fs';
 import path from 'node:path';
-import { WorkflowFailedError } from '@temporalio/client';
-import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupManifest } from '../src/backup/manifest';
 import type { Config } from '../src/config';
@@ -40,11 +39,7 @@ async function vectorPlans(server: Server, database: string): Promise<string[]> 
   });
 }
 
-function failure(err: unknown): ApplicationFailure | undefined {
-  let e: unknown = err;
-  while (e instanceof WorkflowFailedError || e instanceof ActivityFailure) e = e.cause;
-  return e instanceof ApplicationFailure ? e : undefined;
-}
+const failure = applicationFailureOf;
 
 /** What the tools must be for a server of `major` (src/activities/pgToolChoice.ts), as its messages say. */
 const toolRule = (major: number) =>

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/client/cli';
 import { ExitCode } from '../src/client/exitCodes';
 import { resultWithin } from '../src/client/runner';
-import { IDEMPOTENT_START } from '../src/client/temporalRunner';
+import { IDEMPOTENT_START, temporalRunner } from '../src/client/temporalRunner';
 import type { StatusReport } from '../src/client/history/entry';
 import type { Config } from '../src/config';
 import { backupDatabase, restoreDatabase } from '../src/workflows';
@@ -92,7 +92,7 @@ describe('fbb backup on a real worker, with --workflow-id as an idempotency key'
     expect(again.stderr).toMatch(new RegExp(`^fbb: backup nightly-2026-11-24 already finished \\(at ${ISO}\\); showing its result, no second backup was made\n$`));
     expect(JSON.parse(again.stdout)).toEqual(result);
     expect(again.code).toBe(0);
-    const human = await fbb(['backup', '--workflow-id', 'nightly-2026-11-24'], env);
+    const human = await fbb(['backup', '--type', 'daily', '--workflow-id', 'nightly-2026-11-24'], env);
     expect(human.stdout).toMatch(new RegExp(`^backup ${esc(result.filename)}: verified\n {2}size +${result.size_mb} MB \\(sha256 ${result.sha256!.slice(0, 12)}…\\)\n`));
     expect(backupFiles(config.backup.dir)).toEqual([result.filename]);
 
@@ -172,6 +172,52 @@ describe('fbb backup on a real worker, with --workflow-id as an idempotency key'
     // nightly-2026-11-24 completed in the first test; a start that raced past the CLI's look gets this error.
     const start = client.workflow.start(backupDatabase, { args: [{ backup_type: 'daily' }], workflowId: 'nightly-2026-11-24', taskQueue: config.temporal.taskQueue, ...IDEMPOTENT_START });
     await expect(start).rejects.toBeInstanceOf(WorkflowExecutionAlreadyStartedError);
+  });
+});
+
+describe('a workflow ID stands for one command: another input under it is not attached to', () => {
+  // No worker polls these task queues: every run stays running, as a restore waiting for its turn would.
+  const idle = () => onTemporal(testConfig({ database: 'family_brain' }));
+
+  it('an explicit --workflow-id that names a run of other input is refused (exit 2) and starts nothing', async () => {
+    const config = idle();
+    const first = fbbRunning(['restore', 'family_brain_daily_20261123_020000.sql.gz', '--yes', '--workflow-id', 'restore-which-file'], userEnv(config));
+    const client = await testClient();
+    cleanups.push(async () => {
+      await client.workflow.getHandle('restore-which-file').terminate('test over').catch(() => undefined);
+      await first.code;
+    });
+    await eventually('the first restore started', async () => first.io.text().stderr, (s) => s.includes('started'));
+
+    const other = await fbb(['restore', 'family_brain_daily_20261124_020000.sql.gz', '--yes', '--workflow-id', 'restore-which-file'], userEnv(config));
+    expect(other.stderr).toBe(
+      'fbb: workflow ID restore-which-file names a run started with other input (backup_filename: "family_brain_daily_20261123_020000.sql.gz" there, ' +
+        '"family_brain_daily_20261124_020000.sql.gz" here); nothing was started; choose another --workflow-id, or repeat that run\'s command exactly to follow it\n',
+    );
+    expect(other.code).toBe(2);
+    const { executions } = await client.workflowService.listWorkflowExecutions({ namespace: temporalInfo.namespace, query: `WorkflowId = 'restore-which-file'` });
+    expect(executions).toHaveLength(1);
+  });
+
+  it('a default ID (made from the second) that names another command\'s run moves on to -2, -3; the same input still attaches', async () => {
+    const config = idle();
+    const runner = temporalRunner(await testClient(), config);
+    const id = 'restore-family_brain-20261205T230000Z';
+    const start = (file: string) => runner.start(restoreDatabase, { args: [{ backup_filename: file, confirm_restore: true }], workflowId: id, explicitId: false });
+    const a = await start('a.sql.gz');
+    const b = await start('b.sql.gz');
+    const c = await start('c.sql.gz');
+    const again = await start('b.sql.gz');
+    cleanups.push(async () => {
+      const client = await testClient();
+      for (const w of [id, `${id}-2`, `${id}-3`]) await client.workflow.getHandle(w).terminate('test over').catch(() => undefined);
+    });
+    expect([a, b, c, again].map((s) => [s.workflowId, s.existing?.state ?? 'started'])).toEqual([
+      [id, 'started'],
+      [`${id}-2`, 'started'],
+      [`${id}-3`, 'started'],
+      [`${id}-2`, 'running'],
+    ]);
   });
 });
 

@@ -31,8 +31,13 @@ export interface StartedWorkflow<W extends Workflow> {
 /** Starts workflows for CLI commands: on Temporal, or with --local in this process. */
 export interface WorkflowRunner {
   readonly local: boolean;
-  /** Starts a run, or attaches to the run `workflowId` already names (running, or completed successfully). */
-  start<W extends Workflow>(workflow: W, options: { args: Parameters<W>; workflowId: string }): Promise<StartedWorkflow<W>>;
+  /**
+   * Starts a run, or attaches to the run `workflowId` already names (running, or completed successfully)
+   * when it was started with the same input. Another input under an explicit ID is refused (exit 2);
+   * under a default ID (`explicitId: false`, made from the time) the run starts under the next free ID,
+   * which `StartedWorkflow.workflowId` names.
+   */
+  start<W extends Workflow>(workflow: W, options: { args: Parameters<W>; workflowId: string; explicitId?: boolean }): Promise<StartedWorkflow<W>>;
   /** How many workers poll the configured task queue for workflows, as the server saw lately; undefined when unknown or --local. */
   workersPolling(): Promise<number | undefined>;
   close(): Promise<void>;

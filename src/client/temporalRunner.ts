@@ -5,8 +5,10 @@ import {
   WorkflowNotFoundError,
   type Workflow,
 } from '@temporalio/common';
-import type { Client, WorkflowExecutionDescription, WorkflowHandle, WorkflowStartOptions } from '@temporalio/client';
+import type { Client, WorkflowExecutionDescription, WorkflowHandle, WorkflowHandleWithFirstExecutionRunId, WorkflowStartOptions } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { isDeepStrictEqual } from 'node:util';
+import { CliError, ExitCode } from './exitCodes';
 import type { Config } from '../config';
 import { otherType, type ExistingRun, type StartedWorkflow, type WorkflowRunner } from './runner';
 
@@ -23,21 +25,34 @@ export const IDEMPOTENT_START = { workflowIdConflictPolicy: 'USE_EXISTING', work
 export function temporalRunner(client: Client, config: Config): WorkflowRunner {
   return {
     local: false,
-    async start(workflow, { args, workflowId }) {
-      const found = await describeOrUndefined(client.workflow.getHandle(workflowId));
-      const state = found?.status.name === 'RUNNING' ? 'running' : found?.status.name === 'COMPLETED' ? 'completed' : undefined;
-      if (found && state) {
-        if (found.type !== workflow.name) throw otherType(workflowId, found.type, workflow.name);
-        const since = (state === 'completed' ? (found.closeTime ?? found.startTime) : found.startTime).toISOString();
-        return wrap(client.workflow.getHandle(workflowId, state === 'completed' ? found.runId : undefined), { state, since });
-      }
-      try {
-        const options = { args, workflowId, taskQueue: config.temporal.taskQueue, ...IDEMPOTENT_START };
-        return wrap(await client.workflow.start(workflow, options as unknown as WorkflowStartOptions<typeof workflow>), null);
-      } catch (err) {
-        // Another client's run with this ID completed between the look and the start.
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-        return wrap(client.workflow.getHandle(workflowId), { state: 'completed', since: new Date().toISOString() });
+    async start(workflow, { args, workflowId: asked, explicitId = true }) {
+      let workflowId = asked;
+      for (let looks = 0; ; looks++) {
+        if (looks === 50) throw new Error(`could not start ${workflow.name} under ${asked} or a following ID: each look found another run`);
+        const found = await describeOrUndefined(client.workflow.getHandle(workflowId));
+        const state = found?.status.name === 'RUNNING' ? 'running' : found?.status.name === 'COMPLETED' ? 'completed' : undefined;
+        if (found && state) {
+          if (found.type !== workflow.name) throw otherType(workflowId, found.type, workflow.name);
+          const differences = inputDifferences(await startInput(client, found.workflowId, found.runId), args);
+          if (differences.length === 0) {
+            const since = (state === 'completed' ? (found.closeTime ?? found.startTime) : found.startTime).toISOString();
+            return wrap(client.workflow.getHandle(workflowId, state === 'completed' ? found.runId : undefined), { state, since });
+          }
+          // A default ID names the second it was made in: another command's run in that second is not this one.
+          if (explicitId) throw otherInput(workflowId, differences);
+          workflowId = nextDefaultId(workflowId);
+          continue;
+        }
+        let handle: WorkflowHandleWithFirstExecutionRunId<typeof workflow>;
+        try {
+          handle = await client.workflow.start(workflow, { args, workflowId, taskQueue: config.temporal.taskQueue, ...IDEMPOTENT_START } as unknown as WorkflowStartOptions<typeof workflow>);
+        } catch (err) {
+          // Another client's run with this ID completed between the look and the start: look again.
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+          continue;
+        }
+        // USE_EXISTING attaches to a run another client started between the look and the start: look again if its input differs.
+        if (inputDifferences(await startInput(client, workflowId, handle.firstExecutionRunId), args).length === 0) return wrap(handle, null);
       }
     },
     workersPolling: () => workersPolling(client, config.temporal.taskQueue),
@@ -77,6 +92,44 @@ function wrap<W extends Workflow>(handle: WorkflowHandle<W>, existing: ExistingR
       }));
     },
   };
+}
+
+/** `backup-x-20261124T020000Z` -> `...-2`, `...-2` -> `...-3`: the next free-looking default ID after a clash. */
+export function nextDefaultId(id: string): string {
+  const numbered = /^(.*Z)-(\d+)$/.exec(id);
+  return numbered ? `${numbered[1]}-${Number(numbered[2]) + 1}` : `${id}-2`;
+}
+
+/** The arguments the run `runId` of `workflowId` was started with, decoded (the first event of its history). */
+async function startInput(client: Client, workflowId: string, runId: string): Promise<unknown[]> {
+  const { history } = await client.workflowService.getWorkflowExecutionHistory({
+    namespace: client.options.namespace,
+    execution: { workflowId, runId },
+    maximumPageSize: 1,
+  });
+  const payloads = history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
+  return payloads.map((p) => client.options.loadedDataConverter.payloadConverter.fromPayload(p));
+}
+
+/** `key: theirs there, ours here` for every top-level input field that differs (as JSON sees them); [] when the inputs are the same. */
+export function inputDifferences(theirs: unknown[], ours: unknown[]): string[] {
+  const plain = (v: unknown): unknown => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
+  const a = (plain(theirs[0]) ?? {}) as Record<string, unknown>;
+  const b = (plain(ours[0]) ?? {}) as Record<string, unknown>;
+  if (theirs.length > 1 || ours.length > 1 || typeof a !== 'object' || typeof b !== 'object') {
+    return isDeepStrictEqual(plain(theirs), plain(ours)) ? [] : [`input ${JSON.stringify(plain(theirs))} there, ${JSON.stringify(plain(ours))} here`];
+  }
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+  return keys.filter((k) => !isDeepStrictEqual(a[k], b[k])).map((k) => `${k}: ${JSON.stringify(a[k]) ?? 'unset'} there, ${JSON.stringify(b[k]) ?? 'unset'} here`);
+}
+
+/** A start under an explicit ID whose run was started with other input: attaching would follow someone else's run. */
+function otherInput(workflowId: string, differences: string[]): CliError {
+  return new CliError(
+    `workflow ID ${workflowId} names a run started with other input (${differences.join('; ')}); nothing was started; ` +
+      'choose another --workflow-id, or repeat that run\'s command exactly to follow it',
+    ExitCode.badInput,
+  );
 }
 
 /** The server's description of the run `handle` names, or undefined when it has none. */

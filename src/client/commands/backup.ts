@@ -50,8 +50,8 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
       const input: BackupInput = { backup_type: opts.type, upload_to_s3: opts.uploadToS3, cleanup_old: opts.cleanup, dry_run: opts.dryRun, format: opts.format ?? config.backup.format };
       const runner = await openRunner(config, { local: opts.local, notice: ctx.notice, connect: ctx.connect });
       try {
-        const workflowId = opts.workflowId ?? backupWorkflowId(config.database.database, opts.type);
-        const started = await runner.start(backupDatabase, { args: [input], workflowId });
+        const started = await runner.start(backupDatabase, { args: [input], workflowId: opts.workflowId ?? backupWorkflowId(config.database.database, opts.type), explicitId: opts.workflowId !== undefined });
+        const { workflowId } = started;
         if (started.existing === null) ctx.notice(`fbb: backup ${workflowId} started${runner.local ? '' : ` on task queue ${config.temporal.taskQueue}`}`);
         else if (started.existing.state === 'running') ctx.notice(`fbb: backup ${workflowId} was already running (since ${started.existing.since}); waiting for it instead of starting another`);
         else ctx.notice(`fbb: backup ${workflowId} already finished (at ${started.existing.since}); showing its result, no second backup was made`);

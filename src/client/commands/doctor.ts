@@ -26,7 +26,7 @@ export function registerDoctor(program: Command, ctx: CommandContext): void {
       try {
         // With no worker, nothing would ever run the checks: say so now instead of after the wait below.
         if (await noWorkerPolling(runner)) throw new CliError(`${noWorkerMessage(config)}; nothing was started`, ExitCode.cannotConnect);
-        const started = await runner.start(checkEnvironment, { args: [{ mode: opts.local ? 'local' : 'temporal', ...(opts.notifyTest ? { notify_test: true } : {}) }], workflowId: opts.workflowId ?? doctorWorkflowId() });
+        const started = await runner.start(checkEnvironment, { args: [{ mode: opts.local ? 'local' : 'temporal', ...(opts.notifyTest ? { notify_test: true } : {}) }], workflowId: opts.workflowId ?? doctorWorkflowId(), explicitId: opts.workflowId !== undefined });
         const report = await resultWithin(started.result(), 120_000, config.temporal.taskQueue).catch((err: unknown) => {
           if (err instanceof CliError) throw err;
           const { message, exitCode } = describeFailure('doctor', err);

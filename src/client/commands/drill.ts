@@ -35,8 +35,8 @@ export function registerDrill(program: Command, ctx: CommandContext): void {
       const config = ctx.config();
       const runner = await openRunner(config, { local: opts.local, notice: ctx.notice, connect: ctx.connect });
       try {
-        const workflowId = opts.workflowId ?? drillWorkflowId(config.database.database);
-        const started = await runner.start(restoreDrill, { args: [opts.source ? { source: opts.source } : {}], workflowId });
+        const started = await runner.start(restoreDrill, { args: [opts.source ? { source: opts.source } : {}], workflowId: opts.workflowId ?? drillWorkflowId(config.database.database), explicitId: opts.workflowId !== undefined });
+        const { workflowId } = started;
         if (started.existing === null) ctx.notice(`fbb: restore drill ${workflowId} started${runner.local ? '' : ` on task queue ${config.temporal.taskQueue}`}`);
         if (started.existing === null && (await noWorkerPolling(runner))) ctx.notice(`fbb: warning: ${noWorkerMessage(config)}; the drill waits until one does`);
         let result: DrillResult;

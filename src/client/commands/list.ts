@@ -22,7 +22,7 @@ export function registerList(program: Command, ctx: CommandContext): void {
       const config = ctx.config();
       const runner = await openRunner(config, { local: opts.local, notice: ctx.notice, connect: ctx.connect });
       try {
-        const started = await runner.start(listBackups, { args: [{ include_s3: opts.includeS3 }], workflowId: opts.workflowId ?? listWorkflowId() });
+        const started = await runner.start(listBackups, { args: [{ include_s3: opts.includeS3 }], workflowId: opts.workflowId ?? listWorkflowId(), explicitId: opts.workflowId !== undefined });
         const catalog = await resultWithin(started.result(), 120_000, config.temporal.taskQueue).catch((err: unknown) => {
           if (err instanceof CliError) throw err;
           const { message, exitCode } = describeFailure('list', err);

@@ -88,9 +88,9 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
       }
       const runner = await openRunner(config, { local: opts.local, notice: ctx.notice, connect: ctx.connect });
       try {
-        const id = opts.workflowId ?? restoreWorkflowId(config.database.database);
         const input = { backup_filename: target, backup_source: opts.source, confirm_restore: opts.yes, create_pre_restore_backup: opts.preRestoreBackup, allow_unverified: opts.allowUnverified, ...(opts.roles ? {} : { recreate_roles: false }), ...doubtOptions(opts) };
-        const started = await runner.start(restoreDatabase, { args: [input], workflowId: id });
+        const started = await runner.start(restoreDatabase, { args: [input], workflowId: opts.workflowId ?? restoreWorkflowId(config.database.database), explicitId: opts.workflowId !== undefined });
+        const id = started.workflowId;
         if (started.existing === null) ctx.notice(`fbb: restore ${id} started`);
         else if (started.existing.state === 'running') ctx.notice(`fbb: restore ${id} was already running (since ${started.existing.since}); following it instead of starting another`);
         else ctx.notice(`fbb: restore ${id} already finished (at ${started.existing.since}); showing its result, nothing was started`);

@@ -68,13 +68,14 @@ export async function runPartialRestore(ctx: CommandContext, file: string, opts:
   const tenantInput = { ...common, tenant_id: opts.tenant, ...(opts.tenantColumn ? { tenant_column: opts.tenantColumn } : {}), ...(opts.tenantTable ? { tenant_table: opts.tenantTable } : {}) };
   const tableInput = { ...common, table: opts.table, ...(opts.as !== undefined ? { as: opts.as } : {}) };
   validateUpFront(() => (opts.tenant !== undefined ? parseTenantRestoreInput(tenantInput) : parseTableRestoreInput(tableInput)));
-  const id = opts.workflowId ?? restoreWorkflowId(config.database.database).replace(/^restore-/, `restore-${kind}-`);
+  const asked = { workflowId: opts.workflowId ?? restoreWorkflowId(config.database.database).replace(/^restore-/, `restore-${kind}-`), explicitId: opts.workflowId !== undefined };
   const runner = await openRunner(config, { local: opts.local, notice: ctx.notice, connect: ctx.connect });
   try {
     const started: StartedWorkflow<typeof restoreTenant> =
       opts.tenant !== undefined
-        ? await runner.start(restoreTenant, { workflowId: id, args: [tenantInput] })
-        : ((await runner.start(restoreTable, { workflowId: id, args: [tableInput] })) as StartedWorkflow<typeof restoreTenant>);
+        ? await runner.start(restoreTenant, { ...asked, args: [tenantInput] })
+        : ((await runner.start(restoreTable, { ...asked, args: [tableInput] })) as StartedWorkflow<typeof restoreTenant>);
+    const id = started.workflowId;
     if (started.existing === null) ctx.notice(`fbb: ${kind} restore ${id} started`);
     else ctx.notice(`fbb: ${kind} restore ${id} already ${started.existing.state === 'running' ? 'running' : 'finished'} (since ${started.existing.since}); following it instead of starting another`);
     if (started.existing === null && (await noWorkerPolling(runner))) ctx.notice(`fbb: warning: ${noWorkerMessage(config)}; the restore waits until one does`);

@@ -3,7 +3,7 @@
 // encrypted backup), and a restore onto a server that lacks them recreates them as they were.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Client } from 'pg';
+import { escapeIdentifier as quote, type Client } from 'pg';
 import type { CreatedRole } from '../backup/createdRoles';
 import type { ClusterRoles, EncryptionInfo, RoleDefinition } from '../backup/manifest';
 import { manifestName, parseManifest } from '../backup/manifest';
@@ -51,7 +51,6 @@ export async function recordClusterRoles(client: Client, referenced: string[], e
   return { roles, passwords_age: await encryptText(encryption.recipients, JSON.stringify(passwords)), note: null };
 }
 
-const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
 /** The comment a restore leaves on each role it creates: a retried attempt knows them by it. */
 export const createdByComment = (filename: string) => `fbb: created by the restore of ${filename}`;

@@ -1,5 +1,5 @@
 // What the partial restores need to know about a database's tables, read from pg_catalog.
-import type { ClientBase } from 'pg';
+import { escapeIdentifier, type ClientBase } from 'pg';
 import { COMPARABLE_TYPES_CTE, comparableSql } from '../activities/rowText';
 import { parseQualifiedName } from './input';
 
@@ -51,8 +51,8 @@ export interface Catalog {
   foreignKeys: ForeignKey[];
 }
 
-/** Quotes an identifier. */
-export const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+/** Quotes an identifier (pg's escapeIdentifier: doubled quotes inside double quotes). */
+export const ident = escapeIdentifier;
 
 const USER_TABLE = `c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`;

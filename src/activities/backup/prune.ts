@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
+import { escapeIdentifier } from 'pg';
 import { parseAsideDatabaseName, parseBackupName, timestampToDate } from '../../backup/naming';
 import { applyRetention, cutoff, type RetentionCandidate, type RetentionDecision } from '../../backup/retention';
 import type { Config } from '../../config';
@@ -154,7 +155,7 @@ export async function cleanLeftovers(config: Config, options: { dryRun: boolean;
       found.push({ kind, name: datname, removed: !options.dryRun });
     } else if (!datallowconn && ours(datname)) {
       const open = !options.dryRun && options.openClosed === true;
-      if (open) await withClient(config.database, (c) => c.query(`ALTER DATABASE "${datname.replace(/"/g, '""')}" WITH ALLOW_CONNECTIONS true`), config.database.maintenanceDatabase);
+      if (open) await withClient(config.database, (c) => c.query(`ALTER DATABASE ${escapeIdentifier(datname)} WITH ALLOW_CONNECTIONS true`), config.database.maintenanceDatabase);
       found.push({ kind: 'closed_database', name: datname, removed: open });
     }
   }

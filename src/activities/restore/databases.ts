@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import type { Client } from 'pg';
+import { escapeIdentifier as quote, type Client } from 'pg';
 import type { Config } from '../../config';
 import { ErrorType, permanent, transient } from '../../errors';
 import { countRows, listExtensions } from '../backup/inventory';
@@ -29,7 +29,6 @@ export function compareCounts(expected: Record<string, number> | null, actual: R
   return { tables, missing_extensions: missingExtensions, ok };
 }
 
-const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
 async function maintenance(config: Config): Promise<Client> {
   return connect(config.database, config.database.maintenanceDatabase).catch((err: unknown) => {

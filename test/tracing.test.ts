@@ -11,7 +11,7 @@ import { startTracing } from '../src/observability/tracing';
 import { runBoth, workerOptions } from '../src/worker';
 import { eventually } from './eventually';
 import { captured, createDatabase, dropDatabase, testConfig } from './helpers';
-import { onTemporal, quietRuntime, temporalInfo } from './temporal';
+import { onTemporal, quietRuntime, temporalInfo, testClient } from './temporal';
 
 const exporter = new InMemorySpanExporter();
 let database: string;
@@ -96,5 +96,11 @@ describe('tracing with OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
     const values = spans.flatMap((s) => Object.values(s.attributes).map((v) => `${s.name}: ${String(v)}`));
     expect(values.length).toBeGreaterThan(activities.length);
     expect(values.filter((v) => secrets.some((secret) => v.includes(secret)) || /:\/\/[^/\s]*:[^/\s]*@/.test(v))).toEqual([]);
+
+    // A traced run's history (trace headers, the interceptors' SDK flags) replays on the same bundle, as a new worker would replay it.
+    const workflowId = String(dump!.attributes.temporalWorkflowId);
+    const history = await (await testClient()).workflow.getHandle(workflowId).fetchHistory();
+    expect(JSON.stringify(history)).toContain('_tracer-data');
+    await Worker.runReplayHistory({ workflowBundle: { codePath: temporalInfo.workflowBundle } }, history, workflowId);
   });
 });

@@ -10,7 +10,8 @@ import { tracingFor } from '../observability/tracing';
  * returning. A configuration that does not load runs `fn` untraced: the command reports the error.
  */
 export async function withCommandSpan<T>(argv: string[], env: NodeJS.ProcessEnv, fn: () => Promise<T>): Promise<T> {
-  if (!env.OTEL_EXPORTER_OTLP_ENDPOINT) return fn();
+  // `fbb up` runs for days and starts no run itself (the schedules do): no span for it.
+  if (!env.OTEL_EXPORTER_OTLP_ENDPOINT || argv[0] === 'up') return fn();
   let config;
   try {
     config = loadConfig(env);

@@ -9,6 +9,7 @@ import { runCli } from '../src/client/cli';
 import type { Config } from '../src/config';
 import { startTracing } from '../src/observability/tracing';
 import { runBoth, workerOptions } from '../src/worker';
+import { restoreDatabase, statusQuery } from '../src/workflows';
 import { eventually } from './eventually';
 import { captured, createDatabase, dropDatabase, testConfig } from './helpers';
 import { onTemporal, quietRuntime, temporalInfo, testClient } from './temporal';
@@ -17,6 +18,7 @@ const exporter = new InMemorySpanExporter();
 let database: string;
 let config: Config;
 let stopWorker: () => Promise<void>;
+let backupFile: string;
 
 beforeAll(async () => {
   quietRuntime();
@@ -41,27 +43,31 @@ afterAll(async () => {
   if (database) await dropDatabase(database);
 });
 
+/** The environment of a user of this file's worker, with tracing on. */
+const userEnv = () => ({
+  TEMPORAL_ADDRESS: temporalInfo.address,
+  TEMPORAL_NAMESPACE: temporalInfo.namespace,
+  TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
+  PGHOST: config.database.host,
+  PGPORT: String(config.database.port),
+  PGUSER: config.database.user,
+  PGPASSWORD: config.database.password,
+  PGDATABASE: database,
+  BACKUP_DIR: config.backup.dir,
+  OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
+});
+
 const named = (spans: ReadableSpan[], name: string) => spans.filter((s) => s.name === name);
 const parentOf = (spans: ReadableSpan[], span: ReadableSpan) => spans.find((s) => s.spanContext().spanId === span.parentSpanId);
 
 describe('tracing with OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
   it('makes a backup one trace: fbb backup → StartWorkflow → RunWorkflow → StartActivity → RunActivity, with the database, file and size and no secret', async () => {
     const io = captured();
-    const env = {
-      TEMPORAL_ADDRESS: temporalInfo.address,
-      TEMPORAL_NAMESPACE: temporalInfo.namespace,
-      TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
-      PGHOST: config.database.host,
-      PGPORT: String(config.database.port),
-      PGUSER: config.database.user,
-      PGPASSWORD: config.database.password,
-      PGDATABASE: database,
-      BACKUP_DIR: config.backup.dir,
-      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
-    };
+    const env = userEnv();
     const code = await runCli(['backup', '--upload-to-s3', '--json'], { stdout: io.stdout, stderr: io.stderr, env });
     expect({ code, stderr: io.text().stderr }).toMatchObject({ code: 0 });
     const result = JSON.parse(io.text().stdout) as { filename: string; size_mb: number };
+    backupFile = result.filename;
 
     // The workflow's spans leave the sandbox through the sink after its last task: wait for them.
     const spans = await eventually('the RunWorkflow span', async () => exporter.getFinishedSpans(), (s) => named(s, 'RunWorkflow:backupDatabase').length === 1 && named(s, 'RunWorkflow:databaseLock').length === 1);
@@ -102,5 +108,22 @@ describe('tracing with OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
     const history = await (await testClient()).workflow.getHandle(workflowId).fetchHistory();
     expect(JSON.stringify(history)).toContain('_tracer-data');
     await Worker.runReplayHistory({ workflowBundle: { codePath: temporalInfo.workflowBundle } }, history, workflowId);
+  });
+
+  it('makes "fbb restore confirm" a trace of its own whose Update reaches the waiting restore: StartWorkflowUpdate → ValidateUpdate, HandleUpdate', async () => {
+    const client = await testClient();
+    const id = `trace-restore-${Date.now()}`;
+    const handle = await client.workflow.start(restoreDatabase, { taskQueue: config.temporal.taskQueue, workflowId: id, args: [{ backup_filename: backupFile, create_pre_restore_backup: false }] });
+    await eventually('the restore waiting for its confirmation', () => handle.query(statusQuery), (s) => s.phase === 'awaiting_confirmation');
+    const io = captured();
+    expect(await runCli(['restore', 'confirm', id], { stdout: io.stdout, stderr: io.stderr, env: userEnv() })).toBe(0);
+    expect(await handle.result()).toMatchObject({ status: 'success' });
+
+    const spans = await eventually('the HandleUpdate span', async () => exporter.getFinishedSpans(), (s) => named(s, 'HandleUpdate:confirmRestore').length === 1);
+    const [root] = named(spans, 'fbb restore confirm');
+    expect(root?.parentSpanId).toBeUndefined();
+    const [update] = named(spans, 'StartWorkflowUpdate:confirmRestore');
+    expect(parentOf(spans, update!)).toBe(root);
+    for (const name of ['ValidateUpdate:confirmRestore', 'HandleUpdate:confirmRestore']) expect(parentOf(spans, named(spans, name)[0]!), name).toBe(update);
   });
 });

@@ -5,7 +5,7 @@
 // interceptors, so every history recorded before tracing existed replays unchanged.
 import type { Headers } from '@temporalio/common';
 import type { WorkflowInterceptors } from '@temporalio/workflow';
-import { OpenTelemetryInboundInterceptor, OpenTelemetryInternalsInterceptor, OpenTelemetryOutboundInterceptor } from '@temporalio/interceptors-opentelemetry/lib/workflow';
+import { OpenTelemetryInboundInterceptor, OpenTelemetryInternalsInterceptor, OpenTelemetryOutboundInterceptor } from '@temporalio/interceptors-opentelemetry';
 
 /** The header the OpenTelemetry interceptors carry the trace context in (their TRACE_HEADER). */
 export const TRACE_HEADER = '_tracer-data';

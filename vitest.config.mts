@@ -15,6 +15,7 @@ const UNIT = [
   'test/pg-tool-choice.test.ts',
   'test/retention.test.ts',
   'test/schedules.test.ts',
+  'test/tracing-unit.test.ts',
   'test/sdk-pins.test.ts',
   'test/worker-metrics.test.ts',
   'test/workflow-bundle.test.ts',

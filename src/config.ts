@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { parse as parseConnectionString } from 'pg-connection-string';
+import { durationMs } from './backup/duration';
 import type { BackupFormat } from './backup/naming';
 import type { RetentionPolicy } from './backup/retention';
 import { SECRET_SETTINGS, settings, type Parsed, type Setting, type Settings } from './settings';
@@ -97,7 +98,7 @@ export interface Config {
   temporal: TemporalConfig;
   worker: WorkerConfig;
   /** Windmill-style 6-field crons and the time zone of the three backup schedules. */
-  schedules: { timezone: string; daily: string; weekly: string; monthly: string; /** The restore drill's cron (DRILL_CRON). */ drill: string };
+  schedules: { timezone: string; daily: string; weekly: string; monthly: string; /** The restore drill's cron (DRILL_CRON). */ drill: string; /** SCHEDULE_JITTER: each run starts up to this much later, at random (ms). */ jitterMs?: number };
   /** How a tenant restore finds a tenant's rows: the column naming the tenant, and the table whose rows are the tenants. */
   tenants: { column: string; table: string };
   /** Webhooks told about failures (and with NOTIFY_ON=always, successes). The URLs are secrets: only the worker reads them. */
@@ -105,6 +106,8 @@ export interface Config {
   /** Directory holding pg_dump, pg_restore and psql; undefined = pick the newest installed. */
   pgBinDir: string | undefined;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** OpenTelemetry tracing: on when OTEL_EXPORTER_OTLP_ENDPOINT is set (spans go there over OTLP HTTP). */
+  tracing?: { endpoint: string };
 }
 
 /** Thrown when the environment holds a setting we cannot use; lists every problem at once. */
@@ -220,11 +223,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       weekly: p.SCHEDULE_WEEKLY_CRON,
       monthly: p.SCHEDULE_MONTHLY_CRON,
       drill: p.DRILL_CRON,
+      jitterMs: durationMs(p.SCHEDULE_JITTER),
     },
     tenants: { column: p.TENANT_COLUMN, table: p.TENANT_TABLE },
     notify: { webhookUrls: p.NOTIFY_WEBHOOK_URL ?? [], on: p.NOTIFY_ON },
     pgBinDir: p.PG_BIN_DIR,
     logLevel: p.LOG_LEVEL,
+    ...(p.OTEL_EXPORTER_OTLP_ENDPOINT === undefined ? {} : { tracing: { endpoint: p.OTEL_EXPORTER_OTLP_ENDPOINT } }),
   };
 }
 
@@ -284,6 +289,7 @@ export function redactConfig(config: Config, env: NodeJS.ProcessEnv = process.en
     temporal: { ...config.temporal, apiKey: config.temporal.apiKey === undefined ? undefined : '***' },
     // A webhook URL often carries its token in the path or query: only the host is shown.
     notify: { ...config.notify, webhookUrls: config.notify.webhookUrls.map((u) => `${new URL(u).host} (rest not shown)`) },
+    ...(config.tracing === undefined ? {} : { tracing: { endpoint: redactUrl(config.tracing.endpoint) } }),
     s3:
       config.s3 === undefined
         ? undefined

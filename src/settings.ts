@@ -1,6 +1,7 @@
 // The settings table: every environment variable read, with its schema, an example and its default.
 // loadConfig (config.ts) reads the environment through it; the README's table is held to it by a test.
 import { z } from 'zod';
+import { durationMs } from './backup/duration';
 import { BACKUP_FORMATS, type BackupFormat } from './backup/naming';
 import { DEFAULT_RETENTION } from './backup/retention';
 import { windmillCronToCalendar } from './schedules/cron';
@@ -138,6 +139,15 @@ export const settings = {
   },
   NOTIFY_ON: { example: 'always', schema: z.enum(['failure', 'always']), default: 'failure' as const },
   LOG_LEVEL: { example: 'info', schema: z.enum(['debug', 'info', 'warn', 'error']), default: 'info' as const },
+  OTEL_EXPORTER_OTLP_ENDPOINT: { example: 'http://otel-collector:4318', schema: z.url({ protocol: /^https?$/ }) },
+  SCHEDULE_JITTER: {
+    example: '10m',
+    schema: z.string().superRefine((value, ctx) => {
+      const ms = durationMs(value);
+      if (ms === undefined || ms < 0 || ms > 3_600_000) ctx.addIssue({ code: 'custom', message: 'must be a duration from 0s to 1h, like 5m or 90s' });
+    }),
+    default: '5m',
+  },
 } satisfies Record<string, Setting>;
 
 /** Settings whose values are never printed. */

@@ -7,7 +7,9 @@ import { SettingUnusableError } from './observability/errors';
 import { startHealthServer } from './observability/health';
 import { createLogger } from './observability/logger';
 import { installRuntime } from './observability/runtime';
-import { defaultWorkflowsPath, findPrebuiltBundle } from './workflowBundle';
+import { stopTracing, tracingFor } from './observability/tracing';
+import { workerTracing } from './observability/tracingInterceptors';
+import { defaultWorkflowsPath, findPrebuiltBundle, workflowInterceptorsPath } from './workflowBundle';
 import { describeTemporalAuth, TemporalTlsFileError, temporalConnectionSettings, withoutApiKey } from './temporalConnection';
 
 /** After the grace time running activities are cancelled; this much later a worker that still has not stopped gives up. */
@@ -45,6 +47,8 @@ export async function runWorker(config: Config, logger: Logger): Promise<void> {
     }
   } finally {
     await health?.close();
+    // The last spans (OTEL_EXPORTER_OTLP_ENDPOINT) go out before the process ends.
+    await stopTracing();
   }
 }
 
@@ -63,10 +67,13 @@ export function workerOptions(config: Config, connection: NativeConnection, name
   const prebuilt = findPrebuiltBundle();
   const workerQueue = ownTaskQueue(config);
   const activities = createActivities({ config, workerQueue, lock: 'temporal' });
+  // Tracing (OTEL_EXPORTER_OTLP_ENDPOINT): activity spans, and the sink the workflows' spans leave by.
+  const tracing = workerTracing(tracingFor(config), { database: config.database.database });
   const common = {
     connection,
     namespace,
     activities,
+    ...tracing,
     shutdownGraceTime: config.worker.shutdownGraceMs,
     shutdownForceTime: config.worker.shutdownGraceMs + FORCE_AFTER_GRACE_MS,
   };
@@ -75,7 +82,9 @@ export function workerOptions(config: Config, connection: NativeConnection, name
       ...common,
       taskQueue: config.temporal.taskQueue,
       // The bundle `npm run build` made, else webpack at start.
-      ...(prebuilt ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: defaultWorkflowsPath() }),
+      ...(prebuilt
+        ? { workflowBundle: { codePath: prebuilt } }
+        : { workflowsPath: defaultWorkflowsPath(), interceptors: { ...tracing.interceptors, workflowModules: [workflowInterceptorsPath()] } }),
     },
     own: { ...common, taskQueue: workerQueue },
   };

@@ -12,6 +12,11 @@ export function defaultWorkflowsPath(): string {
   throw new Error(`no workflow entry point in ${dir} (expected index.ts or index.js); run "npm run build"`);
 }
 
+/** The workflow interceptors module (tracing, src/workflows/interceptors.ts), bundled with every workflow entry point. */
+export function workflowInterceptorsPath(): string {
+  return defaultWorkflowsPath().replace(/index\.(ts|js)$/, 'interceptors.$1');
+}
+
 /** Where `npm run build` puts the prebuilt bundle: dist/workflow-bundle.js (only the built code looks for it). */
 export function prebuiltBundlePath(): string {
   return path.resolve(__dirname, '../workflow-bundle.js');
@@ -52,6 +57,7 @@ async function bundle$(workflowsPath: string): Promise<WorkflowBundleWithSourceM
   try {
     return await bundleWorkflowCode({
       workflowsPath,
+      workflowInterceptorModules: [workflowInterceptorsPath()],
       logger: { trace: noop, debug: noop, info: noop, warn: record, error: record, log: noop },
     });
   } catch (err) {

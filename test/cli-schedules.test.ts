@@ -122,7 +122,9 @@ describe('fbb schedules on the Temporal server', () => {
   });
 
   it('list prints the next runs the server computed (info.nextActionTimes), on the SCHEDULE_TIMEZONE wall clock, the same nextTimes.ts computes', async () => {
-    const { client, env } = await setUp();
+    const { client, env: withJitter } = await setUp();
+    // Without jitter, so that the server's times are the calendar's (test/schedules-health.test.ts: with it).
+    const env = { ...withJitter, SCHEDULE_JITTER: '0s' };
     await fbb(['schedules', 'apply'], env);
     const { code, stdout, stderr } = await fbb(['schedules', 'list', '--json'], env);
     expect(stderr).toBe('');
@@ -219,8 +221,11 @@ describe('fbb schedules on the Temporal server', () => {
       id: 'schedule_monthly_backup',
       applied: false,
       paused: false,
+      note: null,
+      missedCatchupWindow: 0,
       nextActionTimes: [],
       nextActionTimesLocal: [],
+      problems: [],
     });
     expect(list.stderr).toBe('fbb: a schedule marked "not applied" is not on the Temporal server; run "fbb schedules apply" to create it\n');
     expect((await fbb(['schedules', 'list'], env)).stdout).toMatch(/\nschedule_monthly_backup +not applied *\n/);

@@ -98,10 +98,24 @@ describe('configuration', () => {
   });
 
   it('reads the schedules, and names a bad cron with what is wrong', () => {
-    expect(loadConfig({ SCHEDULE_DAILY_CRON: '0 30 1 * * *' }).schedules).toEqual({ timezone: 'America/Toronto', daily: '0 30 1 * * *', weekly: '0 0 3 * * 7', monthly: '0 0 4 1 * *', drill: '0 0 5 * * 7' });
+    expect(loadConfig({ SCHEDULE_DAILY_CRON: '0 30 1 * * *' }).schedules).toEqual({ timezone: 'America/Toronto', daily: '0 30 1 * * *', weekly: '0 0 3 * * 7', monthly: '0 0 4 1 * *', drill: '0 0 5 * * 7', jitterMs: 300_000 });
     expect(problems({ SCHEDULE_WEEKLY_CRON: '0 3 * * 7' })).toEqual([
       'SCHEDULE_WEEKLY_CRON="0 3 * * 7": "0 3 * * 7" has 5 fields; Windmill cron has 6: seconds minutes hours day-of-month month day-of-week (e.g. "0 0 2 * * *") (example: SCHEDULE_WEEKLY_CRON=0 0 3 * * 7)',
     ]);
+  });
+
+  it('reads SCHEDULE_JITTER (default 5m) and refuses one that is not a duration up to an hour', () => {
+    expect(loadConfig({ SCHEDULE_JITTER: '90s' }).schedules.jitterMs).toBe(90_000);
+    expect(loadConfig({ SCHEDULE_JITTER: '0s' }).schedules.jitterMs).toBe(0);
+    expect(problems({ SCHEDULE_JITTER: '2h' })).toEqual(['SCHEDULE_JITTER="2h": must be a duration from 0s to 1h, like 5m or 90s (example: SCHEDULE_JITTER=10m)']);
+  });
+
+  it('turns tracing on with OTEL_EXPORTER_OTLP_ENDPOINT, and shows its URL without credentials', () => {
+    expect(loadConfig({}).tracing).toBeUndefined();
+    const config = loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'https://user:s3cret@otel.example:4318' });
+    expect(config.tracing).toEqual({ endpoint: 'https://user:s3cret@otel.example:4318' });
+    expect(JSON.stringify(redactConfig(config))).not.toContain('s3cret');
+    expect(problems({ OTEL_EXPORTER_OTLP_ENDPOINT: 'otel:4318' })).toEqual(['OTEL_EXPORTER_OTLP_ENDPOINT="otel:4318": Invalid URL (example: OTEL_EXPORTER_OTLP_ENDPOINT=http://otel-collector:4318)']);
   });
 
   it('names each bad variable, what is wrong, and an example, all at once', () => {

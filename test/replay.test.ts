@@ -9,22 +9,34 @@ import { DeterminismViolationError } from '@temporalio/workflow';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RECORDING_SECRETS, secretsIn } from '../scripts/record-histories';
 import { bundleWorkflows } from '../src/workflowBundle';
+import * as workflows from '../src/workflows';
 import { temporalInfo } from './temporal';
 
 const HISTORIES = path.join(__dirname, 'fixtures/histories');
-// Kept older histories (e.g. backup-manual-v1.json, while runs of that version may be open) replay too.
-const SCENARIOS = ['backup-daily-s3', 'backup-dry-run', 'backup-manual', 'restore-cancelled', 'restore-confirmed', 'restore-confirmed-by-update', 'restore-expired', 'restore-rolled-back'];
+// Histories recorded by earlier versions (older/: file lock, verification after the dump) are kept and never
+// re-recorded: runs of those versions may still be open when a new worker starts.
+const OLDER = 'older';
+/** The default path of every workflow type, as the production worker runs it (scripts/historyScenarios.ts). */
+const SCENARIOS = [
+  'backup-manual', 'lock-released', 'backup-dry-run', 'backup-daily-s3', 'list-backups', 'check-environment', 'drill-s3', 'drill-local',
+  'restore-confirmed', 'restore-confirmed-by-update', 'restore-cancelled', 'restore-cancelled-by-update', 'restore-expired', 'restore-rolled-back',
+  'restore-tenant-confirmed-by-update', 'restore-tenant-dry-run', 'restore-table-confirmed', 'restore-table-beside',
+];
 
-function recorded(): { workflowId: string; history: unknown }[] {
-  return fs
-    .readdirSync(HISTORIES)
-    .filter((f) => f.endsWith('.json'))
+type History = { events: { workflowExecutionStartedEventAttributes?: { workflowType?: { name?: string } } }[] };
+
+function recorded(): { workflowId: string; history: History }[] {
+  const files = (dir: string) => fs.readdirSync(path.join(HISTORIES, dir)).filter((f) => f.endsWith('.json')).map((f) => path.join(dir, f));
+  return [...files(''), ...files(OLDER)]
     .sort()
-    .map((f) => ({ workflowId: f.replace(/\.json$/, ''), history: JSON.parse(fs.readFileSync(path.join(HISTORIES, f), 'utf8')) as unknown }));
+    .map((f) => ({ workflowId: f.replace(/\.json$/, ''), history: JSON.parse(fs.readFileSync(path.join(HISTORIES, f), 'utf8')) as History }));
 }
 
-/** The recorded scenarios: the files' names without .json, sorted as names (restore-confirmed before restore-confirmed-by-update). */
+/** The recorded scenarios: the files' names without .json (older ones as older/<name>), sorted as names. */
 const names = () => recorded().map((h) => h.workflowId).sort();
+
+/** The workflow type a history ran. */
+const typeOf = (history: History) => history.events[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name;
 
 /** Replays every recorded history; the error of each (undefined when it replayed cleanly), by scenario. */
 async function replayAll(options: ReplayWorkerOptions): Promise<Record<string, Error | undefined>> {
@@ -45,8 +57,15 @@ beforeAll(() => {
 });
 
 describe('recorded histories', () => {
-  it('cover backups (manual, dry run, to S3) and restores (confirmed by signal and by Update, cancelled, expired, rolled back)', () => {
+  it('cover the default path of every workflow type the worker registers, recorded on the production worker', () => {
     expect(names()).toEqual(expect.arrayContaining(SCENARIOS));
+    const registered = Object.entries(workflows).filter(([, value]) => typeof value === 'function').map(([name]) => name).sort();
+    const current = recorded().filter((h) => !h.workflowId.startsWith(`${OLDER}/`));
+    expect([...new Set(current.map((h) => typeOf(h.history)))].sort()).toEqual(registered);
+    // The production worker takes the lock workflow and sends the steps after the dump to its own queue.
+    const backup = JSON.stringify(current.find((h) => h.workflowId === 'backup-manual')!.history);
+    expect(backup).toContain('"databaseLock"');
+    expect(backup).toMatch(/"taskQueue":\{"name":"record-histories@[^"]+"/);
   });
 
   it('all replay against the current workflow code without a nondeterminism error', async () => {
@@ -58,13 +77,14 @@ describe('recorded histories', () => {
   it('do not replay when a workflow gains an activity call without patched(): every backup fails with a DeterminismViolationError', async () => {
     const { code } = await bundleWorkflows(path.join(__dirname, 'fixtures/changed-workflows/unpatched.ts'));
     const results = await replayAll({ workflowBundle: { code } });
-    const backups = names().filter((s) => s.startsWith('backup-'));
+    const backups = recorded().filter((h) => typeOf(h.history) === 'backupDatabase').map((h) => h.workflowId).sort();
+    expect(backups.length).toBeGreaterThan(3);
     for (const name of backups) {
       expect(results[name], name).toBeInstanceOf(DeterminismViolationError);
       expect(results[name]?.message, name).toMatch(/planBackup/);
     }
     // The restores' pre-restore backup runs the pipeline, not backupDatabase: unchanged, so they replay.
-    expect(failures(results).map((f) => f.split(':')[0])).toEqual(backups);
+    expect(failures(results).map((f) => f.split(':')[0]).sort()).toEqual(backups);
   });
 
   it('replay when the same change is made behind patched()', async () => {
@@ -75,10 +95,7 @@ describe('recorded histories', () => {
   });
 
   it('hold no secret the recording ran with (database password, AWS keys), not even base64-encoded in a payload', () => {
-    const leaks = fs
-      .readdirSync(HISTORIES)
-      .filter((f) => f.endsWith('.json'))
-      .flatMap((f) => secretsIn(fs.readFileSync(path.join(HISTORIES, f), 'utf8')).map((secret) => `${f}: ${secret}`));
+    const leaks = recorded().flatMap(({ workflowId, history }) => secretsIn(JSON.stringify(history)).map((secret) => `${workflowId}: ${secret}`));
     expect(leaks).toEqual([]);
   });
 

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseBackupInput } from '../src/backup/input';
 import { desiredSchedules, scheduleIdOf } from '../src/schedules/definitions';
+import { scheduleProblems } from '../src/schedules/health';
 
 const settings = { database: 'family_brain', taskQueue: 'family-brain-backup', timezone: 'America/Toronto', uploadToS3: true, format: 'custom' as const };
 
@@ -42,5 +43,32 @@ describe('schedules', () => {
     ['hourly', undefined],
   ])('takes %s for the schedule %s', (name, id) => {
     expect(scheduleIdOf(name)).toBe(id);
+  });
+});
+
+describe('scheduleProblems', () => {
+  const state = { id: 'schedule_daily_backup', applied: true, paused: false, note: null, missedCatchupWindow: 0 };
+
+  it('reports a pause by the server after a failed run, and runs missed beyond the catch-up window', () => {
+    const problems = scheduleProblems([
+      { ...state, paused: true, note: 'paused due to workflow failure: backup-family_brain-daily-2026-12-01T07:00:00Z: dump failed' },
+      { ...state, id: 'schedule_weekly_backup', missedCatchupWindow: 1 },
+    ]);
+    expect(problems.map((p) => [p.schedule_id, p.type])).toEqual([
+      ['schedule_daily_backup', 'SchedulePaused'],
+      ['schedule_weekly_backup', 'ScheduleMissedRuns'],
+    ]);
+    expect(problems[1]!.message).toMatch(/^schedule schedule_weekly_backup missed 1 run: /);
+  });
+
+  it('reports nothing for an active schedule, a pause by a person (any note), or a schedule not applied', () => {
+    expect(
+      scheduleProblems([
+        state,
+        { ...state, paused: true, note: 'paused with fbb schedules pause' },
+        { ...state, paused: true, note: 'disk replacement' },
+        { ...state, applied: false, missedCatchupWindow: 3 },
+      ]),
+    ).toEqual([]);
   });
 });

@@ -10,7 +10,7 @@ export const temporalInfo = inject('temporal');
 
 let quieted = false;
 /** The SDK's core logs only warnings and errors in tests. */
-function quietRuntime(): void {
+export function quietRuntime(): void {
   if (quieted) return;
   quieted = true;
   const noop = () => undefined;

@@ -8,7 +8,8 @@ import { ErrorType, transient } from '../errors';
 
 /** What the workflow tells: never a URL, never a secret. */
 export interface NotifyEvent {
-  kind: 'backup' | 'restore' | 'drill' | 'test';
+  /** schedule: a schedule paused by a failure or with runs missed (`fbb schedules list`); workflow_id is the schedule's ID. */
+  kind: 'backup' | 'restore' | 'drill' | 'test' | 'schedule';
   /** failure covers a restore that ended rolled_back, cancelled or expired. */
   outcome: 'failure' | 'success';
   workflow_type: string;
@@ -50,20 +51,23 @@ const NEXT: Record<string, string> = {
   [ErrorType.BackupCorrupted]: 'this copy is damaged: make a new backup (fbb backup --upload-to-s3) and run fbb drill',
   [ErrorType.RollbackFailed]: 'check the database by hand now: the pre-restore backup and the databases kept aside are named in fbb status',
   [ErrorType.RestoreVerificationFailed]: 'the live database was put back as it was; pick another backup with fbb list',
+  [ErrorType.SchedulePaused]: 'find why its last run failed (fbb history --type backup), fix it, then fbb schedules unpause <name>',
+  [ErrorType.ScheduleMissedRuns]: 'make a backup now (fbb schedules trigger <name>), and keep the Temporal server and the worker up',
 };
 
 /** The next step for a failed run of `kind`. */
 export function nextStep(event: Pick<NotifyEvent, 'kind' | 'outcome' | 'error' | 'workflow_id'>): string | null {
   if (event.outcome === 'success') return null;
   const known = event.error ? NEXT[event.error.type] : undefined;
-  return known ?? `look at the run: fbb history --type ${event.kind === 'test' ? 'backup' : event.kind}, or the Web UI for ${event.workflow_id}; then fbb doctor`;
+  if (known === undefined && event.kind === 'schedule') return 'fbb schedules list shows every schedule and its problems';
+  return known ?? `look at the run: fbb history --type ${event.kind === 'test' || event.kind === 'schedule' ? 'backup' : event.kind}, or the Web UI for ${event.workflow_id}; then fbb doctor`;
 }
 
 /** The body as sent. */
 export function notificationBody(config: Config, event: NotifyEvent, now = new Date()): NotifyBody {
   const database = config.database.database;
   const next = nextStep(event);
-  const what = event.kind === 'test' ? 'test notification' : `${event.kind === 'drill' ? 'restore drill' : event.kind} of ${database}`;
+  const what = event.kind === 'test' ? 'test notification' : event.kind === 'schedule' ? `schedule ${event.workflow_id} of ${database}` : `${event.kind === 'drill' ? 'restore drill' : event.kind} of ${database}`;
   const text =
     event.kind === 'test'
       ? `fbb: test notification from ${os.hostname()} for database ${database}: webhooks work`

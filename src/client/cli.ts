@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config';
+import { withCommandSpan } from './commandSpan';
 import { registerBackup } from './commands/backup';
 import { registerDoctor } from './commands/doctor';
 import { registerDrill } from './commands/drill';
@@ -45,7 +46,7 @@ export async function runCli(
   };
   const program = buildProgram(ctx);
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await withCommandSpan(argv, io.env ?? process.env, () => program.parseAsync(argv, { from: 'user' }));
     return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.ok : ExitCode.badInput;

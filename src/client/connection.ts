@@ -1,5 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import type { Config } from '../config';
+import { activeTracing } from '../observability/tracing';
+import { clientInterceptors } from '../observability/tracingInterceptors';
 import { describeTemporalAuth, TemporalTlsFileError, temporalConnectionSettings, withoutApiKey } from '../temporalConnection';
 import { CliError, ExitCode } from './exitCodes';
 
@@ -14,7 +16,8 @@ export async function connectTemporal(temporal: Config['temporal']): Promise<Cli
   }
   try {
     const connection = await Connection.connect({ ...settings.connection, connectTimeout: 5_000 });
-    return new Client({ connection, namespace: settings.namespace });
+    // With tracing on (fbb's command span is open), every start, signal and Update carries the trace.
+    return new Client({ connection, namespace: settings.namespace, interceptors: clientInterceptors(activeTracing()) });
   } catch (err) {
     const auth = temporal.tls === undefined && temporal.apiKey === undefined ? '' : ` (${describeTemporalAuth(temporal)})`;
     throw new CliError(

@@ -28,7 +28,7 @@ export function localSchedules(ctx: CommandContext): ScheduleService {
         const next = nextFireTimes(d.spec, now, 3);
         return { id: d.scheduleId, cron: d.cron, timezone: d.spec.timezone, nextActionTimes: next.map((t) => t.toISOString()), nextActionTimesLocal: next.map((t) => formatLocal(t, d.spec.timezone)) };
       });
-      return { rows, table: formatTable([['SCHEDULE', 'CRON', 'TIME ZONE', 'NEXT RUNS (local time)'], ...rows.map((r) => [r.id, r.cron, r.timezone, r.nextActionTimesLocal.join(', ')])]) };
+      return { rows, problems: [], table: formatTable([['SCHEDULE', 'CRON', 'TIME ZONE', 'NEXT RUNS (local time)'], ...rows.map((r) => [r.id, r.cron, r.timezone, r.nextActionTimesLocal.join(', ')])]) };
     },
   };
 }

@@ -1,9 +1,10 @@
 import { ScheduleNotFoundError, type Client, type ScheduleDescription, type ScheduleOptions, type ScheduleUpdateOptions } from '@temporalio/client';
 import type { ScheduleGateway } from '../schedules/apply';
 import type { ScheduleDefinition } from '../schedules/definitions';
+import type { ScheduleState } from '../schedules/health';
 
 /** A schedule as `fbb schedules list` shows it: the server's state and its own next run times. */
-export interface ScheduleRow {
+export interface ScheduleRow extends ScheduleState {
   id: string;
   /** false: the server has no schedule with this ID ("fbb schedules apply" creates it). */
   applied: boolean;
@@ -39,7 +40,8 @@ export function temporalScheduleGateway(client: Client): ScheduleGateway & { des
       return Promise.all(
         ids.map(async (id): Promise<ScheduleRow> => {
           const s = await described(id);
-          return s === undefined ? { id, applied: false, paused: false, nextActionTimes: [] } : { id, applied: true, paused: s.state.paused, nextActionTimes: s.info.nextActionTimes };
+          if (s === undefined) return { id, applied: false, paused: false, note: null, missedCatchupWindow: 0, nextActionTimes: [] };
+          return { id, applied: true, paused: s.state.paused, note: s.state.note || null, missedCatchupWindow: s.info.numActionsMissedCatchupWindow, nextActionTimes: s.info.nextActionTimes };
         }),
       );
     },

@@ -9,14 +9,18 @@ import type { CommandContext } from './context';
 import { CliError, ExitCode } from './exitCodes';
 import { formatTable } from './output';
 import { temporalScheduleGateway } from './scheduleGateway';
+import { notifySchedules } from './scheduleNotify';
+import { ErrorType } from '../errors';
+import { scheduleProblems, type ScheduleProblem } from '../schedules/health';
 
 /** The actions that change one schedule on the server. */
 export type ScheduleChange = 'pause' | 'unpause' | 'trigger' | 'delete';
 
-/** The schedules as a table and as the JSON rows `--json` prints. */
+/** The schedules as a table and as the JSON rows `--json` prints, and what is wrong with them (reported and notified). */
 export interface ScheduleListing {
   rows: object[];
   table: string;
+  problems: ScheduleProblem[];
 }
 
 /** The backup schedules on one engine. */
@@ -32,6 +36,12 @@ export interface ScheduleService {
 /** The schedules a command works on: the server's, or with `local` the configured ones (list only). */
 export function openSchedules(ctx: CommandContext, local: boolean): ScheduleService {
   return local ? localSchedules(ctx) : temporalSchedules(ctx);
+}
+
+/** Sends each problem to the webhooks (NOTIFY_WEBHOOK_URL where fbb runs); one that cannot be delivered is reported, and the listing goes on. */
+async function notifyProblems(ctx: CommandContext, problems: ScheduleProblem[]): Promise<void> {
+  const undelivered = await notifySchedules(ctx.config(), problems);
+  for (const line of undelivered) ctx.notice(`fbb: ${line}`);
 }
 
 /** The schedules on the Temporal server; each call opens its own connection. */
@@ -53,10 +63,18 @@ function temporalSchedules(ctx: CommandContext): ScheduleService {
         const config = ctx.config();
         const timeZone = config.schedules.timezone;
         const described = await temporalScheduleGateway(client).describe(schedulesFor(config).map((d) => d.scheduleId));
-        const rows = described.map((r) => ({ ...r, nextActionTimesLocal: r.nextActionTimes.map((t) => formatLocal(t, timeZone)) }));
+        const problems = scheduleProblems(described);
+        const rows = described.map((r) => ({
+          ...r,
+          nextActionTimesLocal: r.nextActionTimes.map((t) => formatLocal(t, timeZone)),
+          problems: problems.filter((p) => p.schedule_id === r.id).map((p) => p.message),
+        }));
         if (rows.some((r) => !r.applied)) ctx.notice('fbb: a schedule marked "not applied" is not on the Temporal server; run "fbb schedules apply" to create it');
-        const state = (r: (typeof rows)[number]) => (!r.applied ? 'not applied' : r.paused ? 'paused' : 'active');
-        return { rows, table: formatTable([['SCHEDULE', 'STATE', `NEXT RUNS (${timeZone})`], ...rows.map((r) => [r.id, state(r), r.nextActionTimesLocal.slice(0, 3).join(', ')])]) };
+        const pausedByFailure = (id: string) => problems.some((p) => p.schedule_id === id && p.type === ErrorType.SchedulePaused);
+        const state = (r: (typeof rows)[number]) => (!r.applied ? 'not applied' : pausedByFailure(r.id) ? 'paused (run failed)' : r.paused ? 'paused' : 'active');
+        for (const problem of problems) ctx.notice(`fbb: ${problem.message}`);
+        await notifyProblems(ctx, problems);
+        return { rows, problems, table: formatTable([['SCHEDULE', 'STATE', `NEXT RUNS (${timeZone})`], ...rows.map((r) => [r.id, state(r), r.nextActionTimesLocal.slice(0, 3).join(', ')])]) };
       }),
     change: (action, id, name) =>
       withClient(async (client) => {

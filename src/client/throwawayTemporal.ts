@@ -7,6 +7,8 @@ import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { Config } from '../config';
 import { createLogger } from '../observability/logger';
+import { tracingFor } from '../observability/tracing';
+import { clientInterceptors, workerTracing } from '../observability/tracingInterceptors';
 import { requireTemporalCli, MissingTemporalCliError } from '../temporalCli';
 import { startTemporalDevServer } from '../temporalServer';
 import { bundleWorkflows, findPrebuiltBundle } from '../workflowBundle';
@@ -73,10 +75,11 @@ export async function startThrowawayTemporal(config: Config): Promise<ThrowawayT
       workflowBundle: prebuilt === undefined ? { code: bundle!.code } : { codePath: prebuilt },
       // In this process, with the file lock in BACKUP_DIR: other processes' runs see this one, and the lock dies with it.
       activities: createActivities({ config, local: true }),
+      ...workerTracing(tracingFor(config), { database: config.database.database }),
       shutdownGraceTime: '1s',
       shutdownForceTime: '30s',
     });
-    client = new Client({ connection: await Connection.connect({ address: server.address }), namespace: server.namespace });
+    client = new Client({ connection: await Connection.connect({ address: server.address }), namespace: server.namespace, interceptors: clientInterceptors(tracingFor(config)) });
     const running = worker.run();
     const workerFailed = running.then(
       () => Promise.reject(new Error('the --local worker stopped before the run ended')),

@@ -17,7 +17,8 @@ export interface ScheduleDefinition {
   /** The backup type a backup schedule makes; 'drill' for the restore drill. */
   backupType: UserBackupType | 'drill';
   cron: string;
-  spec: { calendars: CalendarSpec[]; timezone: string };
+  /** `jitter` (ms): the server starts each run up to this much after its time, at random (SCHEDULE_JITTER). */
+  spec: { calendars: CalendarSpec[]; timezone: string; jitter?: number };
   action:
     | { type: 'startWorkflow'; workflowType: 'backupDatabase'; taskQueue: string; workflowId: string; args: [ScheduledBackupInput] }
     | { type: 'startWorkflow'; workflowType: 'restoreDrill'; taskQueue: string; workflowId: string; args: [ScheduledDrillInput] };
@@ -36,17 +37,23 @@ export const DEFAULT_CRONS: Record<'daily' | 'weekly' | 'monthly', string> = {
   monthly: '0 0 4 1 * *',
 };
 
+/** SCHEDULE_JITTER's default: runs start up to 5 minutes late, so that many installations on the same crons do not reach S3 in the same second. */
+export const DEFAULT_SCHEDULE_JITTER_MS = 5 * 60_000;
+
+/** The spec's jitter field: none for 0. */
+const jitterOf = (ms: number | undefined) => (ms ? { jitter: ms } : {});
+
 /** Sunday 05:00, after the weekly backup (03:00) has had time to finish and upload. */
 export const DEFAULT_DRILL_CRON = '0 0 5 * * 7';
 
 /** The restore drill's schedule: restores the newest verified backup into a scratch database and checks it. */
-export function drillSchedule(settings: { database: string; taskQueue: string; timezone: string; cron?: string }): ScheduleDefinition {
+export function drillSchedule(settings: { database: string; taskQueue: string; timezone: string; cron?: string; jitterMs?: number }): ScheduleDefinition {
   const cron = settings.cron ?? DEFAULT_DRILL_CRON;
   return {
     scheduleId: DRILL_SCHEDULE_ID,
     backupType: 'drill',
     cron,
-    spec: { calendars: [windmillCronToCalendar(cron, `restore drill (DRILL_CRON "${cron}")`)], timezone: settings.timezone },
+    spec: { calendars: [windmillCronToCalendar(cron, `restore drill (DRILL_CRON "${cron}")`)], timezone: settings.timezone, ...jitterOf(settings.jitterMs) },
     // Temporal appends the scheduled time to this ID.
     action: { type: 'startWorkflow', workflowType: 'restoreDrill', taskQueue: settings.taskQueue, workflowId: `drill-${settings.database}`, args: [{}] },
     policies: { overlap: 'SKIP', catchupWindow: '1 day' },
@@ -65,6 +72,8 @@ export function desiredSchedules(settings: {
   /** BACKUP_FORMAT: the format of every scheduled backup. */
   format: BackupFormat;
   crons?: Partial<typeof DEFAULT_CRONS>;
+  /** SCHEDULE_JITTER in ms; none when unset or 0. */
+  jitterMs?: number;
 }): ScheduleDefinition[] {
   return (['daily', 'weekly', 'monthly'] as const).map((type) => {
     const cron = settings.crons?.[type] ?? DEFAULT_CRONS[type];
@@ -72,7 +81,7 @@ export function desiredSchedules(settings: {
       scheduleId: `schedule_${type}_backup`,
       backupType: type,
       cron,
-      spec: { calendars: [windmillCronToCalendar(cron, `${type} backup (Windmill cron "${cron}")`)], timezone: settings.timezone },
+      spec: { calendars: [windmillCronToCalendar(cron, `${type} backup (Windmill cron "${cron}")`)], timezone: settings.timezone, ...jitterOf(settings.jitterMs) },
       action: {
         type: 'startWorkflow',
         workflowType: 'backupDatabase',
@@ -95,7 +104,7 @@ export function scheduleIdOf(name: string): string | undefined {
 
 /** The four schedules these settings ask for: three backups and the restore drill. */
 export function schedulesFor(config: Config): ScheduleDefinition[] {
-  const drill = drillSchedule({ database: config.database.database, taskQueue: config.temporal.taskQueue, timezone: config.schedules.timezone, cron: config.schedules.drill });
+  const drill = drillSchedule({ database: config.database.database, taskQueue: config.temporal.taskQueue, timezone: config.schedules.timezone, cron: config.schedules.drill, jitterMs: jitterMsOf(config) });
   return [...backupSchedulesFor(config), drill];
 }
 
@@ -107,5 +116,9 @@ function backupSchedulesFor(config: Config): ScheduleDefinition[] {
     uploadToS3: config.s3 !== undefined,
     format: config.backup.format,
     crons: { daily: config.schedules.daily, weekly: config.schedules.weekly, monthly: config.schedules.monthly },
+    jitterMs: jitterMsOf(config),
   });
 }
+
+/** SCHEDULE_JITTER as configured, its default when the config predates it. */
+const jitterMsOf = (config: Config) => config.schedules.jitterMs ?? DEFAULT_SCHEDULE_JITTER_MS;

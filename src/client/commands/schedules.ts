@@ -30,9 +30,11 @@ export function registerSchedules(program: Command, ctx: CommandContext): void {
         return;
       }
       if (action === 'list') {
-        const { rows, table } = await schedules.list();
+        const { rows, table, problems } = await schedules.list();
         if (opts.json) printJson(rows, ctx.stdout);
         else ctx.stdout.write(`${table}\n`);
+        // A paused-by-failure schedule or missed runs: exit 1, so that a cron or a monitor running "fbb schedules list" notices.
+        if (problems.length > 0) ctx.setExitCode(ExitCode.failed);
         return;
       }
       await schedules.change(action as ScheduleChange, id!, name!);

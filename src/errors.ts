@@ -45,6 +45,11 @@ export const ErrorType = {
   RestoreUpdateRejected: 'RestoreUpdateRejected',
   ClientToolsMismatch: 'ClientToolsMismatch',
   ServerTooOld: 'ServerTooOld',
+  BaseBackupFailed: 'BaseBackupFailed',
+  RecoveryTargetOutsideWindow: 'RecoveryTargetOutsideWindow',
+  TargetDirNotEmpty: 'TargetDirNotEmpty',
+  WalArchiveDamaged: 'WalArchiveDamaged',
+  RecoveryFailed: 'RecoveryFailed',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

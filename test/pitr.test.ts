@@ -3,12 +3,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/client/cli';
 import { applicationFailureOf } from '../src/client/failures';
-import { baseBackup, restoreToTime } from '../src/workflows';
+import type { RecoveryResult } from '../src/activities/basebackup/recover';
+import type { Catalog } from '../src/backup/catalog';
+import pg from 'pg';
+import { restoreToTime } from '../src/workflows';
 import type { BaseBackupResult } from '../src/workflows/baseBackup';
 import { diffFingerprints } from './compare';
 import { temporalDriver, type Runner } from './drivers';
-import { tempDir as privateTempDir, uniqueName, withServer } from './helpers';
+import { captured, tempDir as privateTempDir, uniqueName, userEnvFor, withServer } from './helpers';
+import { onTemporal, startTestWorker, temporalInfo, type TestWorker } from './temporal';
 import { crashAndDeleteDataDir, startPitrSetup, startRestored, switchAndArchive, type PitrSetup } from './pitrCluster';
 
 const driver = temporalDriver();
@@ -24,12 +29,28 @@ const failureOf = async (p: Promise<unknown>) => applicationFailureOf(await p.th
 let setup: PitrSetup;
 let runner: Runner;
 let backup: BaseBackupResult;
+let cliWorker: TestWorker;
+let env: NodeJS.ProcessEnv;
+
+/** Runs fbb as a user would, against this file's worker for the CLI; exit code and output. */
+async function fbb(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const io = captured();
+  const code = await runCli(args, { stdout: io.stdout, stderr: io.stderr, env });
+  return { code, ...io.text() };
+}
+
 beforeAll(async () => {
   setup = await startPitrSetup();
   runner = await driver.runner(setup.config);
-  backup = await runner.execute(baseBackup, { args: [{}], workflowId: id('bb') });
+  const onServer = onTemporal(setup.config);
+  cliWorker = await startTestWorker(onServer);
+  env = { ...userEnvFor(onServer), PGDATABASE: 'family_brain', TEMPORAL_ADDRESS: temporalInfo.address, TEMPORAL_NAMESPACE: temporalInfo.namespace, TEMPORAL_TASK_QUEUE: onServer.temporal.taskQueue };
+  const made = await fbb(['basebackup', '--json']);
+  expect(made.code, made.stderr).toBe(0);
+  backup = JSON.parse(made.stdout) as BaseBackupResult;
 }, 240_000);
 afterAll(async () => {
+  await cliWorker?.stop();
   await driver.release();
   await setup?.archive.stop().catch(() => undefined);
   await setup?.cluster.stop();
@@ -67,8 +88,18 @@ describe('fbb restore --to-time T --target-dir DIR', () => {
     });
     await switchAndArchive(setup);
 
+    const listed = await fbb(['list', '--json']);
+    expect(listed.code, listed.stderr).toBe(0);
+    const window = (JSON.parse(listed.stdout) as Catalog).restorable_window!;
+    expect(window.oldest).toBe(backup.manifest.end_time);
+    expect(window.base_backups).toBe(1);
+    expect(window.newest >= t).toBe(true);
+    expect((await fbb(['list'])).stdout).toContain(`restorable to any moment from ${window.oldest} to ${window.newest} (1 base backup with their WAL)`);
+
     const target = path.join(tempDir('pitr-target'), 'restored');
-    const result = await runner.execute(restoreToTime, { args: [{ to_time: t, target_dir: target }], workflowId: id('pitr-t') });
+    const run = await fbb(['restore', '--to-time', t, '--target-dir', target, '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const result = JSON.parse(run.stdout) as RecoveryResult;
     console.log(`restored to ${t}: recovered_to ${String(result.recovered_to)}, base ${result.base_backup}, WAL ${result.wal_range.first}..${result.wal_range.last}`);
     expect(result).toMatchObject({ target_dir: target, to_time: t, base_backup: backup.manifest.filename, chain: [backup.manifest.filename] });
     expect(result.recovered_to! <= t).toBe(true);
@@ -97,12 +128,15 @@ describe('fbb restore --to-time T --target-dir DIR', () => {
     expect(fs.existsSync(target)).toBe(false);
   });
 
-  it('refuses a moment in the future, naming the window', async () => {
+  it('refuses a moment in the future, naming the window: exit 2', async () => {
     const target = path.join(tempDir('pitr-future'), 'restored');
     const future = new Date(Date.now() + 3_600_000).toISOString();
     const failure = await failureOf(runner.execute(restoreToTime, { args: [{ to_time: future, target_dir: target }], workflowId: id('pitr-future') }));
     expect(failure?.type).toBe('RecoveryTargetOutsideWindow');
     expect(failure?.message).toMatch(new RegExp(`^--to-time ${future} is in the future \\(now \\S+\\); the restorable window is ${backup.manifest.end_time} to `));
+    const cli = await fbb(['restore', '--to-time', future, '--target-dir', target]);
+    expect(cli.code).toBe(2);
+    expect(cli.stderr).toContain(`RecoveryTargetOutsideWindow: --to-time ${future} is in the future`);
     expect(fs.existsSync(target)).toBe(false);
   });
 
@@ -112,6 +146,9 @@ describe('fbb restore --to-time T --target-dir DIR', () => {
     const noOffset = await failureOf(runner.execute(restoreToTime, { args: [{ to_time: '2026-12-05 23:10:00', target_dir: path.join(dir, 'x') }], workflowId: id('pitr-nooffset') }));
     expect(noOffset?.type).toBe('InvalidInput');
     expect(noOffset?.message).toBe('--to-time "2026-12-05 23:10:00" is not a moment this restore can use: expected "latest" or ISO 8601 with an offset or Z, like 2026-12-05T23:10:00Z or 2026-12-05T18:10:00-05:00; nothing was changed');
+    const cli = await fbb(['restore', '--to-time', '2026-12-05 23:10:00', '--target-dir', path.join(dir, 'x'), '--json']);
+    expect(cli.code).toBe(2);
+    expect(JSON.parse(cli.stdout)).toMatchObject({ status: 'error', error: { type: 'InvalidInput', message: noOffset!.message } });
     const busy = await failureOf(runner.execute(restoreToTime, { args: [{ to_time: 'latest', target_dir: dir }], workflowId: id('pitr-busy') }));
     expect(busy?.type).toBe('TargetDirNotEmpty');
     expect(busy?.message).toContain(`--target-dir ${dir} is not empty (it holds PG_VERSION)`);
@@ -122,17 +159,22 @@ describe('fbb restore --to-time T --target-dir DIR', () => {
     await withServer(setup.cluster, 'family_brain', (c) => c.query('CREATE TABLE pitr_load (id int PRIMARY KEY, at timestamptz NOT NULL)'));
     let acked = { id: 0, at: '' };
     let stop = false;
-    const load = withServer(setup.cluster, 'family_brain', async (c) => {
+    const writer = new pg.Client({ host: setup.cluster.host, port: setup.cluster.port, user: setup.cluster.user, password: setup.cluster.password, database: 'family_brain' });
+    // The crash ends this session: its error is expected.
+    writer.on('error', () => undefined);
+    await writer.connect();
+    const load = (async () => {
       for (let i = 1; !stop; i++) {
-        const { rows } = await c.query<{ at: Date }>('INSERT INTO pitr_load VALUES ($1, clock_timestamp()) RETURNING at', [i]);
+        const { rows } = await writer.query<{ at: Date }>('INSERT INTO pitr_load VALUES ($1, clock_timestamp()) RETURNING at', [i]);
         acked = { id: i, at: rows[0]!.at.toISOString() };
         await new Promise((r) => setTimeout(r, 20));
       }
-    }).catch(() => undefined);
+    })().catch(() => undefined);
     await new Promise((r) => setTimeout(r, 4_000));
     await crashAndDeleteDataDir(setup.cluster);
     stop = true;
     await load;
+    await writer.end().catch(() => undefined);
     await setup.archive.stop();
 
     const target = path.join(tempDir('pitr-latest'), 'restored');

@@ -21,11 +21,11 @@ export interface PitrSetup {
 }
 
 /** Starts the cluster (PostgreSQL `major`, default the machine's), loads the sample database, starts archiving. */
-export async function startPitrSetup(options: { major?: number; settings?: string[] } = {}): Promise<PitrSetup> {
+export async function startPitrSetup(options: { major?: number; settings?: string[]; s3?: boolean } = {}): Promise<PitrSetup> {
   const cluster = await startPgCluster({ major: options.major, settings: ['fsync=on', 'full_page_writes=on', 'synchronous_commit=on', ...(options.settings ?? [])] });
   await withServer(cluster, 'postgres', (c) => c.query('CREATE DATABASE family_brain'));
   await withServer(cluster, 'family_brain', (c) => loadSampleDatabase(c));
-  const base = testConfig();
+  const base = testConfig({ s3: options.s3 });
   const config: Config = { ...base, database: { ...base.database, host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database: 'family_brain' }, pgBinDir: cluster.binDir };
   const archive = await startWalArchiveStandIn(cluster, config.backup.dir);
   const conn = { host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database: 'family_brain' };

@@ -47,17 +47,27 @@ export async function startWalArchiveStandIn(server: Server, backupDir: string):
     fs.writeFileSync(tmp, gz);
     fs.renameSync(tmp, path.join(dir, name));
   };
+  /** Reads a spool file, or undefined when pg_receivewal renamed it meanwhile (a partial segment completed). */
+  const read = (file: string): Buffer | undefined => {
+    try {
+      return fs.readFileSync(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  };
   const sweep = () => {
     for (const f of fs.readdirSync(spool).sort()) {
       const full = path.join(spool, f);
       if (/^[0-9A-F]{24}$/.test(f) || /^[0-9A-F]{8}\.history$/.test(f)) {
         if (archived.has(f)) continue;
-        put(`${f}.gz`, fs.readFileSync(full));
+        put(`${f}.gz`, read(full)!);
         archived.add(f);
         fs.rmSync(path.join(dir, `${f}.partial.gz`), { force: true });
         fs.rmSync(path.join(dir, `${f}.partial.gz.sha256`), { force: true });
       } else if (/^[0-9A-F]{24}\.partial$/.test(f)) {
-        put(`${f}.gz`, fs.readFileSync(full));
+        const data = read(full);
+        if (data !== undefined && !archived.has(f.slice(0, 24))) put(`${f}.gz`, data);
       }
     }
   };

@@ -144,11 +144,18 @@ async function chooseParent(dir: string, facts: ServerFacts, incremental: boolea
   return { parent: previous };
 }
 
-/** Creates the directory and removes partial files an earlier, killed attempt left behind. */
+/** A partial file of another base backup untouched this long belongs to a run that died: a live one is written to all the time. */
+const STALE_PARTIAL_MS = 10 * 60_000;
+
+/** Creates the directory and removes partial files an earlier, killed attempt (of this backup, or a stale one of another) left behind. */
 async function prepareDir(dir: string, filename: string): Promise<void> {
   try {
     await fs.mkdir(dir, { recursive: true });
-    for (const f of await fs.readdir(dir)) if (f.startsWith(`.${filename}.partial-`)) await fs.rm(path.join(dir, f), { force: true });
+    for (const f of await fs.readdir(dir)) {
+      if (!/^\..+\.partial-[0-9a-f]{8}$/.test(f)) continue;
+      const stale = await fs.stat(path.join(dir, f)).then((s) => Date.now() - s.mtimeMs > STALE_PARTIAL_MS, () => false);
+      if (f.startsWith(`.${filename}.partial-`) || stale) await fs.rm(path.join(dir, f), { force: true });
+    }
   } catch (err) {
     throw diskError(err, dir);
   }

@@ -1,0 +1,128 @@
+// Issue 24, base backups: a base backup killed mid-stream (SIGKILL of the process running the worker)
+// leaves no file that looks like a backup; an encrypted one is uploaded to S3 with its sidecars,
+// refused before anything changes when the age key is wrong, and restored with the right one.
+import { execSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applicationFailureOf } from '../src/client/failures';
+import { parseBaseBackupName } from '../src/basebackup/naming';
+import type { Config } from '../src/config';
+import { createS3Client } from '../src/storage/s3Client';
+import { baseBackup, restoreToTime } from '../src/workflows';
+import { temporalDriver } from './drivers';
+import { ensureBuilt, fbbEnv, startFbb, waitFor, outcome } from './faults';
+import { tempDir, uniqueName, withServer } from './helpers';
+import { startPitrSetup, startRestored, switchAndArchive, type PitrSetup } from './pitrCluster';
+
+const driver = temporalDriver();
+const id = (label: string) => uniqueName(label).replace(/_/g, '-');
+
+/** A temporary directory the postgres user can reach (tests run as root; the restored server runs as postgres). */
+function openTempDir(label: string): string {
+  const dir = tempDir(label);
+  fs.chmodSync(dir, 0o755);
+  return dir;
+}
+
+/** A fresh age key pair: the identity file and its public key. */
+function ageKey(): { file: string; recipient: string } {
+  const file = path.join(tempDir('age'), 'key.txt');
+  execSync(`age-keygen -o ${file}`, { stdio: 'ignore' });
+  return { file, recipient: execSync(`age-keygen -y ${file}`).toString().trim() };
+}
+
+/** All descendants of `pid` (children first found, then theirs). */
+async function descendants(pid: number): Promise<number[]> {
+  const { stdout } = await execa('ps', ['-o', 'pid=', '--ppid', String(pid)], { reject: false });
+  const children = stdout.split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
+  return [...children, ...(await Promise.all(children.map(descendants))).flat()];
+}
+
+let setup: PitrSetup;
+beforeAll(async () => {
+  [setup] = await Promise.all([startPitrSetup({ s3: true }), ensureBuilt()]);
+}, 600_000);
+afterAll(async () => {
+  await driver.release();
+  await setup?.archive.stop().catch(() => undefined);
+  await setup?.cluster.stop();
+});
+
+describe('a base backup killed mid-stream', () => {
+  it('leaves no file that looks like a backup (no .tar.gz, manifest or sidecar), and the next base backup succeeds', async () => {
+    const real = setup.cluster.binDir;
+    const slow = tempDir('slowbin');
+    const mark = path.join(slow, 'streaming');
+    for (const tool of fs.readdirSync(real)) if (tool !== 'pg_basebackup') fs.symlinkSync(path.join(real, tool), path.join(slow, tool));
+    // Passes the first 2 MB of the tar stream, says so, then holds the rest back: killed there, the backup is mid-stream.
+    fs.writeFileSync(path.join(slow, 'pg_basebackup'), `#!/bin/bash\nset -o pipefail\n${JSON.stringify(path.join(real, 'pg_basebackup'))} "$@" | { head -c 2000000; touch ${mark}; sleep 60; cat; }\n`, { mode: 0o755 });
+    const config: Config = { ...setup.config, s3: undefined };
+    const run = startFbb(['basebackup', '--local', '--json'], fbbEnv(config, { PG_BIN_DIR: slow }));
+    await waitFor('pg_basebackup to be mid-stream', () => (fs.existsSync(mark) ? true : undefined), run, 120_000);
+    const children = await descendants(run.pid!);
+    process.kill(run.pid!, 'SIGKILL');
+    expect((await run).signal).toBe('SIGKILL');
+    for (const pid of children) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone with its parent
+      }
+    }
+
+    const dir = path.join(config.backup.dir, 'base', setup.archive.systemIdentifier);
+    const left = fs.readdirSync(dir);
+    expect(left.filter((f) => parseBaseBackupName(f) !== undefined || /\.(manifest\.json|sha256|backup_manifest)$/.test(f))).toEqual([]);
+    expect(left.every((f) => /^\.family_brain_base_\d{8}_\d{6}\.tar\.gz\.partial-[0-9a-f]{8}$/.test(f))).toBe(true);
+
+    const next = await startFbb(['basebackup', '--local', '--json'], fbbEnv(config));
+    expect(outcome(next)).toMatchObject({ exit: 0 });
+    const { manifest } = JSON.parse(next.stdout) as { manifest: { filename: string } };
+    expect(fs.readdirSync(dir).filter((f) => parseBaseBackupName(f) !== undefined)).toEqual([manifest.filename]);
+  }, 300_000);
+});
+
+describe('an encrypted base backup', () => {
+  it('is uploaded with its sidecars; a wrong age key is refused before anything changes; the right key restores it', async () => {
+    const key = ageKey();
+    const wrong = ageKey();
+    const writer: Config = { ...setup.config, backup: { ...setup.config.backup, ageRecipients: [key.recipient], ageIdentityFile: wrong.file } };
+    const runner = await driver.runner(writer);
+    const result = await runner.execute(baseBackup, { args: [{}], workflowId: id('bb-age') });
+    const m = result.manifest;
+    expect(m.filename).toMatch(/^family_brain_base_\d{8}_\d{6}\.tar\.gz\.age$/);
+    expect(m.encryption).toEqual({ format: 'age', recipients: [key.recipient] });
+    const rel = `base/${m.system_identifier}/${m.filename}`;
+    expect(result.uploaded).toEqual({ bucket: writer.s3!.bucket, key: `${writer.s3!.prefix}${rel}` });
+    const s3 = createS3Client(writer.s3!);
+    try {
+      const head = await s3.send(new HeadObjectCommand({ Bucket: writer.s3!.bucket, Key: `${writer.s3!.prefix}${rel}` }));
+      expect(head.ContentLength).toBe(m.size_bytes);
+      for (const suffix of ['.sha256', '.manifest.json', '.backup_manifest']) await s3.send(new HeadObjectCommand({ Bucket: writer.s3!.bucket, Key: `${writer.s3!.prefix}${rel}${suffix}` }));
+    } finally {
+      s3.destroy();
+    }
+    await withServer(setup.cluster, 'family_brain', (c) => c.query("CREATE TABLE after_age_backup AS SELECT 'written after the encrypted base backup' AS note"));
+    await switchAndArchive(setup);
+
+    const target = path.join(openTempDir('pitr-age'), 'restored');
+    const refused = applicationFailureOf(await runner.execute(restoreToTime, { args: [{ to_time: 'latest', target_dir: target }], workflowId: id('pitr-wrongkey') }).catch((e: unknown) => e));
+    expect(refused?.type).toBe('EncryptionKeyMismatch');
+    expect(refused?.message).toMatch(new RegExp(`^backup "${m.filename.replace(/\./g, '\\.')}" was not encrypted to the key in BACKUP_AGE_IDENTITY_FILE \\(its public key: ${wrong.recipient}\\);.*nothing was changed$`));
+    expect(fs.existsSync(target)).toBe(false);
+    expect(fs.readdirSync(path.dirname(target))).toEqual([]);
+
+    const reader = await driver.runner({ ...writer, backup: { ...writer.backup, ageIdentityFile: key.file } });
+    const restoredRun = await reader.execute(restoreToTime, { args: [{ to_time: 'latest', target_dir: target }], workflowId: id('pitr-rightkey') });
+    expect(restoredRun.chain).toEqual([m.filename]);
+    const restored = await startRestored(setup.cluster.binDir, target, setup.cluster.password);
+    try {
+      expect(await restored.query('SELECT note FROM after_age_backup')).toEqual([{ note: 'written after the encrypted base backup' }]);
+    } finally {
+      await restored.stop();
+    }
+  }, 300_000);
+});

@@ -4,7 +4,7 @@
 import { execSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applicationFailureOf } from '../src/client/failures';
@@ -42,6 +42,8 @@ async function descendants(pid: number): Promise<number[]> {
 }
 
 let setup: PitrSetup;
+/** The encrypted base backup's file name and the config (with the right key) that restored it. */
+let encrypted: { filename: string; reader: Config } | undefined;
 beforeAll(async () => {
   [setup] = await Promise.all([startPitrSetup({ s3: true }), ensureBuilt()]);
 }, 600_000);
@@ -118,6 +120,33 @@ describe('an encrypted base backup', () => {
     const reader = await driver.runner({ ...writer, backup: { ...writer.backup, ageIdentityFile: key.file } });
     const restoredRun = await reader.execute(restoreToTime, { args: [{ to_time: 'latest', target_dir: target }], workflowId: id('pitr-rightkey') });
     expect(restoredRun.chain).toEqual([m.filename]);
+    encrypted = { filename: m.filename, reader: { ...writer, backup: { ...writer.backup, ageIdentityFile: key.file } } };
+    const restored = await startRestored(setup.cluster.binDir, target, setup.cluster.password);
+    try {
+      expect(await restored.query('SELECT note FROM after_age_backup')).toEqual([{ note: 'written after the encrypted base backup' }]);
+    } finally {
+      await restored.stop();
+    }
+  }, 300_000);
+
+  it('restores from S3 when BACKUP_DIR went with the server (--source s3 copies base/ and wal/ down first)', async () => {
+    const { filename, reader } = encrypted!;
+    // The stand-in archives locally only; the real archive mirrors wal/ to S3 the same way.
+    await setup.archive.stop();
+    const s3 = createS3Client(reader.s3!);
+    try {
+      for (const f of fs.readdirSync(setup.archive.dir)) {
+        await s3.send(new PutObjectCommand({ Bucket: reader.s3!.bucket, Key: `${reader.s3!.prefix}wal/${setup.archive.systemIdentifier}/${f}`, Body: fs.readFileSync(path.join(setup.archive.dir, f)) }));
+      }
+    } finally {
+      s3.destroy();
+    }
+    const lost: Config = { ...reader, backup: { ...reader.backup, dir: tempDir('empty-backup-dir') } };
+    const runner = await driver.runner(lost);
+    const target = path.join(openTempDir('pitr-s3'), 'restored');
+    const result = await runner.execute(restoreToTime, { args: [{ to_time: 'latest', target_dir: target, source: 's3' }], workflowId: id('pitr-s3') });
+    expect(result.chain).toEqual([filename]);
+    expect(fs.existsSync(path.join(lost.backup.dir, 'base', setup.archive.systemIdentifier, filename))).toBe(true);
     const restored = await startRestored(setup.cluster.binDir, target, setup.cluster.password);
     try {
       expect(await restored.query('SELECT note FROM after_age_backup')).toEqual([{ note: 'written after the encrypted base backup' }]);

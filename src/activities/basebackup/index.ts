@@ -3,6 +3,7 @@ import type { Config } from '../../config';
 import type { BaseBackupManifest } from '../../basebackup/manifest';
 import { planPointInTime, restorableState, type RecoveryPlan } from './plan';
 import { recoverToDirectory, type RecoveryResult } from './recover';
+import { pullFromS3, type PullResult } from './s3Pull';
 import { takeBaseBackup, type BaseBackupRequest } from './take';
 import { uploadBaseBackup, type BaseBackupUpload } from './upload';
 
@@ -21,6 +22,10 @@ export function createBaseBackupActivities(config: Config) {
     },
     async recoverToDirectory(req: { plan: RecoveryPlan; workflowId: string }): Promise<RecoveryResult> {
       return recoverToDirectory(config, req.plan, req.workflowId);
+    },
+    /** Copies base/ and wal/ from S3 into BACKUP_DIR where it lacks them (a restore with source s3). */
+    async pullPhysicalBackupsFromS3(): Promise<PullResult> {
+      return pullFromS3(config);
     },
     /** The restorable window over the local base backups and archive; null when there is none. */
     async restorableWindow(): Promise<{ oldest: string; newest: string } | null> {

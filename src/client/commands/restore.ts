@@ -54,7 +54,7 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
     .description('restore a backup: validate, pre-restore backup, confirm, restore beside and swap in, verify, roll back on failure')
     .argument('[file|confirm|cancel]', 'backup file name (as "fbb list" shows it), or confirm/cancel; none with --to-time')
     .argument('[workflow-id]', 'with confirm/cancel: the restore to confirm or cancel (a Temporal Update; it answers, or says why not)')
-    .addOption(new Option('--source <source>', 'where the backup is').choices(['local', 's3']).default('local'))
+    .addOption(new Option('--source <source>', 'where the backup is (with --to-time: s3 copies base/ and wal/ down into BACKUP_DIR first)').choices(['local', 's3']).default('local'))
     .option('--yes', 'do not ask: confirm in the input (confirm_restore: true)', false)
     .option('--no-pre-restore-backup', 'skip the pre-restore backup (then a failed in-place restore cannot be rolled back)')
     .option('--allow-unverified', 'restore a backup whose manifest says "dumped" (never verified); refused otherwise', false)
@@ -82,7 +82,7 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
     .action(async (target: string | undefined, workflowId: string | undefined, opts: RestoreOptions) => {
       if (opts.toTime !== undefined) {
         if (target !== undefined) throw new CliError(`--to-time restores from base backups and the WAL archive, not from a file: drop "${target}", or drop --to-time to restore that file`, ExitCode.badInput);
-        return runRestoreToTime(ctx, { toTime: opts.toTime, targetDir: opts.targetDir, json: opts.json, local: opts.local, workflowId: opts.workflowId });
+        return runRestoreToTime(ctx, { toTime: opts.toTime, targetDir: opts.targetDir, source: opts.source, json: opts.json, local: opts.local, workflowId: opts.workflowId });
       }
       if (target === undefined) throw new CliError('fbb restore needs a backup file name (as "fbb list" shows it), confirm/cancel <workflow-id>, or --to-time <moment> --target-dir DIR', ExitCode.badInput);
       const config = ctx.config();

@@ -155,3 +155,11 @@ describe('an encrypted base backup', () => {
     }
   }, 300_000);
 });
+
+describe('fbb basebackup --incremental on PostgreSQL 15', () => {
+  it('takes a full backup and says why in the manifest', async () => {
+    const runner = await driver.runner({ ...setup.config, s3: undefined });
+    const { manifest } = await runner.execute(baseBackup, { args: [{ incremental: true }], workflowId: id('bb-incr15') });
+    expect(manifest).toMatchObject({ backup_type: 'full', parent: null, pg_major: 15, note: 'PostgreSQL 15 has no incremental base backups (17 and later do); taken full' });
+  }, 120_000);
+});

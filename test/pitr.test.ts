@@ -40,7 +40,8 @@ async function fbb(args: string[]): Promise<{ code: number; stdout: string; stde
 }
 
 beforeAll(async () => {
-  setup = await startPitrSetup();
+  // No autovacuum: no background transaction commits after a moment the tests choose.
+  setup = await startPitrSetup({ settings: ['autovacuum=off'] });
   runner = await driver.runner(setup.config);
   const onServer = onTemporal(setup.config);
   cliWorker = await startTestWorker(onServer);
@@ -113,6 +114,26 @@ describe('fbb restore --to-time T --target-dir DIR', () => {
       expect(diffFingerprints({ ...atT, sequences: {} }, { ...got, sequences: {} })).toEqual([]);
       for (const [name, value] of Object.entries(atT.sequences)) expect(Number(got.sequences[name] ?? 0)).toBeGreaterThanOrEqual(Number(value ?? 0));
       expect((await restored.query<{ label: string }>('SELECT label FROM pitr_marks ORDER BY id')).map((r) => r.label)).toEqual(['before T 1', 'before T 2']);
+    } finally {
+      await restored.stop();
+    }
+  }, 300_000);
+
+  it('a moment after the last commit restores everything up to it: recovery runs on to the end of the archived WAL', async () => {
+    await withServer(setup.cluster, 'family_brain', (c) => c.query("INSERT INTO pitr_marks (label) VALUES ('last before a quiet moment')"));
+    const quiet = await setup.fingerprintFamilyBrain();
+    await new Promise((r) => setTimeout(r, 1_000));
+    const t = await withServer(setup.cluster, 'postgres', async (c) => (await c.query<{ t: Date }>('SELECT clock_timestamp() AS t')).rows[0]!.t.toISOString());
+    await new Promise((r) => setTimeout(r, 500));
+    await switchAndArchive(setup);
+    const target = path.join(tempDir('pitr-quiet'), 'restored');
+    const result = await runner.execute(restoreToTime, { args: [{ to_time: t, target_dir: target }], workflowId: id('pitr-quiet') });
+    expect(result.recovered_to! < t).toBe(true);
+    expect(fs.readFileSync(path.join(target, 'fbb_recovery.log'), 'utf8')).toContain('recovery ended before configured recovery target was reached');
+    const restored = await startRestored(setup.cluster.binDir, target, setup.cluster.password);
+    try {
+      const got = await restored.fingerprint();
+      expect(diffFingerprints({ ...quiet, sequences: {} }, { ...got, sequences: {} })).toEqual([]);
     } finally {
       await restored.stop();
     }

@@ -126,7 +126,9 @@ describe('fbb restore --to-time T --target-dir DIR', () => {
     const t = await withServer(setup.cluster, 'postgres', async (c) => (await c.query<{ t: Date }>('SELECT clock_timestamp() AS t')).rows[0]!.t.toISOString());
     await new Promise((r) => setTimeout(r, 500));
     await switchAndArchive(setup);
+    // An existing empty directory (as a freshly mounted volume would be) is restored into, not replaced.
     const target = path.join(tempDir('pitr-quiet'), 'restored');
+    fs.mkdirSync(target, { mode: 0o755 });
     const result = await runner.execute(restoreToTime, { args: [{ to_time: t, target_dir: target }], workflowId: id('pitr-quiet') });
     expect(result.recovered_to! < t).toBe(true);
     expect(fs.readFileSync(path.join(target, 'fbb_recovery.log'), 'utf8')).toContain('recovery ended before configured recovery target was reached');

@@ -3,6 +3,7 @@
 // directory in one rename. Until that rename the target stays empty; a retry starts over.
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -39,25 +40,28 @@ export async function recoverToDirectory(config: Config, plan: RecoveryPlan, wor
   const started = Date.now();
   const done = await fs.readFile(path.join(plan.target_dir, RESTORE_RECORD), 'utf8').then((t) => JSON.parse(t) as RecoveryResult, () => undefined);
   if (done?.workflow_id === workflowId) return done;
+  const { work, inside } = await workPlace(plan.target_dir, workflowId);
   await assertEmptyDir(plan.target_dir);
   const binDir = await serverBinDir(config, plan.pg_major);
   const parent = path.dirname(plan.target_dir);
-  const work = path.join(parent, `.${path.basename(plan.target_dir)}.fbb-restoring`);
-  await fs.rm(work, { recursive: true, force: true });
   const staging = path.join(work, 'data');
   const spool = path.join(work, 'wal');
   await fs.mkdir(spool, { recursive: true, mode: 0o700 });
+  await fs.writeFile(path.join(work, OWNER), workflowId);
   const ctx = Context.current();
   const stopBeats = every(5_000, () => ctx.heartbeat({ step: 'restoring', target_dir: plan.target_dir }));
+  let sockets: string | undefined;
   try {
     await extractChain(config, plan, binDir, work, staging);
     await fetchWal(config, plan.system_identifier, plan.wal, spool, plan.wal_segment_bytes);
     await fs.writeFile(path.join(staging, 'recovery.signal'), '');
     await fs.mkdir(path.join(staging, 'pg_wal'), { recursive: true, mode: 0o700 });
     await fs.chmod(staging, 0o700);
-    await handToServerUser(work);
+    // A socket path has at most 107 bytes: the socket goes in a short directory of its own, not under the target.
+    sockets = await fs.mkdtemp(path.join(os.tmpdir(), 'fbb-pitr-'));
+    await handToServerUser(work, sockets);
     const log = path.join(work, 'recovery.log');
-    const { recovered_to } = await recoverAndStop({ binDir, dataDir: staging, spool, socketDir: work, log, target: plan.target });
+    const { recovered_to } = await recoverAndStop({ binDir, dataDir: staging, spool, socketDir: sockets, log, target: plan.target });
     // The options recovery ran with (restore_command into the spool) must not follow the directory.
     await fs.rm(path.join(staging, 'postmaster.opts'), { force: true });
     await fs.copyFile(log, path.join(staging, 'fbb_recovery.log'));
@@ -71,18 +75,45 @@ export async function recoverToDirectory(config: Config, plan: RecoveryPlan, wor
       workflow_id: workflowId,
       duration_ms: Date.now() - started,
     };
-    await writeFileAtomic(path.join(staging, RESTORE_RECORD), `${JSON.stringify(result, null, 2)}\n`);
-    await handToServerUser(staging);
-    await fs.rmdir(plan.target_dir).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    });
-    await fs.rename(staging, plan.target_dir);
-    await fsyncDir(parent);
+    const record = `${JSON.stringify(result, null, 2)}\n`;
+    if (inside) {
+      // An existing directory (a mount point, say) stays: the data directory's entries move up into it, the record last.
+      for (const entry of await fs.readdir(staging)) await fs.rename(path.join(staging, entry), path.join(plan.target_dir, entry));
+      await fs.chmod(plan.target_dir, 0o700);
+      await writeFileAtomic(path.join(plan.target_dir, RESTORE_RECORD), record);
+      await handToServerUser(plan.target_dir);
+    } else {
+      await writeFileAtomic(path.join(staging, RESTORE_RECORD), record);
+      await handToServerUser(staging);
+      await fs.rename(staging, plan.target_dir);
+      await fsyncDir(parent);
+    }
     return result;
   } finally {
     stopBeats();
     await fs.rm(work, { recursive: true, force: true });
+    if (sockets !== undefined) await fs.rm(sockets, { recursive: true, force: true });
   }
+}
+
+/** The file in the working directory naming the run that made it. */
+const OWNER = 'fbb-owner';
+
+/**
+ * Where the restore works: beside a target that does not exist yet (renamed into place at the end),
+ * or inside an existing empty one, which may be a mount point on another file system. What an earlier
+ * attempt of this same run left there goes first; anything else in the target makes assertEmptyDir refuse.
+ */
+async function workPlace(target: string, workflowId: string): Promise<{ work: string; inside: boolean }> {
+  const inside = await fs.stat(target).then((s) => s.isDirectory(), () => false);
+  const work = inside ? path.join(target, '.fbb-restoring') : path.join(path.dirname(target), `.${path.basename(target)}.fbb-restoring`);
+  const owner = await fs.readFile(path.join(work, OWNER), 'utf8').catch(() => undefined);
+  if (inside && owner === workflowId) {
+    for (const entry of await fs.readdir(target)) await fs.rm(path.join(target, entry), { recursive: true, force: true });
+  } else if (!inside) {
+    await fs.rm(work, { recursive: true, force: true });
+  }
+  return { work, inside };
 }
 
 /** Extracts the backup (each of an incremental chain, then pg_combinebackup) into `staging`. */

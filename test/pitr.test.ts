@@ -163,6 +163,17 @@ describe('fbb restore --to-time T --target-dir DIR', () => {
     expect(fs.existsSync(target)).toBe(false);
   });
 
+  it('refuses before anything runs when the worker has no PostgreSQL server programs of the backup\'s major', async () => {
+    const clientOnly = privateTempDir('clientbin');
+    for (const tool of fs.readdirSync(setup.cluster.binDir)) if (tool !== 'postgres' && tool !== 'pg_ctl') fs.symlinkSync(path.join(setup.cluster.binDir, tool), path.join(clientOnly, tool));
+    const noServer = await driver.runner({ ...setup.config, pgBinDir: clientOnly });
+    const target = path.join(tempDir('pitr-noserver'), 'restored');
+    const failure = await failureOf(noServer.execute(restoreToTime, { args: [{ to_time: 'latest', target_dir: target }], workflowId: id('pitr-noserver') }));
+    expect(failure?.type).toBe('RecoveryFailed');
+    expect(failure?.message).toBe('the base backup is of PostgreSQL 15, and this worker has no PostgreSQL 15 server programs (postgres, pg_ctl) to recover it with; run "bash scripts/install-deps.sh" (or point PG_BIN_DIR at them); nothing was changed');
+    expect(fs.readdirSync(path.dirname(target))).toEqual([]);
+  });
+
   it('refuses a time without an offset, and a directory that is not empty', async () => {
     const dir = tempDir('pitr-busy');
     fs.writeFileSync(path.join(dir, 'PG_VERSION'), '15\n');

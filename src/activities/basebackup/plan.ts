@@ -9,6 +9,7 @@ import type { Config } from '../../config';
 import { ErrorType, permanent } from '../../errors';
 import { checkDecryptable } from '../encryption';
 import { listArchivedWal, listBaseBackups } from './archive';
+import { serverBinDir } from './serverUser';
 
 /** What a point-in-time restore will do, decided before it does anything. */
 export interface RecoveryPlan {
@@ -50,6 +51,7 @@ export async function planPointInTime(config: Config, input: { to_time: string; 
     throw permanent(ErrorType.RecoveryTargetOutsideWindow, `no base backup with its WAL archived reaches ${target.kind === 'time' ? target.at : 'the newest archived WAL'} (window: ${window === null ? 'none' : `${window.oldest} to ${window.newest}`}); run "fbb basebackup" with the WAL archive running; nothing was changed`);
   }
   const last = chosen.chain[chosen.chain.length - 1]!;
+  await serverBinDir(config, last.pg_major);
   for (const b of chosen.chain) {
     if (b.encryption) await checkDecryptable(config, path.join(config.backup.dir, baseDir(b.system_identifier), b.filename), b.filename);
   }

@@ -2,6 +2,7 @@
 // (src/backup/manifest.ts): what a restore needs to pick the backup and the WAL it needs, without opening it.
 import type { EncryptionInfo } from '../backup/manifest';
 
+/** The version of the manifest this fbb writes and reads. */
 export const BASE_MANIFEST_VERSION = 1;
 
 /** A base backup's manifest, version 1. */

@@ -1,6 +1,7 @@
 // The disaster path: a base backup (combined when incremental) and the archived WAL made into a data
 // directory recovered to a moment, promoted, stopped cleanly, and moved into the empty target
 // directory in one rename. Until that rename the target stays empty; a retry starts over.
+import { lastLines } from '../../format';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -128,7 +129,7 @@ async function extractChain(config: Config, plan: RecoveryPlan, binDir: string, 
   await handToServerUser(work);
   const [file, args] = asServerUser(path.join(binDir, 'pg_combinebackup'), [...parts, '-o', staging]);
   const run = await execa(file, args, { reject: false, cancelSignal: Context.current().cancellationSignal });
-  if (run.exitCode !== 0) throw permanent(ErrorType.RecoveryFailed, `pg_combinebackup of ${plan.chain.join(' + ')} exited with code ${String(run.exitCode)}: ${String(run.stderr).trim().split('\n').slice(-3).join(' | ')}; the target directory was left empty`);
+  if (run.exitCode !== 0) throw permanent(ErrorType.RecoveryFailed, `pg_combinebackup of ${plan.chain.join(' + ')} exited with code ${String(run.exitCode)}: ${lastLines(run.stderr, 3)}; the target directory was left empty`);
   for (const dir of parts) await fs.rm(dir, { recursive: true, force: true });
 }
 

@@ -1,5 +1,6 @@
 // Runs PostgreSQL's recovery on a restored data directory: a private socket, no TCP, until it
 // promoted (or failed), then stops it cleanly. Says the last replayed transaction's commit time.
+import { lastLines } from '../../format';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -63,7 +64,7 @@ async function runOnce(run: { binDir: string; dataDir: string; spool: string; so
       }
       if (exited) {
         if (TARGET_NOT_REACHED.test(log)) return { promoted: false };
-        const tail = log.trim().split('\n').slice(-5).join(' | ');
+        const tail = lastLines(log, 5);
         throw permanent(ErrorType.RecoveryFailed, `PostgreSQL's recovery of ${run.dataDir} stopped before it finished: ${tail}; the target directory was left empty`);
       }
       ctx.heartbeat({ step: 'recovering' });

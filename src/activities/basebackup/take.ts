@@ -2,6 +2,7 @@
 // file, renamed into place only after pg_basebackup exited 0, the data is fsynced and the manifest,
 // PostgreSQL's backup_manifest and the checksum sidecar are written: a killed backup leaves no file
 // that looks like a backup.
+import { lastLines } from '../../format';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -126,7 +127,7 @@ async function runPgBasebackup(config: Config, run: { partial: string; label: st
 
 /** What pg_basebackup's failure means: a missing privilege or pg_hba line is not fixed by retrying. */
 function basebackupFailure(err: ExecaError): Error {
-  const stderr = String(err.stderr ?? '').trim().split('\n').slice(-3).join(' | ');
+  const stderr = lastLines(err.stderr ?? '', 3);
   const how = err.signal ? `was killed by ${err.signal}` : `exited with code ${String(err.exitCode)}`;
   if (/REPLICATION|no pg_hba\.conf entry for replication|password authentication failed|incremental backups|summarize_wal/i.test(stderr)) {
     return permanent(ErrorType.BaseBackupFailed, `pg_basebackup ${how}: ${stderr}; give the role REPLICATION and a pg_hba "replication" line (fbb doctor says how); no base backup was written`, err);

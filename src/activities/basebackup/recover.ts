@@ -1,7 +1,6 @@
 // The disaster path: a base backup (combined when incremental) and the archived WAL made into a data
 // directory recovered to a moment, promoted, stopped cleanly, and moved into the empty target
 // directory in one rename. Until that rename the target stays empty; a retry starts over.
-import { lastLines } from '../../format';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -10,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { Context } from '@temporalio/activity';
 import { execa } from 'execa';
+import { lastLines } from '../../format';
 import { baseDir, SHA256_SUFFIX } from '../../basebackup/naming';
 import type { Config } from '../../config';
 import { ErrorType, permanent } from '../../errors';

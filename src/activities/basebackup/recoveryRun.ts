@@ -1,11 +1,11 @@
 // Runs PostgreSQL's recovery on a restored data directory: a private socket, no TCP, until it
 // promoted (or failed), then stops it cleanly. Says the last replayed transaction's commit time.
-import { lastLines } from '../../format';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import { execa } from 'execa';
+import { lastLines } from '../../format';
 import type { RecoveryTarget } from '../../basebackup/recoveryTime';
 import { ErrorType, permanent } from '../../errors';
 import { freePort } from '../../ports';

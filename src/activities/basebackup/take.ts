@@ -2,7 +2,6 @@
 // file, renamed into place only after pg_basebackup exited 0, the data is fsynced and the manifest,
 // PostgreSQL's backup_manifest and the checksum sidecar are written: a killed backup leaves no file
 // that looks like a backup.
-import { lastLines } from '../../format';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -11,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { Context } from '@temporalio/activity';
 import { execa, ExecaError } from 'execa';
+import { lastLines } from '../../format';
 import { BASE_MANIFEST_VERSION, walRangeOf, type BaseBackupManifest } from '../../basebackup/manifest';
 import { BASE_MANIFEST_SUFFIX, baseDir, parseBaseBackupName, PG_MANIFEST_SUFFIX, SHA256_SUFFIX } from '../../basebackup/naming';
 import type { Config } from '../../config';

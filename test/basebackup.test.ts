@@ -13,7 +13,9 @@ import type { Config } from '../src/config';
 import { createS3Client } from '../src/storage/s3Client';
 import { baseBackup, restoreToTime } from '../src/workflows';
 import { temporalDriver } from './drivers';
-import { ensureBuilt, fbbEnv, startFbb, waitFor, outcome } from './faults';
+import { buildWorker, killAllWorkers, startWorker } from './durability';
+import { fbbEnv, startFbb, waitFor, outcome } from './faults';
+import { onTemporal, startTestWorker, testClient } from './temporal';
 import { tempDir, uniqueName, withServer } from './helpers';
 import { startPitrSetup, startRestored, switchAndArchive, type PitrSetup } from './pitrCluster';
 
@@ -41,13 +43,36 @@ async function descendants(pid: number): Promise<number[]> {
   return [...children, ...(await Promise.all(children.map(descendants))).flat()];
 }
 
+/** A PG_BIN_DIR whose pg_basebackup passes the first 2 MB of its tar stream, touches `mark`, then holds the rest back for a minute: killed then, the backup is mid-stream. */
+function slowBasebackup(): { slow: string; mark: string } {
+  const real = setup.cluster.binDir;
+  const slow = tempDir('slowbin');
+  const mark = path.join(slow, 'streaming');
+  for (const tool of fs.readdirSync(real)) if (tool !== 'pg_basebackup') fs.symlinkSync(path.join(real, tool), path.join(slow, tool));
+  fs.writeFileSync(path.join(slow, 'pg_basebackup'), `#!/bin/bash\nset -o pipefail\n${JSON.stringify(path.join(real, 'pg_basebackup'))} "$@" | { head -c 2000000; touch ${mark}; sleep 60; cat; }\n`, { mode: 0o755 });
+  return { slow, mark };
+}
+
+/** SIGKILLs `pid` and the processes it started (found before the kill). */
+async function killTree(pid: number): Promise<void> {
+  const children = await descendants(pid);
+  for (const p of [pid, ...children]) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
 let setup: PitrSetup;
 /** The encrypted base backup's file name and the config (with the right key) that restored it. */
 let encrypted: { filename: string; reader: Config } | undefined;
 beforeAll(async () => {
-  [setup] = await Promise.all([startPitrSetup({ s3: true }), ensureBuilt()]);
+  [setup] = await Promise.all([startPitrSetup({ s3: true }), buildWorker()]);
 }, 600_000);
 afterAll(async () => {
+  await killAllWorkers();
   await driver.release();
   await setup?.archive.stop().catch(() => undefined);
   await setup?.cluster.stop();
@@ -55,25 +80,12 @@ afterAll(async () => {
 
 describe('a base backup killed mid-stream', () => {
   it('leaves no file that looks like a backup (no .tar.gz, manifest or sidecar), and the next base backup succeeds', async () => {
-    const real = setup.cluster.binDir;
-    const slow = tempDir('slowbin');
-    const mark = path.join(slow, 'streaming');
-    for (const tool of fs.readdirSync(real)) if (tool !== 'pg_basebackup') fs.symlinkSync(path.join(real, tool), path.join(slow, tool));
-    // Passes the first 2 MB of the tar stream, says so, then holds the rest back: killed there, the backup is mid-stream.
-    fs.writeFileSync(path.join(slow, 'pg_basebackup'), `#!/bin/bash\nset -o pipefail\n${JSON.stringify(path.join(real, 'pg_basebackup'))} "$@" | { head -c 2000000; touch ${mark}; sleep 60; cat; }\n`, { mode: 0o755 });
+    const { slow, mark } = slowBasebackup();
     const config: Config = { ...setup.config, s3: undefined };
     const run = startFbb(['basebackup', '--local', '--json'], fbbEnv(config, { PG_BIN_DIR: slow }));
     await waitFor('pg_basebackup to be mid-stream', () => (fs.existsSync(mark) ? true : undefined), run, 120_000);
-    const children = await descendants(run.pid!);
-    process.kill(run.pid!, 'SIGKILL');
+    await killTree(run.pid!);
     expect((await run).signal).toBe('SIGKILL');
-    for (const pid of children) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone with its parent
-      }
-    }
 
     const dir = path.join(config.backup.dir, 'base', setup.archive.systemIdentifier);
     const left = fs.readdirSync(dir);
@@ -84,6 +96,31 @@ describe('a base backup killed mid-stream', () => {
     expect(outcome(next)).toMatchObject({ exit: 0 });
     const { manifest } = JSON.parse(next.stdout) as { manifest: { filename: string } };
     expect(fs.readdirSync(dir).filter((f) => parseBaseBackupName(f) !== undefined)).toEqual([manifest.filename]);
+  }, 300_000);
+});
+
+describe('a worker SIGKILLed while pg_basebackup streams', () => {
+  it('leaves no backup-looking file; the retry on another worker takes the same backup and removes the partial file', async () => {
+    const { slow, mark } = slowBasebackup();
+    const config = onTemporal({ ...setup.config, s3: undefined, backup: { ...setup.config.backup, dir: tempDir('bb-retry') } });
+    const worker = startWorker(config, { PG_BIN_DIR: slow });
+    const client = await testClient();
+    const handle = await client.workflow.start(baseBackup, { taskQueue: config.temporal.taskQueue, workflowId: id('bb-killed-worker'), args: [{}] });
+    await waitFor('pg_basebackup to be mid-stream', () => (fs.existsSync(mark) ? true : undefined), worker, 120_000);
+    await killTree(worker.pid!);
+    const dir = path.join(config.backup.dir, 'base', setup.archive.systemIdentifier);
+    const left = fs.readdirSync(dir);
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatch(/^\.family_brain_base_\d{8}_\d{6}\.tar\.gz\.partial-[0-9a-f]{8}$/);
+
+    const replacement = await startTestWorker(config);
+    try {
+      const { manifest } = await handle.result();
+      expect(left[0]!.startsWith(`.${manifest.filename}.partial-`)).toBe(true);
+      expect(fs.readdirSync(dir).sort()).toEqual([manifest.filename, `${manifest.filename}.backup_manifest`, `${manifest.filename}.manifest.json`, `${manifest.filename}.sha256`].sort());
+    } finally {
+      await replacement.stop();
+    }
   }, 300_000);
 });
 

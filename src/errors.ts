@@ -47,6 +47,11 @@ export const ErrorType = {
   ServerTooOld: 'ServerTooOld',
   SchedulePaused: 'SchedulePaused',
   ScheduleMissedRuns: 'ScheduleMissedRuns',
+  BaseBackupFailed: 'BaseBackupFailed',
+  RecoveryTargetOutsideWindow: 'RecoveryTargetOutsideWindow',
+  TargetDirNotEmpty: 'TargetDirNotEmpty',
+  WalArchiveDamaged: 'WalArchiveDamaged',
+  RecoveryFailed: 'RecoveryFailed',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

@@ -11,3 +11,8 @@ export function formatBytes(bytes: number): string {
   }
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
+
+/** The last `n` non-empty lines of a program's output, joined with " | ", for one-line error messages. */
+export function lastLines(text: unknown, n: number): string {
+  return String(text ?? '').trim().split('\n').slice(-n).join(' | ');
+}

@@ -29,3 +29,13 @@ export function restoreWorkflowId(database: string, at: Date = new Date()): stri
 export function drillWorkflowId(database: string, at: Date = new Date()): string {
   return `drill-${database}-${stamp(at)}`;
 }
+
+/** ID of a base backup run: `basebackup-<database>-<UTC timestamp>`. */
+export function baseBackupWorkflowId(database: string, at: Date = new Date()): string {
+  return `basebackup-${database}-${stamp(at)}`;
+}
+
+/** ID of a point-in-time restore into a directory: `pitr-<database>-<UTC timestamp>`. */
+export function restoreToTimeWorkflowId(database: string, at: Date = new Date()): string {
+  return `pitr-${database}-${stamp(at)}`;
+}

@@ -58,7 +58,7 @@ const COMMANDS = buildProgram(quietContext()).commands.map((c) => c.name());
 
 describe('fbb --help', () => {
   it('has every command, each documented', () => {
-    expect(COMMANDS).toEqual(['doctor', 'backup', 'list', 'restore', 'drill', 'status', 'history', 'schedules', 'up']);
+    expect(COMMANDS).toEqual(['doctor', 'backup', 'list', 'restore', 'drill', 'status', 'history', 'schedules', 'up', 'basebackup']);
   });
 
   it('shows examples and the exit codes at the top level', async () => {

@@ -5,6 +5,7 @@ import { ErrorType, permanent } from '../errors';
 import { openStores } from '../storage/stores';
 import { withClient } from './db';
 import { findLeftovers } from './doctor/leftovers';
+import { restorableState } from './basebackup/plan';
 
 /** Lists local backups and, with `includeS3`, S3 backups, merged by name; and databases renamed aside by restores. */
 export async function listCatalog(config: Config, includeS3: boolean): Promise<Catalog> {
@@ -24,7 +25,14 @@ export async function listCatalog(config: Config, includeS3: boolean): Promise<C
       warnings.push(`leftovers of earlier runs were not looked for: ${(err as Error).message}`);
       return [];
     });
-    return { backups: mergeCatalog(listed, config.backup.timezone), aside_databases: aside, leftovers, warnings };
+    const restorable = await restorableState(config).then(
+      ({ usable, window }) => (window === null ? null : { ...window, base_backups: usable.length }),
+      (err: unknown) => {
+        warnings.push(`the restorable window was not worked out: ${(err as Error).message}`);
+        return null;
+      },
+    );
+    return { backups: mergeCatalog(listed, config.backup.timezone), aside_databases: aside, leftovers, warnings, ...(restorable === null ? {} : { restorable_window: restorable }) };
   } finally {
     stores.close();
   }

@@ -1,6 +1,7 @@
 import type { Config } from '../config';
 import { withFileAffinity } from './affinity';
 import { createBackupActivities } from './backup';
+import { createBaseBackupActivities } from './basebackup';
 import { createDoctorActivities } from './doctor';
 import { createDrillActivities } from './drill';
 import { createNotifyActivities } from './notify';
@@ -27,6 +28,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDrillActivities(deps.config, deps.workerQueue),
     ...createNotifyActivities(deps.config),
     ...createPartialActivities(deps.config),
+    ...createBaseBackupActivities(deps.config),
   };
 }
 

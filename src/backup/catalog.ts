@@ -44,6 +44,12 @@ export interface Catalog {
   leftovers?: CatalogLeftover[];
   /** Places that could not be listed, with why (e.g. S3 unreachable); the rest is still listed. */
   warnings: string[];
+  /**
+   * The moments `fbb restore --to-time` reaches (base backups in BACKUP_DIR/base/ with their WAL archived
+   * in wal/): oldest (the end of the oldest usable base backup) and newest (when the archive last wrote
+   * WAL). Absent when there is no base backup with its WAL archived.
+   */
+  restorable_window?: { oldest: string; newest: string; base_backups: number };
 }
 
 /** Something a run left behind, as `fbb list` shows it. */

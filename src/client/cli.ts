@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config';
 import { withCommandSpan } from './commandSpan';
 import { registerBackup } from './commands/backup';
+import { registerBaseBackup } from './commands/basebackup';
 import { registerDoctor } from './commands/doctor';
 import { registerDrill } from './commands/drill';
 import { registerHistory } from './commands/history';
@@ -87,6 +88,7 @@ export function buildProgram(ctx: CommandContext): Command {
   registerHistory(program, ctx);
   registerSchedules(program, ctx);
   registerUp(program, ctx);
+  registerBaseBackup(program, ctx);
   for (const command of program.commands) command.showHelpAfterError(`(run "fbb ${command.name()} --help" for usage and examples)`);
   return program;
 }

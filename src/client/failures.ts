@@ -4,7 +4,7 @@ import { ConfigError } from '../config';
 import { CliError, ExitCode } from './exitCodes';
 
 /** Failure types that mean "the input was wrong": exit 2, as for a bad flag. */
-const BAD_INPUT = new Set(['InvalidBackupInput', 'InvalidRestoreInput', 'InvalidBackupName', 'S3NotConfigured']);
+const BAD_INPUT = new Set(['InvalidBackupInput', 'InvalidRestoreInput', 'InvalidBackupName', 'S3NotConfigured', 'RecoveryTargetOutsideWindow', 'TargetDirNotEmpty']);
 
 /** The innermost ApplicationFailure of a workflow failure, if there is one. */
 export function applicationFailureOf(err: unknown): ApplicationFailure | undefined {

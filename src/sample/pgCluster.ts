@@ -35,6 +35,8 @@ export interface PgClusterOptions {
   persistentDir?: string;
   /** Run this PostgreSQL major (Debian's or .tools/postgresql-N's, see pgBinDirForMajor); default: findPgBinDir(). */
   major?: number;
+  /** More server settings ("fsync=on", "full_page_writes=on"), applied after the throwaway defaults (fsync, full-page writes and synchronous commit off). */
+  settings?: string[];
 }
 
 const INSTALL_HINT = 'run "sudo bash scripts/install-deps.sh" (Debian/Ubuntu) to install PostgreSQL 15 and pgvector';
@@ -101,6 +103,7 @@ export async function startPgCluster(options: PgClusterOptions = {}): Promise<Pg
   const serverOptions = [
     `-p ${port}`, `-k ${root}`, '-c listen_addresses=127.0.0.1', '-c fsync=off', '-c synchronous_commit=off',
     '-c full_page_writes=off', '-c max_connections=100', '-c shared_buffers=128MB',
+    ...(options.settings ?? []).map((s) => `-c ${s}`),
   ].join(' ');
   const start = asServerUser(path.join(binDir, 'pg_ctl'), ['-D', dataDir, '-o', serverOptions, '-l', path.join(root, 'server.log'), '-w', '-t', '60', 'start']);
   await execa(start[0], start[1]);

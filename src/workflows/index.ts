@@ -7,3 +7,5 @@ export { databaseLock } from './lock';
 export { restoreDrill } from './restoreDrill';
 export { restoreTenant, partialStatusQuery } from './restoreTenant';
 export { restoreTable } from './restoreTable';
+export { baseBackup } from './baseBackup';
+export { restoreToTime } from './restoreToTime';

@@ -13,12 +13,16 @@ import { WORKFLOW_TYPES } from '../history/entry';
 import { formatTable, printJson } from '../output';
 import { aboutLines, doubtOptions, sourceOf } from './restoreAbout';
 import { isPartialRestore, runPartialRestore, type PartialRestoreOptions } from './restorePartial';
+import { runRestoreToTime } from './restoreToTime';
 import { describeExisting, noWorkerMessage, noWorkerPolling, notReachableLocally, openRunner, withTemporal, type StartedWorkflow } from '../runner';
 
 /** Every option of `fbb restore`: those a partial restore reads, and --no-roles. */
 interface RestoreOptions extends PartialRestoreOptions {
   /** false with --no-roles. */
   roles: boolean;
+  /** --to-time: a point-in-time restore into --target-dir (restoreToTime.ts). */
+  toTime?: string;
+  targetDir?: string;
 }
 
 const EXIT_BY_STATUS: Record<RestoreResult['status'], number> = {
@@ -48,9 +52,9 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
   program
     .command('restore')
     .description('restore a backup: validate, pre-restore backup, confirm, restore beside and swap in, verify, roll back on failure')
-    .argument('<file|confirm|cancel>', 'backup file name (as "fbb list" shows it), or confirm/cancel')
+    .argument('[file|confirm|cancel]', 'backup file name (as "fbb list" shows it), or confirm/cancel; none with --to-time')
     .argument('[workflow-id]', 'with confirm/cancel: the restore to confirm or cancel (a Temporal Update; it answers, or says why not)')
-    .addOption(new Option('--source <source>', 'where the backup is').choices(['local', 's3']).default('local'))
+    .addOption(new Option('--source <source>', 'where the backup is (with --to-time: s3 copies base/ and wal/ down into BACKUP_DIR first)').choices(['local', 's3']).default('local'))
     .option('--yes', 'do not ask: confirm in the input (confirm_restore: true)', false)
     .option('--no-pre-restore-backup', 'skip the pre-restore backup (then a failed in-place restore cannot be rolled back)')
     .option('--allow-unverified', 'restore a backup whose manifest says "dumped" (never verified); refused otherwise', false)
@@ -66,13 +70,21 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
     .option('--dry-run', 'with --tenant or --table: show the plan (rows to delete, insert, update; conflicts) and change nothing', false)
     .option('--tenant-column <column>', 'with --tenant: the column naming the tenant (default tenant_id)')
     .option('--tenant-table <table>', 'with --tenant: the table whose rows are the tenants (default tenants)')
+    .option('--to-time <moment>', 'point-in-time restore from base backups + archived WAL: ISO 8601 with an offset or Z (2026-12-05T23:10:00Z), or "latest"; needs --target-dir')
+    .option('--target-dir <dir>', 'with --to-time: an empty or new directory that becomes the restored, promoted data directory (start it with pg_ctl -D DIR start)')
     .addHelpText(
       'after',
       '\nExamples:\n  $ fbb restore family_brain_daily_20251208_020000.sql.gz\n  $ fbb restore family_brain_daily_20251208_020000.sql.gz --source s3 --local --yes\n' +
         '  $ fbb restore family_brain_daily_20251208_020000.sql.gz --yes --workflow-id restore-after-incident-42 --json\n' +
-        '  $ fbb restore confirm restore-family_brain-20261124T101500Z\n  $ fbb restore cancel restore-family_brain-20261124T101500Z --json\n',
+        '  $ fbb restore confirm restore-family_brain-20261124T101500Z\n  $ fbb restore cancel restore-family_brain-20261124T101500Z --json\n' +
+        '  $ fbb restore --to-time 2026-12-05T23:10:00Z --target-dir /srv/pg-restored --json\n  $ fbb restore --to-time latest --target-dir /srv/pg-restored --local\n',
     )
-    .action(async (target: string, workflowId: string | undefined, opts: RestoreOptions) => {
+    .action(async (target: string | undefined, workflowId: string | undefined, opts: RestoreOptions) => {
+      if (opts.toTime !== undefined) {
+        if (target !== undefined) throw new CliError(`--to-time restores from base backups and the WAL archive, not from a file: drop "${target}", or drop --to-time to restore that file`, ExitCode.badInput);
+        return runRestoreToTime(ctx, { toTime: opts.toTime, targetDir: opts.targetDir, source: opts.source, json: opts.json, local: opts.local, workflowId: opts.workflowId });
+      }
+      if (target === undefined) throw new CliError('fbb restore needs a backup file name (as "fbb list" shows it), confirm/cancel <workflow-id>, or --to-time <moment> --target-dir DIR', ExitCode.badInput);
       const config = ctx.config();
       if (target === 'confirm' || target === 'cancel') {
         if (!workflowId) {

@@ -1,0 +1,35 @@
+// The physical backups' activities: base backups, and the restore of a moment into a directory.
+import type { Config } from '../../config';
+import type { BaseBackupManifest } from '../../basebackup/manifest';
+import { planPointInTime, restorableState, type RecoveryPlan } from './plan';
+import { recoverToDirectory, type RecoveryResult } from './recover';
+import { pullFromS3, type PullResult } from './s3Pull';
+import { takeBaseBackup, type BaseBackupRequest } from './take';
+import { uploadBaseBackup, type BaseBackupUpload } from './upload';
+
+/** Activities of base backups and point-in-time restores into a directory. */
+export function createBaseBackupActivities(config: Config) {
+  return {
+    async takeBaseBackup(req: BaseBackupRequest): Promise<BaseBackupManifest> {
+      return takeBaseBackup(config, req);
+    },
+    async uploadBaseBackup(manifest: Pick<BaseBackupManifest, 'filename' | 'system_identifier' | 'size_bytes' | 'sha256'>): Promise<BaseBackupUpload> {
+      return uploadBaseBackup(config, manifest);
+    },
+    /** Checks a restore of a moment into a directory, changing nothing; refusals are named errors. */
+    async planPointInTime(input: { to_time: string; target_dir: string }): Promise<RecoveryPlan> {
+      return planPointInTime(config, input);
+    },
+    async recoverToDirectory(req: { plan: RecoveryPlan; workflowId: string }): Promise<RecoveryResult> {
+      return recoverToDirectory(config, req.plan, req.workflowId);
+    },
+    /** Copies base/ and wal/ from S3 into BACKUP_DIR where it lacks them (a restore with source s3). */
+    async pullPhysicalBackupsFromS3(): Promise<PullResult> {
+      return pullFromS3(config);
+    },
+    /** The restorable window over the local base backups and archive; null when there is none. */
+    async restorableWindow(): Promise<{ oldest: string; newest: string } | null> {
+      return (await restorableState(config)).window;
+    },
+  };
+}

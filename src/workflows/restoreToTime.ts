@@ -1,0 +1,20 @@
+import { workflowInfo } from '@temporalio/workflow';
+import type { RecoveryResult } from '../activities/basebackup/recover';
+import { longActivities, quick } from './proxies';
+
+/** Input of restoreToTime: `{"to_time": "2026-12-05T23:10:00Z" | "latest", "target_dir": "/srv/pg-restored"}`. */
+export interface RestoreToTimeInput {
+  to_time: string;
+  target_dir: string;
+  /** "s3": first copy base/ and wal/ down from S3 into BACKUP_DIR (it went with the server); default "local". */
+  source?: 'local' | 's3';
+}
+
+/** The disaster path: check (moment, window, empty directory, age key: refusals change nothing) → base backup + WAL → recovered, promoted, stopped data directory. */
+export async function restoreToTime(input: RestoreToTimeInput): Promise<RecoveryResult> {
+  const settings = await quick.backupSettings();
+  const acts = longActivities(settings.activity_tuning);
+  if (input.source === 's3') await acts.uploading.pullPhysicalBackupsFromS3();
+  const plan = await acts.validating.planPointInTime({ to_time: input.to_time, target_dir: input.target_dir });
+  return acts.restoring.recoverToDirectory({ plan, workflowId: workflowInfo().workflowId });
+}

@@ -1,0 +1,78 @@
+// A durable throwaway server for the point-in-time tests (fsync, full-page writes and synchronous
+// commit on, as in production), with the sample database, the WAL archive stand-in and helpers to
+// start a restored data directory and to crash the server.
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import type { Config } from '../src/config';
+import { loadSampleDatabase } from '../src/sample/fixture';
+import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
+import { fingerprintDatabase, type DatabaseFingerprint } from './compare';
+import { tempDir, testConfig, withServer } from './helpers';
+import { startWalArchiveStandIn, type WalArchiveStandIn } from './walArchiveStandIn';
+
+/** A durable cluster with family_brain, its archive (stand-in) and a config pointing at both. */
+export interface PitrSetup {
+  cluster: PgCluster;
+  archive: WalArchiveStandIn;
+  config: Config;
+  /** The fingerprint of family_brain on the live cluster. */
+  fingerprintFamilyBrain(): Promise<DatabaseFingerprint>;
+}
+
+/** Starts the cluster (PostgreSQL `major`, default the machine's), loads the sample database, starts archiving. */
+export async function startPitrSetup(options: { major?: number; settings?: string[]; s3?: boolean } = {}): Promise<PitrSetup> {
+  const cluster = await startPgCluster({ major: options.major, settings: ['fsync=on', 'full_page_writes=on', 'synchronous_commit=on', ...(options.settings ?? [])] });
+  await withServer(cluster, 'postgres', (c) => c.query('CREATE DATABASE family_brain'));
+  await withServer(cluster, 'family_brain', (c) => loadSampleDatabase(c));
+  const base = testConfig({ s3: options.s3 });
+  const config: Config = { ...base, database: { ...base.database, host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database: 'family_brain' }, pgBinDir: cluster.binDir };
+  const archive = await startWalArchiveStandIn(cluster, config.backup.dir);
+  const conn = { host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database: 'family_brain' };
+  return { cluster, archive, config, fingerprintFamilyBrain: () => fingerprintDatabase(conn, { pgBinDir: cluster.binDir }) };
+}
+
+/** Ends the WAL segment in use and waits until the stand-in archived it. */
+export async function switchAndArchive(setup: PitrSetup): Promise<void> {
+  const seg = await withServer(setup.cluster, 'postgres', async (c) => {
+    const { rows } = await c.query<{ f: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS f');
+    return rows[0]!.f;
+  });
+  for (let i = 0; i < 100 && !fs.existsSync(path.join(setup.archive.dir, `${seg}.gz`)); i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    setup.archive.sweep();
+  }
+}
+
+/** A restored data directory started on its own port: fingerprint its family_brain, query it, stop it. */
+export async function startRestored(binDir: string, dataDir: string, password: string): Promise<{ port: number; fingerprint(): Promise<DatabaseFingerprint>; query<T>(sql: string): Promise<T[]>; stop(): Promise<void> }> {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const sockets = tempDir('restored-sock');
+  const root = process.getuid?.() === 0;
+  if (root) await execa('chown', ['postgres', sockets]);
+  const pgctl = (args: string[]) => (root ? execa('runuser', ['-u', 'postgres', '--', path.join(binDir, 'pg_ctl'), ...args]) : execa(path.join(binDir, 'pg_ctl'), args));
+  await pgctl(['-D', dataDir, '-o', `-p ${port} -k ${sockets} -c listen_addresses=127.0.0.1`, '-l', path.join(sockets, 'log'), '-w', '-t', '120', 'start']);
+  const conn = { host: '127.0.0.1', port, user: 'postgres', password };
+  return {
+    port,
+    fingerprint: () => fingerprintDatabase({ ...conn, database: 'family_brain' }, { pgBinDir: binDir }),
+    query: <T>(sql: string) => withServer(conn, 'family_brain', async (c) => (await c.query(sql)).rows as T[]),
+    stop: async () => {
+      await pgctl(['-D', dataDir, '-m', 'fast', '-w', 'stop']);
+    },
+  };
+}
+
+/** The disaster: every process of the server SIGKILLed, then its data directory deleted. */
+export async function crashAndDeleteDataDir(cluster: PgCluster): Promise<void> {
+  const pid = Number(fs.readFileSync(path.join(cluster.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const children = (await execa('ps', ['-o', 'pid=', '--ppid', String(pid)], { reject: false })).stdout.split('\n').map((s) => Number(s.trim())).filter((n) => n > 0);
+  for (const p of [pid, ...children]) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  fs.rmSync(cluster.dataDir, { recursive: true, force: true });
+}

@@ -3,7 +3,7 @@
 // Workers run with ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS=10 so a dead one is noticed in seconds, not minutes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupDatabase, confirmRestore, restoreDatabase, statusQuery } from '../src/workflows';
-import { activityRunning, buildWorker, waitingRestore, dropOurDatabases, filesIn, kill, killAllWorkers, leftoverDatabases, printRecoveries, printed, recovered, slowBinDir, startWorker } from './durability';
+import { activityRunning, buildWorker, waitingRestore, dropOurDatabases, filesIn, kill, killAllWorkers, leftoverDatabases, printRecoveries, printed, recovered, slowBinDir, slowBinDirFor, startWorker } from './durability';
 import { eventually } from './eventually';
 import { createDatabase, fingerprint, testConfig, uniqueName, withAdmin } from './helpers';
 import { onTemporal, testClient } from './temporal';
@@ -74,7 +74,8 @@ describe('a restore waiting for confirmation while its worker is killed', () => 
 describe('a worker SIGKILLed in the middle of a confirmed restore, with another worker to take over', () => {
   it('while restoring beside the live database: the other worker restores it, and no half-made copy is left', async () => {
     const { db, config, atBackup, handle } = await waitingRestore('dur_beside');
-    const slow = startWorker({ ...config, pgBinDir: slowBinDir(config.pgBinDir!, 'psql', 60) });
+    // Only the restore's psql is slow: the pre-restore backup before it runs at full speed.
+    const slow = startWorker({ ...config, pgBinDir: slowBinDirFor(config.pgBinDir!, 'psql', 60, '*_restoring_*') });
     await handle.signal(confirmRestore, { confirmed_by: 'durability test' });
     await activityRunning(handle, 'restoreIntoNewDatabase');
     await kill(slow);

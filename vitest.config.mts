@@ -1,4 +1,6 @@
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
  * Test files that need no server: pure rules, the CLI's help, settings. They run in the "unit" project,
@@ -21,6 +23,52 @@ const UNIT = [
   'test/workflow-bundle.test.ts',
 ];
 
+/**
+ * Seconds the slowest server files took (npm run test:times), for the order when vitest has no
+ * durations of its own: a fresh checkout (CI runs npm ci) has no cache, and vitest would start the
+ * largest files first, not the slowest. Files not listed count as quick.
+ */
+const SECONDS: Record<string, number> = {
+  'test/durability.test.ts': 90,
+  'test/durability-upload.test.ts': 55,
+  'test/backup.test.ts': 50,
+  'test/workers.test.ts': 50,
+  'test/restore.test.ts': 45,
+  'test/restore-flow.test.ts': 43,
+  'test/cli.test.ts': 42,
+  'test/durability-restore.test.ts': 35,
+  'test/workers-restore.test.ts': 30,
+  'test/durability-server.test.ts': 28,
+  'test/faults-backup-sessions.test.ts': 27,
+  'test/faults-connection.test.ts': 27,
+  'test/durability-signals.test.ts': 26,
+  'test/doctor.test.ts': 26,
+  'test/faults-lock.test.ts': 26,
+  'test/cli-history.test.ts': 26,
+  'test/backup-server-lost.test.ts': 25,
+  'test/faults-restore.test.ts': 22,
+};
+
+/**
+ * Slowest files first, so that the run does not end waiting for one long file started last: failed
+ * ones first, then by the duration vitest remembers from an earlier run, else by SECONDS.
+ */
+class SlowestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files);
+    const expected = (file: TestSpecification) => {
+      const relative = path.relative(this.ctx.config.root, file.moduleId);
+      const last = this.ctx.cache.getFileTestResults(`${file.project.name}:${relative}`);
+      return { failed: last?.failed === true, ms: last?.duration ?? (SECONDS[relative] ?? 0) * 1000 };
+    };
+    // Array.prototype.sort is stable: files alike keep vitest's order.
+    return sorted.sort((a, b) => {
+      const [ea, eb] = [expected(a), expected(b)];
+      return Number(eb.failed) - Number(ea.failed) || eb.ms - ea.ms;
+    });
+  }
+}
+
 export default defineConfig({
   test: {
     testTimeout: 120_000,
@@ -28,6 +76,7 @@ export default defineConfig({
     pool: 'forks',
     fileParallelism: true,
     maxWorkers: 2,
+    sequence: { sequencer: SlowestFirst },
     projects: [
       { extends: true, test: { name: 'unit', include: UNIT } },
       // Each file gets its own databases; the shared servers come from globalSetup.

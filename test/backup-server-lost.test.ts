@@ -3,17 +3,18 @@
 // (outcome unknown) and names the command to check it with. The server killed here is a dev
 // server this test starts for itself, never the shared one.
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { createActivities } from '../src/activities';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runCli } from '../src/client/cli';
 import { ExitCode } from '../src/client/exitCodes';
 import { startTemporalDevServer, type TemporalDevServer } from '../src/temporalServer';
+import { buildWorker, kill, startWorker } from './durability';
 import { slowPgDumpBinDir, waitFor } from './faults';
 import { captured, createDatabase, dropDatabase, testConfig, uniqueName } from './helpers';
 import { temporalInfo } from './temporal';
 
 vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
+
+beforeAll(buildWorker, 600_000);
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
@@ -29,21 +30,9 @@ describe('"fbb backup" when the Temporal server goes away mid-run', () => {
     const base = testConfig({ database: db });
     // pg_dump sleeps first: the run is surely in its dump step when the server is killed.
     const config = { ...base, pgBinDir: slowPgDumpBinDir(base.pgBinDir!, 120), temporal: { ...base.temporal, address: server.address, namespace: server.namespace, taskQueue: uniqueName('tq') } };
-    const connection = await NativeConnection.connect({ address: server.address });
-    const worker = await Worker.create({
-      connection,
-      namespace: server.namespace,
-      taskQueue: config.temporal.taskQueue,
-      workflowBundle: { codePath: temporalInfo.workflowBundle },
-      activities: createActivities({ config }),
-      shutdownGraceTime: '1s',
-    });
-    const running = worker.run();
-    cleanups.push(async () => {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running.catch(() => undefined);
-      await connection.close();
-    });
+    // A worker process, SIGKILLed at the end: a worker whose server is gone takes minutes to shut down (its calls retry).
+    const worker = startWorker(config, { TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace });
+    cleanups.push(() => kill(worker));
 
     const workflowId = uniqueName('bsl').replace(/_/g, '-');
     const out = captured();

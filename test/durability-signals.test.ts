@@ -3,6 +3,8 @@
 // database server restarted with `pg_ctl -m immediate` under a running pg_dump (the dump is tried
 // again and the backup completes). pg_dump is held mid-dump by a table lock the test takes: a real
 // pg_dump, connected and waiting, in place of a large database.
+// The tests run at the same time (describe.concurrent): each has its own database (the restart, its own
+// throwaway cluster), task queue and worker processes, and most of their time is spent waiting.
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import pg from 'pg';
@@ -74,7 +76,7 @@ async function backupWaitingForLock(config: Config) {
   return handle;
 }
 
-describe('SIGTERM to a worker while pg_dump runs', () => {
+describe.concurrent('SIGTERM to a worker while pg_dump runs', () => {
   it('with a dump that cannot finish in WORKER_SHUTDOWN_GRACE_SECONDS: cancels it, stops pg_dump, leaves no partial file, exits; another worker completes the run', async () => {
     const db = await createDatabase('dur_sigterm');
     const config = onTemporal(testConfig({ database: db }));
@@ -132,7 +134,7 @@ describe('SIGTERM to a worker while pg_dump runs', () => {
   }, 300_000);
 });
 
-describe('PostgreSQL restarted (pg_ctl -m immediate) under a running pg_dump, on the dev server', () => {
+describe.concurrent('PostgreSQL restarted (pg_ctl -m immediate) under a running pg_dump, on the dev server', () => {
   it('the worker stays up, the dump is tried again once the server is back, and the backup completes', async () => {
     const config = onTemporal(cluster.config(testConfig()));
     const lock = await lockTable(config, 'tags');

@@ -1,6 +1,8 @@
 // Kill matrix, the backup's last steps: a worker PROCESS SIGKILLed during the upload to S3 (moto,
 // which lists open multipart uploads, behind a slow proxy) or during prune; another worker finishes
 // the run once, and S3 holds the complete, verified object and nothing else of the run.
+// The tests run at the same time (describe.concurrent): each has its own database, task queue, backup
+// directories and worker processes, and most of their time is spent waiting (heartbeat timeouts, lost workers).
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -82,7 +84,7 @@ async function scheduled(handle: WorkflowHandle, activityType: string): Promise<
   return (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activityType).length;
 }
 
-describe('a worker SIGKILLed while uploading to S3, with a multipart upload half done', () => {
+describe.concurrent('a worker SIGKILLed while uploading to S3, with a multipart upload half done', () => {
   it('the other worker uploads the backup once more, completely; no multipart upload is left open; the lock is released', async () => {
     // Scale 6: a dump of about 7 MB, two 5 MB parts.
     const db = await createDatabase('dur_upload', { scale: 6 });
@@ -131,7 +133,7 @@ describe('a worker SIGKILLed while uploading to S3, with a multipart upload half
   }, 600_000);
 });
 
-describe('a worker SIGKILLed during prune, after it removed the first expired backup', () => {
+describe.concurrent('a worker SIGKILLed during prune, after it removed the first expired backup', () => {
   it('the other worker removes the rest; only the new backup is left, locally and in S3', async () => {
     const db = await createDatabase('dur_prune');
     const config = onMoto(onTemporal(testConfig({ database: db })));

@@ -1,9 +1,11 @@
 // Durable for real: worker processes SIGKILLed at named moments on the Temporal dev server; another
 // worker picks the run up and it ends in a defined state with nothing lost (issue 11's kill matrix).
 // Workers run with ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS=10 so a dead one is noticed in seconds, not minutes.
+// The tests run at the same time (describe.concurrent): each has its own database, task queue, backup
+// directories and worker processes, and most of their time is spent waiting (heartbeat timeouts, lost workers).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupDatabase, confirmRestore, restoreDatabase, statusQuery } from '../src/workflows';
-import { activityRunning, buildWorker, waitingRestore, dropOurDatabases, filesIn, kill, killAllWorkers, leftoverDatabases, printRecoveries, printed, recovered, slowBinDir, startWorker } from './durability';
+import { activityRunning, buildWorker, waitingRestore, dropOurDatabases, filesIn, kill, killAllWorkers, leftoverDatabases, printRecoveries, printed, recovered, slowBinDir, slowBinDirFor, startWorker } from './durability';
 import { eventually } from './eventually';
 import { createDatabase, fingerprint, testConfig, uniqueName, withAdmin } from './helpers';
 import { onTemporal, testClient } from './temporal';
@@ -16,7 +18,7 @@ afterAll(async () => {
   printRecoveries();
 });
 
-describe('a worker SIGKILLed mid-backup, with another worker on the same task queue and backup directory', () => {
+describe.concurrent('a worker SIGKILLed mid-backup, with another worker on the same task queue and backup directory', () => {
   for (const [moment, activityType, tool, verify] of [
     ['during the dump', 'dumpDatabase', 'pg_dump', 'during_dump'],
     // The dump's bytes go into the scratch restore as they are written; psql is slow to start, so the whole pass waits on it.
@@ -47,7 +49,7 @@ describe('a worker SIGKILLed mid-backup, with another worker on the same task qu
   }
 });
 
-describe('a restore waiting for confirmation while its worker is killed', () => {
+describe.concurrent('a restore waiting for confirmation while its worker is killed', () => {
   it('takes the signal while no worker runs, and completes on a worker started later', async () => {
     const db = await createDatabase('dur_restore');
     const config = onTemporal(testConfig({ database: db }));
@@ -71,10 +73,11 @@ describe('a restore waiting for confirmation while its worker is killed', () => 
   }, 300_000);
 });
 
-describe('a worker SIGKILLed in the middle of a confirmed restore, with another worker to take over', () => {
+describe.concurrent('a worker SIGKILLed in the middle of a confirmed restore, with another worker to take over', () => {
   it('while restoring beside the live database: the other worker restores it, and no half-made copy is left', async () => {
     const { db, config, atBackup, handle } = await waitingRestore('dur_beside');
-    const slow = startWorker({ ...config, pgBinDir: slowBinDir(config.pgBinDir!, 'psql', 60) });
+    // Only the restore's psql is slow: the pre-restore backup before it runs at full speed.
+    const slow = startWorker({ ...config, pgBinDir: slowBinDirFor(config.pgBinDir!, 'psql', 60, '*_restoring_*') });
     await handle.signal(confirmRestore, { confirmed_by: 'durability test' });
     await activityRunning(handle, 'restoreIntoNewDatabase');
     await kill(slow);

@@ -109,6 +109,19 @@ export function slowBinDir(realBinDir: string, tool: string, seconds: number): s
   return dir;
 }
 
+/**
+ * Like slowBinDir, but `tool` sleeps only when it works on a database whose name matches the shell
+ * pattern `databases` (libpq's PGDATABASE, which our activities set): e.g. '*_restoring_*' slows a
+ * restore's psql and not the pre-restore backup's verification before it.
+ */
+export function slowBinDirFor(realBinDir: string, tool: string, seconds: number, databases: string): string {
+  const dir = tempDir('slowbin');
+  for (const name of fs.readdirSync(realBinDir)) if (name !== tool) fs.symlinkSync(path.join(realBinDir, name), path.join(dir, name));
+  const sleep = `case "$PGDATABASE" in ${databases}) [ "$1" = "--version" ] || sleep ${seconds};; esac`;
+  fs.writeFileSync(path.join(dir, tool), `#!/bin/sh\n${sleep}\nexec ${JSON.stringify(path.join(realBinDir, tool))} "$@"\n`, { mode: 0o755 });
+  return dir;
+}
+
 /** SIGKILLs a worker and waits until it is gone. */
 export async function kill(worker: ResultPromise): Promise<void> {
   worker.kill('SIGKILL');

@@ -52,7 +52,8 @@ describe('a server stopped mid-dump (pg_ctl -m immediate stop)', () => {
   it('does not crash the process; the dump is retried once the server is back and the backup succeeds', async () => {
     const base = cluster.config(testConfig());
     const config = { ...base, pgBinDir: slowPgDumpBinDir(cluster.binDir, 3) };
-    const run = startFbb(['backup', '--local', '--json', '--no-cleanup'], fbbEnv(config));
+    // The dump is retried after 5 s, then 10 s (production: 30 s, 60 s): room enough for the restart below.
+    const run = startFbb(['backup', '--local', '--json', '--no-cleanup'], fbbEnv(config, { ACTIVITY_RETRY_INTERVAL_SECONDS: '5' }));
     // pg_dump has started (its partial file exists) and the snapshot session waits for it.
     await waitFor('the partial dump file', () => fs.readdirSync(config.backup.dir).find((f) => f.includes('.partial-')), run);
     await pgCtl(cluster, ['-m', 'immediate', 'stop']);

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { acquireLock, lockPath, processStart, STALE_LOCK_MS } from '../src/activities/backup/lock';
 import { parseRestoreInput } from '../src/backup/restoreInput';
 import { ErrorType } from '../src/errors';
-import { ensureBuilt, fbbEnv, outcome, slowPgDumpBinDir, startFbb, waitFor } from './faults';
+import { ensureBuilt, fbbEnv, outcome, runFbb, slowPgDumpBinDir, startFbb, waitFor } from './faults';
 import { createDatabase, testConfig } from './helpers';
 
 beforeAll(async () => {
@@ -27,6 +27,7 @@ describe('a backup killed while dumping', () => {
     await slow;
     const left = partials(config.backup.dir);
 
+    // A process of its own: what its activities print (the lock taken over) goes to its stderr.
     const next = await startFbb(['backup', '--local', '--json', '--no-cleanup'], fbbEnv(config));
     expect(outcome(next)).toMatchObject({ exit: 0 });
     // A run that got to clean up after itself leaves nothing; one that did not is cleaned up after, saying so.
@@ -120,13 +121,14 @@ describe('fbb doctor after a killed backup', () => {
     await slow;
 
     type Report = { checks: { name: string; status: string; detail: string; hint?: string }[] };
-    const doctor = await startFbb(['doctor', '--local', '--json'], fbbEnv(config));
+    // The checks and the next backup need no process of their own: they run in this one (runFbb).
+    const doctor = await runFbb(['doctor', '--local', '--json'], fbbEnv(config));
     const checks = (JSON.parse(doctor.stdout) as Report).checks;
     expect(checks.find((c) => c.name === 'lock')).toMatchObject({ status: 'warn', detail: expect.stringContaining(`no longer blocks: pid ${slow.pid} on ${os.hostname()}, no longer running`) });
     expect(checks.find((c) => c.name === 'leftovers')).toMatchObject({ status: 'warn', detail: expect.stringContaining(`partial file ${partial}`) });
 
-    expect(outcome(await startFbb(['backup', '--local', '--no-cleanup'], fbbEnv(config)))).toMatchObject({ exit: 0 });
-    const after = (JSON.parse((await startFbb(['doctor', '--local', '--json'], fbbEnv(config))).stdout) as Report).checks;
+    expect(outcome(await runFbb(['backup', '--local', '--no-cleanup'], fbbEnv(config)))).toMatchObject({ exit: 0 });
+    const after = (JSON.parse((await runFbb(['doctor', '--local', '--json'], fbbEnv(config))).stdout) as Report).checks;
     expect(after.find((c) => c.name === 'lock')?.status).toBe('ok');
     expect(after.find((c) => c.name === 'leftovers')?.status).toBe('ok');
   });

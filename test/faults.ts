@@ -5,10 +5,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
+import { runCli } from '../src/client/cli';
 import type { Config } from '../src/config';
 import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
 import { loadSampleDatabase } from '../src/sample/fixture';
-import { tempDir, withServer } from './helpers';
+import { captured, tempDir, withServer } from './helpers';
 import { temporalInfo } from './temporal';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -75,6 +76,17 @@ export function fbbEnv(config: Config, extra: Record<string, string> = {}): Reco
 export function startFbb(args: string[], env: Record<string, string>): ResultPromise<{ reject: false; all: true; extendEnv: false; env: Record<string, string> }> {
   if (built === undefined) throw new Error('call ensureBuilt() in beforeAll first');
   return execa('node', [built, ...args], { env, extendEnv: false, reject: false, all: true, cwd: ROOT });
+}
+
+/**
+ * Runs `fbb <args>` in this process (runCli, with `env` as its whole environment) and returns what
+ * startFbb's run returns, for a run that needs no process of its own (nothing kills it, it cannot crash vitest).
+ */
+export async function runFbb(args: string[], env: Record<string, string>): Promise<{ exitCode: number; stdout: string; stderr: string; all: string }> {
+  const out = captured();
+  const exitCode = await runCli(args, { env, stdout: out.stdout, stderr: out.stderr });
+  const { stdout, stderr } = out.text();
+  return { exitCode, stdout, stderr, all: `${stdout}${stderr}` };
 }
 
 /** Polls `probe` every 50 ms until it returns a value; fails naming `what` after `timeoutMs`, or at once (with its output) if `child` ended. */

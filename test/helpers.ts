@@ -34,6 +34,9 @@ export function tempDir(label = 'backups'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `fbb-${label}-`));
 }
 
+/** What a test worker reads as ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS (unset: each activity's own) and ACTIVITY_RETRY_INTERVAL_SECONDS. */
+export const TEST_ACTIVITY_TUNING = { heartbeat_timeout_seconds: null, retry_interval_seconds: 1 };
+
 /** Config for the test cluster and s3rver; override any part. */
 export function testConfig(overrides: { database?: string; s3?: boolean; backupDir?: string; password?: string; verify?: Config['backup']['verify'] } = {}): Config {
   return {
@@ -66,7 +69,8 @@ export function testConfig(overrides: { database?: string; s3?: boolean; backupD
       ? { bucket: s3Info.bucket, prefix: `${uniqueName('prefix')}/`, endpoint: s3Info.endpoint, region: s3Info.region, forcePathStyle: true, partSizeBytes: 5 * 1024 * 1024 }
       : undefined,
     temporal: { address: '127.0.0.1:1', namespace: 'default', taskQueue: 'test', tls: undefined, apiKey: undefined },
-    worker: { shutdownGraceMs: 5_000, metricsAddress: undefined, healthAddress: undefined, logFormat: 'text' },
+    // ACTIVITY_RETRY_INTERVAL_SECONDS=1: a retried activity waits 1 s, 2 s, ... instead of the production 5-30 s; the attempts are the same.
+    worker: { shutdownGraceMs: 5_000, metricsAddress: undefined, healthAddress: undefined, logFormat: 'text', activityTuning: TEST_ACTIVITY_TUNING },
     schedules: { timezone: 'America/Toronto', daily: '0 0 2 * * *', weekly: '0 0 3 * * 7', monthly: '0 0 4 1 * *', drill: '0 0 5 * * 7' },
     notify: { webhookUrls: [], on: 'failure' },
     pgBinDir: pgInfo.binDir,

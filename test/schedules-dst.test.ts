@@ -4,13 +4,13 @@
 // `fbb schedules list --local`, each checked against instants written out by hand from the
 // calendar and the time zone rules (the ones README.md and docs/design.md state).
 import type { Client } from '@temporalio/client';
-import { msToTs, tsToDate } from '@temporalio/common/lib/time';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { windmillCronToCalendar } from '../src/schedules/cron';
 import { desiredSchedules, type ScheduleDefinition } from '../src/schedules/definitions';
 import { nextFireTimes, type CalendarScheduleSpec } from '../src/schedules/nextTimes';
 import { formatLocal } from '../src/schedules/zone';
 import { createTestNamespace } from './namespaces';
+import { dateOf, protoTime } from './protoTime';
 
 const settings = { database: 'family_brain', taskQueue: 'family-brain-backup', timezone: 'America/Toronto', uploadToS3: true, format: 'plain_gzip' as const };
 const [daily, weekly, monthly] = desiredSchedules(settings) as [ScheduleDefinition, ScheduleDefinition, ScheduleDefinition];
@@ -38,8 +38,8 @@ function scheduleWith(spec: CalendarScheduleSpec): Promise<string> {
 /** The times the server would start the schedule, strictly after `after`, up to and including `until` (at most 1,000). */
 async function serverTimes(spec: CalendarScheduleSpec, after: Date, until: Date): Promise<Date[]> {
   const scheduleId = await scheduleWith(spec);
-  const { startTime } = await server.client.workflowService.listScheduleMatchingTimes({ namespace: server.namespace, scheduleId, startTime: msToTs(after.getTime()), endTime: msToTs(until.getTime()) });
-  return (startTime ?? []).map((t) => tsToDate(t));
+  const { startTime } = await server.client.workflowService.listScheduleMatchingTimes({ namespace: server.namespace, scheduleId, startTime: protoTime(after.getTime()), endTime: protoTime(until.getTime()) });
+  return (startTime ?? []).map((t) => dateOf(t));
 }
 
 const DAY = 86_400_000;

@@ -56,6 +56,9 @@ export async function startTestWorker(config: Config, overrides: Record<string, 
     workflowBundle: { codePath: temporalInfo.workflowBundle },
     activities: { ...createActivities({ config }), ...overrides },
     shutdownGraceTime: '2s',
+    // A cancellation reaches an activity only in the answer to a heartbeat, and the SDK sends heartbeats at most every
+    // 80% of the heartbeat timeout, capped by this (default 60 s): a cancelled restore would run on for up to a minute.
+    maxHeartbeatThrottleInterval: '1 second',
   });
   const running = worker.run();
   let stopped: Promise<void> | undefined;

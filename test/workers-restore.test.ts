@@ -2,6 +2,8 @@
 // reads a file runs on the worker that has it: the pre-restore backup's checksum check and the
 // rollback in place (on a server where the role may not create databases), and a local drill.
 // Worker PROCESSES on the Temporal dev server, real PostgreSQL, pg_dump and psql.
+// The tests run at the same time (describe.concurrent): each has its own database, task queue, backup
+// directories and worker processes, and most of their time is spent waiting (heartbeat timeouts, lost workers).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -46,7 +48,7 @@ async function scheduled(handle: WorkflowHandle): Promise<{ name: string; queue:
 /** The own queue of the worker process `pid` (`<queue>@<host>-<pid>-<random>`)? */
 const ownQueueOf = (queue: string, pid: number | undefined) => new RegExp(`@.+-${pid}-[0-9a-f]{6}$`).test(queue);
 
-describe('two workers with separate backup directories, on a server where the role may not create databases', () => {
+describe.concurrent('two workers with separate backup directories, on a server where the role may not create databases', () => {
   it('a failed check after an in-place restore rolls back from the pre-restore backup on the worker that holds it: every step reading it went to that worker\'s own queue', async () => {
     const m = await managedDatabase('wkr_inplace');
     roles.push(m.role);
@@ -88,7 +90,7 @@ describe('two workers with separate backup directories, on a server where the ro
   }, 600_000);
 });
 
-describe('a local restore drill with two workers with separate backup directories', () => {
+describe.concurrent('a local restore drill with two workers with separate backup directories', () => {
   it('drills the backup on the worker that picked it (its own queue), and passes', async () => {
     const db = await createDatabase('wkr_drill');
     const hostA = onTemporal(testConfig({ database: db }));
@@ -116,7 +118,7 @@ describe('a local restore drill with two workers with separate backup directorie
   }, 600_000);
 });
 
-describe('the lock of two servers that each have a database of the same name (issue 21 item 16)', () => {
+describe.concurrent('the lock of two servers that each have a database of the same name (issue 21 item 16)', () => {
   it('backups of "family_brain" on two servers run at the same time: the lock is keyed on host, port and name', async () => {
     const servers = [await sampleCluster(), await sampleCluster()];
     try {

@@ -3,6 +3,8 @@
 // own task queue); a lost worker's run moves to another; one backup or restore per database at a
 // time through the lock workflow fbb-lock-<database> (issue 11, "Several workers").
 // Workers run with WORKER_LOST_AFTER_SECONDS=10 and a 10 s heartbeat timeout, so a dead worker is noticed in seconds.
+// The tests run at the same time (describe.concurrent): each has its own database, task queue, backup
+// directories and worker processes, and most of their time is spent waiting (heartbeat timeouts, lost workers).
 import fs from 'node:fs';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -41,7 +43,7 @@ async function scheduled(handle: { fetchHistory(): Promise<{ events?: { activity
   return (history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter((n): n is string => typeof n === 'string');
 }
 
-describe('two workers with separate backup directories on one task queue', () => {
+describe.concurrent('two workers with separate backup directories on one task queue', () => {
   it('backs up and restores several times in a row: each backup file and its manifest are on exactly one host, and every restore brings back its backup', async () => {
     const db = await createDatabase('wk_row');
     const [a, b] = twoHosts(onTemporal(testConfig({ database: db, s3: true })));
@@ -98,7 +100,7 @@ describe('two workers with separate backup directories on one task queue', () =>
   }, 300_000);
 });
 
-describe('a worker killed after the dump, while it verifies the backup it holds (BACKUP_VERIFY=after_dump: verification is a step of its own)', () => {
+describe.concurrent('a worker killed after the dump, while it verifies the backup it holds (BACKUP_VERIFY=after_dump: verification is a step of its own)', () => {
   it('the other worker, which has no copy of the file, dumps again under the same name and finishes: one backup recorded, no partial file, no scratch database', async () => {
     const db = await createDatabase('wk_lost');
     const base = onTemporal(testConfig({ database: db, verify: 'after_dump' }));
@@ -143,7 +145,7 @@ describe('a worker killed after the dump, while it verifies the backup it holds 
   }, 300_000);
 });
 
-describe('the Temporal-native lock: one backup or restore per database across workers that share no directory', () => {
+describe.concurrent('the Temporal-native lock: one backup or restore per database across workers that share no directory', () => {
   it('two backups started at once: one runs, the other is refused with DatabaseBusy naming the run that holds the lock; the next one runs', async () => {
     const db = await createDatabase('wk_busy');
     const [a, b] = twoHosts(onTemporal(testConfig({ database: db })));

@@ -76,6 +76,9 @@ export function workerOptions(config: Config, connection: NativeConnection, name
     ...tracing,
     shutdownGraceTime: config.worker.shutdownGraceMs,
     shutdownForceTime: config.worker.shutdownGraceMs + FORCE_AFTER_GRACE_MS,
+    // A cancel (fbb restore cancel, a lost lock) reaches a running activity only in the answer to a heartbeat, which the
+    // SDK sends at most every 80% of the heartbeat timeout capped by this (default 60 s): cancels land within seconds.
+    maxHeartbeatThrottleInterval: '5 seconds',
   };
   return {
     shared: {

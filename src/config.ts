@@ -105,6 +105,25 @@ export interface Config {
   /** Directory holding pg_dump, pg_restore and psql; undefined = pick the newest installed. */
   pgBinDir: string | undefined;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** The continuous WAL archive (src/wal); unset in configs built by hand: walConfig() supplies the defaults. */
+  wal?: WalConfig;
+}
+
+/** The continuous WAL archive's settings. */
+export interface WalConfig {
+  /** WAL_SLOT_NAME; undefined = fbb_<database>. */
+  slotName: string | undefined;
+  /** How often, at least, the newest partial segment is copied to the archive. */
+  partialUploadSeconds: number;
+  /** Archiving that falls further behind than this is notified. */
+  maxLagSeconds: number;
+  /** Where pg_receivewal writes on the worker (WAL_SPOOL_DIR); default <BACKUP_DIR>/.wal-spool. */
+  spoolDir: string;
+}
+
+/** The WAL archive's settings of `config`, with the defaults for a config that has none. */
+export function walConfig(config: Pick<Config, 'wal' | 'backup'>): WalConfig {
+  return config.wal ?? { slotName: undefined, partialUploadSeconds: 30, maxLagSeconds: 300, spoolDir: path.join(config.backup.dir, '.wal-spool') };
 }
 
 /** Thrown when the environment holds a setting we cannot use; lists every problem at once. */
@@ -225,6 +244,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     notify: { webhookUrls: p.NOTIFY_WEBHOOK_URL ?? [], on: p.NOTIFY_ON },
     pgBinDir: p.PG_BIN_DIR,
     logLevel: p.LOG_LEVEL,
+    wal: {
+      slotName: p.WAL_SLOT_NAME,
+      partialUploadSeconds: p.WAL_PARTIAL_UPLOAD_SECONDS,
+      maxLagSeconds: p.WAL_MAX_LAG_SECONDS,
+      spoolDir: path.resolve(p.WAL_SPOOL_DIR ?? path.join(p.BACKUP_DIR, '.wal-spool')),
+    },
   };
 }
 

@@ -29,3 +29,8 @@ export function restoreWorkflowId(database: string, at: Date = new Date()): stri
 export function drillWorkflowId(database: string, at: Date = new Date()): string {
   return `drill-${database}-${stamp(at)}`;
 }
+
+/** ID of the WAL archive of one database server: `fbb-wal-<database>@<host>:<port>`, one running archive per server. */
+export function walWorkflowId(database: string, host: string, port: number): string {
+  return `fbb-wal-${database}@${host}:${port}`;
+}

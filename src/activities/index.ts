@@ -6,6 +6,7 @@ import { createDrillActivities } from './drill';
 import { createNotifyActivities } from './notify';
 import { createRestoreActivities } from './restore';
 import { createPartialActivities } from '../partial/activities';
+import { createWalActivities } from './wal';
 
 /** What activities need from the outside world; secrets stay here, out of workflow inputs. */
 export interface ActivityDeps {
@@ -27,6 +28,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDrillActivities(deps.config, deps.workerQueue),
     ...createNotifyActivities(deps.config),
     ...createPartialActivities(deps.config),
+    ...createWalActivities(deps.config),
   };
 }
 

@@ -8,7 +8,7 @@ import { ErrorType, transient } from '../errors';
 
 /** What the workflow tells: never a URL, never a secret. */
 export interface NotifyEvent {
-  kind: 'backup' | 'restore' | 'drill' | 'test';
+  kind: 'backup' | 'restore' | 'drill' | 'test' | 'wal';
   /** failure covers a restore that ended rolled_back, cancelled or expired. */
   outcome: 'failure' | 'success';
   workflow_type: string;
@@ -50,6 +50,8 @@ const NEXT: Record<string, string> = {
   [ErrorType.BackupCorrupted]: 'this copy is damaged: make a new backup (fbb backup --upload-to-s3) and run fbb drill',
   [ErrorType.RollbackFailed]: 'check the database by hand now: the pre-restore backup and the databases kept aside are named in fbb status',
   [ErrorType.RestoreVerificationFailed]: 'the live database was put back as it was; pick another backup with fbb list',
+  [ErrorType.WalArchiveFailed]: 'run fbb wal status and fbb doctor; check the worker and the database server (the slot keeps the WAL until the archive resumes, up to max_slot_wal_keep_size)',
+  [ErrorType.WalPrerequisiteMissing]: 'fix the database server\'s settings as fbb doctor says, then fbb wal start',
 };
 
 /** The next step for a failed run of `kind`. */
@@ -63,7 +65,7 @@ export function nextStep(event: Pick<NotifyEvent, 'kind' | 'outcome' | 'error' |
 export function notificationBody(config: Config, event: NotifyEvent, now = new Date()): NotifyBody {
   const database = config.database.database;
   const next = nextStep(event);
-  const what = event.kind === 'test' ? 'test notification' : `${event.kind === 'drill' ? 'restore drill' : event.kind} of ${database}`;
+  const what = event.kind === 'test' ? 'test notification' : `${event.kind === 'drill' ? 'restore drill' : event.kind === 'wal' ? 'WAL archive' : event.kind} of ${database}`;
   const text =
     event.kind === 'test'
       ? `fbb: test notification from ${os.hostname()} for database ${database}: webhooks work`

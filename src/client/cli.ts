@@ -10,6 +10,7 @@ import { registerRestore } from './commands/restore';
 import { registerSchedules } from './commands/schedules';
 import { registerStatus } from './commands/status';
 import { registerUp } from './commands/up';
+import { registerWal } from './commands/wal';
 import { connectTemporal } from './connection';
 import type { CommandContext } from './context';
 import { CliError, ExitCode } from './exitCodes';
@@ -86,6 +87,7 @@ export function buildProgram(ctx: CommandContext): Command {
   registerHistory(program, ctx);
   registerSchedules(program, ctx);
   registerUp(program, ctx);
+  registerWal(program, ctx);
   for (const command of program.commands) command.showHelpAfterError(`(run "fbb ${command.name()} --help" for usage and examples)`);
   return program;
 }

@@ -7,3 +7,4 @@ export { databaseLock } from './lock';
 export { restoreDrill } from './restoreDrill';
 export { restoreTenant, partialStatusQuery } from './restoreTenant';
 export { restoreTable } from './restoreTable';
+export { archiveWal, stopWalArchive, walStatusQuery } from './archiveWal';

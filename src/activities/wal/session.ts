@@ -1,0 +1,195 @@
+// The archiving activity: runs pg_receivewal into the spool through the archive's slot and, beside
+// it, the archiver; heartbeats its progress (what `fbb wal status` shows) until the session's time is
+// up or the workflow cancels it (`fbb wal stop`), then stops pg_receivewal and archives what it flushed.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import type { Config } from '../../config';
+import { walConfig } from '../../config';
+import { ErrorType, permanent, transient } from '../../errors';
+import { createS3Client } from '../../storage/s3Client';
+import { defaultSlotName, walDir } from '../../wal/layout';
+import { archiveLag } from '../../wal/status';
+import { withClientTools } from '../clientTools';
+import { requireAgeBinary } from '../encryption';
+import { sendNotification } from '../notify';
+import { archiveCompleted, archivePartial, noProgress, type ArchiveProgress } from './archiver';
+import { startReceiver } from './receiver';
+import { ensureSlot, identifySystem, slotPosition, type SlotPosition } from './server';
+import type { WalTarget } from './store';
+
+/** What the archiving activity heartbeats, and returns at the end of a session. */
+export interface WalHeartbeat {
+  system_identifier: string;
+  slot: string;
+  progress: ArchiveProgress;
+  position: SlotPosition | null;
+  /** UTC ISO time `position` was read. */
+  sampled_at: string | null;
+  /** True once the webhooks were told the archive lags; false again when it caught up. */
+  lag_notified: boolean;
+}
+
+/** How a session ended: its time was up, or the workflow stopped it. */
+export interface WalSessionResult extends WalHeartbeat {
+  ended: 'session_ended' | 'stopped';
+}
+
+/** The slot the archive of `config`'s server streams through. */
+export function walSlot(config: Config): string {
+  return walConfig(config).slotName ?? defaultSlotName(config.database.database);
+}
+
+/** Runs one archiving session for at most `sessionSeconds`; see the file's comment. */
+export async function archiveWalSession(config: Config, input: { session_seconds: number }): Promise<WalSessionResult> {
+  const ctx = Context.current();
+  const wal = walConfig(config);
+  const slot = walSlot(config);
+  const identity = await identifySystem(config.database).catch((err: unknown) => {
+    throw prerequisiteFailure(err, config);
+  });
+  await ensureSlot(config.database, slot).catch((err: unknown) => {
+    throw prerequisiteFailure(err, config);
+  });
+  const tools = await withClientTools(config, config.database.maintenanceDatabase);
+  if (config.backup.ageRecipients.length > 0) await requireAgeBinary('the WAL archive');
+  const relativeDir = walDir(identity.system_identifier);
+  const spool = path.join(wal.spoolDir, identity.system_identifier);
+  await fs.mkdir(spool, { recursive: true });
+  const s3Client = config.s3 === undefined ? undefined : createS3Client(config.s3);
+  const target: WalTarget = {
+    localDir: path.join(config.backup.dir, relativeDir),
+    relativeDir,
+    recipients: config.backup.ageRecipients,
+    s3: s3Client === undefined ? undefined : { client: s3Client, config: config.s3! },
+  };
+  const earlier = ctx.info.heartbeatDetails as WalHeartbeat | undefined;
+  const state: WalHeartbeat = {
+    system_identifier: identity.system_identifier,
+    slot,
+    progress: { ...noProgress(), ...(earlier?.system_identifier === identity.system_identifier ? earlier.progress : {}), files_archived: 0 },
+    position: null,
+    sampled_at: null,
+    lag_notified: earlier?.lag_notified === true,
+  };
+  const beat = () => ctx.heartbeat(state);
+  beat();
+  // What pg_receivewal wrote before an earlier attempt died is archived before it starts again.
+  await archiveCompleted(target, spool, state.progress, ctx.cancellationSignal);
+  const receiver = startReceiver({ binDir: tools.pgBinDir!, db: config.database, slot, spoolDir: spool });
+  let exited = false;
+  void receiver.exited.then(() => (exited = true));
+  const deadline = Date.now() + input.session_seconds * 1000;
+  const sampleEveryMs = Math.min(5, wal.partialUploadSeconds) * 1000;
+  let nextSample = 0;
+  let nextPartial = Date.now() + wal.partialUploadSeconds * 1000;
+  try {
+    while (!exited && !ctx.cancellationSignal.aborted && Date.now() < deadline) {
+      await archiveCompleted(target, spool, state.progress, ctx.cancellationSignal);
+      if (Date.now() >= nextSample) {
+        nextSample = Date.now() + sampleEveryMs;
+        await sample(config, state);
+        await notifyLag(config, ctx, state, wal.maxLagSeconds);
+      }
+      if (Date.now() >= nextPartial) {
+        nextPartial = Date.now() + wal.partialUploadSeconds * 1000;
+        await copyPartial(config, target, spool, state, ctx.cancellationSignal);
+      }
+      beat();
+      await sleep(1_000, ctx.cancellationSignal);
+    }
+    if (exited) {
+      const { exitCode, signal, lastLines } = await receiver.exited;
+      await archiveCompleted(target, spool, state.progress).catch(() => undefined);
+      throw receiverFailure(config, slot, exitCode, signal, lastLines);
+    }
+    // Stopped or time is up: pg_receivewal flushes and ends, then what it wrote is archived.
+    await receiver.stop();
+    await archiveCompleted(target, spool, state.progress);
+    await copyPartial(config, target, spool, state);
+    beat();
+    return { ...state, ended: ctx.cancellationSignal.aborted ? 'stopped' : 'session_ended' };
+  } finally {
+    await receiver.stop(2_000);
+    s3Client?.destroy();
+  }
+}
+
+/** Reads the server's and the slot's positions into the heartbeat. */
+async function sample(config: Config, state: WalHeartbeat): Promise<void> {
+  state.position = await slotPosition(config.database, state.slot);
+  state.sampled_at = new Date().toISOString();
+}
+
+/** Copies the partial segment when the slot has flushed more than the archive holds; otherwise the archive is confirmed current. */
+async function copyPartial(config: Config, target: WalTarget, spool: string, state: WalHeartbeat, signal?: AbortSignal): Promise<void> {
+  // Read first: the copy then holds at least everything flushed up to here.
+  await sample(config, state);
+  const flushed = state.position?.slot_restart_lsn ?? null;
+  if (flushed !== null && flushed === state.progress.archived_lsn) {
+    state.progress.archived_at = new Date().toISOString();
+    return;
+  }
+  await archivePartial(target, spool, state.progress, flushed, signal);
+}
+
+/** Tells the webhooks once when the archive falls more than `maxLagSeconds` behind, and forgets it once it caught up. */
+async function notifyLag(config: Config, ctx: Context, state: WalHeartbeat, maxLagSeconds: number): Promise<void> {
+  const { lag_seconds, lag_bytes } = archiveLag(state.position?.server_lsn ?? null, state.progress.archived_lsn, state.progress.archived_at);
+  if (lag_seconds === null || lag_seconds <= maxLagSeconds) {
+    if (lag_seconds !== null) state.lag_notified = false;
+    return;
+  }
+  if (state.lag_notified) return;
+  state.lag_notified = true;
+  const info = ctx.info;
+  const message = `the WAL archive of ${config.database.host}:${config.database.port} is ${lag_seconds} s (${String(lag_bytes)} bytes) behind the server, more than WAL_MAX_LAG_SECONDS=${maxLagSeconds}; the slot ${state.slot} keeps the WAL meanwhile`;
+  await sendNotification(config, {
+    kind: 'wal',
+    outcome: 'failure',
+    workflow_type: info.workflowType ?? 'archiveWal',
+    workflow_id: info.workflowExecution?.workflowId ?? '',
+    run_id: info.workflowExecution?.runId ?? '',
+    status: 'lagging',
+    backup_file: null,
+    error: { type: ErrorType.WalArchiveFailed, message },
+  }).catch((err: unknown) => ctx.log.warn('lag notification not delivered', { error: (err as Error).message }));
+}
+
+/** A failed replication connection or slot creation: non-retryable WalPrerequisiteMissing when a setting on the server is missing. */
+function prerequisiteFailure(err: unknown, config: Config): unknown {
+  const e = err as { code?: string; message?: string };
+  const where = `${config.database.user}@${config.database.host}:${config.database.port}`;
+  const known: Record<string, string> = {
+    '28000': `the server's pg_hba.conf has no replication line for ${where}: add "host replication ${config.database.user} <worker address>/32 scram-sha-256" and reload`,
+    '42501': `role ${config.database.user} may not stream WAL: ALTER ROLE ${config.database.user} REPLICATION`,
+    '55000': 'the server cannot keep WAL for a replication slot (wal_level is minimal?): set wal_level = replica and restart it',
+    '28P01': 'the password is wrong: check DATABASE_URL or PGPASSWORD',
+  };
+  const fix = e.code === undefined ? undefined : known[e.code];
+  if (fix === undefined) return err;
+  return permanent(ErrorType.WalPrerequisiteMissing, `the WAL archive cannot stream from ${where}: ${e.message ?? String(err)}; ${fix}; "fbb doctor" checks every prerequisite; nothing was archived`, err);
+}
+
+/** pg_receivewal ended by itself: retryable (the server restarting, the network); it resumes from the slot. */
+function receiverFailure(config: Config, slot: string, exitCode: number | undefined, signal: string | undefined, lastLines: string): Error {
+  const how = signal ? `was killed by ${signal}` : `exited with code ${String(exitCode)}`;
+  const text = `pg_receivewal (slot ${slot}, server ${config.database.host}:${config.database.port}) ${how}${lastLines ? `: ${lastLines}` : ''}; it is started again and resumes from the slot, so no WAL is lost while the slot exists`;
+  if (/must be superuser or replication role|no pg_hba\.conf entry for replication/i.test(lastLines)) {
+    return permanent(ErrorType.WalPrerequisiteMissing, `${text}; fix the server's settings first ("fbb doctor" says how)`);
+  }
+  return transient(ErrorType.WalArchiveFailed, text);
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}

@@ -18,6 +18,7 @@ const UNIT = [
   'test/sdk-pins.test.ts',
   'test/worker-metrics.test.ts',
   'test/workflow-bundle.test.ts',
+  'test/wal-layout.test.ts',
 ];
 
 export default defineConfig({

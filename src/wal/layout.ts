@@ -6,6 +6,9 @@
 //   wal/<system_identifier>/<8-hex timeline>.history.gz[.age]   a timeline history file, likewise
 //   wal/<system_identifier>/<24-hex segment>.partial.gz[.age]   the newest partial segment (one at most)
 //   <any stored file above>.sha256                              lowercase hex SHA-256 of the stored bytes, then "\n"
+// Each file appears atomically (temporary name, fsync, rename, fsync of the folder), the sidecar
+// before its file: a stored file that is there has its sidecar. A `.partial` copy is replaced in
+// place, so a reader that finds it differing from its sidecar reads both again.
 
 /** The folder of every server's archive, relative to BACKUP_DIR and S3_PREFIX. */
 export const WAL_ROOT = 'wal';

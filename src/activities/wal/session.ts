@@ -16,7 +16,7 @@ import { sendNotification } from '../notify';
 import { archiveCompleted, archivePartial, noProgress, type ArchiveProgress } from './archiver';
 import { startReceiver } from './receiver';
 import { ensureSlot, identifySystem, slotPosition, type SlotPosition } from './server';
-import type { WalTarget } from './store';
+import { removeTemporaries, type WalTarget } from './store';
 
 /** What the archiving activity heartbeats, and returns at the end of a session. */
 export interface WalHeartbeat {
@@ -74,6 +74,7 @@ export async function archiveWalSession(config: Config, input: { session_seconds
   };
   const beat = () => ctx.heartbeat(state);
   beat();
+  await removeTemporaries(target);
   // What pg_receivewal wrote before an earlier attempt died is archived before it starts again.
   await archiveCompleted(target, spool, state.progress, ctx.cancellationSignal);
   const receiver = startReceiver({ binDir: tools.pgBinDir!, db: config.database, slot, spoolDir: spool });

@@ -37,7 +37,7 @@ export interface StoredWal {
 /** The local copy of `stored` when it is intact (its bytes match its sidecar); undefined otherwise. */
 export async function intactLocal(target: WalTarget, stored: string): Promise<StoredWal | undefined> {
   const file = path.join(target.localDir, stored);
-  const [stat, sidecar] = await Promise.all([fs.stat(file).catch(() => undefined), fs.readFile(`${file}.sha256`, 'utf8').catch(() => undefined)]);
+  const [stat, sidecar] = await Promise.all([fs.stat(file).catch(() => undefined), fs.readFile(path.join(target.localDir, checksumName(stored)), 'utf8').catch(() => undefined)]);
   if (stat === undefined || sidecar === undefined) return undefined;
   const sha256 = await sha256File(file);
   return sha256 === sidecar.trim() ? { stored, size_bytes: stat.size, sha256, skipped: true } : undefined;
@@ -45,7 +45,7 @@ export async function intactLocal(target: WalTarget, stored: string): Promise<St
 
 /**
  * Compresses (and encrypts) `source` into `stored` in the local folder: a temporary name, fsync,
- * rename, fsync of the folder; then the sidecar the same way. With `reuse`, an intact copy is kept.
+ * the sidecar (written the same way), rename, fsync of the folder. With `reuse`, an intact copy is kept.
  */
 export async function storeLocal(target: WalTarget, source: string, stored: string, options: { reuse: boolean; signal?: AbortSignal }): Promise<StoredWal> {
   if (options.reuse) {
@@ -55,6 +55,7 @@ export async function storeLocal(target: WalTarget, source: string, stored: stri
   await fs.mkdir(target.localDir, { recursive: true });
   const tmp = path.join(target.localDir, `.${stored}.tmp-${process.pid}-${Date.now()}`);
   const counter = new HashCounter();
+  let sha256: string;
   try {
     const stages = target.recipients.length > 0 ? [encryptor(target.recipients, options.signal)] : [];
     await pipeline(createReadStream(source), zlib.createGzip({ level: 6 }), ...stages, counter, createWriteStream(tmp, { flags: 'wx' }), ...(options.signal ? [{ signal: options.signal }] : []));
@@ -64,6 +65,9 @@ export async function storeLocal(target: WalTarget, source: string, stored: stri
     } finally {
       await handle.close();
     }
+    // The sidecar first: a stored file that is there always has its checksum beside it.
+    sha256 = counter.digest();
+    await writeFileAtomic(path.join(target.localDir, checksumName(stored)), checksumText(sha256));
     await fs.rename(tmp, path.join(target.localDir, stored));
     await fsyncDir(target.localDir);
   } catch (err) {
@@ -73,14 +77,12 @@ export async function storeLocal(target: WalTarget, source: string, stored: stri
     }
     throw err;
   }
-  const sha256 = counter.digest();
-  await writeFileAtomic(path.join(target.localDir, checksumName(stored)), checksumText(sha256));
   return { stored, size_bytes: counter.bytes, sha256, skipped: false };
 }
 
 /**
- * Copies the local `stored` file to S3 under the same relative key, with its SHA-256 in the
- * object's metadata, then checks the stored size and checksum, then puts the sidecar. An object
+ * Copies the local `stored` file to S3 under the same relative key (its sidecar first), with its
+ * SHA-256 in the object's metadata, then checks the stored size and checksum. An object
  * already there with the same checksum is not sent again. True when it was sent.
  */
 export async function uploadStored(target: WalTarget, file: StoredWal, signal?: AbortSignal): Promise<boolean> {
@@ -89,6 +91,8 @@ export async function uploadStored(target: WalTarget, file: StoredWal, signal?: 
   const key = s3Key(config, `${target.relativeDir}/${file.stored}`);
   const head = await headSha(client, config.bucket, key);
   if (head?.sha256 === file.sha256 && head.size === file.size_bytes) return false;
+  // As locally: the sidecar first, so an object that is there always has its checksum beside it.
+  await client.send(new PutObjectCommand({ Bucket: config.bucket, Key: checksumName(key), Body: checksumText(file.sha256), ContentType: 'text/plain' }), { abortSignal: signal });
   await client.send(
     new PutObjectCommand({
       Bucket: config.bucket,
@@ -105,7 +109,6 @@ export async function uploadStored(target: WalTarget, file: StoredWal, signal?: 
     await client.send(new DeleteObjectCommand({ Bucket: config.bucket, Key: key })).catch(() => undefined);
     throw new Error(`s3://${config.bucket}/${key} holds ${String(after?.size)} bytes with sha256 ${String(after?.sha256)}, expected ${file.size_bytes} bytes with ${file.sha256}; the copy was deleted and is sent again`);
   }
-  await client.send(new PutObjectCommand({ Bucket: config.bucket, Key: checksumName(key), Body: checksumText(file.sha256), ContentType: 'text/plain' }), { abortSignal: signal });
   return true;
 }
 
@@ -127,4 +130,10 @@ async function headSha(client: S3Client, bucket: string, key: string): Promise<{
     if (isNotFound(err)) return undefined;
     throw err;
   }
+}
+
+/** Removes temporary files an attempt killed mid-write left in the local folder (only one archiver writes there). */
+export async function removeTemporaries(target: WalTarget): Promise<void> {
+  const names = await fs.readdir(target.localDir).catch(() => [] as string[]);
+  for (const name of names) if (/^\..+\.tmp-\d+-\d+$/.test(name)) await fs.rm(path.join(target.localDir, name), { force: true });
 }

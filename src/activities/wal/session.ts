@@ -120,6 +120,11 @@ export async function archiveWalSession(config: Config, input: { session_seconds
 async function sample(config: Config, state: WalHeartbeat): Promise<void> {
   state.position = await slotPosition(config.database, state.slot);
   state.sampled_at = new Date().toISOString();
+  // A new archive starts where the slot stood when it was first seen: its lag counts from there.
+  if (state.progress.archived_lsn === null && state.position.slot_restart_lsn !== null) {
+    state.progress.archived_lsn = state.position.slot_restart_lsn;
+    state.progress.archived_at = state.sampled_at;
+  }
 }
 
 /** Copies the partial segment when the slot has flushed more than the archive holds; otherwise the archive is confirmed current. */

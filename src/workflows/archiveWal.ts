@@ -16,6 +16,8 @@ import { notifying, quick } from './proxies';
 export interface ArchiveWalInput {
   /** How long one pg_receivewal session runs before it is restarted (default 6 hours). */
   session_seconds?: number;
+  /** Sessions per run before it continues as new (default 200: each session is a handful of events). */
+  sessions_per_run?: number;
   /** Carried over continue-as-new. */
   carried?: { started_at: string; last: WalHeartbeat | null; sessions_total: number };
 }
@@ -47,7 +49,6 @@ export const stopWalArchive = defineSignal<[{ drop_slot?: boolean }?]>('stopWalA
 /** `fbb wal status`. */
 export const walStatusQuery = defineQuery<WalWorkflowStatus>('walStatus');
 
-/** Sessions per run before continue-as-new (each is a handful of events). */
 const SESSIONS_PER_RUN = 200;
 const DEFAULT_SESSION_SECONDS = 6 * 3600;
 
@@ -84,7 +85,7 @@ export async function archiveWal(input: ArchiveWalInput = {}): Promise<ArchiveWa
   let notified = false;
   let sessions = 0;
   while (!status.stop_requested) {
-    if (sessions >= SESSIONS_PER_RUN || workflowInfo().continueAsNewSuggested) {
+    if (sessions >= (input.sessions_per_run ?? SESSIONS_PER_RUN) || workflowInfo().continueAsNewSuggested) {
       await continueAsNew<typeof archiveWal>({ ...input, carried: { started_at: status.started_at, last: status.last, sessions_total: status.sessions_total } });
     }
     status.state = 'archiving';

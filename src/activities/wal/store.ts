@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { S3Config } from '../../config';
-import { ErrorType, permanent } from '../../errors';
+import { ErrorType, permanent, transient } from '../../errors';
 import { isNotFound, s3Key } from '../../storage/s3Store';
 import { checksumName, checksumText } from '../../wal/layout';
 import { encryptor } from '../encryption';
@@ -89,25 +89,32 @@ export async function uploadStored(target: WalTarget, file: StoredWal, signal?: 
   if (target.s3 === undefined) return false;
   const { client, config } = target.s3;
   const key = s3Key(config, `${target.relativeDir}/${file.stored}`);
-  const head = await headSha(client, config.bucket, key);
+  return upload(client, { bucket: config.bucket, key, source: path.join(target.localDir, file.stored), file, signal }).catch((err: unknown) => {
+    throw transient(ErrorType.UploadFailed, `upload of WAL file ${file.stored} to s3://${config.bucket}/${key} failed: ${(err as Error).message}; it stays in the spool and is uploaded again on the next attempt`, err);
+  });
+}
+
+/** PUTs `source` under `key` (its sidecar first) and checks what S3 holds; skips an object already there with the same size and checksum. */
+async function upload(client: S3Client, { bucket, key, source, file, signal }: { bucket: string; key: string; source: string; file: StoredWal; signal?: AbortSignal }): Promise<boolean> {
+  const head = await headSha(client, bucket, key);
   if (head?.sha256 === file.sha256 && head.size === file.size_bytes) return false;
   // As locally: the sidecar first, so an object that is there always has its checksum beside it.
-  await client.send(new PutObjectCommand({ Bucket: config.bucket, Key: checksumName(key), Body: checksumText(file.sha256), ContentType: 'text/plain' }), { abortSignal: signal });
+  await client.send(new PutObjectCommand({ Bucket: bucket, Key: checksumName(key), Body: checksumText(file.sha256), ContentType: 'text/plain' }), { abortSignal: signal });
   await client.send(
     new PutObjectCommand({
-      Bucket: config.bucket,
+      Bucket: bucket,
       Key: key,
-      Body: createReadStream(path.join(target.localDir, file.stored)),
+      Body: createReadStream(source),
       ContentLength: file.size_bytes,
       ContentType: 'application/octet-stream',
       Metadata: { sha256: file.sha256 },
     }),
     { abortSignal: signal },
   );
-  const after = await headSha(client, config.bucket, key);
+  const after = await headSha(client, bucket, key);
   if (after?.size !== file.size_bytes || after.sha256 !== file.sha256) {
-    await client.send(new DeleteObjectCommand({ Bucket: config.bucket, Key: key })).catch(() => undefined);
-    throw new Error(`s3://${config.bucket}/${key} holds ${String(after?.size)} bytes with sha256 ${String(after?.sha256)}, expected ${file.size_bytes} bytes with ${file.sha256}; the copy was deleted and is sent again`);
+    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })).catch(() => undefined);
+    throw new Error(`s3://${bucket}/${key} holds ${String(after?.size)} bytes with sha256 ${String(after?.sha256)}, expected ${file.size_bytes} bytes with ${file.sha256}; the copy was deleted and is sent again`);
   }
   return true;
 }

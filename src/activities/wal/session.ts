@@ -13,8 +13,9 @@ import { archiveLag } from '../../wal/status';
 import { withClientTools } from '../clientTools';
 import { requireAgeBinary } from '../encryption';
 import { sendNotification } from '../notify';
+import { every } from '../stream';
 import { archiveCompleted, archivePartial, noProgress, type ArchiveProgress } from './archiver';
-import { startReceiver } from './receiver';
+import { startReceiver, type Receiver } from './receiver';
 import { ensureSlot, identifySystem, slotPosition, type SlotPosition } from './server';
 import { removeTemporaries, type WalTarget } from './store';
 
@@ -56,6 +57,9 @@ export async function archiveWalSession(config: Config, input: { session_seconds
   const relativeDir = walDir(identity.system_identifier);
   const spool = path.join(wal.spoolDir, identity.system_identifier);
   await fs.mkdir(spool, { recursive: true });
+  // An attempt the server gave up on (heartbeat timeout) may still run in this process: it stops first.
+  const own = await takeOver(spool);
+  const signal = AbortSignal.any([ctx.cancellationSignal, own.abort.signal]);
   const s3Client = config.s3 === undefined ? undefined : createS3Client(config.s3);
   const target: WalTarget = {
     localDir: path.join(config.backup.dir, relativeDir),
@@ -74,46 +78,81 @@ export async function archiveWalSession(config: Config, input: { session_seconds
   };
   const beat = () => ctx.heartbeat(state);
   beat();
-  await removeTemporaries(target);
-  // What pg_receivewal wrote before an earlier attempt died is archived before it starts again.
-  await archiveCompleted(target, spool, state.progress, ctx.cancellationSignal);
-  const receiver = startReceiver({ binDir: tools.pgBinDir!, db: config.database, slot, spoolDir: spool });
+  // On a timer, not per pass: a pass that gzips several segments on a busy machine must not look like a dead worker.
+  const stopBeating = every(2_000, beat);
+  let receiver: Receiver | undefined;
+  try {
+    await removeTemporaries(target);
+    // What pg_receivewal wrote before an earlier attempt died is archived before it starts again.
+    await archiveCompleted(target, spool, state.progress, signal);
+    receiver = startReceiver({ binDir: tools.pgBinDir!, db: config.database, slot, spoolDir: spool });
+    return await runSession({ config, ctx, signal, receiver, target, spool, state, sessionSeconds: input.session_seconds });
+  } finally {
+    stopBeating();
+    await receiver?.stop(2_000);
+    s3Client?.destroy();
+    own.release();
+  }
+}
+
+/** The session's loop: archive, sample, copy the partial segment, until pg_receivewal ends, the time is up or the session is stopped. */
+async function runSession(options: { config: Config; ctx: Context; signal: AbortSignal; receiver: Receiver; target: WalTarget; spool: string; state: WalHeartbeat; sessionSeconds: number }): Promise<WalSessionResult> {
+  const { config, ctx, signal, receiver, target, spool, state } = options;
+  const wal = walConfig(config);
+  const slot = state.slot;
   let exited = false;
   void receiver.exited.then(() => (exited = true));
-  const deadline = Date.now() + input.session_seconds * 1000;
+  const deadline = Date.now() + options.sessionSeconds * 1000;
   const sampleEveryMs = Math.min(5, wal.partialUploadSeconds) * 1000;
   let nextSample = 0;
   let nextPartial = Date.now() + wal.partialUploadSeconds * 1000;
-  try {
-    while (!exited && !ctx.cancellationSignal.aborted && Date.now() < deadline) {
-      await archiveCompleted(target, spool, state.progress, ctx.cancellationSignal);
-      if (Date.now() >= nextSample) {
-        nextSample = Date.now() + sampleEveryMs;
-        await sample(config, state);
-        await notifyLag(config, ctx, state, wal.maxLagSeconds);
-      }
-      if (Date.now() >= nextPartial) {
-        nextPartial = Date.now() + wal.partialUploadSeconds * 1000;
-        await copyPartial(config, target, spool, state, ctx.cancellationSignal);
-      }
-      beat();
-      await sleep(1_000, ctx.cancellationSignal);
+  while (!exited && !signal.aborted && Date.now() < deadline) {
+    await archiveCompleted(target, spool, state.progress, signal);
+    if (Date.now() >= nextSample) {
+      nextSample = Date.now() + sampleEveryMs;
+      await sample(config, state);
+      await notifyLag(config, ctx, state, wal.maxLagSeconds);
     }
-    if (exited) {
-      const { exitCode, signal, lastLines } = await receiver.exited;
-      await archiveCompleted(target, spool, state.progress).catch(() => undefined);
-      throw receiverFailure(config, slot, exitCode, signal, lastLines);
+    if (Date.now() >= nextPartial) {
+      nextPartial = Date.now() + wal.partialUploadSeconds * 1000;
+      await copyPartial(config, target, spool, state, signal);
     }
-    // Stopped or time is up: pg_receivewal flushes and ends, then what it wrote is archived.
-    await receiver.stop();
-    await archiveCompleted(target, spool, state.progress);
-    await copyPartial(config, target, spool, state);
-    beat();
-    return { ...state, ended: ctx.cancellationSignal.aborted ? 'stopped' : 'session_ended' };
-  } finally {
-    await receiver.stop(2_000);
-    s3Client?.destroy();
+    await sleep(1_000, signal);
   }
+  if (exited) {
+    const { exitCode, signal: killedBy, lastLines } = await receiver.exited;
+    await archiveCompleted(target, spool, state.progress).catch(() => undefined);
+    throw receiverFailure(config, slot, exitCode, killedBy, lastLines);
+  }
+  // Stopped or time is up: pg_receivewal flushes and ends, then what it wrote is archived.
+  await receiver.stop();
+  await archiveCompleted(target, spool, state.progress);
+  await copyPartial(config, target, spool, state);
+  ctx.heartbeat(state);
+  return { ...state, ended: ctx.cancellationSignal.aborted ? 'stopped' : 'session_ended' };
+}
+
+const sessions = new Map<string, { abort: AbortController; done: Promise<void> }>();
+
+/** Makes this attempt the only session on `spool` in this process: an earlier one still running is stopped and waited for. */
+async function takeOver(spool: string): Promise<{ abort: AbortController; release(): void }> {
+  const earlier = sessions.get(spool);
+  if (earlier) {
+    earlier.abort.abort();
+    await earlier.done;
+  }
+  const abort = new AbortController();
+  let release!: () => void;
+  const done = new Promise<void>((resolve) => (release = resolve));
+  const entry = { abort, done };
+  sessions.set(spool, entry);
+  return {
+    abort,
+    release() {
+      if (sessions.get(spool) === entry) sessions.delete(spool);
+      release();
+    },
+  };
 }
 
 /** Reads the server's and the slot's positions into the heartbeat. */

@@ -48,6 +48,7 @@ afterAll(async () => {
 
 describe('the WAL archive', () => {
   it('starts once: a second "fbb wal start" attaches to the running archive', async () => {
+    expect(await status()).toMatchObject({ workflow_id: `fbb-wal-postgres@${cluster.host}:${cluster.port}`, state: 'not_started', slot: null, last_archived_segment: null });
     const first = await fbb(['wal', 'start', '--json']);
     expect(first.code, first.stderr).toBe(0);
     const second = await fbb(['wal', 'start', '--json']);

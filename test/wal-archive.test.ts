@@ -64,7 +64,10 @@ describe('the WAL archive', () => {
     const switched = [await switchSegment(cluster), await switchSegment(cluster), await switchSegment(cluster)];
     await eventually('the last switched segment is archived', async () => localSegments(local), (names) => names.includes(`${switched[2]}.gz`), 90_000);
     const names = localSegments(local);
-    for (const s of switched) expect(names).toContain(`${s}.gz`);
+    const spool = path.join(config.wal!.spoolDir, sysid);
+    // Seen once under load (not reproduced since): a switched segment missing from the listing; say what the spool held.
+    const seen = JSON.stringify({ switched, names, spool: fs.readdirSync(spool), local: fs.readdirSync(local) });
+    for (const s of switched) expect(names, seen).toContain(`${s}.gz`);
     expect(archiveProblems(local)).toEqual([]);
     // Nothing but stored files, sidecars and at most one partial copy: no temporary files left.
     expect(fs.readdirSync(local).filter((f) => !/^[0-9A-F]{24}(\.partial)?\.gz(\.sha256)?$/.test(f))).toEqual([]);
@@ -77,7 +80,6 @@ describe('the WAL archive', () => {
       expect((await s3.read(checksumName(name))).toString()).toBe(fs.readFileSync(path.join(local, checksumName(name)), 'utf8'));
     }
     // The spool keeps nothing already archived.
-    const spool = path.join(config.wal!.spoolDir, sysid);
     for (const s of switched) expect(fs.existsSync(path.join(spool, s))).toBe(false);
   });
 

@@ -52,6 +52,9 @@ export async function archiveWalSession(config: Config, input: { session_seconds
   await ensureSlot(config.database, slot).catch((err: unknown) => {
     throw prerequisiteFailure(err, config);
   });
+  // A slot the server gave up on (max_slot_wal_keep_size) would let pg_receivewal start at the server's
+  // current position, silently skipping what the server removed: refused instead, naming the gap.
+  refuseLostSlot(config, slot, await slotPosition(config.database, slot));
   const tools = await withClientTools(config, config.database.maintenanceDatabase);
   if (config.backup.ageRecipients.length > 0) await requireAgeBinary('the WAL archive');
   const relativeDir = walDir(identity.system_identifier);
@@ -111,6 +114,7 @@ async function runSession(options: { config: Config; ctx: Context; signal: Abort
     if (Date.now() >= nextSample) {
       nextSample = Date.now() + sampleEveryMs;
       await sample(config, state);
+      refuseLostSlot(config, slot, state.position!);
       await notifyLag(config, ctx, state, wal.maxLagSeconds);
     }
     if (Date.now() >= nextPartial) {
@@ -214,6 +218,16 @@ function prerequisiteFailure(err: unknown, config: Config): unknown {
   const fix = e.code === undefined ? undefined : known[e.code];
   if (fix === undefined) return err;
   return permanent(ErrorType.WalPrerequisiteMissing, `the WAL archive cannot stream from ${where}: ${e.message ?? String(err)}; ${fix}; "fbb doctor" checks every prerequisite; nothing was archived`, err);
+}
+
+/** A non-retryable WalArchiveFailed when the server has invalidated the slot (wal_status lost): WAL the archive needed is gone. */
+function refuseLostSlot(config: Config, slot: string, position: SlotPosition): void {
+  if (position.wal_status !== 'lost') return;
+  throw permanent(
+    ErrorType.WalArchiveFailed,
+    `the server at ${config.database.host}:${config.database.port} gave up replication slot ${slot} (wal_status lost: it kept more than max_slot_wal_keep_size = ${position.max_slot_wal_keep_size_mb} MB for it) and removed WAL the archive had not received: ` +
+      'the archive has a gap from its newest segment to now, and streaming on would hide it; run "fbb wal stop --drop-slot" and "fbb wal start" to archive from now on, then take a new base backup (restores cannot cross the gap)',
+  );
 }
 
 /** pg_receivewal ended by itself: retryable (the server restarting, the network); it resumes from the slot. */

@@ -21,6 +21,7 @@ const UNIT = [
   'test/sdk-pins.test.ts',
   'test/worker-metrics.test.ts',
   'test/workflow-bundle.test.ts',
+  'test/wal-layout.test.ts',
 ];
 
 /**

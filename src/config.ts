@@ -108,6 +108,25 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** OpenTelemetry tracing: on when OTEL_EXPORTER_OTLP_ENDPOINT is set (spans go there over OTLP HTTP). */
   tracing?: { endpoint: string };
+  /** The continuous WAL archive (src/wal); unset in configs built by hand: walConfig() supplies the defaults. */
+  wal?: WalConfig;
+}
+
+/** The continuous WAL archive's settings. */
+export interface WalConfig {
+  /** WAL_SLOT_NAME; undefined = fbb_<database>. */
+  slotName: string | undefined;
+  /** How often, at least, the newest partial segment is copied to the archive. */
+  partialUploadSeconds: number;
+  /** Archiving that falls further behind than this is notified. */
+  maxLagSeconds: number;
+  /** Where pg_receivewal writes on the worker (WAL_SPOOL_DIR); default <BACKUP_DIR>/.wal-spool. */
+  spoolDir: string;
+}
+
+/** The WAL archive's settings of `config`, with the defaults for a config that has none. */
+export function walConfig(config: Pick<Config, 'wal' | 'backup'>): WalConfig {
+  return config.wal ?? { slotName: undefined, partialUploadSeconds: 30, maxLagSeconds: 300, spoolDir: path.join(config.backup.dir, '.wal-spool') };
 }
 
 /** Thrown when the environment holds a setting we cannot use; lists every problem at once. */
@@ -230,6 +249,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pgBinDir: p.PG_BIN_DIR,
     logLevel: p.LOG_LEVEL,
     ...(p.OTEL_EXPORTER_OTLP_ENDPOINT === undefined ? {} : { tracing: { endpoint: p.OTEL_EXPORTER_OTLP_ENDPOINT } }),
+    wal: {
+      slotName: p.WAL_SLOT_NAME,
+      partialUploadSeconds: p.WAL_PARTIAL_UPLOAD_SECONDS,
+      maxLagSeconds: p.WAL_MAX_LAG_SECONDS,
+      spoolDir: path.resolve(p.WAL_SPOOL_DIR ?? path.join(p.BACKUP_DIR, '.wal-spool')),
+    },
   };
 }
 

@@ -52,6 +52,8 @@ export const ErrorType = {
   TargetDirNotEmpty: 'TargetDirNotEmpty',
   WalArchiveDamaged: 'WalArchiveDamaged',
   RecoveryFailed: 'RecoveryFailed',
+  WalArchiveFailed: 'WalArchiveFailed',
+  WalPrerequisiteMissing: 'WalPrerequisiteMissing',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

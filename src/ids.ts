@@ -39,3 +39,8 @@ export function baseBackupWorkflowId(database: string, at: Date = new Date()): s
 export function restoreToTimeWorkflowId(database: string, at: Date = new Date()): string {
   return `pitr-${database}-${stamp(at)}`;
 }
+
+/** ID of the WAL archive of one database server: `fbb-wal-<database>@<host>:<port>`, one running archive per server. */
+export function walWorkflowId(database: string, host: string, port: number): string {
+  return `fbb-wal-${database}@${host}:${port}`;
+}

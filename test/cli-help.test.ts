@@ -42,7 +42,10 @@ function examples(text: string): string[][] {
 async function parse(argv: string[]): Promise<string> {
   const ctx = quietContext();
   const program = buildProgram(ctx).hook('preAction', (_root, command) => {
-    throw new Parsed(command.name());
+    // A subcommand (fbb wal start) counts as its top-level command (wal).
+    let top = command;
+    while (top.parent && top.parent !== program) top = top.parent;
+    throw new Parsed(top.name());
   });
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -58,7 +61,7 @@ const COMMANDS = buildProgram(quietContext()).commands.map((c) => c.name());
 
 describe('fbb --help', () => {
   it('has every command, each documented', () => {
-    expect(COMMANDS).toEqual(['doctor', 'backup', 'list', 'restore', 'drill', 'status', 'history', 'schedules', 'up', 'basebackup']);
+    expect(COMMANDS).toEqual(['doctor', 'backup', 'list', 'restore', 'drill', 'status', 'history', 'schedules', 'up', 'basebackup', 'wal']);
   });
 
   it('shows examples and the exit codes at the top level', async () => {

@@ -20,7 +20,7 @@ import { createS3Client } from '../src/storage/s3Client';
 import { diffFingerprints } from './compare';
 import { backupDatabase, restoreDatabase, restoreDrill } from '../src/workflows';
 import type { BackupResult } from '../src/workflows/backupDatabase';
-import { createDatabase, dropDatabase, fingerprint, runActivity, tempDir, testConfig, uniqueName, withAdmin, withEmptyPath } from './helpers';
+import { ageKeygen, createDatabase, dropDatabase, fingerprint, runActivity, tempDir, testConfig, uniqueName, withAdmin, withEmptyPath } from './helpers';
 import { onTemporal, startTestWorker, testClient } from './temporal';
 
 /** A string that is in the database and must be in no stored byte. */
@@ -29,14 +29,6 @@ const made: string[] = [];
 let source: string;
 let key: { file: string; recipient: string };
 let otherKey: { file: string; recipient: string };
-
-/** A fresh X25519 key pair made by the real age-keygen, the private key in a 0600 file. */
-async function ageKeygen(): Promise<{ file: string; recipient: string }> {
-  const file = path.join(tempDir('agekey'), 'key.txt');
-  await execa('age-keygen', ['-o', file]);
-  const { stdout } = await execa('age-keygen', ['-y', file]);
-  return { file, recipient: stdout.trim() };
-}
 
 /** `config` encrypting to `k`, decrypting with the private key file `identity` (k's by default; null: none). */
 function encrypted(config: Config, k: { file: string; recipient: string }, identity: string | null = k.file): Config {

@@ -172,3 +172,11 @@ export async function withEmptyPath<T>(fn: () => Promise<T>): Promise<T> {
     process.env.PATH = saved;
   }
 }
+
+/** A fresh X25519 key pair made by the real age-keygen, the private key in a 0600 file. */
+export async function ageKeygen(): Promise<{ file: string; recipient: string }> {
+  const file = path.join(tempDir('agekey'), 'key.txt');
+  await execa('age-keygen', ['-o', file]);
+  const { stdout } = await execa('age-keygen', ['-y', file]);
+  return { file, recipient: stdout.trim() };
+}

@@ -7,7 +7,6 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { execa } from 'execa';
 import type pg from 'pg';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createActivities } from '../src/activities';
@@ -21,7 +20,7 @@ import { backupDatabase, confirmRestore, restoreDatabase, restoreTenant, statusQ
 import type { RestoreResult } from '../src/workflows/restoreDatabase';
 import { slowBinDir } from './durability';
 import { eventually } from './eventually';
-import { captured, createDatabase, fingerprint, runActivity, tempDir, testConfig, uniqueName, userEnvFor, withAdmin } from './helpers';
+import { ageKeygen, captured, createDatabase, fingerprint, runActivity, testConfig, uniqueName, userEnvFor, withAdmin } from './helpers';
 import { managedDatabase, type ManagedDatabase } from './managed';
 import { onTemporal, startTestWorker, testClient, type TestWorker } from './temporal';
 
@@ -160,14 +159,6 @@ describe('item 9: an in-place restore behind application sessions', () => {
     }
   });
 });
-
-/** A fresh X25519 key pair made by the real age-keygen. */
-async function ageKeygen(): Promise<{ file: string; recipient: string }> {
-  const file = path.join(tempDir('flowkey'), 'key.txt');
-  await execa('age-keygen', ['-o', file]);
-  const { stdout } = await execa('age-keygen', ['-y', file]);
-  return { file, recipient: stdout.trim() };
-}
 
 const encrypted = (config: Config, key: { file: string; recipient: string }): Config => ({ ...config, backup: { ...config.backup, ageRecipients: [key.recipient], ageIdentityFile: key.file } });
 

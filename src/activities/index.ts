@@ -7,6 +7,7 @@ import { createDrillActivities } from './drill';
 import { createNotifyActivities } from './notify';
 import { createRestoreActivities } from './restore';
 import { createPartialActivities } from '../partial/activities';
+import { createWalActivities } from './wal';
 
 /** What activities need from the outside world; secrets stay here, out of workflow inputs. */
 export interface ActivityDeps {
@@ -29,6 +30,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createNotifyActivities(deps.config),
     ...createPartialActivities(deps.config),
     ...createBaseBackupActivities(deps.config),
+    ...createWalActivities(deps.config),
   };
 }
 

@@ -9,7 +9,7 @@ import { ErrorType, transient } from '../errors';
 /** What the workflow tells: never a URL, never a secret. */
 export interface NotifyEvent {
   /** schedule: a schedule paused by a failure or with runs missed (`fbb schedules list`); workflow_id is the schedule's ID. */
-  kind: 'backup' | 'restore' | 'drill' | 'test' | 'schedule';
+  kind: 'backup' | 'restore' | 'drill' | 'test' | 'schedule' | 'wal';
   /** failure covers a restore that ended rolled_back, cancelled or expired. */
   outcome: 'failure' | 'success';
   workflow_type: string;
@@ -53,6 +53,8 @@ const NEXT: Record<string, string> = {
   [ErrorType.RestoreVerificationFailed]: 'the live database was put back as it was; pick another backup with fbb list',
   [ErrorType.SchedulePaused]: 'find why its last run failed (fbb history --type backup), fix it, then fbb schedules unpause <name>',
   [ErrorType.ScheduleMissedRuns]: 'make a backup now (fbb schedules trigger <name>), and keep the Temporal server and the worker up',
+  [ErrorType.WalArchiveFailed]: 'run fbb wal status and fbb doctor; check the worker and the database server (the slot keeps the WAL until the archive resumes, up to max_slot_wal_keep_size)',
+  [ErrorType.WalPrerequisiteMissing]: 'fix the database server\'s settings as fbb doctor says, then fbb wal start',
 };
 
 /** The next step for a failed run of `kind`. */
@@ -67,7 +69,7 @@ export function nextStep(event: Pick<NotifyEvent, 'kind' | 'outcome' | 'error' |
 export function notificationBody(config: Config, event: NotifyEvent, now = new Date()): NotifyBody {
   const database = config.database.database;
   const next = nextStep(event);
-  const what = event.kind === 'test' ? 'test notification' : event.kind === 'schedule' ? `schedule ${event.workflow_id} of ${database}` : `${event.kind === 'drill' ? 'restore drill' : event.kind} of ${database}`;
+  const what = event.kind === 'test' ? 'test notification' : event.kind === 'schedule' ? `schedule ${event.workflow_id} of ${database}` : `${event.kind === 'drill' ? 'restore drill' : event.kind === 'wal' ? 'WAL archive' : event.kind} of ${database}`;
   const text =
     event.kind === 'test'
       ? `fbb: test notification from ${os.hostname()} for database ${database}: webhooks work`

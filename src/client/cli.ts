@@ -12,6 +12,7 @@ import { registerRestore } from './commands/restore';
 import { registerSchedules } from './commands/schedules';
 import { registerStatus } from './commands/status';
 import { registerUp } from './commands/up';
+import { registerWal } from './commands/wal';
 import { connectTemporal } from './connection';
 import type { CommandContext } from './context';
 import { CliError, ExitCode } from './exitCodes';
@@ -89,6 +90,7 @@ export function buildProgram(ctx: CommandContext): Command {
   registerSchedules(program, ctx);
   registerUp(program, ctx);
   registerBaseBackup(program, ctx);
+  registerWal(program, ctx);
   for (const command of program.commands) command.showHelpAfterError(`(run "fbb ${command.name()} --help" for usage and examples)`);
   return program;
 }

@@ -9,3 +9,4 @@ export { restoreTenant, partialStatusQuery } from './restoreTenant';
 export { restoreTable } from './restoreTable';
 export { baseBackup } from './baseBackup';
 export { restoreToTime } from './restoreToTime';
+export { archiveWal, stopWalArchive, walStatusQuery } from './archiveWal';

@@ -9,6 +9,7 @@ import { checkS3 } from './s3';
 import { checkTemporal } from './temporal';
 import { checkTemporalCli } from './temporalCli';
 import { checkClientTools } from './tools';
+import { checkWalPrerequisites } from './wal';
 
 /** The doctor's activities; each returns check results and throws only on the unexpected. */
 export function createDoctorActivities(config: Config) {
@@ -16,13 +17,14 @@ export function createDoctorActivities(config: Config) {
     /** Database reachability, then the client tools against the server's version, and the Temporal CLI (a check added here keeps the workflow's history unchanged). */
     async checkDatabaseAndTools(options: { notify_test?: boolean } = {}): Promise<CheckResult[]> {
       const { result, facts } = await checkDatabase(config.database);
-      const [tools, temporalCli, leftovers, notifications] = await Promise.all([
+      const [tools, temporalCli, leftovers, notifications, wal] = await Promise.all([
         checkClientTools(config.pgBinDir, facts?.serverMajor, config.backup.format),
         checkTemporalCli(),
         facts ? checkLeftovers(config) : Promise.resolve([]),
         checkNotifications(config, options.notify_test === true),
+        facts ? checkWalPrerequisites(config) : Promise.resolve([]),
       ]);
-      return [result, ...tools, temporalCli, ...leftovers, notifications];
+      return [result, ...tools, temporalCli, ...leftovers, notifications, ...wal];
     },
     async checkPgvector(): Promise<CheckResult[]> {
       return checkPgvector(config.database);

@@ -1,0 +1,106 @@
+// One pass of the archiver over pg_receivewal's spool directory: each completed segment (and
+// timeline history file), oldest first, is stored locally, then in S3, and only then removed from
+// the spool; the newest partial segment is copied as <segment>.partial.gz when it is due.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { bigIntToLsn, lsnToBigInt, parseSpoolName, segmentNumber, segmentOfLsn, storedName, WAL_SEGMENT_BYTES, type WalFileName } from '../../wal/layout';
+import { removeStored, storeLocal, uploadStored, type WalTarget } from './store';
+
+/** What the archive holds so far; carried in heartbeats from attempt to attempt. */
+export interface ArchiveProgress {
+  last_archived_segment: string | null;
+  /** UTC ISO time the newest completed segment was stored. */
+  last_archived_at: string | null;
+  /** The segment whose partial copy is stored, if any. */
+  partial_segment: string | null;
+  partial_archived_at: string | null;
+  /** The WAL position up to which the archive holds everything (a segment's end, or what was flushed before the partial copy). */
+  archived_lsn: string | null;
+  /** UTC ISO time archived_lsn was last confirmed. */
+  archived_at: string | null;
+  /** Completed segments and history files stored by this attempt. */
+  files_archived: number;
+}
+
+/** An empty archive's progress. */
+export function noProgress(): ArchiveProgress {
+  return { last_archived_segment: null, last_archived_at: null, partial_segment: null, partial_archived_at: null, archived_lsn: null, archived_at: null, files_archived: 0 };
+}
+
+/** The spool's WAL files by kind, completed ones in the order they are archived (history first, then segments by name). */
+export async function readSpool(spoolDir: string): Promise<{ completed: WalFileName[]; partial: WalFileName | undefined }> {
+  const names = await fs.readdir(spoolDir).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? [] : Promise.reject(err)));
+  const files = names.map(parseSpoolName).filter((f): f is WalFileName => f !== undefined);
+  const completed = files.filter((f) => f.kind !== 'partial').sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'history' ? -1 : 1));
+  const partial = files.filter((f) => f.kind === 'partial').sort((a, b) => b.name.localeCompare(a.name))[0];
+  return { completed, partial };
+}
+
+/** The spool file's own name. */
+function spoolFile(spoolDir: string, file: WalFileName): string {
+  return path.join(spoolDir, file.kind === 'history' ? `${file.name}.history` : file.kind === 'partial' ? `${file.name}.partial` : file.name);
+}
+
+/**
+ * Archives every completed file in the spool, oldest first: store locally, upload, remove the
+ * segment's partial copies, then remove it from the spool. A failure stops the pass with the file
+ * still in the spool, so the next attempt archives it again (an intact stored copy is kept).
+ */
+export async function archiveCompleted(target: WalTarget, spoolDir: string, progress: ArchiveProgress, signal?: AbortSignal): Promise<number> {
+  const { completed } = await readSpool(spoolDir);
+  for (const file of completed) {
+    const stored = await storeLocal(target, spoolFile(spoolDir, file), storedName(file, target.recipients.length > 0), { reuse: true, signal });
+    await uploadStored(target, stored, signal);
+    if (file.kind === 'segment') {
+      const partial = { ...file, kind: 'partial' as const };
+      await removeStored(target, [storedName(partial, false), storedName(partial, true)]);
+      if (progress.partial_segment === file.name) progress.partial_segment = null;
+      const end = (segmentNumber(file.name).number + 1n) * BigInt(WAL_SEGMENT_BYTES);
+      progress.last_archived_segment = file.name;
+      progress.last_archived_at = new Date().toISOString();
+      if (progress.archived_lsn === null || lsnBefore(progress.archived_lsn, end)) progress.archived_lsn = bigIntToLsn(end);
+      progress.archived_at = progress.last_archived_at;
+    }
+    await fs.rm(spoolFile(spoolDir, file), { force: true });
+    progress.files_archived++;
+  }
+  return completed.length;
+}
+
+/**
+ * Copies the spool's newest partial segment to the archive as <segment>.partial.gz (replacing the
+ * copy before it), having read beforehand the position pg_receivewal had flushed (`flushedLsn`): the
+ * copy holds at least everything up to it. Removes the partial copy of the segment before it.
+ */
+export async function archivePartial(target: WalTarget, spoolDir: string, progress: ArchiveProgress, flushedLsn: string | null, signal?: AbortSignal): Promise<boolean> {
+  const { partial } = await readSpool(spoolDir);
+  if (partial === undefined) return false;
+  const encrypted = target.recipients.length > 0;
+  let stored;
+  try {
+    stored = await storeLocal(target, spoolFile(spoolDir, partial), storedName(partial, encrypted), { reuse: false, signal });
+  } catch (err) {
+    // pg_receivewal completed the segment (renamed the file) between the look and the read: the next pass archives it whole.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+  await uploadStored(target, stored, signal);
+  const previous = progress.partial_segment;
+  if (previous !== null && previous !== partial.name) {
+    const old = { kind: 'partial' as const, name: previous, timeline: partial.timeline };
+    await removeStored(target, [storedName(old, false), storedName(old, true)]);
+  }
+  const now = new Date().toISOString();
+  progress.partial_segment = partial.name;
+  progress.partial_archived_at = now;
+  // Only what was flushed before the copy into this segment counts as held by it.
+  if (flushedLsn !== null && segmentOfLsn(flushedLsn, partial.timeline) === partial.name && (progress.archived_lsn === null || lsnBefore(progress.archived_lsn, flushedLsn))) {
+    progress.archived_lsn = flushedLsn;
+  }
+  progress.archived_at = now;
+  return true;
+}
+
+function lsnBefore(a: string, b: string | bigint): boolean {
+  return lsnToBigInt(a) < (typeof b === 'bigint' ? b : lsnToBigInt(b));
+}

@@ -1,0 +1,254 @@
+// The archiving activity: runs pg_receivewal into the spool through the archive's slot and, beside
+// it, the archiver; heartbeats its progress (what `fbb wal status` shows) until the session's time is
+// up or the workflow cancels it (`fbb wal stop`), then stops pg_receivewal and archives what it flushed.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import type { Config } from '../../config';
+import { walConfig } from '../../config';
+import { ErrorType, permanent, transient } from '../../errors';
+import { createS3Client } from '../../storage/s3Client';
+import { defaultSlotName, walDir } from '../../wal/layout';
+import { archiveLag } from '../../wal/status';
+import { withClientTools } from '../clientTools';
+import { requireAgeBinary } from '../encryption';
+import { sendNotification } from '../notify';
+import { every } from '../stream';
+import { archiveCompleted, archivePartial, noProgress, type ArchiveProgress } from './archiver';
+import { startReceiver, type Receiver } from './receiver';
+import { ensureSlot, identifySystem, slotPosition, type SlotPosition } from './server';
+import { removeTemporaries, type WalTarget } from './store';
+
+/** What the archiving activity heartbeats, and returns at the end of a session. */
+export interface WalHeartbeat {
+  system_identifier: string;
+  slot: string;
+  progress: ArchiveProgress;
+  position: SlotPosition | null;
+  /** UTC ISO time `position` was read. */
+  sampled_at: string | null;
+  /** True once the webhooks were told the archive lags; false again when it caught up. */
+  lag_notified: boolean;
+}
+
+/** How a session ended: its time was up, or the workflow stopped it. */
+export interface WalSessionResult extends WalHeartbeat {
+  ended: 'session_ended' | 'stopped';
+}
+
+/** The slot the archive of `config`'s server streams through. */
+export function walSlot(config: Config): string {
+  return walConfig(config).slotName ?? defaultSlotName(config.database.database);
+}
+
+/** Runs one archiving session for at most `sessionSeconds`; see the file's comment. */
+export async function archiveWalSession(config: Config, input: { session_seconds: number }): Promise<WalSessionResult> {
+  const ctx = Context.current();
+  const wal = walConfig(config);
+  const slot = walSlot(config);
+  const identity = await identifySystem(config.database).catch((err: unknown) => {
+    throw prerequisiteFailure(err, config);
+  });
+  await ensureSlot(config.database, slot).catch((err: unknown) => {
+    throw prerequisiteFailure(err, config);
+  });
+  // A slot the server gave up on (max_slot_wal_keep_size) would let pg_receivewal start at the server's
+  // current position, silently skipping what the server removed: refused instead, naming the gap.
+  refuseLostSlot(config, slot, await slotPosition(config.database, slot));
+  const tools = await withClientTools(config, config.database.maintenanceDatabase);
+  if (config.backup.ageRecipients.length > 0) await requireAgeBinary('the WAL archive');
+  const relativeDir = walDir(identity.system_identifier);
+  const spool = path.join(wal.spoolDir, identity.system_identifier);
+  await fs.mkdir(spool, { recursive: true });
+  // An attempt the server gave up on (heartbeat timeout) may still run in this process: it stops first.
+  const own = await takeOver(spool);
+  const signal = AbortSignal.any([ctx.cancellationSignal, own.abort.signal]);
+  const s3Client = config.s3 === undefined ? undefined : createS3Client(config.s3);
+  const target: WalTarget = {
+    localDir: path.join(config.backup.dir, relativeDir),
+    relativeDir,
+    recipients: config.backup.ageRecipients,
+    s3: s3Client === undefined ? undefined : { client: s3Client, config: config.s3! },
+  };
+  const earlier = ctx.info.heartbeatDetails as WalHeartbeat | undefined;
+  const state: WalHeartbeat = {
+    system_identifier: identity.system_identifier,
+    slot,
+    progress: { ...noProgress(), ...(earlier?.system_identifier === identity.system_identifier ? earlier.progress : {}), files_archived: 0 },
+    position: null,
+    sampled_at: null,
+    lag_notified: earlier?.lag_notified === true,
+  };
+  const beat = () => ctx.heartbeat(state);
+  beat();
+  // On a timer, not per pass: a pass that gzips several segments on a busy machine must not look like a dead worker.
+  const stopBeating = every(2_000, beat);
+  let receiver: Receiver | undefined;
+  try {
+    await removeTemporaries(target);
+    // What pg_receivewal wrote before an earlier attempt died is archived before it starts again.
+    await archiveCompleted(target, spool, state.progress, signal);
+    receiver = startReceiver({ binDir: tools.pgBinDir!, db: config.database, slot, spoolDir: spool });
+    return await runSession({ config, ctx, signal, receiver, target, spool, state, sessionSeconds: input.session_seconds });
+  } finally {
+    stopBeating();
+    await receiver?.stop(2_000);
+    s3Client?.destroy();
+    own.release();
+  }
+}
+
+/** The session's loop: archive, sample, copy the partial segment, until pg_receivewal ends, the time is up or the session is stopped. */
+async function runSession(options: { config: Config; ctx: Context; signal: AbortSignal; receiver: Receiver; target: WalTarget; spool: string; state: WalHeartbeat; sessionSeconds: number }): Promise<WalSessionResult> {
+  const { config, ctx, signal, receiver, target, spool, state } = options;
+  const wal = walConfig(config);
+  const slot = state.slot;
+  let exited = false;
+  void receiver.exited.then(() => (exited = true));
+  const deadline = Date.now() + options.sessionSeconds * 1000;
+  const sampleEveryMs = Math.min(5, wal.partialUploadSeconds) * 1000;
+  let nextSample = 0;
+  let nextPartial = Date.now() + wal.partialUploadSeconds * 1000;
+  while (!exited && !signal.aborted && Date.now() < deadline) {
+    await archiveCompleted(target, spool, state.progress, signal);
+    if (Date.now() >= nextSample) {
+      nextSample = Date.now() + sampleEveryMs;
+      await sample(config, state);
+      refuseLostSlot(config, slot, state.position!);
+      await notifyLag(config, ctx, state, wal.maxLagSeconds);
+    }
+    if (Date.now() >= nextPartial) {
+      nextPartial = Date.now() + wal.partialUploadSeconds * 1000;
+      await copyPartial(config, target, spool, state, signal);
+    }
+    await sleep(1_000, signal);
+  }
+  if (exited) {
+    const { exitCode, signal: killedBy, lastLines } = await receiver.exited;
+    await archiveCompleted(target, spool, state.progress).catch(() => undefined);
+    throw receiverFailure(config, slot, exitCode, killedBy, lastLines);
+  }
+  // Stopped or time is up: pg_receivewal flushes and ends, then what it wrote is archived.
+  await receiver.stop();
+  await archiveCompleted(target, spool, state.progress);
+  await copyPartial(config, target, spool, state);
+  ctx.heartbeat(state);
+  return { ...state, ended: ctx.cancellationSignal.aborted ? 'stopped' : 'session_ended' };
+}
+
+const sessions = new Map<string, { abort: AbortController; done: Promise<void> }>();
+
+/** Makes this attempt the only session on `spool` in this process: an earlier one still running is stopped and waited for. */
+async function takeOver(spool: string): Promise<{ abort: AbortController; release(): void }> {
+  const earlier = sessions.get(spool);
+  if (earlier) {
+    earlier.abort.abort();
+    await earlier.done;
+  }
+  const abort = new AbortController();
+  let release!: () => void;
+  const done = new Promise<void>((resolve) => (release = resolve));
+  const entry = { abort, done };
+  sessions.set(spool, entry);
+  return {
+    abort,
+    release() {
+      if (sessions.get(spool) === entry) sessions.delete(spool);
+      release();
+    },
+  };
+}
+
+/** Reads the server's and the slot's positions into the heartbeat. */
+async function sample(config: Config, state: WalHeartbeat): Promise<void> {
+  state.position = await slotPosition(config.database, state.slot);
+  state.sampled_at = new Date().toISOString();
+  // A new archive starts where the slot stood when it was first seen: its lag counts from there.
+  if (state.progress.archived_lsn === null && state.position.slot_restart_lsn !== null) {
+    state.progress.archived_lsn = state.position.slot_restart_lsn;
+    state.progress.archived_at = state.sampled_at;
+  }
+}
+
+/** Copies the partial segment when the slot has flushed more than the archive holds; otherwise the archive is confirmed current. */
+async function copyPartial(config: Config, target: WalTarget, spool: string, state: WalHeartbeat, signal?: AbortSignal): Promise<void> {
+  // Read first: the copy then holds at least everything flushed up to here.
+  await sample(config, state);
+  const flushed = state.position?.slot_restart_lsn ?? null;
+  if (flushed !== null && flushed === state.progress.archived_lsn) {
+    state.progress.archived_at = new Date().toISOString();
+    return;
+  }
+  await archivePartial(target, spool, state.progress, flushed, signal);
+}
+
+/** Tells the webhooks once when the archive falls more than `maxLagSeconds` behind, and forgets it once it caught up. */
+async function notifyLag(config: Config, ctx: Context, state: WalHeartbeat, maxLagSeconds: number): Promise<void> {
+  const { lag_seconds, lag_bytes } = archiveLag(state.position?.server_lsn ?? null, state.progress.archived_lsn, state.progress.archived_at);
+  if (lag_seconds === null || lag_seconds <= maxLagSeconds) {
+    if (lag_seconds !== null) state.lag_notified = false;
+    return;
+  }
+  if (state.lag_notified) return;
+  state.lag_notified = true;
+  const info = ctx.info;
+  const message = `the WAL archive of ${config.database.host}:${config.database.port} is ${lag_seconds} s (${String(lag_bytes)} bytes) behind the server, more than WAL_MAX_LAG_SECONDS=${maxLagSeconds}; the slot ${state.slot} keeps the WAL meanwhile`;
+  await sendNotification(config, {
+    kind: 'wal',
+    outcome: 'failure',
+    workflow_type: info.workflowType ?? 'archiveWal',
+    workflow_id: info.workflowExecution?.workflowId ?? '',
+    run_id: info.workflowExecution?.runId ?? '',
+    status: 'lagging',
+    backup_file: null,
+    error: { type: ErrorType.WalArchiveFailed, message },
+  }).catch((err: unknown) => ctx.log.warn('lag notification not delivered', { error: (err as Error).message }));
+}
+
+/** A failed replication connection or slot creation: non-retryable WalPrerequisiteMissing when a setting on the server is missing. */
+function prerequisiteFailure(err: unknown, config: Config): unknown {
+  const e = err as { code?: string; message?: string };
+  const where = `${config.database.user}@${config.database.host}:${config.database.port}`;
+  const known: Record<string, string> = {
+    '28000': `the server's pg_hba.conf has no replication line for ${where}: add "host replication ${config.database.user} <worker address>/32 scram-sha-256" and reload`,
+    '42501': `role ${config.database.user} may not stream WAL: ALTER ROLE ${config.database.user} REPLICATION`,
+    '55000': 'the server cannot keep WAL for a replication slot (wal_level is minimal?): set wal_level = replica and restart it',
+    '28P01': 'the password is wrong: check DATABASE_URL or PGPASSWORD',
+  };
+  const fix = e.code === undefined ? undefined : known[e.code];
+  if (fix === undefined) return err;
+  return permanent(ErrorType.WalPrerequisiteMissing, `the WAL archive cannot stream from ${where}: ${e.message ?? String(err)}; ${fix}; "fbb doctor" checks every prerequisite; nothing was archived`, err);
+}
+
+/** A non-retryable WalArchiveFailed when the server has invalidated the slot (wal_status lost): WAL the archive needed is gone. */
+function refuseLostSlot(config: Config, slot: string, position: SlotPosition): void {
+  if (position.wal_status !== 'lost') return;
+  throw permanent(
+    ErrorType.WalArchiveFailed,
+    `the server at ${config.database.host}:${config.database.port} gave up replication slot ${slot} (wal_status lost: it kept more than max_slot_wal_keep_size = ${position.max_slot_wal_keep_size_mb} MB for it) and removed WAL the archive had not received: ` +
+      'the archive has a gap from its newest segment to now, and streaming on would hide it; run "fbb wal stop --drop-slot" and "fbb wal start" to archive from now on, then take a new base backup (restores cannot cross the gap)',
+  );
+}
+
+/** pg_receivewal ended by itself: retryable (the server restarting, the network); it resumes from the slot. */
+function receiverFailure(config: Config, slot: string, exitCode: number | undefined, signal: string | undefined, lastLines: string): Error {
+  const how = signal ? `was killed by ${signal}` : `exited with code ${String(exitCode)}`;
+  const text = `pg_receivewal (slot ${slot}, server ${config.database.host}:${config.database.port}) ${how}${lastLines ? `: ${lastLines}` : ''}; it is started again and resumes from the slot, so no WAL is lost while the slot exists`;
+  if (/must be superuser or replication role|no pg_hba\.conf entry for replication/i.test(lastLines)) {
+    return permanent(ErrorType.WalPrerequisiteMissing, `${text}; fix the server's settings first ("fbb doctor" says how)`);
+  }
+  return transient(ErrorType.WalArchiveFailed, text);
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}

@@ -45,6 +45,8 @@ export const ErrorType = {
   RestoreUpdateRejected: 'RestoreUpdateRejected',
   ClientToolsMismatch: 'ClientToolsMismatch',
   ServerTooOld: 'ServerTooOld',
+  VerifyServerUnavailable: 'VerifyServerUnavailable',
+  VerifyServerLacksExtensions: 'VerifyServerLacksExtensions',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

@@ -138,10 +138,18 @@ export const settings = {
   },
   NOTIFY_ON: { example: 'always', schema: z.enum(['failure', 'always']), default: 'failure' as const },
   LOG_LEVEL: { example: 'info', schema: z.enum(['debug', 'info', 'warn', 'error']), default: 'info' as const },
+  VERIFY_TARGET: {
+    example: 'worker',
+    schema: z.string().refine((v) => v === 'worker' || v === 'source' || /^postgres(ql)?:\/\//.test(v), 'must be worker, source or a postgres:// URL'),
+    default: 'worker',
+  },
+  VERIFY_SERVER_DIR: { example: '/var/lib/family-brain-backup/verify-server', schema: z.string().min(1) },
+  VERIFY_SERVER_IDLE_SECONDS: { example: '300', schema: z.coerce.number().int().min(0).max(86400), default: 300 },
+  VERIFY_FALLBACK: { example: 'source', schema: z.enum(['none', 'source']), default: 'none' as 'none' | 'source' },
 } satisfies Record<string, Setting>;
 
 /** Settings whose values are never printed. */
-export const SECRET_SETTINGS = new Set<string>(['PGPASSWORD', 'TEMPORAL_API_KEY', 'NOTIFY_WEBHOOK_URL']);
+export const SECRET_SETTINGS = new Set<string>(['PGPASSWORD', 'TEMPORAL_API_KEY', 'NOTIFY_WEBHOOK_URL', 'VERIFY_TARGET']);
 
 export type Settings = typeof settings;
 

@@ -9,6 +9,7 @@ import { createLogger } from './observability/logger';
 import { installRuntime } from './observability/runtime';
 import { defaultWorkflowsPath, findPrebuiltBundle } from './workflowBundle';
 import { describeTemporalAuth, TemporalTlsFileError, temporalConnectionSettings, withoutApiKey } from './temporalConnection';
+import { stopLocalServers } from './activities/verifyServer/server';
 
 /** After the grace time running activities are cancelled; this much later a worker that still has not stopped gives up. */
 const FORCE_AFTER_GRACE_MS = 30_000;
@@ -45,6 +46,8 @@ export async function runWorker(config: Config, logger: Logger): Promise<void> {
     }
   } finally {
     await health?.close();
+    // The verification servers this worker started stop with it (unless another process uses them).
+    await stopLocalServers();
   }
 }
 

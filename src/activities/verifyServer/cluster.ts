@@ -1,0 +1,123 @@
+// One PostgreSQL cluster in a directory of the worker's: initialised once, started and stopped with
+// pg_ctl, reachable only on a unix socket (trust: the socket directory is the server user's, mode 0700).
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import pg from 'pg';
+import { asServerUser, isRoot } from './install';
+
+/** Where one cluster's files are: its data directory, socket directory and log. */
+export interface ClusterPaths {
+  root: string;
+  dataDir: string;
+  socketDir: string;
+  logFile: string;
+}
+
+/** The port number in the socket's name; nothing listens on TCP. */
+export const SOCKET_PORT = 5432;
+
+/** Paths of the cluster in `root`; the socket in `root/run`, or under /tmp when that path is too long for a unix socket. */
+export function clusterPaths(root: string): ClusterPaths {
+  const near = path.join(root, 'run');
+  const socketDir = `${near}/.s.PGSQL.${SOCKET_PORT}`.length <= 100 ? near : `/tmp/fbb-verify-${createHash('sha256').update(root).digest('hex').slice(0, 12)}`;
+  return { root, dataDir: path.join(root, 'data'), socketDir, logFile: path.join(root, 'server.log') };
+}
+
+// Scratch data only: no crash safety (a machine crash can damage it; the directory is then removed and made again),
+// and wal_level minimal, so that a restore's COPY into tables its own transaction created writes no WAL.
+const SETTINGS = [
+  "listen_addresses = ''",
+  `port = ${SOCKET_PORT}`,
+  'unix_socket_permissions = 0700',
+  'fsync = off',
+  'synchronous_commit = off',
+  'full_page_writes = off',
+  'wal_level = minimal',
+  'max_wal_senders = 0',
+  'max_connections = 50',
+];
+
+async function run(file: string, args: string[], options: { reject?: boolean } = {}) {
+  const [cmd, argv] = asServerUser(file, args);
+  return execa(cmd, argv, { reject: options.reject ?? true, stdin: 'ignore' });
+}
+
+async function ownDir(dir: string, mode: number): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true, mode });
+  fs.chmodSync(dir, mode);
+  if (isRoot()) await execa('chown', ['postgres', dir]);
+}
+
+/** initdb in `paths.dataDir` unless a cluster is there; a half-made one (no PG_VERSION) is made again. */
+export async function initCluster(binDir: string, paths: ClusterPaths): Promise<void> {
+  if (fs.existsSync(path.join(paths.dataDir, 'PG_VERSION'))) return;
+  await ownDir(paths.root, 0o700);
+  fs.rmSync(paths.dataDir, { recursive: true, force: true });
+  await run(path.join(binDir, 'initdb'), ['-D', paths.dataDir, '-U', 'postgres', '--auth-local=trust', '--auth-host=reject', '--no-sync', '--encoding=UTF8', '--locale=C.UTF-8']);
+  fs.appendFileSync(path.join(paths.dataDir, 'postgresql.conf'), `\n# family-brain-backup verification server\n${[...SETTINGS, `unix_socket_directories = '${paths.socketDir}'`].join('\n')}\n`);
+}
+
+/** The major of the cluster in `dataDir` (its PG_VERSION), or undefined when there is none. */
+export function clusterMajor(dataDir: string): number | undefined {
+  const text = fs.readFileSync(path.join(dataDir, 'PG_VERSION'), 'utf8');
+  return Number(text.trim()) || undefined;
+}
+
+/** True when the server in `paths` accepts a connection and a query now. */
+export async function clusterAnswers(paths: ClusterPaths): Promise<boolean> {
+  const client = new pg.Client({ host: paths.socketDir, port: SOCKET_PORT, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 5_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Starts the cluster (pg_ctl start -w). A postmaster.pid left by a server that is gone, or whose pid
+ * now belongs to another program, is removed first; a server of ours that runs but does not answer
+ * (still starting, recovering) is waited for by pg_ctl.
+ */
+export async function startCluster(binDir: string, paths: ClusterPaths): Promise<void> {
+  await ownDir(paths.socketDir, 0o700);
+  removeStalePid(paths.dataDir);
+  const started = await run(path.join(binDir, 'pg_ctl'), ['-D', paths.dataDir, '-l', paths.logFile, '-w', '-t', '120', 'start'], { reject: false });
+  if (started.exitCode !== 0 && !(await clusterAnswers(paths))) {
+    const log = fs.existsSync(paths.logFile) ? fs.readFileSync(paths.logFile, 'utf8').trim().split('\n').slice(-3).join(' | ') : '';
+    throw new Error(`pg_ctl start of ${paths.dataDir} failed: ${`${started.stderr}`.trim() || `${started.stdout}`.trim()}${log ? `; its log says: ${log}` : ''}`);
+  }
+}
+
+/** Stops the cluster (fast: sessions are ended, the next start needs no recovery); a stopped one is left so. */
+export async function stopCluster(binDir: string, paths: ClusterPaths): Promise<void> {
+  await run(path.join(binDir, 'pg_ctl'), ['-D', paths.dataDir, '-m', 'fast', '-w', '-t', '60', 'stop'], { reject: false });
+}
+
+/** The postmaster's pid from postmaster.pid, when the file is there. */
+export function postmasterPid(dataDir: string): number | undefined {
+  try {
+    return Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes postmaster.pid when no postgres process has its pid (a killed server whose pid another program took). */
+function removeStalePid(dataDir: string): void {
+  const pid = postmasterPid(dataDir);
+  if (pid === undefined) return;
+  let comm: string;
+  try {
+    comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    comm = '';
+  }
+  if (comm !== 'postgres') fs.rmSync(path.join(dataDir, 'postmaster.pid'), { force: true });
+}

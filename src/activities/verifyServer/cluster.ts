@@ -81,17 +81,22 @@ export async function clusterAnswers(paths: ClusterPaths): Promise<boolean> {
 }
 
 /**
- * Starts the cluster (pg_ctl start -w). A postmaster.pid left by a server that is gone, or whose pid
- * now belongs to another program, is removed first; a server of ours that runs but does not answer
- * (still starting, recovering) is waited for by pg_ctl.
+ * Starts the cluster (pg_ctl start -w). A postmaster.pid whose pid now belongs to another program is
+ * removed first; one of a server that is gone is left to postgres, which takes it over once no
+ * process of the old server still holds its shared memory (orphaned backends of a killed
+ * postmaster exit within moments: the start is tried again a few times).
  */
 export async function startCluster(binDir: string, paths: ClusterPaths): Promise<void> {
   await ownDir(paths.socketDir, 0o700);
-  removeStalePid(paths.dataDir);
-  const started = await run(path.join(binDir, 'pg_ctl'), ['-D', paths.dataDir, '-l', paths.logFile, '-w', '-t', '120', 'start'], { reject: false });
-  if (started.exitCode !== 0 && !(await clusterAnswers(paths))) {
-    const log = fs.existsSync(paths.logFile) ? fs.readFileSync(paths.logFile, 'utf8').trim().split('\n').slice(-3).join(' | ') : '';
-    throw new Error(`pg_ctl start of ${paths.dataDir} failed: ${`${started.stderr}`.trim() || `${started.stdout}`.trim()}${log ? `; its log says: ${log}` : ''}`);
+  removeForeignPid(paths.dataDir);
+  for (let attempt = 1; ; attempt++) {
+    const started = await run(path.join(binDir, 'pg_ctl'), ['-D', paths.dataDir, '-l', paths.logFile, '-w', '-t', '120', 'start'], { reject: false });
+    if (started.exitCode === 0 || (await clusterAnswers(paths))) return;
+    if (attempt >= 5) {
+      const log = fs.existsSync(paths.logFile) ? fs.readFileSync(paths.logFile, 'utf8').trim().split('\n').slice(-3).join(' | ') : '';
+      throw new Error(`pg_ctl start of ${paths.dataDir} failed: ${`${started.stderr}`.trim() || `${started.stdout}`.trim()}${log ? `; its log says: ${log}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 1_000 * attempt));
   }
 }
 
@@ -109,15 +114,15 @@ export function postmasterPid(dataDir: string): number | undefined {
   }
 }
 
-/** Removes postmaster.pid when no postgres process has its pid (a killed server whose pid another program took). */
-function removeStalePid(dataDir: string): void {
+/** Removes postmaster.pid when its pid is a live process that is not postgres (the pid was reused after the server was killed). */
+function removeForeignPid(dataDir: string): void {
   const pid = postmasterPid(dataDir);
   if (pid === undefined) return;
   let comm: string;
   try {
     comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
   } catch {
-    comm = '';
+    return; // no such process: postgres itself takes a stale file over
   }
   if (comm !== 'postgres') fs.rmSync(path.join(dataDir, 'postmaster.pid'), { force: true });
 }

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import pg from 'pg';
 import { applicationFailureOf } from '../src/client/failures';
+import { createDoctorActivities } from '../src/activities/doctor';
 import { clusterAnswers, clusterPaths } from '../src/activities/verifyServer/cluster';
 import { stopLocalServers } from '../src/activities/verifyServer/server';
 import { manifestName } from '../src/backup/manifest';
@@ -15,7 +16,7 @@ import { loadSampleDatabase } from '../src/sample/fixture';
 import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
 import { backupDatabase, restoreDatabase, restoreDrill, restoreTenant } from '../src/workflows';
 import { diffFingerprints } from './compare';
-import { fingerprint, tempDir, testConfig, uniqueName, withAdmin, withServer } from './helpers';
+import { fingerprint, runActivity, tempDir, testConfig, uniqueName, withAdmin, withServer } from './helpers';
 import { onTemporal, startTestWorker, testClient, type TestWorker } from './temporal';
 import { notOf, of, tenantHashes } from './tenantHashes';
 
@@ -191,5 +192,36 @@ describe('a verification server that lacks an extension the database uses', () =
     workers.push(await startTestWorker(fallback));
     const ok = await execute(fallback, backupDatabase, { cleanup_old: false });
     expect(ok).toMatchObject({ status: 'success', verified: { ok: true } });
+  });
+});
+
+describe('fbb doctor for the application role', () => {
+  const checks = async (config: Config) => {
+    const report = await runActivity(() => createDoctorActivities(config).checkDatabaseAndTools());
+    return Object.fromEntries(report.filter((c) => ['role_dump', 'verify_target', 'role_replication'].includes(c.name)).map((c) => [c.name, c]));
+  };
+
+  it('says the role can dump, that verification runs on the worker\'s own server, and that it lacks REPLICATION for the WAL archive', async () => {
+    const found = await checks(app.config);
+    expect(found.role_dump).toEqual({ name: 'role_dump', status: 'ok', detail: `${app.role} can dump every table of "${app.db}" (owner or granted SELECT on every table)` });
+    expect(found.verify_target).toMatchObject({ status: 'ok', detail: expect.stringMatching(/^backups are verified on the worker's own PostgreSQL 15 \(.*\); .* needs no CREATEDB and the database server only serves the dump$/) });
+    expect(found.role_replication).toEqual({ name: 'role_replication', status: 'skip', detail: `${app.role} has no REPLICATION: not needed for dumps; the WAL archive will need it (ALTER ROLE ${app.role} REPLICATION)` });
+  });
+
+  it('fails verify_target for VERIFY_TARGET=source without CREATEDB, and role_dump for a table the role cannot read', async () => {
+    const source = await checks({ ...app.config, verify: { ...worker, target: 'source' } });
+    expect(source.verify_target).toEqual({
+      name: 'verify_target',
+      status: 'fail',
+      detail: `VERIFY_TARGET=source: backups are restored on the database server, but ${app.role} may not create databases`,
+      hint: `set VERIFY_TARGET=worker (the default: a server of the worker's own), or ALTER ROLE ${app.role} CREATEDB`,
+    });
+    await withAdmin((c) => c.query('CREATE TABLE public.fbb_vs_secret (id int)'), app.db);
+    try {
+      const found = await checks(app.config);
+      expect(found.role_dump).toMatchObject({ status: 'fail', detail: `${app.role} cannot read 1 table(s) or sequence(s) of "${app.db}": public.fbb_vs_secret; pg_dump would fail`, hint: `back up as the database's owner, or GRANT pg_read_all_data TO ${app.role} (PostgreSQL 14+)` });
+    } finally {
+      await withAdmin((c) => c.query('DROP TABLE public.fbb_vs_secret'), app.db);
+    }
   });
 });

@@ -173,7 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push('BACKUP_FORMAT=custom cannot be encrypted (pg_restore needs a plain, seekable file): with BACKUP_AGE_RECIPIENTS set, use BACKUP_FORMAT=plain_gzip or plain_zstd');
   }
   let verifyServer: DatabaseConfig | undefined;
-  if (p.VERIFY_TARGET !== 'worker' && p.VERIFY_TARGET !== 'source') {
+  if (p.VERIFY_TARGET !== undefined && p.VERIFY_TARGET !== 'worker' && p.VERIFY_TARGET !== 'source') {
     try {
       verifyServer = verifyServerFrom(p.VERIFY_TARGET);
     } catch (err) {

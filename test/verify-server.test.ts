@@ -10,6 +10,8 @@ import { applicationFailureOf } from '../src/client/failures';
 import { createDoctorActivities } from '../src/activities/doctor';
 import { clusterAnswers, clusterPaths } from '../src/activities/verifyServer/cluster';
 import { stopLocalServers } from '../src/activities/verifyServer/server';
+import { cleanLeftovers } from '../src/activities/backup/prune';
+import { scratchName } from '../src/activities/backup/verify';
 import { manifestName } from '../src/backup/manifest';
 import type { Config, VerifyConfig } from '../src/config';
 import { loadSampleDatabase } from '../src/sample/fixture';
@@ -158,6 +160,24 @@ describe('VERIFY_TARGET=worker: the application role, without superuser or CREAT
 
     const drill = await execute(app.config, restoreDrill, { source: 'local' });
     expect(drill).toMatchObject({ status: 'passed', samples_missing: [] });
+  });
+
+  it('the leftover sweep drops a scratch database a killed verification left on the worker\'s server, and only ours', async () => {
+    const file = fs.readdirSync(app.config.backup.dir).find((f) => f.endsWith('.sql.gz'))!;
+    const left = scratchName(app.config, file);
+    const other = 'fbb_verify_00000000000000000000';
+    await onWorkerServer(async (c) => {
+      await c.query(`CREATE DATABASE ${left}`);
+      await c.query(`CREATE DATABASE ${other}`);
+    });
+    try {
+      const found = await runActivity(() => cleanLeftovers(app.config, { dryRun: false, before: new Date() }));
+      expect(found).toEqual([{ kind: 'scratch_database', name: `${left} (on ${clusterPaths(path.join(serverDir, 'pg15')).socketDir})`, removed: true }]);
+      const there = await onWorkerServer((c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'fbb_verify_%'"));
+      expect(there.rows.map((r) => r.datname)).toEqual([other]);
+    } finally {
+      await onWorkerServer((c) => c.query(`DROP DATABASE IF EXISTS ${other}`));
+    }
   });
 
   it('production never had a scratch database: not while any of the runs above went on', () => {

@@ -32,6 +32,7 @@ afterAll(async () => {
   for (const dir of dirs) {
     const paths = clusterPaths(path.join(dir, 'pg15'));
     if (fs.existsSync(paths.dataDir)) await stopCluster(testConfig().pgBinDir!, paths);
+    fs.rmSync(dir, { recursive: true, force: true });
   }
   await dropOurDatabases();
 });

@@ -77,6 +77,7 @@ afterAll(async () => {
   await watcher?.end();
   await Promise.all(workers.map((w) => w.stop()));
   await stopLocalServers();
+  fs.rmSync(serverDir, { recursive: true, force: true });
   await throwaway?.stop();
   await withAdmin(async (c) => {
     for (const d of databases) await c.query(`DROP DATABASE IF EXISTS ${d} WITH (FORCE)`);

@@ -10,6 +10,7 @@ import { applicationFailureOf } from '../src/client/failures';
 import { createDoctorActivities } from '../src/activities/doctor';
 import { clusterAnswers, clusterPaths } from '../src/activities/verifyServer/cluster';
 import { stopLocalServers } from '../src/activities/verifyServer/server';
+import { openScratchServer } from '../src/activities/verifyServer/target';
 import { cleanLeftovers } from '../src/activities/backup/prune';
 import { scratchName } from '../src/activities/backup/verify';
 import { manifestName } from '../src/backup/manifest';
@@ -25,7 +26,7 @@ import { notOf, of, tenantHashes } from './tenantHashes';
 vi.setConfig({ testTimeout: 300_000, hookTimeout: 180_000 });
 
 /** A directory the postgres user can reach (the test runs as root; mkdtemp makes it 0700). */
-export function serverDirFor(label: string): string {
+function serverDirFor(label: string): string {
   const dir = tempDir(label);
   fs.chmodSync(dir, 0o755);
   return dir;
@@ -243,6 +244,31 @@ describe('fbb doctor for the application role', () => {
       expect(found.role_dump).toMatchObject({ status: 'fail', detail: `${app.role} cannot read 1 table(s) or sequence(s) of "${app.db}": public.fbb_vs_secret; pg_dump would fail`, hint: `back up as the database's owner, or GRANT pg_read_all_data TO ${app.role} (PostgreSQL 14+)` });
     } finally {
       await withAdmin((c) => c.query('DROP TABLE public.fbb_vs_secret'), app.db);
+    }
+  });
+});
+
+describe('a verification server of an older major than the database', () => {
+  it('is refused with VerifyServerUnavailable before anything is restored there', async () => {
+    const newer = await startPgCluster({ major: 17 });
+    try {
+      const base = testConfig();
+      const config: Config = {
+        ...base,
+        database: { ...base.database, host: newer.host, port: newer.port, user: newer.user, password: newer.password, database: 'postgres' },
+        verify: { ...worker, target: 'server', server: { ...base.database, database: 'postgres' } },
+      };
+      const failure = await runActivity(() => openScratchServer(config, { filename: 'family_brain_manual_20261205_120000.sql.gz', extensions: [], roles: [] })).then(
+        () => undefined,
+        (err: unknown) => err as { type?: string; message?: string; nonRetryable?: boolean },
+      );
+      expect(failure).toMatchObject({
+        type: 'VerifyServerUnavailable',
+        nonRetryable: true,
+        message: `the verification server at ${base.database.host}:${base.database.port} (VERIFY_TARGET) runs PostgreSQL 15, older than the database's 17: a dump restores onto its own major or a newer one; run a PostgreSQL 17 or newer for it, or set VERIFY_TARGET=worker; nothing was restored`,
+      });
+    } finally {
+      await newer.stop();
     }
   });
 });

@@ -45,6 +45,7 @@ export async function openScratchServer(config: Config, needsOf: ScratchNeeds | 
     const missing = await withClient(scratch.database, (c) => unavailableExtensions(c, needs.extensions)).catch((err: unknown) => {
       throw transient(ErrorType.VerifyServerUnavailable, `${label} does not answer (${(err as Error).message}); the step is retried; check it, or set VERIFY_TARGET=source`, err);
     });
+    if (verify.target === 'server') await requireMajorAtLeast(config, scratch, label);
     if (missing.length > 0) {
       const what = `${label} lacks the extension${missing.length > 1 ? 's' : ''} ${missing.join(', ')} that backup "${needs.filename}" needs`;
       if (verify.fallback === 'source') {
@@ -84,6 +85,14 @@ async function workerServer(config: Config): Promise<{ db: DatabaseConfig; label
       throw permanent(ErrorType.VerifyServerUnavailable, `the worker cannot run a verification server of the database's PostgreSQL ${major}: ${err.message}; or set VERIFY_TARGET=source (or a postgres:// URL of a server for it)`, err);
     }
     throw transient(ErrorType.VerifyServerUnavailable, `the worker's verification server (PostgreSQL ${major} in ${verify.serverDir}) cannot be started: ${(err as Error).message}; the step is retried; if it keeps failing, remove ${verify.serverDir}/pg${major} (it holds nothing but scratch data) or set VERIFY_SERVER_DIR elsewhere`, err);
+  }
+}
+
+/** A user's verification server older than the source cannot restore its dumps: a non-retryable VerifyServerUnavailable. */
+async function requireMajorAtLeast(config: Config, scratch: Config, label: string): Promise<void> {
+  const [source, there] = await Promise.all([serverMajorOf(config.database), serverMajorOf(scratch.database)]);
+  if (there < source) {
+    throw permanent(ErrorType.VerifyServerUnavailable, `${label} runs PostgreSQL ${there}, older than the database's ${source}: a dump restores onto its own major or a newer one; run a PostgreSQL ${source} or newer for it, or set VERIFY_TARGET=worker; nothing was restored`);
   }
 }
 

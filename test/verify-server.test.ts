@@ -9,7 +9,7 @@ import pg from 'pg';
 import { applicationFailureOf } from '../src/client/failures';
 import { createDoctorActivities } from '../src/activities/doctor';
 import { clusterAnswers, clusterPaths } from '../src/activities/verifyServer/cluster';
-import { stopLocalServers } from '../src/activities/verifyServer/server';
+import { ensureLocalServer, stopLocalServers } from '../src/activities/verifyServer/server';
 import { openScratchServer } from '../src/activities/verifyServer/target';
 import { cleanLeftovers } from '../src/activities/backup/prune';
 import { scratchName } from '../src/activities/backup/verify';
@@ -245,6 +245,15 @@ describe('fbb doctor for the application role', () => {
     } finally {
       await withAdmin((c) => c.query('DROP TABLE public.fbb_vs_secret'), app.db);
     }
+  });
+});
+
+describe('the worker\'s server of a major that is not installed', () => {
+  it('is a MissingPostgresError naming the install command (openScratchServer turns it into a non-retryable VerifyServerUnavailable)', async () => {
+    await expect(ensureLocalServer({ dir: serverDir, major: 14, idleMs: 0 })).rejects.toThrow(
+      'PostgreSQL 14 is not installed (looked in /usr/lib/postgresql/14/bin and .tools/postgresql-14/bin); run "bash scripts/install-deps.sh --postgres 14"',
+    );
+    expect(fs.existsSync(path.join(serverDir, 'pg14'))).toBe(false);
   });
 });
 

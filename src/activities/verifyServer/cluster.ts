@@ -37,6 +37,8 @@ const SETTINGS = [
   'wal_level = minimal',
   'max_wal_senders = 0',
   'max_connections = 50',
+  // Parallel index builds (HNSW) use dynamic shared memory: file-backed, not /dev/shm, which containers keep small (64 MB).
+  'dynamic_shared_memory_type = mmap',
 ];
 
 async function run(file: string, args: string[], options: { reject?: boolean } = {}) {

@@ -31,7 +31,10 @@ export async function withLockFile<T>(file: string, fn: () => Promise<T>, timeou
       const holder = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
       // An empty file is one being written right now: wait for it like a live holder.
       if (holder > 0 && !processAlive(holder)) {
-        await fs.rm(file, { force: true });
+        // Only the dead holder's file goes: another process may have taken it over since it was read.
+        // (The window left is tiny, and the postmaster's own postmaster.pid interlock still keeps two servers off one data directory.)
+        const still = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
+        if (still === holder) await fs.rm(file, { force: true });
         continue;
       }
       if (Date.now() > deadline) throw new Error(`${file} is held by process ${holder || '(unknown)'} for more than ${Math.round(timeoutMs / 1000)} s; if no such process runs, remove the file`, { cause: err });

@@ -9,6 +9,7 @@ import { execa } from 'execa';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { clusterAnswers, clusterPaths, postmasterPid, stopCluster } from '../src/activities/verifyServer/cluster';
+import { ensureLocalServer, stopLocalServers } from '../src/activities/verifyServer/server';
 import { backupDatabase } from '../src/workflows';
 import { buildWorker, dropOurDatabases, kill, killAllWorkers, slowBinDir, startWorker } from './durability';
 import { ensureBuilt } from './faults';
@@ -29,6 +30,7 @@ const dirs: string[] = [];
 beforeAll(buildWorker);
 afterAll(async () => {
   await killAllWorkers();
+  await stopLocalServers();
   for (const dir of dirs) {
     const paths = clusterPaths(path.join(dir, 'pg15'));
     if (fs.existsSync(paths.dataDir)) await stopCluster(testConfig().pgBinDir!, paths);
@@ -114,5 +116,21 @@ describe("the worker's verification server across worker processes", () => {
     const paths = clusterPaths(path.join(dir, 'pg15'));
     expect(await clusterAnswers(paths)).toBe(false);
     expect(fs.readFileSync(paths.logFile, 'utf8').match(/database system is ready to accept connections/g)).toHaveLength(1);
+  });
+
+  it('a half-made cluster a worker killed during initdb left is removed, and the cluster made again', async () => {
+    const dir = serverDirFor('vs-initdb');
+    dirs.push(dir);
+    const root = path.join(dir, 'pg15');
+    // What initdb leaves when its worker is killed part-way: a directory of its own, never renamed to data/.
+    fs.mkdirSync(path.join(root, 'data.init-99999', 'base'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'data.init-99999', 'PG_VERSION'), '15\n');
+    const lease = await ensureLocalServer({ dir, major: 15, idleMs: 0 });
+    try {
+      expect(await clusterAnswers(lease.paths)).toBe(true);
+      expect(fs.readdirSync(root).filter((n) => n.startsWith('data')).sort()).toEqual(['data']);
+    } finally {
+      lease.release();
+    }
   });
 });

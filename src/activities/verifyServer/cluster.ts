@@ -52,19 +52,19 @@ async function ownDir(dir: string, mode: number): Promise<void> {
   if (isRoot()) await execa('chown', ['postgres', dir]);
 }
 
-/** initdb in `paths.dataDir` unless a cluster is there; a half-made one (no PG_VERSION) is made again. */
+/**
+ * initdb unless a cluster is in `paths.dataDir`: into a directory of its own, renamed to the data
+ * directory once complete, so that a process killed part-way never leaves a half-made cluster there.
+ */
 export async function initCluster(binDir: string, paths: ClusterPaths): Promise<void> {
   if (fs.existsSync(path.join(paths.dataDir, 'PG_VERSION'))) return;
   await ownDir(paths.root, 0o700);
+  for (const name of fs.readdirSync(paths.root)) if (name.startsWith('data.init-')) fs.rmSync(path.join(paths.root, name), { recursive: true, force: true });
+  const making = `${paths.dataDir}.init-${process.pid}`;
+  await run(path.join(binDir, 'initdb'), ['-D', making, '-U', 'postgres', '--auth-local=trust', '--auth-host=reject', '--no-sync', '--encoding=UTF8', '--locale=C.UTF-8']);
+  fs.appendFileSync(path.join(making, 'postgresql.conf'), `\n# family-brain-backup verification server\n${[...SETTINGS, `unix_socket_directories = '${paths.socketDir}'`].join('\n')}\n`);
   fs.rmSync(paths.dataDir, { recursive: true, force: true });
-  await run(path.join(binDir, 'initdb'), ['-D', paths.dataDir, '-U', 'postgres', '--auth-local=trust', '--auth-host=reject', '--no-sync', '--encoding=UTF8', '--locale=C.UTF-8']);
-  fs.appendFileSync(path.join(paths.dataDir, 'postgresql.conf'), `\n# family-brain-backup verification server\n${[...SETTINGS, `unix_socket_directories = '${paths.socketDir}'`].join('\n')}\n`);
-}
-
-/** The major of the cluster in `dataDir` (its PG_VERSION), or undefined when there is none. */
-export function clusterMajor(dataDir: string): number | undefined {
-  const text = fs.readFileSync(path.join(dataDir, 'PG_VERSION'), 'utf8');
-  return Number(text.trim()) || undefined;
+  fs.renameSync(making, paths.dataDir);
 }
 
 /** True when the server in `paths` accepts a connection and a query now. */

@@ -154,7 +154,7 @@ export async function runPartialRestore(
     // The copy goes where VERIFY_TARGET puts scratch databases; runs started before this version loaded it beside the live database.
     const onScratchServer = patched(PARTIAL_SCRATCH_ON_VERIFY_SERVER);
     // The steps that read the copy: on the worker whose own server holds it, when it is there.
-    let reading = { switching, restoring, rollingBack };
+    let reading = { switching, restoring, housekeeping: acts.housekeeping };
     let loadedAt: 'verify' | 'source' | undefined;
     try {
       state.phase = 'loading_backup';
@@ -222,10 +222,11 @@ export async function runPartialRestore(
       return finish('failed', { error: errorInfo(err) });
     } finally {
       await CancellationScope.nonCancellable(async () => {
-        if (loadedAt === 'verify') return reading.rollingBack.dropDatabase(scratch, { scratch_server: 'verify' });
+        // On the scratch server the copy is nobody's data: dropped with a few attempts; a worker lost meanwhile leaves it there, and the outcome stands.
+        if (loadedAt === 'verify') return reading.housekeeping.dropDatabase(scratch, { scratch_server: 'verify' }).catch(() => undefined);
         await rollingBack.dropDatabase(scratch);
         // A load that did not report (a worker lost part-way) may have left its copy on the scratch server: dropped there too, best effort.
-        if (onScratchServer && loadedAt === undefined) await fileWorker.rollingBack.dropDatabase(scratch, { scratch_server: 'verify' }).catch(() => undefined);
+        if (onScratchServer && loadedAt === undefined) await fileWorker.housekeeping.dropDatabase(scratch, { scratch_server: 'verify' }).catch(() => undefined);
       });
     }
   }, settings);

@@ -28,7 +28,9 @@ ARG PG_MAJOR=17
 SHELL ["/bin/bash", "-euxo", "pipefail", "-c"]
 # Client tools from the PostgreSQL project's apt repository (every supported major, latest patch).
 # Its signing key comes out of Debian's postgresql-common package, so it arrives through Debian's
-# signed archive rather than through a download of its own.
+# signed archive rather than through a download of its own. The server of the same major, with
+# pgvector, is the worker's own verification server (VERIFY_TARGET=worker, the default); no main
+# cluster is created at install: the worker initialises its own in VERIFY_SERVER_DIR.
 WORKDIR /tmp
 RUN apt-get update; \
     apt-get install -y --no-install-recommends ca-certificates; \
@@ -41,9 +43,13 @@ RUN apt-get update; \
     printf 'Types: deb\nURIs: https://apt.postgresql.org/pub/repos/apt\nSuites: %s-pgdg\nComponents: main\nSigned-By: /usr/share/keyrings/apt.postgresql.org.asc\n' \
       "$VERSION_CODENAME" > /etc/apt/sources.list.d/pgdg.sources; \
     apt-get update; \
+    mkdir -p /etc/postgresql-common/createcluster.d; \
+    echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/fbb.conf; \
     apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" zstd tini; \
+    apt-get install -y --no-install-recommends "postgresql-${PG_MAJOR}" "postgresql-${PG_MAJOR}-pgvector"; \
     rm -rf /var/lib/apt/lists/*; \
     "/usr/lib/postgresql/${PG_MAJOR}/bin/pg_dump" --version; \
+    test -f "/usr/share/postgresql/${PG_MAJOR}/extension/vector.control"; \
     zstd --version
 SHELL ["/bin/sh", "-c"]
 
@@ -51,6 +57,7 @@ ENV NODE_ENV=production \
     PG_BIN_DIR=/usr/lib/postgresql/${PG_MAJOR}/bin \
     PATH=/usr/lib/postgresql/${PG_MAJOR}/bin:$PATH \
     BACKUP_DIR=/backups \
+    VERIFY_SERVER_DIR=/var/lib/family-brain-backup/verify-server \
     WORKER_HEALTH_ADDRESS=0.0.0.0:8081
 
 WORKDIR /app
@@ -60,8 +67,8 @@ COPY package.json ./
 COPY bin ./bin
 # /backups belongs to the unprivileged user, so a new named volume mounted there does too.
 RUN ln -s /app/bin/fbb.js /usr/local/bin/fbb \
- && mkdir -p /backups \
- && chown node:node /backups
+ && mkdir -p /backups /var/lib/family-brain-backup/verify-server \
+ && chown node:node /backups /var/lib/family-brain-backup/verify-server
 
 USER node
 EXPOSE 8081 9464

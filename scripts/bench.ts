@@ -3,6 +3,7 @@
 //   npm run bench -- [--scale 200] [--runs 3] [--modes gzip:1,gzip:6,zstd:3,custom:1] [--restore-runs N]
 //                    [--verify during_dump,after_dump|none] [--maintenance-workers N] [--reference]
 //                    [--postgres 15|16|17|18] [--cache-dir DIR] [--out .bench/results.json]
+//                    [--verify-target worker,source]
 //
 // Builds the sample database at --scale (200 ≈ 1 GB on disk, 400 ≈ 2 GB) in a PostgreSQL cluster
 // kept in --cache-dir, so the next run with the same scale starts at once. Then, --runs times,
@@ -14,6 +15,8 @@
 //     ours backup         fbb backup --local (dump + verify, the real workflows on a throwaway Temporal server),
 //                         once per --verify value: during_dump (one pass) and after_dump (two, which
 //                         also times the dump step on its own)
+//                         and per --verify-target (default worker: the worker's own server; source: the
+//                         database server), with the database server's own CPU seconds and bytes written
 //     bare restore        of our file into a fresh database: gunzip -c | psql, zstd -dc | psql, pg_restore -j2
 //     ours restore        fbb restore --local --yes --no-pre-restore-backup (restore beside, swap, verify)
 // Restores run --restore-runs times (default: --runs). Bare restores get the same maintenance_work_mem
@@ -30,6 +33,7 @@ import pg from 'pg';
 import { loadSampleDatabase } from '../src/sample/fixture';
 import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
 import { sampleTree } from './procTree';
+import { measureServer, renderServerCost } from './serverCost';
 
 type Kind = 'gzip' | 'zstd' | 'custom';
 
@@ -55,7 +59,11 @@ interface Args {
   reference: boolean;
   /** PostgreSQL major of the benchmark's server (and so of the bare tools); undefined: the machine's default (15). */
   major: number | undefined;
+  /** VERIFY_TARGET values to run ours with; the first one's rows are the main table's. */
+  verifyTargets: VerifyTarget[];
 }
+
+type VerifyTarget = 'worker' | 'source';
 
 type Verify = 'during_dump' | 'after_dump';
 
@@ -71,6 +79,9 @@ interface Sample {
   /** For ours: the dump and verify steps, from the workflow's result. */
   dump_s?: number;
   verify_s?: number;
+  /** For ours backups: the database server's own CPU seconds and megabytes written meanwhile. */
+  server_cpu_s?: number;
+  server_written_mb?: number;
 }
 
 function majorArg(value: string): number {
@@ -110,6 +121,12 @@ function parseArgs(argv: string[]): Args {
       .map((v) => {
         if (v !== 'during_dump' && v !== 'after_dump') throw new Error(`--verify: "${v}" is not during_dump or after_dump`);
         return v;
+      }),
+    verifyTargets: get('verify-target', 'worker')
+      .split(',')
+      .map((t) => {
+        if (t !== 'worker' && t !== 'source') throw new Error(`--verify-target: "${t}" is not worker or source`);
+        return t;
       }),
   };
 }
@@ -154,6 +171,8 @@ const FORMAT: Record<Kind, string> = { gzip: 'plain_gzip', zstd: 'plain_zstd', c
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fbb-bench-'));
+  // The worker's verification server lives under it: the postgres user (that runs it when we are root) must reach it.
+  fs.chmodSync(work, 0o755);
   // One cached cluster per scale and major (15, the default, keeps the directory name it always had).
   const clusterDir = path.join(args.cacheDir, args.major === undefined ? `scale-${args.scale}` : `scale-${args.scale}-pg${args.major}`);
   const cluster = await startPgCluster({ persistentDir: clusterDir, ...(args.major === undefined ? {} : { major: args.major }) });
@@ -207,18 +226,25 @@ async function main(): Promise<void> {
         let result = { filename: '' };
         // A custom-format file is always verified after the dump (pg_restore cannot read a pipe with several jobs).
         for (const verify of mode.kind === 'custom' ? (['after_dump'] as const) : args.verify) {
-          if (backupDir !== '') fs.rmSync(backupDir, { recursive: true, force: true });
-          backupDir = path.join(work, `backups-${run}-${mode.kind}-${verify}`);
-          const levels = { BACKUP_DIR: backupDir, BACKUP_FORMAT: FORMAT[mode.kind], BACKUP_GZIP_LEVEL: String(mode.level), BACKUP_ZSTD_LEVEL: String(mode.level), BACKUP_VERIFY: verify };
-          const ours = await fbb(['backup', '--local', '--json', '--no-cleanup', '--format', FORMAT[mode.kind]], levels);
-          result = JSON.parse(ours.stdout) as { filename: string; verified: { duration_ms: number }; duration_ms: number };
-          const r = result as { filename: string; verified: { duration_ms: number }; duration_ms: number };
-          add(`${mode.label} ours backup ${verify}`, {
-            ...ours.sample,
-            bytes: fs.statSync(path.join(backupDir, r.filename)).size,
-            // Two passes: the verification's own time, and the rest (the dump step, with the run's start and end).
-            ...(verify === 'after_dump' ? { verify_s: r.verified.duration_ms / 1000, dump_s: (r.duration_ms - r.verified.duration_ms) / 1000 } : {}),
-          });
+          for (const target of args.verifyTargets) {
+            if (backupDir !== '') fs.rmSync(backupDir, { recursive: true, force: true });
+            backupDir = path.join(work, `backups-${run}-${mode.kind}-${verify}-${target}`);
+            const levels = { BACKUP_DIR: backupDir, BACKUP_FORMAT: FORMAT[mode.kind], BACKUP_GZIP_LEVEL: String(mode.level), BACKUP_ZSTD_LEVEL: String(mode.level), BACKUP_VERIFY: verify };
+            const where = { VERIFY_TARGET: target, VERIFY_SERVER_DIR: path.join(work, 'verify-server') };
+            const measured = await measureServer(cluster.dataDir, () => fbb(['backup', '--local', '--json', '--no-cleanup', '--format', FORMAT[mode.kind]], { ...levels, ...where }));
+            const ours = measured.value;
+            result = JSON.parse(ours.stdout) as { filename: string; verified: { duration_ms: number }; duration_ms: number };
+            const r = result as { filename: string; verified: { duration_ms: number }; duration_ms: number };
+            // The first target's rows are the main table's (keys as before); the others are in the production-side table only.
+            add(`${mode.label} ours backup ${verify}${target === args.verifyTargets[0] ? '' : ` @${target}`}`, {
+              ...ours.sample,
+              bytes: fs.statSync(path.join(backupDir, r.filename)).size,
+              server_cpu_s: measured.cpu_s,
+              server_written_mb: measured.written_mb,
+              // Two passes: the verification's own time, and the rest (the dump step, with the run's start and end).
+              ...(verify === 'after_dump' ? { verify_s: r.verified.duration_ms / 1000, dump_s: (r.duration_ms - r.verified.duration_ms) / 1000 } : {}),
+            });
+          }
         }
         const file = path.join(backupDir, result.filename);
         const levels = { BACKUP_DIR: backupDir, BACKUP_FORMAT: FORMAT[mode.kind] };
@@ -248,12 +274,12 @@ async function main(): Promise<void> {
       }
     }
 
-    const table = render(args, size, samples);
+    const table = `${render(args, size, samples)}\n${renderServerCost(samples, args.verifyTargets[0]!)}`;
     process.stdout.write(`${table}\n`);
     fs.mkdirSync(path.dirname(args.out), { recursive: true });
     fs.writeFileSync(
       args.out,
-      `${JSON.stringify({ scale: args.scale, database_bytes: size, cores: os.cpus().length, maintenance_work_mem: args.maintenanceWorkMem, max_parallel_maintenance_workers: args.maintenanceWorkers ?? null, verify: args.verify, runs: args.runs, restore_runs: args.restoreRuns, samples }, null, 2)}\n`,
+      `${JSON.stringify({ scale: args.scale, database_bytes: size, cores: os.cpus().length, maintenance_work_mem: args.maintenanceWorkMem, max_parallel_maintenance_workers: args.maintenanceWorkers ?? null, verify: args.verify, verify_targets: args.verifyTargets, runs: args.runs, restore_runs: args.restoreRuns, samples }, null, 2)}\n`,
     );
     fs.writeFileSync(args.out.replace(/\.json$/, '.md'), `${table}\n`);
   } finally {

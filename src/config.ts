@@ -57,6 +57,23 @@ export interface WorkerConfig {
   activityTuning?: { heartbeat_timeout_seconds: number | null; retry_interval_seconds: number | null; worker_lost_seconds?: number | null };
 }
 
+/**
+ * Where scratch databases are made (verification, drills, a partial restore's copy of the backup):
+ * VERIFY_TARGET. `worker`: a PostgreSQL of the source's major that the worker runs in `serverDir`;
+ * `source`: the database server itself; `server`: a server the user runs (its URL only in the environment).
+ */
+export interface VerifyConfig {
+  target: 'worker' | 'source' | 'server';
+  /** The user's verification server (target `server`); its password never leaves this object except through a child's environment. */
+  server?: DatabaseConfig;
+  /** Where the worker's own servers live (one data directory per PostgreSQL major). */
+  serverDir: string;
+  /** How long the worker's server runs unused before it is stopped. */
+  idleMs: number;
+  /** `source`: a verification server lacking an extension the backup needs falls back to the source; `none`: a VerifyServerLacksExtensions. */
+  fallback: 'none' | 'source';
+}
+
 /** Everything the worker, activities and CLI read from the environment, parsed once. */
 export interface Config {
   database: DatabaseConfig;
@@ -110,6 +127,8 @@ export interface Config {
   tracing?: { endpoint: string };
   /** The continuous WAL archive (src/wal); unset in configs built by hand: walConfig() supplies the defaults. */
   wal?: WalConfig;
+  /** Where scratch databases are made; absent (a config built by hand, as tests do): on the source, as VERIFY_TARGET=source. */
+  verify?: VerifyConfig;
 }
 
 /** The continuous WAL archive's settings. */
@@ -174,6 +193,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (p.BACKUP_AGE_RECIPIENTS !== undefined && p.BACKUP_FORMAT === 'custom') {
     problems.push('BACKUP_FORMAT=custom cannot be encrypted (pg_restore needs a plain, seekable file): with BACKUP_AGE_RECIPIENTS set, use BACKUP_FORMAT=plain_gzip or plain_zstd');
+  }
+  let verifyServer: DatabaseConfig | undefined;
+  if (p.VERIFY_TARGET !== undefined && p.VERIFY_TARGET !== 'worker' && p.VERIFY_TARGET !== 'source') {
+    try {
+      verifyServer = verifyServerFrom(p.VERIFY_TARGET);
+    } catch (err) {
+      problems.push(`VERIFY_TARGET=${JSON.stringify(redactUrl(p.VERIFY_TARGET))}: ${(err as Error).message} (example: VERIFY_TARGET=postgres://verify:secret@127.0.0.1:5433/postgres)`);
+    }
   }
   if (problems.length > 0 || database === undefined) throw new ConfigError(problems);
 
@@ -255,7 +282,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxLagSeconds: p.WAL_MAX_LAG_SECONDS,
       spoolDir: path.resolve(p.WAL_SPOOL_DIR ?? path.join(p.BACKUP_DIR, '.wal-spool')),
     },
+    verify: {
+      target: verifyServer !== undefined ? 'server' : (p.VERIFY_TARGET as 'worker' | 'source'),
+      ...(verifyServer !== undefined ? { server: verifyServer } : {}),
+      serverDir: path.resolve(p.VERIFY_SERVER_DIR ?? defaultVerifyServerDir(env)),
+      idleMs: p.VERIFY_SERVER_IDLE_SECONDS * 1000,
+      fallback: p.VERIFY_FALLBACK,
+    },
   };
+}
+
+/**
+ * Where the worker's verification servers live by default: /var/lib/family-brain-backup/verify-server
+ * as root (the postgres user that runs them must reach it: not under /root), else the XDG state directory.
+ */
+export function defaultVerifyServerDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (process.getuid?.() === 0) return '/var/lib/family-brain-backup/verify-server';
+  const state = env.XDG_STATE_HOME || path.join(env.HOME || '/tmp', '.local', 'state');
+  return path.join(state, 'family-brain-backup', 'verify-server');
 }
 
 function databaseFrom(p: Parsed): DatabaseConfig {
@@ -286,6 +330,16 @@ function databaseFrom(p: Parsed): DatabaseConfig {
   };
 }
 
+/** The user's verification server from its URL: its own user and password only (never PGUSER/PGPASSWORD of the source), database `postgres` unless named. */
+function verifyServerFrom(raw: string): DatabaseConfig {
+  const sslmode = /[?&]sslmode=([^&]*)/.exec(raw)?.[1];
+  const url = parseConnectionString(raw.replace(/([?&])sslmode=[^&]*&?/, '$1').replace(/[?&]$/, ''));
+  const port = url.port ? Number(url.port) : 5432;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`port "${url.port}" is not a number from 1 to 65535`);
+  const database = url.database || 'postgres';
+  return { host: url.host || 'localhost', port, user: url.user || 'postgres', password: url.password || undefined, database, sslmode, maintenanceDatabase: database };
+}
+
 function normalisePrefix(prefix: string): string {
   const trimmed = prefix.replace(/^\/+/, '');
   return trimmed === '' || trimmed.endsWith('/') ? trimmed : `${trimmed}/`;
@@ -312,6 +366,7 @@ export function redactConfig(config: Config, env: NodeJS.ProcessEnv = process.en
     ...config,
     database: { ...config.database, password: config.database.password === undefined ? undefined : '***' },
     temporal: { ...config.temporal, apiKey: config.temporal.apiKey === undefined ? undefined : '***' },
+    ...(config.verify?.server === undefined ? {} : { verify: { ...config.verify, server: { ...config.verify.server, password: config.verify.server.password === undefined ? undefined : '***' } } }),
     // A webhook URL often carries its token in the path or query: only the host is shown.
     notify: { ...config.notify, webhookUrls: config.notify.webhookUrls.map((u) => `${new URL(u).host} (rest not shown)`) },
     ...(config.tracing === undefined ? {} : { tracing: { endpoint: redactUrl(config.tracing.endpoint) } }),

@@ -54,6 +54,8 @@ export const ErrorType = {
   RecoveryFailed: 'RecoveryFailed',
   WalArchiveFailed: 'WalArchiveFailed',
   WalPrerequisiteMissing: 'WalPrerequisiteMissing',
+  VerifyServerUnavailable: 'VerifyServerUnavailable',
+  VerifyServerLacksExtensions: 'VerifyServerLacksExtensions',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

@@ -2,6 +2,7 @@
 // activities and workflows on the configured task queue, stopped on demand rather than by signals.
 import { Worker } from '@temporalio/worker';
 import type { Config } from './config';
+import { stopLocalServers } from './activities/verifyServer/server';
 import { connectWorker, runBoth, workerOptions } from './worker';
 
 /** A running in-process worker. */
@@ -30,7 +31,10 @@ export async function startLocalWorker(config: Config): Promise<LocalWorker> {
     await connection.close();
     throw err;
   }
-  const done = runBoth(worker, own).finally(() => connection.close());
+  // The verification servers this worker started stop with it (unless another process uses them).
+  const done = runBoth(worker, own)
+    .finally(() => connection.close())
+    .finally(() => stopLocalServers());
   let stopping: Promise<void> | undefined;
   return {
     worker,

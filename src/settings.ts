@@ -152,10 +152,18 @@ export const settings = {
   WAL_PARTIAL_UPLOAD_SECONDS: { example: '30', schema: z.coerce.number().int().min(1).max(3600), default: 30 },
   WAL_MAX_LAG_SECONDS: { example: '300', schema: z.coerce.number().int().min(10).max(604800), default: 300 },
   WAL_SPOOL_DIR: { example: '/var/lib/fbb/wal-spool', schema: z.string().min(1) },
+  VERIFY_TARGET: {
+    example: 'worker',
+    schema: z.string().refine((v) => v === 'worker' || v === 'source' || /^postgres(ql)?:\/\//.test(v), 'must be worker, source or a postgres:// URL'),
+    default: 'worker',
+  },
+  VERIFY_SERVER_DIR: { example: '/var/lib/family-brain-backup/verify-server', schema: z.string().min(1) },
+  VERIFY_SERVER_IDLE_SECONDS: { example: '300', schema: z.coerce.number().int().min(0).max(86400), default: 300 },
+  VERIFY_FALLBACK: { example: 'source', schema: z.enum(['none', 'source']), default: 'none' as 'none' | 'source' },
 } satisfies Record<string, Setting>;
 
 /** Settings whose values are never printed. */
-export const SECRET_SETTINGS = new Set<string>(['PGPASSWORD', 'TEMPORAL_API_KEY', 'NOTIFY_WEBHOOK_URL']);
+export const SECRET_SETTINGS = new Set<string>(['PGPASSWORD', 'TEMPORAL_API_KEY', 'NOTIFY_WEBHOOK_URL', 'VERIFY_TARGET']);
 
 export type Settings = typeof settings;
 

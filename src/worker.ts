@@ -11,6 +11,7 @@ import { stopTracing, tracingFor } from './observability/tracing';
 import { workerTracing } from './observability/tracingInterceptors';
 import { defaultWorkflowsPath, findPrebuiltBundle, workflowInterceptorsPath } from './workflowBundle';
 import { describeTemporalAuth, TemporalTlsFileError, temporalConnectionSettings, withoutApiKey } from './temporalConnection';
+import { stopLocalServers } from './activities/verifyServer/server';
 
 /** After the grace time running activities are cancelled; this much later a worker that still has not stopped gives up. */
 const FORCE_AFTER_GRACE_MS = 30_000;
@@ -49,6 +50,8 @@ export async function runWorker(config: Config, logger: Logger): Promise<void> {
     await health?.close();
     // The last spans (OTEL_EXPORTER_OTLP_ENDPOINT) go out before the process ends.
     await stopTracing();
+    // The verification servers this worker started stop with it (unless another process uses them).
+    await stopLocalServers();
   }
 }
 

@@ -174,4 +174,13 @@ describe('configuration', () => {
       if (value !== undefined) expect(shown, `${name}: README says ${documented}, the code's default is ${String(value)}`).toBe(String(value));
     }
   });
+
+  it('reads VERIFY_TARGET: the worker\'s own server by default, the source, or a postgres:// URL whose password is never shown', () => {
+    expect(loadConfig({}).verify).toMatchObject({ target: 'worker', idleMs: 300_000, fallback: 'none' });
+    expect(loadConfig({ VERIFY_TARGET: 'source', VERIFY_FALLBACK: 'source' }).verify).toMatchObject({ target: 'source', fallback: 'source' });
+    const config = loadConfig({ VERIFY_TARGET: 'postgres://verify:s3cret@10.0.0.5:5433/scratch', PGPASSWORD: 'other' });
+    expect(config.verify).toMatchObject({ target: 'server', server: { host: '10.0.0.5', port: 5433, user: 'verify', password: 's3cret', database: 'scratch', maintenanceDatabase: 'scratch' } });
+    expect(JSON.stringify(redactConfig(config))).not.toContain('s3cret');
+    expect(problems({ VERIFY_TARGET: 'mysql://verify:s3cret@10.0.0.5' })).toEqual(['VERIFY_TARGET=***: must be worker, source or a postgres:// URL (example: VERIFY_TARGET=worker)']);
+  });
 });

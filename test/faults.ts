@@ -68,6 +68,8 @@ export function fbbEnv(config: Config, extra: Record<string, string> = {}): Reco
     TEMPORAL_ADDRESS: '127.0.0.1:1',
     // --local starts a throwaway server from this CLI; a build outside the checkout finds no .tools/.
     TEMPORAL_CLI: temporalInfo.cli,
+    // These tests check scratch databases on the source; test/verify-server*.test.ts run the worker's own server.
+    VERIFY_TARGET: 'source',
     ...extra,
   };
 }

@@ -89,6 +89,9 @@ export function userEnvFor(config: Config): Record<string, string> {
     PGDATABASE: db.database,
     PG_BIN_DIR: config.pgBinDir ?? '',
     BACKUP_DIR: config.backup.dir,
+    // The tests that spawn fbb check scratch databases on the source, as testConfig's configs (no `verify`) do;
+    // test/verify-server.test.ts runs the default, the worker's own verification server.
+    VERIFY_TARGET: 'source',
   };
 }
 

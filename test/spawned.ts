@@ -1,8 +1,10 @@
 // The built programs run as users run them (node dist/..., bin/fbb.js), in child processes whose
 // output the test reads while they run; and checks that what they started is gone afterwards.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
+import { afterAll } from 'vitest';
 import { ensureBuilt } from './faults';
 import { temporalInfo } from './temporal';
 
@@ -19,9 +21,27 @@ export async function built(file: string): Promise<string> {
   return full;
 }
 
-/** The environment of a user's shell with nothing of the test's: PATH, HOME, the pinned Temporal CLI, and `extra`. */
+let verifyServerDir: string | undefined;
+
+// The programs stop the servers they started; a directory whose server still runs (a program killed) is left for a look.
+afterAll(() => {
+  if (verifyServerDir === undefined) return;
+  const running = fs.readdirSync(verifyServerDir).some((name) => fs.existsSync(path.join(verifyServerDir!, name, 'data', 'postmaster.pid')));
+  if (!running) fs.rmSync(verifyServerDir, { recursive: true, force: true });
+});
+
+/** One VERIFY_SERVER_DIR per test file, reachable by the postgres user: the programs verify on the worker's own server (the default), not in /var/lib. */
+function testVerifyServerDir(): string {
+  if (verifyServerDir === undefined) {
+    verifyServerDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fbb-verify-server-'));
+    fs.chmodSync(verifyServerDir, 0o755);
+  }
+  return verifyServerDir;
+}
+
+/** The environment of a user's shell with nothing of the test's: PATH, HOME, the pinned Temporal CLI, a VERIFY_SERVER_DIR of the test's, and `extra`. */
 export function userEnv(extra: Record<string, string>): Record<string, string> {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', LANG: 'C.UTF-8', TEMPORAL_CLI: temporalInfo.cli, ...extra };
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', LANG: 'C.UTF-8', TEMPORAL_CLI: temporalInfo.cli, VERIFY_SERVER_DIR: testVerifyServerDir(), ...extra };
 }
 
 /** A running child with its output so far. */

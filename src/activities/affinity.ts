@@ -23,6 +23,11 @@ export function withFileAffinity(config: Config, restore: RestoreActivities, wor
   const here = (prepared: PreparedRestore): LocatedRestore => (workerQueue ? { ...prepared, worker_queue: workerQueue } : prepared);
   return {
     ...restore,
+    /** A partial restore's copy loaded on this worker's own verification server: the steps that read it must run here too. */
+    async restoreIntoNewDatabase(prepared: PreparedRestore, target: string, options: { scratch?: boolean } = {}) {
+      const loaded = await restore.restoreIntoNewDatabase(prepared, target, options);
+      return 'scratch_server' in loaded && loaded.scratch_server === 'verify' && config.verify?.target === 'worker' && workerQueue !== undefined ? { ...loaded, worker_queue: workerQueue } : loaded;
+    },
     async prepareRestore(filename: string, source: 'local' | 's3', options: PrepareOptions = {}): Promise<LocatedRestore> {
       if (source === 'local' && workerQueue !== undefined && !(await present(config, filename))) {
         const where = `BACKUP_DIR ${config.backup.dir} of the worker on host ${os.hostname()} (queue ${workerQueue})`;

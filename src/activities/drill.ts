@@ -12,7 +12,8 @@ import { LocalStore } from '../storage/localStore';
 import { openStores } from '../storage/stores';
 import { NotInStoreError, StoredCopyMismatchError, type BackupStore } from '../storage/store';
 import { countRows } from './backup/inventory';
-import { createScratch, dropScratch } from './backup/verify';
+import { createScratch, dropScratch, scratchNeeds } from './backup/verify';
+import { openScratchServer, type ScratchServer } from './verifyServer/target';
 import { withClient } from './db';
 import { restoreFileInto } from './restoreFile';
 import { compareSamples, legacySamples, sampleHashes } from './rowSample';
@@ -87,8 +88,9 @@ export async function drillBackup(config: Config, pick: Pick<DrillPick, 'filenam
   const scratch = drillScratchName(config, pick.filename);
   const workDir = path.join(config.backup.dir, `.${scratch}`);
   const stores = openStores(config);
-  await dropScratch(config, scratch);
   await fs.rm(workDir, { recursive: true, force: true });
+  // Where the scratch database goes (VERIFY_TARGET); known once the manifest says what the backup needs.
+  let server: ScratchServer | undefined;
   try {
     const store = storeFor(config, stores, pick.source);
     const manifest = await store.getManifest(pick.filename).catch((err: unknown) => {
@@ -110,10 +112,14 @@ export async function drillBackup(config: Config, pick: Pick<DrillPick, 'filenam
       });
       file = path.join(workDir, pick.filename);
     }
-    await createScratch(config, scratch);
-    await restoreFileInto(config, scratch, { filename: pick.filename, file, format: manifest.format, sha256: manifest.sha256 }, SCRATCH_RESTORE);
+    server = await openScratchServer(config, scratchNeeds(manifest));
+    const on = server.config;
+    // One a killed attempt at this same drill left goes first.
+    await dropScratch(on, scratch);
+    await createScratch(on, scratch);
+    await restoreFileInto(on, scratch, { filename: pick.filename, file, format: manifest.format, sha256: manifest.sha256 }, SCRATCH_RESTORE);
     const recorded = manifest.verification?.sample_hashes ?? {};
-    const { counts, samples } = await withClient(config.database, async (c) => ({ counts: await countRows(c), samples: await sampleHashes(c, { legacy: legacySamples(recorded) }) }), scratch);
+    const { counts, samples } = await withClient(on.database, async (c) => ({ counts: await countRows(c), samples: await sampleHashes(c, { legacy: legacySamples(recorded) }) }), scratch);
     judge(manifest, counts, samples.hashes, store.where(pick.filename));
     const countOnly = countOnlyTables(manifest, samples.failures);
     return {
@@ -133,7 +139,8 @@ export async function drillBackup(config: Config, pick: Pick<DrillPick, 'filenam
     };
   } finally {
     stores.close();
-    await dropScratch(config, scratch);
+    if (server !== undefined) await dropScratch(server.config, scratch);
+    server?.release();
     await fs.rm(workDir, { recursive: true, force: true });
   }
 }

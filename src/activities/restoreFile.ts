@@ -174,7 +174,7 @@ export interface RestoreLeg {
  */
 export function restoreLeg(config: Config, database: string, backup: { filename: string; format: 'plain_gzip' | 'plain_zstd' }, options: RestoreOptions, complete: () => Promise<void>): RestoreLeg {
   const ctx = Context.current();
-  // config's client tools were chosen by the dump's caller (dumpDatabase), for this same server.
+  // config's client tools were chosen by the dump's caller (dumpDatabase) for the source: the verification server is of its major (or newer).
   const env = restoreEnv(config, database);
   const source = { ...backup, file: '', sha256: null };
   // A few megabytes of slack between the dump and psql, so that neither waits on the other chunk by chunk; bounded, whatever the database's size.

@@ -9,6 +9,7 @@ import { otherType, type StartedWorkflow, type WorkflowRunner } from './runner';
 import { temporalRunner } from './temporalRunner';
 import { startThrowawayTemporal } from './throwawayTemporal';
 import type { Config } from '../config';
+import { stopLocalServers } from '../activities/verifyServer/server';
 
 /** Notice printed before every --local run. */
 export const LOCAL_NOTICE =
@@ -28,7 +29,8 @@ export async function openLocalRunner(config: Config, notice: (line: string) => 
       return { ...started, result: () => Promise.race([started.result(), temporal.workerFailed]) };
     },
     workersPolling: async () => undefined,
-    close: () => temporal.stop(),
+    // The worker in this process may have started a verification server: it stops with the process.
+    close: () => temporal.stop().finally(() => stopLocalServers()),
   };
 }
 

@@ -8,6 +8,8 @@ import { ErrorType, permanent, transient } from '../errors';
 import { connect } from '../activities/db';
 import { databaseUnreachable } from '../activities/failures';
 import { every } from '../activities/stream';
+import type { ScratchPlace } from '../activities/restore/scratchCopy';
+import { openScratchServer } from '../activities/verifyServer/target';
 import { findTable, ident, readCatalog } from './catalog';
 import { parseQualifiedName } from './input';
 import { applyStaged, conflictError, type Applied } from './apply';
@@ -19,6 +21,8 @@ import { loadStages, type Stage } from './stage';
 /** What a partial restore works on: the backup loaded into `scratch_database`, and one tenant or one table. */
 export interface PartialTarget {
   scratch_database: string;
+  /** `verify`: the copy is on the scratch server of VERIFY_TARGET (the worker's own, on the worker that loaded it); absent: beside the live database. */
+  scratch_server?: ScratchPlace;
   tenant_id?: string;
   table?: string;
   /** The tenant column and root table; absent or null: the worker's TENANT_COLUMN and TENANT_TABLE. */
@@ -75,7 +79,7 @@ export function createPartialActivities(config: Config) {
 
     /** `--as`: the backup's rows of `table` into a new table beside it (same columns, defaults, checks, indexes), in one transaction. */
     async restoreTableBeside(target: PartialTarget & { table: string; as: string }): Promise<{ table: string; rows: number }> {
-      const { live, scratch, stop } = await open(config, target.scratch_database, 'beside');
+      const { live, scratch, stop } = await open(config, target, 'beside');
       try {
         await live.query('BEGIN');
         const source = findTable(await readCatalog(live), target.table);
@@ -119,12 +123,16 @@ interface Staged {
 }
 
 /** Connections to the live and scratch databases; heartbeats; a cancellation ends both (the open transaction rolls back). */
-async function open(config: Config, scratchDb: string, label: string): Promise<{ live: pg.Client; scratch: pg.Client; step: (s: string) => void; stop: () => Promise<void> }> {
+async function open(config: Config, target: PartialTarget, label: string): Promise<{ live: pg.Client; scratch: pg.Client; step: (s: string) => void; stop: () => Promise<void> }> {
   const ctx = Context.current();
+  const scratchDb = target.scratch_database;
+  const server = target.scratch_server === 'verify' ? await openScratchServer(config, { filename: scratchDb, extensions: [], roles: [] }) : undefined;
   const live = await connect(config.database).catch((err: unknown) => {
+    server?.release();
     throw databaseUnreachable(err, config);
   });
-  const scratch = await connect(config.database, scratchDb).catch(async (err: unknown) => {
+  const scratch = await connect((server?.config ?? config).database, scratchDb).catch(async (err: unknown) => {
+    server?.release();
     await live.end().catch(() => undefined);
     throw permanent(ErrorType.RestoreFailed, `the backup's scratch copy ${scratchDb} cannot be opened (${(err as Error).message}); restore again`, err);
   });
@@ -146,13 +154,14 @@ async function open(config: Config, scratchDb: string, label: string): Promise<{
       ctx.cancellationSignal.removeEventListener('abort', cancel);
       await live.query('ROLLBACK').catch(() => undefined);
       await Promise.all([live.end().catch(() => undefined), scratch.end().catch(() => undefined)]);
+      server?.release();
     },
   };
 }
 
 /** Opens both databases, a REPEATABLE READ transaction on the live one (rolled back unless `fn` commits), and stages the backup's rows. */
 async function withStaged<T>(config: Config, target: PartialTarget, label: string, fn: (s: Staged) => Promise<T>): Promise<T> {
-  const { live, scratch, step, stop } = await open(config, target.scratch_database, label);
+  const { live, scratch, step, stop } = await open(config, target, label);
   try {
     await live.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
     await scratch.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');

@@ -2,15 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { toolsPgBinDirs } from '../activities/clientTools';
-import { installCommand } from '../activities/pgToolChoice';
 import { debianPgBinDirs } from '../activities/pgTools';
+import { asServerUser, isRoot, MissingPostgresError, pgBinDirForMajor } from '../activities/verifyServer/install';
 import { freePort } from '../ports';
 
-/** PostgreSQL binaries or pgvector are not installed; the message names the install script. */
-export class MissingPostgresError extends Error {
-  override readonly name = 'MissingPostgresError';
-}
+export { MissingPostgresError, pgBinDirForMajor };
 
 /** A throwaway PostgreSQL server: its own data directory, socket directory and TCP port. */
 export interface PgCluster {
@@ -51,14 +47,6 @@ export function findPgBinDir(env: NodeJS.ProcessEnv = process.env): string {
   return found;
 }
 
-/** The bin directory of PostgreSQL `major` with a server in it: Debian's, else .tools/postgresql-N's. */
-export function pgBinDirForMajor(major: number): string {
-  const candidates = [...debianPgBinDirs(), ...toolsPgBinDirs()].filter((dir) => path.basename(path.dirname(dir)).replace(/^postgresql-/, '') === String(major));
-  const found = candidates.find((dir) => fs.existsSync(path.join(dir, 'postgres')) && fs.existsSync(path.join(dir, 'initdb')));
-  if (found === undefined) throw new MissingPostgresError(`PostgreSQL ${major} is not installed (looked in /usr/lib/postgresql/${major}/bin and .tools/postgresql-${major}/bin); run "${installCommand(major)}"`);
-  return found;
-}
-
 /** Fails fast, naming the install script, when the server or pgvector is missing. */
 export async function assertPostgresInstalled(binDir: string = findPgBinDir()): Promise<void> {
   const { stdout: sharedir } = await execa(path.join(binDir, 'pg_config'), ['--sharedir']).catch(() => ({ stdout: '' }));
@@ -66,13 +54,6 @@ export async function assertPostgresInstalled(binDir: string = findPgBinDir()): 
   if (!fs.existsSync(path.join(sharedir, 'extension', 'vector.control'))) {
     throw new MissingPostgresError(`pgvector is not installed for the PostgreSQL in ${binDir} (no vector.control in ${sharedir}/extension); ${INSTALL_HINT}`);
   }
-}
-
-const isRoot = () => process.getuid?.() === 0;
-
-/** Root cannot run postgres: run the server tools as the postgres user when we are root. */
-function asServerUser(file: string, args: string[]): [string, string[]] {
-  return isRoot() ? ['runuser', ['-u', 'postgres', '--', file, ...args]] : [file, args];
 }
 
 /** Starts a cluster with trust over the socket and scram passwords over TCP on 127.0.0.1. */

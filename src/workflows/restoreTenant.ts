@@ -55,6 +55,9 @@ export interface PartialRestoreResult {
 /** The patch under which a partial restore's pre-restore backup is taken after the confirmation. */
 export const PARTIAL_PRE_RESTORE_AFTER_CONFIRMATION = 'partial-pre-restore-backup-after-confirmation';
 
+/** The patch under which a partial restore's copy of the backup is loaded where VERIFY_TARGET puts scratch databases. */
+export const PARTIAL_SCRATCH_ON_VERIFY_SERVER = 'partial-scratch-on-verify-server';
+
 /** The `status` query (the same name as restoreDatabase's, so `fbb status` and the Web UI read both). */
 export const partialStatusQuery = defineQuery<PartialRestoreResult>('status');
 
@@ -143,23 +146,34 @@ export async function runPartialRestore(
     const prepared = await prepare(true);
     if (prepared.about) state.backup = prepared.about;
     // The file is loaded on the worker that validated it; if that worker is lost, another validates it again (docs/deployment.md), without judging it again.
-    const loading = acts.following(prepared.worker_queue, async () => (await prepare(false)).worker_queue).restoring;
+    const fileWorker = acts.following(prepared.worker_queue, async () => (await prepare(false)).worker_queue);
+    const loading = fileWorker.restoring;
     const scratch = `${settings.database}_partial_${localTimestamp(new Date(), settings.timezone)}`.slice(0, 63);
     state.scratch_database = scratch;
-    const where: PartialTarget = { ...target, scratch_database: scratch };
+    let where: PartialTarget = { ...target, scratch_database: scratch };
+    // The copy goes where VERIFY_TARGET puts scratch databases; runs started before this version loaded it beside the live database.
+    const onScratchServer = patched(PARTIAL_SCRATCH_ON_VERIFY_SERVER);
+    // The steps that read the copy: on the worker whose own server holds it, when it is there.
+    let reading = { switching, restoring, housekeeping: acts.housekeeping };
+    let loadedAt: 'verify' | 'source' | undefined;
     try {
       state.phase = 'loading_backup';
-      const loaded = await loading.restoreIntoNewDatabase(prepared, scratch);
+      const loaded = await loading.restoreIntoNewDatabase(prepared, scratch, ...(onScratchServer ? [{ scratch: true }] : []));
+      loadedAt = 'scratch_server' in loaded ? loaded.scratch_server : 'source';
+      if ('scratch_server' in loaded && loaded.scratch_server === 'verify') {
+        where = { ...where, scratch_server: 'verify' };
+        reading = acts.onWorker((loaded as { worker_queue?: string }).worker_queue);
+      }
       state.roles_created = loaded.roles ?? [];
       const as = (input as TableRestoreInput).as ?? null;
       if (kind === 'table' && as !== null) {
         if (input.dry_run) return finish('planned');
         state.phase = 'applying';
-        state.beside = await restoring.restoreTableBeside({ ...where, table: (input as TableRestoreInput).table, as });
+        state.beside = await reading.restoring.restoreTableBeside({ ...where, table: (input as TableRestoreInput).table, as });
         return finish('success');
       }
       state.phase = 'planning';
-      const plan = await switching.planPartialRestore(where);
+      const plan = await reading.switching.planPartialRestore(where);
       state.plan = plan;
       if (input.dry_run) return finish('planned');
       if (plan.conflicts.length > 0) return finish('refused', { error: { type: conflictType(plan), message: conflictMessage(plan) } });
@@ -196,7 +210,7 @@ export async function runPartialRestore(
 
       state.phase = 'applying';
       try {
-        const done = await restoring.applyPartialRestore(where);
+        const done = await reading.restoring.applyPartialRestore(where);
         return finish('success', { plan: done.plan, applied: done.applied });
       } catch (err) {
         if (isCancellation(err)) return finish('cancelled', { error: { type: ErrorType.RestoreCancelled, message: 'cancelled while applying; its transaction was rolled back; the database was not changed' } });
@@ -207,7 +221,13 @@ export async function runPartialRestore(
       if (isCancellation(err)) return finish('cancelled', { error: { type: ErrorType.RestoreCancelled, message: `cancelled in phase ${state.phase}; the database was not changed` } });
       return finish('failed', { error: errorInfo(err) });
     } finally {
-      await CancellationScope.nonCancellable(() => rollingBack.dropDatabase(scratch));
+      await CancellationScope.nonCancellable(async () => {
+        // On the scratch server the copy is nobody's data: dropped with a few attempts; a worker lost meanwhile leaves it there, and the outcome stands.
+        if (loadedAt === 'verify') return reading.housekeeping.dropDatabase(scratch, { scratch_server: 'verify' }).catch(() => undefined);
+        await rollingBack.dropDatabase(scratch);
+        // A load that did not report (a worker lost part-way) may have left its copy on the scratch server: dropped there too, best effort.
+        if (onScratchServer && loadedAt === undefined) await fileWorker.housekeeping.dropDatabase(scratch, { scratch_server: 'verify' }).catch(() => undefined);
+      });
     }
   }, settings);
 }

@@ -20,6 +20,7 @@ import { optionalStep } from './optional';
 import { countRows, listExtensions, referencedRoles, serverVersion, totalRows } from './inventory';
 import { runPgDump, type VerifyLeg } from './pgDump';
 import { createScratch, dropScratch, judgeRestored, scratchName, serverAnswers } from './verify';
+import { openScratchServer, type ScratchNeeds, type ScratchServer } from '../verifyServer/target';
 
 /** What to dump; the workflow fixes the name once, so a retried attempt writes the same file. */
 export interface DumpRequest {
@@ -57,24 +58,18 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
   let scratch = config.backup.verify === 'during_dump' && req.format !== 'custom' ? scratchName(config, req.filename) : undefined;
   const started = Date.now();
   let created = false;
+  let server: ScratchServer | undefined;
   try {
     if (scratch !== undefined) {
+      server = await openScratchServer(config, () => sourceNeeds(config, req.filename)).catch(dumpAlone);
       // One left by a killed attempt at this same backup goes first.
-      await dropScratch(config, scratch);
-      created = await createScratch(config, scratch).then(
-        () => true,
-        (err: unknown) => {
-          // A role that may not create databases (managed PostgreSQL): dumped alone, and the verification step says what it could do.
-          // A transient failure to create it is retried instead.
-          const failure = err as { type?: string; nonRetryable?: boolean };
-          if (failure.type !== ErrorType.ScratchDatabaseUnavailable || failure.nonRetryable !== true) throw err;
-          return false;
-        },
-      );
+      if (server !== undefined) await dropScratch(server.config, scratch);
+      created = server !== undefined && (await createScratch(server.config, scratch).then(() => true, dumpAlone)) === true;
       if (!created) scratch = undefined;
     }
-    const dumped = await dumpInSnapshot(config, req, partial, encryption, scratch);
-    const verification = scratch === undefined ? null : await judgeRestored(config, scratch, dumped, 'restore_during_dump', started, partial);
+    const on = server?.config ?? config;
+    const dumped = await dumpInSnapshot(config, req, partial, encryption, scratch === undefined ? undefined : { database: scratch, filename: req.filename, server: on });
+    const verification = scratch === undefined ? null : await judgeRestored(on, scratch, dumped, 'restore_during_dump', started, partial);
     const manifest: BackupManifest = verification === null ? dumped : { ...dumped, status: 'verified', verification };
     await writeFileAtomic(path.join(dir, manifestName(req.filename)), `${JSON.stringify(manifest, null, 2)}\n`);
     await fs.rename(partial, final);
@@ -84,20 +79,39 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
     await fs.rm(partial, { force: true });
     // A restore or count in the scratch database that stopped because the server went away says nothing about the backup.
     const type = (err as { type?: string }).type;
-    if (scratch !== undefined && type !== ErrorType.DatabaseConnectionLost && type !== ErrorType.DatabaseUnreachable && !(await serverAnswers(config))) {
-      throw connectionLost(err, config.database, scratch, 'restoring the backup into it as it was written');
+    if (scratch !== undefined && server !== undefined && type !== ErrorType.DatabaseConnectionLost && type !== ErrorType.DatabaseUnreachable && !(await serverAnswers(server.config))) {
+      throw connectionLost(err, server.config.database, scratch, 'restoring the backup into it as it was written');
     }
     throw err;
   } finally {
-    if (created && scratch !== undefined) await dropScratch(config, scratch);
+    if (created && scratch !== undefined) await dropScratch(server!.config, scratch);
+    server?.release();
   }
 }
 
 /**
- * pg_dump into `partial` in an exported snapshot, with every table counted in that snapshot (and,
- * with `scratch`, restored there as it is written); the manifest of what it wrote, status "dumped".
+ * A scratch database that cannot be had for a reason retrying cannot change (a role without
+ * CREATEDB on the source, a verification server without an extension the database uses): the
+ * backup is dumped alone, and the verification step then says what it could do. Anything else is thrown (retried).
  */
-async function dumpInSnapshot(config: Config, req: DumpRequest, partial: string, encryption: EncryptionInfo | null, scratch: string | undefined): Promise<BackupManifest> {
+function dumpAlone(err: unknown): undefined {
+  const failure = err as { type?: string; nonRetryable?: boolean };
+  if ((failure.type === ErrorType.ScratchDatabaseUnavailable || failure.type === ErrorType.VerifyServerLacksExtensions) && failure.nonRetryable === true) return undefined;
+  throw err;
+}
+
+/** What the dump will need of the server it is restored into, read from the source before it starts. */
+async function sourceNeeds(config: Config, filename: string): Promise<ScratchNeeds> {
+  return withClient(config.database, async (c) => ({ filename, extensions: (await listExtensions(c)).map((e) => e.name), roles: await referencedRoles(c).catch(() => []) })).catch((err: unknown) => {
+    throw (err as { type?: string }).type === undefined ? databaseUnreachable(err, config) : err;
+  });
+}
+
+/**
+ * pg_dump into `partial` in an exported snapshot, with every table counted in that snapshot (and,
+ * with `verify`, restored into its scratch database as it is written); the manifest of what it wrote, status "dumped".
+ */
+async function dumpInSnapshot(config: Config, req: DumpRequest, partial: string, encryption: EncryptionInfo | null, verify: VerifyLeg | undefined): Promise<BackupManifest> {
   const db = config.database;
   const client = await connect(db).catch((err: unknown) => {
     throw databaseUnreachable(err, config);
@@ -120,7 +134,6 @@ async function dumpInSnapshot(config: Config, req: DumpRequest, partial: string,
     const pgDumpVersion = await toolVersion(config);
 
     // Counted while pg_dump runs, in the snapshot pg_dump uses: the same rows as in the file.
-    const verify = scratch === undefined ? undefined : { database: scratch, filename: req.filename };
     const { written, counts } = await dumpAndCount(config, client, snapshot, req.format, partial, encryption, verify);
     return {
       manifest_version: MANIFEST_VERSION,

@@ -26,6 +26,8 @@ import { every, HashCounter, sha256File, Tee } from '../stream';
 export interface VerifyLeg {
   database: string;
   filename: string;
+  /** The config whose `database` is the server the scratch database is on (openScratchServer). */
+  server: Config;
 }
 
 /**
@@ -43,7 +45,7 @@ export async function runPgDump(config: Config, snapshot: string, format: Backup
   const args = ['--no-password', `--snapshot=${snapshot}`, ...(format === 'custom' ? ['--format=custom', `--compress=${config.backup.gzipLevel}`] : ['--format=plain'])];
   let dumpedWhole: () => Promise<void> = async () => undefined;
   // The scratch restore commits only what a pg_dump that exited 0 wrote.
-  const leg = verify === undefined || format === 'custom' ? undefined : restoreLeg(config, verify.database, { filename: verify.filename, format }, { step: 'verify', failureType: ErrorType.BackupVerificationFailed, target: 'scratch' }, () => dumpedWhole());
+  const leg = verify === undefined || format === 'custom' ? undefined : restoreLeg({ ...verify.server, pgBinDir: config.pgBinDir }, verify.database, { filename: verify.filename, format }, { step: 'verify', failureType: ErrorType.BackupVerificationFailed, target: 'scratch' }, () => dumpedWhole());
   const child = execa(pgToolPath('pg_dump', config.pgBinDir), args, {
     env: libpqEnv(config.database),
     extendEnv: false,

@@ -9,6 +9,7 @@ import { openStores, storeList } from '../../storage/stores';
 import { asideDatabases } from '../catalog';
 import { withClient } from '../db';
 import { pausePoint } from '../pausePoint';
+import { runningScratchServers } from '../verifyServer/running';
 import { scratchName } from './verify';
 import { dropDatabase } from '../restore/databases';
 import type { Location, StoredBackup } from '../../storage/store';
@@ -157,6 +158,13 @@ export async function cleanLeftovers(config: Config, options: { dryRun: boolean;
       const open = !options.dryRun && options.openClosed === true;
       if (open) await withClient(config.database, (c) => c.query(`ALTER DATABASE ${escapeIdentifier(datname)} WITH ALLOW_CONNECTIONS true`), config.database.maintenanceDatabase);
       found.push({ kind: 'closed_database', name: datname, removed: open });
+    }
+  }
+  for (const server of await runningScratchServers(config)) {
+    const there = await withClient(server.database, (c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'fbb\\_verify\\_%'"), server.database.maintenanceDatabase).catch(() => ({ rows: [] }));
+    for (const { datname } of there.rows.filter((r) => scratch.has(r.datname))) {
+      if (!options.dryRun) await dropDatabase(server, datname);
+      found.push({ kind: 'scratch_database', name: `${datname} (on ${server.database.host})`, removed: !options.dryRun });
     }
   }
   return found;

@@ -10,6 +10,7 @@ import { restoreFileInto } from '../restoreFile';
 import { writeFileAtomic } from '../stream';
 import { databaseUnreachable } from '../failures';
 import { sampleHashes } from '../rowSample';
+import { openScratchServer, type ScratchNeeds } from '../verifyServer/target';
 import { countRows, listExtensions } from './inventory';
 
 /** Suffix a backup file gets when verification fails: no longer a backup name, so never listed or restored. */
@@ -17,7 +18,7 @@ export const FAILED_SUFFIX = '.failed';
 
 /**
  * Proves a backup restorable: re-reads the file (SHA-256 and, for .sql.gz, gzip integrity) while
- * restoring it into a scratch database on the same server, then compares every table's row count
+ * restoring it into a scratch database on the verification server (VERIFY_TARGET), then compares every table's row count
  * with the dump-time counts and checks the extensions came across. The scratch database is
  * dropped on success, failure and cancellation alike. A failed backup is moved aside.
  */
@@ -29,6 +30,18 @@ export async function verifyBackup(config: Config, filename: string): Promise<Ba
 
   const started = Date.now();
   const scratch = scratchName(config, filename);
+  const server = await openScratchServer(config, scratchNeeds(manifest));
+  try {
+    return await verifyOn(server.config, { file, manifest, scratch, started });
+  } finally {
+    server.release();
+  }
+}
+
+/** verifyBackup's restore and judgement, with `config.database` the server the scratch database is made on. */
+async function verifyOn(config: Config, { file, manifest, scratch, started }: { file: string; manifest: BackupManifest; scratch: string; started: number }): Promise<BackupManifest> {
+  const { filename } = manifest;
+  const dir = config.backup.dir;
   // A scratch database left by a crashed attempt at this same backup goes first.
   await dropScratch(config, scratch);
   await createScratch(config, scratch);
@@ -54,6 +67,11 @@ export async function verifyBackup(config: Config, filename: string): Promise<Ba
   } finally {
     await dropScratch(config, scratch);
   }
+}
+
+/** What restoring `manifest`'s backup needs of a server: its extensions and the roles it names. */
+export function scratchNeeds(manifest: BackupManifest): ScratchNeeds {
+  return { filename: manifest.filename, extensions: manifest.extensions.map((e) => e.name), roles: manifest.roles ?? [] };
 }
 
 /**

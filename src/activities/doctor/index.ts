@@ -5,6 +5,7 @@ import { checkDatabase } from './database';
 import { checkLeftovers } from './leftovers';
 import { checkNotifications } from './notify';
 import { checkPgvector } from './pgvector';
+import { checkPrivileges } from './privileges';
 import { checkS3 } from './s3';
 import { checkTemporal } from './temporal';
 import { checkTemporalCli } from './temporalCli';
@@ -17,14 +18,15 @@ export function createDoctorActivities(config: Config) {
     /** Database reachability, then the client tools against the server's version, and the Temporal CLI (a check added here keeps the workflow's history unchanged). */
     async checkDatabaseAndTools(options: { notify_test?: boolean } = {}): Promise<CheckResult[]> {
       const { result, facts } = await checkDatabase(config.database);
-      const [tools, temporalCli, leftovers, notifications, wal] = await Promise.all([
+      const [tools, temporalCli, leftovers, notifications, wal, privileges] = await Promise.all([
         checkClientTools(config.pgBinDir, facts?.serverMajor, config.backup.format),
         checkTemporalCli(),
         facts ? checkLeftovers(config) : Promise.resolve([]),
         checkNotifications(config, options.notify_test === true),
         facts ? checkWalPrerequisites(config) : Promise.resolve([]),
+        facts ? checkPrivileges(config, facts.serverMajor) : Promise.resolve([]),
       ]);
-      return [result, ...tools, temporalCli, ...leftovers, notifications, ...wal];
+      return [result, ...tools, temporalCli, ...leftovers, notifications, ...privileges, ...wal];
     },
     async checkPgvector(): Promise<CheckResult[]> {
       return checkPgvector(config.database);

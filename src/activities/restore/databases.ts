@@ -41,8 +41,8 @@ async function exists(client: Client, name: string): Promise<boolean> {
   return rowCount === 1;
 }
 
-/** Counts and extension check of one database. */
-async function check(config: Config, database: string, expected: Record<string, number> | null, extensions: string[]): Promise<TableCheck> {
+/** Counts and extension check of one database (on the server of `config.database`). */
+export async function checkDatabase(config: Config, database: string, expected: Record<string, number> | null, extensions: string[]): Promise<TableCheck> {
   return withClient(
     config.database,
     async (c) => {
@@ -80,7 +80,7 @@ export async function restoreIntoNewDatabase(config: Config, prepared: PreparedR
   }
   try {
     await restoreFileInto(config, target, source(config, prepared), { step: 'restore', failureType: ErrorType.RestoreFailed, target: 'beside' });
-    const result = await check(config, target, prepared.table_details, prepared.extensions);
+    const result = await checkDatabase(config, target, prepared.table_details, prepared.extensions);
     if (!result.ok) {
       const bad = Object.entries(result.tables).filter(([, c]) => c.expected !== c.actual).map(([t, c]) => `${t} (expected ${c.expected}, restored ${c.actual})`);
       throw permanent(ErrorType.RestoreVerificationFailed, `the restored copy of "${prepared.filename}" does not match its manifest: ${[...bad, ...result.missing_extensions.map((e) => `extension ${e} missing`)].join(', ')}; the live database was not touched`, undefined, result);
@@ -175,7 +175,7 @@ async function renameBoth(client: Client, busy: string[], renames: [string, stri
 
 /** Step 5: the live database, after the swap or in-place restore, holds what the backup holds. */
 export async function verifyLiveDatabase(config: Config, expected: Record<string, number> | null, extensions: string[]): Promise<TableCheck> {
-  return check(config, config.database.database, expected, extensions);
+  return checkDatabase(config, config.database.database, expected, extensions);
 }
 
 /**
@@ -216,7 +216,7 @@ export async function rollbackSwap(
   } finally {
     await client.end().catch(() => undefined);
   }
-  return { ...(await check(config, names.live, expected, [])), swapped_back: swappedBack };
+  return { ...(await checkDatabase(config, names.live, expected, [])), swapped_back: swappedBack };
 }
 
 /**

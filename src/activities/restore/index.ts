@@ -3,6 +3,7 @@ import { dropDatabase, restoreInPlace, restoreIntoNewDatabase, rollbackSwap, swa
 import { checkBackupFile } from './checkFile';
 import type { CreatedRole } from '../../backup/createdRoles';
 import { prepareRestore, type PreparedRestore, type PrepareOptions } from './prepare';
+import { dropScratchCopy, loadScratchCopy, type LoadedScratch, type ScratchPlace } from './scratchCopy';
 
 /** The restore's activities. */
 export function createRestoreActivities(config: Config) {
@@ -10,8 +11,9 @@ export function createRestoreActivities(config: Config) {
     async prepareRestore(filename: string, source: 'local' | 's3', options: PrepareOptions = {}): Promise<PreparedRestore> {
       return prepareRestore(config, filename, source, options);
     },
-    async restoreIntoNewDatabase(prepared: PreparedRestore, target: string): Promise<{ check: TableCheck; roles_created: string[]; roles: CreatedRole[] }> {
-      return restoreIntoNewDatabase(config, prepared, target);
+    /** With `{ scratch: true }` (a partial restore's copy of the backup): loaded where VERIFY_TARGET puts scratch databases. */
+    async restoreIntoNewDatabase(prepared: PreparedRestore, target: string, options: { scratch?: boolean } = {}): Promise<{ check: TableCheck; roles_created: string[]; roles: CreatedRole[] } | LoadedScratch> {
+      return options.scratch === true ? loadScratchCopy(config, prepared, target) : restoreIntoNewDatabase(config, prepared, target);
     },
     async swapDatabases(names: { live: string; incoming: string; aside: string | null }): Promise<{ aside_counts: Record<string, number> | null }> {
       return swapDatabases(config, names);
@@ -28,8 +30,9 @@ export function createRestoreActivities(config: Config) {
     async checkBackupFile(filename: string): Promise<{ sha256: string; table_details: Record<string, number> }> {
       return checkBackupFile(config, filename);
     },
-    async dropDatabase(name: string): Promise<void> {
-      return dropDatabase(config, name);
+    /** With `{ scratch_server: 'verify' }`: a partial restore's copy on the scratch server. */
+    async dropDatabase(name: string, options: { scratch_server?: ScratchPlace } = {}): Promise<void> {
+      return options.scratch_server === 'verify' ? dropScratchCopy(config, name, 'verify') : dropDatabase(config, name);
     },
   };
 }

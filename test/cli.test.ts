@@ -40,7 +40,7 @@ describe('fbb doctor', () => {
     const report = JSON.parse(stdout) as DoctorReport;
     expect(report.status).toBe('ok');
     expect(report.checks.map((c) => [c.name, c.status])).toEqual([
-      ['database', 'ok'], ['pg_dump', 'ok'], ['pg_restore', 'ok'], ['psql', 'ok'], ['zstd', 'ok'], ['temporal_cli', 'ok'], ['lock', 'ok'], ['leftovers', 'ok'], ['notifications', 'skip'], ['role_dump', 'ok'], ['verify_target', 'ok'], ['role_replication', 'ok'], ['pgvector_server', 'ok'],
+      ['database', 'ok'], ['pg_dump', 'ok'], ['pg_restore', 'ok'], ['psql', 'ok'], ['zstd', 'ok'], ['temporal_cli', 'ok'], ['lock', 'ok'], ['leftovers', 'ok'], ['notifications', 'skip'], ['role_dump', 'ok'], ['verify_target', 'ok'], ['wal_level', 'ok'], ['wal_replication_role', 'ok'], ['wal_pg_hba', 'ok'], ['wal_senders', 'ok'], ['wal_slot', 'ok'], ['pgvector_server', 'ok'],
       ['pgvector_database', 'ok'], ['backup_dir', 'ok'], ['s3', 'skip'], ['temporal', 'skip'],
     ]);
     expect(stderr).toContain(LOCAL_NOTICE);

@@ -44,7 +44,7 @@ describe('fbb doctor (checkEnvironment)', () => {
   it('reports every check as ok against the sample database, with S3 configured', async () => {
     const report = await doctor(testConfig({ database: sampleDb, s3: true }));
     expect(report.checks.map((c) => c.name)).toEqual([
-      'database', 'pg_dump', 'pg_restore', 'psql', 'zstd', 'temporal_cli', 'lock', 'leftovers', 'notifications', 'role_dump', 'verify_target', 'role_replication', 'wal_level', 'wal_replication_role', 'wal_pg_hba', 'wal_senders', 'wal_slot', 'pgvector_server', 'pgvector_database', 'backup_dir', 's3', 'temporal',
+      'database', 'pg_dump', 'pg_restore', 'psql', 'zstd', 'temporal_cli', 'lock', 'leftovers', 'notifications', 'role_dump', 'verify_target', 'wal_level', 'wal_replication_role', 'wal_pg_hba', 'wal_senders', 'wal_slot', 'pgvector_server', 'pgvector_database', 'backup_dir', 's3', 'temporal',
     ]);
     const notOk = report.checks.filter((c) => c.status !== 'ok' && c.name !== 'temporal' && c.name !== 'notifications');
     expect(notOk).toEqual([]);

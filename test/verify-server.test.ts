@@ -226,14 +226,14 @@ describe('a verification server that lacks an extension the database uses', () =
 describe('fbb doctor for the application role', () => {
   const checks = async (config: Config) => {
     const report = await runActivity(() => createDoctorActivities(config).checkDatabaseAndTools());
-    return Object.fromEntries(report.filter((c) => ['role_dump', 'verify_target', 'role_replication'].includes(c.name)).map((c) => [c.name, c]));
+    return Object.fromEntries(report.filter((c) => ['role_dump', 'verify_target', 'wal_replication_role'].includes(c.name)).map((c) => [c.name, c]));
   };
 
   it('says the role can dump, that verification runs on the worker\'s own server, and that it lacks REPLICATION for the WAL archive', async () => {
     const found = await checks(app.config);
     expect(found.role_dump).toEqual({ name: 'role_dump', status: 'ok', detail: `${app.role} can dump every table of "${app.db}" (owner or granted SELECT on every table)` });
     expect(found.verify_target).toMatchObject({ status: 'ok', detail: expect.stringMatching(/^backups are verified on the worker's own PostgreSQL 15 \(.*\); .* needs no CREATEDB and the database server only serves the dump$/) });
-    expect(found.role_replication).toEqual({ name: 'role_replication', status: 'skip', detail: `${app.role} has no REPLICATION: not needed for dumps; the WAL archive will need it (ALTER ROLE ${app.role} REPLICATION)` });
+    expect(found.wal_replication_role).toMatchObject({ status: 'warn', detail: `role ${app.role} has no REPLICATION attribute`, hint: expect.stringContaining(`ALTER ROLE ${app.role} REPLICATION`) });
   });
 
   it('fails verify_target for VERIFY_TARGET=source without CREATEDB, and role_dump for a table the role cannot read', async () => {

@@ -11,14 +11,13 @@ import { pgBinDirForMajor } from '../verifyServer/install';
 interface RoleFacts {
   rolsuper: boolean;
   rolcreatedb: boolean;
-  rolreplication: boolean;
   read_all: boolean;
   unreadable: string[];
   extensions: string[];
 }
 
 const FACTS_SQL = `
-SELECT r.rolsuper, r.rolcreatedb, r.rolreplication,
+SELECT r.rolsuper, r.rolcreatedb,
        COALESCE(pg_has_role(current_user, 'pg_read_all_data', 'MEMBER'), false) AS read_all,
        ARRAY(SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE c.relkind IN ('r', 'p', 'S', 'm') AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
@@ -26,7 +25,7 @@ SELECT r.rolsuper, r.rolcreatedb, r.rolreplication,
        ARRAY(SELECT extname::text FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1) AS extensions
 FROM pg_roles r WHERE r.rolname = current_user`;
 
-/** The role's checks: role_dump, verify_target, role_replication; skipped when the database cannot be reached (the database check says why). */
+/** The role's checks: role_dump, verify_target (REPLICATION for the WAL archive is wal_replication_role, doctor/wal.ts); skipped when the database cannot be reached (the database check says why). */
 export async function checkPrivileges(config: Config, serverMajor: number | undefined): Promise<CheckResult[]> {
   const user = config.database.user;
   let facts: RoleFacts;
@@ -34,7 +33,7 @@ export async function checkPrivileges(config: Config, serverMajor: number | unde
     facts = await withClient(config.database, async (c) => (await c.query<RoleFacts>(FACTS_SQL)).rows[0]!);
   } catch (err) {
     const detail = `not checked: ${(err as Error).message}`;
-    return [check('role_dump', 'skip', detail), check('verify_target', 'skip', detail), check('role_replication', 'skip', detail)];
+    return [check('role_dump', 'skip', detail), check('verify_target', 'skip', detail)];
   }
   const how = facts.rolsuper ? 'a superuser' : facts.read_all ? 'a member of pg_read_all_data' : 'owner or granted SELECT on every table';
   const dump =
@@ -46,10 +45,7 @@ export async function checkPrivileges(config: Config, serverMajor: number | unde
           `${user} cannot read ${facts.unreadable.length} table(s) or sequence(s) of "${config.database.database}": ${facts.unreadable.slice(0, 5).join(', ')}${facts.unreadable.length > 5 ? ', ...' : ''}; pg_dump would fail`,
           `back up as the database's owner, or GRANT pg_read_all_data TO ${user} (PostgreSQL 14+)`,
         );
-  const replication = facts.rolsuper || facts.rolreplication
-    ? check('role_replication', 'ok', `${user} has REPLICATION (what the WAL archive will need)`)
-    : check('role_replication', 'skip', `${user} has no REPLICATION: not needed for dumps; the WAL archive will need it (ALTER ROLE ${user} REPLICATION)`);
-  return [dump, await checkVerifyTarget(config, facts, serverMajor), replication];
+  return [dump, await checkVerifyTarget(config, facts, serverMajor)];
 }
 
 /** Where backups are restored to verify them, and whether that can work for this database. */

@@ -1,8 +1,10 @@
 // The runs `npm run record-histories` records: the default path of every workflow type the worker
 // registers (src/workflows/index.ts), as a production worker runs it (scripts/record-histories.ts).
 import type { WorkflowHandle } from '@temporalio/client';
+import type { RecoveryResult } from '../src/activities/basebackup/recover';
 import { lockWorkflowId } from '../src/workflows/lock';
-import { cancelRestore, cancelRestoreUpdate, confirmRestore, confirmRestoreUpdate, statusQuery } from '../src/workflows';
+import { cancelRestore, cancelRestoreUpdate, confirmRestore, confirmRestoreUpdate, statusQuery, stopWalArchive, walStatusQuery } from '../src/workflows';
+import { eventually } from '../test/eventually';
 
 /** What a scenario can do on the recording's server and worker. */
 export interface Recording {
@@ -14,6 +16,12 @@ export interface Recording {
   recordRun(name: string, workflowId: string, runId: string): Promise<void>;
   /** The run IDs of the databaseLock children `handle` started, in order. */
   lockRuns(handle: WorkflowHandle): Promise<{ workflowId: string; runId: string }[]>;
+  /** Runs SQL on the recording database; its rows. */
+  sql<T>(text: string): Promise<T[]>;
+  /** Whether the WAL archive (BACKUP_DIR/wal/<sysid>/) holds the completed segment `segment`. */
+  archived(segment: string): boolean;
+  /** A path that does not exist yet, in a directory the server user can reach (a restore's target). */
+  newDir(label: string): string;
   /** The recording database's name, its server ("host:port") and one tenant's id. */
   database: string;
   server: string;
@@ -90,4 +98,33 @@ export async function recordPartialRestores(r: Recording, filename: string): Pro
   await table.signal(confirmRestore, { confirmed_by: 'recorder' });
   await r.record('restore-table-confirmed', table, 'success');
   await r.record('restore-table-beside', await r.start('restoreTable', 'record-restore-table-beside', { backup_filename: filename, table: 'public.reminders', as: 'reminders_from_backup' }), 'success');
+}
+
+/**
+ * archiveWal (started, one segment archived, stopped by its signal), baseBackup (full, taken while the
+ * archive runs) and restoreToTime (a moment between two commits after the backup, into a new directory).
+ */
+export async function recordPhysical(r: Recording): Promise<void> {
+  const archive = await r.start('archiveWal', 'record-archive-wal', {});
+  // The base backup's WAL is archived only when the slot streams before the backup starts.
+  const { settings } = await eventually('the archive reads its settings', () => archive.query(walStatusQuery), (s) => s.settings !== null, 60_000);
+  await eventually(`slot ${settings!.slot} is streamed`, () => r.sql<{ active: boolean }>(`SELECT active FROM pg_replication_slots WHERE slot_name = '${settings!.slot}'`), (rows) => rows[0]?.active === true, 60_000);
+  const base = await r.start('baseBackup', 'record-base-backup-full', {});
+  await r.record('base-backup-full', base);
+
+  await r.sql("CREATE TABLE record_pitr (label text); INSERT INTO record_pitr VALUES ('before T')");
+  await new Promise((res) => setTimeout(res, 1_000));
+  const [{ t }] = (await r.sql<{ t: Date }>('SELECT clock_timestamp() AS t')) as [{ t: Date }];
+  await new Promise((res) => setTimeout(res, 1_000));
+  await r.sql("INSERT INTO record_pitr VALUES ('after T')");
+  const [{ segment }] = (await r.sql<{ segment: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS segment')) as [{ segment: string }];
+  await eventually(`segment ${segment} is archived`, async () => r.archived(segment), (yes) => yes, 120_000);
+  await archive.signal(stopWalArchive);
+  const stopped = await r.record('wal-archive-stopped', archive);
+  if (stopped.state !== 'stopped') throw new Error(`wal-archive-stopped: expected state stopped, got ${JSON.stringify(stopped)}`);
+
+  const to = t.toISOString();
+  const restored = await r.start('restoreToTime', 'record-restore-to-time', { to_time: to, target_dir: r.newDir('restored') });
+  const result = (await r.record('restore-to-time', restored)) as unknown as RecoveryResult;
+  if (result.recovered_to === null || result.recovered_to > to) throw new Error(`restore-to-time: expected a recovery to ${to} at the latest, got ${JSON.stringify(result)}`);
 }

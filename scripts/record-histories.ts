@@ -2,6 +2,8 @@
 // current workflow code, into test/fixtures/histories/<name>.json (what `temporal workflow show
 // --output json` prints). Run it to add a scenario for a new path; commit the files it writes. A
 // change to workflow code that breaks a committed history goes behind patched() (docs/design.md).
+// `npm run record-histories -- physical` (any of GROUPS) writes only those groups' histories and
+// leaves every other file as it is; the restore groups still run the backups they need, unkept.
 //
 // Everything is throwaway and its own: a PostgreSQL 15 cluster with the sample database (scale 1),
 // s3rver, a Temporal dev server (headless) and the production worker (src/worker.ts: shared and own
@@ -22,7 +24,8 @@ import { requireTemporalCli } from '../src/temporalCli';
 import { startTemporalDevServer } from '../src/temporalServer';
 import { workerOptions } from '../src/worker';
 import { startS3Server } from '../test/s3server';
-import { recordBackups, recordPartialRestores, recordRestores, type Recording } from './historyScenarios';
+import { walDir, parseSpoolName, storedName } from '../src/wal/layout';
+import { recordBackups, recordPartialRestores, recordPhysical, recordRestores, type Recording } from './historyScenarios';
 
 /** The secrets the recording runs with; test/replay.test.ts asserts that no history holds them. */
 export const RECORDING_SECRETS = {
@@ -71,6 +74,17 @@ export function historiesDir(): string {
   return path.join(projectRoot(), 'test', 'fixtures', 'histories');
 }
 
+/** The scenario groups, in the order they run (scripts/historyScenarios.ts). */
+export const GROUPS = ['backups', 'restores', 'partial-restores', 'rollback', 'physical'] as const;
+type Group = (typeof GROUPS)[number];
+
+/** The groups named on the command line (none: all); an unknown name stops the recorder before anything starts. */
+export function selectedGroups(argv: string[]): Set<Group> {
+  const unknown = argv.filter((name) => !(GROUPS as readonly string[]).includes(name));
+  if (unknown.length > 0) throw new Error(`unknown scenario group ${unknown.map((u) => `"${u}"`).join(', ')}: expected any of ${GROUPS.join(', ')} (none: all of them); nothing was recorded`);
+  return new Set(argv.length === 0 ? GROUPS : (argv as Group[]));
+}
+
 const TASK_QUEUE = 'record-histories';
 const ROLLBACK_TASK_QUEUE = 'record-histories-rollback';
 
@@ -94,7 +108,7 @@ async function withProductionWorker<T>(connection: NativeConnection, config: Con
   return work;
 }
 
-async function main(): Promise<void> {
+async function main(selected: Set<Group>): Promise<void> {
   const noop = () => undefined;
   const warn = (message: string) => process.stderr.write(`[sdk] ${message}\n`);
   Runtime.install({ logger: { log: noop, trace: noop, debug: noop, info: noop, warn, error: warn } });
@@ -107,6 +121,9 @@ async function main(): Promise<void> {
     startTemporalDevServer({ cli, headless: true, startTimeoutMs: 120_000 }),
   ]);
   const backupDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fbb-record-'));
+  // Restore targets: the server user (postgres, when we are root) must reach their parent.
+  const targets = fs.mkdtempSync(path.join(os.tmpdir(), 'fbb-record-targets-'));
+  fs.chmodSync(targets, 0o755);
   try {
     const admin = new pg.Client({ host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database: 'postgres' });
     await admin.connect();
@@ -116,6 +133,7 @@ async function main(): Promise<void> {
     await db.connect();
     await loadSampleDatabase(db, { scale: 1 });
     const tenant = (await db.query<{ id: string }>('SELECT id FROM tenants ORDER BY slug LIMIT 1')).rows[0]!.id;
+    const sysid = (await db.query<{ id: string }>('SELECT system_identifier::text AS id FROM pg_control_system()')).rows[0]!.id;
     await db.end();
 
     // The AWS SDK reads the keys from its default chain, as in production.
@@ -144,7 +162,10 @@ async function main(): Promise<void> {
     const client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
     const workerConnection = await NativeConnection.connect({ address: temporal.address });
     const histories: Record<string, string> = {};
+    // The group running now: only the selected groups' histories are kept.
+    let group: Group = 'backups';
     const keep = async (name: string, workflowId: string, runId: string) => {
+      if (!selected.has(group)) return void process.stderr.write(`record-histories: ${name} ran (group ${group}, not kept)\n`);
       histories[name] = await historyJson(cli, temporal.address, workflowId, runId);
       process.stderr.write(`record-histories: ${name} (${workflowId})\n`);
     };
@@ -160,6 +181,17 @@ async function main(): Promise<void> {
         return result;
       },
       recordRun: keep,
+      async sql<T>(text: string) {
+        const c = new pg.Client({ host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database: 'family_brain' });
+        await c.connect();
+        try {
+          return (await c.query(text)).rows as T[];
+        } finally {
+          await c.end();
+        }
+      },
+      archived: (segment) => fs.existsSync(path.join(backupDir, walDir(sysid), storedName(parseSpoolName(segment)!, false))),
+      newDir: (label) => path.join(targets, label),
       async lockRuns(handle) {
         const { events } = await handle.fetchHistory();
         return (events ?? []).flatMap((e) => {
@@ -170,34 +202,50 @@ async function main(): Promise<void> {
     };
 
     let filename = '';
-    await withProductionWorker(workerConnection, config, {}, async () => {
-      filename = await recordBackups(recording);
-      await recordRestores(recording, filename);
-      await recordPartialRestores(recording, filename);
-    });
+    const dumps = (['backups', 'restores', 'partial-restores', 'rollback'] as const).some((g) => selected.has(g));
+    if (dumps) {
+      await withProductionWorker(workerConnection, config, {}, async () => {
+        group = 'backups';
+        filename = await recordBackups(recording);
+        group = 'restores';
+        if (selected.has(group)) await recordRestores(recording, filename);
+        group = 'partial-restores';
+        if (selected.has(group)) await recordPartialRestores(recording, filename);
+      });
+    }
 
     // The rollback: the live check after the swap reports a wrong count (as test/restore.test.ts injects it).
-    const rollbackConfig = loadConfig({ ...env, TEMPORAL_TASK_QUEUE: ROLLBACK_TASK_QUEUE });
-    const real = createActivities({ config: rollbackConfig });
-    const verifyLiveDatabase = async (expected: Record<string, number> | null, extensions: string[]) => {
-      const check = await real.verifyLiveDatabase(expected, extensions);
-      return { ...check, tables: { ...check.tables, tenants: { expected: 5, actual: 4 } }, ok: false };
-    };
-    await withProductionWorker(workerConnection, rollbackConfig, { verifyLiveDatabase }, async () => {
-      const handle = await client.workflow.start('restoreDatabase', {
-        taskQueue: ROLLBACK_TASK_QUEUE,
-        workflowId: 'record-restore-rolled-back',
-        args: [{ backup_filename: filename, confirm_restore: true }],
-      });
-      await recording.record('restore-rolled-back', handle, 'rolled_back');
-    });
+    group = 'rollback';
+    if (selected.has(group)) await recordRollback({ client, workerConnection, env, filename, recording });
+    group = 'physical';
+    if (selected.has(group)) await withProductionWorker(workerConnection, config, {}, () => recordPhysical(recording));
     await workerConnection.close();
     await client.connection.close();
     writeHistories(histories);
   } finally {
     await Promise.all([cluster.stop(), s3.stop(), temporal.stop()]);
     fs.rmSync(backupDir, { recursive: true, force: true });
+    fs.rmSync(targets, { recursive: true, force: true });
   }
+}
+
+/** restoreDatabase rolled back: the live check after the swap reports a wrong count, on a worker of its own queue. */
+async function recordRollback(run: { client: Client; workerConnection: NativeConnection; env: Record<string, string>; filename: string; recording: Recording }): Promise<void> {
+  const { client, workerConnection, env, filename, recording } = run;
+  const rollbackConfig = loadConfig({ ...env, TEMPORAL_TASK_QUEUE: ROLLBACK_TASK_QUEUE });
+  const real = createActivities({ config: rollbackConfig });
+  const verifyLiveDatabase = async (expected: Record<string, number> | null, extensions: string[]) => {
+    const check = await real.verifyLiveDatabase(expected, extensions);
+    return { ...check, tables: { ...check.tables, tenants: { expected: 5, actual: 4 } }, ok: false };
+  };
+  await withProductionWorker(workerConnection, rollbackConfig, { verifyLiveDatabase }, async () => {
+    const handle = await client.workflow.start('restoreDatabase', {
+      taskQueue: ROLLBACK_TASK_QUEUE,
+      workflowId: 'record-restore-rolled-back',
+      args: [{ backup_filename: filename, confirm_restore: true }],
+    });
+    await recording.record('restore-rolled-back', handle, 'rolled_back');
+  });
 }
 
 /** Writes every history (atomically, each file), or none when one holds a recording secret. */
@@ -218,7 +266,9 @@ function writeHistories(histories: Record<string, string>): void {
 
 // Run only as a program; test/replay.test.ts imports RECORDING_SECRETS and secretsIn.
 if (path.resolve(process.argv[1] ?? '') === __filename) {
-  main().catch((err: unknown) => {
+  Promise.resolve()
+    .then(() => main(selectedGroups(process.argv.slice(2))))
+    .catch((err: unknown) => {
     process.stderr.write(`record-histories: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exitCode = 1;
   });

@@ -1,5 +1,6 @@
 // Issue 24: base backups and the disaster path `fbb restore --to-time T --target-dir DIR`, on the real
-// Temporal dev server with a real Worker and a durable PostgreSQL of this file's own (crashed at the end).
+// Temporal dev server with a real Worker and a durable PostgreSQL of this file's own (crashed at the end),
+// archived by the real WAL archive (`fbb wal start`: archiveWal on that worker, as in production).
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +13,7 @@ import { restoreToTime } from '../src/workflows';
 import type { BaseBackupResult } from '../src/workflows/baseBackup';
 import { diffFingerprints } from './compare';
 import { temporalDriver, type Runner } from './drivers';
+import { eventually } from './eventually';
 import { captured, tempDir as privateTempDir, uniqueName, userEnvFor, withServer } from './helpers';
 import { onTemporal, startTestWorker, temporalInfo, type TestWorker } from './temporal';
 import { crashAndDeleteDataDir, startPitrSetup, startRestored, switchAndArchive, type PitrSetup } from './pitrCluster';
@@ -41,16 +43,23 @@ async function fbb(args: string[]): Promise<{ code: number; stdout: string; stde
 
 beforeAll(async () => {
   // No autovacuum: no background transaction commits after a moment the tests choose.
-  setup = await startPitrSetup({ settings: ['autovacuum=off'] });
+  setup = await startPitrSetup({ settings: ['autovacuum=off'], archive: 'real' });
   runner = await driver.runner(setup.config);
   const onServer = onTemporal(setup.config);
   cliWorker = await startTestWorker(onServer);
   env = { ...userEnvFor(onServer), PGDATABASE: 'family_brain', TEMPORAL_ADDRESS: temporalInfo.address, TEMPORAL_NAMESPACE: temporalInfo.namespace, TEMPORAL_TASK_QUEUE: onServer.temporal.taskQueue };
+  const archiving = await fbb(['wal', 'start', '--json']);
+  expect(archiving.code, archiving.stderr).toBe(0);
+  // The base backup's WAL reaches the archive only when its slot streams before the backup starts.
+  const slotActive = () => withServer(setup.cluster, 'postgres', async (c) => (await c.query<{ active: boolean }>("SELECT active FROM pg_replication_slots WHERE slot_name = 'fbb_family_brain'")).rows);
+  await eventually('the archive streams through slot fbb_family_brain', slotActive, (rows) => rows[0]?.active === true, 60_000);
   const made = await fbb(['basebackup', '--json']);
   expect(made.code, made.stderr).toBe(0);
   backup = JSON.parse(made.stdout) as BaseBackupResult;
 }, 240_000);
 afterAll(async () => {
+  // The server is gone by now (the last test crashes it): the slot goes with it.
+  if (env !== undefined) await fbb(['wal', 'stop']).catch(() => undefined);
   await cliWorker?.stop();
   await driver.release();
   await setup?.archive.stop().catch(() => undefined);
@@ -198,6 +207,7 @@ describe('fbb restore --to-time T --target-dir DIR', () => {
   it('latest, after the server was killed and its data directory deleted under a steady write load, loses only the last moments', async () => {
     await withServer(setup.cluster, 'family_brain', (c) => c.query('CREATE TABLE pitr_load (id int PRIMARY KEY, at timestamptz NOT NULL)'));
     let acked = { id: 0, at: '' };
+    let firstAckedAt = Number.POSITIVE_INFINITY;
     let stop = false;
     const writer = new pg.Client({ host: setup.cluster.host, port: setup.cluster.port, user: setup.cluster.user, password: setup.cluster.password, database: 'family_brain' });
     // The crash ends this session: its error is expected.
@@ -207,15 +217,19 @@ describe('fbb restore --to-time T --target-dir DIR', () => {
       for (let i = 1; !stop; i++) {
         const { rows } = await writer.query<{ at: Date }>('INSERT INTO pitr_load VALUES ($1, clock_timestamp()) RETURNING at', [i]);
         acked = { id: i, at: rows[0]!.at.toISOString() };
+        if (i === 1) firstAckedAt = Date.now();
         await new Promise((r) => setTimeout(r, 20));
       }
     })().catch(() => undefined);
     await new Promise((r) => setTimeout(r, 4_000));
+    // The archive copies the partial segment every WAL_PARTIAL_UPLOAD_SECONDS (2 s here) while the server
+    // answers; the crash comes once a copy written well after the first commit holds part of the load.
+    const partialCopies = async () => fs.readdirSync(setup.archive.dir).filter((f) => f.endsWith('.partial.gz')).map((f) => fs.statSync(path.join(setup.archive.dir, f)).mtimeMs);
+    await eventually('a partial copy written after the load began', partialCopies, (times) => times.some((t) => t > firstAckedAt + 2_000), 60_000);
     await crashAndDeleteDataDir(setup.cluster);
     stop = true;
     await load;
     await writer.end().catch(() => undefined);
-    await setup.archive.stop();
 
     const target = path.join(tempDir('pitr-latest'), 'restored');
     const result = await runner.execute(restoreToTime, { args: [{ to_time: 'latest', target_dir: target }], workflowId: id('pitr-latest') });

@@ -1,47 +1,64 @@
 // A durable throwaway server for the point-in-time tests (fsync, full-page writes and synchronous
-// commit on, as in production), with the sample database, the WAL archive stand-in and helpers to
-// start a restored data directory and to crash the server.
+// commit on, as in production), with the sample database, its WAL archive (the stand-in, or the real
+// one a worker runs) and helpers to start a restored data directory and to crash the server.
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { Config } from '../src/config';
 import { loadSampleDatabase } from '../src/sample/fixture';
 import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
+import { walDir } from '../src/wal/layout';
 import { fingerprintDatabase, type DatabaseFingerprint } from './compare';
+import { eventually } from './eventually';
 import { tempDir, testConfig, withServer } from './helpers';
 import { startWalArchiveStandIn, type WalArchiveStandIn } from './walArchiveStandIn';
 
-/** A durable cluster with family_brain, its archive (stand-in) and a config pointing at both. */
+/** Where the setup's WAL archive stores; sweep and stop do nothing for the real archive (`fbb wal stop` ends it). */
+export type PitrArchive = Pick<WalArchiveStandIn, 'systemIdentifier' | 'dir' | 'sweep' | 'stop'>;
+
+/** A durable cluster with family_brain, its archive and a config pointing at both. */
 export interface PitrSetup {
   cluster: PgCluster;
-  archive: WalArchiveStandIn;
+  archive: PitrArchive;
   config: Config;
   /** The fingerprint of family_brain on the live cluster. */
   fingerprintFamilyBrain(): Promise<DatabaseFingerprint>;
 }
 
-/** Starts the cluster (PostgreSQL `major`, default the machine's), loads the sample database, starts archiving. */
-export async function startPitrSetup(options: { major?: number; settings?: string[]; s3?: boolean } = {}): Promise<PitrSetup> {
+/**
+ * Starts the cluster (PostgreSQL `major`, default the machine's), loads the sample database and starts
+ * the stand-in archive; with `archive: 'real'` it starts none: the test runs archiveWal on a worker of
+ * this config (partial segment copied every 2 s) and stops it.
+ */
+export async function startPitrSetup(options: { major?: number; settings?: string[]; s3?: boolean; archive?: 'stand-in' | 'real' } = {}): Promise<PitrSetup> {
   const cluster = await startPgCluster({ major: options.major, settings: ['fsync=on', 'full_page_writes=on', 'synchronous_commit=on', ...(options.settings ?? [])] });
   await withServer(cluster, 'postgres', (c) => c.query('CREATE DATABASE family_brain'));
   await withServer(cluster, 'family_brain', (c) => loadSampleDatabase(c));
   const base = testConfig({ s3: options.s3 });
   const config: Config = { ...base, database: { ...base.database, host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database: 'family_brain' }, pgBinDir: cluster.binDir };
-  const archive = await startWalArchiveStandIn(cluster, config.backup.dir);
+  let archive: PitrArchive;
+  if (options.archive === 'real') {
+    config.wal = { slotName: undefined, partialUploadSeconds: 2, maxLagSeconds: 3600, spoolDir: tempDir('wal-spool') };
+    const sysid = await withServer(cluster, 'postgres', async (c) => (await c.query<{ s: string }>('SELECT system_identifier::text AS s FROM pg_control_system()')).rows[0]!.s);
+    archive = { systemIdentifier: sysid, dir: path.join(config.backup.dir, walDir(sysid)), sweep: () => undefined, stop: () => Promise.resolve() };
+  } else {
+    archive = await startWalArchiveStandIn(cluster, config.backup.dir);
+  }
   const conn = { host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database: 'family_brain' };
   return { cluster, archive, config, fingerprintFamilyBrain: () => fingerprintDatabase(conn, { pgBinDir: cluster.binDir }) };
 }
 
-/** Ends the WAL segment in use and waits until the stand-in archived it. */
+/** Ends the WAL segment in use and waits until the archive holds it. */
 export async function switchAndArchive(setup: PitrSetup): Promise<void> {
   const seg = await withServer(setup.cluster, 'postgres', async (c) => {
     const { rows } = await c.query<{ f: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS f');
     return rows[0]!.f;
   });
-  for (let i = 0; i < 100 && !fs.existsSync(path.join(setup.archive.dir, `${seg}.gz`)); i++) {
-    await new Promise((r) => setTimeout(r, 200));
+  const archived = async () => {
     setup.archive.sweep();
-  }
+    return fs.existsSync(path.join(setup.archive.dir, `${seg}.gz`));
+  };
+  await eventually(`segment ${seg} is archived`, archived, (yes) => yes, 120_000);
 }
 
 /** A restored data directory started on its own port: fingerprint its family_brain, query it, stop it. */

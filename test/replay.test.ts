@@ -21,6 +21,7 @@ const SCENARIOS = [
   'backup-manual', 'lock-released', 'backup-dry-run', 'backup-daily-s3', 'list-backups', 'check-environment', 'drill-s3', 'drill-local',
   'restore-confirmed', 'restore-confirmed-by-update', 'restore-cancelled', 'restore-cancelled-by-update', 'restore-expired', 'restore-rolled-back',
   'restore-tenant-confirmed-by-update', 'restore-tenant-dry-run', 'restore-table-confirmed', 'restore-table-beside',
+  'wal-archive-stopped', 'base-backup-full', 'restore-to-time',
 ];
 
 type History = { events: { workflowExecutionStartedEventAttributes?: { workflowType?: { name?: string } } }[] };

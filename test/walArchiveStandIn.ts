@@ -1,8 +1,9 @@
-// STAND-IN for the real WAL archive (branch i24-wal-archive: the archiveWal workflow, fbb wal start).
-// Until that merges, the point-in-time tests fill BACKUP_DIR/wal/<sysid>/ with this: bare
-// pg_receivewal (through a slot) into a spool directory, and every second each completed segment
-// gzipped into the layout with its .sha256 sidecar, and the newest .partial copied as <seg>.partial.gz.
-// The layout is the contract (docs/operations.md); swap this file for the real archive later.
+// STAND-IN for the real WAL archive (the archiveWal workflow, `fbb wal start`), written before that
+// merged: bare pg_receivewal (through a slot) into a spool directory, and every second each completed
+// segment gzipped into BACKUP_DIR/wal/<sysid>/ with its .sha256 sidecar, and the newest .partial copied
+// as <seg>.partial.gz. The layout is the contract (docs/operations.md). test/pitr.test.ts runs the real
+// archive (startPitrSetup's archive: 'real'); basebackup.test.ts and basebackup-17.test.ts still use
+// this one: they have not been moved yet, not because the real archive cannot serve them.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -138,6 +138,14 @@ export const settings = {
   },
   NOTIFY_ON: { example: 'always', schema: z.enum(['failure', 'always']), default: 'failure' as const },
   LOG_LEVEL: { example: 'info', schema: z.enum(['debug', 'info', 'warn', 'error']), default: 'info' as const },
+  WORKER_VERSIONING: { example: 'false', schema: bool, default: true },
+  WORKER_DEPLOYMENT_NAME: {
+    example: 'family-brain-backup',
+    schema: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$/, 'must be letters, digits, "_" or "-" (no "."), at most 200'),
+    default: 'family-brain-backup',
+  },
+  WORKER_BUILD_ID: { example: '0.1.0-5df39490ed19', schema: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.+-]{0,199}$/, 'must be letters, digits, ".", "_", "+" or "-", at most 200') },
+  WORKER_SET_CURRENT: { example: 'never', schema: z.enum(['if_none', 'always', 'never']) },
 } satisfies Record<string, Setting>;
 
 /** Settings whose values are never printed. */

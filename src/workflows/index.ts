@@ -7,3 +7,5 @@ export { databaseLock } from './lock';
 export { restoreDrill } from './restoreDrill';
 export { restoreTenant, partialStatusQuery } from './restoreTenant';
 export { restoreTable } from './restoreTable';
+// Each type's Worker Versioning behaviour (PINNED restores, AUTO_UPGRADE the rest).
+export { VERSIONING_BEHAVIORS } from './versioning';

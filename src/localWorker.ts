@@ -3,12 +3,14 @@
 import { Runtime, Worker } from '@temporalio/worker';
 import type { Config } from './config';
 import type { VersionRouting } from './currentVersion';
+import { versionName, type WorkerVersion } from './workerVersion';
 import { connectWorker, routeToVersion, runBoth, workerOptions } from './worker';
 
 /** A running in-process worker. */
 export interface LocalWorker {
   worker: Worker;
-  /** Its worker deployment version (undefined: WORKER_VERSIONING=false), after it was made current. */
+  /** Its worker deployment version, and what was done about the deployment's current version (both undefined: WORKER_VERSIONING=false). */
+  version: WorkerVersion | undefined;
   routing: VersionRouting | undefined;
   /** Settles when the worker has stopped: after stop(), or on its own when it fails. */
   done: Promise<void>;
@@ -51,5 +53,12 @@ export async function startLocalWorker(config: Config): Promise<LocalWorker> {
     await stop();
     throw err;
   }
-  return { worker, routing, done, stop };
+  return { worker, version: options.version, routing, done, stop };
+}
+
+/** "family-brain-backup.<build ID> (current)", or "unversioned": the worker's version for a start-up summary. */
+export function describeVersion(local: Pick<LocalWorker, 'version' | 'routing'>): string {
+  if (local.version === undefined) return 'unversioned (WORKER_VERSIONING=false)';
+  const state = { current: 'current', made_current: 'made current', not_current: 'not current: see the log line' }[local.routing?.outcome ?? 'not_current'];
+  return `${versionName(local.version.version)} (${state})`;
 }

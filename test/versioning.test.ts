@@ -141,3 +141,37 @@ describe('Worker Versioning: a rollout while a restore waits for its confirmatio
     process.stderr.write(`versioning timeline (A = pid ${a.pid}, B = pid ${b.pid}):\n${lines.join('\n')}\n`);
   }, 600_000);
 });
+
+describe('Worker Versioning settings of a worker process', () => {
+  it('WORKER_VERSIONING=false: an unversioned worker runs a backup, and the run has no deployment version', async () => {
+    const db = await createDatabase('unversioned');
+    const config = onTemporal(testConfig({ database: db }));
+    void startWorker(config, { WORKER_VERSIONING: 'false' });
+    const client = await testClient();
+    const handle = await client.workflow.start(backupDatabase, { taskQueue: config.temporal.taskQueue, workflowId: uniqueName('unv-b'), args: [{ cleanup_old: false }] });
+    expect(await handle.result()).toMatchObject({ status: 'success', verified: { ok: true } });
+    expect(await versioningOf(handle)).toEqual({ behavior: undefined, buildId: undefined, deploymentName: undefined });
+    expect(new Set((await whoRan(handle)).tasks.map((t) => t.buildId ?? 'none'))).toEqual(new Set(['none']));
+  }, 300_000);
+
+  it('WORKER_SET_CURRENT=never on a new deployment: the worker makes nothing current and says that no versioned worker gets new runs, and how to roll it out', async () => {
+    const deployment = uniqueName('never').replace(/_/g, '-');
+    const config = onTemporal(testConfig());
+    const worker = startWorker(config, { WORKER_DEPLOYMENT_NAME: deployment, WORKER_BUILD_ID: 'C', WORKER_SET_CURRENT: 'never' });
+    await printed(
+      worker,
+      `worker version ${deployment}.C is not the current version of deployment ${deployment}: it has no current version, so no versioned worker gets new runs. ` +
+        `To roll it out run "temporal worker deployment set-current-version --deployment-name ${deployment} --build-id C"`,
+    );
+    const client = await testClient();
+    // The deployment exists once the server registered the worker's poll (before that: NOT_FOUND); it has no current version.
+    const current = await client.workflowService.describeWorkerDeployment({ namespace: temporalInfo.namespace, deploymentName: deployment }).then(
+      (d) => d.workerDeploymentInfo?.routingConfig?.currentDeploymentVersion?.buildId ?? null,
+      (err: { code?: number }) => {
+        if (err.code === 5) return null;
+        throw err;
+      },
+    );
+    expect(current).toBeNull();
+  }, 300_000);
+});

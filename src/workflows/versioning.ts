@@ -3,8 +3,8 @@
 // on a person for hours; the code that asked the question is the code that acts on the answer).
 // AUTO_UPGRADE: the run moves to the deployment's current version at its next workflow task, so its
 // code changes are guarded by patched() and held to the recorded histories (test/replay.test.ts).
-import { setWorkflowOptions } from '@temporalio/workflow';
-import type { VersioningBehavior } from '@temporalio/common';
+import { setWorkflowOptions, workflowInfo } from '@temporalio/workflow';
+import type { VersioningBehavior, WorkflowDefinitionOptions } from '@temporalio/common';
 import { backupDatabase } from './backupDatabase';
 import { checkEnvironment } from './checkEnvironment';
 import { listBackups } from './listBackups';
@@ -30,11 +30,22 @@ export const VERSIONING_BEHAVIORS = {
   restoreTable: 'PINNED',
 } as const satisfies Record<string, VersioningBehavior>;
 
-setWorkflowOptions({ versioningBehavior: VERSIONING_BEHAVIORS.backupDatabase }, backupDatabase);
-setWorkflowOptions({ versioningBehavior: VERSIONING_BEHAVIORS.listBackups }, listBackups);
-setWorkflowOptions({ versioningBehavior: VERSIONING_BEHAVIORS.checkEnvironment }, checkEnvironment);
-setWorkflowOptions({ versioningBehavior: VERSIONING_BEHAVIORS.restoreDrill }, restoreDrill);
-setWorkflowOptions({ versioningBehavior: VERSIONING_BEHAVIORS.databaseLock }, databaseLock);
-setWorkflowOptions({ versioningBehavior: VERSIONING_BEHAVIORS.restoreDatabase }, restoreDatabase);
-setWorkflowOptions({ versioningBehavior: VERSIONING_BEHAVIORS.restoreTenant }, restoreTenant);
-setWorkflowOptions({ versioningBehavior: VERSIONING_BEHAVIORS.restoreTable }, restoreTable);
+/**
+ * The options of a workflow type with behaviour `behavior`, decided as the run starts on this worker:
+ * none on an unversioned worker (WORKER_VERSIONING=false, a replay), which the server refuses a
+ * behaviour from ("versioning behavior cannot be specified without deployment options being set
+ * with versioned mode": every workflow task of the run would fail).
+ */
+function versioned(behavior: VersioningBehavior): () => WorkflowDefinitionOptions {
+  // An unversioned worker reports its build ID with an empty deployment name.
+  return () => (workflowInfo().currentDeploymentVersion?.deploymentName ? { versioningBehavior: behavior } : {});
+}
+
+setWorkflowOptions(versioned(VERSIONING_BEHAVIORS.backupDatabase), backupDatabase);
+setWorkflowOptions(versioned(VERSIONING_BEHAVIORS.listBackups), listBackups);
+setWorkflowOptions(versioned(VERSIONING_BEHAVIORS.checkEnvironment), checkEnvironment);
+setWorkflowOptions(versioned(VERSIONING_BEHAVIORS.restoreDrill), restoreDrill);
+setWorkflowOptions(versioned(VERSIONING_BEHAVIORS.databaseLock), databaseLock);
+setWorkflowOptions(versioned(VERSIONING_BEHAVIORS.restoreDatabase), restoreDatabase);
+setWorkflowOptions(versioned(VERSIONING_BEHAVIORS.restoreTenant), restoreTenant);
+setWorkflowOptions(versioned(VERSIONING_BEHAVIORS.restoreTable), restoreTable);

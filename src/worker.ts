@@ -42,8 +42,13 @@ export async function runWorker(config: Config, logger: Logger): Promise<void> {
       const own = await Worker.create(options.own);
       worker = await Worker.create(options.shared);
       runtime.logger.info(...startupLog(config, health?.port, options.own.taskQueue, options.version));
-      const shared = worker;
-      await Promise.all([runBoth(shared, own), routeToVersion({ connection, namespace, options, shared, log: runtime.logger })]);
+      const running = runBoth(worker, own);
+      // A failed routing has stopped the workers: wait for them before the connection closes.
+      await routeToVersion({ connection, namespace, options, shared: worker, log: runtime.logger }).catch(async (err: unknown) => {
+        await running.catch(() => undefined);
+        throw err;
+      });
+      await running;
     } finally {
       await connection.close();
     }

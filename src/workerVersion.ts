@@ -21,10 +21,11 @@ export interface WorkerVersion {
   setCurrent: SetCurrent;
 }
 
-/** The package's version, from package.json in the checkout (or the image). */
+/** The package's version, from package.json in the checkout (or the image); "0.0.0" for a build without one (the tests' builds outside the checkout). */
 function packageVersion(): string {
-  const pkg = JSON.parse(fs.readFileSync(path.join(projectRoot(), 'package.json'), 'utf8')) as { version?: string };
-  return pkg.version ?? '0.0.0';
+  const file = path.join(projectRoot(), 'package.json');
+  if (!fs.existsSync(file)) return '0.0.0';
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version?: string }).version ?? '0.0.0';
 }
 
 /** The default build ID: `<package version>-<first 12 hex of the workflow bundle's sha256>`; new workflow code means a new version. */

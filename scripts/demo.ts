@@ -13,7 +13,7 @@ import { Runtime } from '@temporalio/worker';
 import pg from 'pg';
 import { runCli } from '../src/client/cli';
 import { ConfigError, loadConfig } from '../src/config';
-import { startLocalWorker } from '../src/localWorker';
+import { describeVersion, startLocalWorker } from '../src/localWorker';
 import { createLogger } from '../src/observability/logger';
 import { requireTemporalCli, temporalCliVersion } from '../src/temporalCli';
 import { loadSampleDatabase } from '../src/sample/fixture';
@@ -126,7 +126,7 @@ async function durable(args: string[], keep: boolean, started: Started, major: n
   Runtime.install({ logger: createLogger({ format: 'text', level: 'warn' }), shutdownSignals: [] });
   const worker = await startLocalWorker(config);
   started.add('worker', () => worker.stop().then(() => true));
-  say(`worker polling task queue ${config.temporal.taskQueue} in this process`);
+  say(`worker polling task queue ${config.temporal.taskQueue} in this process, worker version ${describeVersion(worker)}`);
   say(`running "fbb ${['backup', ...args].join(' ')}" with TEMPORAL_ADDRESS=${server.value.address}\n`);
 
   const stderr = teeStderr();

@@ -22,7 +22,7 @@ import { loadSampleDatabase } from '../src/sample/fixture';
 import { startPgCluster } from '../src/sample/pgCluster';
 import { requireTemporalCli } from '../src/temporalCli';
 import { startTemporalDevServer } from '../src/temporalServer';
-import { workerOptions } from '../src/worker';
+import { routeToVersion, workerOptions } from '../src/worker';
 import { startS3Server } from '../test/s3server';
 import { walDir, parseSpoolName, storedName } from '../src/wal/layout';
 import { recordBackups, recordPartialRestores, recordPhysical, recordRestores, type Recording } from './historyScenarios';
@@ -99,11 +99,13 @@ async function historyJson(cli: string, address: string, workflowId: string, run
  * activity, the process's own queue, the lock workflow) until `fn` resolves; `overrides` replace activities.
  */
 async function withProductionWorker<T>(connection: NativeConnection, config: Config, overrides: Record<string, unknown>, fn: () => Promise<T>): Promise<T> {
-  const options = workerOptions(config, connection, config.temporal.namespace);
+  const options = await workerOptions(config, connection, config.temporal.namespace);
   const activities = { ...(options.shared.activities as Record<string, unknown>), ...overrides };
   const shared = await Worker.create({ ...options.shared, activities });
   const own = await Worker.create({ ...options.own, activities });
-  const work = fn();
+  // As a production worker: its version becomes current when the (fresh) server's deployment has none.
+  const routed = routeToVersion({ connection, namespace: config.temporal.namespace, options, shared, log: Runtime.instance().logger });
+  const work = routed.then(fn);
   await Promise.all([shared.runUntil(work), own.runUntil(work)]);
   return work;
 }

@@ -55,6 +55,19 @@ export interface WorkerConfig {
    * a dead worker's activity is retried elsewhere. Unset: each activity's own (1-2 minutes; docs/design.md).
    */
   activityTuning?: { heartbeat_timeout_seconds: number | null; retry_interval_seconds: number | null; worker_lost_seconds?: number | null };
+  /** Worker Versioning (src/workerVersion.ts); unset = on, with the defaults. */
+  versioning?: VersioningConfig;
+}
+
+/** Which version of the worker deployment a worker is, and what it does about the deployment's current version. */
+export interface VersioningConfig {
+  /** false: an unversioned worker (WORKER_VERSIONING=false). */
+  enabled: boolean;
+  deploymentName: string;
+  /** undefined: the package version and the workflow bundle's hash. */
+  buildId: string | undefined;
+  /** undefined: `if_none` for a worker, `always` for `fbb up`, the demo and --local. */
+  setCurrent: 'if_none' | 'always' | 'never' | undefined;
 }
 
 /**
@@ -262,6 +275,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       healthAddress: p.WORKER_HEALTH_ADDRESS,
       logFormat: p.LOG_FORMAT,
       activityTuning: { heartbeat_timeout_seconds: p.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS ?? null, retry_interval_seconds: p.ACTIVITY_RETRY_INTERVAL_SECONDS ?? null, ...(p.WORKER_LOST_AFTER_SECONDS === undefined ? {} : { worker_lost_seconds: p.WORKER_LOST_AFTER_SECONDS }) },
+      versioning: { enabled: p.WORKER_VERSIONING, deploymentName: p.WORKER_DEPLOYMENT_NAME, buildId: p.WORKER_BUILD_ID, setCurrent: p.WORKER_SET_CURRENT },
     },
     schedules: {
       timezone: p.SCHEDULE_TIMEZONE,

@@ -160,6 +160,14 @@ export const settings = {
   VERIFY_SERVER_DIR: { example: '/var/lib/family-brain-backup/verify-server', schema: z.string().min(1) },
   VERIFY_SERVER_IDLE_SECONDS: { example: '300', schema: z.coerce.number().int().min(0).max(86400), default: 300 },
   VERIFY_FALLBACK: { example: 'source', schema: z.enum(['none', 'source']), default: 'none' as 'none' | 'source' },
+  WORKER_VERSIONING: { example: 'false', schema: bool, default: true },
+  WORKER_DEPLOYMENT_NAME: {
+    example: 'family-brain-backup',
+    schema: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$/, 'must be letters, digits, "_" or "-" (no "."), at most 200'),
+    default: 'family-brain-backup',
+  },
+  WORKER_BUILD_ID: { example: '0.1.0-5df39490ed19', schema: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.+-]{0,199}$/, 'must be letters, digits, ".", "_", "+" or "-", at most 200') },
+  WORKER_SET_CURRENT: { example: 'never', schema: z.enum(['if_none', 'always', 'never']) },
 } satisfies Record<string, Setting>;
 
 /** Settings whose values are never printed. */

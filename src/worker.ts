@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import os from 'node:os';
 import { NativeConnection, Worker, type Logger, type LogMetadata, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from './activities';
@@ -9,7 +10,9 @@ import { createLogger } from './observability/logger';
 import { installRuntime } from './observability/runtime';
 import { stopTracing, tracingFor } from './observability/tracing';
 import { workerTracing } from './observability/tracingInterceptors';
-import { defaultWorkflowsPath, findPrebuiltBundle, workflowInterceptorsPath } from './workflowBundle';
+import { bundleWorkflows, findPrebuiltBundle } from './workflowBundle';
+import { ensureCurrentVersion, type VersionRouting } from './currentVersion';
+import { deploymentOptions, versionName, workerVersionFor, type SetCurrent, type WorkerVersion } from './workerVersion';
 import { describeTemporalAuth, TemporalTlsFileError, temporalConnectionSettings, withoutApiKey } from './temporalConnection';
 import { stopLocalServers } from './activities/verifyServer/server';
 
@@ -38,11 +41,17 @@ export async function runWorker(config: Config, logger: Logger): Promise<void> {
   try {
     const { connection, namespace } = await connectWorker(config.temporal);
     try {
-      const options = workerOptions(config, connection, namespace);
+      const options = await workerOptions(config, connection, namespace);
       const own = await Worker.create(options.own);
       worker = await Worker.create(options.shared);
-      runtime.logger.info(...startupLog(config, health?.port, options.own.taskQueue));
-      await runBoth(worker, own);
+      runtime.logger.info(...startupLog(config, health?.port, options.own.taskQueue, options.version));
+      const running = runBoth(worker, own);
+      // A failed routing has stopped the workers: wait for them before the connection closes.
+      await routeToVersion({ connection, namespace, options, shared: worker, log: runtime.logger }).catch(async (err: unknown) => {
+        await running.catch(() => undefined);
+        throw err;
+      });
+      await running;
     } finally {
       await connection.close();
     }
@@ -60,14 +69,27 @@ export function ownTaskQueue(config: Config): string {
   return `${config.temporal.taskQueue}@${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
+/** The workers of one production worker process, and the deployment version the shared-queue one polls as (undefined: unversioned). */
+export interface ProductionWorkerOptions {
+  shared: WorkerOptions;
+  own: WorkerOptions & { taskQueue: string };
+  version: WorkerVersion | undefined;
+}
+
 /**
  * What every production worker serves (`npm run worker`, `fbb up`, the demo): all workflows and
- * activities on the shared task queue (`shared`), and the same activities on the process's own
- * queue (`own`), where a run sends the steps that read a backup file this worker made or fetched.
- * Runs take the Temporal-native database lock.
+ * activities on the shared task queue (`shared`), as a version of the worker deployment, and the
+ * same activities on the process's own queue (`own`), where a run sends the steps that read a
+ * backup file this worker made or fetched. The own queue stays unversioned: a queue joins a version
+ * for good (at most 100 per version), and every process start makes a new one; the server hands its
+ * tasks to the one process that polls it. Runs take the Temporal-native database lock.
+ * `setCurrent` is the policy when WORKER_SET_CURRENT is unset.
  */
-export function workerOptions(config: Config, connection: NativeConnection, namespace: string): { shared: WorkerOptions; own: WorkerOptions & { taskQueue: string } } {
+export async function workerOptions(config: Config, connection: NativeConnection, namespace: string, setCurrent: SetCurrent = 'if_none'): Promise<ProductionWorkerOptions> {
   const prebuilt = findPrebuiltBundle();
+  // The bundle `npm run build` made, else webpack now; its hash is the default build ID.
+  const workflowBundle = prebuilt ? { code: await fs.promises.readFile(prebuilt, 'utf8') } : { code: (await bundleWorkflows()).code };
+  const version = workerVersionFor(config, workflowBundle.code, setCurrent);
   const workerQueue = ownTaskQueue(config);
   const activities = createActivities({ config, workerQueue, lock: 'temporal' });
   // Tracing (OTEL_EXPORTER_OTLP_ENDPOINT): activity spans, and the sink the workflows' spans leave by.
@@ -84,16 +106,30 @@ export function workerOptions(config: Config, connection: NativeConnection, name
     maxHeartbeatThrottleInterval: '5 seconds',
   };
   return {
-    shared: {
-      ...common,
-      taskQueue: config.temporal.taskQueue,
-      // The bundle `npm run build` made, else webpack at start.
-      ...(prebuilt
-        ? { workflowBundle: { codePath: prebuilt } }
-        : { workflowsPath: defaultWorkflowsPath(), interceptors: { ...tracing.interceptors, workflowModules: [workflowInterceptorsPath()] } }),
-    },
+    shared: { ...common, taskQueue: config.temporal.taskQueue, workflowBundle, ...deploymentOptions(version) },
     own: { ...common, taskQueue: workerQueue },
+    version,
   };
+}
+
+/**
+ * Once the shared-queue worker polls, settles whether its version is current (ensureCurrentVersion)
+ * and logs what it found: a version that stays out of the way logs, at warn, the command that rolls
+ * it out. A version that should have become current and could not stops the worker with the reason.
+ */
+export async function routeToVersion(options: { connection: NativeConnection; namespace: string; options: ProductionWorkerOptions; shared: Worker; log: Logger }): Promise<VersionRouting | undefined> {
+  const { version } = options.options;
+  if (version === undefined) return undefined;
+  try {
+    const routing = await ensureCurrentVersion({ service: options.connection.workflowService, namespace: options.namespace, worker: version, identity: options.shared.options.identity });
+    if (routing.outcome === 'not_current') options.log.warn(routing.message, { version: versionName(version.version) });
+    else options.log.info(routing.message, { version: versionName(version.version) });
+    return routing;
+  } catch (err) {
+    options.log.error((err as Error).message, { version: versionName(version.version) });
+    if (options.shared.getState() === 'RUNNING') options.shared.shutdown();
+    throw err;
+  }
 }
 
 /** Runs the shared-queue worker and the own-queue worker until both stop; either stopping (a signal, a fatal error) stops the other. */
@@ -121,12 +157,13 @@ export async function connectWorker(temporal: Config['temporal']): Promise<{ con
 }
 
 /** The "worker starting" line: what this worker serves and its settings, secrets redacted. */
-export function startupLog(config: Config, healthPort?: number, workerQueue?: string): [string, LogMetadata] {
+export function startupLog(config: Config, healthPort?: number, workerQueue?: string, version?: WorkerVersion): [string, LogMetadata] {
   return [
     'worker starting',
     {
       taskQueue: config.temporal.taskQueue,
       ...(workerQueue === undefined ? {} : { workerQueue }),
+      ...(version === undefined ? {} : { version: versionName(version.version), setCurrent: version.setCurrent }),
       namespace: config.temporal.namespace,
       temporal: `${config.temporal.address} (${describeTemporalAuth(config.temporal)})`,
       shutdownGraceSeconds: config.worker.shutdownGraceMs / 1000,

@@ -25,7 +25,20 @@ describe('configuration', () => {
     });
     expect(config.s3).toBeUndefined();
     expect(config.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', taskQueue: 'family-brain-backup', tls: undefined, apiKey: undefined });
-    expect(config.worker).toEqual({ shutdownGraceMs: 300_000, metricsAddress: undefined, healthAddress: undefined, logFormat: 'text', activityTuning: { heartbeat_timeout_seconds: null, retry_interval_seconds: null } });
+    expect(config.worker).toEqual({
+      shutdownGraceMs: 300_000, metricsAddress: undefined, healthAddress: undefined, logFormat: 'text', activityTuning: { heartbeat_timeout_seconds: null, retry_interval_seconds: null },
+      versioning: { enabled: true, deploymentName: 'family-brain-backup', buildId: undefined, setCurrent: undefined },
+    });
+  });
+
+  it('reads the Worker Versioning settings, and rejects a deployment name with a dot and an unknown policy', () => {
+    expect(loadConfig({ WORKER_VERSIONING: 'false', WORKER_DEPLOYMENT_NAME: 'fbb-staging', WORKER_BUILD_ID: '2026-12-05.1', WORKER_SET_CURRENT: 'never' }).worker.versioning).toEqual({
+      enabled: false, deploymentName: 'fbb-staging', buildId: '2026-12-05.1', setCurrent: 'never',
+    });
+    expect(problems({ WORKER_DEPLOYMENT_NAME: 'fbb.prod', WORKER_SET_CURRENT: 'sometimes' })).toEqual([
+      'WORKER_DEPLOYMENT_NAME="fbb.prod": must be letters, digits, "_" or "-" (no "."), at most 200 (example: WORKER_DEPLOYMENT_NAME=family-brain-backup)',
+      'WORKER_SET_CURRENT="sometimes": Invalid option: expected one of "if_none"|"always"|"never" (example: WORKER_SET_CURRENT=never)',
+    ]);
   });
 
   it('reads the worker settings: grace time, metrics and health addresses, log format, activity timeouts', () => {
@@ -35,6 +48,7 @@ describe('configuration', () => {
     });
     expect(config.worker).toEqual({
       shutdownGraceMs: 60_000, metricsAddress: '0.0.0.0:9464', healthAddress: '0.0.0.0:8081', logFormat: 'json', activityTuning: { heartbeat_timeout_seconds: 15, retry_interval_seconds: 2 },
+      versioning: { enabled: true, deploymentName: 'family-brain-backup', buildId: undefined, setCurrent: undefined },
     });
     expect(problems({ WORKER_SHUTDOWN_GRACE_SECONDS: '-1', WORKER_HEALTH_ADDRESS: 'http://x:8081', LOG_FORMAT: 'xml' })).toEqual([
       'WORKER_SHUTDOWN_GRACE_SECONDS="-1": Too small: expected number to be >=0 (example: WORKER_SHUTDOWN_GRACE_SECONDS=300)',

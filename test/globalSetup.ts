@@ -31,7 +31,14 @@ export async function setup(project: TestProject): Promise<void> {
   const cli = requireTemporalCli();
   const started = Date.now();
   const bundling = bundleWorkflows();
-  [pg, s3, temporal] = await Promise.all([startPgCluster(), startS3Server(), startTemporalDevServer({ cli, startTimeoutMs: 120_000 })]);
+  [pg, s3, temporal] = await Promise.all([startPgCluster(), startS3Server(), startTemporalDevServer({
+      cli,
+      startTimeoutMs: 120_000,
+      // Test workers poll as versions of a worker deployment, each on a task queue of its own, and a
+      // queue joins its version for good: past the server's default of 100 queues per version (and
+      // 100 deployments per namespace) a new one is refused and its runs never start.
+      dynamicConfig: { 'matching.maxTaskQueuesInDeploymentVersion': 100_000, 'matching.maxDeployments': 10_000 },
+    })]);
   process.stderr.write(`globalSetup: PostgreSQL, s3rver and the Temporal dev server (${temporal.address}, UI ${temporal.uiUrl}) up in ${Date.now() - started} ms\n`);
   await createSampleTemplate(pg);
   bundleDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fbb-bundle-'));

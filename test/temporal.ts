@@ -1,9 +1,12 @@
 // Real Workers and clients on the Temporal dev server test/globalSetup.ts started.
+import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { createActivities } from '../src/activities';
 import type { Config } from '../src/config';
+import { ensureCurrentVersion } from '../src/currentVersion';
+import { deploymentOptions, workerVersionFor, type WorkerVersion } from '../src/workerVersion';
 import { uniqueName } from './helpers';
 
 export const temporalInfo = inject('temporal');
@@ -34,6 +37,22 @@ export function testClient(): Promise<Client> {
   return clientPromise;
 }
 
+/**
+ * The deployment version of every test worker: the deployment `fbb-tests` (not the production name:
+ * worker processes from the built CLI poll as versions of that one, with another bundle), the build
+ * ID from the bundle globalSetup built. Every test worker of a run is the same version; the first
+ * to start makes it current.
+ */
+let testVersion: WorkerVersion | undefined;
+function testWorkerVersion(config: Config): WorkerVersion {
+  testVersion ??= workerVersionFor(
+    { ...config, worker: { ...config.worker, versioning: { enabled: true, deploymentName: 'fbb-tests', buildId: undefined, setCurrent: 'if_none' } } },
+    fs.readFileSync(temporalInfo.workflowBundle),
+    'if_none',
+  )!;
+  return testVersion;
+}
+
 /** A real Worker running in this process. */
 export interface TestWorker {
   taskQueue: string;
@@ -49,6 +68,7 @@ export interface TestWorker {
 export async function startTestWorker(config: Config, overrides: Record<string, unknown> = {}): Promise<TestWorker> {
   quietRuntime();
   const connection = await NativeConnection.connect({ address: temporalInfo.address });
+  const version = testWorkerVersion(config);
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
@@ -59,8 +79,11 @@ export async function startTestWorker(config: Config, overrides: Record<string, 
     // A cancellation reaches an activity only in the answer to a heartbeat, and the SDK sends heartbeats at most every
     // 80% of the heartbeat timeout, capped by this (default 60 s): a cancelled restore would run on for up to a minute.
     maxHeartbeatThrottleInterval: '1 second',
+    ...deploymentOptions(version),
   });
   const running = worker.run();
+  // Versioned like production: a run goes to the deployment's current version only.
+  await ensureCurrentVersion({ service: connection.workflowService, namespace: config.temporal.namespace, worker: version, identity: 'fbb tests' });
   let stopped: Promise<void> | undefined;
   return {
     taskQueue: config.temporal.taskQueue,

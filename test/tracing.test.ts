@@ -26,8 +26,10 @@ beforeAll(async () => {
   database = await createDatabase('trace');
   config = { ...onTemporal(testConfig({ database, s3: true })), tracing: { endpoint: 'http://127.0.0.1:9' } };
   const connection = await NativeConnection.connect({ address: temporalInfo.address });
-  const options = workerOptions(config, connection, temporalInfo.namespace);
-  const { workflowsPath: _bundledHere, interceptors: _modules, ...shared } = options.shared;
+  // Unversioned here: the run's trace, not its routing, is under test (test/versioning.test.ts has that).
+  config = { ...config, worker: { ...config.worker, versioning: { enabled: false, deploymentName: 'family-brain-backup', buildId: undefined, setCurrent: undefined } } };
+  const options = await workerOptions(config, connection, temporalInfo.namespace);
+  const { workflowBundle: _bundledHere, interceptors: _modules, ...shared } = options.shared;
   // The bundle globalSetup built from src/ (with src/workflows/interceptors.ts), as dist/workflow-bundle.js is built.
   const workers = [await Worker.create({ ...shared, workflowBundle: { codePath: temporalInfo.workflowBundle }, ...(options.shared.interceptors?.activity ? { interceptors: { activity: options.shared.interceptors.activity } } : {}) }), await Worker.create(options.own)];
   const running = runBoth(workers[0]!, workers[1]!);

@@ -71,6 +71,8 @@ describe('fbb up', () => {
     expect(first.summary).toContain(`  Temporal   ${env.TEMPORAL_ADDRESS} (namespace default; pid ${first.serverPid})\n`);
     expect(first.summary).toContain(`  Web UI     http://127.0.0.1:${uiPort}\n`);
     expect(first.summary).toMatch(/^ {2}worker +in this process \(pid \d+\), task queue family-brain-backup$/m);
+    // The only worker of its server: its version is made the deployment's current one by itself.
+    expect(first.summary).toMatch(/^ {2}version +family-brain-backup\.\d+\.\d+\.\d+-[0-9a-f]{12} \(made current\)$/m);
     expect(first.summary).toContain(`  database   ${pgInfo.user}@${pgInfo.host}:${pgInfo.port}/${database} (check it with "fbb doctor")\n`);
     expect(first.summary).toContain('  schedules  schedule_daily_backup (created), schedule_weekly_backup (created), schedule_monthly_backup (created), schedule_restore_drill (created); in America/Toronto\n');
     expect(first.summary).toContain(`  state      ${env.FBB_STATE_DIR} (temporal.sqlite, server.log)\n`);
@@ -85,6 +87,8 @@ describe('fbb up', () => {
     expect(fs.existsSync(path.join(env.FBB_STATE_DIR!, 'temporal.sqlite'))).toBe(true);
 
     const second = await up(env, uiPort);
+    // The same build after the restart: the same version, current already (SQLite state).
+    expect(second.summary).toMatch(/^ {2}version +family-brain-backup\.\d+\.\d+\.\d+-[0-9a-f]{12} \(current\)$/m);
     expect(second.summary).toContain('  schedules  schedule_daily_backup (updated), schedule_weekly_backup (updated), schedule_monthly_backup (updated), schedule_restore_drill (updated); in America/Toronto\n');
     const history = await fbb(['history', '--type', 'backup', '--json'], env).exited;
     expect(history.code, history.stderr).toBe(0);

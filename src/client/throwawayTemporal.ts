@@ -1,6 +1,7 @@
 // What `--local` runs on: a throwaway Temporal dev server from the pinned CLI (in memory, a free
 // port, no Web UI) and a Worker in this process, with the project's workflows and activities. The
 // same workflows and histories as on a real deployment; everything is gone when the command ends.
+import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { IllegalStateError } from '@temporalio/common';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
@@ -12,6 +13,8 @@ import { clientInterceptors, workerTracing } from '../observability/tracingInter
 import { requireTemporalCli, MissingTemporalCliError } from '../temporalCli';
 import { startTemporalDevServer } from '../temporalServer';
 import { bundleWorkflows, findPrebuiltBundle } from '../workflowBundle';
+import { ensureCurrentVersion } from '../currentVersion';
+import { deploymentOptions, workerVersionFor } from '../workerVersion';
 import { CliError, ExitCode } from './exitCodes';
 
 /** A running throwaway server with its worker and a client. */
@@ -68,17 +71,27 @@ export async function startThrowawayTemporal(config: Config): Promise<ThrowawayT
   let client: Client | undefined;
   try {
     connection = await NativeConnection.connect({ address: server.address });
-    const worker = await Worker.create({
-      connection,
-      namespace: server.namespace,
-      taskQueue: config.temporal.taskQueue,
-      workflowBundle: prebuilt === undefined ? { code: bundle!.code } : { codePath: prebuilt },
-      // In this process, with the file lock in BACKUP_DIR: other processes' runs see this one, and the lock dies with it.
-      activities: createActivities({ config, local: true }),
-      ...workerTracing(tracingFor(config), { database: config.database.database }),
-      shutdownGraceTime: '1s',
-      shutdownForceTime: '30s',
-    });
+    const code = prebuilt === undefined ? bundle!.code : await fs.promises.readFile(prebuilt, 'utf8');
+    // A version of the worker deployment like a production worker, made current on the fresh server
+    // (which has none) while the worker is created: without a current version it would get no task.
+    const versioned = workerVersionFor(config, code, 'always');
+    const version = versioned && { ...versioned, setCurrent: 'always' as const };
+    const routing = version && ensureCurrentVersion({ service: connection.workflowService, namespace: server.namespace, worker: version, identity: `fbb --local (pid ${process.pid})` });
+    const [worker] = await Promise.all([
+      Worker.create({
+        connection,
+        namespace: server.namespace,
+        taskQueue: config.temporal.taskQueue,
+        workflowBundle: { code },
+        // In this process, with the file lock in BACKUP_DIR: other processes' runs see this one, and the lock dies with it.
+        activities: createActivities({ config, local: true }),
+        shutdownGraceTime: '1s',
+        shutdownForceTime: '30s',
+        ...workerTracing(tracingFor(config), { database: config.database.database }),
+        ...deploymentOptions(version),
+      }),
+      routing,
+    ]);
     client = new Client({ connection: await Connection.connect({ address: server.address }), namespace: server.namespace, interceptors: clientInterceptors(tracingFor(config)) });
     const running = worker.run();
     const workerFailed = running.then(

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Runtime } from '@temporalio/worker';
 import { Option, type Command } from 'commander';
 import type { Config } from '../../config';
-import { startLocalWorker, type LocalWorker } from '../../localWorker';
+import { describeVersion, startLocalWorker, type LocalWorker } from '../../localWorker';
 import { startHealthServer, type HealthServer } from '../../observability/health';
 import { createLogger } from '../../observability/logger';
 import { runtimeOptions } from '../../observability/runtime';
@@ -177,6 +177,7 @@ async function serve(ctx: CommandContext, config: Config, at: { cli: string; ip:
           ['  Temporal', `${config.temporal.address} (namespace ${config.temporal.namespace}; pid ${server.pid})`],
           ['  Web UI', server.uiUrl ?? 'none'],
           ['  worker', `in this process (pid ${process.pid}), task queue ${config.temporal.taskQueue}${health ? `, health http://${config.worker.healthAddress}/healthz` : ''}`],
+          ['  version', describeVersion(worker)],
           ['  database', `${config.database.user}@${config.database.host}:${config.database.port}/${config.database.database} (check it with "fbb doctor")`],
           ['  backups', config.backup.dir + (config.s3 ? `, then s3://${config.s3.bucket}/${config.s3.prefix}` : '')],
           ['  schedules', `${[...applied.created.map((s) => `${s} (created)`), ...applied.updated.map((s) => `${s} (updated)`)].join(', ')}; in ${config.schedules.timezone}`],

@@ -14,7 +14,7 @@ import { withClientTools } from '../clientTools';
 import { requireAgeBinary } from '../encryption';
 import { sendNotification } from '../notify';
 import { every } from '../stream';
-import { archiveCompleted, archivePartial, noProgress, type ArchiveProgress } from './archiver';
+import { archiveCompleted, archivePartial, archiveSpool, noProgress, type ArchiveProgress } from './archiver';
 import { startReceiver, type Receiver } from './receiver';
 import { ensureSlot, identifySystem, slotPosition, type SlotPosition } from './server';
 import { removeTemporaries, type WalTarget } from './store';
@@ -84,22 +84,26 @@ export async function archiveWalSession(config: Config, input: { session_seconds
   // On a timer, not per pass: a pass that gzips several segments on a busy machine must not look like a dead worker.
   const stopBeating = every(2_000, beat);
   let receiver: Receiver | undefined;
+  let ended: WalSessionResult['ended'] | undefined;
   try {
     await removeTemporaries(target);
-    // What pg_receivewal wrote before an earlier attempt died is archived before it starts again.
-    await archiveCompleted(target, spool, state.progress, signal);
+    // What pg_receivewal wrote before an earlier attempt died (its partial segment too) is archived before it starts again.
+    await archiveSpool(target, spool, state.progress, null, signal);
     receiver = startReceiver({ binDir: tools.pgBinDir!, db: config.database, slot, spoolDir: spool });
-    return await runSession({ config, ctx, signal, receiver, target, spool, state, sessionSeconds: input.session_seconds });
+    ended = await runSession({ config, ctx, signal, receiver, target, spool, state, sessionSeconds: input.session_seconds });
   } finally {
     stopBeating();
-    await receiver?.stop(2_000);
+    // However the session ends (time up, stopped, server gone, a failure), pg_receivewal flushes and
+    // stops, then everything it received, the partial segment included, is archived before it returns.
+    if (receiver) await receiver.stop(10_000).then(() => finalCopy({ config, ctx, target, spool, state, failed: ended === undefined }));
     s3Client?.destroy();
     own.release();
   }
+  return { ...state, ended: ended! };
 }
 
 /** The session's loop: archive, sample, copy the partial segment, until pg_receivewal ends, the time is up or the session is stopped. */
-async function runSession(options: { config: Config; ctx: Context; signal: AbortSignal; receiver: Receiver; target: WalTarget; spool: string; state: WalHeartbeat; sessionSeconds: number }): Promise<WalSessionResult> {
+async function runSession(options: { config: Config; ctx: Context; signal: AbortSignal; receiver: Receiver; target: WalTarget; spool: string; state: WalHeartbeat; sessionSeconds: number }): Promise<WalSessionResult['ended']> {
   const { config, ctx, signal, receiver, target, spool, state } = options;
   const wal = walConfig(config);
   const slot = state.slot;
@@ -125,15 +129,36 @@ async function runSession(options: { config: Config; ctx: Context; signal: Abort
   }
   if (exited) {
     const { exitCode, signal: killedBy, lastLines } = await receiver.exited;
-    await archiveCompleted(target, spool, state.progress).catch(() => undefined);
     throw receiverFailure(config, slot, exitCode, killedBy, lastLines);
   }
-  // Stopped or time is up: pg_receivewal flushes and ends, then what it wrote is archived.
-  await receiver.stop();
-  await archiveCompleted(target, spool, state.progress);
-  await copyPartial(config, target, spool, state);
-  ctx.heartbeat(state);
-  return { ...state, ended: ctx.cancellationSignal.aborted ? 'stopped' : 'session_ended' };
+  return ctx.cancellationSignal.aborted ? 'stopped' : 'session_ended';
+}
+
+/**
+ * Archives what pg_receivewal left in the spool once it stopped: the completed files, then the partial
+ * segment. The slot's position is read first when the server still answers (so the heartbeat's
+ * archived_lsn moves); when it does not (crashed, unreachable), the copy is made anyway. After a
+ * failure, a failing copy is logged and the session's own error is what the activity reports.
+ */
+async function finalCopy(options: { config: Config; ctx: Context; target: WalTarget; spool: string; state: WalHeartbeat; failed: boolean }): Promise<void> {
+  const { config, ctx, target, spool, state } = options;
+  const reachable = await sample(config, state).then(
+    () => true,
+    () => false,
+  );
+  const flushed = reachable ? (state.position?.slot_restart_lsn ?? null) : null;
+  try {
+    if (reachable && flushed !== null && flushed === state.progress.archived_lsn) {
+      await archiveCompleted(target, spool, state.progress);
+      state.progress.archived_at = new Date().toISOString();
+    } else {
+      await archiveSpool(target, spool, state.progress, flushed);
+    }
+    ctx.heartbeat(state);
+  } catch (err) {
+    if (!options.failed) throw err;
+    ctx.log.warn('the spool could not be archived as the session ended; the next session archives it first', { error: (err as Error).message });
+  }
 }
 
 const sessions = new Map<string, { abort: AbortController; done: Promise<void> }>();

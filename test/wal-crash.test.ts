@@ -1,7 +1,8 @@
 // The WAL archive when the database server crashes: every commit the server acknowledged after
 // pg_receivewal flushed it (a synchronous standby here, so an acknowledged commit is in the spool) is
 // in the archive's partial segment, although the periodic partial copy (60 s) never ran; and a
-// session that starts on a spool whose partial segment was not archived archives it first.
+// session that starts on a spool whose partial segment was not archived archives it first, and so
+// does an attempt that cannot reach the server, for the spool its earlier attempt's heartbeat names.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,12 +24,13 @@ let cluster: PgCluster;
 let config: Config;
 let local: string;
 let relative: string;
+let sysid: string;
 /** The transaction id of the last commit the server acknowledged before it crashed. */
 let lastXid: string;
 
 const quiet = () => undefined;
 /** An activity environment for one session, cancellable. */
-const activityEnv = () => new MockActivityEnvironment({ attempt: 1 }, { logger: { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet } });
+const activityEnv = (info: { attempt?: number; heartbeatDetails?: unknown } = {}) => new MockActivityEnvironment({ attempt: 1, ...info }, { logger: { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet } });
 
 /** Runs pg_ctl on the cluster as its server user. */
 function pgCtl(args: string[]) {
@@ -36,6 +38,11 @@ function pgCtl(args: string[]) {
   const all = ['-D', cluster.dataDir, ...args];
   return process.getuid?.() === 0 ? execa('runuser', ['-u', 'postgres', '--', bin, ...all]) : execa(bin, all);
 }
+
+/** Removes the stored partial copies of the local archive, as if the session before had died with its worker before its final copy. */
+const removeLocalPartials = () => {
+  for (const stored of localPartials()) for (const f of [stored, checksumName(stored)]) fs.rmSync(path.join(local, f));
+};
 
 /** The stored partial segments of the local archive. */
 const localPartials = () => (fs.existsSync(local) ? fs.readdirSync(local).filter((f) => f.endsWith('.partial.gz')) : []);
@@ -65,7 +72,8 @@ async function expectArchivedCommit(xid: string): Promise<void> {
 beforeAll(async () => {
   cluster = await startPgCluster({ settings: ['fsync=on', 'synchronous_commit=on'] });
   config = walConfigFor(cluster, { partialSeconds: 60 });
-  relative = walDir(await systemIdentifier(cluster));
+  sysid = await systemIdentifier(cluster);
+  relative = walDir(sysid);
   local = path.join(config.backup.dir, relative);
   await sql(cluster, 'CREATE TABLE crash_load (id serial PRIMARY KEY, note text)');
 });
@@ -112,8 +120,7 @@ describe('the WAL archive when the server crashes', () => {
   });
 
   it('a session that starts on a spool whose partial segment is not archived (its worker was killed) archives it before streaming', async () => {
-    // As if the session before had died with its worker before its final copy: the partial copy is gone from the archive.
-    for (const stored of localPartials()) for (const f of [stored, checksumName(stored)]) fs.rmSync(path.join(local, f));
+    removeLocalPartials();
     await pgCtl(['-w', '-t', '60', '-l', path.join(path.dirname(cluster.dataDir), 'server.log'), 'restart']);
     await sql(cluster, "ALTER SYSTEM SET synchronous_standby_names = ''");
     await sql(cluster, 'SELECT pg_reload_conf()');
@@ -125,5 +132,20 @@ describe('the WAL archive when the server crashes', () => {
     env.cancel();
     const result = (await session) as WalSessionResult;
     expect(result.ended).toBe('stopped');
+  });
+
+  it('an attempt that cannot reach the server archives what the attempt before it (killed with its worker) left in the spool, named by its heartbeat', async () => {
+    await pgCtl(['-m', 'immediate', '-w', 'stop']);
+    removeLocalPartials();
+    const earlier = { system_identifier: sysid, slot: 'fbb_postgres', progress: {}, position: null, sampled_at: null, lag_notified: false };
+    const failure = await activityEnv({ attempt: 2, heartbeatDetails: earlier })
+      .run(archiveWalSession, config, { session_seconds: 600 })
+      .then(
+        () => undefined,
+        (err: unknown) => err as Error,
+      );
+    expect(failure?.message).toMatch(/ECONNREFUSED/);
+    await expectArchivedCommit(lastXid);
+    await pgCtl(['-w', '-t', '60', '-l', path.join(path.dirname(cluster.dataDir), 'server.log'), 'restart']);
   });
 });

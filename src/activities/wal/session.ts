@@ -87,12 +87,15 @@ export async function archiveWalSession(config: Config, input: { session_seconds
     receiver = startReceiver({ binDir: tools.pgBinDir!, db: config.database, slot, spoolDir: spool });
     ended = await runSession({ config, ctx, signal, receiver, target, spool, state, sessionSeconds: input.session_seconds });
   } finally {
-    stopBeating();
-    // However the session ends (time up, stopped, server gone, a failure), pg_receivewal flushes and
-    // stops, then everything it received, the partial segment included, is archived before it returns.
-    if (receiver) await receiver.stop(10_000).then(() => finalCopy({ config, ctx, target, spool, state, failed: ended === undefined }));
-    s3Client?.destroy();
-    own.release();
+    try {
+      // However the session ends (time up, stopped, server gone, a failure), pg_receivewal flushes and
+      // stops, then everything it received, the partial segment included, is archived before it returns.
+      if (receiver) await receiver.stop(10_000).then(() => finalCopy({ config, ctx, target, spool, state, failed: ended === undefined }));
+    } finally {
+      stopBeating();
+      s3Client?.destroy();
+      own.release();
+    }
   }
   return { ...state, ended: ended! };
 }

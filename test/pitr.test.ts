@@ -227,9 +227,12 @@ describe('fbb restore --to-time T --target-dir DIR', () => {
     const partialCopies = async () => fs.readdirSync(setup.archive.dir).filter((f) => f.endsWith('.partial.gz')).map((f) => fs.statSync(path.join(setup.archive.dir, f)).mtimeMs);
     await eventually('a partial copy written after the load began', partialCopies, (times) => times.some((t) => t > firstAckedAt + 2_000), 60_000);
     await crashAndDeleteDataDir(setup.cluster);
+    const crashedAt = Date.now();
     stop = true;
     await load;
     await writer.end().catch(() => undefined);
+    // As the session fails, the archive copies the partial segment pg_receivewal holds: the restore starts once it is there.
+    await eventually('the partial copy made after the crash', partialCopies, (times) => times.some((t) => t > crashedAt), 60_000);
 
     const target = path.join(tempDir('pitr-latest'), 'restored');
     const result = await runner.execute(restoreToTime, { args: [{ to_time: 'latest', target_dir: target }], workflowId: id('pitr-latest') });

@@ -3,7 +3,7 @@
 // the spool; the newest partial segment is copied as <segment>.partial.gz when it is due.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { bigIntToLsn, lsnToBigInt, parseSpoolName, segmentNumber, segmentOfLsn, storedName, WAL_SEGMENT_BYTES, type WalFileName } from '../../wal/layout';
+import { bigIntToLsn, lsnToBigInt, parseSpoolName, parseStoredName, segmentNumber, segmentOfLsn, storedName, WAL_SEGMENT_BYTES, type WalFileName } from '../../wal/layout';
 import { removeStored, storeLocal, uploadStored, type WalTarget } from './store';
 
 /** What the archive holds so far; carried in heartbeats from attempt to attempt. */
@@ -76,6 +76,9 @@ export async function archivePartial(target: WalTarget, spoolDir: string, progre
   const { partial } = await readSpool(spoolDir);
   if (partial === undefined) return false;
   const encrypted = target.recipients.length > 0;
+  // A spool this worker left long ago may hold a partial the archive has gone past (another worker
+  // archived its segment whole, or a later one): copying it would put an older file beside newer ones.
+  if (await archiveIsPast(target, partial)) return false;
   let stored;
   try {
     stored = await storeLocal(target, spoolFile(spoolDir, partial), storedName(partial, encrypted), { reuse: false, signal });
@@ -85,9 +88,11 @@ export async function archivePartial(target: WalTarget, spoolDir: string, progre
     throw err;
   }
   await uploadStored(target, stored, signal);
-  const previous = progress.partial_segment;
-  if (previous !== null && previous !== partial.name) {
-    const old = { kind: 'partial' as const, name: previous, timeline: partial.timeline };
+  // Only the newest partial copy is kept: the one this progress names and any other older one stored (an earlier attempt's).
+  const older = new Set((await storedPartials(target)).filter((f) => f.name < partial.name).map((f) => f.name));
+  if (progress.partial_segment !== null && progress.partial_segment !== partial.name) older.add(progress.partial_segment);
+  for (const name of older) {
+    const old = { kind: 'partial' as const, name, timeline: partial.timeline };
     await removeStored(target, [storedName(old, false), storedName(old, true)]);
   }
   const now = new Date().toISOString();
@@ -99,6 +104,33 @@ export async function archivePartial(target: WalTarget, spoolDir: string, progre
   }
   progress.archived_at = now;
   return true;
+}
+
+/**
+ * Archives everything in the spool: the completed files, then the newest partial segment. What a
+ * session does as it ends, however it ends, and what the next one does first, so WAL pg_receivewal
+ * received is in the archive even when the server is gone (`flushedLsn`: see archivePartial; null
+ * when the server could not be asked).
+ */
+export async function archiveSpool(target: WalTarget, spoolDir: string, progress: ArchiveProgress, flushedLsn: string | null, signal?: AbortSignal): Promise<void> {
+  await archiveCompleted(target, spoolDir, progress, signal);
+  await archivePartial(target, spoolDir, progress, flushedLsn, signal);
+}
+
+/** The partial segments stored in the local folder. */
+async function storedPartials(target: WalTarget): Promise<WalFileName[]> {
+  const names = await fs.readdir(target.localDir).catch(() => [] as string[]);
+  return names.map(parseStoredName).filter((f): f is WalFileName & { encrypted: boolean } => f?.kind === 'partial');
+}
+
+/** True when the archive holds `partial`'s segment whole, or a segment or partial copy after it. */
+async function archiveIsPast(target: WalTarget, partial: WalFileName): Promise<boolean> {
+  const names = await fs.readdir(target.localDir).catch(() => [] as string[]);
+  return names.some((stored) => {
+    const file = parseStoredName(stored);
+    if (file === undefined || file.kind === 'history') return false;
+    return file.kind === 'segment' ? file.name >= partial.name : file.name > partial.name;
+  });
 }
 
 function lsnBefore(a: string, b: string | bigint): boolean {

@@ -8,16 +8,16 @@ import type { Config } from '../../config';
 import { walConfig } from '../../config';
 import { ErrorType, permanent, transient } from '../../errors';
 import { createS3Client } from '../../storage/s3Client';
-import { defaultSlotName, walDir } from '../../wal/layout';
+import { defaultSlotName } from '../../wal/layout';
 import { archiveLag } from '../../wal/status';
 import { withClientTools } from '../clientTools';
 import { requireAgeBinary } from '../encryption';
 import { sendNotification } from '../notify';
 import { every } from '../stream';
-import { archiveCompleted, archivePartial, noProgress, type ArchiveProgress } from './archiver';
+import { archiveCompleted, archivePartial, archiveSpool, noProgress, readSpool, type ArchiveProgress } from './archiver';
 import { startReceiver, type Receiver } from './receiver';
 import { ensureSlot, identifySystem, slotPosition, type SlotPosition } from './server';
-import { removeTemporaries, type WalTarget } from './store';
+import { removeTemporaries, walTarget, type WalTarget } from './store';
 
 /** What the archiving activity heartbeats, and returns at the end of a session. */
 export interface WalHeartbeat {
@@ -46,7 +46,8 @@ export async function archiveWalSession(config: Config, input: { session_seconds
   const ctx = Context.current();
   const wal = walConfig(config);
   const slot = walSlot(config);
-  const identity = await identifySystem(config.database).catch((err: unknown) => {
+  const identity = await identifySystem(config.database).catch(async (err: unknown) => {
+    await archiveUnreachable(config, ctx).catch((e: unknown) => ctx.log.warn('the spool an earlier attempt left could not be archived', { error: (e as Error).message }));
     throw prerequisiteFailure(err, config);
   });
   await ensureSlot(config.database, slot).catch((err: unknown) => {
@@ -57,19 +58,13 @@ export async function archiveWalSession(config: Config, input: { session_seconds
   refuseLostSlot(config, slot, await slotPosition(config.database, slot));
   const tools = await withClientTools(config, config.database.maintenanceDatabase);
   if (config.backup.ageRecipients.length > 0) await requireAgeBinary('the WAL archive');
-  const relativeDir = walDir(identity.system_identifier);
   const spool = path.join(wal.spoolDir, identity.system_identifier);
   await fs.mkdir(spool, { recursive: true });
   // An attempt the server gave up on (heartbeat timeout) may still run in this process: it stops first.
   const own = await takeOver(spool);
   const signal = AbortSignal.any([ctx.cancellationSignal, own.abort.signal]);
   const s3Client = config.s3 === undefined ? undefined : createS3Client(config.s3);
-  const target: WalTarget = {
-    localDir: path.join(config.backup.dir, relativeDir),
-    relativeDir,
-    recipients: config.backup.ageRecipients,
-    s3: s3Client === undefined ? undefined : { client: s3Client, config: config.s3! },
-  };
+  const target = walTarget(config, identity.system_identifier, s3Client);
   const earlier = ctx.info.heartbeatDetails as WalHeartbeat | undefined;
   const state: WalHeartbeat = {
     system_identifier: identity.system_identifier,
@@ -84,22 +79,29 @@ export async function archiveWalSession(config: Config, input: { session_seconds
   // On a timer, not per pass: a pass that gzips several segments on a busy machine must not look like a dead worker.
   const stopBeating = every(2_000, beat);
   let receiver: Receiver | undefined;
+  let ended: WalSessionResult['ended'] | undefined;
   try {
     await removeTemporaries(target);
-    // What pg_receivewal wrote before an earlier attempt died is archived before it starts again.
-    await archiveCompleted(target, spool, state.progress, signal);
+    // What pg_receivewal wrote before an earlier attempt died (its partial segment too) is archived before it starts again.
+    await archiveSpool(target, spool, state.progress, null, signal);
     receiver = startReceiver({ binDir: tools.pgBinDir!, db: config.database, slot, spoolDir: spool });
-    return await runSession({ config, ctx, signal, receiver, target, spool, state, sessionSeconds: input.session_seconds });
+    ended = await runSession({ config, ctx, signal, receiver, target, spool, state, sessionSeconds: input.session_seconds });
   } finally {
-    stopBeating();
-    await receiver?.stop(2_000);
-    s3Client?.destroy();
-    own.release();
+    try {
+      // However the session ends (time up, stopped, server gone, a failure), pg_receivewal flushes and
+      // stops, then everything it received, the partial segment included, is archived before it returns.
+      if (receiver) await receiver.stop(10_000).then(() => finalCopy({ config, ctx, target, spool, state, failed: ended === undefined }));
+    } finally {
+      stopBeating();
+      s3Client?.destroy();
+      own.release();
+    }
   }
+  return { ...state, ended: ended! };
 }
 
 /** The session's loop: archive, sample, copy the partial segment, until pg_receivewal ends, the time is up or the session is stopped. */
-async function runSession(options: { config: Config; ctx: Context; signal: AbortSignal; receiver: Receiver; target: WalTarget; spool: string; state: WalHeartbeat; sessionSeconds: number }): Promise<WalSessionResult> {
+async function runSession(options: { config: Config; ctx: Context; signal: AbortSignal; receiver: Receiver; target: WalTarget; spool: string; state: WalHeartbeat; sessionSeconds: number }): Promise<WalSessionResult['ended']> {
   const { config, ctx, signal, receiver, target, spool, state } = options;
   const wal = walConfig(config);
   const slot = state.slot;
@@ -125,15 +127,61 @@ async function runSession(options: { config: Config; ctx: Context; signal: Abort
   }
   if (exited) {
     const { exitCode, signal: killedBy, lastLines } = await receiver.exited;
-    await archiveCompleted(target, spool, state.progress).catch(() => undefined);
     throw receiverFailure(config, slot, exitCode, killedBy, lastLines);
   }
-  // Stopped or time is up: pg_receivewal flushes and ends, then what it wrote is archived.
-  await receiver.stop();
-  await archiveCompleted(target, spool, state.progress);
-  await copyPartial(config, target, spool, state);
-  ctx.heartbeat(state);
-  return { ...state, ended: ctx.cancellationSignal.aborted ? 'stopped' : 'session_ended' };
+  return ctx.cancellationSignal.aborted ? 'stopped' : 'session_ended';
+}
+
+/**
+ * Archives what pg_receivewal left in the spool once it stopped: the completed files, then the partial
+ * segment. The slot's position is read first when the server still answers (so the heartbeat's
+ * archived_lsn moves); when it does not (crashed, unreachable), the copy is made anyway. After a
+ * failure, a failing copy is logged and the session's own error is what the activity reports.
+ */
+async function finalCopy(options: { config: Config; ctx: Context; target: WalTarget; spool: string; state: WalHeartbeat; failed: boolean }): Promise<void> {
+  const { config, ctx, target, spool, state } = options;
+  const reachable = await sample(config, state).then(
+    () => true,
+    () => false,
+  );
+  const flushed = reachable ? (state.position?.slot_restart_lsn ?? null) : null;
+  try {
+    if (reachable && flushed !== null && flushed === state.progress.archived_lsn) {
+      await archiveCompleted(target, spool, state.progress);
+      state.progress.archived_at = new Date().toISOString();
+    } else {
+      await archiveSpool(target, spool, state.progress, flushed);
+    }
+    ctx.heartbeat(state);
+  } catch (err) {
+    if (!options.failed) throw err;
+    ctx.log.warn('the spool could not be archived as the session ended; the next session archives it first', { error: (err as Error).message });
+  }
+}
+
+/**
+ * The server does not answer, so the session cannot start: what an earlier attempt of it left in this
+ * worker's spool (killed before its final copy) is archived now, the server being named by that
+ * attempt's heartbeat, rather than when the server is back (perhaps never).
+ */
+async function archiveUnreachable(config: Config, ctx: Context): Promise<void> {
+  const earlier = ctx.info.heartbeatDetails as WalHeartbeat | undefined;
+  if (earlier?.system_identifier === undefined) return;
+  const spool = path.join(walConfig(config).spoolDir, earlier.system_identifier);
+  const left = await readSpool(spool);
+  if (left.completed.length === 0 && left.partial === undefined) return;
+  const own = await takeOver(spool);
+  const s3Client = config.s3 === undefined ? undefined : createS3Client(config.s3);
+  try {
+    const target = walTarget(config, earlier.system_identifier, s3Client);
+    const progress = { ...noProgress(), ...earlier.progress, files_archived: 0 };
+    await removeTemporaries(target);
+    await archiveSpool(target, spool, progress, null);
+    ctx.heartbeat({ ...earlier, progress });
+  } finally {
+    s3Client?.destroy();
+    own.release();
+  }
 }
 
 const sessions = new Map<string, { abort: AbortController; done: Promise<void> }>();

@@ -7,10 +7,10 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { S3Config } from '../../config';
+import type { Config, S3Config } from '../../config';
 import { ErrorType, permanent, transient } from '../../errors';
 import { isNotFound, s3Key } from '../../storage/s3Store';
-import { checksumName, checksumText } from '../../wal/layout';
+import { checksumName, checksumText, walDir } from '../../wal/layout';
 import { encryptor } from '../encryption';
 import { isDiskError } from '../failures';
 import { fsyncDir, HashCounter, sha256File, writeFileAtomic } from '../stream';
@@ -23,6 +23,17 @@ export interface WalTarget {
   relativeDir: string;
   recipients: string[];
   s3: { client: S3Client; config: S3Config } | undefined;
+}
+
+/** The archive of the server `systemIdentifier` under `config`'s BACKUP_DIR (and S3 through `s3Client`, when configured). */
+export function walTarget(config: Config, systemIdentifier: string, s3Client: S3Client | undefined): WalTarget {
+  const relativeDir = walDir(systemIdentifier);
+  return {
+    localDir: path.join(config.backup.dir, relativeDir),
+    relativeDir,
+    recipients: config.backup.ageRecipients,
+    s3: s3Client === undefined || config.s3 === undefined ? undefined : { client: s3Client, config: config.s3 },
+  };
 }
 
 /** A file as stored: its name in the folder, size and SHA-256. */

@@ -1,9 +1,13 @@
 import path from 'node:path';
-import { parse as parseConnectionString } from 'pg-connection-string';
 import { durationMs } from './backup/duration';
 import type { BackupFormat } from './backup/naming';
 import type { RetentionPolicy } from './backup/retention';
+import { databaseFrom, redactDatabaseUrl, redactUrl, verifyServerFrom } from './configUrls';
 import { SECRET_SETTINGS, settings, type Parsed, type Setting, type Settings } from './settings';
+import type { VersioningConfig, VerifyConfig, WalConfig } from './subsystemConfig';
+
+export { redactConfig, redactDatabaseUrl, redactUrl } from './configUrls';
+export { walConfig, type VersioningConfig, type VerifyConfig, type WalConfig } from './subsystemConfig';
 
 /** Where the database is; the password never leaves this object except through a child's environment. */
 export interface DatabaseConfig {
@@ -57,34 +61,6 @@ export interface WorkerConfig {
   activityTuning?: { heartbeat_timeout_seconds: number | null; retry_interval_seconds: number | null; worker_lost_seconds?: number | null };
   /** Worker Versioning (src/workerVersion.ts); unset = on, with the defaults. */
   versioning?: VersioningConfig;
-}
-
-/** Which version of the worker deployment a worker is, and what it does about the deployment's current version. */
-export interface VersioningConfig {
-  /** false: an unversioned worker (WORKER_VERSIONING=false). */
-  enabled: boolean;
-  deploymentName: string;
-  /** undefined: the package version and the workflow bundle's hash. */
-  buildId: string | undefined;
-  /** undefined: `if_none` for a worker, `always` for `fbb up`, the demo and --local. */
-  setCurrent: 'if_none' | 'always' | 'never' | undefined;
-}
-
-/**
- * Where scratch databases are made (verification, drills, a partial restore's copy of the backup):
- * VERIFY_TARGET. `worker`: a PostgreSQL of the source's major that the worker runs in `serverDir`;
- * `source`: the database server itself; `server`: a server the user runs (its URL only in the environment).
- */
-export interface VerifyConfig {
-  target: 'worker' | 'source' | 'server';
-  /** The user's verification server (target `server`); its password never leaves this object except through a child's environment. */
-  server?: DatabaseConfig;
-  /** Where the worker's own servers live (one data directory per PostgreSQL major). */
-  serverDir: string;
-  /** How long the worker's server runs unused before it is stopped. */
-  idleMs: number;
-  /** `source`: a verification server lacking an extension the backup needs falls back to the source; `none`: a VerifyServerLacksExtensions. */
-  fallback: 'none' | 'source';
 }
 
 /** Everything the worker, activities and CLI read from the environment, parsed once. */
@@ -142,23 +118,6 @@ export interface Config {
   wal?: WalConfig;
   /** Where scratch databases are made; absent (a config built by hand, as tests do): on the source, as VERIFY_TARGET=source. */
   verify?: VerifyConfig;
-}
-
-/** The continuous WAL archive's settings. */
-export interface WalConfig {
-  /** WAL_SLOT_NAME; undefined = fbb_<database>. */
-  slotName: string | undefined;
-  /** How often, at least, the newest partial segment is copied to the archive. */
-  partialUploadSeconds: number;
-  /** Archiving that falls further behind than this is notified. */
-  maxLagSeconds: number;
-  /** Where pg_receivewal writes on the worker (WAL_SPOOL_DIR); default <BACKUP_DIR>/.wal-spool. */
-  spoolDir: string;
-}
-
-/** The WAL archive's settings of `config`, with the defaults for a config that has none. */
-export function walConfig(config: Pick<Config, 'wal' | 'backup'>): WalConfig {
-  return config.wal ?? { slotName: undefined, partialUploadSeconds: 30, maxLagSeconds: 300, spoolDir: path.join(config.backup.dir, '.wal-spool') };
 }
 
 /** Thrown when the environment holds a setting we cannot use; lists every problem at once. */
@@ -316,77 +275,7 @@ export function defaultVerifyServerDir(env: NodeJS.ProcessEnv = process.env): st
   return path.join(state, 'family-brain-backup', 'verify-server');
 }
 
-function databaseFrom(p: Parsed): DatabaseConfig {
-  if (p.DATABASE_URL !== undefined) {
-    // sslmode is read here, as libpq means it; pg-connection-string would warn that it reads it differently.
-    const sslmode = /[?&]sslmode=([^&]*)/.exec(p.DATABASE_URL)?.[1];
-    const url = parseConnectionString(p.DATABASE_URL.replace(/([?&])sslmode=[^&]*&?/, '$1').replace(/[?&]$/, ''));
-    const port = url.port ? Number(url.port) : 5432;
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`port "${url.port}" is not a number from 1 to 65535`);
-    return {
-      host: url.host || 'localhost',
-      port,
-      user: url.user || p.PGUSER || 'postgres',
-      password: url.password || p.PGPASSWORD,
-      database: url.database || 'family_brain',
-      sslmode: sslmode ?? p.PGSSLMODE,
-      maintenanceDatabase: p.PG_MAINTENANCE_DB,
-    };
-  }
-  return {
-    host: p.PGHOST,
-    port: p.PGPORT,
-    user: p.PGUSER,
-    password: p.PGPASSWORD,
-    database: p.PGDATABASE,
-    sslmode: p.PGSSLMODE,
-    maintenanceDatabase: p.PG_MAINTENANCE_DB,
-  };
-}
-
-/** The user's verification server from its URL: its own user and password only (never PGUSER/PGPASSWORD of the source), database `postgres` unless named. */
-function verifyServerFrom(raw: string): DatabaseConfig {
-  const sslmode = /[?&]sslmode=([^&]*)/.exec(raw)?.[1];
-  const url = parseConnectionString(raw.replace(/([?&])sslmode=[^&]*&?/, '$1').replace(/[?&]$/, ''));
-  const port = url.port ? Number(url.port) : 5432;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`port "${url.port}" is not a number from 1 to 65535`);
-  const database = url.database || 'postgres';
-  return { host: url.host || 'localhost', port, user: url.user || 'postgres', password: url.password || undefined, database, sslmode, maintenanceDatabase: database };
-}
-
 function normalisePrefix(prefix: string): string {
   const trimmed = prefix.replace(/^\/+/, '');
   return trimmed === '' || trimmed.endsWith('/') ? trimmed : `${trimmed}/`;
-}
-
-/** Replaces the password in a scheme://user:password@host URL with ***. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:).*@/i, '$1***@');
-}
-
-/**
- * DATABASE_URL as it may be shown: redactUrl for a scheme://user:password@host URL; any other
- * value may hold a password anywhere (postgres:user:pw@host, key=value pairs), so it is not shown
- * unless it has no ":", "@" or "=" to hide one behind.
- */
-export function redactDatabaseUrl(url: string): string {
-  if (url.includes('://') || !/[:@=]/.test(url)) return redactUrl(url);
-  return '<not shown: not a postgres://user:password@host URL, so a password in it cannot be told apart>';
-}
-
-/** The config as it may be printed or logged: no password, no credentials. */
-export function redactConfig(config: Config, env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
-  return {
-    ...config,
-    database: { ...config.database, password: config.database.password === undefined ? undefined : '***' },
-    temporal: { ...config.temporal, apiKey: config.temporal.apiKey === undefined ? undefined : '***' },
-    ...(config.verify?.server === undefined ? {} : { verify: { ...config.verify, server: { ...config.verify.server, password: config.verify.server.password === undefined ? undefined : '***' } } }),
-    // A webhook URL often carries its token in the path or query: only the host is shown.
-    notify: { ...config.notify, webhookUrls: config.notify.webhookUrls.map((u) => `${new URL(u).host} (rest not shown)`) },
-    ...(config.tracing === undefined ? {} : { tracing: { endpoint: redactUrl(config.tracing.endpoint) } }),
-    s3:
-      config.s3 === undefined
-        ? undefined
-        : { ...config.s3, credentials: env.AWS_ACCESS_KEY_ID ? 'AWS_ACCESS_KEY_ID=*** (environment)' : 'AWS SDK default chain' },
-  };
 }

@@ -1,0 +1,49 @@
+// The settings of the parts beside dumps and restores: Worker Versioning, the verification server
+// and the continuous WAL archive (read by loadConfig in config.ts, which re-exports these).
+import path from 'node:path';
+import type { Config, DatabaseConfig } from './config';
+
+/** Which version of the worker deployment a worker is, and what it does about the deployment's current version. */
+export interface VersioningConfig {
+  /** false: an unversioned worker (WORKER_VERSIONING=false). */
+  enabled: boolean;
+  deploymentName: string;
+  /** undefined: the package version and the workflow bundle's hash. */
+  buildId: string | undefined;
+  /** undefined: `if_none` for a worker, `always` for `fbb up`, the demo and --local. */
+  setCurrent: 'if_none' | 'always' | 'never' | undefined;
+}
+
+/**
+ * Where scratch databases are made (verification, drills, a partial restore's copy of the backup):
+ * VERIFY_TARGET. `worker`: a PostgreSQL of the source's major that the worker runs in `serverDir`;
+ * `source`: the database server itself; `server`: a server the user runs (its URL only in the environment).
+ */
+export interface VerifyConfig {
+  target: 'worker' | 'source' | 'server';
+  /** The user's verification server (target `server`); its password never leaves this object except through a child's environment. */
+  server?: DatabaseConfig;
+  /** Where the worker's own servers live (one data directory per PostgreSQL major). */
+  serverDir: string;
+  /** How long the worker's server runs unused before it is stopped. */
+  idleMs: number;
+  /** `source`: a verification server lacking an extension the backup needs falls back to the source; `none`: a VerifyServerLacksExtensions. */
+  fallback: 'none' | 'source';
+}
+
+/** The continuous WAL archive's settings. */
+export interface WalConfig {
+  /** WAL_SLOT_NAME; undefined = fbb_<database>. */
+  slotName: string | undefined;
+  /** How often, at least, the newest partial segment is copied to the archive. */
+  partialUploadSeconds: number;
+  /** Archiving that falls further behind than this is notified. */
+  maxLagSeconds: number;
+  /** Where pg_receivewal writes on the worker (WAL_SPOOL_DIR); default <BACKUP_DIR>/.wal-spool. */
+  spoolDir: string;
+}
+
+/** The WAL archive's settings of `config`, with the defaults for a config that has none. */
+export function walConfig(config: Pick<Config, 'wal' | 'backup'>): WalConfig {
+  return config.wal ?? { slotName: undefined, partialUploadSeconds: 30, maxLagSeconds: 300, spoolDir: path.join(config.backup.dir, '.wal-spool') };
+}

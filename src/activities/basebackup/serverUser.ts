@@ -7,14 +7,9 @@ import type { Config } from '../../config';
 import { ErrorType, permanent } from '../../errors';
 import { findToolCandidates } from '../clientTools';
 import { installCommand } from '../pgToolChoice';
+import { isRoot } from '../verifyServer/install';
 
-/** True when this process is root, which postgres refuses to run as. */
-export const isRoot = (): boolean => process.getuid?.() === 0;
-
-/** `file args` as the postgres user when we are root (runuser), else as is. */
-export function asServerUser(file: string, args: string[]): [string, string[]] {
-  return isRoot() ? ['runuser', ['-u', 'postgres', '--', file, ...args]] : [file, args];
-}
+export { asServerUser, isRoot } from '../verifyServer/install';
 
 /** Gives the postgres user the directories a restored server runs in, when we are root. */
 export async function handToServerUser(...dirs: string[]): Promise<void> {

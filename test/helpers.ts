@@ -95,6 +95,23 @@ export function userEnvFor(config: Config): Record<string, string> {
   };
 }
 
+/**
+ * A database as the application's role has it: owned by a new LOGIN role without SUPERUSER, CREATEDB
+ * or CREATEROLE (the test cluster's password), `vector` created in it by the superuser, as every
+ * pgvector guide sets it up. Empty otherwise; the caller drops both.
+ */
+export async function createAppOwnedDatabase(label: string): Promise<{ role: string; db: string; password: string }> {
+  const password = testConfig().database.password!;
+  const role = uniqueName(`${label}_role`);
+  const db = uniqueName(`${label}_db`);
+  await withAdmin(async (c) => {
+    await c.query(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '${password}'`);
+    await c.query(`CREATE DATABASE ${db} OWNER ${role}`);
+  });
+  await withAdmin((c) => c.query('CREATE EXTENSION vector'), db);
+  return { role, db, password };
+}
+
 /** Runs `fn` with a superuser client connected to `database` on the shared test cluster. */
 export function withAdmin<T>(fn: (client: pg.Client) => Promise<T>, database = 'postgres'): Promise<T> {
   return withServer(pgInfo, database, fn);

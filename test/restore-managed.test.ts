@@ -13,7 +13,7 @@ import { manifestName } from '../src/backup/manifest';
 import type { Config } from '../src/config';
 import { diffFingerprints } from './compare';
 import { backupDatabase, restoreDatabase } from '../src/workflows';
-import { fingerprint, testConfig, uniqueName, withAdmin, withServer } from './helpers';
+import { createAppOwnedDatabase, fingerprint, testConfig, uniqueName, withAdmin, withServer } from './helpers';
 import { onTemporal, startTestWorker, testClient, type TestWorker } from './temporal';
 
 vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
@@ -40,15 +40,9 @@ async function run<A extends unknown[], R>(config: Config, workflow: (...args: A
 describe('an in-place restore as a role that owns the database but not its extensions, without CREATEDB', () => {
   it('empties what the role owns, skips the extension\'s comment, restores exactly; the pre-restore backup is kept but marked not restore-verified', async () => {
     const admin = testConfig();
-    const role = uniqueName('mng_owner');
-    const db = uniqueName('mng_db');
+    const { role, db } = await createAppOwnedDatabase('mng');
     roles.push(role);
     databases.push(db);
-    await withAdmin(async (c) => {
-      await c.query(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '${admin.database.password}'`);
-      await c.query(`CREATE DATABASE ${db} OWNER ${role}`);
-    });
-    await withAdmin((c) => c.query('CREATE EXTENSION vector'), db);
     const asRole = { host: admin.database.host, port: admin.database.port, user: role, password: admin.database.password! };
     await withServer(asRole, db, async (c) => {
       await c.query('CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL, embedding vector(3))');

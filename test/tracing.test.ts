@@ -11,7 +11,7 @@ import { startTracing } from '../src/observability/tracing';
 import { runBoth, workerOptions } from '../src/worker';
 import { restoreDatabase, statusQuery } from '../src/workflows';
 import { eventually } from './eventually';
-import { captured, createDatabase, dropDatabase, testConfig } from './helpers';
+import { captured, createDatabase, dropDatabase, testConfig, userEnvFor } from './helpers';
 import { onTemporal, quietRuntime, temporalInfo, testClient } from './temporal';
 
 const exporter = new InMemorySpanExporter();
@@ -47,15 +47,10 @@ afterAll(async () => {
 
 /** The environment of a user of this file's worker, with tracing on. */
 const userEnv = () => ({
+  ...userEnvFor(config),
   TEMPORAL_ADDRESS: temporalInfo.address,
   TEMPORAL_NAMESPACE: temporalInfo.namespace,
   TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
-  PGHOST: config.database.host,
-  PGPORT: String(config.database.port),
-  PGUSER: config.database.user,
-  PGPASSWORD: config.database.password,
-  PGDATABASE: database,
-  BACKUP_DIR: config.backup.dir,
   OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
 });
 

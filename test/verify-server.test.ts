@@ -21,7 +21,7 @@ import { loadSampleDatabase } from '../src/sample/fixture';
 import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
 import { backupDatabase, restoreDatabase, restoreDrill, restoreTenant } from '../src/workflows';
 import { diffFingerprints } from './compare';
-import { fingerprint, runActivity, tempDir, testConfig, uniqueName, withAdmin, withServer } from './helpers';
+import { createAppOwnedDatabase, fingerprint, runActivity, tempDir, testConfig, uniqueName, withAdmin, withServer } from './helpers';
 import { onTemporal, startTestWorker, testClient, type TestWorker } from './temporal';
 import { notOf, of, tenantHashes } from './tenantHashes';
 
@@ -50,17 +50,11 @@ let app: { role: string; db: string; config: Config };
 
 beforeAll(async () => {
   const admin = testConfig();
-  const role = uniqueName('vs_app');
-  const db = uniqueName('vs_live');
+  // As every pgvector guide sets it up: the superuser creates the extension, the application's role owns the rest.
+  const { role, db, password } = await createAppOwnedDatabase('vs_app');
   roles.push(role);
   databases.push(db);
-  await withAdmin(async (c) => {
-    await c.query(`CREATE ROLE ${role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '${admin.database.password}'`);
-    await c.query(`CREATE DATABASE ${db} OWNER ${role}`);
-  });
-  // As every pgvector guide sets it up: the superuser creates the extension, the application's role owns the rest.
-  await withAdmin((c) => c.query('CREATE EXTENSION vector'), db);
-  await withServer({ ...admin.database, user: role, password: admin.database.password! }, db, (c) => loadSampleDatabase(c));
+  await withServer({ ...admin.database, user: role, password }, db, (c) => loadSampleDatabase(c));
   const base = testConfig({ database: db });
   app = { role, db, config: onTemporal({ ...base, database: { ...base.database, user: role }, verify: worker }) };
   workers.push(await startTestWorker(app.config));

@@ -61,7 +61,11 @@ export async function ensureCurrentVersion(options: { service: WorkflowService; 
       if (!tried) return { outcome: 'current', previous: first, message: `worker version ${versionName(mine)} is the current version of deployment ${mine.deploymentName}` };
       return { outcome: 'made_current', previous: first, message: `made worker version ${versionName(mine)} the current version of deployment ${mine.deploymentName} (${first ? `it was ${versionName(first)}` : 'it had none'})` };
     }
-    if (worker.setCurrent === 'never' || (worker.setCurrent === 'if_none' && current !== undefined)) return notCurrent(mine, current, namespace);
+    if (worker.setCurrent === 'never' || (worker.setCurrent === 'if_none' && current !== undefined)) {
+      // The rollout command the message gives is refused while this version lacks a queue the current one has.
+      const missing = current ? await queuesMissing(service, namespace, mine, current, deadline) : [];
+      return notCurrent(mine, current, namespace, missing);
+    }
     tried = true;
     try {
       // allowNoPollers: the first version may be made current before the server has seen its pollers.
@@ -80,8 +84,33 @@ export async function ensureCurrentVersion(options: { service: WorkflowService; 
   }
 }
 
+/** The task queues (name/type) a version has been seen polling, as the server lists them. */
+async function queuesOf(service: WorkflowService, namespace: string, version: WorkerDeploymentVersion): Promise<Set<string>> {
+  try {
+    const { workerDeploymentVersionInfo } = await service.describeWorkerDeploymentVersion({ namespace, deploymentVersion: version });
+    return new Set((workerDeploymentVersionInfo?.taskQueueInfos ?? []).map((q) => `${q.name}/${q.type}`));
+  } catch (err) {
+    if ((err as { code?: number }).code === 5) return new Set();
+    throw err;
+  }
+}
+
+/**
+ * Waits (until `deadline`) for `mine` to poll every task queue `current` has: before that the server
+ * refuses to make `mine` current ("missing active task queues"). Returns the queues still missing.
+ */
+async function queuesMissing(service: WorkflowService, namespace: string, mine: WorkerDeploymentVersion, current: WorkerDeploymentVersion, deadline: number): Promise<string[]> {
+  const wanted = await queuesOf(service, namespace, current);
+  for (;;) {
+    const have = await queuesOf(service, namespace, mine);
+    const missing = [...wanted].filter((q) => !have.has(q));
+    if (missing.length === 0 || Date.now() > deadline) return missing;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 /** The routing of a worker whose version stays out of the way: what receives new runs, and how to roll this one out. */
-function notCurrent(mine: WorkerDeploymentVersion, current: WorkerDeploymentVersion | undefined, namespace: string): VersionRouting {
+function notCurrent(mine: WorkerDeploymentVersion, current: WorkerDeploymentVersion | undefined, namespace: string, missing: string[] = []): VersionRouting {
   const now = current
     ? `its current version is ${versionName(current)}, which gets every new run; this worker serves only runs pinned to ${versionName(mine)}`
     : 'it has no current version, so no versioned worker gets new runs';
@@ -90,6 +119,7 @@ function notCurrent(mine: WorkerDeploymentVersion, current: WorkerDeploymentVers
     previous: current,
     message:
       `worker version ${versionName(mine)} is not the current version of deployment ${mine.deploymentName}: ${now}. ` +
+      (missing.length > 0 ? `It does not poll ${missing.map((q) => q.split('/')[0]).join(', ')} yet, which ${versionName(current!)} polls; the server refuses to make it current until it does. ` : '') +
       `To roll it out run "${setCurrentCommand(mine, namespace)}" (or gradually: temporal worker deployment set-ramping-version --deployment-name ${mine.deploymentName} --build-id ${mine.buildId} --percentage 10)`,
   };
 }

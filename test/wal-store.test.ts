@@ -7,10 +7,10 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
-import { archiveCompleted, noProgress } from '../src/activities/wal/archiver';
+import { archiveCompleted, archivePartial, noProgress } from '../src/activities/wal/archiver';
 import { storeLocal, type WalTarget } from '../src/activities/wal/store';
 import { createS3Client } from '../src/storage/s3Client';
-import { checksumName } from '../src/wal/layout';
+import { bigIntToLsn, checksumName, lsnToBigInt, segmentStartLsn } from '../src/wal/layout';
 import { tempDir, testConfig } from './helpers';
 import { s3Objects } from './wal';
 
@@ -68,5 +68,35 @@ describe('the archiver', () => {
     expect(await archiveCompleted(target, spool, noProgress())).toBe(1);
     expect(fs.readdirSync(spool)).toEqual([]);
     expect((await s3Objects(config, 'wal/42/')).keys).toEqual([`${SEGMENT}.gz`, `${SEGMENT}.gz.sha256`]);
+  });
+
+  it('a partial segment left in a spool that holds less than the archive (another worker archived the segment further) does not replace the fuller copy, locally or in S3; one that holds more does', async () => {
+    const { config, target } = setup();
+    const MB = 1024 * 1024;
+    const wal = randomBytes(3 * MB);
+    const partialOf = (bytes: number) => {
+      const spool = tempDir('spool');
+      fs.writeFileSync(path.join(spool, `${SEGMENT}.partial`), Buffer.concat([wal.subarray(0, bytes), Buffer.alloc(16 * MB - bytes)]));
+      return spool;
+    };
+    const lsnAt = (bytes: number) => bigIntToLsn(lsnToBigInt(segmentStartLsn(SEGMENT)) + BigInt(bytes));
+    const stored = path.join(target.localDir, `${SEGMENT}.partial.gz`);
+    const storedBytes = async () => ({ local: zlib.gunzipSync(fs.readFileSync(stored)), s3: zlib.gunzipSync(await (await s3Objects(config, 'wal/42/')).read(`${SEGMENT}.partial.gz`)) });
+    // Worker B archived 2 MB of the segment; its heartbeat's progress is what the next attempt starts from.
+    const progress = noProgress();
+    expect(await archivePartial(target, partialOf(2 * MB), progress, lsnAt(2 * MB))).toBe(true);
+    expect(progress.archived_lsn).toBe(lsnAt(2 * MB));
+    const fuller = await storedBytes();
+    expect(fuller.local.subarray(0, 2 * MB).equals(wal.subarray(0, 2 * MB))).toBe(true);
+    // Worker A's spool, left when it was killed at 1 MB, comes back: its copy would lose the second MB.
+    const stale = partialOf(1 * MB);
+    expect(await archivePartial(target, stale, progress, null)).toBe(false);
+    const unchanged = await storedBytes();
+    expect([unchanged.local.equals(fuller.local), unchanged.s3.equals(fuller.s3)]).toEqual([true, true]);
+    // A spool that received past what the archive holds (one byte is enough) is copied.
+    expect(await archivePartial(target, partialOf(2 * MB + 8), progress, null)).toBe(true);
+    const after = await storedBytes();
+    expect(after.local.subarray(0, 2 * MB + 8).equals(wal.subarray(0, 2 * MB + 8))).toBe(true);
+    expect(after.s3.equals(after.local)).toBe(true);
   });
 });

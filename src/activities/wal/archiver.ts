@@ -3,7 +3,7 @@
 // the spool; the newest partial segment is copied as <segment>.partial.gz when it is due.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { bigIntToLsn, lsnToBigInt, parseSpoolName, parseStoredName, segmentNumber, segmentOfLsn, storedName, WAL_SEGMENT_BYTES, type WalFileName } from '../../wal/layout';
+import { bigIntToLsn, lsnToBigInt, parseSpoolName, parseStoredName, segmentNumber, segmentOfLsn, segmentStartLsn, storedName, WAL_SEGMENT_BYTES, type WalFileName } from '../../wal/layout';
 import { removeStored, storeLocal, uploadStored, type WalTarget } from './store';
 
 /** What the archive holds so far; carried in heartbeats from attempt to attempt. */
@@ -81,6 +81,7 @@ export async function archivePartial(target: WalTarget, spoolDir: string, progre
   if (await archiveIsPast(target, partial)) return false;
   let stored;
   try {
+    if (await holdsNothingNew(spoolFile(spoolDir, partial), partial, progress.archived_lsn)) return false;
     stored = await storeLocal(target, spoolFile(spoolDir, partial), storedName(partial, encrypted), { reuse: false, signal });
   } catch (err) {
     // pg_receivewal completed the segment (renamed the file) between the look and the read: the next pass archives it whole.
@@ -131,6 +132,32 @@ async function archiveIsPast(target: WalTarget, partial: WalFileName): Promise<b
     if (file === undefined || file.kind === 'history') return false;
     return file.kind === 'segment' ? file.name >= partial.name : file.name > partial.name;
   });
+}
+
+/**
+ * True when the spool's partial segment holds no WAL past `archivedLsn`, the position the archive is
+ * recorded to hold: an attempt on another worker may have archived this segment further, and a copy
+ * of this file would replace that fuller copy. pg_receivewal pads the file with zeros past what it
+ * received, and neither a record nor a page header is all zeros, so a non-zero byte at or after the
+ * position means exactly that the file holds more.
+ */
+async function holdsNothingNew(file: string, partial: WalFileName, archivedLsn: string | null): Promise<boolean> {
+  if (archivedLsn === null) return false;
+  const handle = await fs.open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    const offset = lsnToBigInt(archivedLsn) - lsnToBigInt(segmentStartLsn(partial.name, size));
+    if (offset < 0n) return false;
+    const buffer = Buffer.alloc(1 << 16);
+    for (let at = Number(offset); at < size; at += buffer.length) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, at);
+      if (bytesRead === 0) break;
+      if (buffer.subarray(0, bytesRead).some((b) => b !== 0)) return false;
+    }
+    return true;
+  } finally {
+    await handle.close();
+  }
 }
 
 function lsnBefore(a: string, b: string | bigint): boolean {

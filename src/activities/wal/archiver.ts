@@ -118,6 +118,20 @@ export async function archiveSpool(target: WalTarget, spoolDir: string, progress
   await archivePartial(target, spoolDir, progress, flushedLsn, signal);
 }
 
+/**
+ * Removes the spool's partial segment when it lies before the segment of `restartLsn` (the slot's
+ * position): sessions on other workers streamed on since this spool was left, and pg_receivewal,
+ * which resumes from its directory, would ask the server for WAL it may have removed. Call it once
+ * the spool is archived. Returns the segment removed.
+ */
+export async function dropPartialBehind(spoolDir: string, restartLsn: string | null): Promise<string | undefined> {
+  if (restartLsn === null) return undefined;
+  const { partial } = await readSpool(spoolDir);
+  if (partial === undefined || partial.name >= segmentOfLsn(restartLsn, partial.timeline)) return undefined;
+  await fs.rm(spoolFile(spoolDir, partial), { force: true });
+  return partial.name;
+}
+
 /** The partial segments stored in the local folder. */
 async function storedPartials(target: WalTarget): Promise<WalFileName[]> {
   const names = await fs.readdir(target.localDir).catch(() => [] as string[]);

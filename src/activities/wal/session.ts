@@ -14,7 +14,7 @@ import { withClientTools } from '../clientTools';
 import { requireAgeBinary } from '../encryption';
 import { sendNotification } from '../notify';
 import { every } from '../stream';
-import { archiveCompleted, archivePartial, archiveSpool, noProgress, readSpool, type ArchiveProgress } from './archiver';
+import { archiveCompleted, archivePartial, archiveSpool, dropPartialBehind, noProgress, readSpool, type ArchiveProgress } from './archiver';
 import { startReceiver, type Receiver } from './receiver';
 import { ensureSlot, identifySystem, slotPosition, type SlotPosition } from './server';
 import { prerequisiteFailure, receiverFailure, refuseLostSlot } from './failures';
@@ -56,7 +56,8 @@ export async function archiveWalSession(config: Config, input: { session_seconds
   });
   // A slot the server gave up on (max_slot_wal_keep_size) would let pg_receivewal start at the server's
   // current position, silently skipping what the server removed: refused instead, naming the gap.
-  refuseLostSlot(config, slot, await slotPosition(config.database, slot));
+  const startPosition = await slotPosition(config.database, slot);
+  refuseLostSlot(config, slot, startPosition);
   const tools = await withClientTools(config, config.database.maintenanceDatabase);
   if (config.backup.ageRecipients.length > 0) await requireAgeBinary('the WAL archive');
   const spool = path.join(wal.spoolDir, identity.system_identifier);
@@ -85,6 +86,8 @@ export async function archiveWalSession(config: Config, input: { session_seconds
     await removeTemporaries(target);
     // What pg_receivewal wrote before an earlier attempt died (its partial segment too) is archived before it starts again.
     await archiveSpool(target, spool, state.progress, null, signal);
+    const behind = await dropPartialBehind(spool, startPosition.slot_restart_lsn);
+    if (behind !== undefined) ctx.log.info('the spool was behind the slot (sessions on other workers streamed on); streaming from the slot', { dropped_partial: behind, slot_restart_lsn: startPosition.slot_restart_lsn });
     receiver = startReceiver({ binDir: tools.pgBinDir!, db: config.database, slot, spoolDir: spool });
     ended = await runSession({ config, ctx, signal, receiver, target, spool, state, sessionSeconds: input.session_seconds });
   } finally {

@@ -1,0 +1,92 @@
+// Per-host spools with several workers: worker A's session ends, leaving its partial segment in A's
+// spool; worker B's sessions archive on past it and the server removes that WAL; when a session runs
+// on A again, pg_receivewal must not start from A's stale partial (WAL the server no longer has): the
+// session streams from the slot, and the archive has no gap.
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { archiveWalSession, type WalSessionResult } from '../src/activities/wal/session';
+import type { Config } from '../src/config';
+import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
+import { missingSegments, parseStoredName, walDir } from '../src/wal/layout';
+import { eventually } from './eventually';
+import { tempDir } from './helpers';
+import { s3Objects, sql, switchSegment, systemIdentifier, walConfigFor } from './wal';
+
+let cluster: PgCluster;
+let hostA: Config;
+let hostB: Config;
+
+const quiet = () => undefined;
+const activityEnv = () => new MockActivityEnvironment({ attempt: 1 }, { logger: { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet } });
+
+/** The S3 archive's stored files by kind. */
+async function s3Archive(sysid: string) {
+  const { keys } = await s3Objects(hostA, `${walDir(sysid)}/`);
+  const files = keys.map((k) => parseStoredName(k)).filter((f) => f !== undefined);
+  return { segments: files.filter((f) => f.kind === 'segment').map((f) => f.name).sort(), partials: files.filter((f) => f.kind === 'partial').map((f) => f.name).sort() };
+}
+
+/** Runs a session on `config` until `during` has run, then cancels it as `fbb wal stop` does; returns how it ended (an AbortError is how a cancelled activity may end too). */
+async function sessionWhile(config: Config, during: () => Promise<void>): Promise<WalSessionResult['ended'] | 'aborted'> {
+  const env = activityEnv();
+  const session = env.run(archiveWalSession, config, { session_seconds: 600 });
+  let failed: unknown;
+  session.catch((err: unknown) => (failed = err));
+  await eventually('the session streams (or fails)', async () => (failed ? 'failed' : (await sql<{ active: boolean }>(cluster, "SELECT active FROM pg_replication_slots WHERE slot_name = 'fbb_postgres'"))[0]?.active), (v) => v === true || v === 'failed', 60_000);
+  if (failed) throw failed;
+  await during();
+  env.cancel();
+  return session.then(
+    (r) => (r as WalSessionResult).ended,
+    (err: unknown) => {
+      if ((err as Error).name === 'AbortError') return 'aborted' as const;
+      throw err;
+    },
+  );
+}
+
+beforeAll(async () => {
+  cluster = await startPgCluster({ settings: ['fsync=on', 'min_wal_size=32MB', 'max_wal_size=64MB'] });
+  hostA = walConfigFor(cluster);
+  // Host B: its own backup folder and spool (per-host mode), the same S3 bucket.
+  hostB = { ...hostA, backup: { ...hostA.backup, dir: tempDir('host-b') }, wal: { ...hostA.wal!, spoolDir: tempDir('wal-spool-b') } };
+});
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+describe('the WAL archive with a spool per host', () => {
+  it("a session on a worker whose spool is behind the slot (other workers archived on, the server removed that WAL) streams from the slot: no failure, no gap", async () => {
+    const sysid = await systemIdentifier(cluster);
+    const first = await sessionWhile(hostA, async () => {
+      await sql(cluster, 'CREATE TABLE stale_load (id serial PRIMARY KEY, note text)');
+      await sql(cluster, "INSERT INTO stale_load (note) SELECT 'a' FROM generate_series(1, 1000)");
+    });
+    expect(['stopped', 'aborted']).toContain(first);
+    const leftOnA = (await sql<{ name: string }>(cluster, 'SELECT pg_walfile_name(pg_current_wal_lsn()) AS name'))[0]!.name;
+    let lastOnB = '';
+    await sessionWhile(hostB, async () => {
+      for (let i = 0; i < 4; i++) lastOnB = await switchSegment(cluster);
+      await eventually('B archived its segments to S3', () => s3Archive(sysid), (a) => a.segments.includes(lastOnB), 60_000);
+    });
+    await sql(cluster, 'CHECKPOINT');
+    await switchSegment(cluster);
+    await sql(cluster, 'CHECKPOINT');
+    // The scenario holds: the server no longer has the segment A's spool stopped in.
+    expect((await sql<{ n: string }>(cluster, 'SELECT count(*)::text AS n FROM pg_ls_waldir() WHERE name = $1', [leftOnA]))[0]!.n).toBe('0');
+
+    let lastOnA = '';
+    const again = await sessionWhile(hostA, async () => {
+      lastOnA = await switchSegment(cluster);
+      await eventually('A archived the new segment to S3', () => s3Archive(sysid), (a) => a.segments.includes(lastOnA), 60_000);
+    });
+    expect(['stopped', 'aborted']).toContain(again);
+    const archive = await s3Archive(sysid);
+    expect(missingSegments(archive.segments)).toEqual([]);
+    expect(archive.segments[0]! <= leftOnA && archive.segments.at(-1)! >= lastOnA).toBe(true);
+    // No partial copy stands for a segment the archive lacks in the middle of the sequence (a partial copy
+    // of a segment held whole may stay: restores take the whole one, src/basebackup/window.ts).
+    expect(archive.partials.filter((p) => !archive.segments.includes(p) && p < archive.segments.at(-1)!)).toEqual([]);
+  });
+});

@@ -42,6 +42,8 @@ export interface TemporalConfig {
   tls: { certPath: string | undefined; keyPath: string | undefined; caPath: string | undefined; serverName: string | undefined } | undefined;
   /** Temporal Cloud API key; implies TLS. */
   apiKey: string | undefined;
+  /** How long the CLI (and fbb doctor) keeps trying to reach the server before it gives up; undefined (a config built by hand): 5 s. */
+  connectTimeoutMs?: number;
 }
 
 /** The worker process. */
@@ -227,6 +229,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
           ? undefined
           : { certPath: p.TEMPORAL_TLS_CERT, keyPath: p.TEMPORAL_TLS_KEY, caPath: p.TEMPORAL_TLS_CA, serverName: p.TEMPORAL_TLS_SERVER_NAME },
       apiKey: p.TEMPORAL_API_KEY,
+      connectTimeoutMs: p.TEMPORAL_CONNECT_TIMEOUT_SECONDS * 1000,
     },
     worker: {
       shutdownGraceMs: p.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,

@@ -82,6 +82,7 @@ export const settings = {
   TEMPORAL_TLS_CA: { example: '/etc/temporal/ca.pem', schema: z.string().min(1) },
   TEMPORAL_TLS_SERVER_NAME: { example: 'my-ns.a1b2c.tmprl.cloud', schema: z.string().min(1) },
   TEMPORAL_API_KEY: { example: '(a Temporal Cloud API key)', schema: z.string().min(1) },
+  TEMPORAL_CONNECT_TIMEOUT_SECONDS: { example: '15', schema: z.coerce.number().int().min(1).max(300), default: 5 },
   WORKER_SHUTDOWN_GRACE_SECONDS: { example: '300', schema: z.coerce.number().int().min(0).max(86400), default: 300 },
   ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS: { example: '60', schema: z.coerce.number().int().min(10).max(3600) },
   ACTIVITY_RETRY_INTERVAL_SECONDS: { example: '10', schema: z.coerce.number().int().min(1).max(3600) },

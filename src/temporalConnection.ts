@@ -9,6 +9,9 @@ export interface TemporalConnectionSettings {
   namespace: string;
 }
 
+/** How long a client connection keeps trying when the config has no TEMPORAL_CONNECT_TIMEOUT_SECONDS (one built by hand). */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
 /** A TLS file named by TEMPORAL_TLS_* cannot be used; the message names the variable, the path, what was found and what to do. */
 export class TemporalTlsFileError extends Error {
   override readonly name = 'TemporalTlsFileError';

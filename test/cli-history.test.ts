@@ -11,7 +11,7 @@ import type { Config } from '../src/config';
 import type { BackupResult } from '../src/workflows/backupDatabase';
 import type { RestoreResult } from '../src/workflows/restoreDatabase';
 import { eventually } from './eventually';
-import { captured, createDatabase, dropDatabase, testConfig, uniqueName, withAdmin, userEnvFor } from './helpers';
+import { captured, createDatabase, dropDatabase, NO_TEMPORAL_SERVER, testConfig, uniqueName, withAdmin, userEnvFor } from './helpers';
 import { onTemporal, startTestWorker, temporalInfo, testClient, type TestWorker } from './temporal';
 
 const databases: string[] = [];
@@ -162,7 +162,7 @@ describe('fbb history on Temporal (visibility of a namespace of its own, real ru
   });
 
   it('without a Temporal server exits 3 and says how to go on', async () => {
-    const { code, stderr } = await fbb(['history'], { ...env, TEMPORAL_ADDRESS: '127.0.0.1:1' });
+    const { code, stderr } = await fbb(['history'], { ...env, ...NO_TEMPORAL_SERVER });
     expect(stderr).toMatch(/^fbb: cannot connect to Temporal at 127\.0\.0\.1:1: .*add --local to run in this process\n$/s);
     expect(code).toBe(3);
   });

@@ -6,7 +6,7 @@ import { LOCAL_NOTICE } from '../src/client/localRunner';
 import { BACKUP_FORMATS } from '../src/backup/naming';
 import type { DoctorReport } from '../src/doctor/report';
 import type { BackupResult } from '../src/workflows/backupDatabase';
-import { captured, createDatabase, dropDatabase, testConfig, userEnvFor } from './helpers';
+import { captured, createDatabase, dropDatabase, NO_TEMPORAL_SERVER, testConfig, userEnvFor } from './helpers';
 
 
 let db: string;
@@ -21,7 +21,7 @@ afterAll(async () => {
 function userEnv(overrides: Record<string, string> = {}): NodeJS.ProcessEnv {
   return {
     ...userEnvFor(testConfig({ database: db })),
-    TEMPORAL_ADDRESS: '127.0.0.1:1',
+    ...NO_TEMPORAL_SERVER,
     ...overrides,
   };
 }

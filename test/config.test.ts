@@ -24,7 +24,7 @@ describe('configuration', () => {
       dir: path.resolve('./backups'), prefix: 'family_brain', timezone: 'America/Toronto', format: 'plain_gzip', gzipLevel: 1, zstdLevel: 1, zstdThreads: 0, verify: 'during_dump', retention: DEFAULT_RETENTION, asideDatabaseDays: 7, ageRecipients: [], ageIdentityFile: undefined,
     });
     expect(config.s3).toBeUndefined();
-    expect(config.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', taskQueue: 'family-brain-backup', tls: undefined, apiKey: undefined });
+    expect(config.temporal).toEqual({ address: 'localhost:7233', namespace: 'default', taskQueue: 'family-brain-backup', tls: undefined, apiKey: undefined, connectTimeoutMs: 5_000 });
     expect(config.worker).toEqual({
       shutdownGraceMs: 300_000, metricsAddress: undefined, healthAddress: undefined, logFormat: 'text', activityTuning: { heartbeat_timeout_seconds: null, retry_interval_seconds: null },
       versioning: { enabled: true, deploymentName: 'family-brain-backup', buildId: undefined, setCurrent: undefined },
@@ -65,6 +65,11 @@ describe('configuration', () => {
     });
     // A server name alone still means TLS (system CAs), checked against that name.
     expect(loadConfig({ TEMPORAL_TLS_SERVER_NAME: 'temporal.internal' }).temporal.tls).toEqual({ certPath: undefined, keyPath: undefined, caPath: undefined, serverName: 'temporal.internal' });
+  });
+
+  it('reads how long the CLI tries to reach Temporal, in whole seconds from 1 to 300', () => {
+    expect(loadConfig({ TEMPORAL_CONNECT_TIMEOUT_SECONDS: '15' }).temporal.connectTimeoutMs).toBe(15_000);
+    expect(() => loadConfig({ TEMPORAL_CONNECT_TIMEOUT_SECONDS: '0' })).toThrow('TEMPORAL_CONNECT_TIMEOUT_SECONDS="0": Too small: expected number to be >=1 (example: TEMPORAL_CONNECT_TIMEOUT_SECONDS=15)');
   });
 
   it('rejects a client certificate without its key, and a key without its certificate', () => {

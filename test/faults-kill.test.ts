@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { lockPath } from '../src/activities/backup/lock';
-import { alive, ensureBuilt, fbbEnv, outcome, startFbb, waitFor } from './faults';
+import { alive, ensureBuilt, fbbEnv, outcome, runFbb, startFbb, waitFor } from './faults';
 import { createDatabase, dropDatabase, fingerprint, testConfig, withAdmin } from './helpers';
 
 beforeAll(async () => {
@@ -42,7 +42,7 @@ describe('a restore killed inside the swap (SIGKILL)', () => {
     try {
       const config = testConfig({ database });
       const env = fbbEnv(config);
-      const backup = await startFbb(['backup', '--local', '--json', '--no-cleanup'], env);
+      const backup = await runFbb(['backup', '--local', '--json', '--no-cleanup'], env);
       expect(outcome(backup)).toMatchObject({ exit: 0 });
       const { filename } = JSON.parse(backup.stdout) as { filename: string };
       await withAdmin((c) => c.query("INSERT INTO tags (tenant_id, name) SELECT tenant_id, 'after-backup' FROM tags LIMIT 1"), database);
@@ -55,8 +55,8 @@ describe('a restore killed inside the swap (SIGKILL)', () => {
       expect(await fingerprint(database)).toEqual(before);
       expect(fs.existsSync(lockPath(config))).toBe(true);
 
-      // The next run is not blocked by the dead run's lock, and cleans up after it.
-      const next = await startFbb(['backup', '--local', '--json', '--no-cleanup'], env);
+      // The next run is not blocked by the dead run's lock, and cleans up after it (in this process: nothing kills it).
+      const next = await runFbb(['backup', '--local', '--json', '--no-cleanup'], env);
       expect(outcome(next)).toMatchObject({ exit: 0 });
       expect(next.stderr).toMatch(/took over the lock of restore .* \(pid \d+ on .*, no longer running\)/);
       expect(next.stderr).toMatch(new RegExp(`removed leftover database ${database}_restoring_\\d{8}_\\d{6}`));

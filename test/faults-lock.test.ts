@@ -27,8 +27,8 @@ describe('a backup killed while dumping', () => {
     await slow;
     const left = partials(config.backup.dir);
 
-    // A process of its own: what its activities print (the lock taken over) goes to its stderr.
-    const next = await startFbb(['backup', '--local', '--json', '--no-cleanup'], fbbEnv(config));
+    // Nothing kills the next run: it runs in this process (runFbb), what its activities say (the lock taken over) on its stderr.
+    const next = await runFbb(['backup', '--local', '--json', '--no-cleanup'], fbbEnv(config));
     expect(outcome(next)).toMatchObject({ exit: 0 });
     // A run that got to clean up after itself leaves nothing; one that did not is cleaned up after, saying so.
     if (left.length > 0) {
@@ -47,7 +47,7 @@ describe('two runs given the same --workflow-id at once', () => {
     const id = `backup-same-id-${randomUUID()}`;
     const first = startFbb(['backup', '--local', '--json', '--no-cleanup', '--workflow-id', id], fbbEnv({ ...config, pgBinDir: slowPgDumpBinDir(config.pgBinDir!, 5) }));
     await waitFor('the first run to hold the lock', () => fs.existsSync(lockPath(config)) || undefined, first);
-    const second = await startFbb(['backup', '--local', '--json', '--no-cleanup', '--workflow-id', id], fbbEnv(config));
+    const second = await runFbb(['backup', '--local', '--json', '--no-cleanup', '--workflow-id', id], fbbEnv(config));
     expect(second.exitCode).not.toBe(0);
     // Refused by the CLI's check of running local runs, or by the lock if both got past it at once.
     expect(second.all).toMatch(new RegExp(`backup ${id} is already running in another process|a backup of database "${database}" is already running \\(workflow ${id}, pid ${first.pid}`));

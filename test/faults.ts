@@ -32,7 +32,7 @@ export async function ensureBuilt(): Promise<string> {
   }
   const out = path.join(os.tmpdir(), `fbb-faults-build-${hash.digest('hex').slice(0, 16)}`);
   const entry = path.join(out, 'fbb.js');
-  if (!fs.existsSync(entry)) {
+  await buildOnce(out, entry, async () => {
     const work = `${out}.tmp-${process.pid}`;
     fs.rmSync(work, { recursive: true, force: true });
     // tsc emits even when another file in progress has type errors; only the emitted code matters here.
@@ -46,9 +46,55 @@ export async function ensureBuilt(): Promise<string> {
     } catch {
       fs.rmSync(work, { recursive: true, force: true }); // another test file built the same sources first
     }
-  }
+  });
   built = entry;
   return entry;
+}
+
+/**
+ * Runs `build` (which makes `entry`) unless it is there, one test file at a time: the slowest files
+ * start together and most of them need the build, and two tsc runs at once only slow both down. A
+ * file that finds another building waits for it; a lock whose builder died is taken over.
+ */
+async function buildOnce(out: string, entry: string, build: () => Promise<void>): Promise<void> {
+  const lock = `${out}.lock`;
+  while (!fs.existsSync(entry)) {
+    try {
+      fs.mkdirSync(lock);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = lockHolder(lock);
+      // A builder that died, or one that never got to write its pid (10 s is ample for that).
+      if (holder === undefined ? lockAgeMs(lock) > 10_000 : !alive(holder)) fs.rmSync(lock, { recursive: true, force: true });
+      else await new Promise((r) => setTimeout(r, 500));
+      continue;
+    }
+    try {
+      fs.writeFileSync(path.join(lock, 'pid'), String(process.pid));
+      if (!fs.existsSync(entry)) await build();
+    } finally {
+      fs.rmSync(lock, { recursive: true, force: true });
+    }
+  }
+}
+
+/** How long ago a build lock was made (0 when it is gone). */
+function lockAgeMs(lock: string): number {
+  try {
+    return Date.now() - fs.statSync(lock).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/** The pid written in a build lock; undefined while its builder has not written it yet (or the lock is gone). */
+function lockHolder(lock: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(path.join(lock, 'pid'), 'utf8'));
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The environment the CLI reads, for `config` (the password in PGPASSWORD, never on a command line). */

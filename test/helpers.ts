@@ -95,6 +95,9 @@ export function userEnvFor(config: Config): Record<string, string> {
   };
 }
 
+/** A CLI environment with no Temporal server to reach: an address nothing listens on, given up on after 1 s (the default is 5 s). */
+export const NO_TEMPORAL_SERVER = { TEMPORAL_ADDRESS: '127.0.0.1:1', TEMPORAL_CONNECT_TIMEOUT_SECONDS: '1' };
+
 /**
  * A database as the application's role has it: owned by a new LOGIN role without SUPERUSER, CREATEDB
  * or CREATEROLE (the test cluster's password), `vector` created in it by the superuser, as every

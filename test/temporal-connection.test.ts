@@ -194,7 +194,8 @@ describe('the CLI and the worker connect with these settings', () => {
   });
 
   it('the CLI exits 3 when nothing answers, naming the address and the auth but never the API key', async () => {
-    const err = await connectTemporal({ ...plain, apiKey: API_KEY }).catch((e: unknown) => e);
+    // Nothing listens on port 1: given up after 1 s (TEMPORAL_CONNECT_TIMEOUT_SECONDS=1), not the default 5 s.
+    const err = await connectTemporal({ ...plain, apiKey: API_KEY, connectTimeoutMs: 1_000 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CliError);
     expect((err as CliError).exitCode).toBe(ExitCode.cannotConnect);
     expect((err as CliError).message).toMatch(/^cannot connect to Temporal at 127\.0\.0\.1:1 \(TLS, API key\): .*add --local to run in this process$/);

@@ -18,13 +18,15 @@ export interface ActivityDeps {
   workerQueue?: string;
   /** The database lock the workflows take: "temporal" on production workers (no shared directory needed), else the file lock. */
   lock?: 'file' | 'temporal';
+  /** With `local`: where the activities tell the user what the lock and the clean-up did (the CLI's stderr; default process.stderr). */
+  notice?: (line: string) => void;
 }
 
 /** Every activity the worker registers, built from injected dependencies. */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createDoctorActivities(deps.config),
-    ...createBackupActivities(deps.config, { local: deps.local, workerQueue: deps.workerQueue, lock: deps.lock }),
+    ...createBackupActivities(deps.config, { local: deps.local, workerQueue: deps.workerQueue, lock: deps.lock, notice: deps.notice }),
     ...withFileAffinity(deps.config, createRestoreActivities(deps.config), deps.workerQueue),
     ...createDrillActivities(deps.config, deps.workerQueue),
     ...createNotifyActivities(deps.config),

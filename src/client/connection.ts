@@ -2,7 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { Config } from '../config';
 import { activeTracing } from '../observability/tracing';
 import { clientInterceptors } from '../observability/tracingInterceptors';
-import { describeTemporalAuth, TemporalTlsFileError, temporalConnectionSettings, withoutApiKey } from '../temporalConnection';
+import { DEFAULT_CONNECT_TIMEOUT_MS, describeTemporalAuth, TemporalTlsFileError, temporalConnectionSettings, withoutApiKey } from '../temporalConnection';
 import { CliError, ExitCode } from './exitCodes';
 
 /** The CLI's Temporal client, connected with the settings the worker uses too (src/temporalConnection.ts). */
@@ -15,7 +15,7 @@ export async function connectTemporal(temporal: Config['temporal']): Promise<Cli
     throw err;
   }
   try {
-    const connection = await Connection.connect({ ...settings.connection, connectTimeout: 5_000 });
+    const connection = await Connection.connect({ ...settings.connection, connectTimeout: temporal.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS });
     // With tracing on (fbb's command span is open), every start, signal and Update carries the trace.
     return new Client({ connection, namespace: settings.namespace, interceptors: clientInterceptors(activeTracing()) });
   } catch (err) {

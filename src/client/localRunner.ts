@@ -18,7 +18,8 @@ export const LOCAL_NOTICE =
 /** Opens the --local runner: prints LOCAL_NOTICE, then starts the throwaway server and its worker. */
 export async function openLocalRunner(config: Config, notice: (line: string) => void): Promise<WorkflowRunner> {
   notice(LOCAL_NOTICE);
-  const temporal = await startThrowawayTemporal(config);
+  // What the worker's activities say (the lock taken over, leftovers removed) goes where the command's notices go.
+  const temporal = await startThrowawayTemporal(config, { notice });
   const onServer = temporalRunner(temporal.client, temporal.config);
   return {
     local: true,

@@ -49,8 +49,11 @@ function quietRuntime(): void {
   }
 }
 
-/** Starts the server and the worker for `config`; MissingTemporalCliError becomes a CliError naming the install script. */
-export async function startThrowawayTemporal(config: Config): Promise<ThrowawayTemporal> {
+/**
+ * Starts the server and the worker for `config`; MissingTemporalCliError becomes a CliError naming the install script.
+ * `notice` gets what the activities tell the user (default: this process's stderr).
+ */
+export async function startThrowawayTemporal(config: Config, options: { notice?: (line: string) => void } = {}): Promise<ThrowawayTemporal> {
   let cli: string;
   try {
     cli = requireTemporalCli();
@@ -84,7 +87,7 @@ export async function startThrowawayTemporal(config: Config): Promise<ThrowawayT
         taskQueue: config.temporal.taskQueue,
         workflowBundle: { code },
         // In this process, with the file lock in BACKUP_DIR: other processes' runs see this one, and the lock dies with it.
-        activities: createActivities({ config, local: true }),
+        activities: createActivities({ config, local: true, notice: options.notice }),
         shutdownGraceTime: '1s',
         shutdownForceTime: '30s',
         ...workerTracing(tracingFor(config), { database: config.database.database }),

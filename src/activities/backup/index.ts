@@ -62,6 +62,8 @@ export interface BackupActivityOptions {
   workerQueue?: string;
   /** The lock the workflows take (default "file"). */
   lock?: 'file' | 'temporal';
+  /** With `local`: where the user is told what the lock and the clean-up did (the CLI's stderr; default process.stderr). */
+  notice?: (line: string) => void;
 }
 
 /** What a dry run reports about the database. */
@@ -82,15 +84,16 @@ function currentRun(): string | undefined {
   }
 }
 
-/** Says what the lock and the clean-up did: on stderr for a --local run (the user is watching), in the worker's log otherwise. */
-function tell(local: boolean, line: string): void {
-  if (local) process.stderr.write(`fbb: ${line}\n`);
+/** Says what the lock and the clean-up did: to the CLI's stderr for a --local run (`local`: the user is watching), in the worker's log otherwise. */
+function tell(local: false | ((line: string) => void), line: string): void {
+  if (local) local(`fbb: ${line}`);
   else Context.current().log.warn(line);
 }
 
 /** The backup pipeline's activities; `local` when they run in the CLI's process (--local), whose death ends the run. */
 export function createBackupActivities(config: Config, options: BackupActivityOptions = {}) {
   const local = options.local ?? false;
+  const told = local && (options.notice ?? ((line: string) => void process.stderr.write(`${line}\n`)));
   const here = (manifest: BackupManifest): LocatedBackup => (options.workerQueue ? { ...manifest, worker_queue: options.workerQueue } : manifest);
   return {
     async backupSettings(): Promise<BackupSettings> {
@@ -113,13 +116,13 @@ export function createBackupActivities(config: Config, options: BackupActivityOp
     async acquireBackupLock(holder: Pick<LockHolder, 'workflow_id' | 'kind'>): Promise<LockAcquired & { cleaned: Leftover[] }> {
       const acquired = await fileLock(config).acquire({ ...holder, run_id: currentRun(), local });
       const old = acquired.took_over;
-      if (old) tell(local, `took over the lock of ${old.kind} ${old.workflow_id} (${old.reason})`);
+      if (old) tell(told, `took over the lock of ${old.kind} ${old.workflow_id} (${old.reason})`);
       const cleaned = await cleanLeftovers(config, { dryRun: false, before: new Date(acquired.holder.since), openClosed: old?.kind === 'restore' }).catch((err: unknown) => {
-        tell(local, `could not look for leftovers of earlier runs: ${(err as Error).message}`);
+        tell(told, `could not look for leftovers of earlier runs: ${(err as Error).message}`);
         return [];
       });
       for (const l of cleaned) {
-        if (l.removed) tell(local, l.kind === 'closed_database' ? `opened ${l.name} to connections again (closed by a restore that died)` : `removed leftover ${l.kind.startsWith('partial') ? 'file' : 'database'} ${l.name} of a run that is no longer running`);
+        if (l.removed) tell(told, l.kind === 'closed_database' ? `opened ${l.name} to connections again (closed by a restore that died)` : `removed leftover ${l.kind.startsWith('partial') ? 'file' : 'database'} ${l.name} of a run that is no longer running`);
       }
       return { ...acquired, cleaned };
     },
@@ -139,11 +142,11 @@ export function createBackupActivities(config: Config, options: BackupActivityOp
         );
       }
       const cleaned = await cleanLeftovers(config, { dryRun: false, before: new Date(holder.since), openClosed: true }).catch((err: unknown) => {
-        tell(local, `could not look for leftovers of earlier runs: ${(err as Error).message}`);
+        tell(told, `could not look for leftovers of earlier runs: ${(err as Error).message}`);
         return [];
       });
       for (const l of cleaned) {
-        if (l.removed) tell(local, l.kind === 'closed_database' ? `opened ${l.name} to connections again (closed by a restore that died)` : `removed leftover ${l.kind.startsWith('partial') ? 'file' : 'database'} ${l.name} of a run that is no longer running`);
+        if (l.removed) tell(told, l.kind === 'closed_database' ? `opened ${l.name} to connections again (closed by a restore that died)` : `removed leftover ${l.kind.startsWith('partial') ? 'file' : 'database'} ${l.name} of a run that is no longer running`);
       }
       return cleaned;
     },

@@ -1,7 +1,7 @@
 import { Connection } from '@temporalio/client';
 import type { Config } from '../../config';
 import { check, type CheckResult } from '../../doctor/report';
-import { describeTemporalAuth, temporalConnectionSettings, withoutApiKey } from '../../temporalConnection';
+import { DEFAULT_CONNECT_TIMEOUT_MS, describeTemporalAuth, temporalConnectionSettings, withoutApiKey } from '../../temporalConnection';
 
 /** gRPC's NOT_FOUND, which describeNamespace answers for a namespace the server does not have. */
 const GRPC_NOT_FOUND = 5;
@@ -12,7 +12,7 @@ export async function checkTemporal(temporal: Config['temporal']): Promise<Check
   let connection: Connection | undefined;
   try {
     const settings = await temporalConnectionSettings(temporal);
-    connection = await Connection.connect({ ...settings.connection, connectTimeout: 5_000 });
+    connection = await Connection.connect({ ...settings.connection, connectTimeout: temporal.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS });
     await connection.workflowService.describeNamespace({ namespace: temporal.namespace });
     return check('temporal', 'ok', `Temporal answers at ${where}`);
   } catch (err) {

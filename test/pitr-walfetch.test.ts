@@ -116,6 +116,25 @@ describe('fbb restore --to-time fetches the WAL as the recovering server asks fo
     }
   }, 300_000);
 
+  it('a plan recorded before the range said partial (it listed every WAL file) is still restored from', async () => {
+    const target = path.join(openTempDir('walfetch-oldplan'), 'restored');
+    const oldShape = await driver.runner(setup.config, {
+      planPointInTime: async (input: { to_time: string; target_dir: string }) => {
+        const plan = await planPointInTime(setup.config, input);
+        const stored = fs.readdirSync(setup.archive.dir).filter((f) => /\.gz$/.test(f)).sort();
+        return { ...plan, wal: stored, wal_range: { first: plan.wal_range.first, last: plan.wal_range.last } };
+      },
+    });
+    const result = await oldShape.execute(restoreToTime, { args: [{ to_time: 'latest', target_dir: target }], workflowId: id('walfetch-oldplan') });
+    expect(result.wal_fetched.files).toBeGreaterThanOrEqual(SEGMENTS);
+    const restored = await startRestored(setup.cluster.binDir, target, setup.cluster.password);
+    try {
+      expect(await restored.query('SELECT count(*)::int AS n FROM walfetch_marks')).toEqual([{ n: SEGMENTS }]);
+    } finally {
+      await restored.stop();
+    }
+  }, 300_000);
+
   it('a damaged archived segment stops recovery with WalArchiveDamaged (it does not promote early) and leaves the target directory empty; so does a missing one', async () => {
     const copy: Config = { ...setup.config, backup: { ...setup.config.backup, dir: tempDir('walfetch-damaged') } };
     fs.cpSync(setup.config.backup.dir, copy.backup.dir, { recursive: true });

@@ -161,7 +161,7 @@ function restoreScript(spool: string, workerPid: number): string {
   return `#!/bin/sh
 # restore_command of fbb's point-in-time restore: asks the worker (pid ${workerPid}) for WAL file $1, moves it to $2.
 # Exit 1: not archived (PostgreSQL tries another timeline or ends recovery). Exit 126: damaged, missing
-# inside the planned range, or the worker is gone: PostgreSQL stops recovery rather than promote early.
+# inside the planned range, or the worker (or its spool) is gone: PostgreSQL stops recovery rather than promote early.
 spool=${shellQuote(spool)}
 rm -f "$spool/$1.absent"
 n=0
@@ -170,7 +170,7 @@ while :; do
   if [ $n -eq 0 ]; then : > "$spool/$1.want" || exit 126; fi
   if [ -e "$spool/$1.absent" ]; then rm -f "$spool/$1.absent"; exit 1; fi
   if [ -e "$spool/$1.failed" ]; then exit 126; fi
-  if [ ! -d /proc/${workerPid} ] || [ $n -ge 6000 ]; then exit 126; fi
+  if [ ! -d /proc/${workerPid} ] || [ ! -d "$spool" ] || [ $n -ge 6000 ]; then exit 126; fi
   n=$((n + 1))
   sleep 0.1
 done

@@ -69,3 +69,8 @@ export async function fetchWalFile(config: Config, req: { sysid: string; stored:
     throw permanent(ErrorType.WalArchiveDamaged, `archived WAL ${source} failed its checksum (expected ${expected || 'a .sha256 sidecar'}, got ${got}); recovery stopped there and the target directory was left empty; run "fbb list" to pick a moment before it`);
   }
 }
+
+/** Fetches all of `files` (stored names) of server `sysid` into `spool` up front, under the names PostgreSQL asks for: for a short range only (a restore to a moment uses a WalFeeder). */
+export async function fetchWal(config: Config, sysid: string, files: string[], spool: string, segmentBytes: number): Promise<void> {
+  for (const stored of files) await fetchWalFile(config, { sysid, stored, target: path.join(spool, parseArchivedWal(stored, segmentBytes)!.walName) });
+}

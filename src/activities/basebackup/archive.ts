@@ -1,14 +1,14 @@
 // Reads the archive the WAL archiver writes (wal/<sysid>/, the layout in docs/operations.md) and the
-// base backups: lists them, and fetches WAL into a spool directory, each file checked against its
-// .sha256 sidecar, decrypted when it is age-encrypted, and decompressed.
+// base backups: lists them, and fetches one WAL file at a time for a recovering server, checked against
+// its .sha256 sidecar, decrypted when it is age-encrypted, and decompressed.
 import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { Context } from '@temporalio/activity';
 import type { BaseBackupManifest } from '../../basebackup/manifest';
 import { baseDir, parseArchivedWal, SHA256_SUFFIX, walDir } from '../../basebackup/naming';
+import { isStoredPartial } from '../../wal/layout';
 import type { ListedWal } from '../../basebackup/window';
 import type { Config } from '../../config';
 import { ErrorType, permanent } from '../../errors';
@@ -37,27 +37,40 @@ export async function listArchivedWal(config: Config, sysid: string, segmentByte
   return out;
 }
 
-/** Fetches `files` of server `sysid` into `spool` under the names PostgreSQL asks for (a partial segment under its segment's name). */
-export async function fetchWal(config: Config, sysid: string, files: string[], spool: string, segmentBytes: number): Promise<void> {
-  const dir = path.join(config.backup.dir, walDir(sysid));
-  let done = 0;
-  for (const stored of files) {
-    const parsed = parseArchivedWal(stored, segmentBytes)!;
-    const source = path.join(dir, stored);
+/**
+ * Fetches one archived file `stored` of server `sysid` to `target` (written under a temporary name, handed to
+ * `owner` when given, renamed once it checked out): its stored bytes against the .sha256 sidecar, decrypted
+ * when age-encrypted, gunzipped. WalArchiveDamaged when it does not read back or fails its checksum.
+ */
+export async function fetchWalFile(config: Config, req: { sysid: string; stored: string; target: string; owner?: { uid: number; gid: number } }): Promise<void> {
+  const source = path.join(config.backup.dir, walDir(req.sysid), req.stored);
+  const partial = isStoredPartial(req.stored);
+  // A .partial copy is replaced in place (sidecar first): one that differs from its sidecar is read again once.
+  for (let attempt = 1; ; attempt++) {
     const expected = (await fs.readFile(`${source}${SHA256_SUFFIX}`, 'utf8').catch(() => '')).trim();
-    const target = path.join(spool, parsed.walName);
+    const tmp = path.join(path.dirname(req.target), `.${path.basename(req.target)}.part`);
     const counter = new HashCounter();
     try {
-      await pipeline(createReadStream(source), counter, ...(await decryptionStages(config, source, stored)), createGunzip(), createWriteStream(target, { mode: 0o600 }));
+      await pipeline(createReadStream(source), counter, ...(await decryptionStages(config, source, req.stored)), createGunzip(), createWriteStream(tmp, { mode: 0o600 }));
     } catch (err) {
+      await fs.rm(tmp, { force: true });
       const type = (err as { type?: string }).type;
       if (type === ErrorType.EncryptionKeyMismatch || type === ErrorType.EncryptionKeyMissing) throw err;
-      throw permanent(ErrorType.WalArchiveDamaged, `archived WAL ${source} does not read back (${(err as Error).message}); the restore stopped before starting the server; the target directory was not touched`, err);
+      throw permanent(ErrorType.WalArchiveDamaged, `archived WAL ${source} does not read back (${(err as Error).message}); recovery stopped there and the target directory was left empty; run "fbb list" to pick a moment before it`, err);
     }
     const got = counter.digest();
-    if (got !== expected) {
-      throw permanent(ErrorType.WalArchiveDamaged, `archived WAL ${source} failed its checksum (expected ${expected || 'a .sha256 sidecar'}, got ${got}); the restore stopped before starting the server; the target directory was not touched`);
+    if (got === expected) {
+      if (req.owner !== undefined) await fs.chown(tmp, req.owner.uid, req.owner.gid);
+      await fs.rename(tmp, req.target);
+      return;
     }
-    Context.current().heartbeat({ step: 'fetching WAL', files: ++done, of: files.length });
+    await fs.rm(tmp, { force: true });
+    if (partial && attempt === 1) continue;
+    throw permanent(ErrorType.WalArchiveDamaged, `archived WAL ${source} failed its checksum (expected ${expected || 'a .sha256 sidecar'}, got ${got}); recovery stopped there and the target directory was left empty; run "fbb list" to pick a moment before it`);
   }
+}
+
+/** Fetches all of `files` (stored names) of server `sysid` into `spool` up front, under the names PostgreSQL asks for: for a short range only (a restore to a moment uses a WalFeeder). */
+export async function fetchWal(config: Config, sysid: string, files: string[], spool: string, segmentBytes: number): Promise<void> {
+  for (const stored of files) await fetchWalFile(config, { sysid, stored, target: path.join(spool, parseArchivedWal(stored, segmentBytes)!.walName) });
 }

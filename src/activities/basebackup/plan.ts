@@ -21,10 +21,20 @@ export interface RecoveryPlan {
   /** The base backup restored, and the chain it needs (full first; one entry for a full backup). */
   base_backup: string;
   chain: string[];
-  /** Stored names of the archived WAL to fetch, history files first. */
-  wal: string[];
-  wal_range: { first: string; last: string };
+  /**
+   * The WAL the recovery replays, fetched one segment at a time as the server asks for it: from the segment
+   * holding the backup's start to the last one archived without a gap (`partial`: served from its .partial copy).
+   * Not a list of files: a week of WAL is thousands of names, and the plan goes into the workflow's history.
+   */
+  wal_range: WalRange;
   window: RestorableWindow;
+}
+
+/** The first and last segment a recovery replays; `partial` when the last is read from its .partial copy. */
+export interface WalRange {
+  first: string;
+  last: string;
+  partial: boolean;
 }
 
 /** Usable base backups of every server in BACKUP_DIR, newest first, with the window they make. */
@@ -66,8 +76,7 @@ export async function planPointInTime(config: Config, input: { to_time: string; 
     wal_segment_bytes: last.wal_segment_bytes,
     base_backup: last.filename,
     chain: chosen.chain.map((b) => b.filename),
-    wal: chosen.wal.map((w) => w.stored),
-    wal_range: { first: segments[0]!.walName, last: segments[segments.length - 1]!.walName },
+    wal_range: { first: segments[0]!.walName, last: segments[segments.length - 1]!.walName, partial: segments[segments.length - 1]!.kind === 'partial' },
     window,
   };
 }

@@ -15,10 +15,11 @@ import type { Config } from '../../config';
 import { ErrorType, permanent } from '../../errors';
 import { decryptionStages } from '../encryption';
 import { every, fsyncDir, HashCounter, writeFileAtomic } from '../stream';
-import { fetchWal } from './archive';
-import { assertEmptyDir, type RecoveryPlan } from './plan';
+import { isStoredPartial } from '../../wal/layout';
+import { assertEmptyDir, type RecoveryPlan, type WalRange } from './plan';
 import { recoverAndStop } from './recoveryRun';
 import { asServerUser, handToServerUser, serverBinDir } from './serverUser';
+import { startWalFeeder, type WalFeedStats } from './walFeeder';
 
 /** What `fbb restore --to-time` reports. */
 export interface RecoveryResult {
@@ -26,7 +27,9 @@ export interface RecoveryResult {
   to_time: string;
   base_backup: string;
   chain: string[];
-  wal_range: { first: string; last: string };
+  wal_range: WalRange;
+  /** WAL files fetched for the server as it asked (prefetched ones included), and the most the spool held at once. */
+  wal_fetched: WalFeedStats;
   /** UTC ISO 8601: the commit time of the last transaction replayed; null when none was. */
   recovered_to: string | null;
   workflow_id: string;
@@ -46,15 +49,14 @@ export async function recoverToDirectory(config: Config, plan: RecoveryPlan, wor
   const binDir = await serverBinDir(config, plan.pg_major);
   const parent = path.dirname(plan.target_dir);
   const staging = path.join(work, 'data');
-  const spool = path.join(work, 'wal');
-  await fs.mkdir(spool, { recursive: true, mode: 0o700 });
+  await fs.mkdir(work, { recursive: true, mode: 0o700 });
   await fs.writeFile(path.join(work, OWNER), workflowId);
   const ctx = Context.current();
   const stopBeats = every(5_000, () => ctx.heartbeat({ step: 'restoring', target_dir: plan.target_dir }));
   let sockets: string | undefined;
+  let feeder: Awaited<ReturnType<typeof startWalFeeder>> | undefined;
   try {
     await extractChain(config, plan, binDir, work, staging);
-    await fetchWal(config, plan.system_identifier, plan.wal, spool, plan.wal_segment_bytes);
     await fs.writeFile(path.join(staging, 'recovery.signal'), '');
     await fs.mkdir(path.join(staging, 'pg_wal'), { recursive: true, mode: 0o700 });
     await fs.chmod(staging, 0o700);
@@ -62,8 +64,14 @@ export async function recoverToDirectory(config: Config, plan: RecoveryPlan, wor
     sockets = await fs.mkdtemp(path.join(os.tmpdir(), 'fbb-pitr-'));
     await handToServerUser(work, sockets);
     const log = path.join(work, 'recovery.log');
-    const { recovered_to } = await recoverAndStop({ binDir, dataDir: staging, spool, socketDir: sockets, log, target: plan.target });
-    // The options recovery ran with (restore_command into the spool) must not follow the directory.
+    const wal_range = walRangeOf(plan);
+    // The WAL comes as the server asks for it; a file it could not get is why recovery stopped.
+    feeder = await startWalFeeder(config, { sysid: plan.system_identifier, range: wal_range, segmentBytes: plan.wal_segment_bytes, dir: work });
+    const { recovered_to } = await recoverAndStop({ binDir, dataDir: staging, restoreCommand: feeder.restoreCommand, socketDir: sockets, log, target: plan.target }).catch((err: unknown) => {
+      throw feeder?.failure() ?? err;
+    });
+    await feeder.stop();
+    // The options recovery ran with (restore_command into the work directory) must not follow the directory.
     await fs.rm(path.join(staging, 'postmaster.opts'), { force: true });
     await fs.copyFile(log, path.join(staging, 'fbb_recovery.log'));
     const result: RecoveryResult = {
@@ -71,7 +79,8 @@ export async function recoverToDirectory(config: Config, plan: RecoveryPlan, wor
       to_time: plan.target.kind === 'time' ? plan.target.at : 'latest',
       base_backup: plan.base_backup,
       chain: plan.chain,
-      wal_range: plan.wal_range,
+      wal_range,
+      wal_fetched: feeder.stats(),
       recovered_to,
       workflow_id: workflowId,
       duration_ms: Date.now() - started,
@@ -92,9 +101,16 @@ export async function recoverToDirectory(config: Config, plan: RecoveryPlan, wor
     return result;
   } finally {
     stopBeats();
+    await feeder?.stop();
     await fs.rm(work, { recursive: true, force: true });
     if (sockets !== undefined) await fs.rm(sockets, { recursive: true, force: true });
   }
+}
+
+/** The plan's WAL range; a plan from before the range said `partial` (it listed every file) says it through its list. */
+function walRangeOf(plan: RecoveryPlan & { wal?: string[] }): WalRange {
+  if (typeof plan.wal_range.partial === 'boolean') return plan.wal_range;
+  return { first: plan.wal_range.first, last: plan.wal_range.last, partial: (plan.wal ?? []).some(isStoredPartial) };
 }
 
 /** The file in the working directory naming the run that made it. */

@@ -19,11 +19,11 @@ const TARGET_NOT_REACHED = /recovery ended before configured recovery target was
 const LAST_COMMIT = /last completed transaction was at log time (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?)\+00/;
 
 /**
- * Recovers `dataDir` (with recovery.signal) from the WAL in `spool` to `target`, promotes and stops it.
+ * Recovers `dataDir` (with recovery.signal) from its `restoreCommand` (a WalFeeder's) or the files in `spool` to `target`, promotes and stops it.
  * A moment after the last archived commit is the end of the WAL: when PostgreSQL says the target was
  * not reached, recovery runs again to the end of the WAL, which is then the state at that moment.
  */
-export async function recoverAndStop(run: { binDir: string; dataDir: string; spool: string; socketDir: string; log: string; target: RecoveryTarget }): Promise<{ recovered_to: string | null }> {
+export async function recoverAndStop(run: RecoveryRun & { target: RecoveryTarget }): Promise<{ recovered_to: string | null }> {
   const first = await runOnce(run, run.target);
   if (first.promoted) return first;
   const second = await runOnce(run, { kind: 'latest' });
@@ -31,7 +31,16 @@ export async function recoverAndStop(run: { binDir: string; dataDir: string; spo
   return second;
 }
 
-async function runOnce(run: { binDir: string; dataDir: string; spool: string; socketDir: string; log: string }, target: RecoveryTarget): Promise<RunOutcome> {
+/** The server programs and directories of one recovery, and where its WAL comes from. */
+type RecoveryRun = { binDir: string; dataDir: string; socketDir: string; log: string } & ({ spool: string } | { restoreCommand: string });
+
+/** The environment of the recovering server: nothing of the worker's (its S3 credentials, the age key's file, passwords). */
+export function serverEnv(): Record<string, string> {
+  const keep = ['PATH', 'LANG', 'LC_ALL'].filter((k) => process.env[k] !== undefined);
+  return { ...Object.fromEntries(keep.map((k) => [k, process.env[k]!])), TZ: 'UTC' };
+}
+
+async function runOnce(run: RecoveryRun, target: RecoveryTarget): Promise<RunOutcome> {
   const ctx = Context.current();
   const settings = [
     `port=${await freePort()}`,
@@ -42,13 +51,13 @@ async function runOnce(run: { binDir: string; dataDir: string; spool: string; so
     'logging_collector=off',
     'timezone=UTC',
     'log_timezone=UTC',
-    `restore_command=cp ${run.spool}/%f %p`,
+    `restore_command=${'restoreCommand' in run ? run.restoreCommand : `cp ${run.spool}/%f %p`}`,
     'recovery_target_timeline=latest',
     ...(target.kind === 'time' ? [`recovery_target_time=${target.at.replace('T', ' ').replace('Z', '+00')}`, 'recovery_target_action=promote', 'recovery_target_inclusive=true'] : []),
   ];
   const start = await fs.stat(run.log).then((s) => s.size, () => 0);
   const [file, args] = asServerUser(path.join(run.binDir, 'postgres'), ['-D', run.dataDir, ...settings.flatMap((s) => ['-c', s])]);
-  const child = execa(file, args, { reject: false, stdin: 'ignore', stdout: { file: run.log, append: true }, stderr: { file: run.log, append: true } });
+  const child = execa(file, args, { reject: false, extendEnv: false, env: serverEnv(), stdin: 'ignore', stdout: { file: run.log, append: true }, stderr: { file: run.log, append: true } });
   let exited = false;
   void child.then(() => (exited = true));
   const onCancel = () => void stopServer(run.binDir, run.dataDir);
@@ -79,5 +88,5 @@ async function runOnce(run: { binDir: string; dataDir: string; spool: string; so
 /** pg_ctl stop -m fast: a shutdown checkpoint, so the directory starts without recovery. */
 async function stopServer(binDir: string, dataDir: string): Promise<void> {
   const [file, args] = asServerUser(path.join(binDir, 'pg_ctl'), ['-D', dataDir, '-m', 'fast', '-w', '-t', '300', 'stop']);
-  await execa(file, args, { reject: false });
+  await execa(file, args, { reject: false, extendEnv: false, env: serverEnv() });
 }

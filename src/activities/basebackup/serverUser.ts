@@ -24,3 +24,10 @@ export async function serverBinDir(config: Config, major: number): Promise<strin
   }
   return found.binDir;
 }
+
+/** The postgres user's uid and gid when we are root (files handed to a server we run must be its own); undefined otherwise. */
+export async function serverUserIds(): Promise<{ uid: number; gid: number } | undefined> {
+  if (!isRoot()) return undefined;
+  const id = async (flag: string) => Number((await execa('id', [flag, 'postgres'])).stdout.trim());
+  return { uid: await id('-u'), gid: await id('-g') };
+}

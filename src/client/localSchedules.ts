@@ -21,7 +21,8 @@ export function localSchedules(ctx: CommandContext): ScheduleService {
     apply: serverOnly('apply'),
     change: (action) => serverOnly(action)(),
     async list() {
-      const defs = schedulesFor(ctx.config());
+      // Without the server, whether the WAL archive runs is unknown: BASEBACKUP_SCHEDULE=auto lists the base-backup schedules as configured.
+      const defs = schedulesFor(ctx.config(), { walArchiveRunning: true });
       ctx.notice(LOCAL_SCHEDULES_NOTICE);
       const now = new Date();
       const rows = defs.map((d) => {

@@ -52,6 +52,7 @@ export async function prunePhysicalBackups(config: Config, options: { dryRun: bo
     for (const place of places) {
       for (const sysid of await place.servers()) {
         const listing = await place.list(sysid);
+        ctx?.heartbeat({ step: 'prune', location: place.location, listed: sysid });
         for (const d of applyBaseRetention({ ...listing, days, now })) {
           const remove = d.action === 'remove' && !options.dryRun;
           if (remove) {

@@ -128,3 +128,9 @@ export async function recordPhysical(r: Recording): Promise<void> {
   const result = (await r.record('restore-to-time', restored)) as unknown as RecoveryResult;
   if (result.recovered_to === null || result.recovered_to > to) throw new Error(`restore-to-time: expected a recovery to ${to} at the latest, got ${JSON.stringify(result)}`);
 }
+
+/** baseBackup with its retention step (the path behind patched('basebackup-retention')), and pruneBaseBackups as a dry run. */
+export async function recordPhysicalRetention(r: Recording): Promise<void> {
+  await r.record('base-backup-retention', await r.start('baseBackup', 'record-base-backup-retention', {}));
+  await r.record('prune-base-backups-dry-run', await r.start('pruneBaseBackups', 'record-prune-base-backups-dry-run', { dry_run: true }));
+}

@@ -25,7 +25,7 @@ import { startTemporalDevServer } from '../src/temporalServer';
 import { routeToVersion, workerOptions } from '../src/worker';
 import { startS3Server } from '../test/s3server';
 import { walDir, parseSpoolName, storedName } from '../src/wal/layout';
-import { recordBackups, recordPartialRestores, recordPhysical, recordRestores, type Recording } from './historyScenarios';
+import { recordBackups, recordPartialRestores, recordPhysical, recordPhysicalRetention, recordRestores, type Recording } from './historyScenarios';
 
 /** The secrets the recording runs with; test/replay.test.ts asserts that no history holds them. */
 export const RECORDING_SECRETS = {
@@ -75,7 +75,7 @@ export function historiesDir(): string {
 }
 
 /** The scenario groups, in the order they run (scripts/historyScenarios.ts). */
-export const GROUPS = ['backups', 'restores', 'partial-restores', 'rollback', 'physical'] as const;
+export const GROUPS = ['backups', 'restores', 'partial-restores', 'rollback', 'physical', 'physical-retention'] as const;
 type Group = (typeof GROUPS)[number];
 
 /** The groups named on the command line (none: all); an unknown name stops the recorder before anything starts. */
@@ -221,6 +221,8 @@ async function main(selected: Set<Group>): Promise<void> {
     if (selected.has(group)) await recordRollback({ client, workerConnection, env, filename, recording });
     group = 'physical';
     if (selected.has(group)) await withProductionWorker(workerConnection, config, {}, () => recordPhysical(recording));
+    group = 'physical-retention';
+    if (selected.has(group)) await withProductionWorker(workerConnection, config, {}, () => recordPhysicalRetention(recording));
     await workerConnection.close();
     await client.connection.close();
     writeHistories(histories);

@@ -120,6 +120,19 @@ export interface Config {
   wal?: WalConfig;
   /** Where scratch databases are made; absent (a config built by hand, as tests do): on the source, as VERIFY_TARGET=source. */
   verify?: VerifyConfig;
+  /** Base-backup schedules and retention; absent (a config built by hand): the defaults (src/schedules/baseBackupSchedules.ts, src/basebackup/retention.ts). */
+  basebackup?: BaseBackupConfig;
+}
+
+/** BASEBACKUP_SCHEDULE, BASEBACKUP_FULL_CRON, BASEBACKUP_INCREMENTAL_CRON and RETENTION_BASEBACKUP_DAYS. */
+export interface BaseBackupConfig {
+  /** auto: the base-backup schedules are applied when the WAL archive runs; on: always; off: never. */
+  schedule: 'auto' | 'on' | 'off';
+  fullCron: string;
+  /** undefined: no incremental schedule (BASEBACKUP_INCREMENTAL_CRON=off). */
+  incrementalCron: string | undefined;
+  /** The recovery window base-backup retention keeps, in days. */
+  retentionDays: number;
 }
 
 /** Thrown when the environment holds a setting we cannot use; lists every problem at once. */
@@ -257,6 +270,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       partialUploadSeconds: p.WAL_PARTIAL_UPLOAD_SECONDS,
       maxLagSeconds: p.WAL_MAX_LAG_SECONDS,
       spoolDir: path.resolve(p.WAL_SPOOL_DIR ?? path.join(p.BACKUP_DIR, '.wal-spool')),
+    },
+    basebackup: {
+      schedule: p.BASEBACKUP_SCHEDULE,
+      fullCron: p.BASEBACKUP_FULL_CRON,
+      incrementalCron: p.BASEBACKUP_INCREMENTAL_CRON === 'off' ? undefined : p.BASEBACKUP_INCREMENTAL_CRON,
+      retentionDays: p.RETENTION_BASEBACKUP_DAYS,
     },
     verify: {
       target: verifyServer !== undefined ? 'server' : (p.VERIFY_TARGET as 'worker' | 'source'),

@@ -6,6 +6,8 @@ import { BACKUP_FORMATS, type BackupFormat } from './backup/naming';
 import { DEFAULT_RETENTION } from './backup/retention';
 import { windmillCronToCalendar } from './schedules/cron';
 import { DEFAULT_CRONS, DEFAULT_DRILL_CRON } from './schedules/definitions';
+import { DEFAULT_BASEBACKUP_CRONS } from './schedules/baseBackupSchedules';
+import { DEFAULT_BASEBACKUP_RETENTION_DAYS } from './basebackup/retention';
 
 /** One documented setting: an example for errors and the README, its schema, and its default when it has one. */
 export interface Setting {
@@ -169,6 +171,10 @@ export const settings = {
   },
   WORKER_BUILD_ID: { example: '0.1.0-5df39490ed19', schema: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.+-]{0,199}$/, 'must be letters, digits, ".", "_", "+" or "-", at most 200') },
   WORKER_SET_CURRENT: { example: 'never', schema: z.enum(['if_none', 'always', 'never']) },
+  BASEBACKUP_SCHEDULE: { example: 'on', schema: z.enum(['auto', 'on', 'off']), default: 'auto' as 'auto' | 'on' | 'off' },
+  BASEBACKUP_FULL_CRON: { example: '0 30 0 * * 7', schema: cron, default: DEFAULT_BASEBACKUP_CRONS.full },
+  BASEBACKUP_INCREMENTAL_CRON: { example: 'off', schema: z.union([z.literal('off'), cron]), default: DEFAULT_BASEBACKUP_CRONS.incremental },
+  RETENTION_BASEBACKUP_DAYS: { example: '14', schema: z.coerce.number().int().min(1).max(3650), default: DEFAULT_BASEBACKUP_RETENTION_DAYS },
 } satisfies Record<string, Setting>;
 
 /** Settings whose values are never printed. */

@@ -1,13 +1,15 @@
 // Issue 24 on PostgreSQL 17: an incremental base backup (pg_basebackup --incremental against the
 // previous backup_manifest, summarize_wal=on) is restored to a moment T through pg_combinebackup
-// and holds exactly the state at T. Real Temporal dev server, real Worker, a durable 17 cluster.
+// and holds exactly the state at T, after a retention that keeps the chain. Real Temporal dev server,
+// real Worker, a durable 17 cluster.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prunePhysicalBackups } from '../src/activities/basebackup/prune';
 import { baseBackup, restoreToTime } from '../src/workflows';
 import { diffFingerprints } from './compare';
 import { temporalDriver, type Runner } from './drivers';
-import { tempDir, uniqueName, withServer } from './helpers';
+import { runActivity, tempDir, uniqueName, withServer } from './helpers';
 import { startPitrSetup, startRestored, switchAndArchive, type PitrSetup } from './pitrCluster';
 
 const driver = temporalDriver();
@@ -44,6 +46,15 @@ describe('an incremental base backup on PostgreSQL 17', () => {
     await new Promise((r) => setTimeout(r, 1_000));
     await withServer(setup.cluster, 'family_brain', (c) => c.query('DROP TABLE between_backups'));
     await switchAndArchive(setup);
+
+    // Retention a month later: the incremental backup is the newest one before the window, and its full parent stays with it (its chain).
+    const later = new Date(Date.parse(incremental.manifest.end_time) + 30 * 86_400_000).toISOString();
+    const kept = await runActivity(prunePhysicalBackups, setup.config, { dryRun: false, now: later });
+    expect(kept.filter((d) => d.type !== 'wal').map((d) => [d.filename, d.action, d.reason])).toEqual([
+      [incremental.manifest.filename, 'keep', `the newest base backup that ended before the recovery window (14 days) began: moments from ${new Date(Date.parse(later) - 14 * 86_400_000).toISOString()} on are restored from it`],
+      [full.manifest.filename, 'keep', `${incremental.manifest.filename} is incremental to it (its chain)`],
+    ]);
+    expect(kept.filter((d) => d.action === 'remove')).toEqual([]);
 
     const dir = tempDir('pitr17');
     fs.chmodSync(dir, 0o755);

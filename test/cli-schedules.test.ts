@@ -70,7 +70,8 @@ describe('fbb schedules on the Temporal server', () => {
   it('apply creates exactly the three backup schedules and the restore drill (test/drill.test.ts checks that one): Toronto calendars, overlap SKIP, a one-day catch-up window, backupDatabase with its type', async () => {
     const { client, env } = await setUp();
     const { code, stdout, stderr } = await fbb(['schedules', 'apply'], env);
-    expect(stderr).toBe('');
+    // BASEBACKUP_SCHEDULE=auto and no WAL archive runs: no base-backup schedule (the last test here covers them).
+    expect(stderr).toBe('fbb: the base-backup schedules were not applied: the WAL archive does not run (start it with "fbb wal start" and apply again, or set BASEBACKUP_SCHEDULE=on)\n');
     expect(stdout).toBe('created: schedule_daily_backup, schedule_weekly_backup, schedule_monthly_backup, schedule_restore_drill\nupdated: none\n');
     expect(code).toBe(0);
 
@@ -239,6 +240,40 @@ describe('fbb schedules on the Temporal server', () => {
     expect((await fbb(['schedules', 'apply'], env)).stdout).toBe('created: schedule_monthly_backup\nupdated: schedule_daily_backup, schedule_weekly_backup, schedule_restore_drill\n');
     await serverSchedules(client);
   });
+
+  it('applies the base-backup schedules only when base backups are wanted: auto waits for the WAL archive and says so; on creates the weekly full and the daily incremental (baseBackup), listed with their next runs', async () => {
+    const { client, env } = await setUp();
+    const auto = await fbb(['schedules', 'apply'], env);
+    expect(auto).toEqual({
+      code: 0,
+      stdout: 'created: schedule_daily_backup, schedule_weekly_backup, schedule_monthly_backup, schedule_restore_drill\nupdated: none\n',
+      stderr: 'fbb: the base-backup schedules were not applied: the WAL archive does not run (start it with "fbb wal start" and apply again, or set BASEBACKUP_SCHEDULE=on)\n',
+    });
+    await expect(client.schedule.getHandle('schedule_basebackup_full').describe()).rejects.toThrow(ScheduleNotFoundError);
+
+    const on = { ...env, BASEBACKUP_SCHEDULE: 'on' };
+    const applied = await fbb(['schedules', 'apply'], on);
+    expect(applied).toEqual({
+      code: 0,
+      stdout: 'created: schedule_basebackup_full, schedule_basebackup_incremental\nupdated: schedule_daily_backup, schedule_weekly_backup, schedule_monthly_backup, schedule_restore_drill\n',
+      stderr: '',
+    });
+    const base = await serverSchedules(client, [...IDS, 'schedule_basebackup_full', 'schedule_basebackup_incremental'].sort());
+    const full = base.get('schedule_basebackup_full')!;
+    expect(full.action).toMatchObject({ type: 'startWorkflow', workflowType: 'baseBackup', taskQueue, workflowId: `basebackup-${database}-full`, args: [{ incremental: false }] });
+    expect(full.spec.calendars?.[0]).toMatchObject({ hour: [{ start: 0, end: 0, step: 1 }], minute: [{ start: 30, end: 30, step: 1 }], dayOfWeek: [{ start: 'SUNDAY', end: 'SUNDAY', step: 1 }] });
+    expect(full.spec.timezone).toBe('America/Toronto');
+    expect(full.policies).toMatchObject({ overlap: 'SKIP', catchupWindow: 86_400_000 });
+    expect(base.get('schedule_basebackup_incremental')!.action).toMatchObject({ workflowType: 'baseBackup', args: [{ incremental: true }] });
+
+    const list = await fbb(['schedules', 'list'], on);
+    expect(list.code, list.stderr).toBe(0);
+    // 00:30 plus up to SCHEDULE_JITTER (5 minutes).
+    expect(list.stdout).toMatch(/\nschedule_basebackup_full +active +\d{4}-\d\d-\d\d 00:3[0-5]:\d\d -0[45]:00, /);
+    expect(list.stdout).toMatch(/\nschedule_basebackup_incremental +active +\d{4}-\d\d-\d\d 00:3[0-5]:\d\d -0[45]:00, /);
+    // Applied while wanted, they stay listed (and health-checked) when the archive no longer runs.
+    expect((await fbb(['schedules', 'list'], env)).stdout).toContain('\nschedule_basebackup_full ');
+  });
 });
 
 describe('fbb schedules list --local', () => {
@@ -300,6 +335,19 @@ describe('fbb schedules list --local', () => {
       },
     ]);
     expect(code).toBe(0);
+  });
+
+  it('lists the base-backup schedules with BASEBACKUP_SCHEDULE=on: full on Sunday, incremental Monday to Saturday, at 00:30', async () => {
+    now('2026-12-05T12:00:00Z');
+    const { code, stdout } = await fbb(['schedules', 'list', '--local'], { BASEBACKUP_SCHEDULE: 'on' });
+    expect(stdout.split('\n').slice(5)).toEqual([
+      'schedule_basebackup_full         0 30 0 * * 7    America/Toronto  2026-12-06 00:30:00 -05:00, 2026-12-13 00:30:00 -05:00, 2026-12-20 00:30:00 -05:00',
+      'schedule_basebackup_incremental  0 30 0 * * 1-6  America/Toronto  2026-12-07 00:30:00 -05:00, 2026-12-08 00:30:00 -05:00, 2026-12-09 00:30:00 -05:00',
+      '',
+    ]);
+    expect(code).toBe(0);
+    const without = await fbb(['schedules', 'list', '--local'], { BASEBACKUP_SCHEDULE: 'auto' });
+    expect(without.stdout).not.toContain('basebackup');
   });
 
   it('uses SCHEDULE_TIMEZONE for the runs and their wall clock', async () => {

@@ -257,10 +257,10 @@ describe('fbb status', () => {
 describe('fbb schedules', () => {
   it('needs a schedule name for pause/unpause/trigger/delete, and knows its actions (exit 2)', async () => {
     const noName = await fbb(['schedules', 'pause'], userEnv());
-    expect(noName.stderr).toBe('fbb: fbb schedules pause needs daily, weekly or monthly, got nothing; for example "fbb schedules pause daily"\n');
+    expect(noName.stderr).toBe('fbb: fbb schedules pause needs daily, weekly, monthly, drill, basebackup_full or basebackup_incremental, got nothing; for example "fbb schedules pause daily"\n');
     expect(noName.code).toBe(2);
     const badName = await fbb(['schedules', 'trigger', 'hourly'], userEnv());
-    expect(badName.stderr).toBe('fbb: fbb schedules trigger needs daily, weekly or monthly, got "hourly"; for example "fbb schedules trigger daily"\n');
+    expect(badName.stderr).toBe('fbb: fbb schedules trigger needs daily, weekly, monthly, drill, basebackup_full or basebackup_incremental, got "hourly"; for example "fbb schedules trigger daily"\n');
     const badAction = await fbb(['schedules', 'remove', 'daily'], userEnv());
     expect(badAction.stderr).toBe('fbb: unknown action "remove"; use one of apply, list, pause, unpause, trigger, delete\n');
     expect(badAction.code).toBe(2);

@@ -7,7 +7,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../src/ports';
-import { createDatabase, dropDatabase, tempDir } from './helpers';
+import { createDatabase, dropDatabase, tempDir, uniqueName, withAdmin } from './helpers';
 import { alive, built, spawnNode, userEnv, type Spawned } from './spawned';
 
 let FBB: string;
@@ -74,7 +74,15 @@ describe('fbb up', () => {
     // The only worker of its server: its version is made the deployment's current one by itself.
     expect(first.summary).toMatch(/^ {2}version +family-brain-backup\.\d+\.\d+\.\d+-[0-9a-f]{12} \(made current\)$/m);
     expect(first.summary).toContain(`  database   ${pgInfo.user}@${pgInfo.host}:${pgInfo.port}/${database} (check it with "fbb doctor")\n`);
-    expect(first.summary).toContain('  schedules  schedule_daily_backup (created), schedule_weekly_backup (created), schedule_monthly_backup (created), schedule_restore_drill (created); in America/Toronto\n');
+    // The suite's server allows replication (wal_level replica, a superuser, initdb's pg_hba): the archive starts, so the base-backup schedules are applied too (BASEBACKUP_SCHEDULE=auto).
+    const archiveId = `fbb-wal-${database}@${pgInfo.host}:${pgInfo.port}`;
+    expect(first.summary).toContain(`  archive    ${archiveId} started ("fbb wal status")\n`);
+    expect(first.summary).toContain(
+      '  schedules  schedule_daily_backup (created), schedule_weekly_backup (created), schedule_monthly_backup (created), schedule_restore_drill (created), schedule_basebackup_full (created), schedule_basebackup_incremental (created); in America/Toronto\n',
+    );
+    const status = await fbb(['wal', 'status', '--json'], env).exited;
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ slot: `fbb_${database}` });
     expect(first.summary).toContain(`  state      ${env.FBB_STATE_DIR} (temporal.sqlite, server.log)\n`);
 
     // Another shell, same settings: the CLI reaches the server at TEMPORAL_ADDRESS and the worker in fbb up does the job.
@@ -89,12 +97,36 @@ describe('fbb up', () => {
     const second = await up(env, uiPort);
     // The same build after the restart: the same version, current already (SQLite state).
     expect(second.summary).toMatch(/^ {2}version +family-brain-backup\.\d+\.\d+\.\d+-[0-9a-f]{12} \(current\)$/m);
-    expect(second.summary).toContain('  schedules  schedule_daily_backup (updated), schedule_weekly_backup (updated), schedule_monthly_backup (updated), schedule_restore_drill (updated); in America/Toronto\n');
+    // The archive's run survived in the SQLite state: fbb up attaches to it.
+    expect(second.summary).toMatch(new RegExp(`^ {2}archive +${archiveId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, running since \\S+ \\("fbb wal status"\\)$`, 'm'));
+    expect(second.summary).toContain(
+      '  schedules  schedule_daily_backup (updated), schedule_weekly_backup (updated), schedule_monthly_backup (updated), schedule_restore_drill (updated), schedule_basebackup_full (updated), schedule_basebackup_incremental (updated); in America/Toronto\n',
+    );
     const history = await fbb(['history', '--type', 'backup', '--json'], env).exited;
     expect(history.code, history.stderr).toBe(0);
     const runs = JSON.parse(history.stdout) as { workflow_id: string; status: string; summary: { verified: boolean } | null }[];
     expect(runs.map((r) => [r.workflow_id, r.status, r.summary?.verified])).toEqual([[workflowId, 'completed', true]]);
+    // The shared test server must not keep WAL for a slot nobody streams from.
+    const walStop = await fbb(['wal', 'stop', '--drop-slot'], env).exited;
+    expect(walStop.code, walStop.stderr).toBe(0);
+    expect(walStop.stdout).toBe(`WAL archive ${archiveId} stopped; slot fbb_${database} dropped\n`);
     expect(await stop(second)).toMatchObject({ code: 0, serverAlive: false });
+  });
+
+  it('says in one line why it did not start the WAL archive when the role may not stream WAL, and runs without it and without the base-backup schedules', async () => {
+    const role = uniqueName('up_norepl');
+    await withAdmin((c) => c.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw' NOREPLICATION`));
+    try {
+      const env = { ...(await serverEnv()), PGUSER: role, PGPASSWORD: 'pw' };
+      const started = await up(env, await freePort());
+      expect(started.summary).toContain(
+        `  archive    not started: role ${role} has no REPLICATION attribute; needed for the WAL archive (fbb wal start, point-in-time recovery): ALTER ROLE ${role} REPLICATION; (as a superuser); "fbb doctor" checks every prerequisite\n`,
+      );
+      expect(started.summary).toContain('  schedules  schedule_daily_backup (created), schedule_weekly_backup (created), schedule_monthly_backup (created), schedule_restore_drill (created); in America/Toronto\n');
+      expect(await stop(started)).toMatchObject({ code: 0, serverAlive: false });
+    } finally {
+      await withAdmin((c) => c.query(`DROP ROLE ${role}`));
+    }
   });
 
   it('refuses, starting nothing, when its port is taken, naming the port and what to change', async () => {

@@ -21,7 +21,8 @@ export function localSchedules(ctx: CommandContext): ScheduleService {
     apply: serverOnly('apply'),
     change: (action) => serverOnly(action)(),
     async list() {
-      const defs = schedulesFor(ctx.config());
+      // Whether the WAL archive runs is the server's to say: here the base-backup schedules are listed with BASEBACKUP_SCHEDULE=on only.
+      const defs = schedulesFor(ctx.config(), { walArchiveRunning: false });
       ctx.notice(LOCAL_SCHEDULES_NOTICE);
       const now = new Date();
       const rows = defs.map((d) => {

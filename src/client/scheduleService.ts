@@ -4,6 +4,8 @@ import { ScheduleNotFoundError } from '@temporalio/client';
 import { localSchedules } from './localSchedules';
 import { applySchedules } from '../schedules/apply';
 import { schedulesFor } from '../schedules/definitions';
+import { baseBackupConfigOf, baseBackupsWanted } from '../schedules/baseBackupSchedules';
+import { walArchiveRunning } from './commands/wal';
 import { formatLocal } from '../schedules/zone';
 import type { CommandContext } from './context';
 import { CliError, ExitCode } from './exitCodes';
@@ -55,14 +57,24 @@ function temporalSchedules(ctx: CommandContext): ScheduleService {
     }
   };
   return {
-    apply: () => withClient((client) => applySchedules(temporalScheduleGateway(client), schedulesFor(ctx.config()))),
+    apply: () =>
+      withClient(async (client) => {
+        const config = ctx.config();
+        const running = await walArchiveRunning(client, config);
+        if (!baseBackupsWanted(baseBackupConfigOf(config).schedule, running) && baseBackupConfigOf(config).schedule === 'auto') {
+          ctx.notice('fbb: the base-backup schedules were not applied: the WAL archive does not run (start it with "fbb wal start" and apply again, or set BASEBACKUP_SCHEDULE=on)');
+        }
+        return applySchedules(temporalScheduleGateway(client), schedulesFor(config, { walArchiveRunning: running }));
+      }),
     list: () =>
       withClient(async (client) => {
         // The three schedules as the server describes them: its state and its own next run times
         // (never computed here), shown on the wall clock of SCHEDULE_TIMEZONE.
         const config = ctx.config();
         const timeZone = config.schedules.timezone;
-        const described = await temporalScheduleGateway(client).describe(schedulesFor(config).map((d) => d.scheduleId));
+        // The base-backup schedules are listed when they are wanted, or when they are on the server (applied while the archive ran).
+        const wanted = new Set(schedulesFor(config, { walArchiveRunning: await walArchiveRunning(client, config) }).map((d) => d.scheduleId));
+        const described = (await temporalScheduleGateway(client).describe(schedulesFor(config, { walArchiveRunning: true }).map((d) => d.scheduleId))).filter((r) => r.applied || wanted.has(r.id));
         const problems = scheduleProblems(described);
         const rows = described.map((r) => ({
           ...r,

@@ -3,6 +3,7 @@ import type { CalendarSpec } from '@temporalio/client';
 import type { BackupInput, UserBackupType } from '../backup/input';
 import type { BackupFormat } from '../backup/naming';
 import type { Config } from '../config';
+import { baseBackupConfigOf, baseBackupSchedules, baseBackupsWanted, BASEBACKUP_SCHEDULE_IDS, type ScheduledBaseBackupInput } from './baseBackupSchedules';
 import { windmillCronToCalendar } from './cron';
 
 /** What each scheduled run passes to backupDatabase (dry_run is left to its default, false). */
@@ -15,13 +16,14 @@ export type ScheduledDrillInput = Record<string, never>;
 export interface ScheduleDefinition {
   scheduleId: string;
   /** The backup type a backup schedule makes; 'drill' for the restore drill. */
-  backupType: UserBackupType | 'drill';
+  backupType: UserBackupType | 'drill' | 'basebackup_full' | 'basebackup_incremental';
   cron: string;
   /** `jitter` (ms): the server starts each run up to this much after its time, at random (SCHEDULE_JITTER). */
   spec: { calendars: CalendarSpec[]; timezone: string; jitter?: number };
   action:
     | { type: 'startWorkflow'; workflowType: 'backupDatabase'; taskQueue: string; workflowId: string; args: [ScheduledBackupInput] }
-    | { type: 'startWorkflow'; workflowType: 'restoreDrill'; taskQueue: string; workflowId: string; args: [ScheduledDrillInput] };
+    | { type: 'startWorkflow'; workflowType: 'restoreDrill'; taskQueue: string; workflowId: string; args: [ScheduledDrillInput] }
+    | { type: 'startWorkflow'; workflowType: 'baseBackup'; taskQueue: string; workflowId: string; args: [ScheduledBaseBackupInput] };
   /**
    * SKIP: a backup never starts while the previous one still runs (or still waits for a worker),
    * so runs missed while the worker was down start once when it is back, not one per miss.
@@ -98,14 +100,23 @@ export function desiredSchedules(settings: {
 /** "daily" or "schedule_daily_backup" -> "schedule_daily_backup", "drill" -> "schedule_restore_drill"; undefined for anything else. */
 export function scheduleIdOf(name: string): string | undefined {
   if (/^(?:schedule_)?(?:restore_)?drill$/.test(name)) return DRILL_SCHEDULE_ID;
+  const base = /^(?:schedule_)?basebackup_(full|incremental)$/.exec(name);
+  if (base) return BASEBACKUP_SCHEDULE_IDS[base[1] as 'full' | 'incremental'];
   const m = /^(?:schedule_)?(daily|weekly|monthly)(?:_backup)?$/.exec(name);
   return m ? `schedule_${m[1]}_backup` : undefined;
 }
 
-/** The four schedules these settings ask for: three backups and the restore drill. */
-export function schedulesFor(config: Config): ScheduleDefinition[] {
+/**
+ * The schedules these settings ask for: three backups and the restore drill, then the base backups
+ * when they are wanted (BASEBACKUP_SCHEDULE=on, or auto and `walArchiveRunning`).
+ */
+export function schedulesFor(config: Config, options: { walArchiveRunning?: boolean } = {}): ScheduleDefinition[] {
   const drill = drillSchedule({ database: config.database.database, taskQueue: config.temporal.taskQueue, timezone: config.schedules.timezone, cron: config.schedules.drill, jitterMs: jitterMsOf(config) });
-  return [...backupSchedulesFor(config), drill];
+  const base = baseBackupConfigOf(config);
+  const physical = baseBackupsWanted(base.schedule, options.walArchiveRunning === true)
+    ? baseBackupSchedules({ database: config.database.database, taskQueue: config.temporal.taskQueue, timezone: config.schedules.timezone, fullCron: base.fullCron, incrementalCron: base.incrementalCron, jitterMs: jitterMsOf(config) })
+    : [];
+  return [...backupSchedulesFor(config), drill, ...physical];
 }
 
 function backupSchedulesFor(config: Config): ScheduleDefinition[] {

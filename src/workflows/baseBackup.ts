@@ -1,4 +1,5 @@
-import { workflowInfo } from '@temporalio/workflow';
+import { patched, workflowInfo } from '@temporalio/workflow';
+import type { PhysicalPruneDecision } from '../activities/basebackup/prune';
 import type { BaseBackupManifest } from '../basebackup/manifest';
 import { baseBackupFilename } from '../basebackup/naming';
 import { longActivities, quick } from './proxies';
@@ -6,6 +7,8 @@ import { longActivities, quick } from './proxies';
 /** Input of baseBackup: `{"incremental": true}` asks for an incremental backup where PostgreSQL allows it (17+, summarize_wal=on). */
 export interface BaseBackupInput {
   incremental?: boolean;
+  /** false: do not apply base-backup and WAL retention afterwards (RETENTION_BASEBACKUP_DAYS); default true. */
+  cleanup_old?: boolean;
 }
 
 /** What `fbb basebackup` reports: the manifest, and where the file was uploaded. */
@@ -13,9 +16,11 @@ export interface BaseBackupResult {
   manifest: BaseBackupManifest;
   uploaded: { bucket: string; key: string } | null;
   duration_ms: number;
+  /** Retention's decisions after this backup (base backups and archived WAL, locally and in S3); absent in runs from before it. */
+  pruned?: PhysicalPruneDecision[];
 }
 
-/** pg_basebackup → gzip (+ age) → BACKUP_DIR/base/<sysid>/ with its manifest → S3 when configured. */
+/** pg_basebackup → gzip (+ age) → BACKUP_DIR/base/<sysid>/ with its manifest → S3 when configured → retention. */
 export async function baseBackup(input: BaseBackupInput = {}): Promise<BaseBackupResult> {
   const started = Date.now();
   const settings = await quick.backupSettings();
@@ -23,5 +28,7 @@ export async function baseBackup(input: BaseBackupInput = {}): Promise<BaseBacku
   const filename = baseBackupFilename(settings.prefix, new Date(started), settings.encrypted === true);
   const manifest = await acts.dumping.takeBaseBackup({ filename, workflowId: workflowInfo().workflowId, incremental: input.incremental === true });
   const uploaded = settings.s3 === null ? null : await acts.uploading.uploadBaseBackup({ filename, system_identifier: manifest.system_identifier, size_bytes: manifest.size_bytes, sha256: manifest.sha256 });
-  return { manifest, uploaded, duration_ms: Date.now() - started };
+  // Retention after the backup (and its upload): runs recorded before it existed replay without it.
+  const pruned = input.cleanup_old !== false && patched('basebackup-retention') ? await acts.housekeeping.prunePhysicalBackups({ dry_run: false }) : undefined;
+  return { manifest, uploaded, duration_ms: Date.now() - started, ...(pruned === undefined ? {} : { pruned }) };
 }

@@ -10,5 +10,6 @@ export { restoreTable } from './restoreTable';
 export { baseBackup } from './baseBackup';
 export { restoreToTime } from './restoreToTime';
 export { archiveWal, stopWalArchive, walStatusQuery } from './archiveWal';
+export { pruneBaseBackups } from './pruneBaseBackups';
 // Each type's Worker Versioning behaviour (PINNED restores, AUTO_UPGRADE the rest).
 export { VERSIONING_BEHAVIORS } from './versioning';

@@ -3,6 +3,7 @@ import type { Config } from '../../config';
 import type { BaseBackupManifest } from '../../basebackup/manifest';
 import { planPointInTime, restorableState, type RecoveryPlan } from './plan';
 import { recoverToDirectory, type RecoveryResult } from './recover';
+import { prunePhysicalBackups, type PhysicalPruneDecision } from './prune';
 import { pullFromS3, type PullResult } from './s3Pull';
 import { takeBaseBackup, type BaseBackupRequest } from './take';
 import { uploadBaseBackup, type BaseBackupUpload } from './upload';
@@ -26,6 +27,10 @@ export function createBaseBackupActivities(config: Config) {
     /** Copies base/ and wal/ from S3 into BACKUP_DIR where it lacks them (a restore with source s3). */
     async pullPhysicalBackupsFromS3(): Promise<PullResult> {
       return pullFromS3(config);
+    },
+    /** Base-backup and WAL retention (RETENTION_BASEBACKUP_DAYS), locally and in S3; `dry_run` only reports. */
+    async prunePhysicalBackups(input: { dry_run: boolean; now?: string }): Promise<PhysicalPruneDecision[]> {
+      return prunePhysicalBackups(config, { dryRun: input.dry_run, now: input.now });
     },
     /** The restorable window over the local base backups and archive; null when there is none. */
     async restorableWindow(): Promise<{ oldest: string; newest: string } | null> {

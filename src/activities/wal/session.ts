@@ -101,6 +101,10 @@ export async function archiveWalSession(config: Config, input: { session_seconds
       own.release();
     }
   }
+  // A worker shutting down is not the workflow stopping the archive: the attempt fails (the SDK's
+  // WORKER_SHUTDOWN cancellation), so that the archive goes on from the slot on the next worker.
+  const reason: unknown = ctx.cancellationSignal.reason;
+  if (ended === 'stopped' && reason instanceof Error && reason.message === 'WORKER_SHUTDOWN') throw reason;
   return { ...state, ended: ended! };
 }
 

@@ -13,7 +13,7 @@ export function registerSchedules(program: Command, ctx: CommandContext): void {
     .command('schedules')
     .description('create/update the daily, weekly and monthly backup schedules on Temporal, or list, pause, unpause, trigger, delete one')
     .argument('<action>', ACTIONS.join('|'))
-    .argument('[name]', 'daily, weekly or monthly (or schedule_daily_backup, ...)')
+    .argument('[name]', 'daily, weekly, monthly, drill, basebackup_full or basebackup_incremental (or schedule_daily_backup, ...)')
     .option('--json', 'print as JSON', false)
     .option('--local', 'list only: the schedules as configured, with their next runs computed without a Temporal server', false)
     .addHelpText('after', '\nExamples:\n  $ fbb schedules apply\n  $ fbb schedules list\n  $ fbb schedules list --local\n  $ fbb schedules pause weekly\n  $ fbb schedules trigger daily\n')
@@ -21,7 +21,7 @@ export function registerSchedules(program: Command, ctx: CommandContext): void {
       if (!(ACTIONS as readonly string[]).includes(action)) throw new CliError(`unknown action "${action}"; use one of ${ACTIONS.join(', ')}`, ExitCode.badInput);
       const id = name === undefined ? undefined : scheduleIdOf(name);
       const needsName = action !== 'apply' && action !== 'list';
-      if (needsName && id === undefined) throw new CliError(`fbb schedules ${action} needs daily, weekly or monthly, got ${name === undefined ? 'nothing' : `"${name}"`}; for example "fbb schedules ${action} daily"`, ExitCode.badInput);
+      if (needsName && id === undefined) throw new CliError(`fbb schedules ${action} needs daily, weekly, monthly, drill, basebackup_full or basebackup_incremental, got ${name === undefined ? 'nothing' : `"${name}"`}; for example "fbb schedules ${action} daily"`, ExitCode.badInput);
       const schedules = openSchedules(ctx, opts.local);
       if (action === 'apply') {
         const result = await schedules.apply();

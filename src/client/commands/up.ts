@@ -1,6 +1,6 @@
 // `fbb up`: the whole product on one machine without Docker. A Temporal dev server keeps its state in a
-// SQLite file in the state directory, a worker runs in this process, the three backup schedules are
-// applied; it stays up until SIGINT or SIGTERM, then stops the worker (running activities finish)
+// SQLite file in the state directory, a worker runs in this process, the WAL archive starts when the
+// database allows it, the schedules are applied; it stays up until SIGINT or SIGTERM, then stops the worker (running activities finish)
 // and the server. It uses the configured database and never starts one.
 import fs from 'node:fs';
 import net from 'node:net';
@@ -22,6 +22,7 @@ import type { CommandContext } from '../context';
 import { CliError, ExitCode } from '../exitCodes';
 import { formatTable } from '../output';
 import { temporalScheduleGateway } from '../scheduleGateway';
+import { startArchiveWhenAllowed, type UpArchive } from '../upArchive';
 
 /** Where `fbb up` keeps the server's state without FBB_STATE_DIR: $XDG_STATE_HOME/family-brain-backup, else ~/.local/state/family-brain-backup. */
 function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -37,7 +38,7 @@ interface UpOptions {
 export function registerUp(program: Command, ctx: CommandContext): void {
   program
     .command('up')
-    .description('run it all on this machine without Docker: a Temporal server (state in a SQLite file), the worker and the schedules, until Ctrl-C or SIGTERM')
+    .description('run it all on this machine without Docker: a Temporal server (state in a SQLite file), the worker, the WAL archive (when the database allows it) and the schedules, until Ctrl-C or SIGTERM')
     .addOption(
       new Option('--state-dir <dir>', "the Temporal server's SQLite file and log").env('FBB_STATE_DIR').default(defaultStateDir(), '$XDG_STATE_HOME/family-brain-backup, else ~/.local/state/family-brain-backup'),
     )
@@ -170,7 +171,7 @@ async function serve(ctx: CommandContext, config: Config, at: { cli: string; ip:
       health = await startHealthServer({ address: config.worker.healthAddress, taskQueue: config.temporal.taskQueue, state: () => worker?.worker.getState() ?? 'STARTING' });
     }
     worker = await startLocalWorker(config);
-    const applied = await applyTheSchedules(config);
+    const { archive, applied } = await archiveAndSchedules(config);
     ctx.stdout.write(
       `fbb up: running on this machine (Temporal server up in ${serverSeconds} s)\n` +
         `${formatTable([
@@ -180,6 +181,7 @@ async function serve(ctx: CommandContext, config: Config, at: { cli: string; ip:
           ['  version', describeVersion(worker)],
           ['  database', `${config.database.user}@${config.database.host}:${config.database.port}/${config.database.database} (check it with "fbb doctor")`],
           ['  backups', config.backup.dir + (config.s3 ? `, then s3://${config.s3.bucket}/${config.s3.prefix}` : '')],
+          ['  archive', archive.line],
           ['  schedules', `${[...applied.created.map((s) => `${s} (created)`), ...applied.updated.map((s) => `${s} (updated)`)].join(', ')}; in ${config.schedules.timezone}`],
           ['  state', `${at.stateDir} (temporal.sqlite, server.log)`],
         ])}\n` +
@@ -204,11 +206,12 @@ async function serve(ctx: CommandContext, config: Config, at: { cli: string; ip:
   }
 }
 
-/** `fbb schedules apply`, for the configured settings. */
-async function applyTheSchedules(config: Config): Promise<{ created: string[]; updated: string[] }> {
+/** The WAL archive when the database allows it, then `fbb schedules apply` (the base-backup ones too while the archive runs, with BASEBACKUP_SCHEDULE=auto). */
+async function archiveAndSchedules(config: Config): Promise<{ archive: UpArchive; applied: { created: string[]; updated: string[] } }> {
   const client = await connectTemporal(config.temporal);
   try {
-    return await applySchedules(temporalScheduleGateway(client), schedulesFor(config));
+    const archive = await startArchiveWhenAllowed(client, config);
+    return { archive, applied: await applySchedules(temporalScheduleGateway(client), schedulesFor(config, { walArchiveRunning: archive.running })) };
   } finally {
     await client.connection.close();
   }

@@ -64,8 +64,13 @@ export function registerWal(program: Command, ctx: CommandContext): Command {
   return wal;
 }
 
+/** Whether the WAL archive of the configured database server runs (`fbb schedules apply` applies the base-backup schedules then, with BASEBACKUP_SCHEDULE=auto). */
+export async function walArchiveRunning(client: Client, config: Config): Promise<boolean> {
+  return (await describeOrUndefined(client.workflow.getHandle(walIdFor(config))))?.status.name === 'RUNNING';
+}
+
 /** Starts the archive, or attaches to the running one (the workflow ID is the server's). */
-async function startArchive(client: Client, config: Config, sessionSeconds: number | undefined) {
+export async function startArchive(client: Client, config: Config, sessionSeconds: number | undefined) {
   const id = walIdFor(config);
   const found = await describeOrUndefined(client.workflow.getHandle(id));
   if (found?.status.name === 'RUNNING') {

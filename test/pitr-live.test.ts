@@ -6,11 +6,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../src/activities';
-import { momentRoot } from '../src/activities/basebackup/moment';
+import { momentRoot, OWNER } from '../src/activities/basebackup/moment';
+import { clusterAnswers, clusterPaths, initCluster, postmasterPid, startCluster } from '../src/activities/verifyServer/cluster';
+import { processAlive } from '../src/activities/verifyServer/lock';
 import { parseManifest } from '../src/backup/manifest';
 import { runCli } from '../src/client/cli';
 import { applicationFailureOf } from '../src/client/failures';
-import { restoreDatabase, restoreTable, restoreTenant } from '../src/workflows';
+import { backupDatabase, restoreDatabase, restoreTable, restoreTenant } from '../src/workflows';
 import type { BaseBackupResult } from '../src/workflows/baseBackup';
 import type { RestoreResult } from '../src/workflows/restoreDatabase';
 import { diffFingerprints, fingerprintDatabase, type DatabaseFingerprint } from './compare';
@@ -229,4 +231,28 @@ describe('refusals before anything runs, and the rollback', () => {
     expect(diffFingerprints(before, await setup.fingerprintFamilyBrain())).toEqual(RECORD_ROW);
     expect((await sql<{ label: string }>('SELECT label FROM pitr_marks ORDER BY id')).map((r) => r.label).slice(-2)).toEqual(['before T3', 'after T3']);
   }, 400_000);
+});
+
+describe('a restore to a moment killed while its scratch cluster ran', () => {
+  it('leaves a cluster that the next run of the database stops and removes; another database\'s is left alone', async () => {
+    const dead = clusterPaths(momentRoot(setup.config, 'a-killed-restore'));
+    const other = clusterPaths(momentRoot(setup.config, 'another-databases-restore'));
+    await initCluster(setup.cluster.binDir, dead);
+    const owner = (database: string, workflowId: string) => JSON.stringify({ workflow_id: workflowId, database, server: `${setup.config.database.host}:${setup.config.database.port}` });
+    fs.writeFileSync(path.join(dead.root, OWNER), owner('family_brain', 'a-killed-restore'));
+    fs.mkdirSync(other.root, { recursive: true });
+    fs.writeFileSync(path.join(other.root, OWNER), owner('another_db', 'another-databases-restore'));
+    const earlier = new Date(Date.now() - 60_000);
+    for (const root of [dead.root, other.root]) fs.utimesSync(path.join(root, OWNER), earlier, earlier);
+    await startCluster(setup.cluster.binDir, dead);
+    expect(await clusterAnswers(dead)).toBe(true);
+    const pid = postmasterPid(dead.dataDir)!;
+
+    const result = await runner.execute(backupDatabase, { args: [{ backup_type: 'manual' }], workflowId: id('pitr-live-sweep') });
+    expect(result.status).toBe('success');
+    expect(fs.existsSync(dead.root)).toBe(false);
+    expect(processAlive(pid)).toBe(false);
+    expect(fs.readFileSync(path.join(other.root, OWNER), 'utf8')).toContain('another_db');
+    fs.rmSync(other.root, { recursive: true, force: true });
+  }, 200_000);
 });

@@ -47,6 +47,8 @@ export async function materializeMoment(config: Config, req: { plan: RecoveryPla
   await fs.mkdir(path.dirname(paths.root), { recursive: true, mode: 0o755 });
   await ownDir(paths.root, 0o700);
   try {
+    // Whose cluster this is: the next run of this database removes it if this run dies (sweepMomentClusters).
+    await fs.writeFile(path.join(paths.root, OWNER), `${JSON.stringify(ownerOf(config, req.workflowId))}\n`);
     // Our own client authentication: trust on a socket in a directory only the server user (and root) can enter.
     const hba = path.join(paths.root, 'fbb_hba.conf');
     await fs.writeFile(hba, 'local all all trust\n', { mode: 0o600 });
@@ -114,4 +116,47 @@ async function removeCluster(binDir: string, paths: ClusterPaths): Promise<void>
   if (await fs.stat(path.join(paths.dataDir, 'PG_VERSION')).then(() => true, () => false)) await stopCluster(binDir, paths);
   await fs.rm(paths.root, { recursive: true, force: true });
   if (!paths.socketDir.startsWith(paths.root)) await fs.rm(paths.socketDir, { recursive: true, force: true });
+}
+
+/** The file in a scratch cluster's directory naming the run and the database it belongs to. */
+export const OWNER = 'fbb-owner.json';
+
+interface Owner {
+  workflow_id: string;
+  database: string;
+  server: string;
+}
+
+function ownerOf(config: Config, workflowId: string): Owner {
+  return { workflow_id: workflowId, database: config.database.database, server: `${config.database.host}:${config.database.port}` };
+}
+
+/**
+ * Scratch clusters of this database's restores to a moment made before `before` (so by runs that no
+ * longer run: the caller holds the database's lock, which a restore keeps while its cluster exists):
+ * stopped and removed unless `dryRun`. Clusters of other databases are left to their own runs.
+ */
+export async function sweepMomentClusters(config: Config, options: { dryRun: boolean; before: Date }): Promise<{ kind: 'scratch_cluster'; name: string; removed: boolean }[]> {
+  const parent = path.dirname(momentRoot(config, '-'));
+  const mine = ownerOf(config, '');
+  const found: { kind: 'scratch_cluster'; name: string; removed: boolean }[] = [];
+  for (const entry of await fs.readdir(parent).catch(() => [] as string[])) {
+    const paths = clusterPaths(path.join(parent, entry));
+    const file = path.join(paths.root, OWNER);
+    const [text, stat] = await Promise.all([fs.readFile(file, 'utf8').catch(() => ''), fs.stat(file).catch(() => undefined)]);
+    const owner = (() => {
+      try {
+        return JSON.parse(text) as Owner;
+      } catch {
+        return undefined;
+      }
+    })();
+    if (owner?.database !== mine.database || owner.server !== mine.server || stat === undefined || stat.mtime >= options.before) continue;
+    if (!options.dryRun) {
+      const major = Number((await fs.readFile(path.join(paths.dataDir, 'PG_VERSION'), 'utf8').catch(() => '')).trim());
+      await removeCluster(major > 0 ? await serverBinDir(config, major) : '', paths);
+    }
+    found.push({ kind: 'scratch_cluster', name: `${paths.root} (workflow ${owner.workflow_id})`, removed: !options.dryRun });
+  }
+  return found;
 }

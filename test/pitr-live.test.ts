@@ -20,7 +20,7 @@ import { temporalDriver, type Runner } from './drivers';
 import { eventually } from './eventually';
 import { captured, uniqueName, userEnvFor, withServer } from './helpers';
 import { startPitrSetup, switchAndArchive, type PitrSetup } from './pitrCluster';
-import { onTemporal, startTestWorker, temporalInfo, type TestWorker } from './temporal';
+import { onTemporal, startTestWorker, temporalInfo, testClient, type TestWorker } from './temporal';
 import { notOf, of, tenantHashesOn } from './tenantHashes';
 
 const driver = temporalDriver();
@@ -231,6 +231,28 @@ describe('refusals before anything runs, and the rollback', () => {
     expect(diffFingerprints(before, await setup.fingerprintFamilyBrain())).toEqual(RECORD_ROW);
     expect((await sql<{ label: string }>('SELECT label FROM pitr_marks ORDER BY id')).map((r) => r.label).slice(-2)).toEqual(['before T3', 'after T3']);
   }, 400_000);
+});
+
+describe('fbb restore cancel while the moment is recovered', () => {
+  it('stops the recovery, removes the scratch cluster, and ends cancelled with the database unchanged and no pre-restore backup', async () => {
+    const before = await setup.fingerprintFamilyBrain();
+    const files = fs.readdirSync(setup.config.backup.dir).sort();
+    const workflowId = id('pitr-live-cancel');
+    const handle = await runner.start(restoreDatabase, { args: [{ to_time: 'latest' }], workflowId });
+    const client = await testClient();
+    await eventually('the moment is being made into a file', async () => (await client.workflow.getHandle(workflowId).describe()).raw.pendingActivities ?? [], (p) => p.some((a) => a.activityType?.name === 'materializeMoment'), 120_000);
+    const cancel = await fbb(['restore', 'cancel', workflowId, '--json']);
+    expect(cancel.code, cancel.stderr).toBe(0);
+    expect(JSON.parse(cancel.stdout)).toMatchObject({ workflow_id: workflowId, update: 'cancelRestore', phase: 'done', status: 'cancelled' });
+    const result = await handle.result();
+    expect(result).toMatchObject({ status: 'cancelled', to_time: 'latest', pre_restore_backup: null, strategy: null, error: { type: 'RestoreCancelled' } });
+    expect(result.error?.message).toMatch(/^cancelled by \S+ while moment latest was being recovered; its scratch cluster was removed; the database was not changed$/);
+    // Cancelled in the middle of the recovery there is no pitr file; one finished just as the cancel came would stay, as any backup does.
+    const notPitr = (names: string[]) => names.filter((f) => !f.startsWith('family_brain_pitr_'));
+    expect(notPitr(fs.readdirSync(setup.config.backup.dir).sort())).toEqual(notPitr(files));
+    expect(fs.readdirSync(path.dirname(momentRoot(setup.config, 'any')))).toEqual([]);
+    expectSameAs(before, await setup.fingerprintFamilyBrain());
+  }, 300_000);
 });
 
 describe('a restore to a moment killed while its scratch cluster ran', () => {

@@ -5,12 +5,13 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { Context } from '@temporalio/activity';
 import { manifestName, parseManifest, type BackupManifest, type PointInTime } from '../../backup/manifest';
 import { defaultVerifyServerDir, type Config } from '../../config';
 import { ErrorType, permanent } from '../../errors';
 import { withClient } from '../db';
 import { dumpDatabase } from '../backup/dump';
-import { writeFileAtomic } from '../stream';
+import { every, writeFileAtomic } from '../stream';
 import { clusterPaths, ownDir, SOCKET_PORT, startCluster, stopCluster, type ClusterPaths } from '../verifyServer/cluster';
 import { installCommand } from '../pgToolChoice';
 import { planPointInTime, type RecoveryPlan } from './plan';
@@ -46,6 +47,12 @@ export async function materializeMoment(config: Config, req: { plan: RecoveryPla
   if (earlier !== undefined) return earlier;
   await fs.mkdir(path.dirname(paths.root), { recursive: true, mode: 0o755 });
   await ownDir(paths.root, 0o700);
+  // Heartbeats between the steps too (a cancellation arrives with one), and each step begins only if not cancelled.
+  const ctx = Context.current();
+  const stopBeats = every(5_000, () => ctx.heartbeat({ step: 'materializing', filename: req.filename }));
+  const goOn = () => {
+    if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
+  };
   try {
     // Whose cluster this is: the next run of this database removes it if this run dies (sweepMomentClusters).
     await fs.writeFile(path.join(paths.root, OWNER), `${JSON.stringify(ownerOf(config, req.workflowId))}\n`);
@@ -55,13 +62,16 @@ export async function materializeMoment(config: Config, req: { plan: RecoveryPla
     await handToServerUser(hba);
     const recovered = await recoverToDirectory(config, req.plan, req.workflowId);
     const pointInTime: PointInTime = { to_time: recovered.to_time, recovered_to: recovered.recovered_to, base_backup: recovered.base_backup };
+    goOn();
     await startCluster(binDir, paths, { settings: scratchSettings(paths, hba) });
+    goOn();
     await requireExtensions(config, source, req.plan, pointInTime);
     const manifest = await dumpDatabase(source, dumpRequest);
     const made = { ...manifest, point_in_time: pointInTime };
     await writeFileAtomic(path.join(config.backup.dir, manifestName(req.filename)), `${JSON.stringify(made, null, 2)}\n`);
     return made;
   } finally {
+    stopBeats();
     await removeCluster(binDir, paths);
   }
 }

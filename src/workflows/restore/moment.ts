@@ -53,13 +53,16 @@ export async function recoverMoment(run: RestoreRun, settings: BackupSettings, a
   run.state.phase = 'recovering';
   const scope = new CancellationScope();
   run.stopBeside = () => scope.cancel();
+  const cancelled = () => run.finish('cancelled', { error: failure(ErrorType.RestoreCancelled, `cancelled by ${run.cancelled?.cancelled_by ?? 'unknown'} while moment ${input.to_time} was being recovered; its scratch cluster was removed; the database was not changed`) });
   try {
     const made = await scope.run(() => makeMoment(settings, acts, input));
     Object.assign(run.state, momentFields(made));
+    // A cancel that came as the file was finished (the activity no longer listening): the file stays, as any backup does.
+    if (run.cancelled !== null) return { end: cancelled() };
     return { made };
   } catch (err) {
     if (!isCancellation(err)) throw err;
-    return { end: run.finish('cancelled', { error: failure(ErrorType.RestoreCancelled, `cancelled while moment ${input.to_time} was being recovered; its scratch cluster was removed; the database was not changed`) }) };
+    return { end: cancelled() };
   } finally {
     run.stopBeside = null;
   }

@@ -18,7 +18,7 @@ import type { RestoreResult } from '../src/workflows/restoreDatabase';
 import { diffFingerprints, fingerprintDatabase, type DatabaseFingerprint } from './compare';
 import { temporalDriver, type Runner } from './drivers';
 import { eventually } from './eventually';
-import { captured, uniqueName, userEnvFor, withServer } from './helpers';
+import { captured, tempDir, uniqueName, userEnvFor, withServer } from './helpers';
 import { startPitrSetup, switchAndArchive, type PitrSetup } from './pitrCluster';
 import { onTemporal, startTestWorker, temporalInfo, testClient, type TestWorker } from './temporal';
 import { notOf, of, tenantHashesOn } from './tenantHashes';
@@ -64,6 +64,10 @@ function expectSameAs(atT: DatabaseFingerprint, got: DatabaseFingerprint): void 
 
 beforeAll(async () => {
   setup = await startPitrSetup({ settings: ['autovacuum=off'], archive: 'real' });
+  // The scratch clusters go under a directory of this file's own (VERIFY_SERVER_DIR), which the postgres user can reach; scratch databases on the source, as without it.
+  const serverDir = tempDir('pitr-live-verify');
+  fs.chmodSync(serverDir, 0o755);
+  setup.config.verify = { target: 'source', serverDir, idleMs: 60_000, fallback: 'none' };
   runner = await driver.runner(setup.config);
   const onServer = onTemporal(setup.config);
   cliWorker = await startTestWorker(onServer);
@@ -245,6 +249,8 @@ describe('fbb restore cancel while the moment is recovered', () => {
     expect(cancel.code, cancel.stderr).toBe(0);
     expect(JSON.parse(cancel.stdout)).toMatchObject({ workflow_id: workflowId, update: 'cancelRestore', phase: 'done', status: 'cancelled' });
     const result = await handle.result();
+    // The recovery itself was stopped, not waited out.
+    expect(handle.attempts()).toContain('materializeMoment:cancelled');
     expect(result).toMatchObject({ status: 'cancelled', to_time: 'latest', pre_restore_backup: null, strategy: null, error: { type: 'RestoreCancelled' } });
     expect(result.error?.message).toMatch(/^cancelled by \S+ while moment latest was being recovered; its scratch cluster was removed; the database was not changed$/);
     // Cancelled in the middle of the recovery there is no pitr file; one finished just as the cancel came would stay, as any backup does.

@@ -12,13 +12,14 @@ import { processAlive } from '../src/activities/verifyServer/lock';
 import { parseManifest } from '../src/backup/manifest';
 import { runCli } from '../src/client/cli';
 import { applicationFailureOf } from '../src/client/failures';
-import { backupDatabase, restoreDatabase, restoreTable, restoreTenant } from '../src/workflows';
+import { backupDatabase, baseBackup, restoreDatabase, restoreTable, restoreTenant } from '../src/workflows';
+import type { Config } from '../src/config';
 import type { BaseBackupResult } from '../src/workflows/baseBackup';
 import type { RestoreResult } from '../src/workflows/restoreDatabase';
 import { diffFingerprints, fingerprintDatabase, type DatabaseFingerprint } from './compare';
 import { temporalDriver, type Runner } from './drivers';
 import { eventually } from './eventually';
-import { captured, tempDir, uniqueName, userEnvFor, withServer } from './helpers';
+import { ageKeygen, captured, tempDir, uniqueName, userEnvFor, withServer } from './helpers';
 import { startPitrSetup, switchAndArchive, type PitrSetup } from './pitrCluster';
 import { onTemporal, startTestWorker, temporalInfo, testClient, type TestWorker } from './temporal';
 import { notOf, of, tenantHashesOn } from './tenantHashes';
@@ -55,6 +56,11 @@ async function moment(): Promise<string> {
 const databases = () => withServer(setup.cluster, 'postgres', async (c) => (await c.query<{ datname: string }>('SELECT datname FROM pg_database ORDER BY 1')).rows.map((r) => r.datname));
 const pitrFiles = () => fs.readdirSync(setup.config.backup.dir).filter((f) => PITR_FILE.test(f));
 const hashes = () => tenantHashesOn(setup.cluster, 'family_brain');
+/** The scratch clusters of restores to a moment on this file's worker (none once each run has ended). */
+const scratchClusters = () => {
+  const dir = path.dirname(momentRoot(setup.config, 'any'));
+  return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+};
 
 /** The state at T as the restore must bring it back: sequences only "not behind" (recovery resumes them past what it logged). */
 function expectSameAs(atT: DatabaseFingerprint, got: DatabaseFingerprint): void {
@@ -122,7 +128,7 @@ describe('fbb restore --to-time T: the whole live database back to a moment', ()
     const m = parseManifest(fs.readFileSync(path.join(dir, `${result.restored_from}.manifest.json`), 'utf8'), 'pitr');
     expect(m).toMatchObject({ type: 'pitr', status: 'verified', database: 'family_brain', point_in_time: { to_time: t, recovered_to: result.recovered_to, base_backup: backup.manifest.filename } });
     expect(pitrFiles()).toEqual([result.restored_from]);
-    expect(fs.readdirSync(path.dirname(momentRoot(setup.config, 'any')))).toEqual([]);
+    expect(scratchClusters()).toEqual([]);
   }, 400_000);
 });
 
@@ -256,7 +262,7 @@ describe('fbb restore cancel while the moment is recovered', () => {
     // Cancelled in the middle of the recovery there is no pitr file; one finished just as the cancel came would stay, as any backup does.
     const notPitr = (names: string[]) => names.filter((f) => !f.startsWith('family_brain_pitr_'));
     expect(notPitr(fs.readdirSync(setup.config.backup.dir).sort())).toEqual(notPitr(files));
-    expect(fs.readdirSync(path.dirname(momentRoot(setup.config, 'any')))).toEqual([]);
+    expect(scratchClusters()).toEqual([]);
     expectSameAs(before, await setup.fingerprintFamilyBrain());
   }, 300_000);
 });
@@ -283,4 +289,25 @@ describe('a restore to a moment killed while its scratch cluster ran', () => {
     expect(fs.readFileSync(path.join(other.root, OWNER), 'utf8')).toContain('another_db');
     fs.rmSync(other.root, { recursive: true, force: true });
   }, 200_000);
+});
+
+describe('an encrypted base backup and the wrong age key', () => {
+  it('is refused before anything runs (EncryptionKeyMismatch): no scratch cluster, no file, the database unchanged', async () => {
+    const key = await ageKeygen();
+    const wrong = await ageKeygen();
+    const writer: Config = { ...setup.config, backup: { ...setup.config.backup, ageRecipients: [key.recipient], ageIdentityFile: wrong.file } };
+    const withKeys = await driver.runner(writer);
+    const { manifest } = await withKeys.execute(baseBackup, { args: [{}], workflowId: id('pitr-live-age-base') });
+    expect(manifest.filename).toMatch(/\.tar\.gz\.age$/);
+    await switchAndArchive(setup);
+    const before = await setup.fingerprintFamilyBrain();
+    const files = fs.readdirSync(setup.config.backup.dir).sort();
+    const refused = await failureOf(withKeys.execute(restoreDatabase, { args: [{ to_time: 'latest', confirm_restore: true }], workflowId: id('pitr-live-wrongkey') }));
+    expect(refused?.type).toBe('EncryptionKeyMismatch');
+    expect(refused?.nonRetryable).toBe(true);
+    expect(refused?.message).toMatch(new RegExp(`^backup "${manifest.filename.replace(/\./g, '\\.')}" was not encrypted to the key in BACKUP_AGE_IDENTITY_FILE \\(its public key: ${wrong.recipient}\\);.*nothing was changed$`));
+    expect(fs.readdirSync(setup.config.backup.dir).sort()).toEqual(files);
+    expect(scratchClusters()).toEqual([]);
+    expectSameAs(before, await setup.fingerprintFamilyBrain());
+  }, 300_000);
 });

@@ -210,6 +210,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         monthly: { months: p.RETENTION_MONTHLY_MONTHS },
         manual: { days: p.RETENTION_MANUAL_DAYS },
         pre_restore: { days: p.RETENTION_PRE_RESTORE_DAYS },
+        pitr: { days: p.RETENTION_PITR_DAYS },
       },
       asideDatabaseDays: p.RETENTION_ASIDE_DATABASE_DAYS,
       ageRecipients: p.BACKUP_AGE_RECIPIENTS ?? [],

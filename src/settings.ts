@@ -122,6 +122,7 @@ export const settings = {
   RETENTION_MONTHLY_MONTHS: { example: '12', schema: z.coerce.number().int().min(1), default: DEFAULT_RETENTION.monthly.months },
   RETENTION_MANUAL_DAYS: { example: '30', schema: z.coerce.number().int().min(1), default: DEFAULT_RETENTION.manual.days },
   RETENTION_PRE_RESTORE_DAYS: { example: '30', schema: z.coerce.number().int().min(1), default: DEFAULT_RETENTION.pre_restore.days },
+  RETENTION_PITR_DAYS: { example: '7', schema: z.coerce.number().int().min(1), default: DEFAULT_RETENTION.pitr.days },
   RETENTION_ASIDE_DATABASE_DAYS: { example: '7', schema: z.coerce.number().int().min(1), default: 7 },
   S3_PART_SIZE_MB: { example: '16', schema: z.coerce.number().int().min(5).max(5120), default: 16 },
   PG_BIN_DIR: { example: '/usr/lib/postgresql/15/bin', schema: z.string().min(1) },

@@ -112,8 +112,8 @@ describe('configuration', () => {
   });
 
   it('reads retention per type, weeks and months included', () => {
-    const config = loadConfig({ RETENTION_DAILY_DAYS: '3', RETENTION_WEEKLY_WEEKS: '2', RETENTION_MONTHLY_MONTHS: '6', RETENTION_MANUAL_DAYS: '10', RETENTION_PRE_RESTORE_DAYS: '5' });
-    expect(config.backup.retention).toEqual({ daily: { days: 3 }, weekly: { days: 14 }, monthly: { months: 6 }, manual: { days: 10 }, pre_restore: { days: 5 } });
+    const config = loadConfig({ RETENTION_DAILY_DAYS: '3', RETENTION_WEEKLY_WEEKS: '2', RETENTION_MONTHLY_MONTHS: '6', RETENTION_MANUAL_DAYS: '10', RETENTION_PRE_RESTORE_DAYS: '5', RETENTION_PITR_DAYS: '2' });
+    expect(config.backup.retention).toEqual({ daily: { days: 3 }, weekly: { days: 14 }, monthly: { months: 6 }, manual: { days: 10 }, pre_restore: { days: 5 }, pitr: { days: 2 } });
   });
 
   it('reads the schedules, and names a bad cron with what is wrong', () => {

@@ -192,9 +192,10 @@ describe('fbb restore --to-time T --target-dir DIR', () => {
     const cli = await fbb(['restore', '--to-time', '2026-12-05 23:10:00', '--target-dir', path.join(dir, 'x'), '--json']);
     expect(cli.code).toBe(2);
     expect(JSON.parse(cli.stdout)).toMatchObject({ status: 'error', error: { type: 'InvalidInput', message: noOffset!.message } });
-    const noDir = await fbb(['restore', '--to-time', 'latest']);
-    expect(noDir.code).toBe(2);
-    expect(noDir.stderr).toContain('fbb: --to-time needs --target-dir DIR: an empty (or new) directory for the restored data directory');
+    // Without --to-time, --target-dir is a mix-up (without --target-dir, --to-time restores into the live database: test/pitr-live.test.ts).
+    const noTime = await fbb(['restore', '--target-dir', dir]);
+    expect(noTime.code).toBe(2);
+    expect(noTime.stderr).toContain('fbb: --target-dir goes with --to-time <moment>');
     const both = await fbb(['restore', 'family_brain_daily_20261205_020000.sql.gz', '--to-time', 'latest', '--target-dir', dir]);
     expect(both.code).toBe(2);
     expect(both.stderr).toContain('fbb: --to-time restores from base backups and the WAL archive, not from a file: drop "family_brain_daily_20261205_020000.sql.gz"');

@@ -20,6 +20,7 @@ describe('retention', () => {
     ['monthly: keeps 12 calendar months', [b('monthly', 10), b('monthly', 300), b('monthly', 364), b('monthly', 366), b('monthly', 400)], ['family_brain_monthly_366d', 'family_brain_monthly_400d']],
     ['manual: keeps 30 days', [b('manual', 29), b('manual', 31)], ['family_brain_manual_31d']],
     ['pre-restore: kept for its own 30 days, even among old daily backups', [b('pre_restore', 29), b('pre_restore', 45), b('daily', 1)], ['family_brain_pre_restore_45d']],
+    ['pitr (a moment a restore made into a file): its own 7 days; never the newest daily, never protecting one', [b('pitr', 1), b('pitr', 8), b('pitr', 9), b('daily', 8), b('daily', 10)], ['family_brain_daily_10d', 'family_brain_pitr_8d', 'family_brain_pitr_9d']],
     ['only one left: the last backup of a type is never removed', [b('daily', 90)], []],
     ['all expired: the newest verified one stays', [b('daily', 20), b('daily', 10), b('daily', 15)], ['family_brain_daily_15d', 'family_brain_daily_20d']],
     ['the newest verified stays even when a newer unverified one exists', [b('weekly', 40, null), b('weekly', 50, true), b('weekly', 60, true)], ['family_brain_weekly_40d', 'family_brain_weekly_60d']],

@@ -31,7 +31,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDrillActivities(deps.config, deps.workerQueue),
     ...createNotifyActivities(deps.config),
     ...createPartialActivities(deps.config),
-    ...createBaseBackupActivities(deps.config),
+    ...createBaseBackupActivities(deps.config, deps.workerQueue),
     ...createWalActivities(deps.config),
   };
 }

@@ -123,6 +123,18 @@ export interface BackupManifest {
   column_order?: ColumnOrderChange[];
   /** Optional steps that could not be done, and why (absent: none, or a backup made before this was recorded). */
   skipped_steps?: SkippedStep[];
+  /** Type pitr: the moment of the WAL archive this file holds (created_at is when it was read out, not that moment). */
+  point_in_time?: PointInTime;
+}
+
+/** Where a pitr backup came from: a moment recovered from base backup + WAL by a restore to that moment. */
+export interface PointInTime {
+  /** The moment asked for (UTC), or "latest". */
+  to_time: string;
+  /** The commit time of the last transaction replayed (UTC); null when none was. */
+  recovered_to: string | null;
+  /** The base backup recovered (the last of its chain). */
+  base_backup: string;
 }
 
 /** The manifest's file name for a backup file. */

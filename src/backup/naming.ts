@@ -1,8 +1,11 @@
 // Backup file names: `<prefix>_<type>_<YYYYMMDD_HHMMSS><ext>`, as the Windmill scripts made them.
 // Pure functions, shared by workflows, activities and the CLI.
 
-/** The kinds of backup; `pre_restore` is made by a restore before it changes anything. */
-export const BACKUP_TYPES = ['daily', 'weekly', 'monthly', 'manual', 'pre_restore'] as const;
+/**
+ * The kinds of backup; `pre_restore` is made by a restore before it changes anything; `pitr` is a
+ * moment of the WAL archive made into a file by a restore to that moment (docs/operations.md).
+ */
+export const BACKUP_TYPES = ['daily', 'weekly', 'monthly', 'manual', 'pre_restore', 'pitr'] as const;
 export type BackupType = (typeof BACKUP_TYPES)[number];
 
 /**

@@ -8,13 +8,14 @@ export type RetentionPeriod = { days: number } | { months: number };
 /** Retention per backup type. */
 export type RetentionPolicy = Record<BackupType, RetentionPeriod>;
 
-/** The guide's retention: daily 7 days, weekly 4 weeks, monthly 12 months, manual 30 days; pre-restore 30 days. */
+/** The guide's retention: daily 7 days, weekly 4 weeks, monthly 12 months, manual 30 days; pre-restore 30 days; a moment made into a file by a restore 7 days. */
 export const DEFAULT_RETENTION = {
   daily: { days: 7 },
   weekly: { days: 28 },
   monthly: { months: 12 },
   manual: { days: 30 },
   pre_restore: { days: 30 },
+  pitr: { days: 7 },
 } as const satisfies RetentionPolicy;
 
 /** A backup as retention sees it. */

@@ -8,6 +8,7 @@ import { restoreOutcome, withNotification, type NotifyContext } from './notify';
 import { longActivities, quick } from './proxies';
 import { awaitConfirmation, cancelledBeforeRestore, preRestoreBackup } from './restore/confirm';
 import { restoreInPlace } from './restore/inPlace';
+import { recoverMoment } from './restore/moment';
 import { startRun, type RestoreResult } from './restore/state';
 import { restoreBeside, swapIn } from './restore/swap';
 
@@ -18,7 +19,7 @@ export { cancelRestore, confirmRestore, statusQuery, type RestorePhase, type Res
 export { cancelRestoreUpdate, confirmRestoreUpdate, type CancelInput, type ConfirmInput, type UpdateAnswer } from './restore/updates';
 
 /**
- * validate → wait for confirmRestore → pre-restore backup → restore beside the live database and
+ * [to_time: the moment made into a backup file, ./restore/moment.ts] → validate → wait for confirmRestore → pre-restore backup → restore beside the live database and
  * swap it in (or, without the right to create databases, restore in place; or, when it does not
  * exist yet, rename it in) → verify the live database → roll back automatically if anything
  * after the change fails.
@@ -32,6 +33,7 @@ async function restore(rawInput: RestoreInput | Record<string, unknown>, about: 
   const run = startRun(rawInput);
   const input = parseRestoreInput(rawInput);
   run.state.backup_source = input.backup_source;
+  if (input.to_time !== undefined) run.state.to_time = input.to_time;
   about.backup_file = input.backup_filename;
   const settings = await quick.backupSettings();
   run.database = settings.database;
@@ -39,10 +41,20 @@ async function restore(rawInput: RestoreInput | Record<string, unknown>, about: 
   // The one place the activities are chosen; every step below gets them from here.
   const acts = longActivities(settings.activity_tuning);
   return withDatabaseLock('restore', async () => {
+    // A moment (to_time) is made into a file first; the steps below take it like any file, on the worker holding it.
+    let validating = acts.validating;
+    if (input.to_time !== undefined) {
+      const moment = await recoverMoment(run, settings, acts, { to_time: input.to_time, backup_source: input.backup_source });
+      if ('end' in moment) return moment.end;
+      Object.assign(input, { backup_filename: moment.made.filename, backup_source: 'local' });
+      about.backup_file = moment.made.filename;
+      validating = acts.onWorker(moment.made.worker_queue).validating;
+      run.state.phase = 'validating';
+    }
     // The backup is judged against the live database; what the confirmation shows goes into `status`.
     const plausibility = { force: input.force === true, from_database: input.from_database ?? null, confirmed_in_advance: input.confirm_restore };
     const options = { allow_unverified: input.allow_unverified, ...(input.recreate_roles === false ? { recreate_roles: false } : {}) };
-    const prepare = (judge: boolean) => acts.validating.prepareRestore(input.backup_filename, input.backup_source, judge ? { ...options, plausibility } : options);
+    const prepare = (judge: boolean) => validating.prepareRestore(input.backup_filename, input.backup_source, judge ? { ...options, plausibility } : options);
     const prepared = await prepare(true);
     if (prepared.about) run.state.backup = prepared.about;
     if (prepared.column_order_changed?.length) run.state.notes = [...(run.state.notes ?? []), columnOrderNote(prepared.column_order_changed)];

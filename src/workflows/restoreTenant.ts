@@ -14,12 +14,13 @@ import { withDatabaseLock } from './lock';
 import { errorInfo } from './pipeline';
 import { longActivities, quick } from './proxies';
 import { cancelRestore, confirmRestore } from './restoreDatabase';
+import { makeMoment, momentFields } from './restore/moment';
 import { takePreRestoreBackup } from './restore/preRestore';
 import { setUpdateHandlers } from './restore/updates';
 import { ErrorType } from '../errors';
 
 /** Phases, as the `status` query reports them. */
-export type PartialPhase = 'validating' | 'loading_backup' | 'planning' | 'pre_backup' | 'awaiting_confirmation' | 'applying' | 'done';
+export type PartialPhase = 'validating' | 'recovering' | 'loading_backup' | 'planning' | 'pre_backup' | 'awaiting_confirmation' | 'applying' | 'done';
 
 /** The result of restoreTenant and restoreTable, and the answer of their `status` query. */
 export interface PartialRestoreResult {
@@ -50,6 +51,12 @@ export interface PartialRestoreResult {
   backup?: BackupAbout;
   error: { type: string; message: string } | null;
   duration_ms: number;
+  /** A restore to a moment (input to_time): the moment asked for (UTC, or "latest"); restored_from is the file it was made into. */
+  to_time?: string;
+  /** With to_time, once recovered: the commit time of the last transaction replayed (UTC; null: none after the base backup). */
+  recovered_to?: string | null;
+  /** With to_time, once recovered: the base backup the moment was recovered from. */
+  base_backup?: string;
 }
 
 /** The patch under which a partial restore's pre-restore backup is taken after the confirmation. */
@@ -131,11 +138,23 @@ export async function runPartialRestore(
 
   const { input, target } = parse();
   state.backup_source = input.backup_source;
+  if (input.to_time !== undefined) state.to_time = input.to_time;
   const settings = await quick.backupSettings();
   database = settings.database;
   const acts = longActivities(settings.activity_tuning);
-  const { validating, restoring, switching, rollingBack } = acts;
+  const { restoring, switching, rollingBack } = acts;
+  let { validating } = acts;
   return withDatabaseLock('restore', async () => {
+    // A moment (to_time) is made into a file first (./restore/moment.ts); the steps below take it like any file, on the worker holding it.
+    if (input.to_time !== undefined) {
+      state.phase = 'recovering';
+      const made = await makeMoment(settings, acts, { to_time: input.to_time, backup_source: input.backup_source });
+      Object.assign(state, momentFields(made));
+      Object.assign(input, { backup_filename: made.filename, backup_source: 'local' });
+      validating = acts.onWorker(made.worker_queue).validating;
+      state.phase = 'validating';
+      if (cancelled !== null) return finish('cancelled', { error: cancelledError(`while moment ${input.to_time} was being recovered`) });
+    }
     // Nobody sees a confirmation of a dry run or of a table loaded beside the live one, but neither changes live rows.
     const changesLive = !input.dry_run && (input as TableRestoreInput).as == null;
     const plausibility = { force: input.force === true, from_database: input.from_database ?? null, confirmed_in_advance: input.confirm_restore && changesLive };

@@ -90,6 +90,9 @@ function tell(local: false | ((line: string) => void), line: string): void {
   else Context.current().log.warn(line);
 }
 
+/** What each kind of leftover is, in the worker's log. */
+const LEFTOVER_WORD: Record<Leftover['kind'], string> = { partial_file: 'file', scratch_database: 'database', restoring_database: 'database', closed_database: 'database', scratch_cluster: 'scratch cluster' };
+
 /** The backup pipeline's activities; `local` when they run in the CLI's process (--local), whose death ends the run. */
 export function createBackupActivities(config: Config, options: BackupActivityOptions = {}) {
   const local = options.local ?? false;
@@ -122,7 +125,7 @@ export function createBackupActivities(config: Config, options: BackupActivityOp
         return [];
       });
       for (const l of cleaned) {
-        if (l.removed) tell(told, l.kind === 'closed_database' ? `opened ${l.name} to connections again (closed by a restore that died)` : `removed leftover ${l.kind.startsWith('partial') ? 'file' : 'database'} ${l.name} of a run that is no longer running`);
+        if (l.removed) tell(told, l.kind === 'closed_database' ? `opened ${l.name} to connections again (closed by a restore that died)` : `removed leftover ${LEFTOVER_WORD[l.kind]} ${l.name} of a run that is no longer running`);
       }
       return { ...acquired, cleaned };
     },
@@ -146,7 +149,7 @@ export function createBackupActivities(config: Config, options: BackupActivityOp
         return [];
       });
       for (const l of cleaned) {
-        if (l.removed) tell(told, l.kind === 'closed_database' ? `opened ${l.name} to connections again (closed by a restore that died)` : `removed leftover ${l.kind.startsWith('partial') ? 'file' : 'database'} ${l.name} of a run that is no longer running`);
+        if (l.removed) tell(told, l.kind === 'closed_database' ? `opened ${l.name} to connections again (closed by a restore that died)` : `removed leftover ${LEFTOVER_WORD[l.kind]} ${l.name} of a run that is no longer running`);
       }
       return cleaned;
     },

@@ -10,6 +10,7 @@ import { asideDatabases } from '../catalog';
 import { withClient } from '../db';
 import { pausePoint } from '../pausePoint';
 import { runningScratchServers } from '../verifyServer/running';
+import { sweepMomentClusters } from '../basebackup/moment';
 import { scratchName } from './verify';
 import { dropDatabase } from '../restore/databases';
 import type { Location, StoredBackup } from '../../storage/store';
@@ -109,7 +110,7 @@ export async function pruneAsideDatabases(config: Config, options: { dryRun: boo
 
 /** Something a killed or crashed run left behind. */
 export interface Leftover {
-  kind: 'partial_file' | 'scratch_database' | 'restoring_database' | 'closed_database';
+  kind: 'partial_file' | 'scratch_database' | 'restoring_database' | 'closed_database' | 'scratch_cluster';
   name: string;
   /** True once removed (or, for a closed database, opened again). */
   removed: boolean;
@@ -160,6 +161,8 @@ export async function cleanLeftovers(config: Config, options: { dryRun: boolean;
       found.push({ kind: 'closed_database', name: datname, removed: open });
     }
   }
+  // A restore to a moment killed while its scratch cluster ran: the cluster is stopped and removed.
+  found.push(...(await sweepMomentClusters(config, options)));
   for (const server of await runningScratchServers(config)) {
     const there = await withClient(server.database, (c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'fbb\\_verify\\_%'"), server.database.maintenanceDatabase).catch(() => ({ rows: [] }));
     for (const { datname } of there.rows.filter((r) => scratch.has(r.datname))) {

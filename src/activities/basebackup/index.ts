@@ -1,6 +1,7 @@
 // The physical backups' activities: base backups, and the restore of a moment into a directory.
 import type { Config } from '../../config';
 import type { BaseBackupManifest } from '../../basebackup/manifest';
+import { materializeMoment, planMoment, type MomentFile } from './moment';
 import { planPointInTime, restorableState, type RecoveryPlan } from './plan';
 import { recoverToDirectory, type RecoveryResult } from './recover';
 import { prunePhysicalBackups, type PhysicalPruneDecision } from './prune';
@@ -8,8 +9,8 @@ import { pullFromS3, type PullResult } from './s3Pull';
 import { takeBaseBackup, type BaseBackupRequest } from './take';
 import { uploadBaseBackup, type BaseBackupUpload } from './upload';
 
-/** Activities of base backups and point-in-time restores into a directory. */
-export function createBaseBackupActivities(config: Config) {
+/** Activities of base backups and point-in-time restores; `workerQueue`: this worker's own queue, named with a file it makes. */
+export function createBaseBackupActivities(config: Config, workerQueue?: string) {
   return {
     async takeBaseBackup(req: BaseBackupRequest): Promise<BaseBackupManifest> {
       return takeBaseBackup(config, req);
@@ -23,6 +24,15 @@ export function createBaseBackupActivities(config: Config) {
     },
     async recoverToDirectory(req: { plan: RecoveryPlan; workflowId: string }): Promise<RecoveryResult> {
       return recoverToDirectory(config, req.plan, req.workflowId);
+    },
+    /** A restore to a moment into the live database: the checks that change nothing, for this run's scratch cluster. */
+    async planMomentRestore(req: { to_time: string; workflowId: string }): Promise<RecoveryPlan> {
+      return planMoment(config, req);
+    },
+    /** The moment of `plan` made into the backup file `filename` (type pitr) in BACKUP_DIR, through a scratch cluster on this worker. */
+    async materializeMoment(req: { plan: RecoveryPlan; filename: string; workflowId: string }): Promise<MomentFile> {
+      const made = await materializeMoment(config, req);
+      return workerQueue ? { ...made, worker_queue: workerQueue } : made;
     },
     /** Copies base/ and wal/ from S3 into BACKUP_DIR where it lacks them (a restore with source s3). */
     async pullPhysicalBackupsFromS3(): Promise<PullResult> {

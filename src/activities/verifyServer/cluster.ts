@@ -46,7 +46,8 @@ async function run(file: string, args: string[], options: { reject?: boolean } =
   return execa(cmd, argv, { reject: options.reject ?? true, stdin: 'ignore' });
 }
 
-async function ownDir(dir: string, mode: number): Promise<void> {
+/** Makes `dir` (mode `mode`) and gives it to the server user when we are root. */
+export async function ownDir(dir: string, mode: number): Promise<void> {
   fs.mkdirSync(dir, { recursive: true, mode });
   fs.chmodSync(dir, mode);
   if (isRoot()) await execa('chown', ['postgres', dir]);
@@ -86,13 +87,15 @@ export async function clusterAnswers(paths: ClusterPaths): Promise<boolean> {
  * Starts the cluster (pg_ctl start -w). A postmaster.pid whose pid now belongs to another program is
  * removed first; one of a server that is gone is left to postgres, which takes it over once no
  * process of the old server still holds its shared memory (orphaned backends of a killed
- * postmaster exit within moments: the start is tried again a few times).
+ * postmaster exit within moments: the start is tried again a few times). `settings` (name=value, no
+ * spaces) override the data directory's own for this start (a recovered cluster's postgresql.conf is the source server's).
  */
-export async function startCluster(binDir: string, paths: ClusterPaths): Promise<void> {
+export async function startCluster(binDir: string, paths: ClusterPaths, options: { settings?: string[] } = {}): Promise<void> {
   await ownDir(paths.socketDir, 0o700);
   removeForeignPid(paths.dataDir);
+  const overrides = options.settings?.length ? ['-o', options.settings.map((s) => `-c ${s}`).join(' ')] : [];
   for (let attempt = 1; ; attempt++) {
-    const started = await run(path.join(binDir, 'pg_ctl'), ['-D', paths.dataDir, '-l', paths.logFile, '-w', '-t', '120', 'start'], { reject: false });
+    const started = await run(path.join(binDir, 'pg_ctl'), ['-D', paths.dataDir, '-l', paths.logFile, ...overrides, '-w', '-t', '120', 'start'], { reject: false });
     if (started.exitCode === 0 || (await clusterAnswers(paths))) return;
     if (attempt >= 5) {
       const log = fs.existsSync(paths.logFile) ? fs.readFileSync(paths.logFile, 'utf8').trim().split('\n').slice(-3).join(' | ') : '';

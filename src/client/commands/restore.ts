@@ -11,9 +11,9 @@ import { CliError, ExitCode } from '../exitCodes';
 import { describeFailure } from '../failures';
 import { WORKFLOW_TYPES } from '../history/entry';
 import { formatTable, printJson } from '../output';
-import { aboutLines, doubtOptions, sourceOf } from './restoreAbout';
+import { aboutLines, describeMoment, doubtOptions, sourceOf } from './restoreAbout';
 import { isPartialRestore, runPartialRestore, type PartialRestoreOptions } from './restorePartial';
-import { runRestoreToTime } from './restoreToTime';
+import { checkMoment, runRestoreToTime } from './restoreToTime';
 import { describeExisting, noWorkerMessage, noWorkerPolling, notReachableLocally, openRunner, withTemporal, type StartedWorkflow } from '../runner';
 
 /** Every option of `fbb restore`: those a partial restore reads, and --no-roles. */
@@ -70,21 +70,28 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
     .option('--dry-run', 'with --tenant or --table: show the plan (rows to delete, insert, update; conflicts) and change nothing', false)
     .option('--tenant-column <column>', 'with --tenant: the column naming the tenant (default tenant_id)')
     .option('--tenant-table <table>', 'with --tenant: the table whose rows are the tenants (default tenants)')
-    .option('--to-time <moment>', 'point-in-time restore from base backups + archived WAL: ISO 8601 with an offset or Z (2026-12-05T23:10:00Z), or "latest"; needs --target-dir')
-    .option('--target-dir <dir>', 'with --to-time: an empty or new directory that becomes the restored, promoted data directory (start it with pg_ctl -D DIR start)')
+    .option('--to-time <moment>', 'restore from base backups + archived WAL to a moment: ISO 8601 with an offset or Z (2026-12-05T23:10:00Z), or "latest"; into the live database (whole, --tenant or --table, confirmed like a file restore), or with --target-dir into a directory')
+    .option('--target-dir <dir>', 'with --to-time: an empty or new directory that becomes the restored, promoted data directory (start it with pg_ctl -D DIR start); the disaster path')
     .addHelpText(
       'after',
       '\nExamples:\n  $ fbb restore family_brain_daily_20251208_020000.sql.gz\n  $ fbb restore family_brain_daily_20251208_020000.sql.gz --source s3 --local --yes\n' +
         '  $ fbb restore family_brain_daily_20251208_020000.sql.gz --yes --workflow-id restore-after-incident-42 --json\n' +
         '  $ fbb restore confirm restore-family_brain-20261124T101500Z\n  $ fbb restore cancel restore-family_brain-20261124T101500Z --json\n' +
+        '  $ fbb restore --to-time 2026-12-05T23:10:00Z --yes\n  $ fbb restore --to-time 2026-12-05T23:10:00Z --tenant 6f1c2a4e-0000-4000-8000-000000000001 --dry-run\n' +
         '  $ fbb restore --to-time 2026-12-05T23:10:00Z --target-dir /srv/pg-restored --json\n  $ fbb restore --to-time latest --target-dir /srv/pg-restored --local\n',
     )
     .action(async (target: string | undefined, workflowId: string | undefined, opts: RestoreOptions) => {
       if (opts.toTime !== undefined) {
         if (target !== undefined) throw new CliError(`--to-time restores from base backups and the WAL archive, not from a file: drop "${target}", or drop --to-time to restore that file`, ExitCode.badInput);
-        return runRestoreToTime(ctx, { toTime: opts.toTime, targetDir: opts.targetDir, source: opts.source, json: opts.json, local: opts.local, workflowId: opts.workflowId });
+        if (opts.targetDir !== undefined) {
+          if (isPartialRestore(opts)) throw new CliError('--target-dir makes a whole data directory (the disaster path); --tenant, --table, --as and --dry-run restore into the live database: drop --target-dir, or drop those', ExitCode.badInput);
+          return runRestoreToTime(ctx, { toTime: opts.toTime, targetDir: opts.targetDir, source: opts.source, json: opts.json, local: opts.local, workflowId: opts.workflowId });
+        }
+        checkMoment(opts.toTime);
+      } else if (opts.targetDir !== undefined) {
+        throw new CliError('--target-dir goes with --to-time <moment>: fbb restore --to-time 2026-12-05T23:10:00Z --target-dir /srv/pg-restored; a backup file is restored into the live database, not into a directory', ExitCode.badInput);
       }
-      if (target === undefined) throw new CliError('fbb restore needs a backup file name (as "fbb list" shows it), confirm/cancel <workflow-id>, or --to-time <moment> --target-dir DIR', ExitCode.badInput);
+      if (target === undefined && opts.toTime === undefined) throw new CliError('fbb restore needs a backup file name (as "fbb list" shows it), confirm/cancel <workflow-id>, or --to-time <moment> [--target-dir DIR]', ExitCode.badInput);
       const config = ctx.config();
       if (target === 'confirm' || target === 'cancel') {
         if (!workflowId) {
@@ -94,13 +101,16 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
         return;
       }
       if (isPartialRestore(opts)) return runPartialRestore(ctx, target, opts);
+      // What is restored: a file, or (--to-time without --target-dir) a moment of the WAL archive, made into a file on the worker first.
+      const source = opts.toTime !== undefined ? { to_time: opts.toTime } : { backup_filename: target! };
+      const what = opts.toTime !== undefined ? `its state at ${opts.toTime}` : target!;
       const askable = !opts.yes && ctx.interactive;
       if (opts.local && !opts.yes && !askable) {
         throw new CliError('a --local restore needs a terminal to confirm at: run it in one, or add --yes to confirm in advance', ExitCode.badInput);
       }
       const runner = await openRunner(config, { local: opts.local, notice: ctx.notice, connect: ctx.connect });
       try {
-        const input = { backup_filename: target, backup_source: opts.source, confirm_restore: opts.yes, create_pre_restore_backup: opts.preRestoreBackup, allow_unverified: opts.allowUnverified, ...(opts.roles ? {} : { recreate_roles: false }), ...doubtOptions(opts) };
+        const input = { ...source, backup_source: opts.source, confirm_restore: opts.yes, create_pre_restore_backup: opts.preRestoreBackup, allow_unverified: opts.allowUnverified, ...(opts.roles ? {} : { recreate_roles: false }), ...doubtOptions(opts) };
         const started = await runner.start(restoreDatabase, { args: [input], workflowId: opts.workflowId ?? restoreWorkflowId(config.database.database), explicitId: opts.workflowId !== undefined });
         const id = started.workflowId;
         if (started.existing === null) ctx.notice(`fbb: restore ${id} started`);
@@ -127,7 +137,7 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
             }
             ctx.notice(`fbb: pre-restore backup: ${preRestoreNote(waiting, opts.preRestoreBackup)}`);
             for (const line of aboutLines(waiting.backup)) ctx.notice(`fbb: ${line}`);
-            const answer = await ctx.prompt(`Type the database name (${config.database.database}) to replace it with ${target}${waiting.backup ? ` (${sourceOf(waiting.backup)})` : ''}: `);
+            const answer = await ctx.prompt(`Type the database name (${config.database.database}) to replace it with ${what}${waiting.backup ? ` (${sourceOf(waiting.backup)})` : ''}: `);
             if (answer.trim() === config.database.database) await started.signal(confirmRestore, { confirmed_by: whoAmI() });
             else await started.signal(cancelRestore, { cancelled_by: whoAmI(), reason: 'the typed name did not match' });
           }
@@ -243,6 +253,7 @@ export function formatRestoreResult(r: RestoreResult, database: string): string 
     ['  pre-restore backup', r.pre_restore_backup ?? (r.strategy === 'create' ? 'none (the database did not exist: nothing to back up)' : 'none')],
     ['  strategy', r.strategy === 'create' ? 'create (the database did not exist; restored under another name, checked, renamed in)' : (r.strategy ?? '-')],
   ];
+  if (r.to_time !== undefined) rows.push(['  moment', describeMoment(r)]);
   if (r.verification) rows.push(['  verification', r.verification.ok ? `${tables} tables match` : 'MISMATCH (see --json)']);
   if (r.aside_database) rows.push(['  previous database', `${r.aside_database} (kept; a backup's prune drops it after RETENTION_ASIDE_DATABASE_DAYS)`]);
   if (r.roles_created.length) rows.push(['  roles created', (r.roles_created_detail?.map(describeCreatedRole) ?? r.roles_created).join(', ')]);
@@ -255,3 +266,4 @@ export function formatRestoreResult(r: RestoreResult, database: string): string 
   if (next) rows.push(['  next', next]);
   return `restore of ${database} from ${r.restored_from}: ${r.status.replace('_', ' ')}\n${formatTable(rows)}`;
 }
+

@@ -17,3 +17,9 @@ export function aboutLines(about: BackupAbout | undefined): string[] {
 export function sourceOf(about: BackupAbout): string {
   return `backup of ${about.database ?? 'an unknown database'}, made ${about.created_at ?? 'at an unknown time'}, ${formatBytes(about.size_bytes)}`;
 }
+
+/** A restore to a moment as a person reads it: asked, reached, from which base backup. */
+export function describeMoment(r: { to_time?: string; recovered_to?: string | null; base_backup?: string }): string {
+  if (r.base_backup === undefined) return `${r.to_time} (not recovered yet)`;
+  return `${r.to_time}: the last commit replayed was at ${r.recovered_to ?? '(none after the base backup)'}, from base backup ${r.base_backup}`;
+}

@@ -1,4 +1,5 @@
-// `fbb restore <file> --tenant <id>` and `--table <schema.table> [--as <name>]`: the partial restores.
+// `fbb restore <file> --tenant <id>` and `--table <schema.table> [--as <name>]`: the partial restores
+// (with --to-time <moment> instead of a file: from that moment of the WAL archive).
 import os from 'node:os';
 import { describeCreatedRole } from '../../backup/createdRoles';
 import { restoreWorkflowId } from '../../ids';
@@ -12,7 +13,7 @@ import { CliError, ExitCode } from '../exitCodes';
 import { describeFailure } from '../failures';
 import { formatTable, printJson } from '../output';
 import { noWorkerMessage, noWorkerPolling, openRunner, type StartedWorkflow } from '../runner';
-import { aboutLines, doubtOptions } from './restoreAbout';
+import { aboutLines, describeMoment, doubtOptions } from './restoreAbout';
 
 /** The options of `fbb restore` a partial restore reads. */
 export interface PartialRestoreOptions {
@@ -31,6 +32,8 @@ export interface PartialRestoreOptions {
   tenantTable?: string;
   force?: boolean;
   fromDatabase?: string;
+  /** Instead of a file: a moment of the WAL archive (the workflow's to_time). */
+  toTime?: string;
 }
 
 const EXIT_BY_STATUS: Record<PartialRestoreResult['status'], number> = {
@@ -51,7 +54,9 @@ export function isPartialRestore(opts: { tenant?: string; table?: string; as?: s
 }
 
 /** Runs restoreTenant or restoreTable: the plan first, then confirmation at the terminal (or --yes), then the result. */
-export async function runPartialRestore(ctx: CommandContext, file: string, opts: PartialRestoreOptions): Promise<void> {
+export async function runPartialRestore(ctx: CommandContext, fileName: string | undefined, opts: PartialRestoreOptions): Promise<void> {
+  // How messages name the source: the file, or the moment.
+  const file = opts.toTime !== undefined ? `--to-time ${opts.toTime}` : fileName!;
   if ((opts.tenant === undefined) === (opts.table === undefined)) {
     throw new CliError(`fbb restore ${file}: ${opts.tenant === undefined ? '--dry-run and --as need --tenant <id> or --table <schema.table>' : '--tenant and --table cannot be combined'}; e.g. fbb restore ${file} --tenant <id> --dry-run`, ExitCode.badInput);
   }
@@ -62,7 +67,7 @@ export async function runPartialRestore(ctx: CommandContext, file: string, opts:
   if (opts.local && needsConfirmation && !askable) {
     throw new CliError('a --local restore needs a terminal to confirm at: run it in one, add --yes to confirm in advance, or --dry-run to see the plan', ExitCode.badInput);
   }
-  const common = { backup_filename: file, backup_source: opts.source, confirm_restore: opts.yes, create_pre_restore_backup: opts.preRestoreBackup, allow_unverified: opts.allowUnverified, dry_run: opts.dryRun, ...doubtOptions(opts) };
+  const common = { ...(opts.toTime !== undefined ? { to_time: opts.toTime } : { backup_filename: file }), backup_source: opts.source, confirm_restore: opts.yes, create_pre_restore_backup: opts.preRestoreBackup, allow_unverified: opts.allowUnverified, dry_run: opts.dryRun, ...doubtOptions(opts) };
   const kind = opts.tenant !== undefined ? 'tenant' : 'table';
   // The workflow's own validation, here first: bad input (an empty --as, a system schema) is refused before anything starts.
   const tenantInput = { ...common, tenant_id: opts.tenant, ...(opts.tenantColumn ? { tenant_column: opts.tenantColumn } : {}), ...(opts.tenantTable ? { tenant_table: opts.tenantTable } : {}) };
@@ -94,7 +99,7 @@ export async function runPartialRestore(ctx: CommandContext, file: string, opts:
         ctx.notice(`fbb: pre-restore backup: ${preRestoreNote(waiting, opts.preRestoreBackup)}`);
         for (const line of aboutLines(waiting.backup)) ctx.notice(`fbb: ${line}`);
         const expected = kind === 'tenant' ? opts.tenant! : waiting.target;
-        const answer = await ctx.prompt(`Type ${kind === 'tenant' ? 'the tenant id' : 'the table name'} (${expected}) to put ${what} back as it was in ${file}: `);
+        const answer = await ctx.prompt(`Type ${kind === 'tenant' ? 'the tenant id' : 'the table name'} (${expected}) to put ${what} back as it was ${opts.toTime !== undefined ? `at ${opts.toTime}` : `in ${file}`}: `);
         if (answer.trim() === expected) await started.signal(confirmRestore, { confirmed_by: whoAmI() });
         else await started.signal(cancelRestore, { cancelled_by: whoAmI(), reason: `the typed ${kind === 'tenant' ? 'id' : 'name'} did not match` });
       }
@@ -151,6 +156,7 @@ export function formatPartialResult(r: PartialRestoreResult, database: string): 
   const status = r.status === 'planned' ? 'planned (dry run: nothing was changed)' : r.status;
   const rows: string[][] = [];
   if (r.beside) rows.push(['  loaded beside', `${r.beside.table} (${r.beside.rows} rows from the backup; the live table was not touched)`]);
+  if (r.to_time !== undefined) rows.push(['  moment', describeMoment(r)]);
   if (r.pre_restore_backup) rows.push(['  pre-restore backup', r.pre_restore_backup]);
   if (r.roles_created?.length) rows.push(['  roles created', r.roles_created.map(describeCreatedRole).join(', ')]);
   for (const note of r.notes ?? []) rows.push(['  note', note]);

@@ -13,7 +13,7 @@ import { noWorkerMessage, noWorkerPolling, openRunner } from '../runner';
 /** The options `fbb restore --to-time` reads. */
 export interface RestoreToTimeOptions {
   toTime: string;
-  targetDir?: string;
+  targetDir: string;
   source: 'local' | 's3';
   json: boolean;
   local: boolean;
@@ -22,14 +22,7 @@ export interface RestoreToTimeOptions {
 
 /** Checks the moment here (exit 2 before anything starts), then runs restoreToTime and prints where the data directory is. */
 export async function runRestoreToTime(ctx: CommandContext, opts: RestoreToTimeOptions): Promise<void> {
-  if (opts.targetDir === undefined) {
-    throw new CliError('--to-time needs --target-dir DIR: an empty (or new) directory for the restored data directory, e.g. fbb restore --to-time latest --target-dir /srv/pg-restored (a restore into the live database is not there yet)', ExitCode.badInput);
-  }
-  try {
-    parseRecoveryTarget(opts.toTime);
-  } catch (err) {
-    throw new CliError(applicationFailureOf(err)?.message ?? String(err), ExitCode.badInput, { type: 'InvalidInput' });
-  }
+  checkMoment(opts.toTime);
   const config = ctx.config();
   const runner = await openRunner(config, { local: opts.local, notice: ctx.notice, connect: ctx.connect });
   try {
@@ -49,6 +42,15 @@ export async function runRestoreToTime(ctx: CommandContext, opts: RestoreToTimeO
     ctx.setExitCode(ExitCode.ok);
   } finally {
     await runner.close();
+  }
+}
+
+/** A malformed --to-time is refused here, before anything starts: exit 2, InvalidInput. */
+export function checkMoment(toTime: string): void {
+  try {
+    parseRecoveryTarget(toTime);
+  } catch (err) {
+    throw new CliError(applicationFailureOf(err)?.message ?? String(err), ExitCode.badInput, { type: 'InvalidInput' });
   }
 }
 

@@ -10,7 +10,7 @@ import type { LongActivities } from '../proxies';
 import { setUpdateHandlers } from './updates';
 
 /** Phases, as the `status` query reports them. */
-export type RestorePhase = 'validating' | 'pre_backup' | 'awaiting_confirmation' | 'restoring' | 'verifying' | 'swapping' | 'rolling_back' | 'done';
+export type RestorePhase = 'validating' | 'recovering' | 'pre_backup' | 'awaiting_confirmation' | 'restoring' | 'verifying' | 'swapping' | 'rolling_back' | 'done';
 
 /** A failure as the result reports it: its type and message. */
 export interface RestoreError {
@@ -56,6 +56,12 @@ export interface RestoreResult {
   backup?: BackupAbout;
   /** What the user should know that the fields above do not say (e.g. a pre-restore backup that could not be restore-verified). */
   notes?: string[];
+  /** A restore to a moment (input to_time): the moment asked for (UTC, or "latest"); restored_from is the file it was made into. */
+  to_time?: string;
+  /** With to_time, once recovered: the commit time of the last transaction replayed (UTC; null: none after the base backup). */
+  recovered_to?: string | null;
+  /** With to_time, once recovered: the base backup the moment was recovered from. */
+  base_backup?: string;
 }
 
 export const confirmRestore = defineSignal<[{ confirmed_by: string }]>('confirmRestore');
@@ -69,7 +75,7 @@ export interface RestoreRun {
   cancelled: { cancelled_by?: string; reason?: string } | null;
   /** The database being restored, once the worker's settings are read (the Updates check a `database` against it). */
   database: string | null;
-  /** While the backup is restored beside the live database: stops that (a cancelRestore Update then). */
+  /** While the moment is recovered or the backup restored beside the live database: stops that (a cancelRestore Update then). */
   stopBeside: (() => void) | null;
   /** Ends the run with `status`: phase done, the duration, and `extra` (an error, a rollback). */
   finish(status: RestoreResult['status'], extra?: Partial<RestoreResult>): RestoreResult;

@@ -41,7 +41,7 @@ export interface HumanSteps {
 }
 
 /** Phases before a restore waits for its confirmation. */
-const BEFORE_WAITING = new Set(['validating', 'loading_backup', 'planning', 'pre_backup']);
+const BEFORE_WAITING = new Set(['validating', 'recovering', 'loading_backup', 'planning', 'pre_backup']);
 
 /** Installs both Updates on the run `steps` describes. */
 export function setUpdateHandlers(steps: HumanSteps): void {

@@ -1,0 +1,69 @@
+// Step 0 of a restore to a moment (input to_time): the moment made into a backup file, which the
+// restore then takes like any other. Every restore (database, tenant, table) starts with it from here.
+import { CancellationScope, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
+import type { BackupSettings } from '../../activities/backup';
+import type { PointInTime } from '../../backup/manifest';
+import { backupFilename } from '../../backup/naming';
+import { ErrorType } from '../../errors';
+import { errorInfo } from '../pipeline';
+import type { LongActivities } from '../proxies';
+import { failure, type RestoreResult, type RestoreRun } from './state';
+
+/** The patch under which a restore with `to_time` first makes the moment into a file (runs from before it had no to_time). */
+export const RESTORE_TO_MOMENT = 'restore-to-moment';
+
+/** The file a moment was made into, the worker holding it, and where it came from. */
+export interface MadeMoment {
+  filename: string;
+  worker_queue?: string;
+  point_in_time: PointInTime;
+}
+
+/**
+ * Checks the moment (refusals change nothing: outside the window, malformed, wrong age key), then
+ * recovers it in a scratch cluster on a worker and dumps the database out of it as
+ * `<prefix>_pitr_<time>.sql.gz`; a file not verified while it was written is verified as any backup
+ * is (when no scratch database can be made to verify it, it stays "dumped" and the restore says so).
+ */
+export async function makeMoment(settings: BackupSettings, acts: LongActivities, input: { to_time: string; backup_source: 'local' | 's3' }): Promise<MadeMoment> {
+  patched(RESTORE_TO_MOMENT);
+  const { workflowId } = workflowInfo();
+  if (input.backup_source === 's3') await acts.uploading.pullPhysicalBackupsFromS3();
+  const plan = await acts.validating.planMomentRestore({ to_time: input.to_time, workflowId });
+  const filename = backupFilename(settings.prefix, 'pitr', new Date(), settings.timezone, 'plain_gzip', settings.encrypted === true);
+  const made = await acts.restoring.materializeMoment({ plan, filename, workflowId });
+  if (made.status !== 'verified') {
+    await acts
+      .onWorker(made.worker_queue)
+      .verifying.verifyBackup(filename)
+      .catch((err: unknown) => {
+        if (errorInfo(err).type !== ErrorType.ScratchDatabaseUnavailable) throw err;
+      });
+  }
+  return { filename, ...(made.worker_queue ? { worker_queue: made.worker_queue } : {}), point_in_time: made.point_in_time };
+}
+
+/** What a result says of a moment once it is made: to_time, recovered_to, base_backup, and the file restored from. */
+export function momentFields(made: MadeMoment): { restored_from: string; backup_source: 'local'; to_time: string; recovered_to: string | null; base_backup: string } {
+  return { restored_from: made.filename, backup_source: 'local', ...made.point_in_time };
+}
+
+/** makeMoment for restoreDatabase, in phase recovering: a cancelRestore stops it (the moment's scratch cluster is removed), and the run ends cancelled. */
+export async function recoverMoment(run: RestoreRun, settings: BackupSettings, acts: LongActivities, input: { to_time: string; backup_source: 'local' | 's3' }): Promise<{ made: MadeMoment } | { end: RestoreResult }> {
+  run.state.phase = 'recovering';
+  const scope = new CancellationScope();
+  run.stopBeside = () => scope.cancel();
+  const cancelled = () => run.finish('cancelled', { error: failure(ErrorType.RestoreCancelled, `cancelled by ${run.cancelled?.cancelled_by ?? 'unknown'} while moment ${input.to_time} was being recovered; its scratch cluster was removed; the database was not changed`) });
+  try {
+    const made = await scope.run(() => makeMoment(settings, acts, input));
+    Object.assign(run.state, momentFields(made));
+    // A cancel that came as the file was finished (the activity no longer listening): the file stays, as any backup does.
+    if (run.cancelled !== null) return { end: cancelled() };
+    return { made };
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    return { end: cancelled() };
+  } finally {
+    run.stopBeside = null;
+  }
+}

@@ -10,7 +10,7 @@ import { resultWithin } from '../src/client/runner';
 import { IDEMPOTENT_START, temporalRunner } from '../src/client/temporalRunner';
 import type { StatusReport } from '../src/client/history/entry';
 import type { Config } from '../src/config';
-import { backupDatabase, restoreDatabase } from '../src/workflows';
+import { backupDatabase, baseBackup, restoreDatabase } from '../src/workflows';
 import type { BackupResult } from '../src/workflows/backupDatabase';
 import type { RestoreResult } from '../src/workflows/restoreDatabase';
 import { eventually } from './eventually';
@@ -218,6 +218,26 @@ describe('a workflow ID stands for one command: another input under it is not at
       [`${id}-3`, 'started'],
       [`${id}-2`, 'running'],
     ]);
+  });
+
+  it('a default ID that names a run of the same input on another task queue (another installation in the namespace) is not followed: it moves on to -2', async () => {
+    const mine = idle();
+    const theirs = idle();
+    const id = 'basebackup-family_brain-20261206T030000Z';
+    const start = (config: Config) => temporalRunner(client, config).start(baseBackup, { args: [{}], workflowId: id, explicitId: false });
+    const client = await testClient();
+    const other = await start(theirs);
+    const own = await start(mine);
+    const again = await start(mine);
+    cleanups.push(async () => {
+      for (const w of [id, `${id}-2`]) await client.workflow.getHandle(w).terminate('test over').catch(() => undefined);
+    });
+    expect([other, own, again].map((s) => [s.workflowId, s.existing?.state ?? 'started'])).toEqual([
+      [id, 'started'],
+      [`${id}-2`, 'started'],
+      [`${id}-2`, 'running'],
+    ]);
+    expect((await client.workflow.getHandle(`${id}-2`).describe()).taskQueue).toBe(mine.temporal.taskQueue);
   });
 });
 

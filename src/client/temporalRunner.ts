@@ -33,7 +33,7 @@ export function temporalRunner(client: Client, config: Config): WorkflowRunner {
         const state = found?.status.name === 'RUNNING' ? 'running' : found?.status.name === 'COMPLETED' ? 'completed' : undefined;
         if (found && state) {
           if (found.type !== workflow.name) throw otherType(workflowId, found.type, workflow.name);
-          const differences = inputDifferences(await startInput(client, found.workflowId, found.runId), args);
+          const differences = [...queueDifference(found.taskQueue, config), ...inputDifferences(await startInput(client, found.workflowId, found.runId), args)];
           if (differences.length === 0) {
             const since = (state === 'completed' ? (found.closeTime ?? found.startTime) : found.startTime).toISOString();
             return wrap(client.workflow.getHandle(workflowId, state === 'completed' ? found.runId : undefined), { state, since });
@@ -52,7 +52,8 @@ export function temporalRunner(client: Client, config: Config): WorkflowRunner {
           continue;
         }
         // USE_EXISTING attaches to a run another client started between the look and the start: look again if its input differs.
-        if (inputDifferences(await startInput(client, workflowId, handle.firstExecutionRunId), args).length === 0) return wrap(handle, null);
+        const attached = await describeOrUndefined(client.workflow.getHandle(workflowId, handle.firstExecutionRunId));
+        if (queueDifference(attached?.taskQueue ?? config.temporal.taskQueue, config).length === 0 && inputDifferences(await startInput(client, workflowId, handle.firstExecutionRunId), args).length === 0) return wrap(handle, null);
       }
     },
     workersPolling: () => workersPolling(client, config.temporal.taskQueue),
@@ -92,6 +93,14 @@ function wrap<W extends Workflow>(handle: WorkflowHandle<W>, existing: ExistingR
       }));
     },
   };
+}
+
+/**
+ * A run under the ID on another task queue is another installation's (IDs name the database and the
+ * second, and installations may share a namespace): it is not this command's run, whatever its input.
+ */
+function queueDifference(theirs: string, config: Config): string[] {
+  return theirs === config.temporal.taskQueue ? [] : [`task queue: ${JSON.stringify(theirs)} there, ${JSON.stringify(config.temporal.taskQueue)} here`];
 }
 
 /** `backup-x-20261124T020000Z` -> `...-2`, `...-2` -> `...-3`: the next free-looking default ID after a clash. */

@@ -11,6 +11,7 @@ import { restoreInPlace } from './restore/inPlace';
 import { recoverMoment } from './restore/moment';
 import { startRun, type RestoreResult } from './restore/state';
 import { restoreBeside, swapIn } from './restore/swap';
+import { afterUpdatesAnswered } from './restore/updates';
 
 /** The patch under which the pre-restore backup is taken after the confirmation, not before it. */
 export const PRE_RESTORE_AFTER_CONFIRMATION = 'pre-restore-backup-after-confirmation';
@@ -26,7 +27,7 @@ export { cancelRestoreUpdate, confirmRestoreUpdate, type CancelInput, type Confi
  */
 export async function restoreDatabase(rawInput: RestoreInput | Record<string, unknown>): Promise<RestoreResult> {
   // A failed or rolled-back restore is notified (NOTIFY_WEBHOOK_URL); with NOTIFY_ON=always a success too.
-  return withNotification('restore', (about) => restore(rawInput, about), restoreOutcome);
+  return afterUpdatesAnswered(withNotification('restore', (about) => restore(rawInput, about), restoreOutcome));
 }
 
 async function restore(rawInput: RestoreInput | Record<string, unknown>, about: NotifyContext): Promise<RestoreResult> {

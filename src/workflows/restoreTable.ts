@@ -1,6 +1,7 @@
 // restoreTable: one table's rows back to a backup's moment, or loaded beside it under a new name.
 import { parseTableRestoreInput, type TableRestoreInput } from '../partial/input';
 import { runPartialRestore, type PartialRestoreResult } from './restoreTenant';
+import { afterUpdatesAnswered } from './restore/updates';
 
 /**
  * Without `as`: the table's rows replaced by the backup's with restoreTenant's safety (plan,
@@ -9,8 +10,8 @@ import { runPartialRestore, type PartialRestoreResult } from './restoreTenant';
  */
 export async function restoreTable(rawInput: TableRestoreInput | Record<string, unknown>): Promise<PartialRestoreResult> {
   const label = String((rawInput as { table?: unknown })?.table ?? '');
-  return runPartialRestore('table', label, rawInput, () => {
+  return afterUpdatesAnswered(runPartialRestore('table', label, rawInput, () => {
     const input = parseTableRestoreInput(rawInput);
     return { input, target: { table: input.table } };
-  });
+  }));
 }

@@ -16,7 +16,7 @@ import { longActivities, quick } from './proxies';
 import { cancelRestore, confirmRestore } from './restoreDatabase';
 import { makeMoment, momentFields } from './restore/moment';
 import { takePreRestoreBackup } from './restore/preRestore';
-import { setUpdateHandlers } from './restore/updates';
+import { afterUpdatesAnswered, setUpdateHandlers } from './restore/updates';
 import { ErrorType } from '../errors';
 
 /** Phases, as the `status` query reports them. */
@@ -76,10 +76,10 @@ export const partialStatusQuery = defineQuery<PartialRestoreResult>('status');
  */
 export async function restoreTenant(rawInput: TenantRestoreInput | Record<string, unknown>): Promise<PartialRestoreResult> {
   const target = String((rawInput as { tenant_id?: unknown })?.tenant_id ?? '');
-  return runPartialRestore('tenant', target, rawInput, () => {
+  return afterUpdatesAnswered(runPartialRestore('tenant', target, rawInput, () => {
     const input = parseTenantRestoreInput(rawInput);
     return { input, target: { tenant_id: input.tenant_id, tenant_column: input.tenant_column, tenant_table: input.tenant_table } };
-  });
+  }));
 }
 
 /** The steps both partial restores share; `parse` validates the input (it throws a named failure). */

@@ -70,6 +70,10 @@ export async function materializeMoment(config: Config, req: { plan: RecoveryPla
     const made = { ...manifest, point_in_time: pointInTime };
     await writeFileAtomic(path.join(config.backup.dir, manifestName(req.filename)), `${JSON.stringify(made, null, 2)}\n`);
     return made;
+  } catch (err) {
+    // A cancel stops the recovery's programs (the server, its restore_command), which then fail: what ended the step is the cancel.
+    if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? err;
+    throw err;
   } finally {
     stopBeats();
     await removeCluster(binDir, paths);

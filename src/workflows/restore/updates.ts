@@ -2,7 +2,7 @@
 // before the workflow hears them, answered with the phase they moved the restore to. They share
 // their names with the signals (Temporal keeps signal and update handlers apart), which stay for the
 // Web UI and scripts; full, tenant and table restores all install them from here.
-import { ApplicationFailure, condition, defineUpdate, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, ApplicationFailure, condition, defineUpdate, setHandler, workflowInfo } from '@temporalio/workflow';
 import { ErrorType } from '../../errors';
 
 /** confirmRestore's input; `database`, when given, must be the database being restored. */
@@ -38,6 +38,17 @@ export interface HumanSteps {
   tooLateToCancel(): string | null;
   confirm(by: string): void;
   cancel(c: { cancelled_by?: string; reason?: string }): void;
+}
+
+/**
+ * The run's result once every Update handler has answered: a cancel answers when the run is done,
+ * and a run that returned in the same workflow task (a cancel during the recovery of a moment) would
+ * otherwise fail the Update with "Workflow completed before the Update completed".
+ */
+export async function afterUpdatesAnswered<T>(result: Promise<T>): Promise<T> {
+  const value = await result;
+  await condition(allHandlersFinished);
+  return value;
 }
 
 /** Phases before a restore waits for its confirmation. */

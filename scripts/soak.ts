@@ -4,11 +4,12 @@
 // every invariant from outside (scripts/soak/invariants.ts).
 //
 //   npm run soak -- [--cycles 20] [--seed S] [--minutes M] [--faults worker,term,server,db,conn,disk,s3]
-//                   [--from-cycle K] [--workers 3] [--scale 1] [--stop-on-violation]
+//                   [--from-cycle K] [--fault-at-ms MS] [--workers 3] [--scale 1] [--stop-on-violation]
 //
-// The seed fixes every cycle's operation, fault, instant and choices; a violation prints the line that
-// replays its cycle (--seed S --from-cycle K). Exits 1 when any invariant was violated.
-import { planCycle, parseFaults, FAULTS, type Fault } from './soak/plan';
+// The seed fixes every cycle's operation, fault, instant (a fraction of the operation's median measured
+// length) and choices; a violation prints the line that replays its cycle (--seed S --from-cycle K
+// --fault-at-ms MS, the instant it had). Exits 1 when any invariant was violated.
+import { planCycle, parseFaults, FAULTS, TYPICAL_MS, type Fault, type Operation } from './soak/plan';
 import { operationArgs, runCycle } from './soak/cycle';
 import { checkCycle, liveState, type Memory } from './soak/invariants';
 import { runFbb, WorkerPool, WriteLoad } from './soak/processes';
@@ -25,6 +26,8 @@ interface Args {
   workers: number;
   scale: number;
   stopOnViolation: boolean;
+  /** The fault's instant in ms after the operation starts, instead of the planned fraction of its measured length (a replay). */
+  faultAtMs: number | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -48,6 +51,7 @@ function parseArgs(argv: string[]): Args {
     workers: int('workers', 3, 2, 3),
     scale: int('scale', 1, 1, 50),
     stopOnViolation: argv.includes('--stop-on-violation'),
+    faultAtMs: get('fault-at-ms') === undefined ? undefined : int('fault-at-ms', 0, 0, 3_600_000),
   };
 }
 
@@ -55,7 +59,10 @@ const log = (line: string) => process.stdout.write(`${line}\n`);
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
-  const replay = (k: number) => `npm run soak -- --seed ${args.seed} --from-cycle ${k} --cycles 1 --faults ${args.faults.join(',')} --workers ${args.workers} --scale ${args.scale}`;
+  const replay = (k: number, atMs: number) =>
+    `npm run soak -- --seed ${args.seed} --from-cycle ${k} --cycles 1 --fault-at-ms ${atMs} --faults ${args.faults.join(',')} --workers ${args.workers} --scale ${args.scale}`;
+  const lengths = new Map<Operation, number[]>();
+  const typical = (op: Operation) => median(lengths.get(op) ?? []) ?? TYPICAL_MS[op];
   log(`soak: seed ${args.seed}, cycles ${args.fromCycle}..${args.fromCycle + args.cycles - 1}${args.minutes ? ` (at most ${args.minutes} min)` : ''}, faults ${args.faults.join(',')}, ${args.workers} workers, scale ${args.scale}`);
   const started = Date.now();
   const rig = await startRig({ scale: args.scale });
@@ -64,7 +71,7 @@ async function main(): Promise<number> {
   const pool = new WorkerPool(rig, args.workers);
   const load = new WriteLoad(rig);
   const tallies: Tally[] = [];
-  let firstFailure: number | undefined;
+  let firstFailure: { cycle: number; atMs: number } | undefined;
   const stop = async (keep: boolean) => {
     await load.stop();
     await pool.stop();
@@ -91,20 +98,22 @@ async function main(): Promise<number> {
         continue;
       }
       const cycleStart = Date.now();
-      const run = await runCycle(plan, op, { rig, pool });
+      const faultAtMs = args.faultAtMs ?? Math.round(plan.faultAt * typical(plan.op));
+      const run = await runCycle(plan, op, { rig, pool, faultAtMs });
+      if (run.status === 'COMPLETED' && (run.injected === undefined || run.injected.at > run.endedAt)) lengths.set(plan.op, [...(lengths.get(plan.op) ?? []), run.endedAt - cycleStart]);
       const violations = await checkCycle({ rig, plan, run, before, memory });
       const injectedAt = run.injected?.at;
       const recoverMs = injectedAt !== undefined && injectedAt <= run.endedAt ? run.endedAt - injectedAt : undefined;
       tallies.push({ fault: plan.fault, op: plan.op, violations: violations.length, recoverMs });
       log(
-        `cycle ${k}: ${plan.op} × ${plan.fault} at ${(plan.faultAtMs / 1000).toFixed(1)} s (${run.injected?.what ?? 'not injected'}) → ${run.status} after ${((run.endedAt - cycleStart) / 1000).toFixed(1)} s, ` +
+        `cycle ${k}: ${plan.op} × ${plan.fault} at ${(faultAtMs / 1000).toFixed(1)} s (${run.injected?.what ?? 'not injected'}) → ${run.status} after ${((run.endedAt - cycleStart) / 1000).toFixed(1)} s, ` +
           `cli exit ${run.cli.exitCode}, cycle ${((Date.now() - cycleStart) / 1000).toFixed(0)} s${violations.length ? `, ${violations.length} VIOLATION(S)` : ''}`,
       );
       if (violations.length > 0) {
         for (const v of violations) log(`  violation: ${v}`);
         log(`  cli stderr: ${run.cli.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-        log(`  replay: ${replay(k)}`);
-        firstFailure ??= k;
+        log(`  replay: ${replay(k, faultAtMs)}`);
+        firstFailure ??= { cycle: k, atMs: faultAtMs };
         if (args.stopOnViolation) break;
       }
     }
@@ -114,8 +123,13 @@ async function main(): Promise<number> {
   log(`\n${renderTable(tallies)}\n`);
   log(`soak: ${tallies.length} cycles in ${((Date.now() - started) / 60_000).toFixed(1)} min, seed ${args.seed}`);
   if (firstFailure === undefined) return 0;
-  log(`soak: first violation in cycle ${firstFailure}; replay it with: ${replay(firstFailure)}`);
+  log(`soak: first violation in cycle ${firstFailure.cycle}; replay it with: ${replay(firstFailure.cycle, firstFailure.atMs)}`);
   return 1;
+}
+
+function median(list: number[]): number | undefined {
+  const sorted = [...list].sort((a, b) => a - b);
+  return sorted.length === 0 ? undefined : sorted[Math.floor(sorted.length / 2)];
 }
 
 /** A backup before the first cycle, without a fault, so restores have a file from the start. */

@@ -61,18 +61,18 @@ export function operationArgs(plan: CyclePlan, context: { backups: KnownBackup[]
 }
 
 /** Runs the operation, injects the fault at its instant, waits for the run to end on the server and for the fault to be mended. */
-export async function runCycle(plan: CyclePlan, op: NonNullable<ReturnType<typeof operationArgs>>, context: { rig: Rig; pool: WorkerPool }): Promise<CycleRun> {
+export async function runCycle(plan: CyclePlan, op: NonNullable<ReturnType<typeof operationArgs>>, context: { rig: Rig; pool: WorkerPool; faultAtMs: number }): Promise<CycleRun> {
   const client = await context.rig.client();
   const pick = plan.pick();
   const cli = runFbb(context.rig, op.args, RUN_LIMIT_MS);
   let injected: Injected | undefined;
   const faulting = new Promise<void>((resolve) =>
     setTimeout(() => {
-      inject(plan.fault, { ...context, workflowId: op.workflowId, pick })
+      inject(plan.fault, { rig: context.rig, pool: context.pool, workflowId: op.workflowId, pick })
         .then((i) => void (injected = i))
         .catch((err: unknown) => void (injected = { at: Date.now(), what: `injecting failed: ${String(err)}`, mended: Promise.resolve() }))
         .finally(resolve);
-    }, plan.faultAtMs),
+    }, context.faultAtMs),
   );
   const [cliResult] = await Promise.all([cli, faulting]);
   const end = await runEnd(client, op.workflowId);

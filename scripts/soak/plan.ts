@@ -9,8 +9,8 @@ export type Operation = (typeof OPERATIONS)[number];
 export const FAULTS = ['worker', 'term', 'server', 'db', 'conn', 'disk', 's3'] as const;
 export type Fault = (typeof FAULTS)[number] | 'none';
 
-/** The latest instant (ms after the operation starts) a fault is injected at: about the operation's length on a busy 2-core machine. */
-const WINDOW_MS: Record<Operation, number> = { backup: 8_000, backup_s3: 10_000, restore: 25_000, restore_tenant: 20_000, restore_table: 15_000, drill: 10_000, prune: 8_000 };
+/** About each operation's length on a busy 2-core machine (ms), until the soak has measured it. */
+export const TYPICAL_MS: Record<Operation, number> = { backup: 6_000, backup_s3: 7_000, restore: 12_000, restore_tenant: 12_000, restore_table: 10_000, drill: 6_000, prune: 6_000 };
 
 /** Tables a table restore picks from: no other table references them (a referenced one is guarded and refused). */
 export const RESTORABLE_TABLES = ['public.reminders', 'public.expenses'] as const;
@@ -20,8 +20,8 @@ export interface CyclePlan {
   cycle: number;
   op: Operation;
   fault: Fault;
-  /** ms after the operation starts. */
-  faultAtMs: number;
+  /** When the fault comes, as a fraction of the operation's length (soak.ts turns it into ms from measured lengths). */
+  faultAt: number;
   /** Uniform [0, 1) draws for the choices made at run time (which backup, tenant, table, worker, sample). */
   pick: () => number;
 }
@@ -43,8 +43,9 @@ export function planCycle(seed: number, cycle: number, faults: readonly Fault[])
   const random = prng((Math.imul(seed, 0x9e3779b1) ^ Math.imul(cycle + 1, 0x85ebca6b)) >>> 0);
   const op = OPERATIONS[Math.floor(random() * OPERATIONS.length)]!;
   const fault = faults[Math.floor(random() * faults.length)] ?? 'none';
-  const faultAtMs = Math.floor(random() * WINDOW_MS[op]);
-  return { cycle, op, fault, faultAtMs, pick: random };
+  // A little past the end too: a fault between two runs is one the next run must cope with.
+  const faultAt = random() * 1.1;
+  return { cycle, op, fault, faultAt, pick: random };
 }
 
 /** Parses --faults ("worker,term,…", "none" for a run without faults). */

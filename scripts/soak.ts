@@ -9,6 +9,8 @@
 // The seed fixes every cycle's operation, fault, instant (a fraction of the operation's median measured
 // length) and choices; a violation prints the line that replays its cycle (--seed S --from-cycle K
 // --fault-at-ms MS, the instant it had). Exits 1 when any invariant was violated.
+import fs from 'node:fs';
+import path from 'node:path';
 import { planCycle, parseFaults, FAULTS, TYPICAL_MS, type Fault, type Operation } from './soak/plan';
 import { operationArgs, runCycle } from './soak/cycle';
 import { checkCycle, liveState, type Memory } from './soak/invariants';
@@ -73,6 +75,7 @@ async function main(): Promise<number> {
   const tallies: Tally[] = [];
   let firstFailure: { cycle: number; atMs: number } | undefined;
   const stop = async (keep: boolean) => {
+    log(`soak: open multipart uploads left in s3rver (it has no AbortMultipartUpload, so these are information, not violations): ${openMultipartUploads(rig)}`);
     await load.stop();
     await pool.stop();
     if (keep) log(`soak: servers stopped; worker logs kept in ${rig.work}`);
@@ -109,6 +112,7 @@ async function main(): Promise<number> {
         `cycle ${k}: ${plan.op} × ${plan.fault} at ${(faultAtMs / 1000).toFixed(1)} s (${run.injected?.what ?? 'not injected'}) → ${run.status} after ${((run.endedAt - cycleStart) / 1000).toFixed(1)} s, ` +
           `cli exit ${run.cli.exitCode}, cycle ${((Date.now() - cycleStart) / 1000).toFixed(0)} s${violations.length ? `, ${violations.length} VIOLATION(S)` : ''}`,
       );
+      if (run.status !== 'COMPLETED') log(`  why: ${run.cli.stderr.trim().split('\n').slice(-1)[0]?.slice(0, 300) ?? ''}`);
       if (violations.length > 0) {
         for (const v of violations) log(`  violation: ${v}`);
         log(`  cli stderr: ${run.cli.stderr.trim().split('\n').slice(-3).join(' | ')}`);
@@ -125,6 +129,12 @@ async function main(): Promise<number> {
   if (firstFailure === undefined) return 0;
   log(`soak: first violation in cycle ${firstFailure.cycle}; replay it with: ${replay(firstFailure.cycle, firstFailure.atMs)}`);
   return 1;
+}
+
+/** Multipart uploads s3rver still holds (its data directory's <bucket>/._S3rver_uploads/<id>). */
+function openMultipartUploads(rig: Rig): number {
+  const dir = path.join(rig.s3.dataDir, rig.s3.bucket, '._S3rver_uploads');
+  return fs.existsSync(dir) ? fs.readdirSync(dir).length : 0;
 }
 
 function median(list: number[]): number | undefined {

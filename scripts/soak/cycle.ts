@@ -21,7 +21,7 @@ export interface CycleRun {
   tenant?: string;
   table?: string;
   cli: { exitCode: number; stdout: string; stderr: string };
-  /** The run's end on the server: COMPLETED, FAILED, …, NOT_FOUND (never started), or RUNNING when it did not end in time. */
+  /** The run's end on the server: COMPLETED (and its result says success), COMPLETED/<result status> (rolled_back, failed, …), FAILED, …, NOT_FOUND (never started), or RUNNING when it did not end in time. */
   status: string;
   result: unknown;
   injected: Injected | undefined;
@@ -90,8 +90,11 @@ async function runEnd(client: Client, workflowId: string): Promise<{ status: str
       const d = await handle.describe();
       if (d.status.name !== 'RUNNING') {
         const endedAt = d.closeTime?.getTime() ?? Date.now();
-        const result = d.status.name === 'COMPLETED' ? await handle.result() : undefined;
-        return { status: d.status.name, result, endedAt };
+        const result: unknown = d.status.name === 'COMPLETED' ? await handle.result() : undefined;
+        // A restore that rolled back, was refused or failed a step ends COMPLETED with that in its result.
+        const said = (result as { status?: string } | undefined)?.status;
+        const status = said === undefined || said === 'success' || said === 'passed' ? d.status.name : `${d.status.name}/${said}`;
+        return { status, result, endedAt };
       }
     } catch (err) {
       if ((err as Error).name === 'WorkflowNotFoundError') return { status: 'NOT_FOUND', result: undefined, endedAt: Date.now() };

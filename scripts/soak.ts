@@ -86,7 +86,7 @@ async function main(): Promise<number> {
     pool.refill();
     await load.start();
     log(`soak: servers up in ${((Date.now() - started) / 1000).toFixed(0)} s (BACKUP_DIR on ${rig.tmpfs ? 'a 256 MB tmpfs' : 'the root filesystem: the disk fault is a no-op'}); first backup`);
-    const memory: Memory = { states: new Map(), verified: new Map(), sampled: new Set(), leftovers: new Set() };
+    const memory: Memory = { states: new Map(), verified: new Map(), sampled: new Set(), leftovers: new Set(), reported: new Set() };
     await firstBackup(rig, memory);
     for (let k = args.fromCycle; k < args.fromCycle + args.cycles; k++) {
       if (args.minutes !== undefined && Date.now() - started > args.minutes * 60_000) break;
@@ -112,7 +112,7 @@ async function main(): Promise<number> {
         `cycle ${k}: ${plan.op} × ${plan.fault} at ${(faultAtMs / 1000).toFixed(1)} s (${run.injected?.what ?? 'not injected'}) → ${run.status} after ${((run.endedAt - cycleStart) / 1000).toFixed(1)} s, ` +
           `cli exit ${run.cli.exitCode}, cycle ${((Date.now() - cycleStart) / 1000).toFixed(0)} s${violations.length ? `, ${violations.length} VIOLATION(S)` : ''}`,
       );
-      if (run.status !== 'COMPLETED') log(`  why: ${run.cli.stderr.trim().split('\n').slice(-1)[0]?.slice(0, 300) ?? ''}`);
+      if (run.status !== 'COMPLETED') log(`  why: ${why(run.cli.stderr)}`);
       if (violations.length > 0) {
         for (const v of violations) log(`  violation: ${v}`);
         log(`  cli stderr: ${run.cli.stderr.trim().split('\n').slice(-3).join(' | ')}`);
@@ -135,6 +135,12 @@ async function main(): Promise<number> {
 function openMultipartUploads(rig: Rig): number {
   const dir = path.join(rig.s3.dataDir, rig.s3.bucket, '._S3rver_uploads');
   return fs.existsSync(dir) ? fs.readdirSync(dir).length : 0;
+}
+
+/** The line of a failed run's stderr that says why (its "failed:" line), else its last. */
+function why(stderr: string): string {
+  const lines = stderr.trim().split('\n');
+  return (lines.filter((l) => /failed|error/i.test(l)).at(-1) ?? lines.at(-1) ?? '').slice(0, 300);
 }
 
 function median(list: number[]): number | undefined {

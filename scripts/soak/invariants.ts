@@ -21,6 +21,8 @@ export interface Memory {
   sampled: Set<string>;
   /** Leftovers (databases, files) seen after the previous cycle. */
   leftovers: Set<string>;
+  /** Leftovers already reported: one left behind counts as one violation, not one per cycle it stays. */
+  reported: Set<string>;
 }
 
 /** Reads the live state, retrying while the server recovers; undefined if it accepts no connection within a minute. */
@@ -139,8 +141,9 @@ async function staleLeftovers(rig: Rig, memory: Memory, completed: boolean): Pro
   );
   const files = fs.readdirSync(rig.backupDir).filter((f) => !/\.(sql\.gz|sql\.zst|dump)(\.manifest\.json)?$/.test(f) && !f.startsWith('.soak-'));
   const now = new Set([...rows.map((r) => `database ${r.datname}`), ...files.map((f) => `file ${f}`)]);
-  const stale = completed ? [...now].filter((l) => memory.leftovers.has(l)) : [];
+  const stale = completed ? [...now].filter((l) => memory.leftovers.has(l) && !memory.reported.has(l)) : [];
   memory.leftovers = now;
+  for (const l of stale) memory.reported.add(l);
   return stale.map((l) => `${l} is left behind after the next completed operation`);
 }
 

@@ -112,7 +112,7 @@ async function main(): Promise<number> {
         `cycle ${k}: ${plan.op} × ${plan.fault} at ${(faultAtMs / 1000).toFixed(1)} s (${run.injected?.what ?? 'not injected'}) → ${run.status} after ${((run.endedAt - cycleStart) / 1000).toFixed(1)} s, ` +
           `cli exit ${run.cli.exitCode}, cycle ${((Date.now() - cycleStart) / 1000).toFixed(0)} s${violations.length ? `, ${violations.length} VIOLATION(S)` : ''}`,
       );
-      if (run.status !== 'COMPLETED') log(`  why: ${why(run.cli.stderr)}`);
+      if (run.status !== 'COMPLETED') log(`  why: ${(run.result as { error?: { message?: string } } | undefined)?.error?.message ?? why(run.cli.stderr)}`);
       if (violations.length > 0) {
         for (const v of violations) log(`  violation: ${v}`);
         log(`  cli stderr: ${run.cli.stderr.trim().split('\n').slice(-3).join(' | ')}`);

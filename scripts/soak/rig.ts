@@ -18,6 +18,12 @@ import { startSwitch, type Switch } from './switch';
 /** The live database the soak backs up and restores. */
 export const LIVE_DB = 'family_brain';
 
+/**
+ * A crash restart must not lose a commit the server acknowledged: the throwaway defaults (fsync,
+ * synchronous_commit off) do, and a table restore that reported success was then undone (seed 5 cycle 97).
+ */
+const DURABLE = ['fsync=on', 'synchronous_commit=on'];
+
 /** Size of the tmpfs backup directory: room for a few hundred small backups, little enough to fill at once. */
 const BACKUP_FS_MB = 256;
 
@@ -47,7 +53,7 @@ export async function startRig(options: { scale: number }): Promise<Rig> {
   const port = await freePort();
   const stateDir = path.join(work, 'temporal');
   const startServer = () => startTemporalDevServer({ cli, stateDir, port, headless: true, dieWithParent: true, startTimeoutMs: 120_000 });
-  const [pgCluster, s3, first] = await Promise.all([startPgCluster(), startS3Server(), startServer()]);
+  const [pgCluster, s3, first] = await Promise.all([startPgCluster({ settings: DURABLE }), startS3Server(), startServer()]);
   let server: TemporalDevServer = first;
   const s3Switch = await startSwitch(s3.endpoint);
   const backupDir = path.join(work, 'backups');

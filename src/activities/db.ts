@@ -41,8 +41,14 @@ export const SESSION_TIMEOUTS_SQL = 'SET statement_timeout = 0; SET idle_in_tran
 /** The same for sessions of psql and pg_restore, as PGOPTIONS (a client setting outranks ALTER ROLE/DATABASE ... SET). */
 export const SESSION_TIMEOUTS_OPTIONS = ['-c statement_timeout=0', '-c idle_in_transaction_session_timeout=0'];
 
-/** What psql, pg_dump or pg_restore print when the server ended their session or went away (not an error in what they ran). */
-export const LOST_IN_OUTPUT = /server closed the connection unexpectedly|terminating connection|connection to server was lost|could not receive data from server|SSL SYSCALL error/i;
+/**
+ * What psql, pg_dump or pg_restore print when the server ended their session or went away (not an
+ * error in what they ran), or was not there when they connected: refused, or restarting (found by
+ * the soak: a psql started during a crash restart said "Connection refused", and that was judged as
+ * the backup not restoring).
+ */
+export const LOST_IN_OUTPUT =
+  /server closed the connection unexpectedly|terminating connection|connection to server was lost|could not receive data from server|SSL SYSCALL error|connection to server .* failed: (Connection refused|FATAL: +the database system is (starting up|shutting down|in recovery mode|not yet accepting connections))/i;
 
 const lostWith = new WeakMap<pg.Client, Error>();
 

@@ -13,6 +13,9 @@ import { catalog, longActivities, quick } from './proxies';
 /** The patch under which a local drill runs on the worker that picked its file. */
 export const DRILL_ON_FILE_WORKER = 'drill-on-file-worker';
 
+/** The patch under which a drill whose file's worker is lost moves to another worker instead of failing (found by the soak, seed 5 cycle 45). */
+export const DRILL_FOLLOWS_FILE_WORKER = 'drill-follows-file-worker';
+
 /** Which copy to drill; without `source`, S3 when the worker has S3, else the local one. */
 export interface DrillInput {
   source?: DrillSource;
@@ -48,7 +51,14 @@ export async function restoreDrill(rawInput?: DrillInput): Promise<DrillResult> 
       try {
         // A local backup is drilled on the worker whose BACKUP_DIR holds it (its own queue), whichever worker picked it.
         const acts = longActivities(settings.activity_tuning);
-        const verifying = patched(DRILL_ON_FILE_WORKER) ? acts.onWorker(pick.worker_queue).verifying : acts.verifying;
+        const onFileWorker = patched(DRILL_ON_FILE_WORKER);
+        // A lost worker (killed, stopped) hands the drill to another worker with the file, as a restore's steps do.
+        const follows = onFileWorker && patched(DRILL_FOLLOWS_FILE_WORKER);
+        const verifying = follows
+          ? acts.following(pick.worker_queue, async () => (await catalog.pickDrillBackup(source)).worker_queue).verifying
+          : onFileWorker
+            ? acts.onWorker(pick.worker_queue).verifying
+            : acts.verifying;
         const report = await verifying.drillBackup({ filename: pick.filename, source });
         const result: DrillResult = { status: 'passed', ...report };
         await quick.recordBackup({ level: 'info', source: 'restore_drill', message: `restore drill of ${pick.filename} (${source}) passed`, details: { ...result, workflow_id: workflowId } });

@@ -1,0 +1,172 @@
+// The invariants after a cycle, each checked from outside the program: SQL on the live cluster, the
+// files in BACKUP_DIR, the objects in S3, the workflows on the Temporal server, and `fbb list`.
+import fs from 'node:fs';
+import path from 'node:path';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { execa } from 'execa';
+import { createS3Client } from '../../src/storage/s3Client';
+import type { CycleRun, KnownBackup } from './cycle';
+import type { CyclePlan } from './plan';
+import { fbbEnv, runFbb } from './processes';
+import type { Rig } from './rig';
+import { differences, promised, readState, type State } from './state';
+
+/** What the soak remembers between cycles. */
+export interface Memory {
+  /** Live state when each backup file was made. */
+  states: Map<string, State>;
+  /** Files `fbb list` offered as verified, with whether an S3 copy was listed. */
+  verified: Map<string, KnownBackup>;
+  /** Files already restored into a scratch database by the sampling check. */
+  sampled: Set<string>;
+  /** Leftovers (databases, files) seen after the previous cycle. */
+  leftovers: Set<string>;
+  /** Leftovers already reported: one left behind counts as one violation, not one per cycle it stays. */
+  reported: Set<string>;
+}
+
+/** Reads the live state, retrying while the server recovers; undefined if it accepts no connection within a minute. */
+export async function liveState(rig: Rig): Promise<State | undefined> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      return await rig.sql((c) => readState(c));
+    } catch {
+      if (Date.now() > deadline) return undefined;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+/** Every invariant after `run`; the violations, each a sentence with its evidence. */
+export async function checkCycle(context: { rig: Rig; plan: CyclePlan; run: CycleRun; before: State; memory: Memory }): Promise<string[]> {
+  const { rig, plan, run, before, memory } = context;
+  const violations: string[] = [];
+  const ok = run.status === 'COMPLETED';
+  const after = await liveState(rig);
+  if (after === undefined) return ['the live database accepts no connection a minute after the cycle'];
+
+  // New backup files hold the state before the operation (a backup, or a restore's pre-restore backup).
+  const listed = await listBackups(rig);
+  if (listed === undefined) return [...violations, '"fbb list" failed after the cycle: the next operation is blocked'];
+  for (const b of listed) if (!memory.states.has(b.filename)) memory.states.set(b.filename, before);
+
+  // The live database: the state before, or the one the operation promised (the only one if it reported success).
+  const backupState = run.file === undefined ? undefined : memory.states.get(run.file);
+  const promise = promised({ kind: plan.op, tenant: run.tenant, table: run.table }, before, backupState);
+  if (promise === undefined) violations.push(`no recorded state for backup ${run.file}`);
+  else if (ok && differences(promise, after).length > 0) violations.push(`reported success but the live database is not what ${plan.op} promised: ${differences(promise, after).slice(0, 5).join('; ')}`);
+  else if (!ok && differences(before, after).length > 0 && differences(promise, after).length > 0) {
+    violations.push(`ended ${run.status} and the live database is neither the state before nor the promised one: ${differences(before, after).slice(0, 5).join('; ')}`);
+  }
+
+  // A reported backup is there, verified, and (with upload) in S3 at the same size.
+  if (ok && (plan.op === 'backup' || plan.op === 'backup_s3' || plan.op === 'prune')) {
+    const filename = (run.result as { filename?: string }).filename ?? '';
+    const entry = listed.find((b) => b.filename === filename);
+    if (entry?.state !== 'verified') violations.push(`backup ${filename} reported made but "fbb list" shows it ${entry?.state ?? 'missing'}`);
+    if (plan.op === 'backup_s3') violations.push(...(await checkS3Copy(rig, filename)));
+  }
+
+  // Nothing verified disappears: every file is inside retention.
+  const now = new Map(listed.filter((b) => b.state === 'verified').map((b) => [b.filename, { filename: b.filename, uploaded: b.locations.includes('s3') }]));
+  for (const f of memory.verified.keys()) if (!now.has(f)) violations.push(`verified backup ${f} is no longer listed as verified (${listed.find((b) => b.filename === f)?.state ?? 'gone'})`);
+  memory.verified = now;
+
+  // One in five verified files, not yet sampled, restored into a scratch database with the bare tools.
+  for (const f of now.keys()) {
+    if (memory.sampled.has(f) || plan.pick() >= 0.2) continue;
+    memory.sampled.add(f);
+    violations.push(...(await restoresAsRecorded(rig, f, memory.states.get(f))));
+  }
+
+  violations.push(...(await staleLeftovers(rig, memory, ok)));
+  violations.push(...(await runningWorkflows(rig)));
+  if (/lock|already running|in progress/i.test(run.cli.stderr) && !ok) violations.push(`the operation was refused as blocked: ${lastLine(run.cli.stderr)}`);
+  if (run.status === 'RUNNING') violations.push(`the run ${run.workflowId} did not end within the limit`);
+  return violations;
+}
+
+/** "fbb list --include-s3 --json" backups; undefined when the command fails. */
+async function listBackups(rig: Rig): Promise<{ filename: string; state: string; locations: string[] }[] | undefined> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const r = await runFbb(rig, ['list', '--include-s3', '--json'], 120_000);
+    if (r.exitCode === 0) return (JSON.parse(r.stdout) as { backups: { filename: string; state: string; locations: string[] }[] }).backups;
+    await new Promise((res) => setTimeout(res, 2000));
+  }
+  return undefined;
+}
+
+/** The uploaded copy of `filename` is in S3 with the local file's size (asked of s3rver itself, not through the switch). */
+async function checkS3Copy(rig: Rig, filename: string): Promise<string[]> {
+  const s3 = createS3Client({ bucket: rig.s3.bucket, prefix: 'soak/', endpoint: rig.s3.endpoint, region: rig.s3.region, forcePathStyle: true, partSizeBytes: 5 << 20 });
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: rig.s3.bucket, Key: `soak/${filename}` }));
+    const local = fs.statSync(path.join(rig.backupDir, filename)).size;
+    return head.ContentLength === local ? [] : [`S3 copy of ${filename} has ${head.ContentLength} bytes, the local file ${local}`];
+  } catch (err) {
+    return [`backup ${filename} reported uploaded but its S3 copy cannot be read: ${String(err)}`];
+  } finally {
+    s3.destroy();
+  }
+}
+
+/** Restores `filename` with gunzip | psql into a scratch database and compares its state with the one recorded when it was made. */
+async function restoresAsRecorded(rig: Rig, filename: string, recorded: State | undefined): Promise<string[]> {
+  const scratch = 'soak_sample_check';
+  await rig.sql((c) => c.query(`DROP DATABASE IF EXISTS ${scratch} WITH (FORCE)`), 'postgres');
+  await rig.sql((c) => c.query(`CREATE DATABASE ${scratch}`), 'postgres');
+  try {
+    const file = path.join(rig.backupDir, filename);
+    const psql = path.join(rig.pg.binDir, 'psql');
+    const r = await execa('bash', ['-o', 'pipefail', '-c', `gzip -dc "$1" | "$2" -X -q -v ON_ERROR_STOP=1 -o /dev/null`, 'restore', file, psql], {
+      env: { ...fbbEnv(rig), PGDATABASE: scratch },
+      extendEnv: false,
+      reject: false,
+    });
+    if (r.exitCode !== 0) return [`verified backup ${filename} does not restore with gunzip | psql: ${lastLine(String(r.stderr))}`];
+    if (recorded === undefined) return [];
+    const diff = differences(recorded, await rig.sql((c) => readState(c), scratch));
+    return diff.length === 0 ? [] : [`verified backup ${filename} restores to other data than the live database held when it was made: ${diff.slice(0, 5).join('; ')}`];
+  } finally {
+    await rig.sql((c) => c.query(`DROP DATABASE IF EXISTS ${scratch} WITH (FORCE)`), 'postgres');
+  }
+}
+
+/** Leftovers seen after the previous cycle that are still there after this one's completed operation. */
+async function staleLeftovers(rig: Rig, memory: Memory, completed: boolean): Promise<string[]> {
+  const { rows } = await rig.sql(
+    (c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE '%\\_restoring\\_%' OR datname LIKE 'fbb\\_verify\\_%' OR datname LIKE 'fbb\\_drill\\_%'"),
+    'postgres',
+  );
+  const files = fs.readdirSync(rig.backupDir).filter((f) => !/\.(sql\.gz|sql\.zst|dump)(\.manifest\.json)?$/.test(f) && !f.startsWith('.soak-'));
+  const now = new Set([...rows.map((r) => `database ${r.datname}`), ...files.map((f) => `file ${f}`)]);
+  const stale = completed ? [...now].filter((l) => memory.leftovers.has(l) && !memory.reported.has(l)) : [];
+  memory.leftovers = now;
+  for (const l of stale) memory.reported.add(l);
+  return stale.map((l) => `${l} is left behind after the next completed operation`);
+}
+
+/** Workflows still Running on the server half a minute after the cycle's run ended. */
+async function runningWorkflows(rig: Rig): Promise<string[]> {
+  const client = await rig.client();
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const running: string[] = [];
+    for await (const w of client.workflow.list({ query: 'ExecutionStatus = "Running"' })) running.push(`${w.workflowId} (${w.type})`);
+    if (running.length === 0) return [];
+    if (Date.now() > deadline) {
+      const details = await Promise.all(running.map(async (r) => {
+        const d = await client.workflow.getHandle(r.split(' ')[0]!).describe().catch(() => undefined);
+        return `${r}: ${d?.raw.pendingActivities?.length ?? 0} pending activities, ${d?.raw.pendingChildren?.length ?? 0} children`;
+      }));
+      return [`workflows still Running after the cycle: ${details.join('; ')}`];
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').slice(-1)[0] ?? '';
+}
+

@@ -1,0 +1,46 @@
+// Issue 26 (found by the soak, seed 4 cycle 5: drill × pg_ctl -m immediate restart): a drill whose
+// psql connects while the database server restarts. The real CLI in a child process; the server is
+// stopped at the moment the drill's psql connects (it waits in a PG_BIN_DIR whose psql sleeps first).
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PgCluster } from '../src/sample/pgCluster';
+import { slowBinDirFor } from './durability';
+import { ensureBuilt, fbbEnv, outcome, pgCtl, sampleCluster, startFbb, waitFor } from './faults';
+import { testConfig, withServer } from './helpers';
+import { processesMentioning } from './spawned';
+
+let cluster: PgCluster & { config: (base: ReturnType<typeof testConfig>) => ReturnType<typeof testConfig> };
+
+beforeAll(async () => {
+  [cluster] = await Promise.all([sampleCluster(), ensureBuilt()]);
+}, 600_000);
+
+afterAll(async () => cluster?.stop());
+
+const drillDatabases = async () =>
+  (await withServer(cluster, 'postgres', (c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'fbb\\_drill\\_%'"))).rows.map((r) => r.datname);
+
+describe('a drill whose restore connects while the server restarts (pg_ctl -m immediate)', () => {
+  it('is not judged as the backup not restoring: the restore is tried again once the server is back, the drill passes and its scratch database is gone', async () => {
+    const config = cluster.config(testConfig());
+    const backup = await startFbb(['backup', '--local', '--json', '--no-cleanup'], fbbEnv(config));
+    expect(outcome(backup)).toMatchObject({ exit: 0 });
+    const { filename } = JSON.parse(backup.stdout) as { filename: string };
+
+    // The drill's psql (PGDATABASE fbb_drill_*) sleeps 4 s before it connects; the retry comes 5 s after a failure.
+    const slow = slowBinDirFor(cluster.binDir, 'psql', 4, 'fbb_drill_*');
+    const drill = startFbb(['drill', '--local', '--source', 'local', '--json'], fbbEnv({ ...config, pgBinDir: slow }, { ACTIVITY_RETRY_INTERVAL_SECONDS: '5' }));
+    const waiting = path.join(slow, 'psql');
+    await waitFor("the drill's psql waiting to connect", () => processesMentioning(waiting).length > 0 || undefined, drill, 180_000);
+    await pgCtl(cluster, ['-m', 'immediate', 'stop']);
+    // It connects (and is refused) once its sleep ends and it becomes the real psql.
+    await waitFor("the drill's psql connecting to the stopped server", () => processesMentioning(waiting).length === 0 || undefined, drill);
+    await pgCtl(cluster, ['-l', path.join(path.dirname(cluster.dataDir), 'server.log'), 'restart']);
+
+    const result = await drill;
+    expect(result.all).not.toContain('does not restore');
+    expect(outcome(result)).toMatchObject({ exit: 0 });
+    expect(JSON.parse(result.stdout)).toMatchObject({ status: 'passed', filename, source: 'local' });
+    expect(await drillDatabases()).toEqual([]);
+  }, 600_000);
+});

@@ -224,6 +224,30 @@ describe('restoreDatabase on the Temporal dev server', () => {
     await expectBackupRecord(db, result.pre_restore_backup!);
   });
 
+  it('succeeds when the application writes to the database the moment it is swapped in: the check is that the live database is the copy checked beside it, and the write stays', async () => {
+    const db = await createDatabase('rst_busy');
+    const config = testConfig({ database: db });
+    const filename = await backupOf(driver, config);
+    await change(db);
+    const real = createActivities({ config });
+    // The application, connected again as soon as the renames committed, writes before the check runs.
+    const swapDatabases = async (names: { live: string; incoming: string; aside: string }) => {
+      const swapped = await real.swapDatabases(names);
+      await withAdmin((c) => c.query("INSERT INTO system_logs (level, source, message) VALUES ('info', 'app', 'written right after the swap')"), db);
+      return swapped;
+    };
+    const runner = await runnerFor(config, { swapDatabases });
+    const result = await runner.execute(restoreDatabase, { args: [{ backup_filename: filename, confirm_restore: true }], workflowId: workflowId() });
+    expect(result).toMatchObject({ status: 'success', strategy: 'swap', verification: { ok: true } });
+    const identity = result.verification?.identity;
+    expect(identity?.live_oid).toBe(identity?.restored_oid);
+    expect(typeof identity?.live_oid).toBe('number');
+    const logs = result.verification!.tables['public.system_logs'] ?? result.verification!.tables.system_logs;
+    expect(logs!.actual).toBe(logs!.expected! + 1);
+    const kept = await withAdmin(async (c) => (await c.query("SELECT count(*)::int AS n FROM system_logs WHERE message = 'written right after the swap'")).rows[0].n, db);
+    expect(kept).toBe(1);
+  });
+
   it('rolls back when the worker dies right after the renames, before the swap reported back', async () => {
     const db = await createDatabase('rst_swapcrash');
     const config = testConfig({ database: db });

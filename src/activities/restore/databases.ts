@@ -18,6 +18,8 @@ export interface TableCheck {
   tables: Record<string, { expected: number | null; actual: number | null }>;
   missing_extensions: string[];
   ok: boolean;
+  /** After a swap: whether the live database is the copy that was checked beside it (its OID); counts that differ then are writes made since the swap. */
+  identity?: { restored_oid: number; live_oid: number | null };
 }
 
 /** Compares counts; with no expectation (a Windmill-era backup) it records what it found. */
@@ -109,8 +111,8 @@ export async function dropDatabase(config: Config, name: string): Promise<void> 
  * renamed databases' lock holds new connections back; they then fail once or reach the new one). Afterwards the old database, now `to`, is counted: those
  * are the rows a rollback must bring back. Idempotent: when the swap already happened, it only counts.
  */
-export async function swapDatabases(config: Config, names: { live: string; incoming: string; aside: string | null }): Promise<{ aside_counts: Record<string, number> | null }> {
-  if (names.aside === null) return renameIn(config, { live: names.live, incoming: names.incoming });
+export async function swapDatabases(config: Config, names: { live: string; incoming: string; aside: string | null }): Promise<{ aside_counts: Record<string, number> | null; live_oid?: number | null }> {
+  if (names.aside === null) return { ...(await renameIn(config, { live: names.live, incoming: names.incoming })), live_oid: await liveOid(config) };
   const aside = names.aside;
   const client = await maintenance(config);
   try {
@@ -125,7 +127,18 @@ export async function swapDatabases(config: Config, names: { live: string; incom
     await client.end().catch(() => undefined);
   }
   const counts = await withClient(config.database, (c) => countRows(c), aside);
-  return { aside_counts: counts };
+  return { aside_counts: counts, live_oid: await liveOid(config) };
+}
+
+/** The OID of the database under the live name (null: none): a rename keeps it, so it names the copy that was checked. */
+async function liveOid(config: Config): Promise<number | null> {
+  const client = await maintenance(config);
+  try {
+    const { rows } = await client.query<{ oid: number }>('SELECT oid::int AS oid FROM pg_database WHERE datname = $1', [config.database.database]);
+    return rows[0]?.oid ?? null;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 /**
@@ -173,9 +186,18 @@ async function renameBoth(client: Client, busy: string[], renames: [string, stri
   }
 }
 
-/** Step 5: the live database, after the swap or in-place restore, holds what the backup holds. */
-export async function verifyLiveDatabase(config: Config, expected: Record<string, number> | null, extensions: string[]): Promise<TableCheck> {
-  return checkDatabase(config, config.database.database, expected, extensions);
+/**
+ * Step 5: the live database, after the swap or in-place restore, holds what the backup holds. After
+ * a swap (`swapped`: the OID swapDatabases found under the live name) the copy's rows were checked
+ * beside it, while nothing else could write to it; the application writes to the live database the
+ * moment it is swapped in, so the check is that the live database is that copy (same OID) and has
+ * its extensions, and the counts are recorded (a difference is the application's writes since).
+ */
+export async function verifyLiveDatabase(config: Config, expected: Record<string, number> | null, extensions: string[], swapped?: { restored_oid: number }): Promise<TableCheck> {
+  const check = await checkDatabase(config, config.database.database, expected, extensions);
+  if (swapped === undefined) return check;
+  const live = await liveOid(config);
+  return { ...check, identity: { restored_oid: swapped.restored_oid, live_oid: live }, ok: live === swapped.restored_oid && check.missing_extensions.length === 0 };
 }
 
 /**

@@ -15,11 +15,11 @@ export function createRestoreActivities(config: Config) {
     async restoreIntoNewDatabase(prepared: PreparedRestore, target: string, options: { scratch?: boolean } = {}): Promise<{ check: TableCheck; roles_created: string[]; roles: CreatedRole[] } | LoadedScratch> {
       return options.scratch === true ? loadScratchCopy(config, prepared, target) : restoreIntoNewDatabase(config, prepared, target);
     },
-    async swapDatabases(names: { live: string; incoming: string; aside: string | null }): Promise<{ aside_counts: Record<string, number> | null }> {
+    async swapDatabases(names: { live: string; incoming: string; aside: string | null }): Promise<{ aside_counts: Record<string, number> | null; live_oid?: number | null }> {
       return swapDatabases(config, names);
     },
-    async verifyLiveDatabase(expected: Record<string, number> | null, extensions: string[]): Promise<TableCheck> {
-      return verifyLiveDatabase(config, expected, extensions);
+    async verifyLiveDatabase(expected: Record<string, number> | null, extensions: string[], swapped?: { restored_oid: number }): Promise<TableCheck> {
+      return verifyLiveDatabase(config, expected, extensions, swapped);
     },
     async rollbackSwap(names: { live: string; aside: string | null; failed: string; incoming: string }, expected: Record<string, number> | null): Promise<TableCheck & { swapped_back: boolean }> {
       return rollbackSwap(config, names, expected);

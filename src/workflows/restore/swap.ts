@@ -1,6 +1,6 @@
 // Step 4 of a restore on a server where we may create databases: restore beside the live
 // database, check the copy, swap it in, check the live database (step 5), roll back (step 6).
-import { ApplicationFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, patched } from '@temporalio/workflow';
 import type { TableCheck } from '../../activities/restore/databases';
 import type { CreatedRole } from '../../backup/createdRoles';
 import { ErrorType } from '../../errors';
@@ -37,6 +37,9 @@ export async function restoreBeside({ run, acts, prepared, names }: Restore): Pr
   }
 }
 
+/** The patch under which the check after a swap is the copy's identity rather than exact counts the application's writes change. */
+export const VERIFY_LIVE_BY_IDENTITY = 'verify-live-by-identity';
+
 /**
  * Renames the live database aside and the verified copy in (one transaction; with strategy
  * create, only the copy), then checks the live database holds `expected`; any failure or
@@ -49,10 +52,13 @@ export async function swapIn(restore: Restore, expected: Record<string, number> 
   try {
     run.state.phase = 'swapping';
     const aside = run.state.strategy === 'create' ? null : names.aside;
-    asideCounts = (await switching.swapDatabases({ live: names.live, incoming: names.incoming, aside })).aside_counts;
+    const swapped = await switching.swapDatabases({ live: names.live, incoming: names.incoming, aside });
+    asideCounts = swapped.aside_counts;
     run.state.aside_database = aside;
     run.state.phase = 'verifying';
-    run.state.verification = await switching.verifyLiveDatabase(expected, prepared.extensions);
+    // The copy's rows were checked beside; the application writes as soon as it is live, so the live check is that it is that copy (runs from before check counts).
+    const byIdentity = patched(VERIFY_LIVE_BY_IDENTITY) && typeof swapped.live_oid === 'number';
+    run.state.verification = byIdentity ? await switching.verifyLiveDatabase(expected, prepared.extensions, { restored_oid: swapped.live_oid! }) : await switching.verifyLiveDatabase(expected, prepared.extensions);
     if (!run.state.verification.ok) throw ApplicationFailure.create({ type: ErrorType.RestoreVerificationFailed, message: 'the live database does not hold what the backup holds after the swap' });
     return run.finish('success');
   } catch (err) {

@@ -2,7 +2,7 @@
 // before the workflow hears them, answered with the phase they moved the restore to. They share
 // their names with the signals (Temporal keeps signal and update handlers apart), which stay for the
 // Web UI and scripts; full, tenant and table restores all install them from here.
-import { allHandlersFinished, ApplicationFailure, condition, defineUpdate, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, ApplicationFailure, CancellationScope, condition, defineUpdate, setHandler, workflowInfo } from '@temporalio/workflow';
 import { ErrorType } from '../../errors';
 
 /** confirmRestore's input; `database`, when given, must be the database being restored. */
@@ -47,7 +47,8 @@ export interface HumanSteps {
  */
 export async function afterUpdatesAnswered<T>(result: Promise<T>): Promise<T> {
   const value = await result;
-  await condition(allHandlersFinished);
+  // Not cancellable: a cancelled run (rolled back, say) still returns its result.
+  await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
   return value;
 }
 

@@ -130,12 +130,15 @@ describe('an encrypted base backup', () => {
   it('is uploaded with its sidecars; a wrong age key is refused before anything changes; the right key restores it', async () => {
     const key = ageKey();
     const wrong = ageKey();
-    const writer: Config = { ...setup.config, backup: { ...setup.config.backup, ageRecipients: [key.recipient], ageIdentityFile: wrong.file } };
+    // The worker that takes it also verifies it (restores it): it needs the identity; another worker has the wrong one.
+    const writer: Config = { ...setup.config, backup: { ...setup.config.backup, ageRecipients: [key.recipient], ageIdentityFile: key.file } };
     const runner = await driver.runner(writer);
+    const wrongReader = await driver.runner({ ...writer, backup: { ...writer.backup, ageIdentityFile: wrong.file } });
     const result = await runner.execute(baseBackup, { args: [{}], workflowId: id('bb-age') });
     const m = result.manifest;
     expect(m.filename).toMatch(/^family_brain_base_\d{8}_\d{6}\.tar\.gz\.age$/);
     expect(m.encryption).toEqual({ format: 'age', recipients: [key.recipient] });
+    expect(m.verification?.checks.amcheck).toEqual({ database: 'family_brain', problems: 0 });
     const rel = `base/${m.system_identifier}/${m.filename}`;
     expect(result.uploaded).toEqual({ bucket: writer.s3!.bucket, key: `${writer.s3!.prefix}${rel}` });
     const s3 = createS3Client(writer.s3!);
@@ -150,7 +153,7 @@ describe('an encrypted base backup', () => {
     await switchAndArchive(setup);
 
     const target = path.join(openTempDir('pitr-age'), 'restored');
-    const refused = applicationFailureOf(await runner.execute(restoreToTime, { args: [{ to_time: 'latest', target_dir: target }], workflowId: id('pitr-wrongkey') }).catch((e: unknown) => e));
+    const refused = applicationFailureOf(await wrongReader.execute(restoreToTime, { args: [{ to_time: 'latest', target_dir: target }], workflowId: id('pitr-wrongkey') }).catch((e: unknown) => e));
     expect(refused?.type).toBe('EncryptionKeyMismatch');
     expect(refused?.message).toMatch(new RegExp(`^backup "${m.filename.replace(/\./g, '\\.')}" was not encrypted to the key in BACKUP_AGE_IDENTITY_FILE \\(its public key: ${wrong.recipient}\\);.*nothing was changed$`));
     expect(fs.existsSync(target)).toBe(false);

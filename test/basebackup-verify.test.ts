@@ -41,9 +41,11 @@ function openTempDir(label: string): string {
   return dir;
 }
 
-/** A config of its own: its backup directory and the worker's state directory (VERIFY_SERVER_DIR). */
+/** A config of its own: its backup directory (sharing the archive's wal/) and the worker's state directory (VERIFY_SERVER_DIR). */
 function ownConfig(label: string, s3 = false): Config {
-  return { ...setup.config, s3: s3 ? setup.config.s3 : undefined, backup: { ...setup.config.backup, dir: tempDir(`${label}-backups`) }, verify: { target: 'source', serverDir: openTempDir(`${label}-state`), idleMs: 60_000, fallback: 'none' } };
+  const dir = tempDir(`${label}-backups`);
+  fs.symlinkSync(path.join(setup.config.backup.dir, 'wal'), path.join(dir, 'wal'));
+  return { ...setup.config, s3: s3 ? setup.config.s3 : undefined, backup: { ...setup.config.backup, dir }, verify: { target: 'source', serverDir: openTempDir(`${label}-state`), idleMs: 60_000, fallback: 'none' } };
 }
 
 /**

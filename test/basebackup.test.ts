@@ -102,7 +102,10 @@ describe('a base backup killed mid-stream', () => {
 describe('a worker SIGKILLed while pg_basebackup streams', () => {
   it('leaves no backup-looking file; the retry on another worker takes the same backup and removes the partial file', async () => {
     const { slow, mark } = slowBasebackup();
-    const config = onTemporal({ ...setup.config, s3: undefined, backup: { ...setup.config.backup, dir: tempDir('bb-retry') } });
+    const retryDir = tempDir('bb-retry');
+    // Its own directory for base backups; the archive's WAL (which the verification restores with) is shared.
+    fs.symlinkSync(path.join(setup.config.backup.dir, 'wal'), path.join(retryDir, 'wal'));
+    const config = onTemporal({ ...setup.config, s3: undefined, backup: { ...setup.config.backup, dir: retryDir } });
     const worker = startWorker(config, { PG_BIN_DIR: slow });
     const client = await testClient();
     const handle = await client.workflow.start(baseBackup, { taskQueue: config.temporal.taskQueue, workflowId: id('bb-killed-worker'), args: [{}] });

@@ -55,7 +55,8 @@ function ownConfig(label: string, s3 = false): Config {
  */
 function damagingBasebackup(relationPath: string, how: 'lp' | 'empty'): string {
   const real = setup.cluster.binDir;
-  const dir = tempDir('damagingbin');
+  // The scratch cluster's postgres (a link in here) runs as the postgres user: it must reach the directory.
+  const dir = openTempDir('damagingbin');
   for (const tool of fs.readdirSync(real)) if (tool !== 'pg_basebackup') fs.symlinkSync(path.join(real, tool), path.join(dir, tool));
   const filter = path.join(dir, 'damage.py');
   fs.writeFileSync(filter, `

@@ -85,7 +85,7 @@ async function whyNotExact(conn: Conn, m: BaseBackupManifest): Promise<string | 
     conn,
     m.database,
     `WITH s AS (SELECT $1::pg_snapshot AS snap, pg_snapshot_xmax(pg_current_snapshot()) AS next)
-     SELECT x::text FROM s, unnest(pg_snapshot_xip(s.snap)) x WHERE x < s.next AND pg_xact_status(x) = 'committed'
+     SELECT x::text FROM s, pg_snapshot_xip(s.snap) x WHERE x < s.next AND pg_xact_status(x) = 'committed'
      UNION ALL
      SELECT g::text FROM s, generate_series(pg_snapshot_xmax(s.snap)::text::numeric, s.next::text::numeric - 1) g WHERE pg_xact_status(g::text::xid8) = 'committed'`,
     [m.counts_at.snapshot],

@@ -37,8 +37,15 @@ export async function awaitArchivedWal(config: Config, req: { manifest: BaseBack
   for (;;) {
     const files = walThrough(m, req.lsn, await listArchivedWal(config, m.system_identifier, m.wal_segment_bytes));
     if (files !== undefined) {
-      await fetchWal(config, m.system_identifier, files.map((f) => f.stored), req.spool, m.wal_segment_bytes);
-      if (await recordAtOrAfter(req.binDir, req.spool, m.timeline, req.lsn)) return;
+      const fetched = await fetchWal(config, m.system_identifier, files.map((f) => f.stored), req.spool, m.wal_segment_bytes).then(
+        () => true,
+        (err: unknown) => {
+          // A .partial.gz copy is replaced in place: read while the archiver rewrites it, it differs from its sidecar for a moment.
+          if ((err as { type?: string }).type === ErrorType.WalArchiveDamaged && files.some((f) => f.kind === 'partial') && Date.now() < deadline) return false;
+          throw err;
+        },
+      );
+      if (fetched && (await recordAtOrAfter(req.binDir, req.spool, m.timeline, req.lsn))) return;
     }
     const streaming = await archiveStreams(config);
     quietSince = streaming === false ? (quietSince ?? Date.now()) : undefined;

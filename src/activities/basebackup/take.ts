@@ -182,7 +182,8 @@ async function countInSnapshot(c: ClientBase): Promise<{ counts: Record<string, 
   } finally {
     await c.query('COMMIT');
   }
-  await c.query('SELECT pg_current_xact_id()');
+  // Local only: a synchronous standby that is down must not hold the backup up here.
+  await c.query("BEGIN; SET LOCAL synchronous_commit = local; SELECT pg_current_xact_id(); COMMIT");
   return { counts, countsAt };
 }
 

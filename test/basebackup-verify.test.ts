@@ -216,9 +216,11 @@ describe('a worker killed while it verifies a base backup', () => {
     const config = onTemporal(ownConfig('bbv-kill'));
     const state = { VERIFY_SERVER_DIR: config.verify!.serverDir };
     const paused = startWorker(config, { ...state, FBB_TEST_PAUSE_AT: 'basebackup verify up' });
+    // Listening from the start: the worker may reach the pause before the workflow's handle is back.
+    const pausedThere = printed(paused, 'test pause at basebackup verify up');
     const client = await testClient();
     const handle = await client.workflow.start(baseBackup, { taskQueue: config.temporal.taskQueue, workflowId: id('bbv-kill'), args: [{}] });
-    await printed(paused, 'test pause at basebackup verify up');
+    await pausedThere;
     const scratch = path.join(config.verify!.serverDir, 'basebackup-verify');
     const [left] = fs.readdirSync(scratch);
     const postmaster = Number(fs.readFileSync(path.join(scratch, left!, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);

@@ -78,7 +78,7 @@ async function runOnce(run: RecoveryRunPaths, target: RunTarget, whileUp?: (serv
     `restore_command=cp ${run.spool}/%f %p`,
     'recovery_target_timeline=latest',
     ...(target.kind === 'time' ? [`recovery_target_time=${target.at.replace('T', ' ').replace('Z', '+00')}`, 'recovery_target_action=promote', 'recovery_target_inclusive=true'] : []),
-    ...(target.kind === 'lsn' ? [`recovery_target_lsn=${target.lsn}`, 'recovery_target_action=promote', 'recovery_target_inclusive=false', 'autovacuum=off'] : []),
+    ...(target.kind === 'lsn' ? [`recovery_target_lsn=${target.lsn}`, 'recovery_target_action=promote', 'recovery_target_inclusive=false', 'autovacuum=off', 'synchronous_standby_names='] : []),
   ];
   const start = await fs.stat(run.log).then((s) => s.size, () => 0);
   const [file, args] = asServerUser(path.join(run.binDir, 'postgres'), ['-D', run.dataDir, ...settings.flatMap((s) => ['-c', s])]);

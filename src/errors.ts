@@ -56,6 +56,8 @@ export const ErrorType = {
   WalPrerequisiteMissing: 'WalPrerequisiteMissing',
   VerifyServerUnavailable: 'VerifyServerUnavailable',
   VerifyServerLacksExtensions: 'VerifyServerLacksExtensions',
+  BaseBackupVerificationFailed: 'BaseBackupVerificationFailed',
+  WalArchiveNotRunning: 'WalArchiveNotRunning',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

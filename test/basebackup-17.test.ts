@@ -38,6 +38,11 @@ describe('an incremental base backup on PostgreSQL 17', () => {
     const incremental = await runner.execute(baseBackup, { args: [{ incremental: true }], workflowId: id('bb17-incr') });
     expect(incremental.manifest).toMatchObject({ backup_type: 'incremental', parent: full.manifest.filename });
     expect(incremental.manifest.size_bytes).toBeLessThan(full.manifest.size_bytes);
+    // Each was verified before it was uploaded; the incremental one restored through pg_combinebackup of the chain.
+    for (const m of [full.manifest, incremental.manifest]) {
+      expect(m.verification).toMatchObject({ checks: { amcheck: { database: 'family_brain', problems: 0 }, row_counts: { exact: true, tables_compared: Object.keys(m.table_details).length } } });
+    }
+    expect(incremental.manifest.table_details.between_backups).toBe(5000);
 
     await withServer(setup.cluster, 'family_brain', (c) => c.query('DELETE FROM between_backups WHERE id % 2 = 0'));
     const atT = await setup.fingerprintFamilyBrain();

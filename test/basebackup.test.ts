@@ -102,7 +102,10 @@ describe('a base backup killed mid-stream', () => {
 describe('a worker SIGKILLed while pg_basebackup streams', () => {
   it('leaves no backup-looking file; the retry on another worker takes the same backup and removes the partial file', async () => {
     const { slow, mark } = slowBasebackup();
-    const config = onTemporal({ ...setup.config, s3: undefined, backup: { ...setup.config.backup, dir: tempDir('bb-retry') } });
+    const retryDir = tempDir('bb-retry');
+    // Its own directory for base backups; the archive's WAL (which the verification restores with) is shared.
+    fs.symlinkSync(path.join(setup.config.backup.dir, 'wal'), path.join(retryDir, 'wal'));
+    const config = onTemporal({ ...setup.config, s3: undefined, backup: { ...setup.config.backup, dir: retryDir } });
     const worker = startWorker(config, { PG_BIN_DIR: slow });
     const client = await testClient();
     const handle = await client.workflow.start(baseBackup, { taskQueue: config.temporal.taskQueue, workflowId: id('bb-killed-worker'), args: [{}] });
@@ -126,16 +129,28 @@ describe('a worker SIGKILLed while pg_basebackup streams', () => {
   }, 300_000);
 });
 
+// Before the S3 test below stops the WAL archive: a base backup is verified with its archived WAL.
+describe('fbb basebackup --incremental on PostgreSQL 15', () => {
+  it('takes a full backup and says why in the manifest', async () => {
+    const runner = await driver.runner({ ...setup.config, s3: undefined });
+    const { manifest } = await runner.execute(baseBackup, { args: [{ incremental: true }], workflowId: id('bb-incr15') });
+    expect(manifest).toMatchObject({ backup_type: 'full', parent: null, pg_major: 15, note: 'PostgreSQL 15 has no incremental base backups (17 and later do); taken full' });
+  }, 120_000);
+});
+
 describe('an encrypted base backup', () => {
   it('is uploaded with its sidecars; a wrong age key is refused before anything changes; the right key restores it', async () => {
     const key = ageKey();
     const wrong = ageKey();
-    const writer: Config = { ...setup.config, backup: { ...setup.config.backup, ageRecipients: [key.recipient], ageIdentityFile: wrong.file } };
+    // The worker that takes it also verifies it (restores it): it needs the identity; another worker has the wrong one.
+    const writer: Config = { ...setup.config, backup: { ...setup.config.backup, ageRecipients: [key.recipient], ageIdentityFile: key.file } };
     const runner = await driver.runner(writer);
+    const wrongReader = await driver.runner({ ...writer, backup: { ...writer.backup, ageIdentityFile: wrong.file } });
     const result = await runner.execute(baseBackup, { args: [{}], workflowId: id('bb-age') });
     const m = result.manifest;
     expect(m.filename).toMatch(/^family_brain_base_\d{8}_\d{6}\.tar\.gz\.age$/);
     expect(m.encryption).toEqual({ format: 'age', recipients: [key.recipient] });
+    expect(m.verification?.checks.amcheck).toEqual({ database: 'family_brain', problems: 0 });
     const rel = `base/${m.system_identifier}/${m.filename}`;
     expect(result.uploaded).toEqual({ bucket: writer.s3!.bucket, key: `${writer.s3!.prefix}${rel}` });
     const s3 = createS3Client(writer.s3!);
@@ -150,7 +165,7 @@ describe('an encrypted base backup', () => {
     await switchAndArchive(setup);
 
     const target = path.join(openTempDir('pitr-age'), 'restored');
-    const refused = applicationFailureOf(await runner.execute(restoreToTime, { args: [{ to_time: 'latest', target_dir: target }], workflowId: id('pitr-wrongkey') }).catch((e: unknown) => e));
+    const refused = applicationFailureOf(await wrongReader.execute(restoreToTime, { args: [{ to_time: 'latest', target_dir: target }], workflowId: id('pitr-wrongkey') }).catch((e: unknown) => e));
     expect(refused?.type).toBe('EncryptionKeyMismatch');
     expect(refused?.message).toMatch(new RegExp(`^backup "${m.filename.replace(/\./g, '\\.')}" was not encrypted to the key in BACKUP_AGE_IDENTITY_FILE \\(its public key: ${wrong.recipient}\\);.*nothing was changed$`));
     expect(fs.existsSync(target)).toBe(false);
@@ -193,12 +208,4 @@ describe('an encrypted base backup', () => {
       await restored.stop();
     }
   }, 300_000);
-});
-
-describe('fbb basebackup --incremental on PostgreSQL 15', () => {
-  it('takes a full backup and says why in the manifest', async () => {
-    const runner = await driver.runner({ ...setup.config, s3: undefined });
-    const { manifest } = await runner.execute(baseBackup, { args: [{ incremental: true }], workflowId: id('bb-incr15') });
-    expect(manifest).toMatchObject({ backup_type: 'full', parent: null, pg_major: 15, note: 'PostgreSQL 15 has no incremental base backups (17 and later do); taken full' });
-  }, 120_000);
 });

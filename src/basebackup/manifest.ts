@@ -36,6 +36,32 @@ export interface BaseBackupManifest {
   workflow_id: string;
   /** Why an asked-for incremental backup was taken full, when it was. */
   note?: string;
+  /**
+   * Where table_details were counted: the snapshot of the counting transaction (pg_current_snapshot)
+   * and the WAL insert position read right after it was taken. Verification recovers to that position
+   * (see activities/basebackup/verifyChecks.ts for why the comparison is then exact). Absent in older manifests.
+   */
+  counts_at?: { lsn: string; snapshot: string };
+  /** The verification (restored as a scratch cluster and checked); null until it passed. Absent in older manifests: read as null. */
+  verification: BaseBackupVerification | null;
+}
+
+/** What the verification of a base backup found: it was restored to `counts_at` on a scratch cluster and checked. */
+export interface BaseBackupVerification {
+  /** UTC ISO 8601, when the checks passed. */
+  verified_at: string;
+  duration_ms: number;
+  checks: {
+    /** Recovery reached a consistent state at this LSN and stopped at `recovered_to_lsn`. */
+    consistency: { consistent_at: string; recovered_to_lsn: string };
+    /** pg_amcheck on the heap and btree indexes of the backed-up database: no corruption. */
+    amcheck: { database: string; problems: 0 };
+    /**
+     * Row counts of every table against table_details. `exact`: the recovered state is exactly the
+     * counting snapshot, so every count was compared; otherwise none was (`note` says why).
+     */
+    row_counts: { exact: boolean; tables_compared: number; tables_skipped: string[]; note?: string };
+  };
 }
 
 /** Parses a base backup manifest, checking the fields restore relies on. */
@@ -51,7 +77,7 @@ export function parseBaseManifest(text: string, source: string): BaseBackupManif
   const missing = required.filter((k) => m[k] === undefined);
   if (missing.length > 0) throw new Error(`base backup manifest ${source} lacks ${missing.join(', ')}`);
   if (m.kind !== 'base_backup' || m.manifest_version !== BASE_MANIFEST_VERSION) throw new Error(`${source} is not a version ${BASE_MANIFEST_VERSION} base backup manifest`);
-  return m as BaseBackupManifest;
+  return { ...m, verification: m.verification ?? null } as BaseBackupManifest;
 }
 
 /** The WAL range PostgreSQL's backup_manifest records (its "WAL-Ranges"), and the system identifier (17+). */

@@ -81,3 +81,12 @@ function walRun(backup: BaseBackupManifest, wal: ListedWal[]): ListedWal[] | und
 function rank(f: ListedWal): number {
   return f.timeline * 2 + (f.kind === 'segment' ? 1 : 0);
 }
+
+/**
+ * The archived WAL a recovery of `backup` to `lsn` reads: history files and its segments from its
+ * start through the one holding `lsn` (that one may be a partial copy); undefined while one is missing.
+ */
+export function walThrough(backup: BaseBackupManifest, lsn: string, wal: ListedWal[]): ListedWal[] | undefined {
+  const last = segnoOfLsn(lsn, backup.wal_segment_bytes);
+  return walRun({ ...backup, end_lsn: lsn }, wal)?.filter((f) => f.kind === 'history' || f.segno <= last);
+}

@@ -20,13 +20,19 @@ export interface BaseBackupResult {
   pruned?: PhysicalPruneDecision[];
 }
 
-/** pg_basebackup → gzip (+ age) → BACKUP_DIR/base/<sysid>/ with its manifest → S3 when configured → retention. */
+/** pg_basebackup → gzip (+ age) → BACKUP_DIR/base/<sysid>/ with its manifest → verified (restored as a scratch cluster) → S3 when configured → retention. */
 export async function baseBackup(input: BaseBackupInput = {}): Promise<BaseBackupResult> {
   const started = Date.now();
   const settings = await quick.backupSettings();
   const acts = longActivities(settings.activity_tuning);
   const filename = baseBackupFilename(settings.prefix, new Date(started), settings.encrypted === true);
-  const manifest = await acts.dumping.takeBaseBackup({ filename, workflowId: workflowInfo().workflowId, incremental: input.incremental === true });
+  const workflowId = workflowInfo().workflowId;
+  let manifest = await acts.dumping.takeBaseBackup({ filename, workflowId, incremental: input.incremental === true });
+  // Runs recorded before base backups were verified replay without it.
+  if (patched('basebackup-verify')) {
+    const verification = await acts.verifying.verifyBaseBackup({ filename, system_identifier: manifest.system_identifier, workflowId });
+    manifest = { ...manifest, verification };
+  }
   const uploaded = settings.s3 === null ? null : await acts.uploading.uploadBaseBackup({ filename, system_identifier: manifest.system_identifier, size_bytes: manifest.size_bytes, sha256: manifest.sha256 });
   // Retention after the backup (and its upload): runs recorded before it existed replay without it.
   const pruned = input.cleanup_old !== false && patched('basebackup-retention') ? await acts.housekeeping.prunePhysicalBackups({ dry_run: false }) : undefined;

@@ -1,6 +1,6 @@
 // The physical backups' activities: base backups, and the restore of a moment into a directory.
 import type { Config } from '../../config';
-import type { BaseBackupManifest } from '../../basebackup/manifest';
+import type { BaseBackupManifest, BaseBackupVerification } from '../../basebackup/manifest';
 import { materializeMoment, planMoment, type MomentFile } from './moment';
 import { planPointInTime, restorableState, type RecoveryPlan } from './plan';
 import { recoverToDirectory, type RecoveryResult } from './recover';
@@ -8,12 +8,17 @@ import { prunePhysicalBackups, type PhysicalPruneDecision } from './prune';
 import { pullFromS3, type PullResult } from './s3Pull';
 import { takeBaseBackup, type BaseBackupRequest } from './take';
 import { uploadBaseBackup, type BaseBackupUpload } from './upload';
+import { verifyBaseBackup, type VerifyBaseBackupRequest } from './verify';
 
 /** Activities of base backups and point-in-time restores; `workerQueue`: this worker's own queue, named with a file it makes. */
 export function createBaseBackupActivities(config: Config, workerQueue?: string) {
   return {
     async takeBaseBackup(req: BaseBackupRequest): Promise<BaseBackupManifest> {
       return takeBaseBackup(config, req);
+    },
+    /** Restores the base backup as a scratch cluster and checks it; records the result in its manifest. */
+    async verifyBaseBackup(req: VerifyBaseBackupRequest): Promise<BaseBackupVerification> {
+      return verifyBaseBackup(config, req);
     },
     async uploadBaseBackup(manifest: Pick<BaseBackupManifest, 'filename' | 'system_identifier' | 'size_bytes' | 'sha256'>): Promise<BaseBackupUpload> {
       return uploadBaseBackup(config, manifest);

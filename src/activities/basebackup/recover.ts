@@ -133,8 +133,8 @@ async function workPlace(target: string, workflowId: string): Promise<{ work: st
   return { work, inside };
 }
 
-/** Extracts the backup (each of an incremental chain, then pg_combinebackup) into `staging`. */
-async function extractChain(config: Config, plan: RecoveryPlan, binDir: string, work: string, staging: string): Promise<void> {
+/** Extracts the backup (each of an incremental chain, then pg_combinebackup) into `staging`; also what a base backup's verification restores. */
+export async function extractChain(config: Config, plan: Pick<RecoveryPlan, 'chain' | 'system_identifier'>, binDir: string, work: string, staging: string): Promise<void> {
   if (plan.chain.length === 1) return extract(config, plan, plan.chain[0]!, staging);
   const parts: string[] = [];
   for (const [i, name] of plan.chain.entries()) {
@@ -150,7 +150,7 @@ async function extractChain(config: Config, plan: RecoveryPlan, binDir: string, 
 }
 
 /** One stored base backup, checked against its SHA-256 sidecar as it streams, decrypted, unpacked with tar. */
-async function extract(config: Config, plan: RecoveryPlan, filename: string, into: string): Promise<void> {
+async function extract(config: Config, plan: Pick<RecoveryPlan, 'system_identifier'>, filename: string, into: string): Promise<void> {
   const file = path.join(config.backup.dir, baseDir(plan.system_identifier), filename);
   const expected = (await fs.readFile(`${file}${SHA256_SUFFIX}`, 'utf8').catch(() => '')).trim();
   await fs.mkdir(into, { recursive: true, mode: 0o700 });

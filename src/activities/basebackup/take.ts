@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { Context } from '@temporalio/activity';
 import { execa, ExecaError } from 'execa';
+import type { ClientBase } from 'pg';
 import { lastLines } from '../../format';
 import { BASE_MANIFEST_VERSION, walRangeOf, type BaseBackupManifest } from '../../basebackup/manifest';
 import { BASE_MANIFEST_SUFFIX, baseDir, parseBaseBackupName, PG_MANIFEST_SUFFIX, SHA256_SUFFIX } from '../../basebackup/naming';
@@ -57,7 +58,7 @@ export async function takeBaseBackup(config: Config, req: BaseBackupRequest): Pr
     const pgManifest = written.captured.get('backup_manifest');
     if (pgManifest === undefined) throw transient(ErrorType.BaseBackupFailed, `pg_basebackup's stream for ${req.filename} held no backup_manifest; nothing was kept`);
     const range = walRangeOf(pgManifest.toString('utf8'));
-    const { endTime, counts } = await withClient(config.database, async (c) => ({ endTime: await clock(config), counts: await countRows(c) })).catch((err: unknown) => {
+    const { endTime, counts, countsAt } = await withClient(config.database, async (c) => ({ endTime: await clock(config), ...(await countInSnapshot(c)) })).catch((err: unknown) => {
       throw databaseUnreachable(err, config);
     });
     const manifest: BaseBackupManifest = {
@@ -83,6 +84,8 @@ export async function takeBaseBackup(config: Config, req: BaseBackupRequest): Pr
       encryption: encrypted ? { format: 'age', recipients: [...config.backup.ageRecipients] } : null,
       workflow_id: req.workflowId,
       ...(note === undefined ? {} : { note }),
+      counts_at: countsAt,
+      verification: null,
     };
     await writeFileAtomic(path.join(dir, manifest.pg_backup_manifest), pgManifest);
     await writeFileAtomic(path.join(dir, `${req.filename}${SHA256_SUFFIX}`), `${written.sha256}\n`);
@@ -160,6 +163,28 @@ async function prepareDir(dir: string, filename: string): Promise<void> {
   } catch (err) {
     throw diskError(err, dir);
   }
+}
+
+/**
+ * Counts every table in one REPEATABLE READ snapshot, and reads in the statement that takes that
+ * snapshot the WAL insert position (so it is read after the snapshot: every transaction the snapshot
+ * sees wrote its commit record before it). Then commits a transaction of its own with an XID: a commit
+ * record after that position, so that a recovery to it finds a record to stop before.
+ */
+async function countInSnapshot(c: ClientBase): Promise<{ counts: Record<string, number>; countsAt: { lsn: string; snapshot: string } }> {
+  await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  let countsAt: { lsn: string; snapshot: string };
+  let counts: Record<string, number>;
+  try {
+    const { rows } = await c.query<{ snapshot: string; lsn: string }>('SELECT pg_current_snapshot()::text AS snapshot, pg_current_wal_insert_lsn()::text AS lsn');
+    countsAt = { lsn: rows[0]!.lsn, snapshot: rows[0]!.snapshot };
+    counts = await countRows(c);
+  } finally {
+    await c.query('COMMIT');
+  }
+  // Local only: a synchronous standby that is down must not hold the backup up here.
+  await c.query("BEGIN; SET LOCAL synchronous_commit = local; SELECT pg_current_xact_id(); COMMIT");
+  return { counts, countsAt };
 }
 
 /** The database server's clock, UTC ISO 8601. */

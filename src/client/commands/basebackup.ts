@@ -76,6 +76,7 @@ export function formatBaseBackup(r: BaseBackupResult): string {
       ['  size', `${formatBytes(m.size_bytes)} (sha256 ${m.sha256.slice(0, 12)}…)`],
       ['  uploaded', r.uploaded ? `s3://${r.uploaded.bucket}/${r.uploaded.key}` : 'no'],
       ...(m.note ? [['  note', m.note]] : []),
+      ['  verified', formatVerification(m.verification)],
       ['  took', `${(r.duration_ms / 1000).toFixed(1)} s`],
     ]),
     ...(r.pruned === undefined ? [] : [formatPhysicalPrune(r.pruned, false)]),
@@ -93,4 +94,11 @@ export function formatPhysicalPrune(decisions: PhysicalPruneDecision[], dryRun: 
     ['  kept', keeps.length === 0 ? 'nothing' : line(keeps[0]!)],
     ...keeps.slice(1).map((d) => ['', line(d)]),
   ]);
+}
+
+/** One line on the verification: what was checked and how long it took. */
+function formatVerification(v: BaseBackupResult['manifest']['verification']): string {
+  if (!v) return 'no';
+  const counts = v.checks.row_counts.exact ? `row counts of ${v.checks.row_counts.tables_compared} tables equal${v.checks.row_counts.tables_skipped.length > 0 ? ` (unlogged, not in a base backup: ${v.checks.row_counts.tables_skipped.join(', ')})` : ''}` : `row counts not compared: ${v.checks.row_counts.note ?? ''}`;
+  return `restored to ${v.checks.consistency.recovered_to_lsn} (consistent at ${v.checks.consistency.consistent_at}), pg_amcheck clean, ${counts}; took ${(v.duration_ms / 1000).toFixed(1)} s`;
 }

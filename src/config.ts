@@ -4,10 +4,10 @@ import type { BackupFormat } from './backup/naming';
 import type { RetentionPolicy } from './backup/retention';
 import { databaseFrom, redactDatabaseUrl, redactUrl, verifyServerFrom } from './configUrls';
 import { SECRET_SETTINGS, settings, type Parsed, type Setting, type Settings } from './settings';
-import type { VersioningConfig, VerifyConfig, WalConfig } from './subsystemConfig';
+import { defaultVerifyServerDir, type BaseBackupConfig, type VersioningConfig, type VerifyConfig, type WalConfig } from './subsystemConfig';
 
 export { redactConfig, redactDatabaseUrl, redactUrl } from './configUrls';
-export { walConfig, type VersioningConfig, type VerifyConfig, type WalConfig } from './subsystemConfig';
+export { defaultVerifyServerDir, walConfig, type BaseBackupConfig, type VersioningConfig, type VerifyConfig, type WalConfig } from './subsystemConfig';
 
 /** Where the database is; the password never leaves this object except through a child's environment. */
 export interface DatabaseConfig {
@@ -122,17 +122,6 @@ export interface Config {
   verify?: VerifyConfig;
   /** Base-backup schedules and retention; absent (a config built by hand): the defaults (src/schedules/baseBackupSchedules.ts, src/basebackup/retention.ts). */
   basebackup?: BaseBackupConfig;
-}
-
-/** BASEBACKUP_SCHEDULE, BASEBACKUP_FULL_CRON, BASEBACKUP_INCREMENTAL_CRON and RETENTION_BASEBACKUP_DAYS. */
-export interface BaseBackupConfig {
-  /** auto: the base-backup schedules are applied when the WAL archive runs; on: always; off: never. */
-  schedule: 'auto' | 'on' | 'off';
-  fullCron: string;
-  /** undefined: no incremental schedule (BASEBACKUP_INCREMENTAL_CRON=off). */
-  incrementalCron: string | undefined;
-  /** The recovery window base-backup retention keeps, in days. */
-  retentionDays: number;
 }
 
 /** Thrown when the environment holds a setting we cannot use; lists every problem at once. */
@@ -286,16 +275,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       fallback: p.VERIFY_FALLBACK,
     },
   };
-}
-
-/**
- * Where the worker's verification servers live by default: /var/lib/family-brain-backup/verify-server
- * as root (the postgres user that runs them must reach it: not under /root), else the XDG state directory.
- */
-export function defaultVerifyServerDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (process.getuid?.() === 0) return '/var/lib/family-brain-backup/verify-server';
-  const state = env.XDG_STATE_HOME || path.join(env.HOME || '/tmp', '.local', 'state');
-  return path.join(state, 'family-brain-backup', 'verify-server');
 }
 
 function normalisePrefix(prefix: string): string {

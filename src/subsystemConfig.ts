@@ -1,5 +1,5 @@
-// The settings of the parts beside dumps and restores: Worker Versioning, the verification server
-// and the continuous WAL archive (read by loadConfig in config.ts, which re-exports these).
+// The settings of the parts beside dumps and restores: Worker Versioning, the verification server,
+// the continuous WAL archive and base backups (read by loadConfig in config.ts, which re-exports these).
 import path from 'node:path';
 import type { Config, DatabaseConfig } from './config';
 
@@ -46,4 +46,25 @@ export interface WalConfig {
 /** The WAL archive's settings of `config`, with the defaults for a config that has none. */
 export function walConfig(config: Pick<Config, 'wal' | 'backup'>): WalConfig {
   return config.wal ?? { slotName: undefined, partialUploadSeconds: 30, maxLagSeconds: 300, spoolDir: path.join(config.backup.dir, '.wal-spool') };
+}
+
+/** BASEBACKUP_SCHEDULE, BASEBACKUP_FULL_CRON, BASEBACKUP_INCREMENTAL_CRON and RETENTION_BASEBACKUP_DAYS. */
+export interface BaseBackupConfig {
+  /** auto: the base-backup schedules are applied when the WAL archive runs; on: always; off: never. */
+  schedule: 'auto' | 'on' | 'off';
+  fullCron: string;
+  /** undefined: no incremental schedule (BASEBACKUP_INCREMENTAL_CRON=off). */
+  incrementalCron: string | undefined;
+  /** The recovery window base-backup retention keeps, in days. */
+  retentionDays: number;
+}
+
+/**
+ * Where the worker's verification servers live by default: /var/lib/family-brain-backup/verify-server
+ * as root (the postgres user that runs them must reach it: not under /root), else the XDG state directory.
+ */
+export function defaultVerifyServerDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (process.getuid?.() === 0) return '/var/lib/family-brain-backup/verify-server';
+  const state = env.XDG_STATE_HOME || path.join(env.HOME || '/tmp', '.local', 'state');
+  return path.join(state, 'family-brain-backup', 'verify-server');
 }

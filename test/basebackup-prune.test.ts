@@ -83,6 +83,8 @@ beforeAll(async () => {
   setup = await startPitrSetup({ s3: true, settings: ['autovacuum=off'] });
   runner = await driver.runner(setup.config);
   await withServer(setup.cluster, 'family_brain', (c) => c.query('CREATE TABLE retention_marks (id serial PRIMARY KEY, label text)'));
+  // At least one segment archived before the first backup, for its retention step to remove.
+  await switchAndArchive(setup);
   const walBeforeFirst = local().wal;
   for (const label of ['first', 'second', 'third']) {
     const result = await runner.execute(baseBackup, { args: [{}], workflowId: id(`bb-${label}`) });
@@ -124,6 +126,9 @@ describe('base-backup and WAL retention', () => {
     const before = { local: local(), s3: await s3Keys() };
     expect(before.local.base).toEqual([...files(first), ...files(second), ...files(third)].sort());
 
+    // The backups verified themselves as they were taken: here only the oldest counts as verified.
+    await markVerified(second, false);
+    await markVerified(third, false);
     await markVerified(first, true);
     const guarded = await runActivity(prunePhysicalBackups, setup.config, { dryRun: false, now });
     const baseDecisions = (location: string, ds: typeof guarded) => ds.filter((d) => d.type !== 'wal' && d.location === location).map((d) => [d.filename, d.action, d.reason]);

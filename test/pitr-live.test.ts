@@ -297,9 +297,10 @@ describe('an encrypted base backup and the wrong age key', () => {
   it('is refused before anything runs (EncryptionKeyMismatch): no scratch cluster, no file, the database unchanged', async () => {
     const key = await ageKeygen();
     const wrong = await ageKeygen();
-    const writer: Config = { ...setup.config, backup: { ...setup.config.backup, ageRecipients: [key.recipient], ageIdentityFile: wrong.file } };
-    const withKeys = await driver.runner(writer);
-    const { manifest } = await withKeys.execute(baseBackup, { args: [{}], workflowId: id('pitr-live-age-base') });
+    // The worker that takes (and so verifies) the base backup holds its key; the one restoring holds another.
+    const writer: Config = { ...setup.config, backup: { ...setup.config.backup, ageRecipients: [key.recipient], ageIdentityFile: key.file } };
+    const { manifest } = await (await driver.runner(writer)).execute(baseBackup, { args: [{}], workflowId: id('pitr-live-age-base') });
+    const withKeys = await driver.runner({ ...writer, backup: { ...writer.backup, ageIdentityFile: wrong.file } });
     expect(manifest.filename).toMatch(/\.tar\.gz\.age$/);
     await switchAndArchive(setup);
     const before = await setup.fingerprintFamilyBrain();

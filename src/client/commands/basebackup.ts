@@ -29,7 +29,7 @@ export function registerBaseBackup(program: Command, ctx: CommandContext): void 
       try {
         if (opts.pruneOnly || opts.dryRun) {
           const workflowId = opts.workflowId ?? `prune-${baseBackupWorkflowId(config.database.database)}`;
-          const started = await runner.start(pruneBaseBackups, { args: [{ dry_run: opts.dryRun }], workflowId });
+          const started = await runner.start(pruneBaseBackups, { args: [{ dry_run: opts.dryRun }], workflowId, explicitId: opts.workflowId !== undefined });
           let pruned: { dry_run: boolean; decisions: PhysicalPruneDecision[] };
           try {
             pruned = await started.result();
@@ -44,7 +44,7 @@ export function registerBaseBackup(program: Command, ctx: CommandContext): void 
           return;
         }
         const workflowId = opts.workflowId ?? baseBackupWorkflowId(config.database.database);
-        const started = await runner.start(baseBackup, { args: [{ incremental: opts.incremental, ...(opts.cleanup ? {} : { cleanup_old: false }) }], workflowId });
+        const started = await runner.start(baseBackup, { args: [{ incremental: opts.incremental, ...(opts.cleanup ? {} : { cleanup_old: false }) }], workflowId, explicitId: opts.workflowId !== undefined });
         if (started.existing === null) ctx.notice(`fbb: base backup ${workflowId} started`);
         else ctx.notice(`fbb: base backup ${workflowId} was already ${started.existing.state} (since ${started.existing.since}); showing that run`);
         if (started.existing === null && (await noWorkerPolling(runner))) ctx.notice(`fbb: warning: ${noWorkerMessage(config)}; the base backup waits until one does`);

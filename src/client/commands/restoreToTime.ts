@@ -27,7 +27,7 @@ export async function runRestoreToTime(ctx: CommandContext, opts: RestoreToTimeO
   const runner = await openRunner(config, { local: opts.local, notice: ctx.notice, connect: ctx.connect });
   try {
     const workflowId = opts.workflowId ?? restoreToTimeWorkflowId(config.database.database);
-    const started = await runner.start(restoreToTime, { args: [{ to_time: opts.toTime, target_dir: opts.targetDir, source: opts.source }], workflowId });
+    const started = await runner.start(restoreToTime, { args: [{ to_time: opts.toTime, target_dir: opts.targetDir, source: opts.source }], workflowId, explicitId: opts.workflowId !== undefined });
     if (started.existing === null) ctx.notice(`fbb: point-in-time restore ${workflowId} started (into ${opts.targetDir}${runner.local ? '' : ' on the worker'})`);
     if (started.existing === null && (await noWorkerPolling(runner))) ctx.notice(`fbb: warning: ${noWorkerMessage(config)}; the restore waits until one does`);
     let result: RecoveryResult;

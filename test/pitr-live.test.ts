@@ -10,7 +10,6 @@ import { momentRoot, OWNER } from '../src/activities/basebackup/moment';
 import { clusterAnswers, clusterPaths, initCluster, postmasterPid, startCluster } from '../src/activities/verifyServer/cluster';
 import { processAlive } from '../src/activities/verifyServer/lock';
 import { parseManifest } from '../src/backup/manifest';
-import { runCli } from '../src/client/cli';
 import { applicationFailureOf } from '../src/client/failures';
 import { backupDatabase, baseBackup, restoreDatabase, restoreTable, restoreTenant } from '../src/workflows';
 import type { Config } from '../src/config';
@@ -19,9 +18,9 @@ import type { RestoreResult } from '../src/workflows/restoreDatabase';
 import { diffFingerprints, fingerprintDatabase, type DatabaseFingerprint } from './compare';
 import { temporalDriver, type Runner } from './drivers';
 import { eventually } from './eventually';
-import { ageKeygen, captured, tempDir, uniqueName, userEnvFor, withServer } from './helpers';
-import { startPitrSetup, switchAndArchive, type PitrSetup } from './pitrCluster';
-import { onTemporal, startTestWorker, temporalInfo, testClient, type TestWorker } from './temporal';
+import { ageKeygen, tempDir, uniqueName, withServer } from './helpers';
+import { startPitrCli, startPitrSetup, switchAndArchive, type PitrCli, type PitrSetup } from './pitrCluster';
+import { testClient } from './temporal';
 import { notOf, of, tenantHashesOn } from './tenantHashes';
 
 const driver = temporalDriver();
@@ -34,14 +33,10 @@ const RECORD_ROW = [expect.stringMatching(/^table public\.system_logs: row count
 let setup: PitrSetup;
 let runner: Runner;
 let backup: BaseBackupResult;
-let cliWorker: TestWorker;
-let env: NodeJS.ProcessEnv;
+let cli: PitrCli;
 
-async function fbb(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const io = captured();
-  const code = await runCli(args, { stdout: io.stdout, stderr: io.stderr, env });
-  return { code, ...io.text() };
-}
+/** `fbb` in this process, on the file's server and worker. */
+const fbb = (args: string[]) => cli.fbb(args);
 
 const sql = <T = unknown>(query: string, values: unknown[] = []) => withServer(setup.cluster, 'family_brain', async (c) => (await c.query(query, values)).rows as T[]);
 const now = () => withServer(setup.cluster, 'postgres', async (c) => (await c.query<{ t: Date }>('SELECT clock_timestamp() AS t')).rows[0]!.t.toISOString());
@@ -75,20 +70,11 @@ beforeAll(async () => {
   fs.chmodSync(serverDir, 0o755);
   setup.config.verify = { target: 'source', serverDir, idleMs: 60_000, fallback: 'none' };
   runner = await driver.runner(setup.config);
-  const onServer = onTemporal(setup.config);
-  cliWorker = await startTestWorker(onServer);
-  env = { ...userEnvFor(onServer), PGDATABASE: 'family_brain', TEMPORAL_ADDRESS: temporalInfo.address, TEMPORAL_NAMESPACE: temporalInfo.namespace, TEMPORAL_TASK_QUEUE: onServer.temporal.taskQueue };
-  const archiving = await fbb(['wal', 'start', '--json']);
-  expect(archiving.code, archiving.stderr).toBe(0);
-  const slotActive = () => withServer(setup.cluster, 'postgres', async (c) => (await c.query<{ active: boolean }>("SELECT active FROM pg_replication_slots WHERE slot_name = 'fbb_family_brain'")).rows);
-  await eventually('the archive streams through slot fbb_family_brain', slotActive, (rows) => rows[0]?.active === true, 60_000);
-  const made = await fbb(['basebackup', '--json']);
-  expect(made.code, made.stderr).toBe(0);
-  backup = JSON.parse(made.stdout) as BaseBackupResult;
+  cli = await startPitrCli(setup);
+  backup = cli.backup;
 }, 240_000);
 afterAll(async () => {
-  if (env !== undefined) await fbb(['wal', 'stop']).catch(() => undefined);
-  await cliWorker?.stop();
+  await cli?.stop();
   await driver.release();
   await setup?.archive.stop().catch(() => undefined);
   await setup?.cluster.stop();

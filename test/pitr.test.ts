@@ -4,7 +4,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../src/client/cli';
 import { applicationFailureOf } from '../src/client/failures';
 import type { RecoveryResult } from '../src/activities/basebackup/recover';
 import type { Catalog } from '../src/backup/catalog';
@@ -14,9 +13,8 @@ import type { BaseBackupResult } from '../src/workflows/baseBackup';
 import { diffFingerprints } from './compare';
 import { temporalDriver, type Runner } from './drivers';
 import { eventually } from './eventually';
-import { captured, tempDir as privateTempDir, uniqueName, userEnvFor, withServer } from './helpers';
-import { onTemporal, startTestWorker, temporalInfo, type TestWorker } from './temporal';
-import { crashAndDeleteDataDir, startPitrSetup, startRestored, switchAndArchive, type PitrSetup } from './pitrCluster';
+import { tempDir as privateTempDir, uniqueName, withServer } from './helpers';
+import { crashAndDeleteDataDir, startPitrCli, startPitrSetup, startRestored, switchAndArchive, type PitrCli, type PitrSetup } from './pitrCluster';
 
 const driver = temporalDriver();
 /** A temporary directory the postgres user can reach (tests run as root; the restored server runs as postgres). */
@@ -31,36 +29,21 @@ const failureOf = async (p: Promise<unknown>) => applicationFailureOf(await p.th
 let setup: PitrSetup;
 let runner: Runner;
 let backup: BaseBackupResult;
-let cliWorker: TestWorker;
-let env: NodeJS.ProcessEnv;
+let cli: PitrCli;
 
 /** Runs fbb as a user would, against this file's worker for the CLI; exit code and output. */
-async function fbb(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const io = captured();
-  const code = await runCli(args, { stdout: io.stdout, stderr: io.stderr, env });
-  return { code, ...io.text() };
-}
+/** `fbb` in this process, on the file's server and worker. */
+const fbb = (args: string[]) => cli.fbb(args);
 
 beforeAll(async () => {
   // No autovacuum: no background transaction commits after a moment the tests choose.
   setup = await startPitrSetup({ settings: ['autovacuum=off'], archive: 'real' });
   runner = await driver.runner(setup.config);
-  const onServer = onTemporal(setup.config);
-  cliWorker = await startTestWorker(onServer);
-  env = { ...userEnvFor(onServer), PGDATABASE: 'family_brain', TEMPORAL_ADDRESS: temporalInfo.address, TEMPORAL_NAMESPACE: temporalInfo.namespace, TEMPORAL_TASK_QUEUE: onServer.temporal.taskQueue };
-  const archiving = await fbb(['wal', 'start', '--json']);
-  expect(archiving.code, archiving.stderr).toBe(0);
-  // The base backup's WAL reaches the archive only when its slot streams before the backup starts.
-  const slotActive = () => withServer(setup.cluster, 'postgres', async (c) => (await c.query<{ active: boolean }>("SELECT active FROM pg_replication_slots WHERE slot_name = 'fbb_family_brain'")).rows);
-  await eventually('the archive streams through slot fbb_family_brain', slotActive, (rows) => rows[0]?.active === true, 60_000);
-  const made = await fbb(['basebackup', '--json']);
-  expect(made.code, made.stderr).toBe(0);
-  backup = JSON.parse(made.stdout) as BaseBackupResult;
+  cli = await startPitrCli(setup);
+  backup = cli.backup;
 }, 240_000);
 afterAll(async () => {
-  // The server is gone by now (the last test crashes it): the slot goes with it.
-  if (env !== undefined) await fbb(['wal', 'stop']).catch(() => undefined);
-  await cliWorker?.stop();
+  await cli?.stop();
   await driver.release();
   await setup?.archive.stop().catch(() => undefined);
   await setup?.cluster.stop();

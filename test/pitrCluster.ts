@@ -10,7 +10,11 @@ import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
 import { walDir } from '../src/wal/layout';
 import { fingerprintDatabase, type DatabaseFingerprint } from './compare';
 import { eventually } from './eventually';
-import { tempDir, testConfig, withServer } from './helpers';
+import { expect } from 'vitest';
+import { runCli } from '../src/client/cli';
+import type { BaseBackupResult } from '../src/workflows/baseBackup';
+import { captured, tempDir, testConfig, userEnvFor, withServer } from './helpers';
+import { onTemporal, startTestWorker, temporalInfo, type TestWorker } from './temporal';
 import { startWalArchiveStandIn, type WalArchiveStandIn } from './walArchiveStandIn';
 
 /** Where the setup's WAL archive stores; sweep and stop do nothing for the real archive (`fbb wal stop` ends it). */
@@ -92,4 +96,44 @@ export async function crashAndDeleteDataDir(cluster: PgCluster): Promise<void> {
     }
   }
   fs.rmSync(cluster.dataDir, { recursive: true, force: true });
+}
+
+/** What the CLI tests of point-in-time recovery start from: `fbb` in this process on setup's server, its worker, and the first base backup. */
+export interface PitrCli {
+  fbb(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  worker: TestWorker;
+  backup: BaseBackupResult;
+  /** `fbb wal stop`, then the worker stopped. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a worker for the CLI on setup's server, the real archive with `fbb wal start` (the base
+ * backup's WAL reaches the archive only when its slot streams before the backup starts), waits for
+ * its slot to stream, and takes a base backup with `fbb basebackup`.
+ */
+export async function startPitrCli(setup: PitrSetup): Promise<PitrCli> {
+  const onServer = onTemporal(setup.config);
+  const worker = await startTestWorker(onServer);
+  const env = { ...userEnvFor(onServer), PGDATABASE: 'family_brain', TEMPORAL_ADDRESS: temporalInfo.address, TEMPORAL_NAMESPACE: temporalInfo.namespace, TEMPORAL_TASK_QUEUE: onServer.temporal.taskQueue };
+  const fbb = async (args: string[]) => {
+    const io = captured();
+    const code = await runCli(args, { stdout: io.stdout, stderr: io.stderr, env });
+    return { code, ...io.text() };
+  };
+  const archiving = await fbb(['wal', 'start', '--json']);
+  expect(archiving.code, archiving.stderr).toBe(0);
+  const slotActive = () => withServer(setup.cluster, 'postgres', async (c) => (await c.query<{ active: boolean }>("SELECT active FROM pg_replication_slots WHERE slot_name = 'fbb_family_brain'")).rows);
+  await eventually('the archive streams through slot fbb_family_brain', slotActive, (rows) => rows[0]?.active === true, 60_000);
+  const made = await fbb(['basebackup', '--json']);
+  expect(made.code, made.stderr).toBe(0);
+  return {
+    fbb,
+    worker,
+    backup: JSON.parse(made.stdout) as BaseBackupResult,
+    stop: async () => {
+      await fbb(['wal', 'stop']).catch(() => undefined);
+      await worker.stop();
+    },
+  };
 }

@@ -12,8 +12,10 @@
 //     what it had, `fbb wal stop`; the restores below recover that WAL, and the first says how many
 //     acknowledged commits are missing
 //   restore to latest, --runs times, alternating, each to a started, promoted server accepting connections:
-//     bare: tar -xzf base.tar.gz of the last bare backup + recovery.signal + pg_ctl start -w with
-//           restore_command=cp from a plain directory (the archive gunzipped beforehand, not timed)
+//     bare: tar -xzf base.tar.gz and pg_wal.tar.gz of the last bare backup + recovery.signal + pg_ctl
+//           start -w with restore_command=cp from a plain directory (the archive gunzipped beforehand, not
+//           timed). pg_wal.tar.gz holds the WAL from the backup's start: the archive need not, since
+//           retention after our own (later) base backup removes WAL that no retained base backup needs.
 //     ours: fbb restore --to-time latest --target-dir DIR, then pg_ctl start -w
 // Base-backup verification (a scratch cluster) is not on this branch: its column reads the result's
 // `verified.duration_ms` when `fbb basebackup --json` reports one, and says n/a otherwise.
@@ -88,6 +90,7 @@ export async function runPitrBench(argv: string[]): Promise<void> {
     WAL_PARTIAL_UPLOAD_SECONDS: String(args.partialSeconds),
   };
   let up: { stop(): Promise<void> } | undefined;
+  let failed = true;
   try {
     const size = await ensureDatabase(cluster, args.scale);
     process.stderr.write(`bench --pitr: sample database at scale ${args.scale}: ${(size / 1e9).toFixed(2)} GB\n`);
@@ -135,7 +138,7 @@ export async function runPitrBench(argv: string[]): Promise<void> {
       const sockets = fs.mkdtempSync(path.join(os.tmpdir(), 'fbb-bp-'));
       fs.chmodSync(sockets, 0o777);
       const owner = isRoot() ? `&& chown -R postgres "${bareDir}"` : '';
-      const extract = `mkdir -m 700 "${bareDir}" && tar -xzf "${bareTar}/base.tar.gz" -C "${bareDir}" && mkdir -p -m 700 "${bareDir}/pg_wal" && touch "${bareDir}/recovery.signal" ${owner}`;
+      const extract = `mkdir -m 700 "${bareDir}" && tar -xzf "${bareTar}/base.tar.gz" -C "${bareDir}" && mkdir -p -m 700 "${bareDir}/pg_wal" && tar -xzf "${bareTar}/pg_wal.tar.gz" -C "${bareDir}/pg_wal" && touch "${bareDir}/recovery.signal" ${owner}`;
       const bareExtract = await measure(['bash', '-c', extract], env);
       const bareStart = await measure(pgCtlStart(bin, bareDir, await freePort(), sockets, [`restore_command='cp ${plain}/%f %p'`, 'recovery_target_timeline=latest']), env);
       add('bare restore', { wall_s: bareExtract.sample.wall_s + bareStart.sample.wall_s, cpu_s: bareExtract.sample.cpu_s + bareStart.sample.cpu_s, tree_rss_mb: 0 });
@@ -165,11 +168,14 @@ export async function runPitrBench(argv: string[]): Promise<void> {
     fs.mkdirSync(path.dirname(args.out), { recursive: true });
     fs.writeFileSync(args.out, `${JSON.stringify({ scale: args.scale, database_bytes: size, cores: os.cpus().length, runs: args.runs, rate: args.rate, load_seconds: args.loadSeconds, partial_seconds: args.partialSeconds, rpo, verify_ms: verifyMs ?? null, samples }, null, 2)}\n`);
     fs.writeFileSync(args.out.replace(/\.json$/, '.md'), `${table}\n`);
+    failed = false;
   } finally {
     await up?.stop().catch(() => undefined);
     // After the crash the server is down: the next run starts it (crash recovery, nothing lost: fsync is on).
     await cluster.stop().catch(() => undefined);
-    fs.rmSync(work, { recursive: true, force: true });
+    // A failed run keeps its directory (archive, logs, restored directories) for a look.
+    if (failed) process.stderr.write(`bench --pitr: failed; its files are kept in ${work}\n`);
+    else fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
@@ -197,7 +203,7 @@ function renderPitr(args: PitrArgs, size: number, samples: Record<string, Sample
     row('bare base backup', 'bare: pg_basebackup -Ft -z -c fast (base.tar.gz + pg_wal.tar.gz)', ''),
     row('ours base backup', `ours: fbb basebackup (${filename.replace(/_\d{8}_\d{6}/, '_…')}; WAL from the archive)`, `**${ratio(med('ours base backup', 'wall_s'), med('bare base backup', 'wall_s'))}** time, ${ratio(med('ours base backup', 'bytes'), med('bare base backup', 'bytes'))} size of bare`),
     `| ours: verification of the base backup (scratch cluster) | ${verifyMs === undefined ? 'n/a' : f1(verifyMs / 1000)} | | | | ${verifyMs === undefined ? 'not on this branch (fbb basebackup --json reports no verified.duration_ms)' : `${ratio(verifyMs / 1000, med('bare base backup', 'wall_s'))} of bare base backup`} |`,
-    row('bare restore', 'bare: tar -xzf + WAL replay (restore_command cp from a plain directory) to a promoted server accepting connections', ''),
+    row('bare restore', 'bare: tar -xzf (base + pg_wal) + WAL replay (restore_command cp from a plain directory) to a promoted server accepting connections', ''),
     row('ours restore', 'ours: fbb restore --to-time latest --target-dir, then pg_ctl start', `**${ratio(med('ours restore', 'wall_s'), bareRestore)}** of bare`),
     row('ours restore: fbb restore', 'ours: of which fbb restore (checksums, gunzip, WAL fetched on demand, recovery, promotion, clean stop)', `${ratio(med('ours restore: fbb restore', 'wall_s'), bareRestore)} of bare`),
     row('ours restore: recovery activity', 'ours: of which the recoverToDirectory activity (its duration_ms)', `${ratio(med('ours restore: recovery activity', 'wall_s'), bareRestore)} of bare`),

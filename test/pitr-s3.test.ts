@@ -122,6 +122,8 @@ describe('the disaster runbook from S3 alone (docs/operations.md), on a machine 
     expect(run.stdout).toContain(`restored to latest: a promoted data directory in ${target}`);
     const result = JSON.parse(fs.readFileSync(path.join(target, 'fbb_restore.json'), 'utf8')) as RecoveryResult;
     expect(result.wal_range.partial).toBe(true);
+    expect(result.wal_fetched.files).toBeGreaterThan(0);
+    expect(run.stdout).toMatch(new RegExp(`\\n {2}WAL +${result.wal_range.first} \\.\\. ${result.wal_range.last} \\(the last from its \\.partial copy\\)\\n {2}WAL fetched +${result.wal_fetched.files} files \\(at most ${result.wal_fetched.spool_max} held in the working directory at once\\)\\n`));
     const restored = await startRestored(setup.cluster.binDir, target, setup.cluster.password);
     try {
       expectSameState(atEnd, await restored.fingerprint());

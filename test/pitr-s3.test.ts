@@ -14,7 +14,9 @@ import { diffFingerprints, type DatabaseFingerprint } from './compare';
 import { s3Env } from './durability';
 import { eventually } from './eventually';
 import { ensureBuilt, fbbEnv, startFbb } from './faults';
-import { tempDir, withServer } from './helpers';
+import { tempDir, uniqueName, withServer } from './helpers';
+import { temporalDriver } from './drivers';
+import { restoreToTime } from '../src/workflows';
 import { crashAndDeleteDataDir, startPitrCli, startPitrSetup, startRestored, type PitrCli, type PitrSetup } from './pitrCluster';
 
 /** A temporary directory the postgres user can reach (tests run as root; the restored server runs as postgres). */
@@ -24,6 +26,7 @@ const openTempDir = (label: string) => {
   return dir;
 };
 
+const driver = temporalDriver();
 let setup: PitrSetup;
 let cli: PitrCli;
 /** family_brain at T, and at the end (the last commit before the crash). */
@@ -79,6 +82,7 @@ beforeAll(async () => {
   expect(stopped.code, stopped.stderr).toBe(0);
 }, 600_000);
 afterAll(async () => {
+  await driver.release();
   await cli?.stop();
   await setup?.cluster.stop().catch(() => undefined);
 });
@@ -128,6 +132,20 @@ describe('the disaster runbook from S3 alone (docs/operations.md), on a machine 
     try {
       expectSameState(atEnd, await restored.fingerprint());
       expect((await restored.query<{ label: string }>('SELECT label FROM pitr_marks ORDER BY id')).map((r) => r.label)).toEqual(['before T', 'after T']);
+    } finally {
+      await restored.stop();
+    }
+  }, 300_000);
+
+  it('on a worker (the Temporal dev server, not --local) with an empty BACKUP_DIR, restoreToTime from S3 to T holds exactly the state at T', async () => {
+    const machine = emptyMachine(setup.config.s3);
+    const runner = await driver.runner(machine);
+    const target = path.join(openTempDir('pitr-s3-worker'), 'restored');
+    const result = await runner.execute(restoreToTime, { args: [{ to_time: t, target_dir: target, source: 's3' }], workflowId: uniqueName('pitr-s3-worker').replace(/_/g, '-') });
+    expect(result).toMatchObject({ target_dir: target, to_time: t, base_backup: cli.backup.manifest.filename });
+    const restored = await startRestored(setup.cluster.binDir, target, setup.cluster.password);
+    try {
+      expectSameState(atT, await restored.fingerprint());
     } finally {
       await restored.stop();
     }

@@ -180,4 +180,15 @@ describe('the disaster runbook from S3 alone (docs/operations.md), on a machine 
     expect(run.stderr).toContain(`BackupNotFound: s3://${machine.s3!.bucket}/nothing-here/ at ${machine.s3!.endpoint} holds no base backup (nothing under base/); check S3_BUCKET and S3_PREFIX (the ones the backups were written with); nothing was changed`);
     expect(fs.readdirSync(path.dirname(target))).toEqual([]);
   }, 120_000);
+
+  it('--source s3 into a BACKUP_DIR that cannot be written is BackupDirNotWritable (not blamed on S3): nothing written', async () => {
+    const machine = emptyMachine(setup.config.s3);
+    const notADir = path.join(machine.backup.dir, 'a-file');
+    fs.writeFileSync(notADir, 'not a directory\n');
+    const target = path.join(openTempDir('pitr-s3-notdir'), 'restored');
+    const run = await startFbb(['restore', '--to-time', 'latest', '--target-dir', target, '--source', 's3', '--local'], fbbEnv({ ...machine, backup: { ...machine.backup, dir: notADir } }, s3Env(machine)));
+    expect(run.exitCode, run.all).toBe(1);
+    expect(run.stderr).toContain(`BackupDirNotWritable: cannot write the backup into ${notADir} (ENOTDIR: `);
+    expect(fs.readdirSync(path.dirname(target))).toEqual([]);
+  }, 120_000);
 });

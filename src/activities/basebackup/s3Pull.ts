@@ -13,6 +13,7 @@ import type { Config } from '../../config';
 import { ErrorType, permanent, transient } from '../../errors';
 import { createS3Client } from '../../storage/s3Client';
 import { describeS3Error, s3Hint } from '../doctor/s3';
+import { diskError } from '../failures';
 import { fsyncDir } from '../stream';
 
 /** What was copied down. */
@@ -51,7 +52,8 @@ export async function pullFromS3(config: Config): Promise<PullResult> {
       }
     }
   } catch (err) {
-    throw unavailable(err, where);
+    // A local failure (BACKUP_DIR full, read-only, not a directory: it names a path) is not S3's.
+    throw typeof (err as { path?: unknown }).path === 'string' ? diskError(err, config.backup.dir) : unavailable(err, where);
   } finally {
     client.destroy();
   }

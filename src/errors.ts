@@ -58,6 +58,7 @@ export const ErrorType = {
   VerifyServerLacksExtensions: 'VerifyServerLacksExtensions',
   BaseBackupVerificationFailed: 'BaseBackupVerificationFailed',
   WalArchiveNotRunning: 'WalArchiveNotRunning',
+  S3Unavailable: 'S3Unavailable',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

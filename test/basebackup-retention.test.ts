@@ -2,7 +2,7 @@
 // schedules as pure definitions. Carried out on a real server and archive: test/basebackup-prune.test.ts.
 import { describe, expect, it } from 'vitest';
 import type { BaseBackupManifest } from '../src/basebackup/manifest';
-import { applyBaseRetention, type RetentionWal } from '../src/basebackup/retention';
+import { applyBaseRetention, applyFailedRetention, type RetentionWal } from '../src/basebackup/retention';
 import { baseBackupSchedules, baseBackupsWanted, DEFAULT_BASEBACKUP_CRONS } from '../src/schedules/baseBackupSchedules';
 import { DEFAULT_CRONS, DEFAULT_DRILL_CRON, scheduleIdOf, schedulesFor } from '../src/schedules/definitions';
 import { nextFireTimes } from '../src/schedules/nextTimes';
@@ -102,5 +102,21 @@ describe('base-backup schedules', () => {
     ['basebackup', undefined],
   ])('takes %s for the schedule %s', (name, id) => {
     expect(scheduleIdOf(name)).toBe(id);
+  });
+});
+
+describe('applyFailedRetention', () => {
+  it('keeps base backups that failed verification for the window from when each was taken (the boundary included), then removes them', () => {
+    const failed = [
+      { filename: 'family_brain_base_20261130_003000.tar.gz', taken_at: daysAgo(20) },
+      { filename: 'family_brain_base_20261206_120000.tar.gz', taken_at: daysAgo(14) },
+      { filename: 'family_brain_base_20261219_003000.tar.gz', taken_at: daysAgo(1) },
+    ];
+    expect(applyFailedRetention({ failed, days: 14, now: NOW }).map((d) => [d.filename, d.type, d.action])).toEqual([
+      ['failed/family_brain_base_20261219_003000.tar.gz', 'failed', 'keep'],
+      ['failed/family_brain_base_20261206_120000.tar.gz', 'failed', 'keep'],
+      ['failed/family_brain_base_20261130_003000.tar.gz', 'failed', 'remove'],
+    ]);
+    expect(applyFailedRetention({ failed: [], days: 14, now: NOW })).toEqual([]);
   });
 });

@@ -15,8 +15,14 @@ import { createS3Client } from '../src/storage/s3Client';
 import { baseBackup } from '../src/workflows';
 import { temporalDriver } from './drivers';
 import { buildWorker, kill, killAllWorkers, printed, startWorker } from './durability';
-import { tempDir, uniqueName, withServer } from './helpers';
+import { captured, runActivity, tempDir, uniqueName, userEnvFor, withServer } from './helpers';
 import { startPitrSetup, type PitrSetup } from './pitrCluster';
+import { restorableState } from '../src/activities/basebackup/plan';
+import { prunePhysicalBackups } from '../src/activities/basebackup/prune';
+import type { Catalog } from '../src/backup/catalog';
+import { parseArchivedWal, segnoOfLsn } from '../src/basebackup/naming';
+import { runCli } from '../src/client/cli';
+import type { CheckResult } from '../src/doctor/report';
 import { onTemporal, testClient } from './temporal';
 
 const driver = temporalDriver();
@@ -96,6 +102,12 @@ while True:
 }
 
 const relationPath = (table: string) => withServer(setup.cluster, 'family_brain', async (c) => (await c.query<{ p: string }>('SELECT pg_relation_filepath($1) AS p', [table])).rows[0]!.p);
+/** `fbb` in this process with `env` as its environment. */
+async function fbbIn(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  const io = captured();
+  const code = await runCli(args, { stdout: io.stdout, stderr: io.stderr, env });
+  return { code, ...io.text() };
+}
 const baseFiles = (config: Config) => fs.readdirSync(path.join(config.backup.dir, 'base', setup.archive.systemIdentifier)).filter((f) => f !== 'failed').sort();
 
 describe('a base backup', () => {
@@ -175,6 +187,59 @@ describe('a base backup', () => {
     expect(failure?.message).toMatch(new RegExp(`^base backup "family_brain_base_\\d{8}_\\d{6}\\.tar\\.gz" failed verification: row counts differ from those taken at the backup \\(in the same snapshot as the recovered state\\) in 1 table\\(s\\): expenses: ${expected} rows counted at the backup, 0 recovered; it was not uploaded`));
     expect(baseFiles(config)).toEqual([]);
   }, 400_000);
+});
+
+describe('base backups that failed verification', () => {
+  it('are shown by fbb list and fbb doctor (how many, where, what to do) and removed by retention after RETENTION_BASEBACKUP_DAYS; the good one and its WAL stay', async () => {
+    const config = ownConfig('bbv-failed-retention');
+    const good = (await (await driver.runner(config)).execute(baseBackup, { args: [{}], workflowId: id('bbv-failed-good') })).manifest;
+    const damaged = await driver.runner({ ...config, pgBinDir: damagingBasebackup(await relationPath('chat_messages'), 'lp') });
+    const failure = await failureOf(damaged.execute(baseBackup, { args: [{ cleanup_old: false }], workflowId: id('bbv-failed-bad') }));
+    expect(failure?.type).toBe('BaseBackupVerificationFailed');
+    const bad = /"(family_brain_base_[^"]+)"/.exec(failure!.message)![1]!;
+    const sysid = setup.archive.systemIdentifier;
+    const failedDir = path.join(config.backup.dir, 'base', sysid, 'failed');
+    const badTakenAt = `${bad.slice(18, 22)}-${bad.slice(22, 24)}-${bad.slice(24, 26)}T${bad.slice(27, 29)}:${bad.slice(29, 31)}:${bad.slice(31, 33)}.000Z`;
+    // This directory's own copy of the archive (the others share one): what retention removes from it is this test's to check.
+    const walLink = path.join(config.backup.dir, 'wal');
+    const walCopy = `${walLink}.copy`;
+    fs.cpSync(fs.realpathSync(walLink), walCopy, { recursive: true });
+    fs.unlinkSync(walLink);
+    fs.renameSync(walCopy, walLink);
+
+    const env = userEnvFor(config);
+    const detail = `1 base backup failed verification and was set aside in ${failedDir} (the oldest taken ${badTakenAt}); nothing restores from it`;
+    const next = 'the failed "fbb basebackup" run says why (fbb history); base-backup retention removes each 14 days (RETENTION_BASEBACKUP_DAYS) after it was taken, or delete them once inspected; take a new base backup with "fbb basebackup"';
+    const listed = await fbbIn(['list', '--local'], env);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toContain(`\n${detail}\n  ${next}`);
+    const json = JSON.parse((await fbbIn(['list', '--local', '--json'], env)).stdout) as Catalog;
+    expect(json.failed_base_backups).toEqual({ count: 1, dirs: [failedDir], oldest_taken_at: badTakenAt, detail, next });
+    const doctor = JSON.parse((await fbbIn(['doctor', '--local', '--json'], env)).stdout) as { checks: CheckResult[] };
+    expect(doctor.checks.find((c) => c.name === 'basebackup_failed')).toEqual({ name: 'basebackup_failed', status: 'warn', detail, hint: next });
+
+    const goodFiles = baseFiles(config);
+    const neededWal = () => fs.readdirSync(path.join(walLink, sysid)).filter((n) => {
+      const parsed = parseArchivedWal(n.replace(/\.sha256$/, ''), good.wal_segment_bytes);
+      return parsed !== undefined && (parsed.kind === 'history' || parsed.segno >= segnoOfLsn(good.start_lsn, good.wal_segment_bytes));
+    }).sort();
+    const walBefore = neededWal();
+    expect(walBefore.length).toBeGreaterThan(0);
+    const days = 14 * 86_400_000;
+    const inside = await runActivity(prunePhysicalBackups, config, { dryRun: false, now: new Date(Date.parse(badTakenAt) + days - 1).toISOString() });
+    expect(inside.filter((d) => d.type === 'failed').map((d) => [d.filename, d.action, d.removed, d.reason])).toEqual([[`failed/${bad}`, 'keep', false, `failed its verification (taken ${badTakenAt}); kept for inspection for the recovery window (14 days)`]]);
+    expect(fs.readdirSync(failedDir)).toHaveLength(4);
+
+    const after = await runActivity(prunePhysicalBackups, config, { dryRun: false, now: new Date(Date.parse(badTakenAt) + days + 1_000).toISOString() });
+    expect(after.filter((d) => d.type === 'failed').map((d) => [d.filename, d.action, d.removed, d.reason])).toEqual([[`failed/${bad}`, 'remove', true, `failed its verification (taken ${badTakenAt}), longer ago than the recovery window (14 days); nothing restores from it`]]);
+    expect(fs.readdirSync(failedDir)).toEqual([]);
+    expect(after.find((d) => d.filename === good.filename)?.action).toBe('keep');
+    expect(baseFiles(config)).toEqual(goodFiles);
+    expect(neededWal()).toEqual(walBefore);
+    expect((await restorableState(config)).usable.map((u) => u.chain.map((b) => b.filename))).toEqual([[good.filename]]);
+    const relisted = await fbbIn(['list', '--local'], env);
+    expect(relisted.stdout).not.toContain('failed verification');
+  }, 600_000);
 });
 
 describe('a base backup counted while a commit was in flight', () => {

@@ -4,12 +4,14 @@
 // server, real workers, a durable PostgreSQL of this file's own archived by archiveWal (`fbb wal start`).
 import fs from 'node:fs';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../src/activities';
 import { momentRoot, OWNER } from '../src/activities/basebackup/moment';
 import { clusterAnswers, clusterPaths, initCluster, postmasterPid, startCluster } from '../src/activities/verifyServer/cluster';
 import { processAlive } from '../src/activities/verifyServer/lock';
 import { parseManifest } from '../src/backup/manifest';
+import { installCommand } from '../src/activities/pgToolChoice';
 import { applicationFailureOf } from '../src/client/failures';
 import { backupDatabase, baseBackup, restoreDatabase, restoreTable, restoreTenant } from '../src/workflows';
 import type { Config } from '../src/config';
@@ -56,6 +58,31 @@ const scratchClusters = () => {
   const dir = path.dirname(momentRoot(setup.config, 'any'));
   return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
 };
+
+/**
+ * A real PostgreSQL install of the live server's major without one extension, as on a worker where it was
+ * never installed: the server's bin, lib and share copied (PostgreSQL finds lib and share relative to its
+ * own binary), the extension's control, SQL and library files left out. Returns its bin directory.
+ */
+async function postgresWithout(extension: string): Promise<string> {
+  const pgConfig = async (flag: string) => (await execa(path.join(setup.cluster.binDir, 'pg_config'), [flag])).stdout.trim();
+  const [bindir, sharedir] = [await pgConfig('--bindir'), await pgConfig('--sharedir')];
+  const prefix = /^(.*)\/lib\/postgresql\/\d+\/bin$/.exec(bindir)?.[1];
+  expect(prefix, `a Debian layout (<prefix>/lib/postgresql/<major>/bin), not ${bindir}`).toBeDefined();
+  const root = tempDir('pg-without');
+  fs.chmodSync(root, 0o755);
+  const copy = (from: string) => {
+    const to = path.join(root, path.relative(prefix!, from));
+    fs.mkdirSync(path.dirname(to), { recursive: true, mode: 0o755 });
+    fs.cpSync(from, to, { recursive: true, filter: (src) => !path.basename(src).startsWith(`${extension}--`) && !path.basename(src).startsWith(`${extension}.`) && path.basename(src) !== extension });
+  };
+  copy(path.dirname(bindir));
+  copy(sharedir);
+  const copied = path.join(root, path.relative(prefix!, bindir));
+  expect((await execa(path.join(copied, 'pg_config'), ['--sharedir'])).stdout.trim()).toBe(path.join(root, path.relative(prefix!, sharedir)));
+  expect(fs.readdirSync(path.join(root, path.relative(prefix!, sharedir), 'extension')).filter((f) => f.startsWith(extension))).toEqual([]);
+  return copied;
+}
 
 /** The state at T as the restore must bring it back: sequences only "not behind" (recovery resumes them past what it logged). */
 function expectSameAs(atT: DatabaseFingerprint, got: DatabaseFingerprint): void {
@@ -186,6 +213,21 @@ describe('refusals before anything runs, and the rollback', () => {
     expect(fs.readdirSync(setup.config.backup.dir).sort()).toEqual(files);
     expect(await databases()).toEqual(dbs);
   }, 200_000);
+
+  it('refuses with ExtensionUnavailable when the worker\'s PostgreSQL lacks an extension the database uses (pgvector), before anything changes', async () => {
+    const before = await setup.fingerprintFamilyBrain();
+    const files = fs.readdirSync(setup.config.backup.dir).sort();
+    const dbs = await databases();
+    const lacking = await driver.runner({ ...setup.config, pgBinDir: await postgresWithout('vector') });
+    const failure = await failureOf(lacking.execute(restoreDatabase, { args: [{ to_time: 'latest', confirm_restore: true }], workflowId: id('pitr-live-novector') }));
+    expect(failure?.type).toBe('ExtensionUnavailable');
+    expect(failure?.nonRetryable).toBe(true);
+    expect(failure?.message).toBe(`database "family_brain" at latest uses the extension(s) vector, which this worker's PostgreSQL 15 does not offer, so it cannot be read out of the recovered cluster; run "${installCommand(15)}" on the worker; nothing was changed`);
+    expectSameAs(before, await setup.fingerprintFamilyBrain());
+    expect(fs.readdirSync(setup.config.backup.dir).sort()).toEqual(files);
+    expect(await databases()).toEqual(dbs);
+    expect(scratchClusters()).toEqual([]);
+  }, 300_000);
 
   it('refuses malformed moments and mix-ups with a file or --target-dir: named errors, exit 2, nothing started', async () => {
     const malformed = await fbb(['restore', '--to-time', '2026-12-05 23:10:00', '--yes']);

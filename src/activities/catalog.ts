@@ -6,6 +6,8 @@ import { openStores } from '../storage/stores';
 import { withClient } from './db';
 import { findLeftovers } from './doctor/leftovers';
 import { restorableState } from './basebackup/plan';
+import { describeFailed, failedSummary, type FailedSummary } from './basebackup/failed';
+import { DEFAULT_BASEBACKUP_RETENTION_DAYS } from '../basebackup/retention';
 
 /** Lists local backups and, with `includeS3`, S3 backups, merged by name; and databases renamed aside by restores. */
 export async function listCatalog(config: Config, includeS3: boolean): Promise<Catalog> {
@@ -32,7 +34,18 @@ export async function listCatalog(config: Config, includeS3: boolean): Promise<C
         return null;
       },
     );
-    return { backups: mergeCatalog(listed, config.backup.timezone), aside_databases: aside, leftovers, warnings, ...(restorable === null ? {} : { restorable_window: restorable }) };
+    const failed = await failedSummary(config).catch((err: unknown) => {
+      warnings.push(`base backups that failed verification were not looked for: ${(err as Error).message}`);
+      return null;
+    });
+    return {
+      backups: mergeCatalog(listed, config.backup.timezone),
+      aside_databases: aside,
+      leftovers,
+      warnings,
+      ...(restorable === null ? {} : { restorable_window: restorable }),
+      ...(failed === null ? {} : { failed_base_backups: { ...failed, ...failedNote(config, failed) } }),
+    };
   } finally {
     stores.close();
   }
@@ -74,4 +87,10 @@ async function catalogLeftovers(config: Config, warnings: string[]): Promise<Cat
     ...leftovers.map((l) => ({ kind: l.kind, name: l.name, note: LEFTOVER_NOTES[l.kind] })),
     ...failed.rows.filter((r) => !leftovers.some((l) => l.name === r.datname)).map((r) => ({ kind: 'failed_restore_database' as const, name: r.datname, note: LEFTOVER_NOTES.failed_restore_database })),
   ];
+}
+
+/** What `fbb list` says about the failed base backups (detail, and the next step as `next`). */
+function failedNote(config: Config, failed: FailedSummary): { detail: string; next: string } {
+  const { detail, hint } = describeFailed(failed, config.basebackup?.retentionDays ?? DEFAULT_BASEBACKUP_RETENTION_DAYS);
+  return { detail, next: hint };
 }

@@ -50,6 +50,8 @@ export interface Catalog {
    * WAL). Absent when there is no base backup with its WAL archived.
    */
   restorable_window?: { oldest: string; newest: string; base_backups: number };
+  /** Base backups that failed verification, set aside in BACKUP_DIR/base/<sysid>/failed/: how many, where, what to do. Absent when none. */
+  failed_base_backups?: { count: number; dirs: string[]; oldest_taken_at: string; detail: string; next: string };
 }
 
 /** Something a run left behind, as `fbb list` shows it. */

@@ -10,7 +10,7 @@ export const DEFAULT_BASEBACKUP_RETENTION_DAYS = 14;
 /** One decision about a base backup or an archived WAL file, shaped as the dump prune's (src/backup/retention.ts). */
 export interface PhysicalDecision {
   filename: string;
-  type: 'full' | 'incremental' | 'wal';
+  type: 'full' | 'incremental' | 'wal' | 'failed';
   action: 'keep' | 'remove';
   reason: string;
 }
@@ -82,4 +82,27 @@ export function applyBaseRetention(input: { backups: readonly BaseBackupManifest
 /** The segment number a base backup's WAL starts in. */
 function startSegno(b: BaseBackupManifest): bigint {
   return segnoOfLsn(b.start_lsn, b.wal_segment_bytes);
+}
+
+/** A base backup set aside in base/<sysid>/failed/ because it failed its verification: its name and when it was taken. */
+export interface FailedBaseBackup {
+  filename: string;
+  taken_at: string;
+}
+
+/**
+ * Base backups that failed verification are kept for inspection as long as the recovery window
+ * (RETENTION_BASEBACKUP_DAYS from when each was taken), then removed. Nothing restores from them,
+ * no backup is incremental to them and no WAL is kept for them, so removing one touches nothing else.
+ */
+export function applyFailedRetention(input: { failed: readonly FailedBaseBackup[]; days: number; now: Date }): PhysicalDecision[] {
+  const cutoff = new Date(input.now.getTime() - input.days * 86_400_000).toISOString();
+  const window = `${input.days} day${input.days === 1 ? '' : 's'}`;
+  return [...input.failed]
+    .sort((a, b) => b.taken_at.localeCompare(a.taken_at))
+    .map((f) =>
+      f.taken_at >= cutoff
+        ? { filename: `failed/${f.filename}`, type: 'failed', action: 'keep', reason: `failed its verification (taken ${f.taken_at}); kept for inspection for the recovery window (${window})` }
+        : { filename: `failed/${f.filename}`, type: 'failed', action: 'remove', reason: `failed its verification (taken ${f.taken_at}), longer ago than the recovery window (${window}); nothing restores from it` },
+    );
 }

@@ -1,18 +1,20 @@
 // Retention of the physical backups (src/basebackup/retention.ts) carried out in BACKUP_DIR and, when
 // configured, in S3, each place on its own listing (as the dump prune does): base backups outside the
-// recovery window that no kept backup needs, and the archived WAL no kept base backup needs.
+// recovery window that no kept backup needs, the archived WAL no kept base backup needs, and (locally)
+// base backups that failed verification once the window has passed since they were taken.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import { parseBaseManifest, type BaseBackupManifest } from '../../basebackup/manifest';
 import { BASE_MANIFEST_SUFFIX, baseDir, parseArchivedWal, parseBaseBackupName, PG_MANIFEST_SUFFIX, SHA256_SUFFIX, walDir } from '../../basebackup/naming';
-import { applyBaseRetention, DEFAULT_BASEBACKUP_RETENTION_DAYS, type PhysicalDecision, type RetentionWal } from '../../basebackup/retention';
+import { applyBaseRetention, applyFailedRetention, DEFAULT_BASEBACKUP_RETENTION_DAYS, type PhysicalDecision, type RetentionWal } from '../../basebackup/retention';
 import type { Config, S3Config } from '../../config';
 import { createS3Client } from '../../storage/s3Client';
 import { s3Key } from '../../storage/s3Store';
 import type { Location } from '../../storage/store';
 import { readBaseManifests } from './facts';
+import { failedFiles, listFailed } from './failed';
 
 /** One decision in one place, about one server's backups; `removed` once carried out (false on a dry run or a keep). */
 export interface PhysicalPruneDecision extends PhysicalDecision {
@@ -62,6 +64,14 @@ export async function prunePhysicalBackups(config: Config, options: { dryRun: bo
           }
           decisions.push({ ...d, location: place.location, system_identifier: sysid, removed: remove });
         }
+      }
+    }
+    // Failed verification: in BACKUP_DIR only (never uploaded), removed after the window; nothing else depends on them.
+    for (const sysid of await places[0]!.servers()) {
+      for (const d of applyFailedRetention({ failed: await listFailed(config, sysid), days, now })) {
+        const remove = d.action === 'remove' && !options.dryRun;
+        if (remove) for (const f of failedFiles(sysid, d.filename)) await places[0]!.remove(f);
+        decisions.push({ ...d, location: 'local', system_identifier: sysid, removed: remove });
       }
     }
     return decisions;

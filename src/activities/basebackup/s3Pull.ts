@@ -6,11 +6,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
+import { GetObjectCommand, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../../config';
-import { ErrorType, permanent } from '../../errors';
+import { ErrorType, permanent, transient } from '../../errors';
 import { createS3Client } from '../../storage/s3Client';
+import { describeS3Error, s3Hint } from '../doctor/s3';
+import { diskError } from '../failures';
 import { fsyncDir } from '../stream';
 
 /** What was copied down. */
@@ -24,39 +27,71 @@ const LAYOUT_KEY = /^(base|wal)\/\d+\/[0-9A-Za-z_.-]+$/;
 /** Copies every base backup and archived WAL file from S3 that BACKUP_DIR lacks (or holds at another size; sidecars always). */
 export async function pullFromS3(config: Config): Promise<PullResult> {
   const s3 = config.s3;
-  if (s3 === undefined) throw permanent(ErrorType.S3NotConfigured, 'the restore was asked to read S3, but S3_BUCKET is not set; set it, or restore from BACKUP_DIR; nothing was changed');
+  if (s3 === undefined) {
+    throw permanent(ErrorType.S3NotConfigured, 'the restore was asked to read S3 (--source s3), but S3_BUCKET is not set; set S3_BUCKET, S3_PREFIX, S3_ENDPOINT and the AWS credentials the backups were written with, or restore from BACKUP_DIR; nothing was changed');
+  }
   const client = createS3Client(s3);
   const ctx = Context.current();
+  const where = `s3://${s3.bucket}/${s3.prefix}${s3.endpoint ? ` at ${s3.endpoint}` : ''}`;
   let files = 0;
   let bytes = 0;
+  let baseObjects = 0;
   try {
     for (const top of ['base/', 'wal/']) {
       for await (const page of paginateListObjectsV2({ client }, { Bucket: s3.bucket, Prefix: `${s3.prefix}${top}` })) {
         for (const object of page.Contents ?? []) {
           const rel = (object.Key ?? '').slice(s3.prefix.length);
           if (!LAYOUT_KEY.test(rel)) continue;
-          const local = path.join(config.backup.dir, rel);
-          const size = object.Size ?? 0;
-          const have = await fs.stat(local).then((s) => s.size, () => -1);
-          if (have === size && !rel.endsWith('.sha256') && !rel.includes('.partial.')) continue;
-          await fs.mkdir(path.dirname(local), { recursive: true });
-          const tmp = path.join(path.dirname(local), `.${path.basename(local)}.s3-${process.pid}`);
-          const out = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: object.Key }), { abortSignal: ctx.cancellationSignal });
-          await pipeline(out.Body as Readable, createWriteStream(tmp, { mode: 0o600 }));
-          const handle = await fs.open(tmp, 'r');
-          await handle.sync().finally(() => handle.close());
-          const when = object.LastModified ?? new Date();
-          await fs.utimes(tmp, when, when);
-          await fs.rename(tmp, local);
-          await fsyncDir(path.dirname(local));
+          if (top === 'base/') baseObjects += 1;
+          const copied = await copyDown(client, { config, key: object.Key!, rel, size: object.Size ?? 0, when: object.LastModified ?? new Date(), signal: ctx.cancellationSignal });
+          if (!copied) continue;
           files += 1;
-          bytes += size;
+          bytes += object.Size ?? 0;
           ctx.heartbeat({ step: 'copying from S3', files, bytes });
         }
       }
     }
-    return { files, bytes };
+  } catch (err) {
+    // A local failure (BACKUP_DIR full, read-only, not a directory: it names a path) is not S3's.
+    throw typeof (err as { path?: unknown }).path === 'string' ? diskError(err, config.backup.dir) : unavailable(err, where);
   } finally {
     client.destroy();
   }
+  if (baseObjects === 0) {
+    throw permanent(ErrorType.BackupNotFound, `${where} holds no base backup (nothing under base/); check S3_BUCKET and S3_PREFIX (the ones the backups were written with); nothing was changed`);
+  }
+  return { files, bytes };
+}
+
+/** One object into BACKUP_DIR under a temporary name, fsynced, renamed; false when the local copy is already there. */
+async function copyDown(client: S3Client, o: { config: Config; key: string; rel: string; size: number; when: Date; signal: AbortSignal }): Promise<boolean> {
+  const local = path.join(o.config.backup.dir, o.rel);
+  const have = await fs.stat(local).then((s) => s.size, () => -1);
+  if (have === o.size && !o.rel.endsWith('.sha256') && !o.rel.includes('.partial.')) return false;
+  await fs.mkdir(path.dirname(local), { recursive: true });
+  const tmp = path.join(path.dirname(local), `.${path.basename(local)}.s3-${process.pid}`);
+  try {
+    const out = await client.send(new GetObjectCommand({ Bucket: o.config.s3!.bucket, Key: o.key }), { abortSignal: o.signal });
+    await pipeline(out.Body as Readable, createWriteStream(tmp, { mode: 0o600 }));
+    const handle = await fs.open(tmp, 'r');
+    await handle.sync().finally(() => handle.close());
+    await fs.utimes(tmp, o.when, o.when);
+    await fs.rename(tmp, local);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+  await fsyncDir(path.dirname(local));
+  return true;
+}
+
+/**
+ * An S3 failure as S3Unavailable, with the next step: retried (per the activity's policy) when the store
+ * may come back (unreachable, a timeout), not when the bucket, the credentials or the region are wrong.
+ */
+function unavailable(err: unknown, where: string): unknown {
+  if (err instanceof ApplicationFailure || (err as Error).name === 'AbortError') return err;
+  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  const message = `cannot read the base backups and WAL in ${where} (${describeS3Error(err)}); ${s3Hint(err, 'read')}; nothing was written to the target directory`;
+  return status !== undefined && status >= 300 && status < 500 ? permanent(ErrorType.S3Unavailable, message, err) : transient(ErrorType.S3Unavailable, message, err);
 }

@@ -11,6 +11,7 @@ import { checkTemporal } from './temporal';
 import { checkTemporalCli } from './temporalCli';
 import { checkClientTools } from './tools';
 import { checkWalPrerequisites } from './wal';
+import { checkFailedBaseBackups } from './failedBaseBackups';
 
 /** The doctor's activities; each returns check results and throws only on the unexpected. */
 export function createDoctorActivities(config: Config) {
@@ -26,7 +27,7 @@ export function createDoctorActivities(config: Config) {
         facts ? checkWalPrerequisites(config) : Promise.resolve([]),
         facts ? checkPrivileges(config, facts.serverMajor) : Promise.resolve([]),
       ]);
-      return [result, ...tools, temporalCli, ...leftovers, notifications, ...privileges, ...wal];
+      return [result, ...tools, temporalCli, ...leftovers, notifications, ...privileges, ...wal, ...(await checkFailedBaseBackups(config))];
     },
     async checkPgvector(): Promise<CheckResult[]> {
       return checkPgvector(config.database);

@@ -37,21 +37,23 @@ export async function checkS3(config: S3Config | undefined): Promise<CheckResult
   }
 }
 
-function describeS3Error(err: unknown): string {
+/** An S3 error in a few words: its name, HTTP status and code (never a credential). */
+export function describeS3Error(err: unknown): string {
   const e = err as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;
   return [e.name, status ? `HTTP ${status}` : undefined, e.code ?? e.message].filter(Boolean).join(', ');
 }
 
-function s3Hint(err: unknown): string {
+/** The next step for an S3 error: the endpoint, the bucket, the credentials or the region. */
+export function s3Hint(err: unknown, access: 'read' | 'write' = 'write'): string {
   const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;
   if (e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND' || e.name === 'TimeoutError' || e.code === 'ETIMEDOUT') {
     return 'check S3_ENDPOINT (scheme, host and port) and that the store is running';
   }
-  if (status === 404 || e.name === 'NoSuchBucket' || e.name === 'NotFound') return 'create the bucket, or fix S3_BUCKET';
+  if (status === 404 || e.name === 'NoSuchBucket' || e.name === 'NotFound') return access === 'write' ? 'create the bucket, or fix S3_BUCKET' : 'fix S3_BUCKET (the bucket the backups were written to)';
   if (status === 403 || status === 401) {
-    return 'check the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE) and that they may write to the bucket';
+    return `check the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE) and that they may ${access === 'write' ? 'write to' : 'read'} the bucket`;
   }
   if (status === 301 || e.name === 'PermanentRedirect') return 'set S3_REGION to the bucket\'s region';
   return 'check S3_BUCKET, S3_ENDPOINT, S3_REGION and the AWS credentials';

@@ -63,9 +63,11 @@ export function formatCatalog(catalog: Catalog): string {
       : [formatTable(rows), '(verified: restored and checked when made, and its size still matches the manifest; the SHA-256 is checked when restoring)'];
   const window = catalog.restorable_window;
   const pitr = window ? ['', `restorable to any moment from ${window.oldest} to ${window.newest} (${window.base_backups} base backup${window.base_backups === 1 ? '' : 's'} with their WAL): fbb restore --to-time <moment> --target-dir DIR`] : [];
+  const failed = catalog.failed_base_backups;
   return [
     ...listing,
     ...pitr,
+    ...(failed ? ['', failed.detail, `  ${failed.next}`] : []),
     ...(problems.length ? ['', 'problems:', ...problems] : []),
     ...(aside.length ? ['', 'databases kept from earlier restores:', ...aside] : []),
     ...(leftovers.length ? ['', 'left behind by earlier runs (fbb doctor reports them too):', ...leftovers] : []),

@@ -61,7 +61,8 @@ export function formatRecovery(r: RecoveryResult): string {
     formatTable([
       ['  recovered to', r.recovered_to === null ? 'no transaction after the base backup' : `${r.recovered_to} (the last replayed commit)`],
       ['  base backup', r.chain.join(' + ')],
-      ['  WAL', `${r.wal_range.first} .. ${r.wal_range.last}`],
+      ['  WAL', `${r.wal_range.first} .. ${r.wal_range.last}${r.wal_range.partial ? ' (the last from its .partial copy)' : ''}`],
+      ['  WAL fetched', `${r.wal_fetched.files} file${r.wal_fetched.files === 1 ? '' : 's'} (at most ${r.wal_fetched.spool_max} held in the working directory at once)`],
       ['  took', `${(r.duration_ms / 1000).toFixed(1)} s`],
     ]),
     `start it with: pg_ctl -D ${r.target_dir} start   (check port and listen_addresses in its postgresql.conf first)`,

@@ -97,12 +97,51 @@ describe('a server stopped during the verification in the same pass as the dump 
     const failure = err as ApplicationFailure;
     expect(['DatabaseConnectionLost', 'DatabaseUnreachable']).toContain(failure.type);
     expect(failure.nonRetryable).toBe(false);
-    expect(fs.readdirSync(config.backup.dir).filter((f) => !f.includes('.lock'))).toEqual([]);
+    // Nothing that looks like a backup; the scratch database could not be dropped (the server is down),
+    // so its record stays: the partial file it is named after, emptied.
+    const left = fs.readdirSync(config.backup.dir).filter((f) => !f.includes('.lock'));
+    expect(left).toEqual([expect.stringMatching(new RegExp(`^\\.${filename.replace(/\./g, '\\.')}\\.partial-[0-9a-f]{8}$`))]);
+    expect(fs.statSync(path.join(config.backup.dir, left[0]!)).size).toBe(0);
 
     await restart();
+    expect(await scratchDatabases()).toHaveLength(1);
     const verified = await runActivity(activities.dumpDatabase, request);
     expect(verified).toMatchObject({ status: 'verified', verification: { ok: true, method: 'restore_during_dump' } });
     expect(await scratchDatabases()).toEqual([]);
     expect(fs.readdirSync(config.backup.dir).filter((f) => !f.includes('.lock')).sort()).toEqual([filename, manifestName(filename)]);
+  });
+
+  // Found by the soak (seed 202, cycle 45): the pre-restore backup of a tenant restore, verified as it
+  // was dumped, when the server restarted; the restore failed and never retried that backup, its
+  // partial file was removed while the scratch database could not be dropped, and no later run knew
+  // the database's name: fbb_verify_* stayed for good.
+  it('leaves a scratch database that the next operation on the database drops when the failed backup is never retried', async () => {
+    cluster ??= await startPgCluster();
+    await withServer(cluster, 'postgres', (c) => c.query('CREATE DATABASE family_brain_gone'));
+    await withServer(cluster, 'family_brain_gone', (c) => loadSampleDatabase(c, { scale: 4 }));
+    const base = testConfig({ verify: 'during_dump' });
+    const config: Config = { ...base, database: { ...base.database, host: cluster.host, port: cluster.port, password: cluster.password, database: 'family_brain_gone' } };
+    const activities = createActivities({ config });
+    const filename = backupFilename('family_brain', 'pre_restore', new Date(), 'UTC');
+    const passing = runActivity(activities.dumpDatabase, { filename, type: 'pre_restore' as const, format: 'plain_gzip' as const, workflowId: 'gone-outage' }).catch((e: unknown) => e);
+    for (;;) {
+      const { rows } = await withServer(cluster, 'postgres', (c) => c.query("SELECT 1 FROM pg_stat_activity WHERE datname LIKE 'fbb_verify_%' AND application_name = 'family-brain-backup'"));
+      if (rows.length > 0) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await asPostgres('pg_ctl', ['-D', cluster.dataDir, '-m', 'immediate', '-w', 'stop']);
+    expect(await passing).toBeInstanceOf(ApplicationFailure);
+    await restart();
+    expect(await scratchDatabases()).toHaveLength(1);
+
+    // The next operation (any backup or restore of this database) takes the lock, and sweeps.
+    const lock = await runActivity(activities.acquireBackupLock, { workflow_id: 'next-operation', kind: 'backup' });
+    await runActivity(activities.releaseBackupLock, 'next-operation');
+    expect(lock.cleaned.map((l) => [l.kind, l.removed])).toEqual([
+      ['partial_file', true],
+      ['scratch_database', true],
+    ]);
+    expect(await scratchDatabases()).toEqual([]);
+    expect(fs.readdirSync(config.backup.dir).filter((f) => !f.includes('.lock'))).toEqual([]);
   });
 });

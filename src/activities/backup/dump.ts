@@ -76,7 +76,13 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
     await fsyncDir(dir);
     return manifest;
   } catch (err) {
-    await fs.rm(partial, { force: true });
+    // The scratch database is named after the file (scratchName), and the next run's sweep finds it
+    // by the files in BACKUP_DIR: while it may still exist (the server is down), the partial file is
+    // kept, emptied, as its record; cleanLeftovers drops the database, then removes the file.
+    const dropped = created ? await dropScratch(server!.config, scratch!) : true;
+    created = false;
+    if (dropped) await fs.rm(partial, { force: true });
+    else await fs.truncate(partial, 0).catch(() => fs.rm(partial, { force: true }));
     // A restore or count in the scratch database that stopped because the server went away says nothing about the backup.
     const type = (err as { type?: string }).type;
     if (scratch !== undefined && server !== undefined && type !== ErrorType.DatabaseConnectionLost && type !== ErrorType.DatabaseUnreachable && !(await serverAnswers(server.config))) {

@@ -131,6 +131,7 @@ export async function cleanLeftovers(config: Config, options: { dryRun: boolean;
   const live = config.database.database;
   const found: Leftover[] = [];
   const names = new Set<string>();
+  const stalePartials: string[] = [];
   for (const entry of await fs.readdir(dir).catch(() => [] as string[])) {
     const partial = PARTIAL.exec(entry);
     const parsed = parseBackupName(partial ? partial[1]! : entry);
@@ -138,9 +139,7 @@ export async function cleanLeftovers(config: Config, options: { dryRun: boolean;
     names.add(parsed.filename);
     if (!partial) continue;
     const stat = await fs.stat(path.join(dir, entry)).catch(() => undefined);
-    if (stat === undefined || stat.mtime >= options.before) continue;
-    if (!options.dryRun) await fs.rm(path.join(dir, entry), { force: true });
-    found.push({ kind: 'partial_file', name: entry, removed: !options.dryRun });
+    if (stat !== undefined && stat.mtime < options.before) stalePartials.push(entry);
   }
   const scratch = new Set([...names].map((n) => scratchName(config, n)));
   const { rows } = await withClient(
@@ -170,5 +169,11 @@ export async function cleanLeftovers(config: Config, options: { dryRun: boolean;
       found.push({ kind: 'scratch_database', name: `${datname} (on ${server.database.host})`, removed: !options.dryRun });
     }
   }
-  return found;
+  // Partial files last: a partial file names its scratch database, so it goes only once that was dropped.
+  const partials: Leftover[] = [];
+  for (const entry of stalePartials) {
+    if (!options.dryRun) await fs.rm(path.join(dir, entry), { force: true });
+    partials.push({ kind: 'partial_file', name: entry, removed: !options.dryRun });
+  }
+  return [...partials, ...found];
 }

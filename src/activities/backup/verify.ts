@@ -155,11 +155,15 @@ export async function createScratch(config: Config, name: string): Promise<void>
   }
 }
 
-/** Drops a scratch database, forcing its sessions off; a failure is logged, not thrown (the caller is cleaning up). */
-export async function dropScratch(config: Config, name: string): Promise<void> {
-  await withClient(config.database, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).catch((err: unknown) => {
-    Context.current().log.warn(`could not drop scratch database ${name}; drop it by hand`, { error: String(err) });
-  });
+/** Drops a scratch database, forcing its sessions off; whether it did. A failure is logged, not thrown (the caller is cleaning up). */
+export async function dropScratch(config: Config, name: string): Promise<boolean> {
+  return withClient(config.database, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(
+    () => true,
+    (err: unknown) => {
+      Context.current().log.warn(`could not drop scratch database ${name}; the next backup or restore of this database drops it`, { error: String(err) });
+      return false;
+    },
+  );
 }
 
 async function restoreInto(config: Config, scratch: string, file: string, manifest: BackupManifest): Promise<void> {

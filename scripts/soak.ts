@@ -17,9 +17,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { dirModeOf, parseDirMode, parseFaults, parseOps, planCycle, FAULTS, OPERATIONS, TYPICAL_MS, type DirMode, type Fault, type Operation } from './soak/plan';
-import { baseBackup, pickMoment, startArchive } from './soak/pitr';
+import { baseBackup, loadRows, pickMoment, startArchive } from './soak/pitr';
 import { operationArgs, runCycle } from './soak/cycle';
-import { checkCycle, liveState, type Memory } from './soak/invariants';
+import { checkCycle, liveState, refreshWindow, type Memory } from './soak/invariants';
 import { runFbb, WorkerPool, WriteLoad } from './soak/processes';
 import { renderTable, type Tally } from './soak/report';
 import { startRig, type Rig } from './soak/rig';
@@ -100,6 +100,10 @@ async function main(): Promise<number> {
     const memory: Memory = { states: new Map(), verified: new Map(), sampled: new Set(), leftovers: new Set(), reported: new Set(), quiet: [], window: undefined, gaps: new Set() };
     await firstBackup(rig, memory);
     await startArchive(rig);
+    // The first moment a point-in-time restore may go to: after the base backup, before cycle 1 changes anything.
+    const settled = Date.now();
+    const state = await liveState(rig);
+    memory.quiet.push({ from: settled, state: state!, rows: await loadRows(rig), to: Date.now() });
     for (let k = args.fromCycle; k < args.fromCycle + args.cycles; k++) {
       if (args.minutes !== undefined && Date.now() - started > args.minutes * 60_000) break;
       const plan = planCycle(args.seed, k, args.faults, args.ops);
@@ -108,10 +112,12 @@ async function main(): Promise<number> {
       const mutated = Date.now();
       const before = await liveState(rig);
       if (before === undefined) throw new Error(`cycle ${k}: the live database accepts no connection before the operation`);
+      const rowsBefore = await loadRows(rig);
       const tenants = (await rig.sql((c) => c.query<{ id: string }>('SELECT id::text FROM tenants ORDER BY id'))).rows.map((r) => r.id);
+      if (plan.op.startsWith('pitr_')) await refreshWindow(rig, memory);
       const moment = () => pickMoment(memory.quiet, memory.window, plan.pick);
       const op = operationArgs(plan, { backups: [...memory.verified.values()], tenants, workflowId: `soak-${args.seed}-${k}-${plan.op}`, moment, perHost: dirMode === 'per-host' });
-      memory.quiet = [...memory.quiet, { from: mutated, to: Date.now(), state: before }].slice(-50);
+      memory.quiet = [...memory.quiet, { from: mutated, to: Date.now(), state: before, rows: rowsBefore }].slice(-50);
       if (op === undefined) {
         log(`cycle ${k}: ${plan.op}: nothing to restore yet, skipped`);
         continue;
@@ -120,11 +126,11 @@ async function main(): Promise<number> {
       const faultAtMs = args.faultAtMs ?? Math.round(plan.faultAt * typical(plan.op));
       const run = await runCycle(plan, op, { rig, pool, faultAtMs });
       if (run.status === 'COMPLETED' && (run.injected === undefined || run.injected.at > run.endedAt)) lengths.set(plan.op, [...(lengths.get(plan.op) ?? []), run.endedAt - cycleStart]);
-      const violations = await checkCycle({ rig, plan, run, before, memory, load, startedAt: cycleStart });
+      const violations = await checkCycle({ rig, plan, run, before, rowsBefore, memory, load, startedAt: cycleStart });
       const injectedAt = run.injected?.at;
       const recoverMs = injectedAt !== undefined && injectedAt <= run.endedAt ? run.endedAt - injectedAt : undefined;
       tallies.push({ dirMode, fault: plan.fault, op: plan.op, violations: violations.length, recoverMs });
-      const to = op.moment === undefined ? '' : ` to ${new Date(op.moment.at).toISOString()}`;
+      const to = op.moment === undefined ? '' : ` to ${new Date(op.moment.at).toISOString()} (window ${memory.window?.oldest} to ${memory.window?.newest})`;
       log(
         `cycle ${k}: ${plan.op}${to} × ${plan.fault} at ${(faultAtMs / 1000).toFixed(1)} s (${run.injected?.what ?? 'not injected'}) → ${run.status} after ${((run.endedAt - cycleStart) / 1000).toFixed(1)} s, ` +
           `cli exit ${run.cli.exitCode}, cycle ${((Date.now() - cycleStart) / 1000).toFixed(0)} s${violations.length ? `, ${violations.length} VIOLATION(S)` : ''}`,

@@ -5,7 +5,7 @@ import { inject, type Injected } from './faults';
 import { RESTORABLE_TABLES, type CyclePlan } from './plan';
 import { runFbb, type WorkerPool } from './processes';
 import type { Rig } from './rig';
-import type { State } from './state';
+import type { Quiet } from './pitr';
 
 /** A backup the soak knows: its file and the live state when it was made. */
 export interface KnownBackup {
@@ -21,8 +21,8 @@ export interface CycleRun {
   file?: string;
   tenant?: string;
   table?: string;
-  /** For point-in-time restores: the moment (ms) and the live state then, the load's table aside. */
-  moment?: { at: number; state: State };
+  /** For point-in-time restores: the moment (ms) and the quiet interval it is in (the live state then). */
+  moment?: { at: number; quiet: Quiet };
   cli: { exitCode: number; stdout: string; stderr: string };
   /** The run's end on the server: COMPLETED (and its result says success), COMPLETED/<result status> (rolled_back, failed, …), FAILED, …, NOT_FOUND (never started), or RUNNING when it did not end in time. */
   status: string;

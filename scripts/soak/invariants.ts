@@ -53,7 +53,7 @@ export async function liveState(rig: Rig): Promise<State | undefined> {
 }
 
 /** Every invariant after `run`; the violations, each a sentence with its evidence. */
-export async function checkCycle(context: { rig: Rig; plan: CyclePlan; run: CycleRun; before: State; memory: Memory; load: WriteLoad; startedAt: number }): Promise<string[]> {
+export async function checkCycle(context: { rig: Rig; plan: CyclePlan; run: CycleRun; before: State; rowsBefore: Set<string>; memory: Memory; load: WriteLoad; startedAt: number }): Promise<string[]> {
   const { rig, plan, run, before, memory } = context;
   const violations: string[] = [];
   const ok = run.status === 'COMPLETED';
@@ -66,10 +66,10 @@ export async function checkCycle(context: { rig: Rig; plan: CyclePlan; run: Cycl
   if (catalog === undefined) return [...violations, '"fbb list" failed after the cycle: the next operation is blocked'];
   const listed = catalog.backups;
   memory.window = catalog.window;
-  for (const b of listed) if (!memory.states.has(b.filename)) memory.states.set(b.filename, run.moment !== undefined && b.filename.includes('_pitr_') ? run.moment.state : before);
+  for (const b of listed) if (!memory.states.has(b.filename)) memory.states.set(b.filename, run.moment !== undefined && b.filename.includes('_pitr_') ? run.moment.quiet.state : before);
 
   // The live database: the state before, or the one the operation promised (the only one if it reported success).
-  const backupState = run.moment?.state ?? (run.file === undefined ? undefined : memory.states.get(run.file));
+  const backupState = run.moment?.quiet.state ?? (run.file === undefined ? undefined : memory.states.get(run.file));
   const kind = plan.op === 'pitr_restore' ? 'restore' : plan.op === 'pitr_tenant' ? 'restore_tenant' : plan.op;
   const promise = promised({ kind, tenant: run.tenant, table: run.table }, before, backupState);
   if (promise === undefined) violations.push(`no recorded state for backup ${run.file}`);
@@ -78,7 +78,7 @@ export async function checkCycle(context: { rig: Rig; plan: CyclePlan; run: Cycl
     violations.push(`ended ${run.status} and the live database is neither the state before nor the promised one: ${differences(before, after).slice(0, 5).join('; ')}`);
   }
 
-  if (run.moment !== undefined) violations.push(...(await checkLoad({ rig, load: context.load, at: run.moment.at, startedAt: context.startedAt, whole: plan.op === 'pitr_restore', ok })));
+  if (run.moment !== undefined) violations.push(...(await checkLoad({ rig, load: context.load, at: run.moment.at, then: run.moment.quiet, rowsBefore: context.rowsBefore, startedAt: context.startedAt, whole: plan.op === 'pitr_restore', ok })));
 
   // A reported backup is there, verified, and (with upload) in S3 at the same size.
   if (ok && (plan.op === 'backup' || plan.op === 'backup_s3' || plan.op === 'prune')) {
@@ -106,6 +106,13 @@ export async function checkCycle(context: { rig: Rig; plan: CyclePlan; run: Cycl
   if (/lock|already running|in progress/i.test(run.cli.stderr) && !ok) violations.push(`the operation was refused as blocked: ${lastLine(run.cli.stderr)}`);
   if (run.status === 'RUNNING') violations.push(`the run ${run.workflowId} did not end within the limit`);
   return violations;
+}
+
+/** Reads the restorable window again (a point-in-time restore picks its moment inside it); false when listing fails. */
+export async function refreshWindow(rig: Rig, memory: Memory): Promise<boolean> {
+  const catalog = await listBackups(rig);
+  if (catalog !== undefined) memory.window = catalog.window;
+  return catalog !== undefined;
 }
 
 /**

@@ -9,11 +9,21 @@ import { runFbb, type WriteLoad } from './processes';
 import type { Rig } from './rig';
 import type { State } from './state';
 
-/** An interval of ms (machine clock, which is also the server's) over which the live database held `state`, the load's table aside. */
+/**
+ * An interval of ms (machine clock, which is also the server's) over which the live database held
+ * `state`, the load's table aside, which only grew: `rows` are the load's notes read inside it (no
+ * restore ran since `from`, so every row committed after `from` was there too).
+ */
 export interface Quiet {
   from: number;
   to: number;
   state: State;
+  rows: Set<string>;
+}
+
+/** The notes of the load's table now. */
+export async function loadRows(rig: Rig): Promise<Set<string>> {
+  return new Set((await rig.sql((c) => c.query<{ note: string }>(`SELECT note FROM ${LOAD_TABLE}`))).rows.map((r) => r.note));
 }
 
 /** Commit times closer to the moment than this (ms) are not judged: the moment is given to the millisecond, commit times are microseconds. */
@@ -40,23 +50,28 @@ export async function baseBackup(rig: Rig): Promise<void> {
 }
 
 /** A moment inside `window` and inside one of the quiet intervals (chosen by `pick`), with the state then; undefined when none fits. */
-export function pickMoment(quiet: Quiet[], window: { oldest: string; newest: string } | undefined, pick: () => number): { at: number; state: State } | undefined {
+export function pickMoment(quiet: Quiet[], window: { oldest: string; newest: string } | undefined, pick: () => number): { at: number; quiet: Quiet } | undefined {
   if (window === undefined) return undefined;
   const lo = Date.parse(window.oldest) + 10;
   const hi = Date.parse(window.newest) - 10;
-  const fits = quiet.map((q) => ({ from: Math.max(q.from, lo) + 10, to: Math.min(q.to, hi) - 10, state: q.state })).filter((q) => q.to - q.from >= 20);
+  const fits = quiet.map((q) => ({ from: Math.max(q.from, lo) + 10, to: Math.min(q.to, hi) - 10, quiet: q })).filter((q) => q.to - q.from >= 20);
   const q = fits[Math.floor(pick() * fits.length)];
-  return q === undefined ? undefined : { at: Math.round(q.from + pick() * (q.to - q.from)), state: q.state };
+  return q === undefined ? undefined : { at: Math.round(q.from + pick() * (q.to - q.from)), quiet: q.quiet };
 }
 
-/** The load's acknowledged rows against the live table after a moment restore that started at `startedAt`; the violations. */
-export async function checkLoad(context: { rig: Rig; load: WriteLoad; at: number; startedAt: number; whole: boolean; ok: boolean }): Promise<string[]> {
-  const { rig, load, at, startedAt } = context;
-  const present = new Set((await rig.sql((c) => c.query<{ note: string }>(`SELECT note FROM ${LOAD_TABLE}`))).rows.map((r) => r.note));
+/**
+ * The load's acknowledged rows against the live table after a restore to the moment `at` (in the quiet
+ * interval `then`) that started at `startedAt`, when the table held `rowsBefore`; the violations. Rows
+ * the load writes after the swap are new and not judged; rows written during the restore, before
+ * the swap, went with the database it replaced.
+ */
+export async function checkLoad(context: { rig: Rig; load: WriteLoad; at: number; then: Quiet; rowsBefore: Set<string>; startedAt: number; whole: boolean; ok: boolean }): Promise<string[]> {
+  const { rig, load, at, then, startedAt } = context;
+  const present = await loadRows(rig);
   const before = [...load.acked].filter(([, ms]) => Number.isFinite(ms) && ms < startedAt - EPSILON_MS);
-  const lostBefore = before.filter(([note]) => !present.has(note));
-  // Back at the moment: every row committed by then is there, none committed after it (before the restore began) is.
-  const missing = before.filter(([note, ms]) => ms <= at - EPSILON_MS && !present.has(note));
+  const lostBefore = before.filter(([note]) => context.rowsBefore.has(note) && !present.has(note));
+  // Back at the moment: every row there at the moment is there, none committed after it (before the restore began) is.
+  const missing = before.filter(([note, ms]) => ms <= at - EPSILON_MS && (then.rows.has(note) || ms > then.from) && !present.has(note));
   const extra = before.filter(([note, ms]) => ms > at + EPSILON_MS && present.has(note));
   const asPromised = missing.length === 0 && extra.length === 0;
   const show = (rows: [string, number][]) => rows.slice(0, 3).map(([n, ms]) => `${n} committed ${new Date(ms).toISOString()}`).join(', ');

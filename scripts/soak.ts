@@ -100,6 +100,11 @@ async function main(): Promise<number> {
     const memory: Memory = { states: new Map(), verified: new Map(), sampled: new Set(), leftovers: new Set(), reported: new Set(), quiet: [], window: undefined, gaps: new Set() };
     await firstBackup(rig, memory);
     await startArchive(rig);
+    const setup = await baseBackup(rig);
+    if (setup !== undefined) {
+      log(`setup: VIOLATION: ${setup}`);
+      firstFailure ??= { cycle: args.fromCycle, atMs: 0 };
+    }
     // The first moment a point-in-time restore may go to: after the base backup, before cycle 1 changes anything.
     const settled = Date.now();
     const state = await liveState(rig);
@@ -107,7 +112,12 @@ async function main(): Promise<number> {
     for (let k = args.fromCycle; k < args.fromCycle + args.cycles; k++) {
       if (args.minutes !== undefined && Date.now() - started > args.minutes * 60_000) break;
       const plan = planCycle(args.seed, k, args.faults, args.ops);
-      if (k % BASE_BACKUP_EVERY === 0) await baseBackup(rig);
+      const based = k % BASE_BACKUP_EVERY === 0 ? await baseBackup(rig) : undefined;
+      if (based !== undefined) {
+        log(`cycle ${k}: VIOLATION before the operation: ${based}`);
+        tallies.push({ dirMode, fault: 'none', op: 'basebackup', violations: 1, recoverMs: undefined });
+        firstFailure ??= { cycle: k, atMs: 0 };
+      }
       await rig.sql((c) => mutate(c, k));
       const mutated = Date.now();
       const before = await liveState(rig);

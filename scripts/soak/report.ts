@@ -6,7 +6,8 @@ export interface Tally {
   /** The run's BACKUP_DIR mode: several runs' tallies can be put in one table. */
   dirMode: DirMode;
   fault: Fault;
-  op: Operation;
+  /** The cycle's operation, or the base backup the soak takes without a fault every few cycles. */
+  op: Operation | 'basebackup';
   violations: number;
   /** ms from the fault to the run's end with the database answering; undefined for a cycle skipped. */
   recoverMs: number | undefined;

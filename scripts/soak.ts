@@ -9,7 +9,8 @@
 //
 // --dir-mode: one BACKUP_DIR shared by every worker, or one per worker host; "both" (the default)
 // draws the mode from the seed, once for the whole run. The WAL archive runs throughout, with a
-// base backup before the first cycle and every BASE_BACKUP_EVERY cycles, for the point-in-time restores.
+// base backup before the first cycle and every BASE_BACKUP_EVERY cycles, for the point-in-time restores
+// (the older ones and their WAL trimmed from the tmpfs then: scripts/soak/trim.ts).
 //
 // The seed fixes every cycle's operation, fault, instant (a fraction of the operation's median measured
 // length) and choices; a violation prints the line that replays its cycle (--seed S --from-cycle K
@@ -18,6 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { dirModeOf, parseDirMode, parseFaults, parseOps, planCycle, FAULTS, OPERATIONS, TYPICAL_MS, type DirMode, type Fault, type Operation } from './soak/plan';
 import { baseBackup, loadRows, pickMoment, startArchive } from './soak/pitr';
+import { trimArchive } from './soak/trim';
 import { operationArgs, runCycle } from './soak/cycle';
 import { checkCycle, liveState, refreshWindow, type Memory } from './soak/invariants';
 import { runFbb, WorkerPool, WriteLoad } from './soak/processes';
@@ -113,6 +115,7 @@ async function main(): Promise<number> {
       if (args.minutes !== undefined && Date.now() - started > args.minutes * 60_000) break;
       const plan = planCycle(args.seed, k, args.faults, args.ops);
       const based = k % BASE_BACKUP_EVERY === 0 ? await baseBackup(rig) : undefined;
+      if (k % BASE_BACKUP_EVERY === 0 && based === undefined) await trimArchive(rig);
       if (based !== undefined) {
         log(`cycle ${k}: VIOLATION before the operation: ${based}`);
         tallies.push({ dirMode, fault: 'none', op: 'basebackup', violations: 1, recoverMs: undefined });

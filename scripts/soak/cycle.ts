@@ -38,7 +38,11 @@ const RUN_LIMIT_MS = 6 * 60_000;
 /** The CLI arguments of `plan`'s operation; undefined when it has nothing to work on (no verified backup yet). */
 export function operationArgs(plan: CyclePlan, context: { backups: KnownBackup[]; tenants: string[]; workflowId: string; moment: (() => CycleRun['moment']) | undefined; perHost: boolean }): Omit<CycleRun, 'cli' | 'status' | 'result' | 'injected' | 'endedAt'> | undefined {
   const id = ['--json', '--workflow-id', context.workflowId];
-  const file = context.backups[Math.floor(plan.pick() * context.backups.length)]?.filename;
+  // Per host, a file only one host holds restores on that host's worker alone (another fails BackupNotFound, by
+  // design): restores pick from the uploaded files while there are any, which every worker can fetch.
+  const uploaded = context.backups.filter((b) => b.uploaded);
+  const files = context.perHost && uploaded.length > 0 ? uploaded : context.backups;
+  const file = files[Math.floor(plan.pick() * files.length)]?.filename;
   switch (plan.op) {
     case 'backup':
       return { workflowId: context.workflowId, args: ['backup', '--no-cleanup', ...id] };

@@ -139,9 +139,22 @@ async function listBackups(rig: Rig): Promise<{ backups: Listed[]; window: Memor
     const seen = merged.get(b.filename);
     merged.set(b.filename, seen === undefined || (seen.state !== 'verified' && b.state === 'verified') ? b : { ...seen, locations: [...new Set([...seen.locations, ...b.locations])] });
   }
+  // A restore to a moment reads S3 here (--source s3), which holds every host's copies: the window runs from
+  // the oldest base backup a host offers to the newest WAL any host's archive wrote.
   const windows = hosts.flatMap((h) => (h!.restorable_window ? [h!.restorable_window] : []));
-  const window = windows.length === 0 ? undefined : { oldest: windows.map((w) => w.oldest).sort()[0]!, newest: windows.map((w) => w.newest).sort().at(-1)! };
+  const newest = newestArchived(rig);
+  const window = windows.length === 0 || newest === undefined ? undefined : { oldest: windows.map((w) => w.oldest).sort()[0]!, newest };
   return { backups: [...merged.values()], window };
+}
+
+/** When any host's WAL archive last wrote a file (ISO), as the restorable window counts it; undefined when none has. */
+function newestArchived(rig: Rig): string | undefined {
+  const times = rig.hostDirs.flatMap((d) => {
+    const wal = path.join(d, 'wal');
+    if (!fs.existsSync(wal)) return [];
+    return fs.readdirSync(wal).flatMap((sysid) => fs.readdirSync(path.join(wal, sysid)).filter((f) => /^[0-9A-F]{24}(\.partial)?\.gz(\.age)?$/.test(f)).map((f) => fs.statSync(path.join(wal, sysid, f)).mtimeMs));
+  });
+  return times.length === 0 ? undefined : new Date(Math.max(...times)).toISOString();
 }
 
 /** The path of `filename` in the host directory that holds it; undefined when no host does (an S3-only copy). */

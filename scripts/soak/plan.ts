@@ -10,7 +10,7 @@ export const FAULTS = ['worker', 'term', 'server', 'db', 'conn', 'disk', 's3'] a
 export type Fault = (typeof FAULTS)[number] | 'none';
 
 /** About each operation's length on a busy 2-core machine (ms), until the soak has measured it. */
-export const TYPICAL_MS: Record<Operation, number> = { backup: 6_000, backup_s3: 7_000, restore: 12_000, restore_tenant: 12_000, restore_table: 10_000, drill: 6_000, prune: 6_000, pitr_restore: 25_000, pitr_tenant: 25_000 };
+export const TYPICAL_MS: Record<Operation, number> = { backup: 6_000, backup_s3: 7_000, restore: 12_000, restore_tenant: 12_000, restore_table: 10_000, drill: 6_000, prune: 6_000, pitr_restore: 9_000, pitr_tenant: 10_000 };
 
 /** Where the workers keep their files: one BACKUP_DIR for all (an NFS mount), or one per worker host. */
 export const DIR_MODES = ['shared', 'per-host'] as const;

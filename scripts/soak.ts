@@ -24,7 +24,7 @@ import { operationArgs, runCycle } from './soak/cycle';
 import { checkCycle, liveState, refreshWindow, type Memory } from './soak/invariants';
 import { runFbb, WorkerPool, WriteLoad } from './soak/processes';
 import { renderTable, type Tally } from './soak/report';
-import { startRig, type Rig } from './soak/rig';
+import { BACKUP_FS_MB_PER_HOST, startRig, type Rig } from './soak/rig';
 import { mutate } from './soak/state';
 
 interface Args {
@@ -98,7 +98,7 @@ async function main(): Promise<number> {
   try {
     pool.refill();
     await load.start();
-    log(`soak: servers up in ${((Date.now() - started) / 1000).toFixed(0)} s (BACKUP_DIR on ${rig.tmpfs ? 'a 256 MB tmpfs' : 'the root filesystem: the disk fault is a no-op'}); first backup, the WAL archive and a base backup`);
+    log(`soak: servers up in ${((Date.now() - started) / 1000).toFixed(0)} s (BACKUP_DIR on ${rig.tmpfs ? `a ${BACKUP_FS_MB_PER_HOST * rig.hostDirs.length} MB tmpfs` : 'the root filesystem: the disk fault is a no-op'}); first backup, the WAL archive and a base backup`);
     const memory: Memory = { states: new Map(), verified: new Map(), sampled: new Set(), leftovers: new Set(), reported: new Set(), quiet: [], window: undefined, gaps: new Set() };
     await firstBackup(rig, memory);
     await startArchive(rig);

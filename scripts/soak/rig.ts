@@ -31,8 +31,12 @@ const DURABLE = ['fsync=on', 'synchronous_commit=on'];
  */
 const ARCHIVABLE = ['wal_level=replica', 'full_page_writes=on', 'track_commit_timestamp=on'];
 
-/** Size of the tmpfs backup directory: room for a few hundred small backups, little enough to fill at once. */
-const BACKUP_FS_MB = 256;
+/**
+ * Size of the tmpfs per host directory: room for a few hundred small backups, the WAL archive between two
+ * trims, and (per host) the base backups and WAL a restore to a moment copies down from S3 onto its
+ * host; little enough to fill at once. 256 MB for all three hosts filled up within 6 cycles (seed 12).
+ */
+export const BACKUP_FS_MB_PER_HOST = 256;
 
 /** Everything the soak runs against. */
 export interface Rig {
@@ -68,8 +72,8 @@ export async function startRig(options: { scale: number; dirMode: DirMode; hosts
   const s3Switch = await startSwitch(s3.endpoint);
   const backupDir = path.join(work, 'backups');
   fs.mkdirSync(backupDir);
-  const tmpfs = await mountTmpfs(backupDir);
   const hostDirs = options.dirMode === 'shared' ? [backupDir] : Array.from({ length: options.hosts }, (_, i) => path.join(backupDir, `host-${i}`));
+  const tmpfs = await mountTmpfs(backupDir, BACKUP_FS_MB_PER_HOST * hostDirs.length);
   for (const d of hostDirs) fs.mkdirSync(d, { recursive: true, mode: 0o777 });
   const sql = async <T>(fn: (c: pg.Client) => Promise<T>, database = LIVE_DB): Promise<T> => {
     const c = new pg.Client({ host: pgCluster.host, port: pgCluster.port, user: pgCluster.user, password: pgCluster.password, database });
@@ -121,9 +125,9 @@ export async function startRig(options: { scale: number; dirMode: DirMode; hosts
 }
 
 /** A size-limited tmpfs on `dir` (needs root and CAP_SYS_ADMIN); false when it cannot be mounted here. */
-async function mountTmpfs(dir: string): Promise<boolean> {
+async function mountTmpfs(dir: string, mb: number): Promise<boolean> {
   if (!isRoot()) return false;
-  const { exitCode } = await execa('mount', ['-t', 'tmpfs', '-o', `size=${BACKUP_FS_MB}m,mode=0777`, 'tmpfs', dir], { reject: false });
+  const { exitCode } = await execa('mount', ['-t', 'tmpfs', '-o', `size=${mb}m,mode=0777`, 'tmpfs', dir], { reject: false });
   return exitCode === 0;
 }
 

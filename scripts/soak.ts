@@ -4,19 +4,27 @@
 // every invariant from outside (scripts/soak/invariants.ts).
 //
 //   npm run soak -- [--cycles 20] [--seed S] [--minutes M] [--faults worker,term,server,db,conn,disk,s3]
+//                   [--dir-mode shared|per-host|both] [--ops backup,pitr_restore,…]
 //                   [--from-cycle K] [--fault-at-ms MS] [--workers 3] [--scale 1] [--stop-on-violation]
+//
+// --dir-mode: one BACKUP_DIR shared by every worker, or one per worker host; "both" (the default)
+// draws the mode from the seed, once for the whole run. The WAL archive runs throughout, with a
+// base backup before the first cycle and every BASE_BACKUP_EVERY cycles, for the point-in-time restores
+// (the older ones and their WAL trimmed from the tmpfs then: scripts/soak/trim.ts).
 //
 // The seed fixes every cycle's operation, fault, instant (a fraction of the operation's median measured
 // length) and choices; a violation prints the line that replays its cycle (--seed S --from-cycle K
 // --fault-at-ms MS, the instant it had). Exits 1 when any invariant was violated.
 import fs from 'node:fs';
 import path from 'node:path';
-import { planCycle, parseFaults, FAULTS, TYPICAL_MS, type Fault, type Operation } from './soak/plan';
+import { dirModeOf, parseDirMode, parseFaults, parseOps, planCycle, FAULTS, OPERATIONS, TYPICAL_MS, type DirMode, type Fault, type Operation } from './soak/plan';
+import { baseBackup, loadRows, pickMoment, startArchive } from './soak/pitr';
+import { trimArchive } from './soak/trim';
 import { operationArgs, runCycle } from './soak/cycle';
-import { checkCycle, liveState, type Memory } from './soak/invariants';
+import { checkCycle, liveState, refreshWindow, type Memory } from './soak/invariants';
 import { runFbb, WorkerPool, WriteLoad } from './soak/processes';
 import { renderTable, type Tally } from './soak/report';
-import { startRig, type Rig } from './soak/rig';
+import { BACKUP_FS_MB_PER_HOST, startRig, type Rig } from './soak/rig';
 import { mutate } from './soak/state';
 
 interface Args {
@@ -24,6 +32,8 @@ interface Args {
   seed: number;
   minutes: number | undefined;
   faults: Fault[];
+  ops: Operation[];
+  dirMode: DirMode | 'both';
   fromCycle: number;
   workers: number;
   scale: number;
@@ -49,6 +59,8 @@ function parseArgs(argv: string[]): Args {
     seed: int('seed', Date.now() % 1_000_000, 0, 2 ** 31 - 1),
     minutes: minutes === undefined ? undefined : int('minutes', 0, 1, 10_000),
     faults: parseFaults(get('faults') ?? FAULTS.join(',')),
+    ops: parseOps(get('ops') ?? OPERATIONS.join(',')),
+    dirMode: parseDirMode(get('dir-mode') ?? 'both'),
     fromCycle: int('from-cycle', 1, 1, 1_000_000),
     workers: int('workers', 3, 2, 3),
     scale: int('scale', 1, 1, 50),
@@ -61,13 +73,14 @@ const log = (line: string) => process.stdout.write(`${line}\n`);
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
+  const dirMode = dirModeOf(args.seed, args.dirMode);
   const replay = (k: number, atMs: number) =>
-    `npm run soak -- --seed ${args.seed} --from-cycle ${k} --cycles 1 --fault-at-ms ${atMs} --faults ${args.faults.join(',')} --workers ${args.workers} --scale ${args.scale}`;
+    `npm run soak -- --seed ${args.seed} --from-cycle ${k} --cycles 1 --fault-at-ms ${atMs} --faults ${args.faults.join(',')} --ops ${args.ops.join(',')} --dir-mode ${dirMode} --workers ${args.workers} --scale ${args.scale}`;
   const lengths = new Map<Operation, number[]>();
   const typical = (op: Operation) => median(lengths.get(op) ?? []) ?? TYPICAL_MS[op];
-  log(`soak: seed ${args.seed}, cycles ${args.fromCycle}..${args.fromCycle + args.cycles - 1}${args.minutes ? ` (at most ${args.minutes} min)` : ''}, faults ${args.faults.join(',')}, ${args.workers} workers, scale ${args.scale}`);
+  log(`soak: seed ${args.seed}, cycles ${args.fromCycle}..${args.fromCycle + args.cycles - 1}${args.minutes ? ` (at most ${args.minutes} min)` : ''}, faults ${args.faults.join(',')}, ${args.workers} workers, BACKUP_DIR ${dirMode}${args.dirMode === 'both' ? ' (drawn from the seed)' : ''}, scale ${args.scale}`);
   const started = Date.now();
-  const rig = await startRig({ scale: args.scale });
+  const rig = await startRig({ scale: args.scale, dirMode, hosts: args.workers });
   process.env.AWS_ACCESS_KEY_ID = rig.s3.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = rig.s3.secretAccessKey;
   const pool = new WorkerPool(rig, args.workers);
@@ -85,17 +98,39 @@ async function main(): Promise<number> {
   try {
     pool.refill();
     await load.start();
-    log(`soak: servers up in ${((Date.now() - started) / 1000).toFixed(0)} s (BACKUP_DIR on ${rig.tmpfs ? 'a 256 MB tmpfs' : 'the root filesystem: the disk fault is a no-op'}); first backup`);
-    const memory: Memory = { states: new Map(), verified: new Map(), sampled: new Set(), leftovers: new Set(), reported: new Set() };
+    log(`soak: servers up in ${((Date.now() - started) / 1000).toFixed(0)} s (BACKUP_DIR on ${rig.tmpfs ? `a ${BACKUP_FS_MB_PER_HOST * rig.hostDirs.length} MB tmpfs` : 'the root filesystem: the disk fault is a no-op'}); first backup, the WAL archive and a base backup`);
+    const memory: Memory = { states: new Map(), verified: new Map(), sampled: new Set(), leftovers: new Set(), reported: new Set(), quiet: [], window: undefined, gaps: new Set() };
     await firstBackup(rig, memory);
+    await startArchive(rig);
+    const setup = await baseBackup(rig);
+    if (setup !== undefined) {
+      log(`setup: VIOLATION: ${setup}`);
+      firstFailure ??= { cycle: args.fromCycle, atMs: 0 };
+    }
+    // The first moment a point-in-time restore may go to: after the base backup, before cycle 1 changes anything.
+    const settled = Date.now();
+    const state = await liveState(rig);
+    memory.quiet.push({ from: settled, state: state!, rows: await loadRows(rig), to: Date.now() });
     for (let k = args.fromCycle; k < args.fromCycle + args.cycles; k++) {
       if (args.minutes !== undefined && Date.now() - started > args.minutes * 60_000) break;
-      const plan = planCycle(args.seed, k, args.faults);
+      const plan = planCycle(args.seed, k, args.faults, args.ops);
+      const based = k % BASE_BACKUP_EVERY === 0 ? await baseBackup(rig) : undefined;
+      if (k % BASE_BACKUP_EVERY === 0 && based === undefined) await trimArchive(rig);
+      if (based !== undefined) {
+        log(`cycle ${k}: VIOLATION before the operation: ${based}`);
+        tallies.push({ dirMode, fault: 'none', op: 'basebackup', violations: 1, recoverMs: undefined });
+        firstFailure ??= { cycle: k, atMs: 0 };
+      }
       await rig.sql((c) => mutate(c, k));
+      const mutated = Date.now();
       const before = await liveState(rig);
       if (before === undefined) throw new Error(`cycle ${k}: the live database accepts no connection before the operation`);
+      const rowsBefore = await loadRows(rig);
       const tenants = (await rig.sql((c) => c.query<{ id: string }>('SELECT id::text FROM tenants ORDER BY id'))).rows.map((r) => r.id);
-      const op = operationArgs(plan, { backups: [...memory.verified.values()], tenants, workflowId: `soak-${args.seed}-${k}-${plan.op}` });
+      if (plan.op.startsWith('pitr_')) await refreshWindow(rig, memory);
+      const moment = () => pickMoment(memory.quiet, memory.window, plan.pick);
+      const op = operationArgs(plan, { backups: [...memory.verified.values()], tenants, workflowId: `soak-${args.seed}-${k}-${plan.op}`, moment, perHost: dirMode === 'per-host' });
+      memory.quiet = [...memory.quiet, { from: mutated, to: Date.now(), state: before, rows: rowsBefore }].slice(-50);
       if (op === undefined) {
         log(`cycle ${k}: ${plan.op}: nothing to restore yet, skipped`);
         continue;
@@ -104,12 +139,13 @@ async function main(): Promise<number> {
       const faultAtMs = args.faultAtMs ?? Math.round(plan.faultAt * typical(plan.op));
       const run = await runCycle(plan, op, { rig, pool, faultAtMs });
       if (run.status === 'COMPLETED' && (run.injected === undefined || run.injected.at > run.endedAt)) lengths.set(plan.op, [...(lengths.get(plan.op) ?? []), run.endedAt - cycleStart]);
-      const violations = await checkCycle({ rig, plan, run, before, memory });
+      const violations = await checkCycle({ rig, plan, run, before, rowsBefore, memory, load, startedAt: cycleStart });
       const injectedAt = run.injected?.at;
       const recoverMs = injectedAt !== undefined && injectedAt <= run.endedAt ? run.endedAt - injectedAt : undefined;
-      tallies.push({ fault: plan.fault, op: plan.op, violations: violations.length, recoverMs });
+      tallies.push({ dirMode, fault: plan.fault, op: plan.op, violations: violations.length, recoverMs });
+      const to = op.moment === undefined ? '' : ` to ${new Date(op.moment.at).toISOString()} (window ${memory.window?.oldest} to ${memory.window?.newest})`;
       log(
-        `cycle ${k}: ${plan.op} × ${plan.fault} at ${(faultAtMs / 1000).toFixed(1)} s (${run.injected?.what ?? 'not injected'}) → ${run.status} after ${((run.endedAt - cycleStart) / 1000).toFixed(1)} s, ` +
+        `cycle ${k}: ${plan.op}${to} × ${plan.fault} at ${(faultAtMs / 1000).toFixed(1)} s (${run.injected?.what ?? 'not injected'}) → ${run.status} after ${((run.endedAt - cycleStart) / 1000).toFixed(1)} s, ` +
           `cli exit ${run.cli.exitCode}, cycle ${((Date.now() - cycleStart) / 1000).toFixed(0)} s${violations.length ? `, ${violations.length} VIOLATION(S)` : ''}`,
       );
       if (run.status !== 'COMPLETED') log(`  why: ${(run.result as { error?: { message?: string } } | undefined)?.error?.message ?? why(run.cli.stderr)}`);
@@ -130,6 +166,9 @@ async function main(): Promise<number> {
   log(`soak: first violation in cycle ${firstFailure.cycle}; replay it with: ${replay(firstFailure.cycle, firstFailure.atMs)}`);
   return 1;
 }
+
+/** Every this many cycles a new base backup (without a fault), so the restorable window has more than one. */
+const BASE_BACKUP_EVERY = 6;
 
 /** Multipart uploads s3rver still holds (its data directory's <bucket>/._S3rver_uploads/<id>). */
 function openMultipartUploads(rig: Rig): number {

@@ -5,6 +5,7 @@ import { inject, type Injected } from './faults';
 import { RESTORABLE_TABLES, type CyclePlan } from './plan';
 import { runFbb, type WorkerPool } from './processes';
 import type { Rig } from './rig';
+import type { Quiet } from './pitr';
 
 /** A backup the soak knows: its file and the live state when it was made. */
 export interface KnownBackup {
@@ -20,6 +21,8 @@ export interface CycleRun {
   file?: string;
   tenant?: string;
   table?: string;
+  /** For point-in-time restores: the moment (ms) and the quiet interval it is in (the live state then). */
+  moment?: { at: number; quiet: Quiet };
   cli: { exitCode: number; stdout: string; stderr: string };
   /** The run's end on the server: COMPLETED (and its result says success), COMPLETED/<result status> (rolled_back, failed, …), FAILED, …, NOT_FOUND (never started), or RUNNING when it did not end in time. */
   status: string;
@@ -33,9 +36,13 @@ export interface CycleRun {
 const RUN_LIMIT_MS = 6 * 60_000;
 
 /** The CLI arguments of `plan`'s operation; undefined when it has nothing to work on (no verified backup yet). */
-export function operationArgs(plan: CyclePlan, context: { backups: KnownBackup[]; tenants: string[]; workflowId: string }): Omit<CycleRun, 'cli' | 'status' | 'result' | 'injected' | 'endedAt'> | undefined {
+export function operationArgs(plan: CyclePlan, context: { backups: KnownBackup[]; tenants: string[]; workflowId: string; moment: (() => CycleRun['moment']) | undefined; perHost: boolean }): Omit<CycleRun, 'cli' | 'status' | 'result' | 'injected' | 'endedAt'> | undefined {
   const id = ['--json', '--workflow-id', context.workflowId];
-  const file = context.backups[Math.floor(plan.pick() * context.backups.length)]?.filename;
+  // Per host, a file only one host holds restores on that host's worker alone (another fails BackupNotFound, by
+  // design): restores pick from the uploaded files while there are any, which every worker can fetch.
+  const uploaded = context.backups.filter((b) => b.uploaded);
+  const files = context.perHost && uploaded.length > 0 ? uploaded : context.backups;
+  const file = files[Math.floor(plan.pick() * files.length)]?.filename;
   switch (plan.op) {
     case 'backup':
       return { workflowId: context.workflowId, args: ['backup', '--no-cleanup', ...id] };
@@ -56,6 +63,16 @@ export function operationArgs(plan: CyclePlan, context: { backups: KnownBackup[]
     case 'restore_table': {
       const table = RESTORABLE_TABLES[Math.floor(plan.pick() * RESTORABLE_TABLES.length)]!;
       return file === undefined ? undefined : { workflowId: context.workflowId, file, table, args: ['restore', file, '--table', table, '--yes', ...id] };
+    }
+    case 'pitr_restore':
+    case 'pitr_tenant': {
+      // Per host, the base backups and the WAL are spread over the hosts' directories; S3 holds them all.
+      const moment = context.moment?.();
+      const tenant = context.tenants[Math.floor(plan.pick() * context.tenants.length)];
+      if (moment === undefined || tenant === undefined) return undefined;
+      const args = ['restore', '--to-time', new Date(moment.at).toISOString(), ...(context.perHost ? ['--source', 's3'] : []), '--yes', ...id];
+      if (plan.op === 'pitr_restore') return { workflowId: context.workflowId, moment, args };
+      return { workflowId: context.workflowId, moment, tenant, args: [...args, '--tenant', tenant] };
     }
   }
 }

@@ -1,5 +1,5 @@
 // The invariants after a cycle, each checked from outside the program: SQL on the live cluster, the
-// files in BACKUP_DIR, the objects in S3, the workflows on the Temporal server, and `fbb list`.
+// files in every host's BACKUP_DIR, the objects in S3, the workflows on the Temporal server, and `fbb list`.
 import fs from 'node:fs';
 import path from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
@@ -7,7 +7,8 @@ import { execa } from 'execa';
 import { createS3Client } from '../../src/storage/s3Client';
 import type { CycleRun, KnownBackup } from './cycle';
 import type { CyclePlan } from './plan';
-import { fbbEnv, runFbb } from './processes';
+import { checkArchive, checkLoad, type Quiet } from './pitr';
+import { fbbEnv, runFbb, type WriteLoad } from './processes';
 import type { Rig } from './rig';
 import { differences, promised, readState, type State } from './state';
 
@@ -23,6 +24,19 @@ export interface Memory {
   leftovers: Set<string>;
   /** Leftovers already reported: one left behind counts as one violation, not one per cycle it stays. */
   reported: Set<string>;
+  /** Intervals over which the live state is known: the moments a point-in-time restore may go to. */
+  quiet: Quiet[];
+  /** The restorable window as `fbb list` last showed it. */
+  window: { oldest: string; newest: string } | undefined;
+  /** WAL segments already reported missing. */
+  gaps: Set<string>;
+}
+
+/** A listed backup, as `fbb list --json` shows it. */
+interface Listed {
+  filename: string;
+  state: string;
+  locations: string[];
 }
 
 /** Reads the live state, retrying while the server recovers; undefined if it accepts no connection within a minute. */
@@ -39,7 +53,7 @@ export async function liveState(rig: Rig): Promise<State | undefined> {
 }
 
 /** Every invariant after `run`; the violations, each a sentence with its evidence. */
-export async function checkCycle(context: { rig: Rig; plan: CyclePlan; run: CycleRun; before: State; memory: Memory }): Promise<string[]> {
+export async function checkCycle(context: { rig: Rig; plan: CyclePlan; run: CycleRun; before: State; rowsBefore: Set<string>; memory: Memory; load: WriteLoad; startedAt: number }): Promise<string[]> {
   const { rig, plan, run, before, memory } = context;
   const violations: string[] = [];
   const ok = run.status === 'COMPLETED';
@@ -47,18 +61,24 @@ export async function checkCycle(context: { rig: Rig; plan: CyclePlan; run: Cycl
   if (after === undefined) return ['the live database accepts no connection a minute after the cycle'];
 
   // New backup files hold the state before the operation (a backup, or a restore's pre-restore backup).
-  const listed = await listBackups(rig);
-  if (listed === undefined) return [...violations, '"fbb list" failed after the cycle: the next operation is blocked'];
-  for (const b of listed) if (!memory.states.has(b.filename)) memory.states.set(b.filename, before);
+  // A point-in-time restore's file holds the moment's state.
+  const catalog = await listBackups(rig);
+  if (catalog === undefined) return [...violations, '"fbb list" failed after the cycle: the next operation is blocked'];
+  const listed = catalog.backups;
+  memory.window = catalog.window;
+  for (const b of listed) if (!memory.states.has(b.filename)) memory.states.set(b.filename, run.moment !== undefined && b.filename.includes('_pitr_') ? run.moment.quiet.state : before);
 
   // The live database: the state before, or the one the operation promised (the only one if it reported success).
-  const backupState = run.file === undefined ? undefined : memory.states.get(run.file);
-  const promise = promised({ kind: plan.op, tenant: run.tenant, table: run.table }, before, backupState);
+  const backupState = run.moment?.quiet.state ?? (run.file === undefined ? undefined : memory.states.get(run.file));
+  const kind = plan.op === 'pitr_restore' ? 'restore' : plan.op === 'pitr_tenant' ? 'restore_tenant' : plan.op;
+  const promise = promised({ kind, tenant: run.tenant, table: run.table }, before, backupState);
   if (promise === undefined) violations.push(`no recorded state for backup ${run.file}`);
   else if (ok && differences(promise, after).length > 0) violations.push(`reported success but the live database is not what ${plan.op} promised: ${differences(promise, after).slice(0, 5).join('; ')}`);
   else if (!ok && differences(before, after).length > 0 && differences(promise, after).length > 0) {
     violations.push(`ended ${run.status} and the live database is neither the state before nor the promised one: ${differences(before, after).slice(0, 5).join('; ')}`);
   }
+
+  if (run.moment !== undefined) violations.push(...(await checkLoad({ rig, load: context.load, at: run.moment.at, then: run.moment.quiet, rowsBefore: context.rowsBefore, startedAt: context.startedAt, whole: plan.op === 'pitr_restore', ok })));
 
   // A reported backup is there, verified, and (with upload) in S3 at the same size.
   if (ok && (plan.op === 'backup' || plan.op === 'backup_s3' || plan.op === 'prune')) {
@@ -75,26 +95,71 @@ export async function checkCycle(context: { rig: Rig; plan: CyclePlan; run: Cycl
 
   // One in five verified files, not yet sampled, restored into a scratch database with the bare tools.
   for (const f of now.keys()) {
-    if (memory.sampled.has(f) || plan.pick() >= 0.2) continue;
+    if (memory.sampled.has(f) || plan.pick() >= 0.2 || localPath(rig, f) === undefined) continue;
     memory.sampled.add(f);
     violations.push(...(await restoresAsRecorded(rig, f, memory.states.get(f))));
   }
 
   violations.push(...(await staleLeftovers(rig, memory, ok)));
   violations.push(...(await runningWorkflows(rig)));
+  violations.push(...(await checkArchive(rig, memory.gaps)));
   if (/lock|already running|in progress/i.test(run.cli.stderr) && !ok) violations.push(`the operation was refused as blocked: ${lastLine(run.cli.stderr)}`);
   if (run.status === 'RUNNING') violations.push(`the run ${run.workflowId} did not end within the limit`);
   return violations;
 }
 
-/** "fbb list --include-s3 --json" backups; undefined when the command fails. */
-async function listBackups(rig: Rig): Promise<{ filename: string; state: string; locations: string[] }[] | undefined> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const r = await runFbb(rig, ['list', '--include-s3', '--json'], 120_000);
-    if (r.exitCode === 0) return (JSON.parse(r.stdout) as { backups: { filename: string; state: string; locations: string[] }[] }).backups;
-    await new Promise((res) => setTimeout(res, 2000));
+/** Reads the restorable window again (a point-in-time restore picks its moment inside it); false when listing fails. */
+export async function refreshWindow(rig: Rig, memory: Memory): Promise<boolean> {
+  const catalog = await listBackups(rig);
+  if (catalog !== undefined) memory.window = catalog.window;
+  return catalog !== undefined;
+}
+
+/**
+ * "fbb list --include-s3 --json" on a worker (the next operation is not blocked); per host, each worker
+ * lists only its own directory, so the catalogue is then the union of "fbb list --local" on every host
+ * (a file verified on any host counts), and the window the widest of theirs. Undefined when a listing fails.
+ */
+async function listBackups(rig: Rig): Promise<{ backups: Listed[]; window: Memory['window'] } | undefined> {
+  const list = async (args: string[], host: number) => {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const r = await runFbb(rig, ['list', '--include-s3', '--json', ...args], 120_000, host);
+      if (r.exitCode === 0) return JSON.parse(r.stdout) as { backups: Listed[]; restorable_window?: { oldest: string; newest: string } };
+      await new Promise((res) => setTimeout(res, 2000));
+    }
+    return undefined;
+  };
+  const onWorker = await list([], 0);
+  if (onWorker === undefined) return undefined;
+  if (rig.dirMode === 'shared') return { backups: onWorker.backups, window: onWorker.restorable_window };
+  const hosts = await Promise.all(rig.hostDirs.map((_, host) => list(['--local'], host)));
+  if (hosts.some((h) => h === undefined)) return undefined;
+  const merged = new Map<string, Listed>();
+  for (const b of hosts.flatMap((h) => h!.backups)) {
+    const seen = merged.get(b.filename);
+    merged.set(b.filename, seen === undefined || (seen.state !== 'verified' && b.state === 'verified') ? b : { ...seen, locations: [...new Set([...seen.locations, ...b.locations])] });
   }
-  return undefined;
+  // A restore to a moment reads S3 here (--source s3), which holds every host's copies: the window runs from
+  // the oldest base backup a host offers to the newest WAL any host's archive wrote.
+  const windows = hosts.flatMap((h) => (h!.restorable_window ? [h!.restorable_window] : []));
+  const newest = newestArchived(rig);
+  const window = windows.length === 0 || newest === undefined ? undefined : { oldest: windows.map((w) => w.oldest).sort()[0]!, newest };
+  return { backups: [...merged.values()], window };
+}
+
+/** When any host's WAL archive last wrote a file (ISO), as the restorable window counts it; undefined when none has. */
+function newestArchived(rig: Rig): string | undefined {
+  const times = rig.hostDirs.flatMap((d) => {
+    const wal = path.join(d, 'wal');
+    if (!fs.existsSync(wal)) return [];
+    return fs.readdirSync(wal).flatMap((sysid) => fs.readdirSync(path.join(wal, sysid)).filter((f) => /^[0-9A-F]{24}(\.partial)?\.gz(\.age)?$/.test(f)).map((f) => fs.statSync(path.join(wal, sysid, f)).mtimeMs));
+  });
+  return times.length === 0 ? undefined : new Date(Math.max(...times)).toISOString();
+}
+
+/** The path of `filename` in the host directory that holds it; undefined when no host does (an S3-only copy). */
+function localPath(rig: Rig, filename: string): string | undefined {
+  return rig.hostDirs.map((d) => path.join(d, filename)).find((f) => fs.existsSync(f));
 }
 
 /** The uploaded copy of `filename` is in S3 with the local file's size (asked of s3rver itself, not through the switch). */
@@ -102,7 +167,7 @@ async function checkS3Copy(rig: Rig, filename: string): Promise<string[]> {
   const s3 = createS3Client({ bucket: rig.s3.bucket, prefix: 'soak/', endpoint: rig.s3.endpoint, region: rig.s3.region, forcePathStyle: true, partSizeBytes: 5 << 20 });
   try {
     const head = await s3.send(new HeadObjectCommand({ Bucket: rig.s3.bucket, Key: `soak/${filename}` }));
-    const local = fs.statSync(path.join(rig.backupDir, filename)).size;
+    const local = fs.statSync(localPath(rig, filename) ?? path.join(rig.hostDirs[0]!, filename)).size;
     return head.ContentLength === local ? [] : [`S3 copy of ${filename} has ${head.ContentLength} bytes, the local file ${local}`];
   } catch (err) {
     return [`backup ${filename} reported uploaded but its S3 copy cannot be read: ${String(err)}`];
@@ -117,7 +182,7 @@ async function restoresAsRecorded(rig: Rig, filename: string, recorded: State | 
   await rig.sql((c) => c.query(`DROP DATABASE IF EXISTS ${scratch} WITH (FORCE)`), 'postgres');
   await rig.sql((c) => c.query(`CREATE DATABASE ${scratch}`), 'postgres');
   try {
-    const file = path.join(rig.backupDir, filename);
+    const file = localPath(rig, filename)!;
     const psql = path.join(rig.pg.binDir, 'psql');
     const r = await execa('bash', ['-o', 'pipefail', '-c', `gzip -dc "$1" | "$2" -X -q -v ON_ERROR_STOP=1 -o /dev/null`, 'restore', file, psql], {
       env: { ...fbbEnv(rig), PGDATABASE: scratch },
@@ -139,7 +204,9 @@ async function staleLeftovers(rig: Rig, memory: Memory, completed: boolean): Pro
     (c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE '%\\_restoring\\_%' OR datname LIKE 'fbb\\_verify\\_%' OR datname LIKE 'fbb\\_drill\\_%'"),
     'postgres',
   );
-  const files = fs.readdirSync(rig.backupDir).filter((f) => !/\.(sql\.gz|sql\.zst|dump)(\.manifest\.json)?$/.test(f) && !f.startsWith('.soak-'));
+  // The WAL archive's and base backups' folders, and its spool, are the archive's own (checked by checkArchive).
+  const own = (f: string) => /\.(sql\.gz|sql\.zst|dump)(\.manifest\.json)?$/.test(f) || f.startsWith('.soak-') || ['wal', 'base', '.wal-spool'].includes(f) || /^host-\d+$/.test(f);
+  const files = rig.hostDirs.flatMap((d, i) => fs.readdirSync(d).filter((f) => !own(f)).map((f) => (rig.hostDirs.length > 1 ? `host-${i}/${f}` : f)));
   const now = new Set([...rows.map((r) => `database ${r.datname}`), ...files.map((f) => `file ${f}`)]);
   const stale = completed ? [...now].filter((l) => memory.leftovers.has(l) && !memory.reported.has(l)) : [];
   memory.leftovers = now;
@@ -147,13 +214,13 @@ async function staleLeftovers(rig: Rig, memory: Memory, completed: boolean): Pro
   return stale.map((l) => `${l} is left behind after the next completed operation`);
 }
 
-/** Workflows still Running on the server half a minute after the cycle's run ended. */
+/** Workflows still Running on the server half a minute after the cycle's run ended (the WAL archive runs for good: checkArchive). */
 async function runningWorkflows(rig: Rig): Promise<string[]> {
   const client = await rig.client();
   const deadline = Date.now() + 30_000;
   for (;;) {
     const running: string[] = [];
-    for await (const w of client.workflow.list({ query: 'ExecutionStatus = "Running"' })) running.push(`${w.workflowId} (${w.type})`);
+    for await (const w of client.workflow.list({ query: 'ExecutionStatus = "Running" AND WorkflowType != "archiveWal"' })) running.push(`${w.workflowId} (${w.type})`);
     if (running.length === 0) return [];
     if (Date.now() > deadline) {
       const details = await Promise.all(running.map(async (r) => {

@@ -1,18 +1,18 @@
-// The soak's other processes: worker processes as `npm run worker` starts them, the fbb CLI, and a
-// steady write load (psql) that starts again whenever its connection is cut.
+// The soak's other processes: worker processes as `npm run worker` starts them (each on its host's
+// BACKUP_DIR), the fbb CLI, and a steady write load (./load.ts) that records every acknowledged commit.
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { projectRoot } from '../../src/projectRoot';
+import { LOAD_TABLE } from './loadTable';
 import { LIVE_DB, type Rig } from './rig';
 
-/** The table the write load inserts into; the soak's content hashes leave it out. */
-export const LOAD_TABLE = 'soak_load';
+export { LOAD_TABLE };
 
 /** The task queue of the soak's workers. */
 const TASK_QUEUE = 'soak';
 
-/** What the CLI and the workers read: the live database, BACKUP_DIR, Temporal, S3 behind its switch (credentials in the environment). */
-export function fbbEnv(rig: Rig): Record<string, string> {
+/** What the CLI and the workers read: the live database, BACKUP_DIR (of `host`, default the first), Temporal, S3 behind its switch (credentials in the environment). */
+export function fbbEnv(rig: Rig, host = 0): Record<string, string> {
   const pg = rig.pg;
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -24,7 +24,10 @@ export function fbbEnv(rig: Rig): Record<string, string> {
     PGPASSWORD: pg.password,
     PGDATABASE: LIVE_DB,
     PG_BIN_DIR: pg.binDir,
-    BACKUP_DIR: rig.backupDir,
+    BACKUP_DIR: rig.hostDirs[host % rig.hostDirs.length]!,
+    // The point-in-time restores' scratch clusters: inside the soak's work directory, one per host.
+    VERIFY_SERVER_DIR: path.join(rig.work, `verify-${host % rig.hostDirs.length}`),
+    WAL_PARTIAL_UPLOAD_SECONDS: '2',
     // Scratch databases on the source: one PostgreSQL to watch for leftovers (fbb_verify_*, fbb_drill_*).
     VERIFY_TARGET: 'source',
     TEMPORAL_ADDRESS: rig.temporal.address,
@@ -42,13 +45,14 @@ export function fbbEnv(rig: Rig): Record<string, string> {
   };
 }
 
-/** A worker process and where its output goes. */
+/** A worker process, its host (the index of its BACKUP_DIR in rig.hostDirs) and where its output goes. */
 export interface WorkerProcess {
   pid: number;
+  host: number;
   process: ResultPromise;
 }
 
-/** Two or three worker processes; a killed or stopped one is replaced by `refill`. */
+/** Two or three worker processes, one per host; a killed or stopped one is replaced by `refill` on the same host. */
 export class WorkerPool {
   readonly workers: WorkerProcess[] = [];
   private started = 0;
@@ -60,14 +64,14 @@ export class WorkerPool {
 
   /** Starts workers until `size` are alive. */
   refill(): void {
-    for (let i = this.workers.length; i < this.size; i++) this.start();
+    for (let host = 0; host < this.size; host++) if (!this.workers.some((w) => w.host === host)) this.start(host);
   }
 
-  private start(): void {
+  private start(host: number): void {
     const entry = path.join(projectRoot(), 'dist', 'src', 'worker.js');
     const log = { file: path.join(this.rig.work, `worker-${++this.started}.log`), append: true };
     const env = {
-      ...fbbEnv(this.rig),
+      ...fbbEnv(this.rig, host),
       // Seconds, not the production minutes: a dead worker is noticed, and its activity retried, quickly.
       ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS: '10',
       ACTIVITY_RETRY_INTERVAL_SECONDS: '1',
@@ -75,7 +79,7 @@ export class WorkerPool {
       WORKER_SHUTDOWN_GRACE_SECONDS: '2',
     };
     const child = execa('node', [entry], { env, extendEnv: false, reject: false, stdin: 'ignore', stdout: log, stderr: log, forceKillAfterDelay: false, cleanup: true });
-    const worker = { pid: child.pid!, process: child };
+    const worker = { pid: child.pid!, host, process: child };
     this.workers.push(worker);
     void child.finally(() => {
       const i = this.workers.indexOf(worker);
@@ -99,11 +103,11 @@ export class WorkerPool {
   }
 }
 
-/** A psql that inserts a row into LOAD_TABLE every 200 ms, started again a second after its session ends. */
+/** The write load (./load.ts) in a process of its own, started again a second after it exits; `acked` maps each acknowledged row's note to its commit time (ms, server clock; NaN when unknown). */
 export class WriteLoad {
   private child: ResultPromise | undefined;
   private running = false;
-  inserted = 0;
+  readonly acked = new Map<string, number>();
 
   constructor(private readonly rig: Rig) {}
 
@@ -115,10 +119,19 @@ export class WriteLoad {
 
   private spawn(): void {
     if (!this.running) return;
-    const script = `INSERT INTO ${LOAD_TABLE} (note) VALUES ('load') \\watch 0.2\n`;
     const env = { ...fbbEnv(this.rig), PGAPPNAME: 'soak-load' };
-    this.child = execa(path.join(this.rig.pg.binDir, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { env, extendEnv: false, input: script, reject: false, stdout: 'ignore', stderr: 'ignore' });
-    void this.child.then(() => setTimeout(() => this.spawn(), 1000));
+    const child = execa('node', [path.join(projectRoot(), 'dist', 'scripts', 'soak', 'load.js')], { env, extendEnv: false, reject: false, stdin: 'ignore', stderr: 'ignore', buffer: false });
+    let rest = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      const lines = (rest + chunk.toString('utf8')).split('\n');
+      rest = lines.pop()!;
+      for (const line of lines) {
+        const [note, ms] = line.split('\t');
+        if (note) this.acked.set(note, ms === '?' ? NaN : Number(ms));
+      }
+    });
+    this.child = child;
+    void child.then(() => setTimeout(() => this.spawn(), 1000));
   }
 
   async stop(): Promise<void> {
@@ -129,8 +142,8 @@ export class WriteLoad {
 }
 
 /** Runs `fbb <args>` (bin/fbb.js of this checkout) to the end or `timeoutMs`; its exit code and output. */
-export async function runFbb(rig: Rig, args: string[], timeoutMs: number): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+export async function runFbb(rig: Rig, args: string[], timeoutMs: number, host = 0): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const bin = path.join(projectRoot(), 'bin', 'fbb.js');
-  const r = await execa('node', [bin, ...args], { env: fbbEnv(rig), extendEnv: false, reject: false, timeout: timeoutMs, stdin: 'ignore' });
+  const r = await execa('node', [bin, ...args], { env: fbbEnv(rig, host), extendEnv: false, reject: false, timeout: timeoutMs, stdin: 'ignore' });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }

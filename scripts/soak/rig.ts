@@ -13,6 +13,7 @@ import { startPgCluster, type PgCluster } from '../../src/sample/pgCluster';
 import { requireTemporalCli } from '../../src/temporalCli';
 import { startTemporalDevServer, type TemporalDevServer } from '../../src/temporalServer';
 import { startS3Server, type S3Server } from '../../test/s3server';
+import type { DirMode } from './plan';
 import { startSwitch, type Switch } from './switch';
 
 /** The live database the soak backs up and restores. */
@@ -24,8 +25,18 @@ export const LIVE_DB = 'family_brain';
  */
 const DURABLE = ['fsync=on', 'synchronous_commit=on'];
 
-/** Size of the tmpfs backup directory: room for a few hundred small backups, little enough to fill at once. */
-const BACKUP_FS_MB = 256;
+/**
+ * The WAL archive streams from the live cluster (wal_level replica, full-page writes as in production),
+ * and every commit's time is kept so the write load can record when each acknowledged row committed.
+ */
+const ARCHIVABLE = ['wal_level=replica', 'full_page_writes=on', 'track_commit_timestamp=on'];
+
+/**
+ * Size of the tmpfs per host directory: room for a few hundred small backups, the WAL archive between two
+ * trims, and (per host) the base backups and WAL a restore to a moment copies down from S3 onto its
+ * host; little enough to fill at once. 256 MB for all three hosts filled up within 6 cycles (seed 12).
+ */
+export const BACKUP_FS_MB_PER_HOST = 256;
 
 /** Everything the soak runs against. */
 export interface Rig {
@@ -35,8 +46,11 @@ export interface Rig {
   /** The S3 endpoint the workers use: s3rver behind a switch that can refuse every connection. */
   s3Switch: Switch;
   temporal: { address: string; cli: string; restart(): Promise<void> };
-  /** BACKUP_DIR; `tmpfs` says whether it is a size-limited tmpfs (the disk fault needs one). */
+  /** The filesystem holding every BACKUP_DIR; `tmpfs` says whether it is a size-limited tmpfs (the disk fault needs one). */
   backupDir: string;
+  /** Each worker host's BACKUP_DIR: one (backupDir itself) in shared mode, one subdirectory per worker in per-host mode. */
+  hostDirs: string[];
+  dirMode: DirMode;
   tmpfs: boolean;
   client(): Promise<Client>;
   /** A client of the live cluster's `database` (default the live database). */
@@ -46,19 +60,21 @@ export interface Rig {
 }
 
 /** Starts every server, loads the sample at `scale` into LIVE_DB, and mounts the backup directory. */
-export async function startRig(options: { scale: number }): Promise<Rig> {
+export async function startRig(options: { scale: number; dirMode: DirMode; hosts: number }): Promise<Rig> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fbb-soak-'));
   fs.chmodSync(work, 0o755);
   const cli = requireTemporalCli();
   const port = await freePort();
   const stateDir = path.join(work, 'temporal');
   const startServer = () => startTemporalDevServer({ cli, stateDir, port, headless: true, dieWithParent: true, startTimeoutMs: 120_000 });
-  const [pgCluster, s3, first] = await Promise.all([startPgCluster({ settings: DURABLE }), startS3Server(), startServer()]);
+  const [pgCluster, s3, first] = await Promise.all([startPgCluster({ settings: [...DURABLE, ...ARCHIVABLE] }), startS3Server(), startServer()]);
   let server: TemporalDevServer = first;
   const s3Switch = await startSwitch(s3.endpoint);
   const backupDir = path.join(work, 'backups');
   fs.mkdirSync(backupDir);
-  const tmpfs = await mountTmpfs(backupDir);
+  const hostDirs = options.dirMode === 'shared' ? [backupDir] : Array.from({ length: options.hosts }, (_, i) => path.join(backupDir, `host-${i}`));
+  const tmpfs = await mountTmpfs(backupDir, BACKUP_FS_MB_PER_HOST * hostDirs.length);
+  for (const d of hostDirs) fs.mkdirSync(d, { recursive: true, mode: 0o777 });
   const sql = async <T>(fn: (c: pg.Client) => Promise<T>, database = LIVE_DB): Promise<T> => {
     const c = new pg.Client({ host: pgCluster.host, port: pgCluster.port, user: pgCluster.user, password: pgCluster.password, database });
     c.on('error', () => undefined);
@@ -71,6 +87,11 @@ export async function startRig(options: { scale: number }): Promise<Rig> {
   };
   await sql((c) => c.query(`CREATE DATABASE ${LIVE_DB}`), 'postgres');
   await sql((c) => loadSampleDatabase(c, { scale: options.scale }));
+  // Incremental base backups need WAL summaries on 17 and later (a reload suffices).
+  await sql(async (c) => {
+    const { rows } = await c.query<{ v: string }>('SHOW server_version_num');
+    if (Number(rows[0]!.v) >= 170000) await c.query('ALTER SYSTEM SET summarize_wal = on; SELECT pg_reload_conf()');
+  }, 'postgres');
   let client: Promise<Client> | undefined;
   return {
     work,
@@ -78,6 +99,8 @@ export async function startRig(options: { scale: number }): Promise<Rig> {
     s3,
     s3Switch,
     backupDir,
+    hostDirs,
+    dirMode: options.dirMode,
     tmpfs,
     sql,
     temporal: {
@@ -102,9 +125,9 @@ export async function startRig(options: { scale: number }): Promise<Rig> {
 }
 
 /** A size-limited tmpfs on `dir` (needs root and CAP_SYS_ADMIN); false when it cannot be mounted here. */
-async function mountTmpfs(dir: string): Promise<boolean> {
+async function mountTmpfs(dir: string, mb: number): Promise<boolean> {
   if (!isRoot()) return false;
-  const { exitCode } = await execa('mount', ['-t', 'tmpfs', '-o', `size=${BACKUP_FS_MB}m,mode=0777`, 'tmpfs', dir], { reject: false });
+  const { exitCode } = await execa('mount', ['-t', 'tmpfs', '-o', `size=${mb}m,mode=0777`, 'tmpfs', dir], { reject: false });
   return exitCode === 0;
 }
 
@@ -123,7 +146,7 @@ export async function terminateSessions(rig: Rig): Promise<number> {
   return Number(rows[0]?.n ?? 0);
 }
 
-/** Fills the backup directory's filesystem to the last few KiB; returns the filler's path (remove it to mend). */
+/** Fills the backup directories' filesystem (every host's, in per-host mode) to the last few KiB; returns the filler's path (remove it to mend). */
 export function fillBackupDir(rig: Rig): string {
   const filler = path.join(rig.backupDir, '.soak-filler');
   const fd = fs.openSync(filler, 'w');

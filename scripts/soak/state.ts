@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { readCatalog } from '../../src/partial/catalog';
 import { HASH_AGG, ownerHashes, rowHash, STABLE_TEXT } from '../../src/partial/hash';
 import { tenantScope } from '../../src/partial/scope';
-import { LOAD_TABLE } from './processes';
+import { LOAD_TABLE } from './loadTable';
 
 /** Rows the program writes itself on every run (its run records in system_logs): accounted for, not compared. */
 const OWN_ROWS: Record<string, string> = { 'public.system_logs': "source NOT IN ('backup', 'restore_drill')" };

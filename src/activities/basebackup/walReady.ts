@@ -6,13 +6,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import { execa } from 'execa';
 import type { BaseBackupManifest } from '../../basebackup/manifest';
-import { walDir } from '../../basebackup/naming';
+import { segnoOfLsn, walDir } from '../../basebackup/naming';
 import { walThrough } from '../../basebackup/window';
 import type { Config } from '../../config';
 import { walConfig } from '../../config';
 import { ErrorType, permanent } from '../../errors';
 import { withClient } from '../db';
 import { fetchWal, listArchivedWal } from './archive';
+import { copyWalFromS3 } from './walFromS3';
 
 /** How long a verification waits for the archive: a few of its partial-segment copy intervals (WAL_PARTIAL_UPLOAD_SECONDS), at least 2 minutes. */
 export function walWaitSeconds(config: Config): number {
@@ -34,8 +35,19 @@ export async function awaitArchivedWal(config: Config, req: { manifest: BaseBack
   const deadline = Date.now() + waitSeconds * 1000;
   const ctx = Context.current();
   let quietSince: number | undefined;
+  let s3Problem = '';
+  const listed = () => listArchivedWal(config, m.system_identifier, m.wal_segment_bytes);
   for (;;) {
-    const files = walThrough(m, req.lsn, await listArchivedWal(config, m.system_identifier, m.wal_segment_bytes));
+    let files = walThrough(m, req.lsn, await listed());
+    // One BACKUP_DIR per host: the archive may be storing on another host; S3 has every host's copies.
+    if (files === undefined && config.s3 !== undefined) {
+      const copy = { sysid: m.system_identifier, fromSegno: segnoOfLsn(m.start_lsn, m.wal_segment_bytes), segmentBytes: m.wal_segment_bytes, signal: ctx.cancellationSignal };
+      const copied = await copyWalFromS3(config, copy).then(
+        (n) => ((s3Problem = ''), n),
+        (err: unknown) => ((s3Problem = `; S3 could not be read: ${(err as Error).message}`), 0),
+      );
+      if (copied > 0) files = walThrough(m, req.lsn, await listed());
+    }
     if (files !== undefined) {
       const fetched = await fetchWal(config, m.system_identifier, files.map((f) => f.stored), req.spool, m.wal_segment_bytes).then(
         () => true,
@@ -59,7 +71,7 @@ export async function awaitArchivedWal(config: Config, req: { manifest: BaseBack
     if (Date.now() > deadline) {
       throw permanent(
         ErrorType.WalArchiveNotRunning,
-        `base backup "${m.filename}" cannot be verified: the WAL archive did not store its WAL up to ${req.lsn} within ${waitSeconds} s (waited for ${where}; derived from WAL_PARTIAL_UPLOAD_SECONDS); check "fbb wal status", then take the base backup again; it was not uploaded`,
+        `base backup "${m.filename}" cannot be verified: the WAL archive did not store its WAL up to ${req.lsn} within ${waitSeconds} s (waited for ${where}${config.s3 ? ` and s3://${config.s3.bucket}/${config.s3.prefix}${walDir(m.system_identifier)}/` : ''}; derived from WAL_PARTIAL_UPLOAD_SECONDS${s3Problem}); check "fbb wal status", then take the base backup again; it was not uploaded`,
       );
     }
     ctx.heartbeat({ step: 'waiting for the WAL archive', lsn: req.lsn });

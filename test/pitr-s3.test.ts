@@ -11,11 +11,12 @@ import type { RecoveryResult } from '../src/activities/basebackup/recover';
 import type { Config } from '../src/config';
 import { createS3Client } from '../src/storage/s3Client';
 import { diffFingerprints, type DatabaseFingerprint } from './compare';
-import { s3Env } from './durability';
+import { buildWorker, kill, s3Env, startWorker } from './durability';
 import { eventually } from './eventually';
 import { ensureBuilt, fbbEnv, startFbb } from './faults';
 import { tempDir, uniqueName, withServer } from './helpers';
 import { temporalDriver } from './drivers';
+import { scheduled, temporalInfo, testClient } from './temporal';
 import { restoreToTime } from '../src/workflows';
 import { crashAndDeleteDataDir, startPitrCli, startPitrSetup, startRestored, type PitrCli, type PitrSetup } from './pitrCluster';
 
@@ -148,6 +149,38 @@ describe('the disaster runbook from S3 alone (docs/operations.md), on a machine 
       expectSameState(atT, await restored.fingerprint());
     } finally {
       await restored.stop();
+    }
+  }, 300_000);
+
+  // Found by the soak in per-host mode (seed 12): the copy from S3, the plan and the recovery were three
+  // activities on the shared queue, so with a BACKUP_DIR per host they could run on three hosts, and the
+  // recovery read WAL its host never copied (WalArchiveDamaged).
+  it('with two worker processes on one queue, each its own empty BACKUP_DIR, plans and recovers on the worker that copied S3 down', async () => {
+    await buildWorker();
+    const queue = uniqueName('pitr-hosts').replace(/_/g, '-');
+    const hosts = [0, 1].map(() => ({ ...emptyMachine(setup.config.s3), temporal: { ...setup.config.temporal, address: temporalInfo.address, namespace: temporalInfo.namespace, taskQueue: queue } }));
+    const workers = hosts.map((h) => startWorker(h));
+    try {
+      const client = await testClient();
+      const target = path.join(openTempDir('pitr-s3-hosts'), 'restored');
+      const handle = await client.workflow.start(restoreToTime, { taskQueue: queue, workflowId: uniqueName('pitr-s3-hosts').replace(/_/g, '-'), args: [{ to_time: t, target_dir: target, source: 's3' }] });
+      expect(await handle.result()).toMatchObject({ target_dir: target, to_time: t, base_backup: cli.backup.manifest.filename });
+
+      const steps = await scheduled(handle);
+      const pulled = steps.find((s) => s.name === 'pullPhysicalBackupsFromS3')!.result as { worker_queue?: string };
+      expect(pulled.worker_queue).toMatch(new RegExp(`^${queue}@`));
+      expect(steps.filter((s) => s.name === 'planPointInTime' || s.name === 'recoverToDirectory').map((s) => [s.name, s.queue])).toEqual([
+        ['planPointInTime', pulled.worker_queue],
+        ['recoverToDirectory', pulled.worker_queue],
+      ]);
+      const restored = await startRestored(setup.cluster.binDir, target, setup.cluster.password);
+      try {
+        expectSameState(atT, await restored.fingerprint());
+      } finally {
+        await restored.stop();
+      }
+    } finally {
+      for (const w of workers) await kill(w);
     }
   }, 300_000);
 

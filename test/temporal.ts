@@ -1,6 +1,6 @@
 // Real Workers and clients on the Temporal dev server test/globalSetup.ts started.
 import fs from 'node:fs';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { createActivities } from '../src/activities';
@@ -97,4 +97,19 @@ export async function startTestWorker(config: Config, overrides: Record<string, 
       return stopped;
     },
   };
+}
+
+/** The activities a run scheduled, in order, with the task queue each was sent to and (when it completed) its result. */
+export async function scheduled(handle: WorkflowHandle): Promise<{ name: string; queue: string; result: unknown }[]> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const results = new Map<string, unknown>();
+  for (const e of events) {
+    const done = e.activityTaskCompletedEventAttributes;
+    const payload = done?.result?.payloads?.[0]?.data;
+    if (done && payload && payload.length > 0) results.set(String(done.scheduledEventId), JSON.parse(Buffer.from(payload).toString('utf8')) as unknown);
+  }
+  return events.flatMap((e) => {
+    const a = e.activityTaskScheduledEventAttributes;
+    return a ? [{ name: a.activityType?.name ?? '', queue: a.taskQueue?.name ?? '', result: results.get(String(e.eventId)) }] : [];
+  });
 }

@@ -6,7 +6,6 @@
 // directories and worker processes, and most of their time is spent waiting (heartbeat timeouts, lost workers).
 import fs from 'node:fs';
 import path from 'node:path';
-import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manifestName } from '../src/backup/manifest';
 import type { Config } from '../src/config';
@@ -17,7 +16,7 @@ import { buildWorker, dropOurDatabases, kill, killAllWorkers, slowBinDir, startW
 import { sampleCluster } from './faults';
 import { createDatabase, fingerprint, tempDir, uniqueName, withAdmin, testConfig } from './helpers';
 import { asRoleOf, dropRoles, managedDatabase } from './managed';
-import { onTemporal, testClient } from './temporal';
+import { onTemporal, scheduled, testClient } from './temporal';
 
 const roles: string[] = [];
 beforeAll(buildWorker, 600_000);
@@ -29,21 +28,6 @@ afterAll(async () => {
 
 /** Worker settings: a lost worker is given up on after 10 s. */
 const FAST = { WORKER_LOST_AFTER_SECONDS: '10' };
-
-/** The activities a run scheduled, in order, with the task queue each was sent to and (when it completed) its result. */
-async function scheduled(handle: WorkflowHandle): Promise<{ name: string; queue: string; result: unknown }[]> {
-  const events = (await handle.fetchHistory()).events ?? [];
-  const results = new Map<string, unknown>();
-  for (const e of events) {
-    const done = e.activityTaskCompletedEventAttributes;
-    const payload = done?.result?.payloads?.[0]?.data;
-    if (done && payload && payload.length > 0) results.set(String(done.scheduledEventId), JSON.parse(Buffer.from(payload).toString('utf8')) as unknown);
-  }
-  return events.flatMap((e) => {
-    const a = e.activityTaskScheduledEventAttributes;
-    return a ? [{ name: a.activityType?.name ?? '', queue: a.taskQueue?.name ?? '', result: results.get(String(e.eventId)) }] : [];
-  });
-}
 
 /** The own queue of the worker process `pid` (`<queue>@<host>-<pid>-<random>`)? */
 const ownQueueOf = (queue: string, pid: number | undefined) => new RegExp(`@.+-${pid}-[0-9a-f]{6}$`).test(queue);

@@ -1,6 +1,7 @@
-import { workflowInfo } from '@temporalio/workflow';
+import { patched, workflowInfo } from '@temporalio/workflow';
 import type { RecoveryResult } from '../activities/basebackup/recover';
-import { longActivities, quick } from './proxies';
+import { longActivities, quick, type ActivityGroups } from './proxies';
+import { MOMENT_ON_PULLING_WORKER } from './restore/moment';
 
 /** Input of restoreToTime: `{"to_time": "2026-12-05T23:10:00Z" | "latest", "target_dir": "/srv/pg-restored"}`. */
 export interface RestoreToTimeInput {
@@ -13,8 +14,13 @@ export interface RestoreToTimeInput {
 /** The disaster path: check (moment, window, empty directory, age key: refusals change nothing) → base backup + WAL → recovered, promoted, stopped data directory. */
 export async function restoreToTime(input: RestoreToTimeInput): Promise<RecoveryResult> {
   const settings = await quick.backupSettings();
-  const acts = longActivities(settings.activity_tuning);
-  if (input.source === 's3') await acts.uploading.pullPhysicalBackupsFromS3();
+  const long = longActivities(settings.activity_tuning);
+  let acts: ActivityGroups = long;
+  if (input.source === 's3') {
+    const pulled = await acts.uploading.pullPhysicalBackupsFromS3();
+    // With a BACKUP_DIR per host, what was copied down is on that worker's host: the rest runs there.
+    if (patched(MOMENT_ON_PULLING_WORKER)) acts = long.onWorker(pulled.worker_queue);
+  }
   const plan = await acts.validating.planPointInTime({ to_time: input.to_time, target_dir: input.target_dir });
   return acts.restoring.recoverToDirectory({ plan, workflowId: workflowInfo().workflowId });
 }

@@ -39,9 +39,10 @@ export function createBaseBackupActivities(config: Config, workerQueue?: string)
       const made = await materializeMoment(config, req);
       return workerQueue ? { ...made, worker_queue: workerQueue } : made;
     },
-    /** Copies base/ and wal/ from S3 into BACKUP_DIR where it lacks them (a restore with source s3). */
-    async pullPhysicalBackupsFromS3(): Promise<PullResult> {
-      return pullFromS3(config);
+    /** Copies base/ and wal/ from S3 into BACKUP_DIR where it lacks them (a restore with source s3); names this worker's queue, where the rest of the restore must run. */
+    async pullPhysicalBackupsFromS3(): Promise<PullResult & { worker_queue?: string }> {
+      const pulled = await pullFromS3(config);
+      return workerQueue ? { ...pulled, worker_queue: workerQueue } : pulled;
     },
     /** Base-backup and WAL retention (RETENTION_BASEBACKUP_DAYS), locally and in S3; `dry_run` only reports. */
     async prunePhysicalBackups(input: { dry_run: boolean; now?: string }): Promise<PhysicalPruneDecision[]> {

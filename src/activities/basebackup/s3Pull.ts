@@ -1,12 +1,9 @@
 // The disaster path when BACKUP_DIR went with the server: copies base/ and wal/ down from S3 (the same
 // relative keys under S3_PREFIX) into BACKUP_DIR, each file under a temporary name, fsynced, renamed,
 // with the object's time as its modification time (the restorable window reads it).
-import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
+import { paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../../config';
@@ -14,7 +11,7 @@ import { ErrorType, permanent, transient } from '../../errors';
 import { createS3Client } from '../../storage/s3Client';
 import { describeS3Error, s3Hint } from '../doctor/s3';
 import { diskError } from '../failures';
-import { fsyncDir } from '../stream';
+import { downloadObject } from './s3Copy';
 
 /** What was copied down. */
 export interface PullResult {
@@ -63,25 +60,13 @@ export async function pullFromS3(config: Config): Promise<PullResult> {
   return { files, bytes };
 }
 
-/** One object into BACKUP_DIR under a temporary name, fsynced, renamed; false when the local copy is already there. */
+/** One object into BACKUP_DIR (atomically, downloadObject); false when the local copy is already there. */
 async function copyDown(client: S3Client, o: { config: Config; key: string; rel: string; size: number; when: Date; signal: AbortSignal }): Promise<boolean> {
   const local = path.join(o.config.backup.dir, o.rel);
   const have = await fs.stat(local).then((s) => s.size, () => -1);
   if (have === o.size && !o.rel.endsWith('.sha256') && !o.rel.includes('.partial.')) return false;
   await fs.mkdir(path.dirname(local), { recursive: true });
-  const tmp = path.join(path.dirname(local), `.${path.basename(local)}.s3-${process.pid}`);
-  try {
-    const out = await client.send(new GetObjectCommand({ Bucket: o.config.s3!.bucket, Key: o.key }), { abortSignal: o.signal });
-    await pipeline(out.Body as Readable, createWriteStream(tmp, { mode: 0o600 }));
-    const handle = await fs.open(tmp, 'r');
-    await handle.sync().finally(() => handle.close());
-    await fs.utimes(tmp, o.when, o.when);
-    await fs.rename(tmp, local);
-  } catch (err) {
-    await fs.rm(tmp, { force: true });
-    throw err;
-  }
-  await fsyncDir(path.dirname(local));
+  await downloadObject(client, { bucket: o.config.s3!.bucket, key: o.key, local, when: o.when, signal: o.signal });
   return true;
 }
 

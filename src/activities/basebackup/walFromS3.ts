@@ -2,16 +2,13 @@
 // moves when a worker is lost), so one host's wal/<sysid>/ may lack segments another host archived;
 // S3 holds them all. This copies what a base backup's verification needs from S3 into BACKUP_DIR,
 // each file under a temporary name, fsynced, renamed, its sidecar first (as the archiver writes them).
-import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
+import { paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { parseArchivedWal, SHA256_SUFFIX, walDir } from '../../basebackup/naming';
-import type { Config, S3Config } from '../../config';
+import type { Config } from '../../config';
 import { createS3Client } from '../../storage/s3Client';
-import { fsyncDir } from '../stream';
+import { downloadObject } from './s3Copy';
 
 /**
  * Copies the archived WAL of server `sysid` from segment `fromSegno` on (and the history files) from
@@ -38,30 +35,13 @@ export async function copyWalFromS3(config: Config, req: { sysid: string; fromSe
         const have = await fs.stat(local).then((s) => s.size, () => -1);
         if (have === (object.Size ?? 0) && parsed.kind !== 'partial') continue;
         await fs.mkdir(dir, { recursive: true });
-        await copyObject(client, s3, { key: `${object.Key}${SHA256_SUFFIX}`, local: `${local}${SHA256_SUFFIX}`, signal: req.signal });
-        await copyObject(client, s3, { key: object.Key!, local, signal: req.signal });
+        await downloadObject(client, { bucket: s3.bucket, key: `${object.Key}${SHA256_SUFFIX}`, local: `${local}${SHA256_SUFFIX}`, signal: req.signal });
+        await downloadObject(client, { bucket: s3.bucket, key: object.Key!, local, signal: req.signal });
         copied += 1;
       }
     }
     return copied;
   } finally {
     client.destroy();
-  }
-}
-
-/** One object to `local`: a temporary name, fsync, S3's time as mtime, rename, the directory fsynced. */
-async function copyObject(client: S3Client, s3: S3Config, o: { key: string; local: string; signal?: AbortSignal }): Promise<void> {
-  const tmp = path.join(path.dirname(o.local), `.${path.basename(o.local)}.s3-${process.pid}`);
-  try {
-    const out = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: o.key }), { abortSignal: o.signal });
-    await pipeline(out.Body as Readable, createWriteStream(tmp, { mode: 0o600 }));
-    const handle = await fs.open(tmp, 'r');
-    await handle.sync().finally(() => handle.close());
-    const when = out.LastModified ?? new Date();
-    await fs.utimes(tmp, when, when);
-    await fs.rename(tmp, o.local);
-    await fsyncDir(path.dirname(o.local));
-  } finally {
-    await fs.rm(tmp, { force: true });
   }
 }

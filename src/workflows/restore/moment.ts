@@ -6,11 +6,14 @@ import type { PointInTime } from '../../backup/manifest';
 import { backupFilename } from '../../backup/naming';
 import { ErrorType } from '../../errors';
 import { errorInfo } from '../pipeline';
-import type { LongActivities } from '../proxies';
+import type { ActivityGroups, LongActivities } from '../proxies';
 import { failure, type RestoreResult, type RestoreRun } from './state';
 
 /** The patch under which a restore with `to_time` first makes the moment into a file (runs from before it had no to_time). */
 export const RESTORE_TO_MOMENT = 'restore-to-moment';
+
+/** The patch under which, with source s3, the moment is planned and made on the worker that copied the backups down. */
+export const MOMENT_ON_PULLING_WORKER = 'moment-on-pulling-worker';
 
 /** The file a moment was made into, the worker holding it, and where it came from. */
 export interface MadeMoment {
@@ -28,10 +31,15 @@ export interface MadeMoment {
 export async function makeMoment(settings: BackupSettings, acts: LongActivities, input: { to_time: string; backup_source: 'local' | 's3' }): Promise<MadeMoment> {
   patched(RESTORE_TO_MOMENT);
   const { workflowId } = workflowInfo();
-  if (input.backup_source === 's3') await acts.uploading.pullPhysicalBackupsFromS3();
-  const plan = await acts.validating.planMomentRestore({ to_time: input.to_time, workflowId });
+  let on: ActivityGroups = acts;
+  if (input.backup_source === 's3') {
+    const pulled = await acts.uploading.pullPhysicalBackupsFromS3();
+    // With a BACKUP_DIR per host, what was copied down is on that worker's host: the moment is made there.
+    if (patched(MOMENT_ON_PULLING_WORKER)) on = acts.onWorker(pulled.worker_queue);
+  }
+  const plan = await on.validating.planMomentRestore({ to_time: input.to_time, workflowId });
   const filename = backupFilename(settings.prefix, 'pitr', new Date(), settings.timezone, 'plain_gzip', settings.encrypted === true);
-  const made = await acts.restoring.materializeMoment({ plan, filename, workflowId });
+  const made = await on.restoring.materializeMoment({ plan, filename, workflowId });
   if (made.status !== 'verified') {
     await acts
       .onWorker(made.worker_queue)

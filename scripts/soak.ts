@@ -42,7 +42,17 @@ interface Args {
   faultAtMs: number | undefined;
 }
 
+/** The options that take a value, and the flags. */
+const VALUED = ['cycles', 'seed', 'minutes', 'faults', 'ops', 'dir-mode', 'from-cycle', 'workers', 'scale', 'fault-at-ms'];
+const FLAGS = ['stop-on-violation'];
+
 function parseArgs(argv: string[]): Args {
+  // An option we do not know (--help included) says so and starts nothing: a soak is minutes of servers.
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i]!.replace(/^--/, '');
+    if (VALUED.includes(name)) i++;
+    else if (!FLAGS.includes(name)) throw new Error(`"${argv[i]}" is not an option of the soak; usage (scripts/soak.ts): npm run soak -- [--cycles N] [--seed S] [--minutes M] [--faults ${FAULTS.join(',')}] [--ops ${OPERATIONS.join(',')}] [--dir-mode shared|per-host|both] [--from-cycle K --fault-at-ms MS] [--workers 2|3] [--scale N] [--stop-on-violation]`);
+  }
   const get = (name: string): string | undefined => {
     const i = argv.indexOf(`--${name}`);
     return i >= 0 ? argv[i + 1] : undefined;
@@ -72,7 +82,13 @@ function parseArgs(argv: string[]): Args {
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
 async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2));
+  let args: Args;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`soak: ${(err as Error).message}\n`);
+    return 2;
+  }
   const dirMode = dirModeOf(args.seed, args.dirMode);
   const replay = (k: number, atMs: number) =>
     `npm run soak -- --seed ${args.seed} --from-cycle ${k} --cycles 1 --fault-at-ms ${atMs} --faults ${args.faults.join(',')} --ops ${args.ops.join(',')} --dir-mode ${dirMode} --workers ${args.workers} --scale ${args.scale}`;

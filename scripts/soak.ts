@@ -110,7 +110,10 @@ async function main(): Promise<number> {
     if (keep) log(`soak: servers stopped; worker logs kept in ${rig.work}`);
     await rig.stop({ keep });
   };
-  process.once('SIGINT', () => void stop(false).finally(() => process.exit(130)));
+  // Interrupted, terminated, or its terminal gone: the servers, the tmpfs and the load go with it.
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) process.once(signal, () => void stop(false).finally(() => process.exit(code)));
+  // A closed stdout (piped into head) is not worth a crash that leaves every server running.
+  process.stdout.on('error', () => undefined);
   try {
     pool.refill();
     await load.start();

@@ -271,6 +271,34 @@ describe('refusals before anything runs, and the rollback', () => {
   }, 400_000);
 });
 
+// Found by the soak (seeds 303 and 404): the worker that made the moment's file was restarted (SIGTERM)
+// as the restore went on; the next step waited on that worker's own queue, nobody polled it, and the
+// whole restore failed with "Activity task timed out" after WORKER_LOST_AFTER_SECONDS.
+describe('the worker that made the moment lost before the restore reads the file', () => {
+  it('moves on to another worker (a shared BACKUP_DIR holds the file) and restores the moment', async () => {
+    await sql("INSERT INTO pitr_marks (label) VALUES ('before T4')");
+    const t = await moment();
+    await sql("INSERT INTO pitr_marks (label) VALUES ('after T4')");
+    await switchAndArchive(setup);
+    const real = createActivities({ config: setup.config });
+    // The maker answers with an own queue that no worker polls: as after its restart (a new process, a new queue).
+    const gone = `${setup.config.temporal.taskQueue}@gone-host-1-000000`;
+    const materializeMoment = async (req: Parameters<typeof real.materializeMoment>[0]) => ({ ...(await real.materializeMoment(req)), worker_queue: gone });
+    const config: Config = { ...setup.config, worker: { ...setup.config.worker, activityTuning: { heartbeat_timeout_seconds: null, retry_interval_seconds: 1, worker_lost_seconds: 3 } } };
+    const restarted = await driver.runner(config, { materializeMoment });
+    const workflowId = id('pitr-live-maker-lost');
+    const result = await restarted.execute(restoreDatabase, { args: [{ to_time: t, confirm_restore: true }], workflowId });
+
+    expect(result).toMatchObject({ status: 'success', to_time: t, error: null });
+    expect((await sql<{ label: string }>('SELECT label FROM pitr_marks ORDER BY id')).map((r) => r.label).slice(-1)).toEqual(['before T4']);
+    // It did wait on the lost worker's queue first, then went on without it.
+    const history = (await (await testClient()).workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+    const queues = history.flatMap((e) => (e.activityTaskScheduledEventAttributes?.activityType?.name === 'prepareRestore' ? [e.activityTaskScheduledEventAttributes.taskQueue?.name] : []));
+    expect(queues[0]).toBe(gone);
+    expect(queues.slice(1)).not.toContain(gone);
+  }, 400_000);
+});
+
 describe('fbb restore cancel while the moment is recovered', () => {
   it('stops the recovery, removes the scratch cluster, and ends cancelled with the database unchanged and no pre-restore backup', async () => {
     const before = await setup.fingerprintFamilyBrain();

@@ -8,7 +8,7 @@ import { restoreOutcome, withNotification, type NotifyContext } from './notify';
 import { longActivities, quick } from './proxies';
 import { awaitConfirmation, cancelledBeforeRestore, preRestoreBackup } from './restore/confirm';
 import { restoreInPlace } from './restore/inPlace';
-import { recoverMoment } from './restore/moment';
+import { onMomentWorker, recoverMoment } from './restore/moment';
 import { startRun, type RestoreResult } from './restore/state';
 import { restoreBeside, swapIn } from './restore/swap';
 import { afterUpdatesAnswered } from './restore/updates';
@@ -49,7 +49,7 @@ async function restore(rawInput: RestoreInput | Record<string, unknown>, about: 
       if ('end' in moment) return moment.end;
       Object.assign(input, { backup_filename: moment.made.filename, backup_source: 'local' });
       about.backup_file = moment.made.filename;
-      validating = acts.onWorker(moment.made.worker_queue).validating;
+      validating = onMomentWorker(acts, moment.made.worker_queue).validating;
       run.state.phase = 'validating';
     }
     // The backup is judged against the live database; what the confirmation shows goes into `status`.

@@ -14,7 +14,7 @@ import { withDatabaseLock } from './lock';
 import { errorInfo } from './pipeline';
 import { longActivities, quick } from './proxies';
 import { cancelRestore, confirmRestore } from './restoreDatabase';
-import { makeMoment, momentFields } from './restore/moment';
+import { makeMoment, momentFields, onMomentWorker } from './restore/moment';
 import { takePreRestoreBackup } from './restore/preRestore';
 import { afterUpdatesAnswered, setUpdateHandlers } from './restore/updates';
 import { ErrorType } from '../errors';
@@ -151,7 +151,7 @@ export async function runPartialRestore(
       const made = await makeMoment(settings, acts, { to_time: input.to_time, backup_source: input.backup_source });
       Object.assign(state, momentFields(made));
       Object.assign(input, { backup_filename: made.filename, backup_source: 'local' });
-      validating = acts.onWorker(made.worker_queue).validating;
+      validating = onMomentWorker(acts, made.worker_queue).validating;
       state.phase = 'validating';
       if (cancelled !== null) return finish('cancelled', { error: cancelledError(`while moment ${input.to_time} was being recovered`) });
     }

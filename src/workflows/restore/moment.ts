@@ -15,6 +15,18 @@ export const RESTORE_TO_MOMENT = 'restore-to-moment';
 /** The patch under which, with source s3, the moment is planned and made on the worker that copied the backups down. */
 export const MOMENT_ON_PULLING_WORKER = 'moment-on-pulling-worker';
 
+/** The patch under which the steps that read a moment's file move on to any worker when the one that made it is lost. */
+export const MOMENT_FILE_FOLLOWS = 'moment-file-follows';
+
+/**
+ * The activities for the steps that read the file a moment was made into: on the worker that made it
+ * (its own queue), and, when that worker is lost (a restart, a deploy), on any worker: with a shared
+ * BACKUP_DIR every worker has the file; with one per host, the next one says it lacks it (BackupNotFound).
+ */
+export function onMomentWorker(acts: LongActivities, workerQueue: string | undefined): ActivityGroups {
+  return patched(MOMENT_FILE_FOLLOWS) ? acts.following(workerQueue, () => Promise.resolve(undefined)) : acts.onWorker(workerQueue);
+}
+
 /** The file a moment was made into, the worker holding it, and where it came from. */
 export interface MadeMoment {
   filename: string;
@@ -41,8 +53,7 @@ export async function makeMoment(settings: BackupSettings, acts: LongActivities,
   const filename = backupFilename(settings.prefix, 'pitr', new Date(), settings.timezone, 'plain_gzip', settings.encrypted === true);
   const made = await on.restoring.materializeMoment({ plan, filename, workflowId });
   if (made.status !== 'verified') {
-    await acts
-      .onWorker(made.worker_queue)
+    await onMomentWorker(acts, made.worker_queue)
       .verifying.verifyBackup(filename)
       .catch((err: unknown) => {
         if (errorInfo(err).type !== ErrorType.ScratchDatabaseUnavailable) throw err;

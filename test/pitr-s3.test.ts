@@ -8,6 +8,7 @@ import path from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecoveryResult } from '../src/activities/basebackup/recover';
+import { createActivities } from '../src/activities';
 import type { Config } from '../src/config';
 import { createS3Client } from '../src/storage/s3Client';
 import { diffFingerprints, type DatabaseFingerprint } from './compare';
@@ -181,6 +182,37 @@ describe('the disaster runbook from S3 alone (docs/operations.md), on a machine 
       }
     } finally {
       for (const w of workers) await kill(w);
+    }
+  }, 300_000);
+
+  it('when the worker that copied S3 down is lost before the recovery, another copies it down and the restore goes on there', async () => {
+    const machine: Config = { ...emptyMachine(setup.config.s3), worker: { ...setup.config.worker, activityTuning: { heartbeat_timeout_seconds: null, retry_interval_seconds: 1, worker_lost_seconds: 3 } } };
+    const real = createActivities({ config: machine });
+    // The first copy answers with an own queue nobody polls: its worker restarted right after it (a new process, a new queue).
+    const gone = `${machine.temporal.taskQueue}@gone-host-1-000000`;
+    let pulls = 0;
+    const pullPhysicalBackupsFromS3 = async () => ({ ...(await real.pullPhysicalBackupsFromS3()), ...(++pulls === 1 ? { worker_queue: gone } : {}) });
+    const runner = await driver.runner(machine, { pullPhysicalBackupsFromS3 });
+    const target = path.join(openTempDir('pitr-s3-lost'), 'restored');
+    const workflowId = uniqueName('pitr-s3-lost').replace(/_/g, '-');
+    const result = await runner.execute(restoreToTime, { args: [{ to_time: t, target_dir: target, source: 's3' }], workflowId });
+
+    expect(result).toMatchObject({ target_dir: target, to_time: t, base_backup: cli.backup.manifest.filename });
+    expect(pulls).toBe(2);
+    const steps = await scheduled((await testClient()).workflow.getHandle(workflowId));
+    expect(steps.map((s) => [s.name, s.queue === gone])).toEqual([
+      ['backupSettings', false],
+      ['pullPhysicalBackupsFromS3', false],
+      ['planPointInTime', true],
+      ['pullPhysicalBackupsFromS3', false],
+      ['planPointInTime', false],
+      ['recoverToDirectory', false],
+    ]);
+    const restored = await startRestored(setup.cluster.binDir, target, setup.cluster.password);
+    try {
+      expectSameState(atT, await restored.fingerprint());
+    } finally {
+      await restored.stop();
     }
   }, 300_000);
 

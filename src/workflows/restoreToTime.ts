@@ -18,8 +18,9 @@ export async function restoreToTime(input: RestoreToTimeInput): Promise<Recovery
   let acts: ActivityGroups = long;
   if (input.source === 's3') {
     const pulled = await acts.uploading.pullPhysicalBackupsFromS3();
-    // With a BACKUP_DIR per host, what was copied down is on that worker's host: the rest runs there.
-    if (patched(MOMENT_ON_PULLING_WORKER)) acts = long.onWorker(pulled.worker_queue);
+    // With a BACKUP_DIR per host, what was copied down is on that worker's host: the rest runs there
+    // (if that worker is lost, another copies S3 down and the steps go on there).
+    if (patched(MOMENT_ON_PULLING_WORKER)) acts = long.following(pulled.worker_queue, async () => (await long.uploading.pullPhysicalBackupsFromS3()).worker_queue);
   }
   const plan = await acts.validating.planPointInTime({ to_time: input.to_time, target_dir: input.target_dir });
   return acts.restoring.recoverToDirectory({ plan, workflowId: workflowInfo().workflowId });

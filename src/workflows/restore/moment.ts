@@ -46,8 +46,9 @@ export async function makeMoment(settings: BackupSettings, acts: LongActivities,
   let on: ActivityGroups = acts;
   if (input.backup_source === 's3') {
     const pulled = await acts.uploading.pullPhysicalBackupsFromS3();
-    // With a BACKUP_DIR per host, what was copied down is on that worker's host: the moment is made there.
-    if (patched(MOMENT_ON_PULLING_WORKER)) on = acts.onWorker(pulled.worker_queue);
+    // With a BACKUP_DIR per host, what was copied down is on that worker's host: the moment is made there
+    // (if that worker is lost, another copies S3 down and the steps go on there).
+    if (patched(MOMENT_ON_PULLING_WORKER)) on = acts.following(pulled.worker_queue, async () => (await acts.uploading.pullPhysicalBackupsFromS3()).worker_queue);
   }
   const plan = await on.validating.planMomentRestore({ to_time: input.to_time, workflowId });
   const filename = backupFilename(settings.prefix, 'pitr', new Date(), settings.timezone, 'plain_gzip', settings.encrypted === true);

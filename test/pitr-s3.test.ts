@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecoveryResult } from '../src/activities/basebackup/recover';
 import { createActivities } from '../src/activities';
@@ -213,6 +214,24 @@ describe('the disaster runbook from S3 alone (docs/operations.md), on a machine 
       expectSameState(atT, await restored.fingerprint());
     } finally {
       await restored.stop();
+    }
+  }, 300_000);
+
+  // Found by the soak (seed 303, cycle 36): a BACKUP_DIR that filled up during the copy down was reported
+  // as S3Unavailable ("check S3_BUCKET, S3_ENDPOINT ..."): the write error of a full disk names no path.
+  it('--source s3 into a BACKUP_DIR that fills up during the copy is BackupDirFull, not S3Unavailable; nothing written to the target', async () => {
+    const disk = tempDir('pitr-s3-full');
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', disk]);
+    try {
+      const machine: Config = { ...setup.config, backup: { ...setup.config.backup, dir: disk } };
+      const target = path.join(openTempDir('pitr-s3-full-target'), 'restored');
+      const run = await startFbb(['restore', '--to-time', 'latest', '--target-dir', target, '--source', 's3', '--local'], fbbEnv(machine, s3Env(machine)));
+      expect(run.exitCode, run.stderr).not.toBe(0);
+      expect(run.stderr).toContain(`BackupDirFull: ${disk} is full (ENOSPC`);
+      expect(run.stderr).not.toContain('S3Unavailable');
+      expect(fs.readdirSync(path.dirname(target))).toEqual([]);
+    } finally {
+      await execa('umount', ['-l', disk]);
     }
   }, 300_000);
 

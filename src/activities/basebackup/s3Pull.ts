@@ -10,7 +10,7 @@ import type { Config } from '../../config';
 import { ErrorType, permanent, transient } from '../../errors';
 import { createS3Client } from '../../storage/s3Client';
 import { describeS3Error, s3Hint } from '../doctor/s3';
-import { diskError } from '../failures';
+import { diskError, isDiskError } from '../failures';
 import { downloadObject } from './s3Copy';
 
 /** What was copied down. */
@@ -49,8 +49,9 @@ export async function pullFromS3(config: Config): Promise<PullResult> {
       }
     }
   } catch (err) {
-    // A local failure (BACKUP_DIR full, read-only, not a directory: it names a path) is not S3's.
-    throw typeof (err as { path?: unknown }).path === 'string' ? diskError(err, config.backup.dir) : unavailable(err, where);
+    // A local failure (BACKUP_DIR full, read-only, not a directory) is not S3's; a write that fills the
+    // disk mid-stream names no path, only its code.
+    throw isDiskError(err) || typeof (err as { path?: unknown }).path === 'string' ? diskError(err, config.backup.dir) : unavailable(err, where);
   } finally {
     client.destroy();
   }

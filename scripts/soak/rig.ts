@@ -34,9 +34,13 @@ const ARCHIVABLE = ['wal_level=replica', 'full_page_writes=on', 'track_commit_ti
 /**
  * Size of the tmpfs per host directory: room for a few hundred small backups, the WAL archive between two
  * trims, and (per host) the base backups and WAL a restore to a moment copies down from S3 onto its
- * host; little enough to fill at once. 256 MB for all three hosts filled up within 6 cycles (seed 12).
+ * host; little enough to fill at once (RAM, used only as written). 256 MB for all three hosts filled up
+ * within 6 cycles (seed 12); 256 MB shared within 22 cycles and 3 × 256 MB per host within 35 (seeds
+ * 404, 303: about 12 and 22 MB a cycle, nothing old enough for retention in a soak's minutes), after
+ * which the archive could not store WAL. 1 GB lasts about 80 cycles shared and 140 per host; a longer
+ * run wants more (the disk fault fills it all, so this much RAM for a moment).
  */
-export const BACKUP_FS_MB_PER_HOST = 256;
+export const BACKUP_FS_MB_PER_HOST = 1024;
 
 /** Everything the soak runs against. */
 export interface Rig {

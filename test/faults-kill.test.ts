@@ -57,7 +57,7 @@ describe('a restore killed inside the swap (SIGKILL)', () => {
 
       // The next run is not blocked by the dead run's lock, and cleans up after it (in this process: nothing kills it).
       const next = await runFbb(['backup', '--local', '--json', '--no-cleanup'], env);
-      expect(outcome(next)).toMatchObject({ exit: 0 });
+      expect(outcome(next), next.stderr).toMatchObject({ exit: 0 });
       expect(next.stderr).toMatch(/took over the lock of restore .* \(pid \d+ on .*, no longer running\)/);
       expect(next.stderr).toMatch(new RegExp(`removed leftover database ${database}_restoring_\\d{8}_\\d{6}`));
       expect((await databasesLike(database)).map((d) => d.datname)).toEqual([database]);

@@ -31,6 +31,15 @@ async function restart(): Promise<void> {
 const scratchDatabases = async () =>
   (await withServer(cluster!, 'postgres', (c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'fbb_verify_%'"))).rows.map((r) => r.datname);
 
+/** Returns once one of our sessions is connected to a scratch database (psql restoring into it). */
+async function untilRestoringIntoScratch(): Promise<void> {
+  for (;;) {
+    const { rows } = await withServer(cluster!, 'postgres', (c) => c.query("SELECT 1 FROM pg_stat_activity WHERE datname LIKE 'fbb_verify_%' AND application_name = 'family-brain-backup'"));
+    if (rows.length > 0) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe('a server stopped during verification', () => {
   it('is a retryable DatabaseUnreachable that keeps the backup unverified, and the next attempt drops the scratch database and verifies', async () => {
     cluster = await startPgCluster();
@@ -44,11 +53,7 @@ describe('a server stopped during verification', () => {
 
     const verifying = runActivity(activities.verifyBackup, filename).catch((e: unknown) => e);
     // The moment: psql is restoring into the scratch database.
-    for (;;) {
-      const { rows } = await withServer(cluster, 'postgres', (c) => c.query("SELECT 1 FROM pg_stat_activity WHERE datname LIKE 'fbb_verify_%' AND application_name = 'family-brain-backup'"));
-      if (rows.length > 0) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await untilRestoringIntoScratch();
     await asPostgres('pg_ctl', ['-D', cluster.dataDir, '-m', 'immediate', '-w', 'stop']);
     const err = await verifying;
 
@@ -85,11 +90,7 @@ describe('a server stopped during the verification in the same pass as the dump 
 
     const passing = runActivity(activities.dumpDatabase, request).catch((e: unknown) => e);
     // The moment: psql is restoring into the scratch database while pg_dump writes.
-    for (;;) {
-      const { rows } = await withServer(cluster, 'postgres', (c) => c.query("SELECT 1 FROM pg_stat_activity WHERE datname LIKE 'fbb_verify_%' AND application_name = 'family-brain-backup'"));
-      if (rows.length > 0) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await untilRestoringIntoScratch();
     await asPostgres('pg_ctl', ['-D', cluster.dataDir, '-m', 'immediate', '-w', 'stop']);
     const err = await passing;
 
@@ -124,11 +125,7 @@ describe('a server stopped during the verification in the same pass as the dump 
     const activities = createActivities({ config });
     const filename = backupFilename('family_brain', 'pre_restore', new Date(), 'UTC');
     const passing = runActivity(activities.dumpDatabase, { filename, type: 'pre_restore' as const, format: 'plain_gzip' as const, workflowId: 'gone-outage' }).catch((e: unknown) => e);
-    for (;;) {
-      const { rows } = await withServer(cluster, 'postgres', (c) => c.query("SELECT 1 FROM pg_stat_activity WHERE datname LIKE 'fbb_verify_%' AND application_name = 'family-brain-backup'"));
-      if (rows.length > 0) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await untilRestoringIntoScratch();
     await asPostgres('pg_ctl', ['-D', cluster.dataDir, '-m', 'immediate', '-w', 'stop']);
     expect(await passing).toBeInstanceOf(ApplicationFailure);
     await restart();

@@ -58,6 +58,17 @@ function expectSameState(expected: DatabaseFingerprint, got: DatabaseFingerprint
   for (const [name, value] of Object.entries(expected.sequences)) expect(Number(got.sequences[name] ?? 0)).toBeGreaterThanOrEqual(Number(value ?? 0));
 }
 
+/** Starts the restored data directory in `target`, checks it holds `expected` (and, given, these pitr_marks labels), stops it. */
+async function expectRestoredAs(target: string, expected: DatabaseFingerprint, labels?: string[]): Promise<void> {
+  const restored = await startRestored(setup.cluster.binDir, target, setup.cluster.password);
+  try {
+    expectSameState(expected, await restored.fingerprint());
+    if (labels !== undefined) expect((await restored.query<{ label: string }>('SELECT label FROM pitr_marks ORDER BY id')).map((r) => r.label)).toEqual(labels);
+  } finally {
+    await restored.stop();
+  }
+}
+
 beforeAll(async () => {
   [setup] = await Promise.all([startPitrSetup({ settings: ['autovacuum=off'], archive: 'real', s3: true }), ensureBuilt()]);
   cli = await startPitrCli(setup);
@@ -112,13 +123,7 @@ describe('the disaster runbook from S3 alone (docs/operations.md), on a machine 
     const listed = await startFbb(['list', '--local'], env);
     expect(listed.exitCode, listed.all).toBe(0);
     expect(listed.stdout).toMatch(new RegExp(`restorable to any moment from ${cli.backup.manifest.end_time} to \\S+ \\(1 base backup with their WAL\\)`));
-    const restored = await startRestored(setup.cluster.binDir, target, setup.cluster.password);
-    try {
-      expectSameState(atT, await restored.fingerprint());
-      expect((await restored.query<{ label: string }>('SELECT label FROM pitr_marks ORDER BY id')).map((r) => r.label)).toEqual(['before T']);
-    } finally {
-      await restored.stop();
-    }
+    await expectRestoredAs(target, atT, ['before T']);
   }, 300_000);
 
   it('restore --to-time latest --source s3 replays the .partial segment: the state at the last commit before the crash', async () => {
@@ -131,13 +136,7 @@ describe('the disaster runbook from S3 alone (docs/operations.md), on a machine 
     expect(result.wal_range.partial).toBe(true);
     expect(result.wal_fetched.files).toBeGreaterThan(0);
     expect(run.stdout).toMatch(new RegExp(`\\n {2}WAL +${result.wal_range.first} \\.\\. ${result.wal_range.last} \\(the last from its \\.partial copy\\)\\n {2}WAL fetched +${result.wal_fetched.files} files \\(at most ${result.wal_fetched.spool_max} held in the working directory at once\\)\\n`));
-    const restored = await startRestored(setup.cluster.binDir, target, setup.cluster.password);
-    try {
-      expectSameState(atEnd, await restored.fingerprint());
-      expect((await restored.query<{ label: string }>('SELECT label FROM pitr_marks ORDER BY id')).map((r) => r.label)).toEqual(['before T', 'after T']);
-    } finally {
-      await restored.stop();
-    }
+    await expectRestoredAs(target, atEnd, ['before T', 'after T']);
   }, 300_000);
 
   it('on a worker (the Temporal dev server, not --local) with an empty BACKUP_DIR, restoreToTime from S3 to T holds exactly the state at T', async () => {
@@ -146,12 +145,7 @@ describe('the disaster runbook from S3 alone (docs/operations.md), on a machine 
     const target = path.join(openTempDir('pitr-s3-worker'), 'restored');
     const result = await runner.execute(restoreToTime, { args: [{ to_time: t, target_dir: target, source: 's3' }], workflowId: uniqueName('pitr-s3-worker').replace(/_/g, '-') });
     expect(result).toMatchObject({ target_dir: target, to_time: t, base_backup: cli.backup.manifest.filename });
-    const restored = await startRestored(setup.cluster.binDir, target, setup.cluster.password);
-    try {
-      expectSameState(atT, await restored.fingerprint());
-    } finally {
-      await restored.stop();
-    }
+    await expectRestoredAs(target, atT);
   }, 300_000);
 
   // Found by the soak in per-host mode (seed 12): the copy from S3, the plan and the recovery were three
@@ -175,12 +169,7 @@ describe('the disaster runbook from S3 alone (docs/operations.md), on a machine 
         ['planPointInTime', pulled.worker_queue],
         ['recoverToDirectory', pulled.worker_queue],
       ]);
-      const restored = await startRestored(setup.cluster.binDir, target, setup.cluster.password);
-      try {
-        expectSameState(atT, await restored.fingerprint());
-      } finally {
-        await restored.stop();
-      }
+      await expectRestoredAs(target, atT);
     } finally {
       for (const w of workers) await kill(w);
     }
@@ -209,12 +198,7 @@ describe('the disaster runbook from S3 alone (docs/operations.md), on a machine 
       ['planPointInTime', false],
       ['recoverToDirectory', false],
     ]);
-    const restored = await startRestored(setup.cluster.binDir, target, setup.cluster.password);
-    try {
-      expectSameState(atT, await restored.fingerprint());
-    } finally {
-      await restored.stop();
-    }
+    await expectRestoredAs(target, atT);
   }, 300_000);
 
   // Found by the soak (seed 303, cycle 36): a BACKUP_DIR that filled up during the copy down was reported

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PgCluster } from '../src/sample/pgCluster';
 import { slowBinDirFor } from './durability';
-import { ensureBuilt, fbbEnv, outcome, pgCtl, sampleCluster, startFbb, waitFor } from './faults';
+import { ensureBuilt, fbbEnv, outcome, pgCtl, runFbb, sampleCluster, startFbb, waitFor } from './faults';
 import { testConfig, withServer } from './helpers';
 import { processesMentioning } from './spawned';
 
@@ -41,6 +41,56 @@ describe('a drill whose restore connects while the server restarts (pg_ctl -m im
     expect(result.all).not.toContain('does not restore');
     expect(outcome(result)).toMatchObject({ exit: 0 });
     expect(JSON.parse(result.stdout)).toMatchObject({ status: 'passed', filename, source: 'local' });
+    expect(await drillDatabases()).toEqual([]);
+  }, 600_000);
+});
+
+// Issue 26 (found by the soak, seed 303 cycle 34: drill × SIGKILL, BACKUP_DIR per host): a drill killed
+// with its scratch database made, never retried where it could drop it. A drill takes no database
+// lock; it claims its scratch database (a session advisory lock) while it uses it, and a sweep drops
+// only unclaimed ones.
+describe('a drill killed (SIGKILL) while it restores into its scratch database', () => {
+  const backupOf = async (config: ReturnType<typeof testConfig>) => {
+    const backup = await runFbb(['backup', '--local', '--json'], fbbEnv(config));
+    expect(backup.exitCode, backup.all).toBe(0);
+    return JSON.parse(backup.stdout) as { filename: string };
+  };
+
+  it('leaves a scratch database that the next backup drops, though that backup never heard of the drill', async () => {
+    const config = cluster.config(testConfig());
+    await backupOf(config);
+    const slow = slowBinDirFor(cluster.binDir, 'psql', 600, 'fbb_drill_*');
+    const drill = startFbb(['drill', '--local', '--source', 'local', '--json'], fbbEnv({ ...config, pgBinDir: slow }));
+    const waiting = path.join(slow, 'psql');
+    await waitFor("the drill's psql restoring into its scratch database", () => processesMentioning(waiting).length > 0 || undefined, drill, 180_000);
+    const left = await drillDatabases();
+    expect(left).toHaveLength(1);
+    process.kill(drill.pid!, 'SIGKILL');
+    expect((await drill).signal).toBe('SIGKILL');
+    for (const pid of processesMentioning(waiting)) process.kill(Number.parseInt(pid, 10), 'SIGKILL');
+    expect(await drillDatabases()).toEqual(left);
+
+    await backupOf(config);
+    expect(await drillDatabases()).toEqual([]);
+  }, 600_000);
+
+  it('a drill running while a backup sweeps leftovers keeps its scratch database and passes', async () => {
+    const config = cluster.config(testConfig());
+    const { filename } = await backupOf(config);
+    // The drill's restore waits 20 s with its scratch database made: the backup's sweep runs meanwhile.
+    const slow = slowBinDirFor(cluster.binDir, 'psql', 20, 'fbb_drill_*');
+    const drill = startFbb(['drill', '--local', '--source', 'local', '--json'], fbbEnv({ ...config, pgBinDir: slow }));
+    const waiting = path.join(slow, 'psql');
+    await waitFor("the drill's psql restoring into its scratch database", () => processesMentioning(waiting).length > 0 || undefined, drill, 180_000);
+    const scratch = await drillDatabases();
+    expect(scratch).toHaveLength(1);
+    await backupOf(config);
+    expect(processesMentioning(waiting).length, 'the backup took less than the drill restore waits').toBeGreaterThan(0);
+    expect(await drillDatabases()).toEqual(scratch);
+
+    const result = await drill;
+    expect(outcome(result)).toMatchObject({ exit: 0 });
+    expect(JSON.parse(result.stdout)).toMatchObject({ status: 'passed', filename, source: 'local', scratch_database: scratch[0] });
     expect(await drillDatabases()).toEqual([]);
   }, 600_000);
 });

@@ -13,6 +13,7 @@ import { runningScratchServers } from '../verifyServer/running';
 import { sweepMomentClusters } from '../basebackup/moment';
 import { scratchName } from './verify';
 import { dropDatabase } from '../restore/databases';
+import { sweepDrillScratch } from '../drillScratch';
 import type { Location, StoredBackup } from '../../storage/store';
 
 /** One retention decision in one place. */
@@ -120,7 +121,8 @@ const PARTIAL = /^\.(.+)\.partial-[0-9a-f]+$/;
 
 /**
  * What runs of this database that are no longer running left behind: partial dump files older
- * than `before`, scratch databases verifying this directory's backups, half-restored
+ * than `before`, scratch databases verifying this directory's backups, drills' scratch databases no
+ * running drill claims (of any directory: see drillScratch.ts), half-restored
  * `<db>_restoring_*` databases; and databases of ours closed to connections (versions before 0.2
  * did that during a swap). Unless `dryRun`, removes them; closed databases are opened only with
  * `openClosed` (the caller took over a dead restore's lock: the closing was ours). Call it only
@@ -168,6 +170,11 @@ export async function cleanLeftovers(config: Config, options: { dryRun: boolean;
       if (!options.dryRun) await dropDatabase(server, datname);
       found.push({ kind: 'scratch_database', name: `${datname} (on ${server.database.host})`, removed: !options.dryRun });
     }
+  }
+  // Drills' scratch databases no running drill claims (a drill takes no database lock; its claim tells).
+  found.push(...(await sweepDrillScratch(config, options)));
+  for (const server of await runningScratchServers(config)) {
+    found.push(...(await sweepDrillScratch(server, { ...options, on: server.database.host }).catch(() => [])));
   }
   // Partial files last: a partial file names its scratch database, so it goes only once that was dropped.
   const partials: Leftover[] = [];

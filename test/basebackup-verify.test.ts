@@ -19,6 +19,7 @@ import { captured, runActivity, tempDir, uniqueName, userEnvFor, withServer } fr
 import { startPitrSetup, type PitrSetup } from './pitrCluster';
 import { restorableState } from '../src/activities/basebackup/plan';
 import { prunePhysicalBackups } from '../src/activities/basebackup/prune';
+import { verifyBaseBackup } from '../src/activities/basebackup/verify';
 import type { Catalog } from '../src/backup/catalog';
 import { parseArchivedWal, segnoOfLsn } from '../src/basebackup/naming';
 import { runCli } from '../src/client/cli';
@@ -190,6 +191,20 @@ describe('a base backup', () => {
 });
 
 describe('base backups that failed verification', () => {
+  it('when an attempt was killed while it moved the files aside (the file moved, its manifest not), the retry finishes the move and fails as the first did', async () => {
+    const dir = path.join(tempDir('bbv-aside'), 'base', '7000000000000000001');
+    const filename = 'family_brain_base_20261206_080000.tar.gz';
+    fs.mkdirSync(path.join(dir, 'failed'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'failed', filename), 'tar');
+    for (const sidecar of ['.manifest.json', '.backup_manifest', '.sha256']) fs.writeFileSync(path.join(dir, `${filename}${sidecar}`), '{}');
+    const config = { backup: { dir: path.dirname(path.dirname(dir)) } } as Config;
+    const failure = await verifyBaseBackup(config, { filename, system_identifier: '7000000000000000001', workflowId: 'w' }).then(() => undefined, (err: unknown) => err as { type?: string; nonRetryable?: boolean; message: string });
+    expect(failure).toMatchObject({ type: 'BaseBackupVerificationFailed', nonRetryable: true });
+    expect(failure!.message).toContain(`base backup "${filename}" failed verification in an earlier attempt; it was not uploaded, and was moved to ${path.join(dir, 'failed')}`);
+    expect(fs.readdirSync(dir)).toEqual(['failed']);
+    expect(fs.readdirSync(path.join(dir, 'failed')).sort()).toEqual([filename, `${filename}.backup_manifest`, `${filename}.manifest.json`, `${filename}.sha256`].sort());
+  });
+
   it('are shown by fbb list and fbb doctor (how many, where, what to do) and removed by retention after RETENTION_BASEBACKUP_DAYS; the good one and its WAL stay', async () => {
     const config = ownConfig('bbv-failed-retention');
     const good = (await (await driver.runner(config)).execute(baseBackup, { args: [{}], workflowId: id('bbv-failed-good') })).manifest;

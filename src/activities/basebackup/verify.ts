@@ -20,7 +20,7 @@ import { readBaseManifests } from './facts';
 import { extractChain } from './recover';
 import { recoverAndInspect } from './recoveryRun';
 import { handToServerUser, serverBinDir } from './serverUser';
-import { setAside } from './setAside';
+import { FAILED_DIR, setAside } from './setAside';
 import { removeLeftovers, writeOwner } from './scratchDirs';
 import { checkRecovered } from './verifyChecks';
 import { awaitArchivedWal } from './walReady';
@@ -46,7 +46,14 @@ export async function verifyBaseBackup(config: Config, req: VerifyBaseBackupRequ
   const dir = path.join(config.backup.dir, baseDir(req.system_identifier));
   const all = await readBaseManifests(dir);
   const manifest = all.find((m) => m.filename === req.filename);
-  if (manifest === undefined) throw permanent(ErrorType.BackupNotFound, `base backup "${req.filename}" (with its manifest) is not in ${dir}; it cannot be verified; nothing was uploaded`);
+  if (manifest === undefined) {
+    // An earlier attempt failed it and was killed while it moved its files aside (the file goes first): finish the move.
+    if (await fs.stat(path.join(dir, FAILED_DIR, req.filename)).then(() => true, () => false)) {
+      const aside = await setAside(dir, req.filename);
+      throw permanent(ErrorType.BaseBackupVerificationFailed, `base backup "${req.filename}" failed verification in an earlier attempt; it was not uploaded, and was moved to ${aside} (kept for inspection; restores do not use it)`);
+    }
+    throw permanent(ErrorType.BackupNotFound, `base backup "${req.filename}" (with its manifest) is not in ${dir}; it cannot be verified; nothing was uploaded`);
+  }
   if (manifest.verification !== null) return manifest.verification;
   const chain = chainOf(manifest, all);
   const binDir = await serverBinDir(config, manifest.pg_major);

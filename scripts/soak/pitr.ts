@@ -4,6 +4,8 @@
 // running with no gap in its segment sequence.
 import fs from 'node:fs';
 import path from 'node:path';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { createS3Client } from '../../src/storage/s3Client';
 import { LOAD_TABLE } from './loadTable';
 import { runFbb, type WriteLoad } from './processes';
 import type { Rig } from './rig';
@@ -95,9 +97,35 @@ export async function checkArchive(rig: Rig, reported: Set<string>): Promise<str
     if (Date.now() > deadline) return [`the WAL archive ${running[0]} is Running but segment ${segment}, switched after the cycle, is not archived 90 s later`];
     await new Promise((r) => setTimeout(r, 1000));
   }
-  const gaps = missingSegments(archived(rig)).filter((s) => !reported.has(s));
+  // Shared: the one directory is the archive. Per host: each host holds what it stored while the archive
+  // ran there, and trims and copies down from S3 add and remove old segments per host; S3 holds them all
+  // (walFromS3.ts), and restores there copy from it. A gap is a segment in none of them.
+  const perHost = rig.dirMode === 'per-host';
+  const names = archived(rig);
+  if (perHost) for (const n of await archivedInS3(rig)) names.add(n);
+  const gaps = missingSegments(names).filter((s) => !reported.has(s));
   for (const s of gaps) reported.add(s);
-  return gaps.length === 0 ? [] : [`the WAL archive has a gap: segment(s) ${gaps.slice(0, 5).join(', ')} missing between archived ones (every host's wal/ directory)`];
+  return gaps.length === 0 ? [] : [`the WAL archive has a gap: segment(s) ${gaps.slice(0, 5).join(', ')} missing between archived ones (${perHost ? "every host's wal/ directory and S3" : 'BACKUP_DIR/wal/'})`];
+}
+
+/** Completed segments in S3 under soak/wal/<system identifier>/ (asked of s3rver itself, not through the switch). */
+async function archivedInS3(rig: Rig): Promise<Set<string>> {
+  const s3 = createS3Client({ bucket: rig.s3.bucket, prefix: 'soak/', endpoint: rig.s3.endpoint, region: rig.s3.region, forcePathStyle: true, partSizeBytes: 5 << 20 });
+  const names = new Set<string>();
+  try {
+    let token: string | undefined;
+    do {
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: rig.s3.bucket, Prefix: 'soak/wal/', ContinuationToken: token }));
+      for (const o of page.Contents ?? []) {
+        const m = /\/([0-9A-F]{24})\.gz(\.age)?$/.exec(o.Key ?? '');
+        if (m) names.add(m[1]!);
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  } finally {
+    s3.destroy();
+  }
+  return names;
 }
 
 /** Completed segments (24 hex digits) archived in any host's BACKUP_DIR/wal/<system identifier>/. */

@@ -2,7 +2,9 @@
 // hours, and every base backup with its WAL would fill the 256 MB tmpfs within a few hundred cycles. After
 // each periodic base backup it keeps the newest KEEP (with their parents) and, in every host's directory,
 // removes older base backups and the completed WAL segments before the oldest kept one's start. Only
-// the low end goes, so the archive's segment sequence stays without a gap; S3 keeps its copies.
+// the low end goes; S3 keeps its copies. Per host, a later copy down from S3 (a base backup's verification,
+// a restore to a moment) may bring old segments back onto one host, so the hosts' union can show a hole
+// between those and the rest: the archive check counts S3 in that mode (pitr.ts, checkArchive).
 import fs from 'node:fs';
 import path from 'node:path';
 import { readBaseManifests } from '../../src/activities/basebackup/facts';

@@ -2,8 +2,11 @@
 // spool; worker B's sessions archive on past it and the server removes that WAL; when a session runs
 // on A again, pg_receivewal must not start from A's stale partial (WAL the server no longer has): the
 // session streams from the slot, and the archive has no gap.
+import fs from 'node:fs';
+import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clearUnfinishedPartials } from '../src/activities/wal/archiver';
 import { archiveWalSession, type WalSessionResult } from '../src/activities/wal/session';
 import type { Config } from '../src/config';
 import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
@@ -88,5 +91,48 @@ describe('the WAL archive with a spool per host', () => {
     // No partial copy stands for a segment the archive lacks in the middle of the sequence (a partial copy
     // of a segment held whole may stay: restores take the whole one, src/basebackup/window.ts).
     expect(archive.partials.filter((p) => !archive.segments.includes(p) && p < archive.segments.at(-1)!)).toEqual([]);
+  });
+});
+
+// Issue 26 (found by the soak, seed 606 cycle 42: BACKUP_DIR filled up while pg_receivewal started a
+// segment): pg_receivewal pads a new segment's file with zeros before it writes WAL, the disk filled at
+// 16 kB, and every pg_receivewal after refused the short file ("has 16384 bytes, should be 0 or
+// 16777216"): the archive stopped for good, though the disk had room again a minute later. The spool
+// is put in that state here: its partial segment replaced by 16 kB of zeros (what the soak's held).
+describe('a partial segment pg_receivewal could not finish creating (the disk filled while it padded it)', () => {
+  it('is removed and the archive streams on from the slot: no failure, no gap', async () => {
+    const sysid = await systemIdentifier(cluster);
+    const hostC = { ...hostA, backup: { ...hostA.backup, dir: tempDir('host-c') }, wal: { ...hostA.wal!, spoolDir: tempDir('wal-spool-c') } };
+    await sessionWhile(hostC, async () => {
+      await sql(cluster, "INSERT INTO wal_test (note) SELECT 'c' FROM generate_series(1, 100)").catch(() => undefined);
+    });
+    const spool = path.join(hostC.wal!.spoolDir, sysid);
+    const partials = fs.readdirSync(spool).filter((f) => f.endsWith('.partial'));
+    expect(partials).toHaveLength(1);
+    const short = partials[0]!;
+    fs.writeFileSync(path.join(spool, short), Buffer.alloc(16384));
+
+    let last = '';
+    const ended = await sessionWhile(hostC, async () => {
+      last = await switchSegment(cluster);
+      await eventually('the segment switched after it archived to S3', () => s3Archive(sysid), (a) => a.segments.includes(last), 60_000);
+    });
+    expect(['stopped', 'aborted']).toContain(ended);
+    const archive = await s3Archive(sysid);
+    // The segment whose file was cut short is archived whole (streamed again from the slot), and nothing is missing.
+    expect(archive.segments).toContain(short.replace('.partial', ''));
+    expect(missingSegments(archive.segments)).toEqual([]);
+    expect(fs.readdirSync(spool).filter((f) => f.endsWith('.short'))).toEqual([]);
+  });
+
+  it('one that holds WAL (a non-zero byte) is not removed: renamed .short, out of pg_receivewal\'s way', async () => {
+    const spool = tempDir('wal-spool-short');
+    const file = '000000010000000000000042.partial';
+    const bytes = Buffer.alloc(16384);
+    bytes[100] = 1;
+    fs.writeFileSync(path.join(spool, file), bytes);
+    fs.writeFileSync(path.join(spool, '000000010000000000000043.partial'), Buffer.alloc(16 * 1024 * 1024));
+    expect(await clearUnfinishedPartials(spool, 16 * 1024 * 1024)).toEqual([{ name: file, removed: false }]);
+    expect(fs.readdirSync(spool).sort()).toEqual(['000000010000000000000042.partial.short', '000000010000000000000043.partial']);
   });
 });

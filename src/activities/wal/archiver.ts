@@ -132,6 +132,44 @@ export async function dropPartialBehind(spoolDir: string, restartLsn: string | n
   return partial.name;
 }
 
+/**
+ * pg_receivewal pads a new segment's file with zeros to the segment size before it writes WAL into it;
+ * when that fails (the disk full) the short file stays, and every pg_receivewal after refuses to start
+ * ("has N bytes, should be 0 or S"): the archive would stop for good. Such a file of zeros holds no WAL
+ * and is removed (pg_receivewal then streams from the slot, which kept that WAL); one that holds any
+ * (never seen) is renamed <name>.partial.short, out of pg_receivewal's way and kept for inspection.
+ * The files it removed or renamed.
+ */
+export async function clearUnfinishedPartials(spoolDir: string, segmentBytes: number): Promise<{ name: string; removed: boolean }[]> {
+  const cleared: { name: string; removed: boolean }[] = [];
+  for (const entry of await fs.readdir(spoolDir).catch(() => [] as string[])) {
+    const file = parseSpoolName(entry);
+    if (file?.kind !== 'partial') continue;
+    const at = path.join(spoolDir, entry);
+    const size = (await fs.stat(at)).size;
+    if (size === 0 || size === segmentBytes) continue;
+    const zeros = await allZeros(at);
+    if (zeros) await fs.rm(at, { force: true });
+    else await fs.rename(at, `${at}.short`);
+    cleared.push({ name: entry, removed: zeros });
+  }
+  return cleared;
+}
+
+async function allZeros(file: string): Promise<boolean> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const buffer = Buffer.alloc(1 << 16);
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) return true;
+      for (let i = 0; i < bytesRead; i++) if (buffer[i] !== 0) return false;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
 /** The partial segments stored in the local folder. */
 async function storedPartials(target: WalTarget): Promise<WalFileName[]> {
   const names = await fs.readdir(target.localDir).catch(() => [] as string[]);
@@ -149,13 +187,15 @@ async function archiveIsPast(target: WalTarget, partial: WalFileName): Promise<b
 }
 
 /**
- * True when the spool's partial segment holds no WAL past `archivedLsn`, the position the archive is
+ * True when the spool's partial segment holds no WAL, or none past `archivedLsn`, the position the archive is
  * recorded to hold: an attempt on another worker may have archived this segment further, and a copy
  * of this file would replace that fuller copy. pg_receivewal pads the file with zeros past what it
  * received, and neither a record nor a page header is all zeros, so a non-zero byte at or after the
  * position means exactly that the file holds more.
  */
 async function holdsNothingNew(file: string, partial: WalFileName, archivedLsn: string | null): Promise<boolean> {
+  // Only zeros: pg_receivewal padded it and wrote nothing yet, or could not finish padding it (cheap: WAL starts with a page header).
+  if (await allZeros(file)) return true;
   if (archivedLsn === null) return false;
   const handle = await fs.open(file, 'r');
   try {

@@ -28,6 +28,8 @@ export interface SlotPosition {
   wal_status: string | null;
   /** max_slot_wal_keep_size in MB (-1: unlimited). */
   max_slot_wal_keep_size_mb: number;
+  /** The server's WAL segment size in bytes (wal_segment_size). */
+  segment_bytes: number;
 }
 
 /** IDENTIFY_SYSTEM on a physical replication connection: proves pg_hba and the REPLICATION attribute allow streaming, and names the server. */
@@ -85,10 +87,11 @@ export async function slotPosition(db: DatabaseConfig, slot: string): Promise<Sl
   return withClient(
     db,
     async (client) => {
-      const { rows } = await client.query<{ server_lsn: string; restart_lsn: string | null; active: boolean | null; retained: string | null; wal_status: string | null; keep: string }>(
+      const { rows } = await client.query<{ server_lsn: string; restart_lsn: string | null; active: boolean | null; retained: string | null; wal_status: string | null; keep: string; segment: string }>(
         `SELECT pg_current_wal_lsn()::text AS server_lsn, s.restart_lsn::text AS restart_lsn, s.active,
                 pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint::text AS retained, s.wal_status,
-                current_setting('max_slot_wal_keep_size') AS keep
+                current_setting('max_slot_wal_keep_size') AS keep,
+                (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS segment
            FROM (SELECT 1) AS one LEFT JOIN pg_replication_slots s ON s.slot_name = $1`,
         [slot],
       );
@@ -100,6 +103,7 @@ export async function slotPosition(db: DatabaseConfig, slot: string): Promise<Sl
         retained_bytes: r.retained === null ? null : Number(r.retained),
         wal_status: r.wal_status,
         max_slot_wal_keep_size_mb: parseKeepSize(r.keep),
+        segment_bytes: Number(r.segment),
       };
     },
     db.maintenanceDatabase,

@@ -14,7 +14,7 @@ import { withClientTools } from '../clientTools';
 import { requireAgeBinary } from '../encryption';
 import { sendNotification } from '../notify';
 import { every } from '../stream';
-import { archiveCompleted, archivePartial, archiveSpool, dropPartialBehind, noProgress, readSpool, type ArchiveProgress } from './archiver';
+import { archiveCompleted, archivePartial, archiveSpool, clearUnfinishedPartials, dropPartialBehind, noProgress, readSpool, type ArchiveProgress } from './archiver';
 import { startReceiver, type Receiver } from './receiver';
 import { ensureSlot, identifySystem, slotPosition, type SlotPosition } from './server';
 import { prerequisiteFailure, receiverFailure, refuseLostSlot } from './failures';
@@ -84,6 +84,10 @@ export async function archiveWalSession(config: Config, input: { session_seconds
   let ended: WalSessionResult['ended'] | undefined;
   try {
     await removeTemporaries(target);
+    // First, so that no copy of it is archived.
+    for (const left of await clearUnfinishedPartials(spool, startPosition.segment_bytes)) {
+      ctx.log.warn(`the spool held ${left.name}, a segment file pg_receivewal could not finish creating (the disk was full?): ${left.removed ? 'it held no WAL and was removed' : 'it holds WAL and was renamed .short, kept for inspection'}; streaming from the slot`);
+    }
     // What pg_receivewal wrote before an earlier attempt died (its partial segment too) is archived before it starts again.
     await archiveSpool(target, spool, state.progress, null, signal);
     const behind = await dropPartialBehind(spool, startPosition.slot_restart_lsn);

@@ -11,7 +11,7 @@ import { backupFilename } from '../src/backup/naming';
 import type { Config } from '../src/config';
 import { loadSampleDatabase } from '../src/sample/fixture';
 import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
-import { runActivity, testConfig, withServer } from './helpers';
+import { runActivity, tempDir, testConfig, withServer } from './helpers';
 
 vi.setConfig({ testTimeout: 300_000, hookTimeout: 300_000 });
 
@@ -140,5 +140,33 @@ describe('a server stopped during the verification in the same pass as the dump 
     ]);
     expect(await scratchDatabases()).toEqual([]);
     expect(fs.readdirSync(config.backup.dir).filter((f) => !f.includes('.lock'))).toEqual([]);
+  });
+  // Issue 26 (found by the soak, seed 707 cycles 21, 25, 36, BACKUP_DIR per host): the name of a
+  // verification's scratch database hashes its host's directory, so a backup on another host never
+  // knew it, and it stayed until a run came back to that host. Runs claim theirs while they use them
+  // (src/activities/scratchClaim.ts); the sweep drops what no run claims.
+  it('left on the server by a verification on another host (its own BACKUP_DIR, never retried there) is dropped by the next backup on this host: no run claims it', async () => {
+    cluster ??= await startPgCluster();
+    await withServer(cluster, 'postgres', (c) => c.query('CREATE DATABASE family_brain_hosts'));
+    await withServer(cluster, 'family_brain_hosts', (c) => loadSampleDatabase(c, { scale: 4 }));
+    const base = testConfig({ verify: 'during_dump' });
+    const hostA: Config = { ...base, database: { ...base.database, host: cluster.host, port: cluster.port, password: cluster.password, database: 'family_brain_hosts' } };
+    const hostB: Config = { ...hostA, backup: { ...hostA.backup, dir: tempDir('host-b') } };
+    const filename = backupFilename('family_brain', 'manual', new Date(), 'UTC');
+    const passing = runActivity(createActivities({ config: hostA }).dumpDatabase, { filename, type: 'manual' as const, format: 'plain_gzip' as const, workflowId: 'on-host-a' }).catch((e: unknown) => e);
+    await untilRestoringIntoScratch();
+    await asPostgres('pg_ctl', ['-D', cluster.dataDir, '-m', 'immediate', '-w', 'stop']);
+    expect(await passing).toBeInstanceOf(ApplicationFailure);
+    await restart();
+    const left = await scratchDatabases();
+    expect(left).toHaveLength(1);
+
+    const onB = createActivities({ config: hostB });
+    const lock = await runActivity(onB.acquireBackupLock, { workflow_id: 'on-host-b', kind: 'backup' });
+    await runActivity(onB.releaseBackupLock, 'on-host-b');
+    expect(lock.cleaned).toEqual([{ kind: 'scratch_database', name: left[0], removed: true }]);
+    expect(await scratchDatabases()).toEqual([]);
+    // Host A keeps its record (the emptied partial file) until a run there removes it; the database it names is gone.
+    expect(fs.readdirSync(hostA.backup.dir).filter((f) => f.includes('.partial-'))).toHaveLength(1);
   });
 });

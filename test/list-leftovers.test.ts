@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { scratchName } from '../src/activities/backup/verify';
+import { lockKeys } from '../src/activities/scratchClaim';
 import type { Catalog } from '../src/backup/catalog';
 import { runCli } from '../src/client/cli';
 import { captured, createDatabase, testConfig, userEnvFor, withAdmin } from './helpers';
@@ -37,31 +38,37 @@ describe('fbb list', () => {
       for (const d of [scratch, restoring, failed]) await c.query(`CREATE DATABASE "${d}"`);
     });
 
-    const env = userEnvFor(config);
-    const json = captured();
-    expect(await runCli(['list', '--local', '--json'], { env, stdout: json.stdout, stderr: json.stderr })).toBe(0);
-    const catalog = JSON.parse(json.text().stdout) as Catalog;
-    expect(catalog.leftovers).toEqual(
-      expect.arrayContaining([
-        { kind: 'partial_file', name: partial, note: 'a dump that did not finish; the next backup removes it' },
-        { kind: 'scratch_database', name: scratch, note: 'a verification that did not finish; the next backup removes it' },
-        { kind: 'restoring_database', name: restoring, note: 'a restore that did not finish; the next backup or restore removes it' },
-        { kind: 'failed_restore_database', name: failed, note: 'a restored copy that did not verify, kept by the rollback for inspection; drop it by hand when done (DROP DATABASE)' },
-      ]),
-    );
-    expect(catalog.leftovers).toHaveLength(4);
+    // Other test files' backups on this shared server drop scratch databases no run claims: this one is
+    // held as a running verification holds it, so that it stays for the listing (which reports this
+    // directory's own, claimed or not).
+    await withAdmin(async (holder) => {
+      await holder.query('SELECT pg_advisory_lock($1, $2)', lockKeys(scratch));
+      const env = userEnvFor(config);
+      const json = captured();
+      expect(await runCli(['list', '--local', '--json'], { env, stdout: json.stdout, stderr: json.stderr })).toBe(0);
+      const catalog = JSON.parse(json.text().stdout) as Catalog;
+      expect(catalog.leftovers).toEqual(
+        expect.arrayContaining([
+          { kind: 'partial_file', name: partial, note: 'a dump that did not finish; the next backup removes it' },
+          { kind: 'scratch_database', name: scratch, note: 'a verification that did not finish; the next backup removes it' },
+          { kind: 'restoring_database', name: restoring, note: 'a restore that did not finish; the next backup or restore removes it' },
+          { kind: 'failed_restore_database', name: failed, note: 'a restored copy that did not verify, kept by the rollback for inspection; drop it by hand when done (DROP DATABASE)' },
+        ]),
+      );
+      expect(catalog.leftovers).toHaveLength(4);
 
-    const text = captured();
-    expect(await runCli(['list', '--local'], { env, stdout: text.stdout, stderr: text.stderr })).toBe(0);
-    const out = text.text().stdout;
-    expect(out).toContain('left behind by earlier runs (fbb doctor reports them too):');
-    expect(out).toContain(`  restoring database ${restoring}: a restore that did not finish`);
-    expect(out).toContain(`  failed restore database ${failed}: a restored copy that did not verify`);
-    expect(out).toContain(`  scratch database ${scratch}: a verification that did not finish`);
-    expect(out).toContain(`  partial file ${partial}: a dump that did not finish`);
-    // Listing changes nothing: everything is still there.
-    expect(fs.existsSync(path.join(config.backup.dir, partial))).toBe(true);
-    const left = await withAdmin((c) => c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname = ANY($1)', [[scratch, restoring, failed]]));
-    expect(left.rows).toHaveLength(3);
+      const text = captured();
+      expect(await runCli(['list', '--local'], { env, stdout: text.stdout, stderr: text.stderr })).toBe(0);
+      const out = text.text().stdout;
+      expect(out).toContain('left behind by earlier runs (fbb doctor reports them too):');
+      expect(out).toContain(`  restoring database ${restoring}: a restore that did not finish`);
+      expect(out).toContain(`  failed restore database ${failed}: a restored copy that did not verify`);
+      expect(out).toContain(`  scratch database ${scratch}: a verification that did not finish`);
+      expect(out).toContain(`  partial file ${partial}: a dump that did not finish`);
+      // Listing changes nothing: everything is still there.
+      expect(fs.existsSync(path.join(config.backup.dir, partial))).toBe(true);
+      const left = await withAdmin((c) => c.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname = ANY($1)', [[scratch, restoring, failed]]));
+      expect(left.rows).toHaveLength(3);
+    });
   });
 });

@@ -14,6 +14,7 @@ import { openScratchServer } from '../src/activities/verifyServer/target';
 import { cleanLeftovers } from '../src/activities/backup/prune';
 import { scratchName } from '../src/activities/backup/verify';
 import { drillScratchName } from '../src/activities/drill';
+import { lockKeys } from '../src/activities/scratchClaim';
 import { manifestName } from '../src/backup/manifest';
 import { parseBackupName } from '../src/backup/naming';
 import type { Config, VerifyConfig } from '../src/config';
@@ -160,21 +161,28 @@ describe('VERIFY_TARGET=worker: the application role, without superuser or CREAT
     expect(drill).toMatchObject({ status: 'passed', samples_missing: [] });
   });
 
-  it('the leftover sweep drops a scratch database a killed verification left on the worker\'s server, and only ours', async () => {
+  it('the leftover sweep drops the scratch databases no run claims on the worker\'s server (a killed verification\'s, of this deployment or another), and keeps one a running verification claims', async () => {
     const file = fs.readdirSync(app.config.backup.dir).find((f) => f.endsWith('.sql.gz'))!;
     const left = scratchName(app.config, file);
     const other = 'fbb_verify_00000000000000000000';
+    const running = 'fbb_verify_11111111111111111111';
+    const socket = clusterPaths(path.join(serverDir, 'pg15')).socketDir;
     await onWorkerServer(async (c) => {
-      await c.query(`CREATE DATABASE ${left}`);
-      await c.query(`CREATE DATABASE ${other}`);
+      for (const d of [left, other, running]) await c.query(`CREATE DATABASE ${d}`);
     });
     try {
-      const found = await runActivity(() => cleanLeftovers(app.config, { dryRun: false, before: new Date() }));
-      expect(found).toEqual([{ kind: 'scratch_database', name: `${left} (on ${clusterPaths(path.join(serverDir, 'pg15')).socketDir})`, removed: true }]);
+      // A running verification's claim: a session holding its advisory lock in the maintenance database.
+      await onWorkerServer(async (holder) => {
+        await holder.query('SELECT pg_advisory_lock($1, $2)', lockKeys(running));
+        const found = await runActivity(() => cleanLeftovers(app.config, { dryRun: false, before: new Date() }));
+        const onWorker = found.filter((l) => l.name.includes(socket));
+        expect(onWorker.map((l) => l.name).sort()).toEqual([`${other} (on ${socket})`, `${left} (on ${socket})`].sort());
+        expect(onWorker.every((l) => l.kind === 'scratch_database' && l.removed)).toBe(true);
+      });
       const there = await onWorkerServer((c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'fbb_verify_%'"));
-      expect(there.rows.map((r) => r.datname)).toEqual([other]);
+      expect(there.rows.map((r) => r.datname)).toEqual([running]);
     } finally {
-      await onWorkerServer((c) => c.query(`DROP DATABASE IF EXISTS ${other}`));
+      await onWorkerServer((c) => c.query(`DROP DATABASE IF EXISTS ${running}`));
     }
   });
 

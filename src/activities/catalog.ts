@@ -74,8 +74,6 @@ const LEFTOVER_NOTES: Record<CatalogLeftover['kind'], string> = {
   failed_restore_database: 'a restored copy that did not verify, kept by the rollback for inspection; drop it by hand when done (DROP DATABASE)',
 };
 
-const DRILL_LEFTOVER_NOTE = 'a restore drill that did not finish; the next drill, backup or restore removes it';
-
 /** What fbb doctor reports as leftovers, and the databases rollbacks kept; while a run holds the lock, a warning instead. */
 async function catalogLeftovers(config: Config, warnings: string[]): Promise<CatalogLeftover[]> {
   const { running, leftovers } = await findLeftovers(config);
@@ -86,7 +84,7 @@ async function catalogLeftovers(config: Config, warnings: string[]): Promise<Cat
     config.database.maintenanceDatabase,
   );
   return [
-    ...leftovers.map((l) => ({ kind: l.kind, name: l.name, note: l.name.startsWith('fbb_drill_') ? DRILL_LEFTOVER_NOTE : LEFTOVER_NOTES[l.kind] })),
+    ...leftovers.map((l) => ({ kind: l.kind, name: l.name, note: LEFTOVER_NOTES[l.kind] })),
     ...failed.rows.filter((r) => !leftovers.some((l) => l.name === r.datname)).map((r) => ({ kind: 'failed_restore_database' as const, name: r.datname, note: LEFTOVER_NOTES.failed_restore_database })),
   ];
 }

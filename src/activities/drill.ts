@@ -15,7 +15,7 @@ import { countRows } from './backup/inventory';
 import { createScratch, dropScratch, scratchNeeds } from './backup/verify';
 import { openScratchServer, type ScratchServer } from './verifyServer/target';
 import { withClient } from './db';
-import { claimDrillScratch, sweepDrillScratch, type DrillClaim } from './drillScratch';
+import { claimScratch, sweepUnclaimedScratch, type ScratchClaim } from './scratchClaim';
 import { restoreFileInto } from './restoreFile';
 import { compareSamples, legacySamples, sampleHashes } from './rowSample';
 
@@ -80,7 +80,7 @@ export async function pickDrillBackup(config: Config, source: DrillSource): Prom
  * manifest's size and SHA-256 as it lands; never over the local copy), restores it into a scratch
  * database, and compares every table's row count and sample hash with the manifest. The scratch
  * database and the fetched copy are removed however this ends (a cancellation included). The scratch
- * database is claimed (drillScratch.ts) while in use; one a killed drill left is unclaimed, and the
+ * database is claimed (scratchClaim.ts) while in use; one a killed drill left is unclaimed, and the
  * next drill on that server, or the next backup or restore's leftover sweep, drops it.
  * It reads nothing of the live database, so it takes no database lock and never blocks a backup.
  */
@@ -93,7 +93,7 @@ export async function drillBackup(config: Config, pick: Pick<DrillPick, 'filenam
   await fs.rm(workDir, { recursive: true, force: true });
   // Where the scratch database goes (VERIFY_TARGET); known once the manifest says what the backup needs.
   let server: ScratchServer | undefined;
-  let claim: DrillClaim | undefined;
+  let claim: ScratchClaim | undefined;
   try {
     const store = storeFor(config, stores, pick.source);
     const manifest = await store.getManifest(pick.filename).catch((err: unknown) => {
@@ -118,9 +118,9 @@ export async function drillBackup(config: Config, pick: Pick<DrillPick, 'filenam
     server = await openScratchServer(config, scratchNeeds(manifest));
     const on = server.config;
     // Claimed while it is used: a sweep (this one, or a backup's) drops only unclaimed ones.
-    claim = await claimDrillScratch(on, scratch);
-    // What killed drills left (of any backup directory on this server), and this drill's own first.
-    for (const left of await sweepDrillScratch(on, { dryRun: false }).catch(() => [])) ctx.log.info(`dropped ${left.name}, a scratch database a killed drill left`);
+    claim = await claimScratch(on, scratch, ErrorType.DrillFailed);
+    // What killed drills and verifications left on this server (of any backup directory), and this drill's own first.
+    for (const left of await sweepUnclaimedScratch(on, { dryRun: false }).catch(() => [])) ctx.log.info(`dropped ${left.name}, a scratch database a killed run left`);
     await dropScratch(on, scratch);
     await createScratch(on, scratch);
     await restoreFileInto(on, scratch, { filename: pick.filename, file, format: manifest.format, sha256: manifest.sha256 }, SCRATCH_RESTORE);

@@ -8,6 +8,7 @@ import { manifestName, MANIFEST_VERSION, parseManifest, type BackupManifest, typ
 import { parseBackupName, type BackupFormat, type BackupType } from '../../backup/naming';
 import type { Config } from '../../config';
 import { ErrorType, permanent } from '../../errors';
+import { claimScratch, type ScratchClaim } from '../scratchClaim';
 import { encryptionFor, requireAgeBinary } from '../encryption';
 import { recordClusterRoles } from '../roles';
 import { connect, connectionLost, isConnectionLoss, withClient } from '../db';
@@ -59,10 +60,12 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
   const started = Date.now();
   let created = false;
   let server: ScratchServer | undefined;
+  let claim: ScratchClaim | undefined;
   try {
     if (scratch !== undefined) {
       server = await openScratchServer(config, () => sourceNeeds(config, req.filename)).catch(dumpAlone);
-      // One left by a killed attempt at this same backup goes first.
+      // Claimed while it is used (scratchClaim.ts); one left by a killed attempt at this same backup goes first.
+      if (server !== undefined) claim = await claimScratch(server.config, scratch, ErrorType.BackupVerificationFailed);
       if (server !== undefined) await dropScratch(server.config, scratch);
       created = server !== undefined && (await createScratch(server.config, scratch).then(() => true, dumpAlone)) === true;
       if (!created) scratch = undefined;
@@ -91,6 +94,7 @@ export async function dumpDatabase(config: Config, req: DumpRequest): Promise<Ba
     throw err;
   } finally {
     if (created && scratch !== undefined) await dropScratch(server!.config, scratch);
+    await claim?.release();
     server?.release();
   }
 }

@@ -13,7 +13,7 @@ import { runningScratchServers } from '../verifyServer/running';
 import { sweepMomentClusters } from '../basebackup/moment';
 import { scratchName } from './verify';
 import { dropDatabase } from '../restore/databases';
-import { sweepDrillScratch } from '../drillScratch';
+import { sweepUnclaimedScratch } from '../scratchClaim';
 import type { Location, StoredBackup } from '../../storage/store';
 
 /** One retention decision in one place. */
@@ -121,8 +121,8 @@ const PARTIAL = /^\.(.+)\.partial-[0-9a-f]+$/;
 
 /**
  * What runs of this database that are no longer running left behind: partial dump files older
- * than `before`, scratch databases verifying this directory's backups, drills' scratch databases no
- * running drill claims (of any directory: see drillScratch.ts), half-restored
+ * than `before`, scratch databases verifying this directory's backups (and, unless `dryRun`, any no
+ * running verification or drill claims, of any directory: see scratchClaim.ts), half-restored
  * `<db>_restoring_*` databases; and databases of ours closed to connections (versions before 0.2
  * did that during a swap). Unless `dryRun`, removes them; closed databases are opened only with
  * `openClosed` (the caller took over a dead restore's lock: the closing was ours). Call it only
@@ -171,10 +171,12 @@ export async function cleanLeftovers(config: Config, options: { dryRun: boolean;
       found.push({ kind: 'scratch_database', name: `${datname} (on ${server.database.host})`, removed: !options.dryRun });
     }
   }
-  // Drills' scratch databases no running drill claims (a drill takes no database lock; its claim tells).
-  found.push(...(await sweepDrillScratch(config, options)));
-  for (const server of await runningScratchServers(config)) {
-    found.push(...(await sweepDrillScratch(server, { ...options, on: server.database.host }).catch(() => [])));
+  // Scratch databases no running verification or drill claims, whatever host or directory left them
+  // (a drill takes no database lock, another database's backup holds another: the claim tells).
+  // Dropped, not listed: a dry run (fbb list, fbb doctor) reports this directory's own only.
+  if (!options.dryRun) {
+    found.push(...(await sweepUnclaimedScratch(config, { dryRun: false })));
+    for (const server of await runningScratchServers(config)) found.push(...(await sweepUnclaimedScratch(server, { dryRun: false, on: server.database.host }).catch(() => [])));
   }
   // Partial files last: a partial file names its scratch database, so it goes only once that was dropped.
   const partials: Leftover[] = [];

@@ -5,6 +5,7 @@ import { Context } from '@temporalio/activity';
 import { manifestName, parseManifest, type BackupManifest, type VerificationResult } from '../../backup/manifest';
 import type { Config } from '../../config';
 import { ErrorType, permanent, transient } from '../../errors';
+import { claimScratch } from '../scratchClaim';
 import { connect, connectionLost, isConnectionLoss, withClient } from '../db';
 import { restoreFileInto } from '../restoreFile';
 import { writeFileAtomic } from '../stream';
@@ -42,9 +43,15 @@ export async function verifyBackup(config: Config, filename: string): Promise<Ba
 async function verifyOn(config: Config, { file, manifest, scratch, started }: { file: string; manifest: BackupManifest; scratch: string; started: number }): Promise<BackupManifest> {
   const { filename } = manifest;
   const dir = config.backup.dir;
-  // A scratch database left by a crashed attempt at this same backup goes first.
-  await dropScratch(config, scratch);
-  await createScratch(config, scratch);
+  // Claimed while it is used (scratchClaim.ts); one left by a crashed attempt at this same backup goes first.
+  const claim = await claimScratch(config, scratch, ErrorType.BackupVerificationFailed);
+  try {
+    await dropScratch(config, scratch);
+    await createScratch(config, scratch);
+  } catch (err) {
+    await claim.release();
+    throw err;
+  }
   try {
     await restoreInto(config, scratch, file, manifest);
     const verification = await judgeRestored(config, scratch, manifest, 'restore', started).catch(async (err: unknown) => {
@@ -66,6 +73,7 @@ async function verifyOn(config: Config, { file, manifest, scratch, started }: { 
     return verified;
   } finally {
     await dropScratch(config, scratch);
+    await claim.release();
   }
 }
 

@@ -1,6 +1,7 @@
 // Issue 26 (found by the soak, seed 4 cycle 5: drill × pg_ctl -m immediate restart): a drill whose
 // psql connects while the database server restarts. The real CLI in a child process; the server is
 // stopped at the moment the drill's psql connects (it waits in a PG_BIN_DIR whose psql sleeps first).
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PgCluster } from '../src/sample/pgCluster';
@@ -56,11 +57,17 @@ describe('a drill killed (SIGKILL) while it restores into its scratch database',
     return JSON.parse(backup.stdout) as { filename: string };
   };
 
-  it('leaves a scratch database that the next backup drops, though that backup never heard of the drill', async () => {
-    const config = cluster.config(testConfig());
-    await backupOf(config);
+  it('of the S3 copy leaves its scratch database and fetched copy, and the next backup on this host removes both, though it never heard of the drill', async () => {
+    const config = cluster.config(testConfig({ s3: true }));
+    const s3 = config.s3!;
+    const s3Env = { S3_BUCKET: s3.bucket, S3_PREFIX: s3.prefix, S3_ENDPOINT: s3.endpoint!, S3_REGION: s3.region, S3_FORCE_PATH_STYLE: 'true', AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID!, AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY! };
+    const backup = async () => {
+      const run = await runFbb(['backup', '--local', '--json', '--upload-to-s3'], fbbEnv(config, s3Env));
+      expect(run.exitCode, run.all).toBe(0);
+    };
+    await backup();
     const slow = slowBinDirFor(cluster.binDir, 'psql', 600, 'fbb_drill_*');
-    const drill = startFbb(['drill', '--local', '--source', 'local', '--json'], fbbEnv({ ...config, pgBinDir: slow }));
+    const drill = startFbb(['drill', '--local', '--source', 's3', '--json'], fbbEnv({ ...config, pgBinDir: slow }, s3Env));
     const waiting = path.join(slow, 'psql');
     await waitFor("the drill's psql restoring into its scratch database", () => processesMentioning(waiting).length > 0 || undefined, drill, 180_000);
     const left = await drillDatabases();
@@ -68,10 +75,13 @@ describe('a drill killed (SIGKILL) while it restores into its scratch database',
     process.kill(drill.pid!, 'SIGKILL');
     expect((await drill).signal).toBe('SIGKILL');
     for (const pid of processesMentioning(waiting)) process.kill(Number.parseInt(pid, 10), 'SIGKILL');
+    const fetched = () => fs.readdirSync(config.backup.dir).filter((f) => f.startsWith('.fbb_drill_'));
     expect(await drillDatabases()).toEqual(left);
+    expect(fetched()).toEqual([`.${left[0]}`]);
 
-    await backupOf(config);
+    await backup();
     expect(await drillDatabases()).toEqual([]);
+    expect(fetched()).toEqual([]);
   }, 600_000);
 
   it('a drill running while a backup sweeps leftovers keeps its scratch database and passes', async () => {

@@ -71,6 +71,7 @@ const LEFTOVER_NOTES: Record<CatalogLeftover['kind'], string> = {
   restoring_database: 'a restore that did not finish; the next backup or restore removes it',
   closed_database: 'refuses every connection (left by a restore killed during its swap); fbb doctor says how to open it',
   scratch_cluster: 'the scratch cluster of a restore to a moment that did not finish (stopped or running); the next backup or restore of this database stops and removes it',
+  drill_directory: 'the S3 copy a restore drill fetched and was killed before it removed; the next backup, restore or drill on this host removes it',
   failed_restore_database: 'a restored copy that did not verify, kept by the rollback for inspection; drop it by hand when done (DROP DATABASE)',
 };
 

@@ -2,6 +2,7 @@
 // scratch database and checked against its manifest; then the scratch database is dropped.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { BackupManifest, RowSampleHash } from '../backup/manifest';
@@ -15,6 +16,7 @@ import { countRows } from './backup/inventory';
 import { createScratch, dropScratch, scratchNeeds } from './backup/verify';
 import { openScratchServer, type ScratchServer } from './verifyServer/target';
 import { withClient } from './db';
+import { processAlive } from './verifyServer/lock';
 import { claimScratch, sweepUnclaimedScratch, type ScratchClaim } from './scratchClaim';
 import { restoreFileInto } from './restoreFile';
 import { compareSamples, legacySamples, sampleHashes } from './rowSample';
@@ -91,6 +93,7 @@ export async function drillBackup(config: Config, pick: Pick<DrillPick, 'filenam
   const workDir = path.join(config.backup.dir, `.${scratch}`);
   const stores = openStores(config);
   await fs.rm(workDir, { recursive: true, force: true });
+  for (const left of await sweepDrillDirectories(config.backup.dir, { dryRun: false }).catch(() => [])) ctx.log.info(`removed ${left.name}, the directory of a drill killed on this host`);
   // Where the scratch database goes (VERIFY_TARGET); known once the manifest says what the backup needs.
   let server: ScratchServer | undefined;
   let claim: ScratchClaim | undefined;
@@ -103,6 +106,7 @@ export async function drillBackup(config: Config, pick: Pick<DrillPick, 'filenam
     let file = path.join(config.backup.dir, pick.filename);
     if (pick.source === 's3') {
       await fs.mkdir(workDir, { recursive: true });
+      await fs.writeFile(path.join(workDir, DRILL_OWNER), JSON.stringify({ host: os.hostname(), pid: process.pid }));
       await copyBackup(store, new LocalStore(workDir, config.backup.prefix), pick.filename, manifest, {
         signal: ctx.cancellationSignal,
         onProgress: (bytes) => ctx.heartbeat({ step: 'drill_fetch', bytes }),
@@ -187,6 +191,32 @@ function countOnlyTables(manifest: BackupManifest, failedNow: Record<string, str
     else if (failedNow[table] !== undefined) out[table] = `the sample could not be computed in the drill: ${failedNow[table]}`;
   }
   return out;
+}
+
+/** The file in a drill's directory naming the process that fetched into it. */
+const DRILL_OWNER = 'fbb-owner.json';
+/** A drill directory without an owner file this old was left by a process killed as it made it. */
+const ORPHAN_MS = 10 * 60_000;
+
+/**
+ * The directories (BACKUP_DIR/.fbb_drill_*) drills fetched an S3 copy into and were killed before
+ * they removed: those whose owner ran on this host and is gone. A drill retried on the same host
+ * and directory removes its own; with a BACKUP_DIR per host it may move to another host, and then
+ * only a run on this host can. Another host's are left (its processes cannot be seen from here).
+ * Unless `dryRun`, removes them.
+ */
+export async function sweepDrillDirectories(dir: string, options: { dryRun: boolean }): Promise<{ kind: 'drill_directory'; name: string; removed: boolean }[]> {
+  const found: { kind: 'drill_directory'; name: string; removed: boolean }[] = [];
+  for (const entry of await fs.readdir(dir).catch(() => [] as string[])) {
+    if (!/^\.fbb_drill_[0-9a-f]{20}$/.test(entry)) continue;
+    const at = path.join(dir, entry);
+    const owner = await fs.readFile(path.join(at, DRILL_OWNER), 'utf8').then((t) => JSON.parse(t) as { host: string; pid: number }, () => undefined);
+    const gone = owner === undefined ? await fs.stat(at).then((st) => Date.now() - st.mtimeMs > ORPHAN_MS, () => false) : owner.host === os.hostname() && !processAlive(owner.pid);
+    if (!gone) continue;
+    if (!options.dryRun) await fs.rm(at, { recursive: true, force: true });
+    found.push({ kind: 'drill_directory', name: entry, removed: !options.dryRun });
+  }
+  return found;
 }
 
 /** One scratch database name per deployment and backup, so a retry removes what a killed attempt left. */

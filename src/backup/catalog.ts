@@ -56,7 +56,7 @@ export interface Catalog {
 
 /** Something a run left behind, as `fbb list` shows it. */
 export interface CatalogLeftover {
-  kind: 'partial_file' | 'scratch_database' | 'restoring_database' | 'closed_database' | 'failed_restore_database' | 'scratch_cluster';
+  kind: 'partial_file' | 'scratch_database' | 'restoring_database' | 'closed_database' | 'failed_restore_database' | 'scratch_cluster' | 'drill_directory';
   name: string;
   /** What it is and what to do about it. */
   note: string;

@@ -91,7 +91,7 @@ function tell(local: false | ((line: string) => void), line: string): void {
 }
 
 /** What each kind of leftover is, in the worker's log. */
-const LEFTOVER_WORD: Record<Leftover['kind'], string> = { partial_file: 'file', scratch_database: 'database', restoring_database: 'database', closed_database: 'database', scratch_cluster: 'scratch cluster' };
+const LEFTOVER_WORD: Record<Leftover['kind'], string> = { partial_file: 'file', scratch_database: 'database', restoring_database: 'database', closed_database: 'database', scratch_cluster: 'scratch cluster', drill_directory: 'directory' };
 
 /** The backup pipeline's activities; `local` when they run in the CLI's process (--local), whose death ends the run. */
 export function createBackupActivities(config: Config, options: BackupActivityOptions = {}) {

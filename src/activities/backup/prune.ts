@@ -14,6 +14,7 @@ import { sweepMomentClusters } from '../basebackup/moment';
 import { scratchName } from './verify';
 import { dropDatabase } from '../restore/databases';
 import { sweepUnclaimedScratch } from '../scratchClaim';
+import { sweepDrillDirectories } from '../drill';
 import type { Location, StoredBackup } from '../../storage/store';
 
 /** One retention decision in one place. */
@@ -111,7 +112,7 @@ export async function pruneAsideDatabases(config: Config, options: { dryRun: boo
 
 /** Something a killed or crashed run left behind. */
 export interface Leftover {
-  kind: 'partial_file' | 'scratch_database' | 'restoring_database' | 'closed_database' | 'scratch_cluster';
+  kind: 'partial_file' | 'scratch_database' | 'restoring_database' | 'closed_database' | 'scratch_cluster' | 'drill_directory';
   name: string;
   /** True once removed (or, for a closed database, opened again). */
   removed: boolean;
@@ -178,6 +179,8 @@ export async function cleanLeftovers(config: Config, options: { dryRun: boolean;
     found.push(...(await sweepUnclaimedScratch(config, { dryRun: false })));
     for (const server of await runningScratchServers(config)) found.push(...(await sweepUnclaimedScratch(server, { dryRun: false, on: server.database.host }).catch(() => [])));
   }
+  // What drills killed on this host fetched from S3 and left in BACKUP_DIR.
+  found.push(...(await sweepDrillDirectories(dir, options)));
   // Partial files last: a partial file names its scratch database, so it goes only once that was dropped.
   const partials: Leftover[] = [];
   for (const entry of stalePartials) {

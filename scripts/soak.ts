@@ -158,7 +158,7 @@ async function main(): Promise<number> {
       const faultAtMs = args.faultAtMs ?? Math.round(plan.faultAt * typical(plan.op));
       const run = await runCycle(plan, op, { rig, pool, faultAtMs });
       if (run.status === 'COMPLETED' && (run.injected === undefined || run.injected.at > run.endedAt)) lengths.set(plan.op, [...(lengths.get(plan.op) ?? []), run.endedAt - cycleStart]);
-      const violations = await checkCycle({ rig, plan, run, before, rowsBefore, memory, load, startedAt: cycleStart });
+      const violations = await checkCycle({ rig, plan, run, before, rowsBefore, memory, load, startedAt: cycleStart, pool });
       const injectedAt = run.injected?.at;
       const recoverMs = injectedAt !== undefined && injectedAt <= run.endedAt ? run.endedAt - injectedAt : undefined;
       tallies.push({ dirMode, fault: plan.fault, op: plan.op, violations: violations.length, recoverMs });

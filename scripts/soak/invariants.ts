@@ -8,7 +8,7 @@ import { createS3Client } from '../../src/storage/s3Client';
 import type { CycleRun, KnownBackup } from './cycle';
 import type { CyclePlan } from './plan';
 import { checkArchive, checkLoad, type Quiet } from './pitr';
-import { fbbEnv, runFbb, type WriteLoad } from './processes';
+import { fbbEnv, runFbb, type WorkerPool, type WriteLoad } from './processes';
 import type { Rig } from './rig';
 import { differences, promised, readState, type State } from './state';
 
@@ -53,7 +53,7 @@ export async function liveState(rig: Rig): Promise<State | undefined> {
 }
 
 /** Every invariant after `run`; the violations, each a sentence with its evidence. */
-export async function checkCycle(context: { rig: Rig; plan: CyclePlan; run: CycleRun; before: State; rowsBefore: Set<string>; memory: Memory; load: WriteLoad; startedAt: number }): Promise<string[]> {
+export async function checkCycle(context: { rig: Rig; plan: CyclePlan; run: CycleRun; before: State; rowsBefore: Set<string>; memory: Memory; load: WriteLoad; startedAt: number; pool: WorkerPool }): Promise<string[]> {
   const { rig, plan, run, before, memory } = context;
   const violations: string[] = [];
   const ok = run.status === 'COMPLETED';
@@ -100,7 +100,7 @@ export async function checkCycle(context: { rig: Rig; plan: CyclePlan; run: Cycl
     violations.push(...(await restoresAsRecorded(rig, f, memory.states.get(f))));
   }
 
-  violations.push(...(await staleLeftovers(rig, memory, ok)));
+  violations.push(...(await staleLeftovers(rig, memory, ok, rig.hostDirs.length > 1 ? await cleanedOnHosts(rig, context.pool, run.workflowId) : undefined)));
   violations.push(...(await runningWorkflows(rig)));
   violations.push(...(await checkArchive(rig, memory.gaps)));
   if (/lock|already running|in progress/i.test(run.cli.stderr) && !ok) violations.push(`the operation was refused as blocked: ${lastLine(run.cli.stderr)}`);
@@ -159,7 +159,16 @@ function newestArchived(rig: Rig): string | undefined {
 
 /** The path of `filename` in the host directory that holds it; undefined when no host does (an S3-only copy). */
 function localPath(rig: Rig, filename: string): string | undefined {
-  return rig.hostDirs.map((d) => path.join(d, filename)).find((f) => fs.existsSync(f));
+  const present = rig.hostDirs.map((d) => path.join(d, filename)).filter((f) => fs.existsSync(f));
+  // Per host, another host may keep an unverified dump of the same name (its worker was lost mid-run): the verified one.
+  const verified = (f: string) => {
+    try {
+      return (JSON.parse(fs.readFileSync(`${f}.manifest.json`, 'utf8')) as { status?: string }).status === 'verified';
+    } catch {
+      return false;
+    }
+  };
+  return present.find(verified) ?? present[0];
 }
 
 /** The uploaded copy of `filename` is in S3 with the local file's size (asked of s3rver itself, not through the switch). */
@@ -167,8 +176,11 @@ async function checkS3Copy(rig: Rig, filename: string): Promise<string[]> {
   const s3 = createS3Client({ bucket: rig.s3.bucket, prefix: 'soak/', endpoint: rig.s3.endpoint, region: rig.s3.region, forcePathStyle: true, partSizeBytes: 5 << 20 });
   try {
     const head = await s3.send(new HeadObjectCommand({ Bucket: rig.s3.bucket, Key: `soak/${filename}` }));
-    const local = fs.statSync(localPath(rig, filename) ?? path.join(rig.hostDirs[0]!, filename)).size;
-    return head.ContentLength === local ? [] : [`S3 copy of ${filename} has ${head.ContentLength} bytes, the local file ${local}`];
+    // Per host, a worker lost mid-dump keeps its own (unverified) dump of the same name while another
+    // host dumps again and uploads that one: the uploaded copy is one host's file, not every host's.
+    const locals = rig.hostDirs.map((d) => path.join(d, filename)).filter((f) => fs.existsSync(f)).map((f) => fs.statSync(f).size);
+    if (locals.length === 0) locals.push(fs.statSync(path.join(rig.hostDirs[0]!, filename)).size);
+    return locals.includes(head.ContentLength ?? -1) ? [] : [`S3 copy of ${filename} has ${head.ContentLength} bytes, the local file${locals.length > 1 ? 's' : ''} ${locals.join(', ')}`];
   } catch (err) {
     return [`backup ${filename} reported uploaded but its S3 copy cannot be read: ${String(err)}`];
   } finally {
@@ -198,8 +210,42 @@ async function restoresAsRecorded(rig: Rig, filename: string, recorded: State | 
   }
 }
 
-/** Leftovers seen after the previous cycle that are still there after this one's completed operation. */
-async function staleLeftovers(rig: Rig, memory: Memory, completed: boolean): Promise<string[]> {
+/** The activities that sweep leftovers in BACKUP_DIR (cleanLeftovers; a drill its own directories). */
+const SWEEPERS = new Set(['acquireBackupLock', 'cleanBeforeRun', 'drillBackup']);
+
+/**
+ * The hosts (indexes of rig.hostDirs) whose BACKUP_DIR a sweep of run `workflowId` or its children (a
+ * restore's pre-restore backup) went through: the workers that ran those activities, by the pid in
+ * their identity (pid@host). With a BACKUP_DIR per host, a leftover file is only in reach of a run on its host.
+ */
+async function cleanedOnHosts(rig: Rig, pool: WorkerPool, workflowId: string): Promise<Set<number>> {
+  const client = await rig.client();
+  const hosts = new Set<number>();
+  const visit = async (id: string, depth: number) => {
+    const history = await client.workflow.getHandle(id).fetchHistory().catch(() => undefined);
+    const scheduled = new Map<string, string>();
+    for (const e of history?.events ?? []) {
+      const s = e.activityTaskScheduledEventAttributes;
+      if (s?.activityType?.name) scheduled.set(String(e.eventId), s.activityType.name);
+      const started = e.activityTaskStartedEventAttributes;
+      if (started && SWEEPERS.has(scheduled.get(String(started.scheduledEventId)) ?? '')) {
+        const host = pool.hostOfPid.get(Number(/^(\d+)@/.exec(started.identity ?? '')?.[1]));
+        if (host !== undefined) hosts.add(host);
+      }
+      const child = e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
+      if (child && depth < 2 && !child.startsWith('fbb-lock-')) await visit(child, depth + 1);
+    }
+  };
+  await visit(workflowId, 0);
+  return hosts;
+}
+
+/**
+ * Leftovers seen after the previous cycle that are still there after this one's completed operation;
+ * with a BACKUP_DIR per host (`cleanedHosts`), a file in a host's directory only once a sweep of the
+ * operation ran on that host (databases are on the one server, in reach of every host's sweep).
+ */
+async function staleLeftovers(rig: Rig, memory: Memory, completed: boolean, cleanedHosts?: Set<number>): Promise<string[]> {
   const { rows } = await rig.sql(
     (c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE '%\\_restoring\\_%' OR datname LIKE 'fbb\\_verify\\_%' OR datname LIKE 'fbb\\_drill\\_%'"),
     'postgres',
@@ -208,7 +254,11 @@ async function staleLeftovers(rig: Rig, memory: Memory, completed: boolean): Pro
   const own = (f: string) => /\.(sql\.gz|sql\.zst|dump)(\.manifest\.json)?$/.test(f) || f.startsWith('.soak-') || ['wal', 'base', '.wal-spool'].includes(f) || /^host-\d+$/.test(f);
   const files = rig.hostDirs.flatMap((d, i) => fs.readdirSync(d).filter((f) => !own(f)).map((f) => (rig.hostDirs.length > 1 ? `host-${i}/${f}` : f)));
   const now = new Set([...rows.map((r) => `database ${r.datname}`), ...files.map((f) => `file ${f}`)]);
-  const stale = completed ? [...now].filter((l) => memory.leftovers.has(l) && !memory.reported.has(l)) : [];
+  const inReach = (l: string) => {
+    const host = /^file host-(\d+)\//.exec(l);
+    return cleanedHosts === undefined || host === null || cleanedHosts.has(Number(host[1]));
+  };
+  const stale = completed ? [...now].filter((l) => memory.leftovers.has(l) && !memory.reported.has(l) && inReach(l)) : [];
   memory.leftovers = now;
   for (const l of stale) memory.reported.add(l);
   return stale.map((l) => `${l} is left behind after the next completed operation`);

@@ -55,6 +55,8 @@ export interface WorkerProcess {
 /** Two or three worker processes, one per host; a killed or stopped one is replaced by `refill` on the same host. */
 export class WorkerPool {
   readonly workers: WorkerProcess[] = [];
+  /** The host of every worker process started, killed ones included (a run's history names them by pid). */
+  readonly hostOfPid = new Map<number, number>();
   private started = 0;
 
   constructor(
@@ -80,6 +82,7 @@ export class WorkerPool {
     };
     const child = execa('node', [entry], { env, extendEnv: false, reject: false, stdin: 'ignore', stdout: log, stderr: log, forceKillAfterDelay: false, cleanup: true });
     const worker = { pid: child.pid!, host, process: child };
+    this.hostOfPid.set(worker.pid, host);
     this.workers.push(worker);
     void child.finally(() => {
       const i = this.workers.indexOf(worker);

@@ -210,17 +210,18 @@ async function restoresAsRecorded(rig: Rig, filename: string, recorded: State | 
   }
 }
 
-/** The activities that sweep leftovers in BACKUP_DIR (cleanLeftovers; a drill its own directories). */
-const SWEEPERS = new Set(['acquireBackupLock', 'cleanBeforeRun', 'drillBackup']);
+/** The activities that sweep leftovers in BACKUP_DIR (cleanLeftovers, under the database's lock); a drill sweeps only drills' directories. */
+const SWEEPERS = new Set(['acquireBackupLock', 'cleanBeforeRun']);
+const DRILL_SWEEPERS = new Set([...SWEEPERS, 'drillBackup']);
 
 /**
  * The hosts (indexes of rig.hostDirs) whose BACKUP_DIR a sweep of run `workflowId` or its children (a
  * restore's pre-restore backup) went through: the workers that ran those activities, by the pid in
  * their identity (pid@host). With a BACKUP_DIR per host, a leftover file is only in reach of a run on its host.
  */
-async function cleanedOnHosts(rig: Rig, pool: WorkerPool, workflowId: string): Promise<Set<number>> {
+async function cleanedOnHosts(rig: Rig, pool: WorkerPool, workflowId: string): Promise<{ all: Set<number>; drills: Set<number> }> {
   const client = await rig.client();
-  const hosts = new Set<number>();
+  const hosts = { all: new Set<number>(), drills: new Set<number>() };
   const visit = async (id: string, depth: number) => {
     const history = await client.workflow.getHandle(id).fetchHistory().catch(() => undefined);
     const scheduled = new Map<string, string>();
@@ -228,9 +229,11 @@ async function cleanedOnHosts(rig: Rig, pool: WorkerPool, workflowId: string): P
       const s = e.activityTaskScheduledEventAttributes;
       if (s?.activityType?.name) scheduled.set(String(e.eventId), s.activityType.name);
       const started = e.activityTaskStartedEventAttributes;
-      if (started && SWEEPERS.has(scheduled.get(String(started.scheduledEventId)) ?? '')) {
+      const type = started ? (scheduled.get(String(started.scheduledEventId)) ?? '') : '';
+      if (started && DRILL_SWEEPERS.has(type)) {
         const host = pool.hostOfPid.get(Number(/^(\d+)@/.exec(started.identity ?? '')?.[1]));
-        if (host !== undefined) hosts.add(host);
+        if (host !== undefined) hosts.drills.add(host);
+        if (host !== undefined && SWEEPERS.has(type)) hosts.all.add(host);
       }
       const child = e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
       if (child && depth < 2 && !child.startsWith('fbb-lock-')) await visit(child, depth + 1);
@@ -245,7 +248,7 @@ async function cleanedOnHosts(rig: Rig, pool: WorkerPool, workflowId: string): P
  * with a BACKUP_DIR per host (`cleanedHosts`), a file in a host's directory only once a sweep of the
  * operation ran on that host (databases are on the one server, in reach of every host's sweep).
  */
-async function staleLeftovers(rig: Rig, memory: Memory, completed: boolean, cleanedHosts?: Set<number>): Promise<string[]> {
+async function staleLeftovers(rig: Rig, memory: Memory, completed: boolean, cleanedHosts?: { all: Set<number>; drills: Set<number> }): Promise<string[]> {
   const { rows } = await rig.sql(
     (c) => c.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE '%\\_restoring\\_%' OR datname LIKE 'fbb\\_verify\\_%' OR datname LIKE 'fbb\\_drill\\_%'"),
     'postgres',
@@ -255,8 +258,8 @@ async function staleLeftovers(rig: Rig, memory: Memory, completed: boolean, clea
   const files = rig.hostDirs.flatMap((d, i) => fs.readdirSync(d).filter((f) => !own(f)).map((f) => (rig.hostDirs.length > 1 ? `host-${i}/${f}` : f)));
   const now = new Set([...rows.map((r) => `database ${r.datname}`), ...files.map((f) => `file ${f}`)]);
   const inReach = (l: string) => {
-    const host = /^file host-(\d+)\//.exec(l);
-    return cleanedHosts === undefined || host === null || cleanedHosts.has(Number(host[1]));
+    const host = /^file host-(\d+)\/(.*)$/.exec(l);
+    return cleanedHosts === undefined || host === null || (host[2]!.startsWith('.fbb_drill_') ? cleanedHosts.drills : cleanedHosts.all).has(Number(host[1]));
   };
   const stale = completed ? [...now].filter((l) => memory.leftovers.has(l) && !memory.reported.has(l) && inReach(l)) : [];
   memory.leftovers = now;

@@ -52,11 +52,26 @@ export interface TemporalDevServerOptions {
   cli?: string;
 }
 
+/** The dev server's process ended before its frontend answered. */
+class ExitedAtStart extends Error {}
+
 /**
  * Starts `temporal server start-dev` with nothing that reaches the internet: no version check, no UI
- * news feed, its own HOME. Resolves once the frontend answers a health check.
+ * news feed, its own HOME. Resolves once the frontend answers a health check. When it picked the
+ * ports itself and the server exits at start, it tries twice more with ports picked again (another
+ * process may bind a picked port before the server does).
  */
 export async function startTemporalDevServer(options: TemporalDevServerOptions = {}): Promise<TemporalDevServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (err) {
+      if (!(err instanceof ExitedAtStart) || options.port !== undefined || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startOnce(options: TemporalDevServerOptions): Promise<TemporalDevServer> {
   const cli = options.cli ?? requireTemporalCli();
   const persistent = options.stateDir !== undefined;
   const root = persistent ? path.resolve(options.stateDir!) : fs.mkdtempSync(path.join(os.tmpdir(), 'fbb-temporal-'));
@@ -101,6 +116,13 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
       return '';
     }
   };
+  const logHead = (lines = 8) => {
+    try {
+      return fs.readFileSync(logFile, 'utf8').split('\n').slice(0, lines).join('\n');
+    } catch {
+      return '';
+    }
+  };
   let exited = false;
   const ended = child.then(() => void (exited = true));
 
@@ -122,7 +144,7 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
       waitForHealth(cli, address, timeoutMs).then(async () => (uiPort === undefined ? undefined : waitForPort(ip, uiPort, timeoutMs))),
       ended.then(async () => {
         await logWritten;
-        throw new Error(`temporal server start-dev exited at start:\n${logTail()}`);
+        throw new ExitedAtStart(`temporal server start-dev exited at start:\n${logHead()}\n…\n${logTail()}`);
       }),
     ]);
   } catch (err) {

@@ -24,10 +24,21 @@ async function startServer(): Promise<void> {
   server = await startTemporalDevServer({ cli: temporalInfo.cli, stateDir, port, headless: true, startTimeoutMs: 120_000 });
 }
 
+/** The first start, on a port picked again when the server exits at start (another process may take a picked port first). */
+async function firstStart(): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    try {
+      return await startServer();
+    } catch (err) {
+      if (attempt >= 3 || !String(err).includes('exited at start')) throw err;
+    }
+  }
+}
+
 beforeAll(async () => {
   stateDir = tempDir('temporal-state');
-  port = await freePort();
-  await Promise.all([startServer(), buildWorker()]);
+  await Promise.all([firstStart(), buildWorker()]);
   connection = await Connection.connect({ address: server!.address });
   client = new Client({ connection, namespace: 'default' });
 }, 600_000);

@@ -71,8 +71,8 @@ describe('the WAL archive', () => {
     expect(archiveProblems(local)).toEqual([]);
     // Nothing but stored files, sidecars and at most one partial copy: no temporary files left.
     expect(fs.readdirSync(local).filter((f) => !/^[0-9A-F]{24}(\.partial)?\.gz(\.sha256)?$/.test(f))).toEqual([]);
-    // The same bytes under the same relative keys in S3, sidecars included.
-    const s3 = await s3Objects(config, `${walDir(sysid)}/`);
+    // The same bytes under the same relative keys in S3, sidecars included (each is uploaded after it is stored here).
+    const s3 = await eventually('the stored files are uploaded', () => s3Objects(config, `${walDir(sysid)}/`), (o) => names.every((n) => o.keys.includes(n) && o.keys.includes(checksumName(n))), 60_000);
     for (const name of names) {
       expect(s3.keys).toContain(name);
       expect(s3.keys).toContain(checksumName(name));

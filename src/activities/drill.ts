@@ -124,7 +124,7 @@ export async function drillBackup(config: Config, pick: Pick<DrillPick, 'filenam
     // Claimed while it is used: a sweep (this one, or a backup's) drops only unclaimed ones.
     claim = await claimScratch(on, scratch, ErrorType.DrillFailed);
     // What killed drills and verifications left on this server (of any backup directory), and this drill's own first.
-    for (const left of await sweepUnclaimedScratch(on, { dryRun: false }).catch(() => [])) ctx.log.info(`dropped ${left.name}, a scratch database a killed run left`);
+    for (const left of await sweepUnclaimedScratch(on).catch(() => [])) ctx.log.info(`dropped ${left.name}, a scratch database a killed run left`);
     await dropScratch(on, scratch);
     await createScratch(on, scratch);
     await restoreFileInto(on, scratch, { filename: pick.filename, file, format: manifest.format, sha256: manifest.sha256 }, SCRATCH_RESTORE);

@@ -7,7 +7,7 @@
 import { Context } from '@temporalio/activity';
 import type pg from 'pg';
 import type { Config } from '../config';
-import { connect } from './db';
+import { connect, withClient } from './db';
 import { databaseUnreachable } from './failures';
 import type { Leftover } from './backup/prune';
 import { ErrorType, transient } from '../errors';
@@ -65,30 +65,28 @@ async function tryLock(client: pg.Client, scratch: string): Promise<boolean> {
 }
 
 /**
- * The scratch databases (`fbb_verify_*`, `fbb_drill_*`) on the server of `config.database` that no
- * run claims: what verifications and drills killed before they dropped them left, from any host or
- * backup directory. Unless `dryRun`, drops each while holding its claim (so a run that starts
- * meanwhile waits, then makes its own). `on` names the server in the leftover.
+ * Drops the scratch databases (`fbb_verify_*`, `fbb_drill_*`) on the server of `config.database` that
+ * no run claims: what verifications and drills killed before they dropped them left, from any host or
+ * backup directory. Each is dropped while holding its claim (so a run that starts meanwhile waits,
+ * then makes its own). `on` names the server in the leftovers returned.
  */
-export async function sweepUnclaimedScratch(config: Config, options: { dryRun: boolean; on?: string }): Promise<Leftover[]> {
-  const client = await connect(config.database, config.database.maintenanceDatabase);
-  client.on('error', () => undefined);
-  const found: Leftover[] = [];
-  try {
-    const { rows } = await client.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'fbb\\_drill\\_%' OR datname LIKE 'fbb\\_verify\\_%' ORDER BY datname");
-    for (const { datname } of rows) {
-      if (!SCRATCH.test(datname)) continue;
-      if (!(await tryLock(client, datname))) continue;
-      const [a, b] = lockKeys(datname);
-      try {
-        if (!options.dryRun) await client.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
-      } finally {
-        await client.query('SELECT pg_advisory_unlock($1, $2)', [a, b]);
+export async function sweepUnclaimedScratch(config: Config, options: { on?: string } = {}): Promise<Leftover[]> {
+  return withClient(
+    config.database,
+    async (client) => {
+      const found: Leftover[] = [];
+      const { rows } = await client.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'fbb\\_drill\\_%' OR datname LIKE 'fbb\\_verify\\_%' ORDER BY datname");
+      for (const { datname } of rows) {
+        if (!SCRATCH.test(datname) || !(await tryLock(client, datname))) continue;
+        try {
+          await client.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
+        } finally {
+          await client.query('SELECT pg_advisory_unlock($1, $2)', lockKeys(datname));
+        }
+        found.push({ kind: 'scratch_database', name: options.on === undefined ? datname : `${datname} (on ${options.on})`, removed: true });
       }
-      found.push({ kind: 'scratch_database', name: options.on === undefined ? datname : `${datname} (on ${options.on})`, removed: !options.dryRun });
-    }
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-  return found;
+      return found;
+    },
+    config.database.maintenanceDatabase,
+  );
 }

@@ -176,8 +176,8 @@ export async function cleanLeftovers(config: Config, options: { dryRun: boolean;
   // (a drill takes no database lock, another database's backup holds another: the claim tells).
   // Dropped, not listed: a dry run (fbb list, fbb doctor) reports this directory's own only.
   if (!options.dryRun) {
-    found.push(...(await sweepUnclaimedScratch(config, { dryRun: false })));
-    for (const server of await runningScratchServers(config)) found.push(...(await sweepUnclaimedScratch(server, { dryRun: false, on: server.database.host }).catch(() => [])));
+    found.push(...(await sweepUnclaimedScratch(config)));
+    for (const server of await runningScratchServers(config)) found.push(...(await sweepUnclaimedScratch(server, { on: server.database.host }).catch(() => [])));
   }
   // What drills killed on this host fetched from S3 and left in BACKUP_DIR.
   found.push(...(await sweepDrillDirectories(dir, options)));

@@ -8,6 +8,7 @@ import type { Config } from '../src/config';
 import { loadSampleDatabase } from '../src/sample/fixture';
 import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
 import { walDir } from '../src/wal/layout';
+import { freePort } from '../src/ports';
 import { fingerprintDatabase, type DatabaseFingerprint } from './compare';
 import { eventually } from './eventually';
 import { expect } from 'vitest';
@@ -67,12 +68,19 @@ export async function switchAndArchive(setup: PitrSetup): Promise<void> {
 
 /** A restored data directory started on its own port: fingerprint its family_brain, query it, stop it. */
 export async function startRestored(binDir: string, dataDir: string, password: string): Promise<{ port: number; fingerprint(): Promise<DatabaseFingerprint>; query<T>(sql: string): Promise<T[]>; stop(): Promise<void> }> {
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = await freePort();
   const sockets = tempDir('restored-sock');
   const root = process.getuid?.() === 0;
   if (root) await execa('chown', ['postgres', sockets]);
   const pgctl = (args: string[]) => (root ? execa('runuser', ['-u', 'postgres', '--', path.join(binDir, 'pg_ctl'), ...args]) : execa(path.join(binDir, 'pg_ctl'), args));
-  await pgctl(['-D', dataDir, '-o', `-p ${port} -k ${sockets} -c listen_addresses=127.0.0.1`, '-l', path.join(sockets, 'log'), '-w', '-t', '120', 'start']);
+  const log = path.join(sockets, 'log');
+  try {
+    await pgctl(['-D', dataDir, '-o', `-p ${port} -k ${sockets} -c listen_addresses=127.0.0.1`, '-l', log, '-w', '-t', '120', 'start']);
+  } catch (err) {
+    // Why it did not start (recovery's own messages, or the port taken) is in the server's log, not pg_ctl's output.
+    const tail = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').slice(-40).join('\n') : '(no log)';
+    throw new Error(`the restored data directory ${dataDir} did not start on port ${port}: ${(err as Error).message}\nits log's end:\n${tail}`);
+  }
   const conn = { host: '127.0.0.1', port, user: 'postgres', password };
   return {
     port,

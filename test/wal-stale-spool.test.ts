@@ -7,10 +7,11 @@ import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clearUnfinishedPartials } from '../src/activities/wal/archiver';
+import { startReceiver } from '../src/activities/wal/receiver';
 import { archiveWalSession, type WalSessionResult } from '../src/activities/wal/session';
 import type { Config } from '../src/config';
 import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
-import { missingSegments, parseStoredName, walDir } from '../src/wal/layout';
+import { lsnToBigInt, missingSegments, parseStoredName, segmentStartLsn, walDir } from '../src/wal/layout';
 import { eventually } from './eventually';
 import { tempDir } from './helpers';
 import { s3Objects, sql, switchSegment, systemIdentifier, walConfigFor } from './wal';
@@ -103,10 +104,14 @@ describe('a partial segment pg_receivewal could not finish creating (the disk fi
   it('is removed and the archive streams on from the slot: no failure, no gap', async () => {
     const sysid = await systemIdentifier(cluster);
     const hostC = { ...hostA, backup: { ...hostA.backup, dir: tempDir('host-c') }, wal: { ...hostA.wal!, spoolDir: tempDir('wal-spool-c') } };
+    const spool = path.join(hostC.wal!.spoolDir, sysid);
+    const spoolPartials = () => (fs.existsSync(spool) ? fs.readdirSync(spool).filter((f) => f.endsWith('.partial')) : []);
     await sessionWhile(hostC, async () => {
       await sql(cluster, "INSERT INTO wal_test (note) SELECT 'c' FROM generate_series(1, 100)").catch(() => undefined);
+      // pg_receivewal makes its partial segment once WAL arrives, a moment after the slot turns active
+      // (CI on a loaded machine: the session was cancelled before it had, and the spool held none).
+      await eventually('the spool holds a partial segment', async () => spoolPartials(), (p) => p.length === 1, 30_000);
     });
-    const spool = path.join(hostC.wal!.spoolDir, sysid);
     const partials = fs.readdirSync(spool).filter((f) => f.endsWith('.partial'));
     expect(partials).toHaveLength(1);
     const short = partials[0]!;
@@ -134,5 +139,51 @@ describe('a partial segment pg_receivewal could not finish creating (the disk fi
     fs.writeFileSync(path.join(spool, '000000010000000000000043.partial'), Buffer.alloc(16 * 1024 * 1024));
     expect(await clearUnfinishedPartials(spool, 16 * 1024 * 1024)).toEqual([{ name: file, removed: false }]);
     expect(fs.readdirSync(spool).sort()).toEqual(['000000010000000000000042.partial.short', '000000010000000000000043.partial']);
+  });
+});
+
+// Issue 26 (found by the soak, seed 707 per host: segment …1C stored eight minutes after …1D):
+// pg_receivewal on worker A flushed whole segments into A's spool (the slot advanced past them) and
+// A was killed before its archiver stored them. They were in A's spool only, and a session on worker B
+// streamed on from the slot: the archive lacked them until A ran again (for good, had A's disk died).
+// The archived slot keeps that WAL on the server until the archive holds it; B streams it again.
+describe("whole segments flushed into a killed worker's spool and never stored", () => {
+  it('are streamed again by the next session on another worker: the archive has no gap, whatever happens to that spool', async () => {
+    const sysid = await systemIdentifier(cluster);
+    const slotRow = async (name: string) => (await sql<{ restart_lsn: string | null }>(cluster, 'SELECT restart_lsn::text AS restart_lsn FROM pg_replication_slots WHERE slot_name = $1', [name]))[0];
+    // A session on B first: the archive and its slots as they stand while the archive runs.
+    await sessionWhile(hostB, async () => {
+      const last = await switchSegment(cluster);
+      await eventually('B archived its segment', () => s3Archive(sysid), (a) => a.segments.includes(last), 60_000);
+    });
+    expect(await slotRow('fbb_postgres_archived')).toBeDefined();
+
+    // Worker A: its pg_receivewal flushes three whole segments into A's spool, then A is SIGKILLed before its archiver ran.
+    const spoolA = path.join(tempDir('wal-spool-killed'), sysid);
+    fs.mkdirSync(spoolA, { recursive: true });
+    const receiver = startReceiver({ binDir: cluster.binDir, db: hostA.database, slot: 'fbb_postgres', spoolDir: spoolA });
+    const onlyInA: string[] = [];
+    for (let i = 0; i < 3; i++) onlyInA.push(await switchSegment(cluster));
+    const end = (await sql<{ lsn: string }>(cluster, 'SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
+    await eventually('the slot confirmed the three segments (flushed in A\'s spool)', async () => (await slotRow('fbb_postgres'))?.restart_lsn ?? '0/0', (lsn) => lsnToBigInt(lsn) >= lsnToBigInt(end), 60_000);
+    process.kill(receiver.pid, 'SIGKILL');
+    await receiver.exited;
+    expect(fs.readdirSync(spoolA).filter((f) => onlyInA.includes(f)).sort()).toEqual(onlyInA);
+    expect((await s3Archive(sysid)).segments.filter((s) => onlyInA.includes(s))).toEqual([]);
+    // A's disk is gone: what its spool held exists nowhere else but on the server.
+    fs.rmSync(spoolA, { recursive: true, force: true });
+
+    let last = '';
+    const ended = await sessionWhile(hostB, async () => {
+      last = await switchSegment(cluster);
+      await eventually('B archived past the segments', () => s3Archive(sysid), (a) => a.segments.includes(last), 60_000);
+    });
+    expect(['stopped', 'aborted']).toContain(ended);
+    const archive = await s3Archive(sysid);
+    expect(archive.segments).toEqual(expect.arrayContaining(onlyInA));
+    expect(missingSegments(archive.segments)).toEqual([]);
+    // The archived slot moved on with the archive: the server no longer keeps those segments for it.
+    const archivedAt = (await slotRow('fbb_postgres_archived'))!.restart_lsn!;
+    expect(lsnToBigInt(archivedAt)).toBeGreaterThanOrEqual(lsnToBigInt(segmentStartLsn(last)) + 16n * 1024n * 1024n);
   });
 });

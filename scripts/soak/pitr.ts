@@ -37,7 +37,7 @@ export async function startArchive(rig: Rig): Promise<void> {
   if (started.exitCode !== 0) throw new Error(`fbb wal start failed (exit ${started.exitCode}):\n${started.stderr}`);
   const deadline = Date.now() + 120_000;
   for (;;) {
-    const { rows } = await rig.sql((c) => c.query<{ active: boolean }>("SELECT active FROM pg_replication_slots WHERE slot_type = 'physical'"), 'postgres');
+    const { rows } = await rig.sql((c) => c.query<{ active: boolean }>("SELECT bool_or(active) AS active FROM pg_replication_slots WHERE slot_type = 'physical'"), 'postgres');
     if (rows[0]?.active === true) return;
     if (Date.now() > deadline) throw new Error('the WAL archive does not stream a minute after "fbb wal start"');
     await new Promise((r) => setTimeout(r, 500));

@@ -6,6 +6,7 @@ import { check, type CheckResult } from '../../doctor/report';
 import { formatBytes } from '../../format';
 import { withClient } from '../db';
 import { identifySystem } from '../wal/server';
+import { archivedSlotName } from '../wal/archivedSlot';
 import { walSlot } from '../wal/session';
 
 const FOR_PITR = 'needed for the WAL archive (fbb wal start, point-in-time recovery)';
@@ -61,8 +62,9 @@ export async function checkWalPrerequisites(config: Config): Promise<CheckResult
   const keepHint = 'set max_slot_wal_keep_size (e.g. 10GB) so that a slot nobody consumes cannot fill the server\'s disk';
   if (facts.slot_active === null) {
     results.push(
-      facts.slots >= facts.max_slots
-        ? check('wal_slot', 'warn', `slot ${slot} does not exist and all ${facts.max_slots} replication slots are taken`, `${FOR_PITR}: raise max_replication_slots and restart the server, or drop a slot nothing uses (SELECT pg_drop_replication_slot('name'))`)
+      // Two: the archive's slot and its archived slot (src/activities/wal/archivedSlot.ts).
+      facts.slots + 2 > facts.max_slots
+        ? check('wal_slot', 'warn', `slot ${slot} does not exist and ${facts.slots} of max_replication_slots = ${facts.max_slots} are taken: the archive needs two free (${slot} and ${archivedSlotName(slot)})`, `${FOR_PITR}: raise max_replication_slots and restart the server, or drop a slot nothing uses (SELECT pg_drop_replication_slot('name'))`)
         : check('wal_slot', 'ok', `slot ${slot} does not exist yet ("fbb wal start" creates it; ${facts.slots} of max_replication_slots = ${facts.max_slots} taken); max_slot_wal_keep_size = ${keep}`),
     );
   } else {

@@ -13,6 +13,7 @@ export function prerequisiteFailure(err: unknown, config: Config): unknown {
     '42501': `role ${config.database.user} may not stream WAL: ALTER ROLE ${config.database.user} REPLICATION`,
     '55000': 'the server cannot keep WAL for a replication slot (wal_level is minimal?): set wal_level = replica and restart it',
     '28P01': 'the password is wrong: check DATABASE_URL or PGPASSWORD',
+    '53400': 'the server has no free replication slot (the archive uses two: its slot and <slot>_archived): raise max_replication_slots and restart it, or drop a slot nothing uses',
   };
   const fix = e.code === undefined ? undefined : known[e.code];
   if (fix === undefined) return err;

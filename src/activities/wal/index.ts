@@ -4,6 +4,7 @@ import { s3Key } from '../../storage/s3Store';
 import { WAL_ROOT } from '../../wal/layout';
 import type { ActivityTuning } from '../../workflows/proxies';
 import { archiveWalSession, walSlot, type WalSessionResult } from './session';
+import { dropArchivedSlot } from './archivedSlot';
 import { dropSlot } from './server';
 
 /** What the archiveWal workflow learns from the worker: no secret, no URL. */
@@ -44,7 +45,10 @@ export function createWalActivities(config: Config) {
     /** `fbb wal stop --drop-slot`: the server stops keeping WAL for the archive. */
     async dropWalSlot(): Promise<{ slot: string; dropped: boolean }> {
       const slot = walSlot(config);
-      return { slot, dropped: await dropSlot(config.database, slot) };
+      const dropped = await dropSlot(config.database, slot);
+      // The archived slot keeps WAL as well (archivedSlot.ts): gone with the archive's own.
+      await dropArchivedSlot(config.database, slot);
+      return { slot, dropped };
     },
   };
 }

@@ -14,6 +14,7 @@ import { withClientTools } from '../clientTools';
 import { requireAgeBinary } from '../encryption';
 import { sendNotification } from '../notify';
 import { every } from '../stream';
+import { advanceArchivedSlot, prepareStream } from './archivedSlot';
 import { archiveCompleted, archivePartial, archiveSpool, clearUnfinishedPartials, dropPartialBehind, noProgress, readSpool, type ArchiveProgress } from './archiver';
 import { startReceiver, type Receiver } from './receiver';
 import { ensureSlot, identifySystem, slotPosition, type SlotPosition } from './server';
@@ -80,6 +81,9 @@ export async function archiveWalSession(config: Config, input: { session_seconds
   beat();
   // On a timer, not per pass: a pass that gzips several segments on a busy machine must not look like a dead worker.
   const stopBeating = every(2_000, beat);
+  const slots = { db: config.database, slot, target, timeline: identity.timeline, segmentBytes: startPosition.segment_bytes };
+  // Best effort: what a pass stores and could not be advanced over is by the next pass, or the next session.
+  const advance = () => advanceArchivedSlot(slots).catch((err: unknown) => ctx.log.warn('the archived slot could not be advanced; the next pass does', { error: (err as Error).message }));
   let receiver: Receiver | undefined;
   let ended: WalSessionResult['ended'] | undefined;
   try {
@@ -90,15 +94,19 @@ export async function archiveWalSession(config: Config, input: { session_seconds
     }
     // What pg_receivewal wrote before an earlier attempt died (its partial segment too) is archived before it starts again.
     await archiveSpool(target, spool, state.progress, null, signal);
-    const behind = await dropPartialBehind(spool, startPosition.slot_restart_lsn);
+    const stream = await prepareStream({ ...slots, spool }).catch((err: unknown) => {
+      throw prerequisiteFailure(err, config);
+    });
+    if (stream.rewound) ctx.log.warn('whole segments between the archived slot and the slot are missing from the archive (streamed into another worker\'s spool, never stored there): streaming them again', stream.rewound);
+    const behind = await dropPartialBehind(spool, stream.restart_lsn);
     if (behind !== undefined) ctx.log.info('the spool was behind the slot (sessions on other workers streamed on); streaming from the slot', { dropped_partial: behind, slot_restart_lsn: startPosition.slot_restart_lsn });
     receiver = startReceiver({ binDir: tools.pgBinDir!, db: config.database, slot, spoolDir: spool });
-    ended = await runSession({ config, ctx, signal, receiver, target, spool, state, sessionSeconds: input.session_seconds });
+    ended = await runSession({ config, ctx, signal, receiver, target, spool, state, sessionSeconds: input.session_seconds, advance });
   } finally {
     try {
       // However the session ends (time up, stopped, server gone, a failure), pg_receivewal flushes and
       // stops, then everything it received, the partial segment included, is archived before it returns.
-      if (receiver) await receiver.stop(10_000).then(() => finalCopy({ config, ctx, target, spool, state, failed: ended === undefined }));
+      if (receiver) await receiver.stop(10_000).then(() => finalCopy({ config, ctx, target, spool, state, failed: ended === undefined, advance }));
     } finally {
       stopBeating();
       s3Client?.destroy();
@@ -113,7 +121,7 @@ export async function archiveWalSession(config: Config, input: { session_seconds
 }
 
 /** The session's loop: archive, sample, copy the partial segment, until pg_receivewal ends, the time is up or the session is stopped. */
-async function runSession(options: { config: Config; ctx: Context; signal: AbortSignal; receiver: Receiver; target: WalTarget; spool: string; state: WalHeartbeat; sessionSeconds: number }): Promise<WalSessionResult['ended']> {
+async function runSession(options: { config: Config; ctx: Context; signal: AbortSignal; receiver: Receiver; target: WalTarget; spool: string; state: WalHeartbeat; sessionSeconds: number; advance: () => Promise<unknown> }): Promise<WalSessionResult['ended']> {
   const { config, ctx, signal, receiver, target, spool, state } = options;
   const wal = walConfig(config);
   const slot = state.slot;
@@ -124,7 +132,7 @@ async function runSession(options: { config: Config; ctx: Context; signal: Abort
   let nextSample = 0;
   let nextPartial = Date.now() + wal.partialUploadSeconds * 1000;
   while (!exited && !signal.aborted && Date.now() < deadline) {
-    await archiveCompleted(target, spool, state.progress, signal);
+    if ((await archiveCompleted(target, spool, state.progress, signal)) > 0) await options.advance();
     if (Date.now() >= nextSample) {
       nextSample = Date.now() + sampleEveryMs;
       await sample(config, state);
@@ -150,7 +158,7 @@ async function runSession(options: { config: Config; ctx: Context; signal: Abort
  * archived_lsn moves); when it does not (crashed, unreachable), the copy is made anyway. After a
  * failure, a failing copy is logged and the session's own error is what the activity reports.
  */
-async function finalCopy(options: { config: Config; ctx: Context; target: WalTarget; spool: string; state: WalHeartbeat; failed: boolean }): Promise<void> {
+async function finalCopy(options: { config: Config; ctx: Context; target: WalTarget; spool: string; state: WalHeartbeat; failed: boolean; advance?: () => Promise<unknown> }): Promise<void> {
   const { config, ctx, target, spool, state } = options;
   const reachable = await sample(config, state).then(
     () => true,
@@ -164,6 +172,7 @@ async function finalCopy(options: { config: Config; ctx: Context; target: WalTar
     } else {
       await archiveSpool(target, spool, state.progress, flushed);
     }
+    if (reachable) await options.advance?.();
     ctx.heartbeat(state);
   } catch (err) {
     if (!options.failed) throw err;

@@ -150,6 +150,15 @@ async function headSha(client: S3Client, bucket: string, key: string): Promise<{
   }
 }
 
+/**
+ * True when the archive holds `stored` where every host can read it: in S3 when S3 is configured (a
+ * local copy on one host's BACKUP_DIR is not, with a folder per host), else in the local folder.
+ */
+export async function archiveHolds(target: WalTarget, stored: string): Promise<boolean> {
+  if (target.s3 === undefined) return fs.stat(path.join(target.localDir, stored)).then(() => true, () => false);
+  return (await headSha(target.s3.client, target.s3.config.bucket, s3Key(target.s3.config, `${target.relativeDir}/${stored}`))) !== undefined;
+}
+
 /** Removes temporary files an attempt killed mid-write left in the local folder (only one archiver writes there). */
 export async function removeTemporaries(target: WalTarget): Promise<void> {
   const names = await fs.readdir(target.localDir).catch(() => [] as string[]);

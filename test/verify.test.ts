@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,7 +63,7 @@ describe('verifyBackup, after the dump (BACKUP_VERIFY=after_dump)', () => {
     const failure = await failureOf(runActivity(verifyBackup, config, filename));
     expect(failure.type).toBe('BackupCorrupted');
     expect(failure.nonRetryable).toBe(true);
-    expect(failure.message).toMatch(new RegExp(`^backup "${filename}" failed its checksum \\(expected [0-9a-f]{12}…, got [0-9a-f]{12}…\\)`));
+    expect(failure.message).toMatch(new RegExp(`^backup "${filename}" failed its checksum on worker ${os.hostname()} \\(expected [0-9a-f]{12}…, got [0-9a-f]{12}…\\): the file in ${config.backup.dir} changed after it was written, or is another file of that name`));
     expect(fs.existsSync(file)).toBe(false);
     expect(fs.existsSync(`${file}.failed`)).toBe(true);
     expect(await new LocalStore(config.backup.dir, 'family_brain').list()).toEqual([]);

@@ -1,4 +1,6 @@
 import { createReadStream } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
@@ -226,7 +228,8 @@ function checkSha(source: RestoreSource, actual: string): void {
   if (source.sha256 !== null && actual !== source.sha256) {
     throw permanent(
       ErrorType.BackupCorrupted,
-      `backup "${source.filename}" failed its checksum (expected ${source.sha256.slice(0, 12)}…, got ${actual.slice(0, 12)}…); the file changed after it was written`,
+      // Per host (a BACKUP_DIR each), a step that moved to another worker may find there a different file of the same name: a dump another attempt of that run left unverified (the soak, seed 707).
+      `backup "${source.filename}" failed its checksum on worker ${hostname()} (expected ${source.sha256.slice(0, 12)}…, got ${actual.slice(0, 12)}…): the file in ${path.dirname(source.file)} changed after it was written, or is another file of that name (with a BACKUP_DIR per host, one an earlier attempt left on this worker); "fbb list" shows the verified copies`,
     );
   }
 }

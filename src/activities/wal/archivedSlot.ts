@@ -26,8 +26,8 @@ export function archivedSlotName(slot: string): string {
 export interface StreamStart {
   /** pg_receivewal's slot's restart_lsn: it streams from this position's segment, unless its spool resumes there. */
   restart_lsn: string | null;
-  /** The archived slot's position: the archive holds every whole segment before it. */
-  archived_lsn: string;
+  /** The archived slot's position: the archive holds every whole segment before it (null: not known, S3 did not answer). */
+  archived_lsn: string | null;
   /** True when the archived slot was made now (a new archive, or one from before it existed, or the server had given it up). */
   created: boolean;
   /** Set when whole segments were missing: pg_receivewal's slot was put back from `from` to `to`, and the spool's partial segment past them removed. */
@@ -45,10 +45,11 @@ export async function prepareStream(options: { db: DatabaseConfig; slot: string;
   const { db, slot, spool } = options;
   const archived = archivedSlotName(slot);
   const created = await withClient(db, (client) => ensureArchivedSlot(client, slot, archived), db.maintenanceDatabase);
-  const archivedLsn = (await advanceArchivedSlot(options))!;
+  // What the archive holds unknown (S3 does not answer): nothing is put back; the next session judges.
+  const archivedLsn = await advanceArchivedSlot(options).catch(() => null);
   const restartLsn = (await withClient(db, (client) => readSlot(client, slot), db.maintenanceDatabase))?.restart_lsn ?? null;
   const segment = (lsn: string) => segmentOfLsn(lsn, options.timeline, options.segmentBytes);
-  if (restartLsn === null || segment(restartLsn) <= segment(archivedLsn)) return { restart_lsn: restartLsn, archived_lsn: archivedLsn, created };
+  if (restartLsn === null || archivedLsn === null || segment(restartLsn) <= segment(archivedLsn)) return { restart_lsn: restartLsn, archived_lsn: archivedLsn, created };
   // Only a slot nothing streams through is put back: a pg_receivewal still streaming (an attempt on another worker
   // not yet ended) makes this session's fail and retry, and the next attempt puts it back.
   const dropped = await withClient(db, (client) => client.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]), db.maintenanceDatabase);

@@ -79,7 +79,7 @@ export async function startRestored(binDir: string, dataDir: string, password: s
   } catch (err) {
     // Why it did not start (recovery's own messages, or the port taken) is in the server's log, not pg_ctl's output.
     const tail = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').slice(-40).join('\n') : '(no log)';
-    throw new Error(`the restored data directory ${dataDir} did not start on port ${port}: ${(err as Error).message}\nits log's end:\n${tail}`);
+    throw new Error(`the restored data directory ${dataDir} did not start on port ${port}: ${(err as Error).message}\nits log's end:\n${tail}`, { cause: err });
   }
   const conn = { host: '127.0.0.1', port, user: 'postgres', password };
   return {

@@ -85,7 +85,7 @@ export async function checkLoad(context: { rig: Rig; load: WriteLoad; at: number
   return [];
 }
 
-/** The archive after a cycle: its workflow Running, a segment switched to now archived within 90 s, and no gap in the archived segments of every host. */
+/** The archive after a cycle: its workflow Running, a segment switched to now archived within 90 s, the archived slot past it, and no gap in the archived segments of every host. */
 export async function checkArchive(rig: Rig, reported: Set<string>): Promise<string[]> {
   const client = await rig.client();
   const running: string[] = [];
@@ -95,6 +95,16 @@ export async function checkArchive(rig: Rig, reported: Set<string>): Promise<str
   const deadline = Date.now() + 90_000;
   while (!archived(rig).has(segment)) {
     if (Date.now() > deadline) return [`the WAL archive ${running[0]} is Running but segment ${segment}, switched after the cycle, is not archived 90 s later`];
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  // The archived slot (src/activities/wal/archivedSlot.ts) moves on once S3 (or the shared folder) holds the
+  // segment: one left behind would make the server keep WAL for ever.
+  const segmentEnd = (BigInt(parseInt(segment.slice(8, 16), 16)) * 256n + BigInt(parseInt(segment.slice(16, 24), 16)) + 1n) * 16n * 1024n * 1024n;
+  const endLsn = `${(segmentEnd >> 32n).toString(16).toUpperCase()}/${(segmentEnd & 0xffffffffn).toString(16).toUpperCase()}`;
+  const slotBehind = async () =>
+    (await rig.sql(async (c) => (await c.query<{ behind: boolean }>("SELECT coalesce(bool_or(restart_lsn < $1::pg_lsn), true) AS behind FROM pg_replication_slots WHERE slot_name LIKE '%\\_archived'", [endLsn])).rows[0]!.behind, 'postgres'));
+  for (const slotDeadline = Date.now() + 120_000; await slotBehind(); ) {
+    if (Date.now() > slotDeadline) return [`the archived slot has not moved past segment ${segment} 120 s after it was archived (or does not exist): the server keeps WAL the archive holds`];
     await new Promise((r) => setTimeout(r, 1000));
   }
   // Shared: the one directory is the archive. Per host: each host holds what it stored while the archive

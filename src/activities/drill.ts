@@ -5,6 +5,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
+import { beatingWhile } from './stream';
 import type { BackupManifest, RowSampleHash } from '../backup/manifest';
 import type { Config } from '../config';
 import { ErrorType, permanent } from '../errors';
@@ -235,7 +236,8 @@ function storeFor(config: Config, stores: ReturnType<typeof openStores>, source:
 export function createDrillActivities(config: Config, workerQueue?: string) {
   return {
     async pickDrillBackup(source: DrillSource): Promise<DrillPick & { worker_queue?: string }> {
-      const pick = await pickDrillBackup(config, source);
+      // Heartbeats (the catalog proxy's timeout): a worker killed while it lists is noticed in seconds, not after the 5 minutes the call may take.
+      const pick = await beatingWhile(5_000, () => Context.current().heartbeat(), () => pickDrillBackup(config, source));
       return source === 'local' && workerQueue !== undefined ? { ...pick, worker_queue: workerQueue } : pick;
     },
     async drillBackup(pick: Pick<DrillPick, 'filename' | 'source'>): Promise<DrillReport> {

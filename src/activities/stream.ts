@@ -78,6 +78,16 @@ export function every(ms: number, beat: () => void): () => void {
   return () => clearInterval(timer);
 }
 
+/** Runs `work`, calling `beat` every `ms` until it settles (an activity heartbeating while it waits on something that reports no progress). */
+export async function beatingWhile<T>(ms: number, beat: () => void, work: () => Promise<T>): Promise<T> {
+  const stop = every(ms, beat);
+  try {
+    return await work();
+  } finally {
+    stop();
+  }
+}
+
 /**
  * Writes every chunk to each of `legs` and takes the next one only when every leg has taken it:
  * the slowest leg sets the pace, so nothing piles up in memory however the legs' speeds differ.

@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
+import { beatingWhile } from '../stream';
 import { manifestName, parseManifest, type BackupManifest } from '../../backup/manifest';
 import type { RetentionPolicy } from '../../backup/retention';
 import type { Config } from '../../config';
@@ -213,7 +214,7 @@ export function createBackupActivities(config: Config, options: BackupActivityOp
       return pruneAsideDatabases(config, options);
     },
     async listCatalog(includeS3: boolean): Promise<Catalog> {
-      return listCatalog(config, includeS3);
+      return beatingWhile(5_000, () => Context.current().heartbeat(), () => listCatalog(config, includeS3));
     },
     /** Best effort: a database without system_logs is fine. */
     async recordBackup(entry: LogEntry): Promise<boolean> {

@@ -8,6 +8,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clearUnfinishedPartials } from '../src/activities/wal/archiver';
 import { startReceiver } from '../src/activities/wal/receiver';
+import { slotPosition } from '../src/activities/wal/server';
 import { archiveWalSession, type WalSessionResult } from '../src/activities/wal/session';
 import type { Config } from '../src/config';
 import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
@@ -172,6 +173,8 @@ describe("whole segments flushed into a killed worker's spool and never stored",
     expect((await s3Archive(sysid)).segments.filter((s) => onlyInA.includes(s))).toEqual([]);
     // A's disk is gone: what its spool held exists nowhere else but on the server.
     fs.rmSync(spoolA, { recursive: true, force: true });
+    // What `fbb wal status` shows the server keeping for the archive counts those segments (the archived slot's), not only the slot's.
+    expect((await slotPosition(hostA.database, 'fbb_postgres')).retained_bytes).toBeGreaterThanOrEqual(3 * 16 * 1024 * 1024);
 
     let last = '';
     const ended = await sessionWhile(hostB, async () => {

@@ -5,6 +5,7 @@ import pg from 'pg';
 import type { DatabaseConfig } from '../../config';
 import { ErrorType, permanent } from '../../errors';
 import { withClient } from '../db';
+import { archivedSlotName } from './archivedSlot';
 
 /** The server's identity: the system identifier names its archive folder. */
 export interface ServerIdentity {
@@ -22,7 +23,7 @@ export interface SlotPosition {
   slot_restart_lsn: string | null;
   /** True while a receiver streams through the slot. */
   slot_active: boolean;
-  /** WAL the server keeps for the slot: server_lsn − restart_lsn, in bytes. */
+  /** WAL the server keeps for the archive: server_lsn − the older restart_lsn of the slot and its archived slot (archivedSlot.ts), in bytes. */
   retained_bytes: number | null;
   /** pg_replication_slots.wal_status: reserved, extended, unreserved or lost (lost: the server removed WAL the slot needed). */
   wal_status: string | null;
@@ -89,11 +90,12 @@ export async function slotPosition(db: DatabaseConfig, slot: string): Promise<Sl
     async (client) => {
       const { rows } = await client.query<{ server_lsn: string; restart_lsn: string | null; active: boolean | null; retained: string | null; wal_status: string | null; keep: string; segment: string }>(
         `SELECT pg_current_wal_lsn()::text AS server_lsn, s.restart_lsn::text AS restart_lsn, s.active,
-                pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint::text AS retained, s.wal_status,
+                pg_wal_lsn_diff(pg_current_wal_lsn(), LEAST(s.restart_lsn, a.restart_lsn))::bigint::text AS retained, s.wal_status,
                 current_setting('max_slot_wal_keep_size') AS keep,
                 (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS segment
-           FROM (SELECT 1) AS one LEFT JOIN pg_replication_slots s ON s.slot_name = $1`,
-        [slot],
+           FROM (SELECT 1) AS one LEFT JOIN pg_replication_slots s ON s.slot_name = $1
+                LEFT JOIN pg_replication_slots a ON a.slot_name = $2 AND s.slot_name IS NOT NULL`,
+        [slot, archivedSlotName(slot)],
       );
       const r = rows[0]!;
       return {

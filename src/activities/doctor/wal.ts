@@ -29,9 +29,9 @@ export async function checkWalPrerequisites(config: Config): Promise<CheckResult
                     current_setting('max_replication_slots')::int AS max_slots,
                     (SELECT count(*)::int FROM pg_replication_slots) AS slots,
                     (SELECT active FROM pg_replication_slots WHERE slot_name = $1) AS slot_active,
-                    (SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint::text FROM pg_replication_slots WHERE slot_name = $1) AS retained,
+                    (SELECT max(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn))::bigint::text FROM pg_replication_slots WHERE slot_name IN ($1, $2)) AS retained,
                     current_setting('max_slot_wal_keep_size') AS keep`,
-            [slot],
+            [slot, archivedSlotName(slot)],
           )
         ).rows[0]!,
       db.maintenanceDatabase,

@@ -92,7 +92,8 @@ export default defineConfig({
     hookTimeout: 180_000,
     pool: 'forks',
     fileParallelism: true,
-    maxWorkers: 2,
+    // FBB_TEST_WORKERS: how many files run at once (a project's own setting wins over the CLI's --maxWorkers, so it is read here).
+    maxWorkers: Number(process.env.FBB_TEST_WORKERS ?? 2),
     sequence: { sequencer: SlowestFirst },
     projects: [
       { extends: true, test: { name: 'unit', include: UNIT } },

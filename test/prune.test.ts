@@ -8,6 +8,8 @@ import { parseBackupName, timestampToDate, type BackupType } from '../src/backup
 import { applyRetention } from '../src/backup/retention';
 import { createS3Client } from '../src/storage/s3Client';
 import { openStores } from '../src/storage/stores';
+import { freePort } from '../src/ports';
+import { applicationFailureOf } from '../src/client/failures';
 import { runActivity, testConfig, uniqueName, withAdmin } from './helpers';
 
 const NOW = '2026-11-24T12:00:00.000Z';
@@ -100,6 +102,22 @@ describe('pruneBackups', () => {
     expect(FOREIGN.every((f) => fs.existsSync(path.join(dir, f)))).toBe(true);
     expect(expected.every((f) => !fs.existsSync(path.join(dir, manifestName(f))))).toBe(true);
     stores.close();
+  });
+
+  // Issue 26 (the soak, S3 down during a prune): the run failed with a bare "Error: read ECONNRESET".
+  it('with S3 not answering, prunes the local directory, then fails with a retryable S3Unavailable that names the bucket', async () => {
+    const config = testConfig({ s3: true });
+    const down = { ...config, s3: { ...config.s3!, endpoint: `http://127.0.0.1:${await freePort()}` } };
+    for (const [file, kind] of Object.entries(FILES)) {
+      fs.writeFileSync(path.join(config.backup.dir, file), 'x');
+      if (kind !== 'legacy') fs.writeFileSync(path.join(config.backup.dir, manifestName(file)), manifestFor(file, kind));
+    }
+    const failure = applicationFailureOf(await runActivity(pruneBackups, down, { dryRun: false, now: NOW }).then(() => undefined, (e: unknown) => e));
+    expect(failure?.type).toBe('S3Unavailable');
+    expect(failure?.nonRetryable).toBe(false);
+    expect(failure?.message).toMatch(new RegExp(`^cannot list the backups in s3://${config.s3!.bucket}/\\S* \\(.*ECONNREFUSED.*\\); check S3_ENDPOINT .*; the local copies were pruned on their own, and nothing else was removed from S3$`));
+    const kept = fs.readdirSync(config.backup.dir).filter((f) => parseBackupName(f) !== undefined && !f.endsWith('.json'));
+    expect(kept.length).toBeLessThan(Object.keys(FILES).length);
   });
 
   it('changes nothing on a dry run', async () => {

@@ -15,7 +15,10 @@ import { scratchName } from './verify';
 import { dropDatabase } from '../restore/databases';
 import { sweepUnclaimedScratch } from '../scratchClaim';
 import { sweepDrillDirectories } from '../drill';
-import type { Location, StoredBackup } from '../../storage/store';
+import type { BackupStore, Location, StoredBackup } from '../../storage/store';
+import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType, permanent, transient } from '../../errors';
+import { describeS3Error, s3Hint } from '../doctor/s3';
 
 /** One retention decision in one place. */
 export interface PruneDecision extends RetentionDecision {
@@ -50,14 +53,14 @@ export async function pruneBackups(config: Config, options: { dryRun: boolean; n
     const decisions: PruneDecision[] = [];
     const removed = [...earlier];
     for (const store of storeList(stores)) {
-      const backups = await store.list();
+      const backups = await inS3(store, 'list the backups', () => store.list());
       const candidates = backups.map((b) => retentionCandidate(b, config.backup.timezone));
       for (const d of applyRetention(candidates, config.backup.retention, now)) {
         const remove = d.action === 'remove' && !options.dryRun;
         const decision = { ...d, location: store.location, removed: remove };
         decisions.push(decision);
         if (!remove) continue;
-        await store.remove(d.filename);
+        await inS3(store, `delete ${d.filename}`, () => store.remove(d.filename));
         removed.push(decision);
         ctx?.heartbeat({ step: 'prune', removed });
         await pausePoint('prune');
@@ -68,6 +71,22 @@ export async function pruneBackups(config: Config, options: { dryRun: boolean; n
     return [...earlier.filter((d) => !listed.has(`${d.location}:${d.filename}`)), ...decisions];
   } finally {
     stores.close();
+  }
+}
+
+/**
+ * Runs `work` on `store`; an S3 failure becomes S3Unavailable naming the bucket and the next step
+ * (soak: S3 down during a prune said only "Error: read ECONNRESET"): retried by the activity's policy
+ * when S3 may come back, not when the bucket, credentials or region are wrong. Local failures pass as they are.
+ */
+async function inS3<T>(store: BackupStore, what: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (store.location !== 's3' || err instanceof ApplicationFailure) throw err;
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    const message = `cannot ${what} in ${store.where()} (${describeS3Error(err)}); ${s3Hint(err)}; the local copies were pruned on their own, and nothing else was removed from S3`;
+    throw status !== undefined && status >= 300 && status < 500 ? permanent(ErrorType.S3Unavailable, message, err) : transient(ErrorType.S3Unavailable, message, err);
   }
 }
 

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../src/storage/s3Client';
+import { bigIntToLsn, segmentNumber, WAL_SEGMENT_BYTES } from '../../src/wal/layout';
 import { LOAD_TABLE } from './loadTable';
 import { runFbb, type WriteLoad } from './processes';
 import type { Rig } from './rig';
@@ -99,8 +100,7 @@ export async function checkArchive(rig: Rig, reported: Set<string>): Promise<str
   }
   // The archived slot (src/activities/wal/archivedSlot.ts) moves on once S3 (or the shared folder) holds the
   // segment: one left behind would make the server keep WAL for ever.
-  const segmentEnd = (BigInt(parseInt(segment.slice(8, 16), 16)) * 256n + BigInt(parseInt(segment.slice(16, 24), 16)) + 1n) * 16n * 1024n * 1024n;
-  const endLsn = `${(segmentEnd >> 32n).toString(16).toUpperCase()}/${(segmentEnd & 0xffffffffn).toString(16).toUpperCase()}`;
+  const endLsn = bigIntToLsn((segmentNumber(segment).number + 1n) * BigInt(WAL_SEGMENT_BYTES));
   const slotBehind = async () =>
     (await rig.sql(async (c) => (await c.query<{ behind: boolean }>("SELECT coalesce(bool_or(restart_lsn < $1::pg_lsn), true) AS behind FROM pg_replication_slots WHERE slot_name LIKE '%\\_archived'", [endLsn])).rows[0]!.behind, 'postgres'));
   for (const slotDeadline = Date.now() + 120_000; await slotBehind(); ) {

@@ -124,6 +124,11 @@ export function missingSegments(names: string[], segmentBytes = WAL_SEGMENT_BYTE
   return missing;
 }
 
+/** The archive's second slot beside `slot` (src/activities/wal/archivedSlot.ts); slot names have at most 63 characters. */
+export function archivedSlotName(slot: string): string {
+  return `${slot.slice(0, 63 - '_archived'.length)}_archived`;
+}
+
 /** The default replication slot of a database: `fbb_<database>`, in the characters slot names allow. */
 export function defaultSlotName(database: string): string {
   return `fbb_${database.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);

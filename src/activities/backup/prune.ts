@@ -17,8 +17,7 @@ import { sweepUnclaimedScratch } from '../scratchClaim';
 import { sweepDrillDirectories } from '../drill';
 import type { BackupStore, Location, StoredBackup } from '../../storage/store';
 import { ApplicationFailure } from '@temporalio/common';
-import { ErrorType, permanent, transient } from '../../errors';
-import { describeS3Error, s3Hint } from '../doctor/s3';
+import { describeS3Error, s3Hint, s3Unavailable } from '../doctor/s3';
 
 /** One retention decision in one place. */
 export interface PruneDecision extends RetentionDecision {
@@ -84,9 +83,7 @@ async function inS3<T>(store: BackupStore, what: string, work: () => Promise<T>)
     return await work();
   } catch (err) {
     if (store.location !== 's3' || err instanceof ApplicationFailure) throw err;
-    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    const message = `cannot ${what} in ${store.where()} (${describeS3Error(err)}); ${s3Hint(err)}; the local copies were pruned on their own, and nothing else was removed from S3`;
-    throw status !== undefined && status >= 300 && status < 500 ? permanent(ErrorType.S3Unavailable, message, err) : transient(ErrorType.S3Unavailable, message, err);
+    throw s3Unavailable(err, `cannot ${what} in ${store.where()} (${describeS3Error(err)}); ${s3Hint(err)}; the local copies were pruned on their own, and nothing else was removed from S3`);
   }
 }
 

@@ -7,9 +7,9 @@ import { paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../../config';
-import { ErrorType, permanent, transient } from '../../errors';
+import { ErrorType, permanent } from '../../errors';
 import { createS3Client } from '../../storage/s3Client';
-import { describeS3Error, s3Hint } from '../doctor/s3';
+import { describeS3Error, s3Hint, s3Unavailable } from '../doctor/s3';
 import { diskError, isDiskError } from '../failures';
 import { downloadObject } from './s3Copy';
 
@@ -77,7 +77,5 @@ async function copyDown(client: S3Client, o: { config: Config; key: string; rel:
  */
 function unavailable(err: unknown, where: string): unknown {
   if (err instanceof ApplicationFailure || (err as Error).name === 'AbortError') return err;
-  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  const message = `cannot read the base backups and WAL in ${where} (${describeS3Error(err)}); ${s3Hint(err, 'read')}; nothing was written to the target directory`;
-  return status !== undefined && status >= 300 && status < 500 ? permanent(ErrorType.S3Unavailable, message, err) : transient(ErrorType.S3Unavailable, message, err);
+  return s3Unavailable(err, `cannot read the base backups and WAL in ${where} (${describeS3Error(err)}); ${s3Hint(err, 'read')}; nothing was written to the target directory`);
 }

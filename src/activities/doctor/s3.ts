@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { DeleteObjectCommand, HeadBucketCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Config } from '../../config';
+import { ErrorType, permanent, transient } from '../../errors';
 import { check, type CheckResult } from '../../doctor/report';
 import { createS3Client } from '../../storage/s3Client';
 import { s3Key } from '../../storage/s3Store';
@@ -42,6 +43,12 @@ export function describeS3Error(err: unknown): string {
   const e = err as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;
   return [e.name, status ? `HTTP ${status}` : undefined, e.code ?? e.message].filter(Boolean).join(', ');
+}
+
+/** An S3 failure as S3Unavailable with `message`: retried (per the activity's policy) when the store may come back, not when S3 answered 3xx/4xx (the bucket, the credentials or the region are wrong). */
+export function s3Unavailable(err: unknown, message: string): Error {
+  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  return status !== undefined && status >= 300 && status < 500 ? permanent(ErrorType.S3Unavailable, message, err) : transient(ErrorType.S3Unavailable, message, err);
 }
 
 /** The next step for an S3 error: the endpoint, the bucket, the credentials or the region. */

@@ -3,10 +3,10 @@
 // Problems are warnings: backups by dump work without any of them; point-in-time recovery does not.
 import type { Config } from '../../config';
 import { check, type CheckResult } from '../../doctor/report';
+import { archivedSlotName } from '../../wal/layout';
 import { formatBytes } from '../../format';
 import { withClient } from '../db';
 import { identifySystem } from '../wal/server';
-import { archivedSlotName } from '../wal/archivedSlot';
 import { walSlot } from '../wal/session';
 
 const FOR_PITR = 'needed for the WAL archive (fbb wal start, point-in-time recovery)';

@@ -10,17 +10,11 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
 import type { DatabaseConfig } from '../../config';
-import { bigIntToLsn, lsnToBigInt, segmentNumber, segmentOfLsn, storedName } from '../../wal/layout';
+import { archivedSlotName, bigIntToLsn, lsnToBigInt, segmentNumber, segmentOfLsn, storedName } from '../../wal/layout';
 import { withClient } from '../db';
 import { readSpool } from './archiver';
+import { dropSlot } from './server';
 import { archiveHolds, type WalTarget } from './store';
-
-const SUFFIX = '_archived';
-
-/** The archived slot of `slot` (slot names have at most 63 characters). */
-export function archivedSlotName(slot: string): string {
-  return `${slot.slice(0, 63 - SUFFIX.length)}${SUFFIX}`;
-}
 
 /** Where pg_receivewal's slot stands as a session starts, and what was done to the slots. */
 export interface StreamStart {
@@ -52,8 +46,7 @@ export async function prepareStream(options: { db: DatabaseConfig; slot: string;
   if (restartLsn === null || archivedLsn === null || segment(restartLsn) <= segment(archivedLsn)) return { restart_lsn: restartLsn, archived_lsn: archivedLsn, created };
   // Only a slot nothing streams through is put back: a pg_receivewal still streaming (an attempt on another worker
   // not yet ended) makes this session's fail and retry, and the next attempt puts it back.
-  const dropped = await withClient(db, (client) => client.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slot]), db.maintenanceDatabase);
-  if ((dropped.rowCount ?? 0) === 0) return { restart_lsn: restartLsn, archived_lsn: archivedLsn, created };
+  if (!(await dropSlot(db, slot))) return { restart_lsn: restartLsn, archived_lsn: archivedLsn, created };
   // Killed between the drop and the copy, the next session makes the slot anew at the server's position and puts it back likewise: the archived slot kept the WAL.
   await withClient(db, (client) => client.query('SELECT pg_copy_physical_replication_slot($1, $2)', [archived, slot]), db.maintenanceDatabase);
   const { partial } = await readSpool(spool);
@@ -94,15 +87,6 @@ export async function advanceArchivedSlot(options: { db: DatabaseConfig; slot: s
     throw err;
   }
   return to;
-}
-
-/** Drops the archived slot when it exists (`fbb wal stop --drop-slot`). True when dropped. */
-export async function dropArchivedSlot(db: DatabaseConfig, slot: string): Promise<boolean> {
-  return withClient(
-    db,
-    async (client) => ((await client.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [archivedSlotName(slot)])).rowCount ?? 0) > 0,
-    db.maintenanceDatabase,
-  );
 }
 
 /** Makes the archived slot as a copy of `slot` unless it exists and the server still keeps its WAL. True when made. */

@@ -1,10 +1,9 @@
 import type { Config } from '../../config';
 import { walConfig } from '../../config';
 import { s3Key } from '../../storage/s3Store';
-import { WAL_ROOT } from '../../wal/layout';
+import { archivedSlotName, WAL_ROOT } from '../../wal/layout';
 import type { ActivityTuning } from '../../workflows/proxies';
 import { archiveWalSession, walSlot, type WalSessionResult } from './session';
-import { dropArchivedSlot } from './archivedSlot';
 import { dropSlot } from './server';
 
 /** What the archiveWal workflow learns from the worker: no secret, no URL. */
@@ -47,7 +46,7 @@ export function createWalActivities(config: Config) {
       const slot = walSlot(config);
       const dropped = await dropSlot(config.database, slot);
       // The archived slot keeps WAL as well (archivedSlot.ts): gone with the archive's own.
-      await dropArchivedSlot(config.database, slot);
+      await dropSlot(config.database, archivedSlotName(slot));
       return { slot, dropped };
     },
   };

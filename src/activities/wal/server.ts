@@ -4,8 +4,8 @@
 import pg from 'pg';
 import type { DatabaseConfig } from '../../config';
 import { ErrorType, permanent } from '../../errors';
+import { archivedSlotName } from '../../wal/layout';
 import { withClient } from '../db';
-import { archivedSlotName } from './archivedSlot';
 
 /** The server's identity: the system identifier names its archive folder. */
 export interface ServerIdentity {

@@ -100,7 +100,7 @@ export async function archiveWalSession(config: Config, input: { session_seconds
     if (stream.created) ctx.log.info('made the archived slot (new, or the server had given it up: max_slot_wal_keep_size) from the slot', { archived_lsn: stream.archived_lsn });
     if (stream.rewound) ctx.log.warn('whole segments between the archived slot and the slot are missing from the archive (streamed into another worker\'s spool, never stored there): streaming them again', stream.rewound);
     const behind = await dropPartialBehind(spool, stream.restart_lsn);
-    if (behind !== undefined) ctx.log.info('the spool was behind the slot (sessions on other workers streamed on); streaming from the slot', { dropped_partial: behind, slot_restart_lsn: startPosition.slot_restart_lsn });
+    if (behind !== undefined) ctx.log.info('the spool was behind the slot (sessions on other workers streamed on); streaming from the slot', { dropped_partial: behind, slot_restart_lsn: stream.restart_lsn });
     receiver = startReceiver({ binDir: tools.pgBinDir!, db: config.database, slot, spoolDir: spool });
     ended = await runSession({ config, ctx, signal, receiver, target, spool, state, sessionSeconds: input.session_seconds, advance });
   } finally {

@@ -259,6 +259,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       slotName: p.WAL_SLOT_NAME,
       partialUploadSeconds: p.WAL_PARTIAL_UPLOAD_SECONDS,
       maxLagSeconds: p.WAL_MAX_LAG_SECONDS,
+      stallSeconds: p.WAL_STALL_SECONDS,
       spoolDir: path.resolve(p.WAL_SPOOL_DIR ?? path.join(p.BACKUP_DIR, '.wal-spool')),
     },
     basebackup: {

@@ -154,6 +154,7 @@ export const settings = {
   },
   WAL_SLOT_NAME: { example: 'fbb_family_brain', schema: z.string().regex(/^[a-z0-9_]{1,63}$/, 'must be 1-63 lower-case letters, digits or "_" (a replication slot name)') },
   WAL_PARTIAL_UPLOAD_SECONDS: { example: '30', schema: z.coerce.number().int().min(1).max(3600), default: 30 },
+  WAL_STALL_SECONDS: { example: '300', schema: z.coerce.number().int().min(10).max(86400), default: 120 },
   WAL_MAX_LAG_SECONDS: { example: '300', schema: z.coerce.number().int().min(10).max(604800), default: 300 },
   WAL_SPOOL_DIR: { example: '/var/lib/fbb/wal-spool', schema: z.string().min(1) },
   VERIFY_TARGET: {

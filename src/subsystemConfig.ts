@@ -39,13 +39,15 @@ export interface WalConfig {
   partialUploadSeconds: number;
   /** Archiving that falls further behind than this is notified. */
   maxLagSeconds: number;
+  /** WAL_STALL_SECONDS: a session that makes no progress this long is failed and retried (watchdog.ts). */
+  stallSeconds: number;
   /** Where pg_receivewal writes on the worker (WAL_SPOOL_DIR); default <BACKUP_DIR>/.wal-spool. */
   spoolDir: string;
 }
 
 /** The WAL archive's settings of `config`, with the defaults for a config that has none. */
 export function walConfig(config: Pick<Config, 'wal' | 'backup'>): WalConfig {
-  return config.wal ?? { slotName: undefined, partialUploadSeconds: 30, maxLagSeconds: 300, spoolDir: path.join(config.backup.dir, '.wal-spool') };
+  return config.wal ?? { slotName: undefined, partialUploadSeconds: 30, maxLagSeconds: 300, stallSeconds: 120, spoolDir: path.join(config.backup.dir, '.wal-spool') };
 }
 
 /** BASEBACKUP_SCHEDULE, BASEBACKUP_FULL_CRON, BASEBACKUP_INCREMENTAL_CRON and RETENTION_BASEBACKUP_DAYS. */

@@ -43,7 +43,7 @@ export async function startPitrSetup(options: { major?: number; settings?: strin
   const config: Config = { ...base, database: { ...base.database, host: cluster.host, port: cluster.port, user: cluster.user, password: cluster.password, database: 'family_brain' }, pgBinDir: cluster.binDir };
   let archive: PitrArchive;
   if (options.archive === 'real') {
-    config.wal = { slotName: undefined, partialUploadSeconds: 2, maxLagSeconds: 3600, spoolDir: tempDir('wal-spool') };
+    config.wal = { slotName: undefined, partialUploadSeconds: 2, maxLagSeconds: 3600, stallSeconds: 120, spoolDir: tempDir('wal-spool') };
     const sysid = await withServer(cluster, 'postgres', async (c) => (await c.query<{ s: string }>('SELECT system_identifier::text AS s FROM pg_control_system()')).rows[0]!.s);
     archive = { systemIdentifier: sysid, dir: path.join(config.backup.dir, walDir(sysid)), sweep: () => undefined, stop: () => Promise.resolve() };
   } else {

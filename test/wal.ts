@@ -12,14 +12,14 @@ import { checksumName, missingSegments, parseStoredName, WAL_SEGMENT_BYTES } fro
 import { tempDir, testConfig, withServer } from './helpers';
 
 /** `testConfig` pointed at `cluster`, with S3, a fast partial copy and quick heartbeats. */
-export function walConfigFor(cluster: PgCluster, overrides: { partialSeconds?: number; maxLagSeconds?: number } = {}): Config {
+export function walConfigFor(cluster: PgCluster, overrides: { partialSeconds?: number; maxLagSeconds?: number; stallSeconds?: number } = {}): Config {
   const base = testConfig({ s3: true, password: cluster.password });
   return {
     ...base,
     database: { ...base.database, host: cluster.host, port: cluster.port, user: cluster.user, database: 'postgres' },
     pgBinDir: cluster.binDir,
     worker: { ...base.worker, activityTuning: { heartbeat_timeout_seconds: 10, retry_interval_seconds: 1 } },
-    wal: { slotName: undefined, partialUploadSeconds: overrides.partialSeconds ?? 2, maxLagSeconds: overrides.maxLagSeconds ?? 3600, spoolDir: tempDir('wal-spool') },
+    wal: { slotName: undefined, partialUploadSeconds: overrides.partialSeconds ?? 2, maxLagSeconds: overrides.maxLagSeconds ?? 3600, stallSeconds: overrides.stallSeconds ?? 120, spoolDir: tempDir('wal-spool') },
   };
 }
 

@@ -28,6 +28,8 @@ export function fbbEnv(rig: Rig, host = 0): Record<string, string> {
     // The point-in-time restores' scratch clusters: inside the soak's work directory, one per host.
     VERIFY_SERVER_DIR: path.join(rig.work, `verify-${host % rig.hostDirs.length}`),
     WAL_PARTIAL_UPLOAD_SECONDS: '2',
+    // A stalled archive session is failed and retried well within the 120 s a base backup waits for its WAL.
+    WAL_STALL_SECONDS: '30',
     // Scratch databases on the source: one PostgreSQL to watch for leftovers (fbb_verify_*, fbb_drill_*).
     VERIFY_TARGET: 'source',
     TEMPORAL_ADDRESS: rig.temporal.address,
@@ -41,7 +43,8 @@ export function fbbEnv(rig: Rig, host = 0): Record<string, string> {
     S3_FORCE_PATH_STYLE: 'true',
     AWS_ACCESS_KEY_ID: rig.s3.accessKeyId,
     AWS_SECRET_ACCESS_KEY: rig.s3.secretAccessKey,
-    LOG_LEVEL: 'warn',
+    // The worker logs (kept with a run that found a violation) say what each activity did: 'info'.
+    LOG_LEVEL: 'info',
   };
 }
 

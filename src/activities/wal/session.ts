@@ -20,6 +20,8 @@ import { startReceiver, type Receiver } from './receiver';
 import { ensureSlot, identifySystem, slotPosition, type SlotPosition } from './server';
 import { prerequisiteFailure, receiverFailure, refuseLostSlot } from './failures';
 import { removeTemporaries, walTarget, type WalTarget } from './store';
+import { SessionWatchdog } from './watchdog';
+import { takeOver } from './attempts';
 
 /** What the archiving activity heartbeats, and returns at the end of a session. */
 export interface WalHeartbeat {
@@ -64,10 +66,11 @@ export async function archiveWalSession(config: Config, input: { session_seconds
   const spool = path.join(wal.spoolDir, identity.system_identifier);
   await fs.mkdir(spool, { recursive: true });
   // An attempt the server gave up on (heartbeat timeout) may still run in this process: it stops first.
-  const own = await takeOver(spool);
+  const own = await takeOver(spool, (s) => ctx.log.warn(`an earlier attempt of this session in this worker did not stop within ${s} s (stuck in a step that does not end); starting anyway`));
   const signal = AbortSignal.any([ctx.cancellationSignal, own.abort.signal]);
   const s3Client = config.s3 === undefined ? undefined : createS3Client(config.s3);
-  const target = walTarget(config, identity.system_identifier, s3Client);
+  const watchdog = new SessionWatchdog(wal.stallSeconds * 1000, wal.partialUploadSeconds * 1000);
+  const target: WalTarget = { ...walTarget(config, identity.system_identifier, s3Client), touch: (step) => watchdog.at(step) };
   const earlier = ctx.info.heartbeatDetails as WalHeartbeat | undefined;
   const state: WalHeartbeat = {
     system_identifier: identity.system_identifier,
@@ -77,16 +80,29 @@ export async function archiveWalSession(config: Config, input: { session_seconds
     sampled_at: null,
     lag_notified: earlier?.lag_notified === true,
   };
-  const beat = () => ctx.heartbeat(state);
-  beat();
+  let receiver: Receiver | undefined;
+  let stalled: Error | undefined;
+  let onStall!: (err: Error) => void;
+  const stall = new Promise<never>((_, reject) => (onStall = reject));
+  stall.catch(() => undefined);
   // On a timer, not per pass: a pass that gzips several segments on a busy machine must not look like a dead worker.
+  // A stalled session (watchdog.ts) beats no more: its steps are aborted, pg_receivewal stopped, the attempt failed.
+  const beat = () => {
+    if (stalled !== undefined) return;
+    stalled = watchdog.stall(config, slot, state.position);
+    if (stalled === undefined) return ctx.heartbeat(state);
+    ctx.log.warn(stalled.message);
+    own.abort.abort(stalled);
+    onStall(stalled);
+  };
+  beat();
   const stopBeating = every(2_000, beat);
   const slots = { db: config.database, slot, target, timeline: identity.timeline, segmentBytes: startPosition.segment_bytes };
   // Best effort: what a pass stores and could not be advanced over is by the next pass, or the next session.
   const advance = () => advanceArchivedSlot(slots).catch((err: unknown) => ctx.log.warn('the archived slot could not be advanced; the next pass does', { error: (err as Error).message }));
-  let receiver: Receiver | undefined;
   let ended: WalSessionResult['ended'] | undefined;
-  try {
+  // The session's steps; a stall ends the attempt at once, even when a step never returns.
+  const work = (async () => {
     await removeTemporaries(target);
     // First, so that no copy of it is archived.
     for (const left of await clearUnfinishedPartials(spool, startPosition.segment_bytes)) {
@@ -94,6 +110,7 @@ export async function archiveWalSession(config: Config, input: { session_seconds
     }
     // What pg_receivewal wrote before an earlier attempt died (its partial segment too) is archived before it starts again.
     await archiveSpool(target, spool, state.progress, null, signal);
+    watchdog.at('preparing the slots');
     const stream = await prepareStream({ ...slots, spool }).catch((err: unknown) => {
       throw prerequisiteFailure(err, config);
     });
@@ -101,13 +118,22 @@ export async function archiveWalSession(config: Config, input: { session_seconds
     if (stream.rewound) ctx.log.warn('whole segments between the archived slot and the slot are missing from the archive (streamed into another worker\'s spool, never stored there): streaming them again', stream.rewound);
     const behind = await dropPartialBehind(spool, stream.restart_lsn);
     if (behind !== undefined) ctx.log.info('the spool was behind the slot (sessions on other workers streamed on); streaming from the slot', { dropped_partial: behind, slot_restart_lsn: stream.restart_lsn });
+    // A step that returned after the stall (or after a newer attempt took over) starts nothing.
+    if (own.abort.signal.aborted) throw stalled ?? own.abort.signal.reason;
     receiver = startReceiver({ binDir: tools.pgBinDir!, db: config.database, slot, spoolDir: spool });
-    ended = await runSession({ config, ctx, signal, receiver, target, spool, state, sessionSeconds: input.session_seconds, advance });
+    return runSession({ config, ctx, signal, receiver, target, spool, state, sessionSeconds: input.session_seconds, advance, watchdog });
+  })();
+  work.catch(() => undefined);
+  try {
+    ended = await Promise.race([work, stall]);
+  } catch (err) {
+    throw stalled ?? err;
   } finally {
     try {
       // However the session ends (time up, stopped, server gone, a failure), pg_receivewal flushes and
       // stops, then everything it received, the partial segment included, is archived before it returns.
-      if (receiver) await receiver.stop(10_000).then(() => finalCopy({ config, ctx, target, spool, state, failed: ended === undefined, advance }));
+      // Not after a stall: what it holds is archived by the next session on this worker, or streamed again from the slot.
+      if (receiver) await receiver.stop(10_000).then(() => stalled ? undefined : finalCopy({ config, ctx, target, spool, state, failed: ended === undefined, advance }));
     } finally {
       stopBeating();
       s3Client?.destroy();
@@ -116,14 +142,15 @@ export async function archiveWalSession(config: Config, input: { session_seconds
   }
   // A worker shutting down is not the workflow stopping the archive: the attempt fails (the SDK's
   // WORKER_SHUTDOWN cancellation), so that the archive goes on from the slot on the next worker.
+  if (stalled) throw stalled;
   const reason: unknown = ctx.cancellationSignal.reason;
   if (ended === 'stopped' && reason instanceof Error && reason.message === 'WORKER_SHUTDOWN') throw reason;
   return { ...state, ended: ended! };
 }
 
 /** The session's loop: archive, sample, copy the partial segment, until pg_receivewal ends, the time is up or the session is stopped. */
-async function runSession(options: { config: Config; ctx: Context; signal: AbortSignal; receiver: Receiver; target: WalTarget; spool: string; state: WalHeartbeat; sessionSeconds: number; advance: () => Promise<unknown> }): Promise<WalSessionResult['ended']> {
-  const { config, ctx, signal, receiver, target, spool, state } = options;
+async function runSession(options: { config: Config; ctx: Context; signal: AbortSignal; receiver: Receiver; target: WalTarget; spool: string; state: WalHeartbeat; sessionSeconds: number; advance: () => Promise<unknown>; watchdog: SessionWatchdog }): Promise<WalSessionResult['ended']> {
+  const { config, ctx, signal, receiver, target, spool, state, watchdog } = options;
   const wal = walConfig(config);
   const slot = state.slot;
   let exited = false;
@@ -133,17 +160,23 @@ async function runSession(options: { config: Config; ctx: Context; signal: Abort
   let nextSample = 0;
   let nextPartial = Date.now() + wal.partialUploadSeconds * 1000;
   while (!exited && !signal.aborted && Date.now() < deadline) {
-    if ((await archiveCompleted(target, spool, state.progress, signal)) > 0) await options.advance();
+    watchdog.at('archiving the completed segments');
+    if ((await archiveCompleted(target, spool, state.progress, signal)) > 0) await (watchdog.at('advancing the archived slot'), options.advance());
     if (Date.now() >= nextSample) {
       nextSample = Date.now() + sampleEveryMs;
+      watchdog.at("reading the slot's position");
       await sample(config, state);
+      watchdog.sampled(state.position!, state.progress.archived_lsn);
       refuseLostSlot(config, slot, state.position!);
+      watchdog.at('notifying the lag');
       await notifyLag(config, ctx, state, wal.maxLagSeconds);
     }
     if (Date.now() >= nextPartial) {
       nextPartial = Date.now() + wal.partialUploadSeconds * 1000;
+      watchdog.at('copying the partial segment');
       await copyPartial(config, target, spool, state, signal);
     }
+    watchdog.at('waiting');
     await sleep(1_000, signal);
   }
   if (exited) {
@@ -192,7 +225,7 @@ async function archiveUnreachable(config: Config, ctx: Context): Promise<void> {
   const spool = path.join(walConfig(config).spoolDir, earlier.system_identifier);
   const left = await readSpool(spool);
   if (left.completed.length === 0 && left.partial === undefined) return;
-  const own = await takeOver(spool);
+  const own = await takeOver(spool, () => undefined);
   const s3Client = config.s3 === undefined ? undefined : createS3Client(config.s3);
   try {
     const target = walTarget(config, earlier.system_identifier, s3Client);
@@ -204,29 +237,6 @@ async function archiveUnreachable(config: Config, ctx: Context): Promise<void> {
     s3Client?.destroy();
     own.release();
   }
-}
-
-const sessions = new Map<string, { abort: AbortController; done: Promise<void> }>();
-
-/** Makes this attempt the only session on `spool` in this process: an earlier one still running is stopped and waited for. */
-async function takeOver(spool: string): Promise<{ abort: AbortController; release(): void }> {
-  const earlier = sessions.get(spool);
-  if (earlier) {
-    earlier.abort.abort();
-    await earlier.done;
-  }
-  const abort = new AbortController();
-  let release!: () => void;
-  const done = new Promise<void>((resolve) => (release = resolve));
-  const entry = { abort, done };
-  sessions.set(spool, entry);
-  return {
-    abort,
-    release() {
-      if (sessions.get(spool) === entry) sessions.delete(spool);
-      release();
-    },
-  };
 }
 
 /** Reads the server's and the slot's positions into the heartbeat. */

@@ -23,6 +23,8 @@ export interface WalTarget {
   relativeDir: string;
   recipients: string[];
   s3: { client: S3Client; config: S3Config } | undefined;
+  /** Told each file as it is stored and sent (the session's watchdog: watchdog.ts). */
+  touch?: (step: string) => void;
 }
 
 /** The archive of the server `systemIdentifier` under `config`'s BACKUP_DIR (and S3 through `s3Client`, when configured). */
@@ -59,6 +61,7 @@ export async function intactLocal(target: WalTarget, stored: string): Promise<St
  * the sidecar (written the same way), rename, fsync of the folder. With `reuse`, an intact copy is kept.
  */
 export async function storeLocal(target: WalTarget, source: string, stored: string, options: { reuse: boolean; signal?: AbortSignal }): Promise<StoredWal> {
+  target.touch?.(`storing ${stored}`);
   if (options.reuse) {
     const existing = await intactLocal(target, stored);
     if (existing) return existing;
@@ -98,6 +101,7 @@ export async function storeLocal(target: WalTarget, source: string, stored: stri
  */
 export async function uploadStored(target: WalTarget, file: StoredWal, signal?: AbortSignal): Promise<boolean> {
   if (target.s3 === undefined) return false;
+  target.touch?.(`sending ${file.stored} to S3`);
   const { client, config } = target.s3;
   const key = s3Key(config, `${target.relativeDir}/${file.stored}`);
   return upload(client, { bucket: config.bucket, key, source: path.join(target.localDir, file.stored), file, signal }).catch((err: unknown) => {

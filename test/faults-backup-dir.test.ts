@@ -245,7 +245,7 @@ describe('a backup directory that fills up while pg_dump writes', () => {
     expect(failure.type).toBe('BackupDirFull');
     expect(failure.nonRetryable).toBe(true);
     expect(failure.message).toMatch(
-      new RegExp(`^${dir} is full \\(ENOSPC: .+\\); the backup needs more than the [0-9.]+ (B|KiB) \\(\\d+ bytes\\) it had written when the disk filled, and [0-9.]+ (B|KiB) are free there now; free space there \\(or point BACKUP_DIR elsewhere\\), then run again$`),
+      new RegExp(`^${dir} is full \\(ENOSPC: no space left on device, write\\); the backup needs more than the [0-9.]+ (B|KiB) \\(\\d+ bytes\\) it had written when the disk filled, and [0-9.]+ (B|KiB) are free there now; free space there \\(or point BACKUP_DIR elsewhere\\), then run again$`),
     );
     expect(fs.readdirSync(dir)).toEqual([]);
     // This run's scratch database (named after its file, whose name has the second it started in) was dropped.

@@ -20,14 +20,16 @@ export function isDiskError(err: unknown): boolean {
  */
 export function diskError(err: unknown, dir: string, written?: number): Error {
   const code = (err as NodeJS.ErrnoException).code;
+  // Node's messages start with the code ("ENOSPC: no space left on device, write"): named once.
+  const said = (err as Error).message.startsWith(`${code}:`) ? (err as Error).message : `${code}: ${(err as Error).message}`;
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     const needed = written === undefined ? '' : `; the backup needs more than the ${formatBytes(written)} (${written} bytes) it had written when the disk filled, and ${formatBytes(freeBytes(dir))} are free there now`;
-    return permanent(ErrorType.BackupDirFull, `${dir} is full (${code}: ${(err as Error).message})${needed}; free space there (or point BACKUP_DIR elsewhere), then run again`, err);
+    return permanent(ErrorType.BackupDirFull, `${dir} is full (${said})${needed}; free space there (or point BACKUP_DIR elsewhere), then run again`, err);
   }
   if (code !== undefined && DISK_ERRORS.has(code)) {
     return permanent(
       ErrorType.BackupDirNotWritable,
-      `cannot write the backup into ${dir} (${code}: ${(err as Error).message}); free space or fix BACKUP_DIR, then run the backup again`,
+      `cannot write the backup into ${dir} (${said}); free space or fix BACKUP_DIR, then run the backup again`,
       err,
     );
   }

@@ -5,14 +5,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../src/activities';
 import { runCli } from '../src/client/cli';
 import type { Config } from '../src/config';
 import { walDir } from '../src/wal/layout';
 import type { BaseBackupResult } from '../src/workflows/baseBackup';
+import { restoreDatabase } from '../src/workflows/restoreDatabase';
 import { eventually } from './eventually';
 import { captured, tempDir, userEnvFor, withServer } from './helpers';
 import { startPitrSetup, type PitrSetup } from './pitrCluster';
-import { onTemporal, startTestWorker, temporalInfo, type TestWorker } from './temporal';
+import { onTemporal, startTestWorker, temporalInfo, testClient, type TestWorker } from './temporal';
 
 let setup: PitrSetup;
 let hostA: Config;
@@ -61,4 +63,57 @@ describe('a base backup on a host whose BACKUP_DIR the WAL archive does not writ
     for (const f of copied) expect(fs.readFileSync(path.join(hostB.backup.dir, walDir(sysid), f))).toEqual(fs.readFileSync(path.join(hostA.backup.dir, walDir(sysid), f)));
     expect(fs.readdirSync(path.join(hostB.backup.dir, walDir(sysid))).filter((f) => f.includes('.s3-'))).toEqual([]);
   }, 300_000);
+});
+
+// Issue 26 (the soak, seed 1717 per host, cycle 33: restore to a moment from S3 × SIGTERM of the worker
+// that made the moment's file): the steps after went to another worker, whose BACKUP_DIR lacked the
+// file, and the restore failed BackupNotFound. From S3 any worker can make the same moment again.
+describe('a restore to a moment from S3 whose maker is lost before the restore reads the file (a BACKUP_DIR per host)', () => {
+  it('makes the moment again on another worker from S3, under the same name, and restores it', async () => {
+    const live = (text: string) => withServer(setup.cluster, 'family_brain', (c) => c.query(text));
+    await live("CREATE TABLE host_marks (id serial PRIMARY KEY, label text); INSERT INTO host_marks (label) VALUES ('before T')");
+    const based = await fbb(hostB, ['basebackup', '--json']);
+    expect(based.code, based.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const t = new Date().toISOString();
+    await new Promise((r) => setTimeout(r, 1_000));
+    await live("INSERT INTO host_marks (label) VALUES ('after T')");
+    // T is in S3 once a segment switched after it is there.
+    const switched = await withServer(setup.cluster, 'postgres', async (c) => (await c.query<{ f: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS f')).rows[0]!.f);
+    await eventually(`${switched} archived`, () => Promise.resolve(fs.existsSync(path.join(hostA.backup.dir, walDir(setup.archive.systemIdentifier), `${switched}.gz`))), (yes) => yes, 60_000);
+
+    // Host C (its own BACKUP_DIR) makes the moment; its maker then answers from a host that is gone: the
+    // file is there, not here, and the worker's own queue is polled by nobody (restarted: a new queue).
+    const hostC: Config = { ...onTemporal(setup.config), backup: { ...setup.config.backup, dir: tempDir('host-c') }, worker: { ...setup.config.worker, activityTuning: { heartbeat_timeout_seconds: null, retry_interval_seconds: 1, worker_lost_seconds: 3 } } };
+    const real = createActivities({ config: hostC });
+    const lostHost = tempDir('host-lost');
+    const gone = `${hostC.temporal.taskQueue}@gone-host-1-000000`;
+    let makes = 0;
+    const materializeMoment = async (req: Parameters<typeof real.materializeMoment>[0]) => {
+      const made = await real.materializeMoment(req);
+      if (++makes > 1) return made;
+      for (const f of fs.readdirSync(hostC.backup.dir).filter((n) => n.startsWith(req.filename))) fs.renameSync(path.join(hostC.backup.dir, f), path.join(lostHost, f));
+      return { ...made, worker_queue: gone };
+    };
+    workers.push(await startTestWorker(hostC, { materializeMoment }));
+    const client = await testClient();
+    const workflowId = `hosts-moment-lost-${Date.now()}`;
+    const result = await client.workflow.execute(restoreDatabase, { taskQueue: hostC.temporal.taskQueue, workflowId, args: [{ to_time: t, backup_source: 's3', confirm_restore: true }] });
+
+    expect(result).toMatchObject({ status: 'success', to_time: t, error: null });
+    expect((await live('SELECT label FROM host_marks ORDER BY id')).rows.map((r: { label: string }) => r.label)).toEqual(['before T']);
+    expect(makes).toBe(2);
+    // The same name, made again here; the lost host's copy untouched.
+    expect(fs.existsSync(path.join(hostC.backup.dir, result.restored_from!))).toBe(true);
+    expect(fs.existsSync(path.join(lostHost, result.restored_from!))).toBe(true);
+    const history = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+    const scheduled = history.flatMap((e) => (e.activityTaskScheduledEventAttributes ? [[e.activityTaskScheduledEventAttributes.activityType?.name, e.activityTaskScheduledEventAttributes.taskQueue?.name === gone]] : []));
+    const from = scheduled.findIndex(([name, onGone]) => onGone === true && name !== undefined);
+    expect(scheduled.slice(from, from + 4)).toEqual([
+      [scheduled[from]![0], true],
+      ['pullPhysicalBackupsFromS3', false],
+      ['planMomentRestore', false],
+      ['materializeMoment', false],
+    ]);
+  }, 400_000);
 });

@@ -49,7 +49,7 @@ async function restore(rawInput: RestoreInput | Record<string, unknown>, about: 
       if ('end' in moment) return moment.end;
       Object.assign(input, { backup_filename: moment.made.filename, backup_source: 'local' });
       about.backup_file = moment.made.filename;
-      validating = onMomentWorker(acts, moment.made.worker_queue).validating;
+      validating = onMomentWorker(acts, moment.made).validating;
       run.state.phase = 'validating';
     }
     // The backup is judged against the live database; what the confirmation shows goes into `status`.

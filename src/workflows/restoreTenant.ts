@@ -151,7 +151,7 @@ export async function runPartialRestore(
       const made = await makeMoment(settings, acts, { to_time: input.to_time, backup_source: input.backup_source });
       Object.assign(state, momentFields(made));
       Object.assign(input, { backup_filename: made.filename, backup_source: 'local' });
-      validating = onMomentWorker(acts, made.worker_queue).validating;
+      validating = onMomentWorker(acts, made).validating;
       state.phase = 'validating';
       if (cancelled !== null) return finish('cancelled', { error: cancelledError(`while moment ${input.to_time} was being recovered`) });
     }

@@ -18,13 +18,19 @@ export const MOMENT_ON_PULLING_WORKER = 'moment-on-pulling-worker';
 /** The patch under which the steps that read a moment's file move on to any worker when the one that made it is lost. */
 export const MOMENT_FILE_FOLLOWS = 'moment-file-follows';
 
+/** The patch under which, with source s3, a moment whose maker is lost is made again, from S3, on another worker. */
+export const MOMENT_REMADE_WHEN_LOST = 'moment-remade-when-lost';
+
 /**
  * The activities for the steps that read the file a moment was made into: on the worker that made it
- * (its own queue), and, when that worker is lost (a restart, a deploy), on any worker: with a shared
- * BACKUP_DIR every worker has the file; with one per host, the next one says it lacks it (BackupNotFound).
+ * (its own queue), and, when that worker is lost (a restart, a deploy), on another: with source s3
+ * the moment is made again there from S3 (the same moment under the same name: the file was on the
+ * lost worker's host, which another worker's BACKUP_DIR may not be; the soak, seed 1717 per host:
+ * BackupNotFound); otherwise on any worker (with a shared BACKUP_DIR every worker has the file; with
+ * one per host, the next one says it lacks it, BackupNotFound, nothing changed).
  */
-export function onMomentWorker(acts: LongActivities, workerQueue: string | undefined): ActivityGroups {
-  return patched(MOMENT_FILE_FOLLOWS) ? acts.following(workerQueue, () => Promise.resolve(undefined)) : acts.onWorker(workerQueue);
+export function onMomentWorker(acts: LongActivities, made: Pick<MadeMoment, 'worker_queue' | 'remake'>): ActivityGroups {
+  return patched(MOMENT_FILE_FOLLOWS) ? acts.following(made.worker_queue, made.remake ?? (() => Promise.resolve(undefined))) : acts.onWorker(made.worker_queue);
 }
 
 /** The file a moment was made into, the worker holding it, and where it came from. */
@@ -32,6 +38,8 @@ export interface MadeMoment {
   filename: string;
   worker_queue?: string;
   point_in_time: PointInTime;
+  /** With source s3: makes the moment again on another worker; its own queue. Workflow code only, never in a result. */
+  remake?: () => Promise<string | undefined>;
 }
 
 /**
@@ -43,24 +51,34 @@ export interface MadeMoment {
 export async function makeMoment(settings: BackupSettings, acts: LongActivities, input: { to_time: string; backup_source: 'local' | 's3' }): Promise<MadeMoment> {
   patched(RESTORE_TO_MOMENT);
   const { workflowId } = workflowInfo();
-  let on: ActivityGroups = acts;
-  if (input.backup_source === 's3') {
-    const pulled = await acts.uploading.pullPhysicalBackupsFromS3();
-    // With a BACKUP_DIR per host, what was copied down is on that worker's host: the moment is made there
-    // (if that worker is lost, another copies S3 down and the steps go on there).
-    if (patched(MOMENT_ON_PULLING_WORKER)) on = acts.following(pulled.worker_queue, async () => (await acts.uploading.pullPhysicalBackupsFromS3()).worker_queue);
-  }
+  // With a BACKUP_DIR per host, what was copied down is on that worker's host: the moment is made there
+  // (if that worker is lost, another copies S3 down and the steps go on there).
+  const pulled = async (): Promise<ActivityGroups> => {
+    const first = await acts.uploading.pullPhysicalBackupsFromS3();
+    return patched(MOMENT_ON_PULLING_WORKER) ? acts.following(first.worker_queue, async () => (await acts.uploading.pullPhysicalBackupsFromS3()).worker_queue) : acts;
+  };
+  const on = input.backup_source === 's3' ? await pulled() : acts;
   const plan = await on.validating.planMomentRestore({ to_time: input.to_time, workflowId });
   const filename = backupFilename(settings.prefix, 'pitr', new Date(), settings.timezone, 'plain_gzip', settings.encrypted === true);
   const made = await on.restoring.materializeMoment({ plan, filename, workflowId });
-  if (made.status !== 'verified') {
-    await onMomentWorker(acts, made.worker_queue)
-      .verifying.verifyBackup(filename)
-      .catch((err: unknown) => {
-        if (errorInfo(err).type !== ErrorType.ScratchDatabaseUnavailable) throw err;
-      });
-  }
-  return { filename, ...(made.worker_queue ? { worker_queue: made.worker_queue } : {}), point_in_time: made.point_in_time };
+  const remake =
+    input.backup_source === 's3' && patched(MOMENT_REMADE_WHEN_LOST)
+      ? async () => {
+          const there = await pulled();
+          const again = await there.restoring.materializeMoment({ plan: await there.validating.planMomentRestore({ to_time: input.to_time, workflowId }), filename, workflowId });
+          if (again.status !== 'verified') await verifyMoment(onMomentWorker(acts, again), filename);
+          return again.worker_queue;
+        }
+      : undefined;
+  if (made.status !== 'verified') await verifyMoment(onMomentWorker(acts, { worker_queue: made.worker_queue, remake }), filename);
+  return { filename, ...(made.worker_queue ? { worker_queue: made.worker_queue } : {}), point_in_time: made.point_in_time, ...(remake ? { remake } : {}) };
+}
+
+/** Verifies a moment's file not verified while it was written, as any backup is (when no scratch database can be made to verify it, it stays "dumped" and the restore says so). */
+async function verifyMoment(on: ActivityGroups, filename: string): Promise<void> {
+  await on.verifying.verifyBackup(filename).catch((err: unknown) => {
+    if (errorInfo(err).type !== ErrorType.ScratchDatabaseUnavailable) throw err;
+  });
 }
 
 /** What a result says of a moment once it is made: to_time, recovered_to, base_backup, and the file restored from. */

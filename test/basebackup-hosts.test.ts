@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../src/activities';
 import { runCli } from '../src/client/cli';
 import type { Config } from '../src/config';
+import { parseArchivedWal, segnoOfLsn } from '../src/basebackup/naming';
 import { walDir } from '../src/wal/layout';
 import type { BaseBackupResult } from '../src/workflows/baseBackup';
 import { restoreDatabase } from '../src/workflows/restoreDatabase';
@@ -103,6 +104,13 @@ describe('a restore to a moment from S3 whose maker is lost before the restore r
     expect(result).toMatchObject({ status: 'success', to_time: t, error: null });
     expect((await live('SELECT label FROM host_marks ORDER BY id')).rows.map((r: { label: string }) => r.label)).toEqual(['before T']);
     expect(makes).toBe(2);
+    // What host C copied down: the newest base backup and its WAL, not the older base backup and WAL S3 also holds.
+    const newest = (JSON.parse(based.stdout) as BaseBackupResult).manifest;
+    const sysid = setup.archive.systemIdentifier;
+    expect(fs.readdirSync(path.join(hostC.backup.dir, 'base', sysid)).filter((f) => f.endsWith('.tar.gz'))).toEqual([newest.filename]);
+    const copied = fs.readdirSync(path.join(hostC.backup.dir, walDir(sysid))).flatMap((f) => parseArchivedWal(f, newest.wal_segment_bytes) ?? []);
+    expect(copied.length).toBeGreaterThan(0);
+    expect(copied.filter((w) => w.kind !== 'history' && w.segno < segnoOfLsn(newest.start_lsn, newest.wal_segment_bytes))).toEqual([]);
     // The same name, made again here; the lost host's copy untouched.
     expect(fs.existsSync(path.join(hostC.backup.dir, result.restored_from!))).toBe(true);
     expect(fs.existsSync(path.join(lostHost, result.restored_from!))).toBe(true);

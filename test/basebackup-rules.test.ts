@@ -12,6 +12,7 @@ import type { BaseBackupManifest } from '../src/basebackup/manifest';
 import { baseBackupFilename, parseArchivedWal, parseBaseBackupName, segmentName, segnoOfLsn } from '../src/basebackup/naming';
 import { assertInWindow, parseRecoveryTarget } from '../src/basebackup/recoveryTime';
 import { pickBackup, restorableWindow, usableBackups, type ListedWal } from '../src/basebackup/window';
+import { objectsForMoment } from '../src/activities/basebackup/s3Scope';
 import { tempDir } from './helpers';
 
 const SEG = 16 * 1024 * 1024;
@@ -91,6 +92,31 @@ describe('the restorable window', () => {
     const child = backup('c', '0/5000028', '0/5000100', '2026-12-05T10:05:00.000Z', 'a');
     expect(usableBackups([a, child], wal([2, 3, 4, 5, 6]))[0]!.chain.map((c) => c.filename)).toEqual(['a', 'c']);
     expect(restorableWindow([])).toBeNull();
+  });
+});
+
+describe('what a restore to a moment copies down from S3', () => {
+  const a = backup('a', '0/2000028', '0/2000100', '2026-12-05T10:02:00.000Z');
+  const b = backup('b', '0/5000028', '0/5000100', '2026-12-05T10:05:00.000Z');
+  const objects = [
+    ...['a', 'b'].flatMap((f) => ['', '.manifest.json', '.sha256'].map((x) => ({ rel: `base/1/${f}${x}`, size: 1, when: new Date('2026-12-05T10:00:00.000Z') }))),
+    ...wal([2, 3, 4, 5, 6, 7], true).flatMap((w) => [w.stored, `${w.stored}.sha256`].map((n) => ({ rel: `wal/1/${n}`, size: 1, when: new Date(w.modified_at) }))),
+  ];
+  const picked = (toTime: string) => [...(objectsForMoment(toTime, [a, b], objects) ?? ['everything'])].sort();
+
+  it('is the chain the restore starts from and its WAL from the chain\'s start, not the older backups nor the WAL before it', () => {
+    const fromB = ['base/1/b', 'base/1/b.manifest.json', 'base/1/b.sha256', ...[5, 6].flatMap((s) => [`wal/1/${segmentName(1, BigInt(s), SEG)}.gz`, `wal/1/${segmentName(1, BigInt(s), SEG)}.gz.sha256`]), `wal/1/${segmentName(1, 7n, SEG)}.partial.gz`, `wal/1/${segmentName(1, 7n, SEG)}.partial.gz.sha256`].sort();
+    expect(picked('latest')).toEqual(fromB);
+    expect(picked('2026-12-05T10:06:00.000Z')).toEqual(fromB);
+    // Before b ended: a, and its WAL from segment 2 on (the whole run: the time's LSN is not known before recovery).
+    const fromA = picked('2026-12-05T10:04:00.000Z');
+    expect(fromA.filter((k) => k.startsWith('base/'))).toEqual(['base/1/a', 'base/1/a.manifest.json', 'base/1/a.sha256']);
+    expect(fromA.filter((k) => k.startsWith('wal/') && !k.endsWith('.sha256'))).toHaveLength(6);
+  });
+
+  it('is everything when no base backup in S3 reaches the moment (the plan then says why, with the window)', () => {
+    expect(picked('2026-12-05T09:00:00.000Z')).toEqual(['everything']);
+    expect(picked('not a time')).toEqual(['everything']);
   });
 });
 

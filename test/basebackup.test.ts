@@ -183,7 +183,7 @@ describe('an encrypted base backup', () => {
     }
   }, 300_000);
 
-  it('restores from S3 when BACKUP_DIR went with the server (--source s3 copies base/ and wal/ down first)', async () => {
+  it('restores from S3 when BACKUP_DIR went with the server (--source s3 copies the base backup and WAL the moment needs down first)', async () => {
     const { filename, reader } = encrypted!;
     // The stand-in archives locally only; the real archive mirrors wal/ to S3 the same way.
     await setup.archive.stop();

@@ -13,7 +13,7 @@ export interface RestoreInput {
   backup_filename: string;
   /**
    * Instead of a file: the moment (ISO 8601 with an offset or Z, or "latest") to bring back from base
-   * backups and the WAL archive; normalised to UTC. With backup_source "s3", base/ and wal/ are copied down first.
+   * backups and the WAL archive; normalised to UTC. With backup_source "s3", the base backup and WAL it needs are copied down first.
    */
   to_time?: string;
   backup_source: 'local' | 's3';

@@ -7,7 +7,7 @@ import { MOMENT_ON_PULLING_WORKER } from './restore/moment';
 export interface RestoreToTimeInput {
   to_time: string;
   target_dir: string;
-  /** "s3": first copy base/ and wal/ down from S3 into BACKUP_DIR (it went with the server); default "local". */
+  /** "s3": first copy down from S3 into BACKUP_DIR (it went with the server) the base backup and WAL the moment needs; default "local". */
   source?: 'local' | 's3';
 }
 
@@ -17,10 +17,10 @@ export async function restoreToTime(input: RestoreToTimeInput): Promise<Recovery
   const long = longActivities(settings.activity_tuning);
   let acts: ActivityGroups = long;
   if (input.source === 's3') {
-    const pulled = await acts.uploading.pullPhysicalBackupsFromS3();
+    const pulled = await acts.uploading.pullPhysicalBackupsFromS3({ to_time: input.to_time });
     // With a BACKUP_DIR per host, what was copied down is on that worker's host: the rest runs there
     // (if that worker is lost, another copies S3 down and the steps go on there).
-    if (patched(MOMENT_ON_PULLING_WORKER)) acts = long.following(pulled.worker_queue, async () => (await long.uploading.pullPhysicalBackupsFromS3()).worker_queue);
+    if (patched(MOMENT_ON_PULLING_WORKER)) acts = long.following(pulled.worker_queue, async () => (await long.uploading.pullPhysicalBackupsFromS3({ to_time: input.to_time })).worker_queue);
   }
   const plan = await acts.validating.planPointInTime({ to_time: input.to_time, target_dir: input.target_dir });
   return acts.restoring.recoverToDirectory({ plan, workflowId: workflowInfo().workflowId });

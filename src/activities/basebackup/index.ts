@@ -39,9 +39,9 @@ export function createBaseBackupActivities(config: Config, workerQueue?: string)
       const made = await materializeMoment(config, req);
       return workerQueue ? { ...made, worker_queue: workerQueue } : made;
     },
-    /** Copies base/ and wal/ from S3 into BACKUP_DIR where it lacks them (a restore with source s3); names this worker's queue, where the rest of the restore must run. */
-    async pullPhysicalBackupsFromS3(): Promise<PullResult & { worker_queue?: string }> {
-      const pulled = await pullFromS3(config);
+    /** Copies from S3 into BACKUP_DIR what a restore to `to_time` needs (without: all of base/ and wal/) where it lacks it (a restore with source s3); names this worker's queue, where the rest of the restore must run. */
+    async pullPhysicalBackupsFromS3(input: { to_time?: string } = {}): Promise<PullResult & { worker_queue?: string }> {
+      const pulled = await pullFromS3(config, input.to_time);
       return workerQueue ? { ...pulled, worker_queue: workerQueue } : pulled;
     },
     /** Base-backup and WAL retention (RETENTION_BASEBACKUP_DAYS), locally and in S3; `dry_run` only reports. */

@@ -54,7 +54,7 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
     .description('restore a backup: validate, pre-restore backup, confirm, restore beside and swap in, verify, roll back on failure')
     .argument('[file|confirm|cancel]', 'backup file name (as "fbb list" shows it), or confirm/cancel; none with --to-time')
     .argument('[workflow-id]', 'with confirm/cancel: the restore to confirm or cancel (a Temporal Update; it answers, or says why not)')
-    .addOption(new Option('--source <source>', 'where the backup is (with --to-time: s3 copies base/ and wal/ down into BACKUP_DIR first)').choices(['local', 's3']).default('local'))
+    .addOption(new Option('--source <source>', 'where the backup is (with --to-time: s3 copies the base backup and WAL the moment needs down into BACKUP_DIR first)').choices(['local', 's3']).default('local'))
     .option('--yes', 'do not ask: confirm in the input (confirm_restore: true)', false)
     .option('--no-pre-restore-backup', 'skip the pre-restore backup (then a failed in-place restore cannot be rolled back)')
     .option('--allow-unverified', 'restore a backup whose manifest says "dumped" (never verified); refused otherwise', false)

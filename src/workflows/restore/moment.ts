@@ -54,8 +54,8 @@ export async function makeMoment(settings: BackupSettings, acts: LongActivities,
   // With a BACKUP_DIR per host, what was copied down is on that worker's host: the moment is made there
   // (if that worker is lost, another copies S3 down and the steps go on there).
   const pulled = async (): Promise<ActivityGroups> => {
-    const first = await acts.uploading.pullPhysicalBackupsFromS3();
-    return patched(MOMENT_ON_PULLING_WORKER) ? acts.following(first.worker_queue, async () => (await acts.uploading.pullPhysicalBackupsFromS3()).worker_queue) : acts;
+    const first = await acts.uploading.pullPhysicalBackupsFromS3({ to_time: input.to_time });
+    return patched(MOMENT_ON_PULLING_WORKER) ? acts.following(first.worker_queue, async () => (await acts.uploading.pullPhysicalBackupsFromS3({ to_time: input.to_time })).worker_queue) : acts;
   };
   const on = input.backup_source === 's3' ? await pulled() : acts;
   const plan = await on.validating.planMomentRestore({ to_time: input.to_time, workflowId });

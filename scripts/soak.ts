@@ -6,6 +6,10 @@
 //   npm run soak -- [--cycles 20] [--seed S] [--minutes M] [--faults worker,term,server,db,conn,disk,s3]
 //                   [--dir-mode shared|per-host|both] [--ops backup,pitr_restore,…]
 //                   [--from-cycle K] [--fault-at-ms MS] [--workers 3] [--scale 1] [--stop-on-violation]
+//                   [--tallies FILE]
+//
+// --tallies appends each cycle's tally to FILE as a JSON line; scripts/soak-table.ts puts several
+// runs' files (seeds, modes) into one table.
 //
 // --dir-mode: one BACKUP_DIR shared by every worker, or one per worker host; "both" (the default)
 // draws the mode from the seed, once for the whole run. The WAL archive runs throughout, with a
@@ -40,10 +44,12 @@ interface Args {
   stopOnViolation: boolean;
   /** The fault's instant in ms after the operation starts, instead of the planned fraction of its measured length (a replay). */
   faultAtMs: number | undefined;
+  /** Where each cycle's tally is appended as a JSON line, for a table over several runs. */
+  tallies: string | undefined;
 }
 
 /** The options that take a value, and the flags. */
-const VALUED = ['cycles', 'seed', 'minutes', 'faults', 'ops', 'dir-mode', 'from-cycle', 'workers', 'scale', 'fault-at-ms'];
+const VALUED = ['cycles', 'seed', 'minutes', 'faults', 'ops', 'dir-mode', 'from-cycle', 'workers', 'scale', 'fault-at-ms', 'tallies'];
 const FLAGS = ['stop-on-violation'];
 
 function parseArgs(argv: string[]): Args {
@@ -51,7 +57,7 @@ function parseArgs(argv: string[]): Args {
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i]!.replace(/^--/, '');
     if (VALUED.includes(name)) i++;
-    else if (!FLAGS.includes(name)) throw new Error(`"${argv[i]}" is not an option of the soak; usage (scripts/soak.ts): npm run soak -- [--cycles N] [--seed S] [--minutes M] [--faults ${FAULTS.join(',')}] [--ops ${OPERATIONS.join(',')}] [--dir-mode shared|per-host|both] [--from-cycle K --fault-at-ms MS] [--workers 2|3] [--scale N] [--stop-on-violation]`);
+    else if (!FLAGS.includes(name)) throw new Error(`"${argv[i]}" is not an option of the soak; usage (scripts/soak.ts): npm run soak -- [--cycles N] [--seed S] [--minutes M] [--faults ${FAULTS.join(',')}] [--ops ${OPERATIONS.join(',')}] [--dir-mode shared|per-host|both] [--from-cycle K --fault-at-ms MS] [--workers 2|3] [--scale N] [--stop-on-violation] [--tallies FILE]`);
   }
   const get = (name: string): string | undefined => {
     const i = argv.indexOf(`--${name}`);
@@ -75,6 +81,7 @@ function parseArgs(argv: string[]): Args {
     workers: int('workers', 3, 2, 3),
     scale: int('scale', 1, 1, 50),
     stopOnViolation: argv.includes('--stop-on-violation'),
+    tallies: get('tallies'),
     faultAtMs: get('fault-at-ms') === undefined ? undefined : int('fault-at-ms', 0, 0, 3_600_000),
   };
 }
@@ -102,6 +109,10 @@ async function main(): Promise<number> {
   const pool = new WorkerPool(rig, args.workers);
   const load = new WriteLoad(rig);
   const tallies: Tally[] = [];
+  const count = (t: Tally, cycle: number) => {
+    tallies.push(t);
+    if (args.tallies !== undefined) fs.appendFileSync(args.tallies, `${JSON.stringify({ seed: args.seed, cycle, ...t })}\n`);
+  };
   let firstFailure: { cycle: number; atMs: number } | undefined;
   const stop = async (keep: boolean) => {
     log(`soak: open multipart uploads left in s3rver (it has no AbortMultipartUpload, so these are information, not violations): ${openMultipartUploads(rig)}`);
@@ -137,7 +148,7 @@ async function main(): Promise<number> {
       if (k % BASE_BACKUP_EVERY === 0 && based === undefined) await trimArchive(rig);
       if (based !== undefined) {
         log(`cycle ${k}: VIOLATION before the operation: ${based}`);
-        tallies.push({ dirMode, fault: 'none', op: 'basebackup', violations: 1, recoverMs: undefined });
+        count({ dirMode, fault: 'none', op: 'basebackup', violations: 1, recoverMs: undefined }, k);
         firstFailure ??= { cycle: k, atMs: 0 };
       }
       await rig.sql((c) => mutate(c, k));
@@ -161,7 +172,7 @@ async function main(): Promise<number> {
       const violations = await checkCycle({ rig, plan, run, before, rowsBefore, memory, load, startedAt: cycleStart, pool });
       const injectedAt = run.injected?.at;
       const recoverMs = injectedAt !== undefined && injectedAt <= run.endedAt ? run.endedAt - injectedAt : undefined;
-      tallies.push({ dirMode, fault: plan.fault, op: plan.op, violations: violations.length, recoverMs });
+      count({ dirMode, fault: plan.fault, op: plan.op, violations: violations.length, recoverMs }, k);
       const to = op.moment === undefined ? '' : ` to ${new Date(op.moment.at).toISOString()} (window ${memory.window?.oldest} to ${memory.window?.newest})`;
       log(
         `cycle ${k}: ${plan.op}${to} × ${plan.fault} at ${(faultAtMs / 1000).toFixed(1)} s (${run.injected?.what ?? 'not injected'}) → ${run.status} after ${((run.endedAt - cycleStart) / 1000).toFixed(1)} s, ` +

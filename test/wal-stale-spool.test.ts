@@ -6,13 +6,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prunePhysicalBackups } from '../src/activities/basebackup/prune';
+import { takeBaseBackup } from '../src/activities/basebackup/take';
+import { uploadBaseBackup } from '../src/activities/basebackup/upload';
 import { clearUnfinishedPartials } from '../src/activities/wal/archiver';
 import { startReceiver } from '../src/activities/wal/receiver';
 import { slotPosition } from '../src/activities/wal/server';
 import { archiveWalSession, type WalSessionResult } from '../src/activities/wal/session';
+import type { BaseBackupManifest } from '../src/basebackup/manifest';
 import type { Config } from '../src/config';
 import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
-import { lsnToBigInt, missingSegments, parseStoredName, segmentStartLsn, walDir } from '../src/wal/layout';
+import { lsnToBigInt, missingSegments, parseStoredName, segmentOfLsn, segmentStartLsn, WAL_SEGMENT_BYTES, walDir } from '../src/wal/layout';
 import { eventually } from './eventually';
 import { tempDir } from './helpers';
 import { s3Objects, sql, switchSegment, systemIdentifier, walConfigFor } from './wal';
@@ -188,5 +192,42 @@ describe("whole segments flushed into a killed worker's spool and never stored",
     // The archived slot moved on with the archive: the server no longer keeps those segments for it.
     const archivedAt = (await slotRow('fbb_postgres_archived'))!.restart_lsn!;
     expect(lsnToBigInt(archivedAt)).toBeGreaterThanOrEqual(lsnToBigInt(segmentStartLsn(last)) + 16n * 1024n * 1024n);
+  });
+});
+
+describe('slots a crash put back into WAL that retention has removed since', () => {
+  it("the archived slot moves on to where the oldest base backup starts, then with the archive: the server does not keep that WAL until the next session", async () => {
+    const sysid = await systemIdentifier(cluster);
+    const slotAt = async (name: string) => (await sql<{ restart_lsn: string }>(cluster, 'SELECT restart_lsn::text AS restart_lsn FROM pg_replication_slots WHERE slot_name = $1', [name]))[0]?.restart_lsn;
+    // Where the last checkpoint saved both slots: PostgreSQL keeps a slot's moves in memory until a checkpoint,
+    // and a crash (pg_ctl -m immediate) puts it back there. A slot reserved now stands for that position.
+    await sql(cluster, 'CHECKPOINT');
+    await sql(cluster, "SELECT pg_create_physical_replication_slot('fbb_saved', true)");
+    const saved = (await slotAt('fbb_saved'))!;
+    // The archive goes on; a base backup starts segments later, goes to S3, and retention removes the WAL before it there.
+    await sessionWhile(hostA, async () => {
+      for (let i = 0; i < 2; i++) await switchSegment(cluster);
+      const manifest = await activityEnv().run(takeBaseBackup, hostA, { filename: `${hostA.backup.prefix}_base_20261206_000000.tar.gz`, workflowId: 'slot-floor', incremental: false });
+      await activityEnv().run(() => uploadBaseBackup(hostA, manifest as BaseBackupManifest));
+      const last = await switchSegment(cluster);
+      await eventually('the archive stored the segment after the base backup', () => s3Archive(sysid), (a) => a.segments.includes(last), 60_000);
+    });
+    await activityEnv().run(prunePhysicalBackups, hostA, { dryRun: false });
+    const savedSegment = segmentOfLsn(saved, 1, WAL_SEGMENT_BYTES);
+    expect((await s3Archive(sysid)).segments).not.toContain(savedSegment);
+    // The crash's effect on the slots, without the crash's timing: both back at the saved position.
+    for (const slot of ['fbb_postgres', 'fbb_postgres_archived']) {
+      await sql(cluster, 'SELECT pg_drop_replication_slot($1)', [slot]);
+      await sql(cluster, "SELECT pg_copy_physical_replication_slot('fbb_saved', $1)", [slot]);
+    }
+    await sql(cluster, "SELECT pg_drop_replication_slot('fbb_saved')");
+
+    // The session after the restart: the spool resumes streaming, and the archived slot follows the archive.
+    await sessionWhile(hostA, async () => {
+      const last = await switchSegment(cluster);
+      const past = lsnToBigInt(segmentStartLsn(last)) + 16n * 1024n * 1024n;
+      await eventually('the archived slot moved past the newest archived segment', async () => (await slotAt('fbb_postgres_archived')) ?? '0/0', (lsn) => lsnToBigInt(lsn) >= past, 60_000);
+    });
+    expect(missingSegments((await s3Archive(sysid)).segments)).toEqual([]);
   });
 });

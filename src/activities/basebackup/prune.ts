@@ -24,13 +24,13 @@ export interface PhysicalPruneDecision extends PhysicalDecision {
 }
 
 /** One place's listing of one server: its base backups (with a readable manifest) and WAL files (with or without sidecar). */
-interface Listing {
+export interface Listing {
   backups: BaseBackupManifest[];
   wal: RetentionWal[];
 }
 
 /** The files a place holds for one server, and how to remove one by its relative name. */
-interface Place {
+export interface Place {
   location: Location;
   servers(): Promise<string[]>;
   list(sysid: string): Promise<Listing>;
@@ -49,7 +49,7 @@ export async function prunePhysicalBackups(config: Config, options: { dryRun: bo
   const ctx = activityContext();
   const client = config.s3 === undefined ? undefined : createS3Client(config.s3);
   try {
-    const places = [localPlace(config), ...(client && config.s3 ? [s3Place(client, config.s3)] : [])];
+    const places = [localPlace(config.backup.dir), ...(client && config.s3 ? [s3Place(client, config.s3)] : [])];
     const decisions: PhysicalPruneDecision[] = [];
     for (const place of places) {
       for (const sysid of await place.servers()) {
@@ -95,8 +95,8 @@ function walOf(names: string[], segmentBytes: number): RetentionWal[] {
   });
 }
 
-function localPlace(config: Config): Place {
-  const root = config.backup.dir;
+/** BACKUP_DIR (`root`) as a place. */
+export function localPlace(root: string): Place {
   return {
     location: 'local',
     servers: async () => (await fs.readdir(path.join(root, 'base')).catch(() => [] as string[])).filter((s) => /^\d+$/.test(s)),
@@ -109,7 +109,8 @@ function localPlace(config: Config): Place {
   };
 }
 
-function s3Place(client: S3Client, s3: S3Config): Place {
+/** S3 under S3_PREFIX as a place. */
+export function s3Place(client: S3Client, s3: S3Config): Place {
   const keys = async (prefix: string): Promise<string[]> => {
     const out: string[] = [];
     for await (const page of paginateListObjectsV2({ client }, { Bucket: s3.bucket, Prefix: s3Key(s3, prefix) })) {

@@ -15,6 +15,8 @@ import { withClient } from '../db';
 import { readSpool } from './archiver';
 import { dropSlot } from './server';
 import { archiveHolds, type WalTarget } from './store';
+import { localPlace, s3Place } from '../basebackup/prune';
+import { segnoOfLsn } from '../../basebackup/naming';
 
 /** Where pg_receivewal's slot stands as a session starts, and what was done to the slots. */
 export interface StreamStart {
@@ -60,7 +62,8 @@ export async function prepareStream(options: { db: DatabaseConfig; slot: string;
 
 /**
  * Advances the archived slot over the whole segments, from its position on, that the archive holds
- * (see archiveHolds); its position after, or null when it does not exist. Another session advancing it
+ * (see archiveHolds), and over those before the oldest base backup (retention removed them: see
+ * retentionFloor); its position after, or null when it does not exist. Another session advancing it
  * at the same moment (the slot is busy) leaves it where that one puts it.
  */
 export async function advanceArchivedSlot(options: { db: DatabaseConfig; slot: string; target: WalTarget; timeline: number; segmentBytes: number }): Promise<string | null> {
@@ -71,12 +74,23 @@ export async function advanceArchivedSlot(options: { db: DatabaseConfig; slot: s
   const from = lsnToBigInt(row.restart_lsn);
   let at = from;
   const encrypted = target.recipients.length > 0;
+  let floor: bigint | null | undefined;
   for (;;) {
     const name = segmentOfLsn(bigIntToLsn(at), timeline, segmentBytes);
     const file = { kind: 'segment' as const, name, timeline };
+    const segno = segmentNumber(name, segmentBytes).number;
     // Either form: the archive may have been encrypted, or not, when this segment was stored.
-    if (!(await archiveHolds(target, storedName(file, encrypted))) && !(await archiveHolds(target, storedName(file, !encrypted)))) break;
-    at = (segmentNumber(name, segmentBytes).number + 1n) * BigInt(segmentBytes);
+    if (!(await archiveHolds(target, storedName(file, encrypted))) && !(await archiveHolds(target, storedName(file, !encrypted)))) {
+      // Missing because retention removed it (before the oldest base backup: nothing needs it) is not
+      // missing: the slot moves on to where that backup starts. A crash puts a slot back to where the
+      // last checkpoint saved it, possibly into WAL retention removed since (the soak, seed 2222,
+      // pg_ctl -m immediate after the first base backup): without this the slot stayed there for good.
+      if (floor === undefined) floor = await retentionFloor(target);
+      if (floor === null || segno >= floor) break;
+      at = floor * BigInt(segmentBytes);
+      continue;
+    }
+    at = (segno + 1n) * BigInt(segmentBytes);
   }
   if (at === from) return row.restart_lsn;
   const to = bigIntToLsn(at);
@@ -87,6 +101,19 @@ export async function advanceArchivedSlot(options: { db: DatabaseConfig; slot: s
     throw err;
   }
   return to;
+}
+
+/**
+ * The segment number where the oldest base backup in the archive's own place starts (S3 when configured,
+ * else BACKUP_DIR): retention removes the WAL before it (basebackup/retention.ts); null when the place
+ * holds no base backup (then every missing segment is one to stream again).
+ */
+async function retentionFloor(target: WalTarget): Promise<bigint | null> {
+  const sysid = path.basename(target.localDir);
+  const place = target.s3 === undefined ? localPlace(path.dirname(path.dirname(target.localDir))) : s3Place(target.s3.client, target.s3.config);
+  const { backups } = await place.list(sysid);
+  if (backups.length === 0) return null;
+  return backups.map((b) => segnoOfLsn(b.start_lsn, b.wal_segment_bytes)).reduce((a, b) => (a < b ? a : b));
 }
 
 /** Makes the archived slot as a copy of `slot` unless it exists and the server still keeps its WAL. True when made. */

@@ -11,11 +11,13 @@ import type { Config } from '../src/config';
 import { parseArchivedWal, segnoOfLsn } from '../src/basebackup/naming';
 import { walDir } from '../src/wal/layout';
 import type { BaseBackupResult } from '../src/workflows/baseBackup';
-import { restoreDatabase } from '../src/workflows/restoreDatabase';
+import { confirmRestore, restoreDatabase, statusQuery } from '../src/workflows/restoreDatabase';
+import { buildWorker, kill, startWorker } from './durability';
+import { pollAwaitingConfirmation } from './drivers';
 import { eventually } from './eventually';
-import { captured, tempDir, userEnvFor, withServer } from './helpers';
+import { captured, tempDir, uniqueName, userEnvFor, withServer } from './helpers';
 import { startPitrSetup, type PitrSetup } from './pitrCluster';
-import { onTemporal, startTestWorker, temporalInfo, testClient, type TestWorker } from './temporal';
+import { onTemporal, scheduled, startTestWorker, temporalInfo, testClient, type TestWorker } from './temporal';
 
 let setup: PitrSetup;
 let hostA: Config;
@@ -123,5 +125,53 @@ describe('a restore to a moment from S3 whose maker is lost before the restore r
       ['planMomentRestore', false],
       ['materializeMoment', false],
     ]);
+  }, 400_000);
+});
+
+// The soak (seed 2626, per host, cycle 19: pitr_restore × SIGKILL): the worker that made the moment and
+// read it for the confirmation was killed before the restore loaded it; another made the moment again
+// under the same name (another file, its own checksum), and the load checked it against the first one's.
+describe('a restore to a moment from S3 whose maker is killed while the restore waits for the confirmation (a BACKUP_DIR per host)', () => {
+  it('makes the moment again on another worker and restores that file, checked against its own checksum', async () => {
+    await buildWorker();
+    const live = (text: string) => withServer(setup.cluster, 'family_brain', (c) => c.query(text));
+    await live("CREATE TABLE confirm_marks (id serial PRIMARY KEY, label text); INSERT INTO confirm_marks (label) VALUES ('before T')");
+    const based = await fbb(hostB, ['basebackup', '--json']);
+    expect(based.code, based.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const t = new Date().toISOString();
+    await new Promise((r) => setTimeout(r, 1_000));
+    await live("INSERT INTO confirm_marks (label) VALUES ('after T')");
+    const switched = await withServer(setup.cluster, 'postgres', async (c) => (await c.query<{ f: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS f')).rows[0]!.f);
+    await eventually(`${switched} archived`, () => Promise.resolve(fs.existsSync(path.join(hostA.backup.dir, walDir(setup.archive.systemIdentifier), `${switched}.gz`))), (yes) => yes, 60_000);
+
+    // Two worker processes of their own queue, each its own BACKUP_DIR: D alone first, then E once D is killed.
+    const queue = uniqueName('hosts-confirm').replace(/_/g, '-');
+    const host = (label: string): Config => ({ ...onTemporal(setup.config), backup: { ...setup.config.backup, dir: tempDir(label) }, temporal: { ...onTemporal(setup.config).temporal, taskQueue: queue } });
+    const lostAfter = { WORKER_LOST_AFTER_SECONDS: '5' };
+    const maker = startWorker(host('host-d'), lostAfter);
+    let other: ReturnType<typeof startWorker> | undefined;
+    try {
+      const client = await testClient();
+      const handle = await client.workflow.start(restoreDatabase, { taskQueue: queue, workflowId: queue, args: [{ to_time: t, backup_source: 's3' }] });
+      await pollAwaitingConfirmation(queue, () => handle.query(statusQuery));
+      await kill(maker);
+      other = startWorker(host('host-e'), lostAfter);
+      await handle.signal(confirmRestore, { confirmed_by: 'basebackup-hosts test' });
+      const result = await handle.result();
+
+      expect(result, JSON.stringify(result.error)).toMatchObject({ status: 'success', to_time: t, error: null });
+      expect((await live('SELECT label FROM confirm_marks ORDER BY id')).rows.map((r: { label: string }) => r.label)).toEqual(['before T']);
+      const steps = await scheduled(handle);
+      const made = steps.filter((s) => s.name === 'materializeMoment').map((s) => s.result as { filename: string; sha256: string });
+      expect(made).toHaveLength(2);
+      expect(made[1]!.filename).toBe(made[0]!.filename);
+      expect(made[1]!.sha256).not.toBe(made[0]!.sha256);
+      const loaded = steps.filter((s) => s.name === 'restoreIntoNewDatabase' && s.result !== undefined);
+      expect(loaded.map((s) => s.queue)).toEqual([steps.filter((s) => s.name === 'materializeMoment')[1]!.queue]);
+    } finally {
+      await kill(maker);
+      if (other) await kill(other);
+    }
   }, 400_000);
 });

@@ -83,7 +83,7 @@ function recordedActivities(config: Config, overrides: Record<string, unknown>, 
 }
 
 /** Polls `status` until the restore waits for confirmation; on the server a query before the first workflow task may fail, so errors are retried. */
-async function pollAwaitingConfirmation(workflowId: string, query: () => Promise<RestoreResult>): Promise<RestoreResult> {
+export async function pollAwaitingConfirmation(workflowId: string, query: () => Promise<RestoreResult>): Promise<RestoreResult> {
   const deadline = Date.now() + 90_000;
   let last: unknown;
   for (;;) {

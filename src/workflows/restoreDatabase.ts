@@ -8,7 +8,7 @@ import { restoreOutcome, withNotification, type NotifyContext } from './notify';
 import { longActivities, quick } from './proxies';
 import { awaitConfirmation, cancelledBeforeRestore, preRestoreBackup } from './restore/confirm';
 import { restoreInPlace } from './restore/inPlace';
-import { onMomentWorker, recoverMoment } from './restore/moment';
+import { followPrepared, onMomentWorker, recoverMoment } from './restore/moment';
 import { startRun, type RestoreResult } from './restore/state';
 import { restoreBeside, swapIn } from './restore/swap';
 import { afterUpdatesAnswered } from './restore/updates';
@@ -76,7 +76,7 @@ async function restore(rawInput: RestoreInput | Record<string, unknown>, about: 
     const names = restoreDatabaseNames(settings.database, localTimestamp(new Date(), settings.timezone));
     // The file is restored on the worker that validated it; if that worker is lost, another validates it again (docs/deployment.md),
     // without judging it again: the confirmation was given for what the first judgement showed.
-    const restoring = acts.following(prepared.worker_queue, async () => (await prepare(false)).worker_queue).restoring;
+    const restoring = followPrepared(acts, prepared, () => prepare(false)).restoring;
     const restore = { run, acts: { ...acts, restoring }, prepared, names };
     const beside = await restoreBeside(restore);
     if ('end' in beside) return beside.end;

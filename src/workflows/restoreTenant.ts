@@ -14,7 +14,7 @@ import { withDatabaseLock } from './lock';
 import { errorInfo } from './pipeline';
 import { longActivities, quick } from './proxies';
 import { cancelRestore, confirmRestore } from './restoreDatabase';
-import { makeMoment, momentFields, onMomentWorker } from './restore/moment';
+import { followPrepared, makeMoment, momentFields, onMomentWorker } from './restore/moment';
 import { takePreRestoreBackup } from './restore/preRestore';
 import { afterUpdatesAnswered, setUpdateHandlers } from './restore/updates';
 import { ErrorType } from '../errors';
@@ -165,7 +165,7 @@ export async function runPartialRestore(
     const prepared = await prepare(true);
     if (prepared.about) state.backup = prepared.about;
     // The file is loaded on the worker that validated it; if that worker is lost, another validates it again (docs/deployment.md), without judging it again.
-    const fileWorker = acts.following(prepared.worker_queue, async () => (await prepare(false)).worker_queue);
+    const fileWorker = followPrepared(acts, prepared, () => prepare(false));
     const loading = fileWorker.restoring;
     const scratch = `${settings.database}_partial_${localTimestamp(new Date(), settings.timezone)}`.slice(0, 63);
     state.scratch_database = scratch;

@@ -1,6 +1,7 @@
 // Step 0 of a restore to a moment (input to_time): the moment made into a backup file, which the
 // restore then takes like any other. Every restore (database, tenant, table) starts with it from here.
 import { CancellationScope, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
+import type { LocatedRestore } from '../../activities/affinity';
 import type { BackupSettings } from '../../activities/backup';
 import type { PointInTime } from '../../backup/manifest';
 import { backupFilename } from '../../backup/naming';
@@ -31,6 +32,22 @@ export const MOMENT_REMADE_WHEN_LOST = 'moment-remade-when-lost';
  */
 export function onMomentWorker(acts: LongActivities, made: Pick<MadeMoment, 'worker_queue' | 'remake'>): ActivityGroups {
   return patched(MOMENT_FILE_FOLLOWS) ? acts.following(made.worker_queue, made.remake ?? (() => Promise.resolve(undefined))) : acts.onWorker(made.worker_queue);
+}
+
+/**
+ * The activities on the worker that validated `prepared`'s file; when that worker is lost, another
+ * validates it again (`prepare`, without judging it again: the confirmation was given for what the
+ * first judgement showed) and the steps go there with what it found. A moment made again
+ * (onMomentWorker) is the same moment in another file of the same name, with its own checksum: the
+ * soak (seed 2626, per host, pitr_restore × SIGKILL while the restore waited for confirmation) loaded it
+ * against the first file's checksum, and the restore failed BackupCorrupted.
+ */
+export function followPrepared(acts: LongActivities, prepared: LocatedRestore, prepare: () => Promise<LocatedRestore>): ActivityGroups {
+  return acts.following(prepared.worker_queue, async () => {
+    const { about: _shown, ...again } = await prepare();
+    Object.assign(prepared, again);
+    return again.worker_queue;
+  });
 }
 
 /** The file a moment was made into, the worker holding it, and where it came from. */

@@ -4,13 +4,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { WorkflowFailedError } from '@temporalio/client';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/client/cli';
 import type { Config } from '../src/config';
 import type { BackupManifest } from '../src/backup/manifest';
 import { backupDatabase, restoreDrill } from '../src/workflows';
 import type { BackupResult } from '../src/workflows/backupDatabase';
-import { captured, createDatabase, dropDatabase, testConfig, uniqueName, userEnvFor, withAdmin } from './helpers';
+import { captured, createDatabase, dropDatabase, tempDir, testConfig, uniqueName, userEnvFor, withAdmin } from './helpers';
 import { createTestNamespace } from './namespaces';
 import { onTemporal, startTestWorker, testClient, type TestWorker } from './temporal';
 import { historyText, startReceiver, type Receiver } from './webhook';
@@ -71,6 +72,27 @@ describe('restore drills', () => {
     const entries = JSON.parse(history.stdout) as { kind: string; status: string; summary: unknown }[];
     expect(entries[0]).toMatchObject({ kind: 'drill', status: 'completed', summary: { drill_status: 'passed', drilled: backup.filename, source: 's3' } });
     expect(hook.received).toHaveLength(0);
+  });
+
+  // Found by the soak (seed 2525, drill × disk): the S3 copy is fetched into BACKUP_DIR, and a full one failed the drill with a bare "Error: ENOSPC".
+  it('fbb drill of the S3 copy on a worker whose BACKUP_DIR is full fails BackupDirFull, naming the folder, and leaves nothing behind', async () => {
+    const disk = tempDir('drill-full');
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', disk]);
+    let full: TestWorker | undefined;
+    try {
+      await execa('sh', ['-c', `dd if=/dev/zero of=${disk}/filler bs=4k 2>/dev/null || true`]);
+      const onFull: Config = { ...config, backup: { ...config.backup, dir: disk }, temporal: { ...config.temporal, taskQueue: uniqueName('drill-full') } };
+      full = await startTestWorker(onFull);
+      const io = captured();
+      const code = await runCli(['drill', '--source', 's3'], { stdout: io.stdout, stderr: io.stderr, env: { ...env(), TEMPORAL_TASK_QUEUE: onFull.temporal.taskQueue } });
+      expect(code, io.text().stderr).toBe(1);
+      expect(io.text().stderr).toContain(`BackupDirFull: ${disk} is full (ENOSPC: no space left on device`);
+      expect(fs.readdirSync(disk)).toEqual(['filler']);
+      expect(await drillDatabases()).toEqual([]);
+    } finally {
+      await full?.stop();
+      await execa('umount', ['-l', disk]);
+    }
   });
 
   it('fbb drill --source local restores the local copy and prints what it checked', async () => {

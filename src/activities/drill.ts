@@ -17,6 +17,7 @@ import { countRows } from './backup/inventory';
 import { createScratch, dropScratch, scratchNeeds } from './backup/verify';
 import { openScratchServer, type ScratchServer } from './verifyServer/target';
 import { withClient } from './db';
+import { diskError, isDiskError } from './failures';
 import { processAlive } from './verifyServer/lock';
 import { claimScratch, sweepUnclaimedScratch, type ScratchClaim } from './scratchClaim';
 import { restoreFileInto } from './restoreFile';
@@ -106,12 +107,17 @@ export async function drillBackup(config: Config, pick: Pick<DrillPick, 'filenam
     if (manifest === undefined) throw permanent(ErrorType.BackupNotFound, `"${pick.filename}" has no manifest in ${store.where()}; the drill restored nothing; run "fbb list --include-s3"`);
     let file = path.join(config.backup.dir, pick.filename);
     if (pick.source === 's3') {
-      await fs.mkdir(workDir, { recursive: true });
-      await fs.writeFile(path.join(workDir, DRILL_OWNER), JSON.stringify({ host: os.hostname(), pid: process.pid }));
-      await copyBackup(store, new LocalStore(workDir, config.backup.prefix), pick.filename, manifest, {
-        signal: ctx.cancellationSignal,
-        onProgress: (bytes) => ctx.heartbeat({ step: 'drill_fetch', bytes }),
-      }).catch((err: unknown) => {
+      // The S3 copy is fetched into BACKUP_DIR: a full one is BackupDirFull (the soak, seed 2525: a bare "Error: ENOSPC").
+      const fetched = async () => {
+        await fs.mkdir(workDir, { recursive: true });
+        await fs.writeFile(path.join(workDir, DRILL_OWNER), JSON.stringify({ host: os.hostname(), pid: process.pid }));
+        await copyBackup(store, new LocalStore(workDir, config.backup.prefix), pick.filename, manifest, {
+          signal: ctx.cancellationSignal,
+          onProgress: (bytes) => ctx.heartbeat({ step: 'drill_fetch', bytes }),
+        });
+      };
+      await fetched().catch((err: unknown) => {
+        if (isDiskError(err)) throw diskError(err, config.backup.dir);
         if (err instanceof NotInStoreError) throw permanent(ErrorType.BackupNotFound, `"${pick.filename}" is no longer in ${store.where()}; drill again`, err);
         if (err instanceof StoredCopyMismatchError) {
           throw permanent(ErrorType.BackupCorrupted, `the S3 copy ${store.where(pick.filename)} is not what its manifest says (${err.message}): the offsite copy is damaged; make a new backup with --upload-to-s3`, err);

@@ -1,10 +1,13 @@
 // Per-tenant restore on a schema with other tenant paths (test/fixtures/households-schema.sql):
 // a tenant column under another name, a two-level chain, a circular deferrable pair, a partitioned table.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { createPartialActivities } from '../src/partial/activities';
+import { connect } from '../src/activities/db';
+import type { Config } from '../src/config';
+import { createPartialActivities, scratchOpenError } from '../src/partial/activities';
 import { createDatabase, runActivity, testConfig, uniqueName, withAdmin } from './helpers';
 import { notOf, of, tenantHashes } from './tenantHashes';
 
@@ -135,5 +138,52 @@ describe('a tenant restore on a schema with other tenant paths', () => {
     const err = await runActivity(acts().applyPartialRestore, { scratch_database: scratch, tenant_id: '1', ...TENANT }).catch((e: unknown) => e);
     expect((err as ApplicationFailure).type).toBe('TenantRestoreConflict');
     expect(await hashes(live)).toEqual(before);
+  });
+});
+
+// The soak (seed 2626, cycle 5: restore_tenant × pg_ctl -m immediate restart): the scratch copy could not be
+// opened while the server restarted ("Connection terminated unexpectedly"), and the restore failed for good,
+// where a retry a second later would have finished. Real connection failures from the pg client, classified.
+describe('a scratch copy that cannot be opened', () => {
+  const config = () => testConfig();
+  const failureOf = async (db: Config['database'], name: string) => {
+    const err = await connect(db, name, 2_000).then(
+      async (c) => {
+        await c.end();
+        throw new Error(`connected to ${name}`);
+      },
+      (e: unknown) => e,
+    );
+    return scratchOpenError(err, { ...config(), database: db }, name) as ApplicationFailure;
+  };
+
+  it('is retried, naming the scratch database, when the server closes the connection (restarting)', async () => {
+    const closing = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => closing.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (closing.address() as net.AddressInfo).port;
+      const failed = await failureOf({ ...config().database, host: '127.0.0.1', port }, 'fbb_partial_scratch');
+      expect(failed).toBeInstanceOf(ApplicationFailure);
+      expect({ type: failed.type, nonRetryable: failed.nonRetryable }).toEqual({ type: 'DatabaseUnreachable', nonRetryable: false });
+      expect(failed.message).toContain('cannot connect to database "fbb_partial_scratch"');
+    } finally {
+      closing.close();
+    }
+  });
+
+  it('is retried when nothing listens (the server down)', async () => {
+    const free = net.createServer();
+    await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve));
+    const port = (free.address() as net.AddressInfo).port;
+    await new Promise((resolve) => free.close(resolve));
+    const failed = await failureOf({ ...config().database, host: '127.0.0.1', port }, 'fbb_partial_scratch');
+    expect({ type: failed.type, nonRetryable: failed.nonRetryable }).toEqual({ type: 'DatabaseUnreachable', nonRetryable: false });
+  });
+
+  it('fails for good with RestoreFailed when the copy is gone (dropped): restore again', async () => {
+    const gone = uniqueName('trp_gone');
+    const failed = await failureOf(config().database, gone);
+    expect({ type: failed.type, nonRetryable: failed.nonRetryable }).toEqual({ type: 'RestoreFailed', nonRetryable: true });
+    expect(failed.message).toContain(`the backup's scratch copy ${gone} cannot be opened (database "${gone}" does not exist); restore again`);
   });
 });

@@ -1,6 +1,7 @@
 // The partial restores' activities: plan, apply (one transaction, verified), and a table loaded beside.
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { Config } from '../config';
@@ -134,7 +135,7 @@ async function open(config: Config, target: PartialTarget, label: string): Promi
   const scratch = await connect((server?.config ?? config).database, scratchDb).catch(async (err: unknown) => {
     server?.release();
     await live.end().catch(() => undefined);
-    throw permanent(ErrorType.RestoreFailed, `the backup's scratch copy ${scratchDb} cannot be opened (${(err as Error).message}); restore again`, err);
+    throw scratchOpenError(err, server?.config ?? config, scratchDb);
   });
   let current = label;
   const stopBeat = every(2_000, () => ctx.heartbeat({ step: current }));
@@ -157,6 +158,18 @@ async function open(config: Config, target: PartialTarget, label: string): Promi
       server?.release();
     },
   };
+}
+
+/**
+ * Why the scratch copy could not be opened: the server restarting or unreachable is retried, as it is
+ * for the live database (the soak, seed 2626: a pg_ctl -m immediate restart failed a tenant restore that
+ * a retry a second later would have finished); the copy gone (a sweep dropped it) or refused for good
+ * (credentials) is RestoreFailed: restore again.
+ */
+export function scratchOpenError(err: unknown, on: Config, scratchDb: string): Error {
+  const unreachable = databaseUnreachable(err, { ...on, database: { ...on.database, database: scratchDb } });
+  if (unreachable instanceof ApplicationFailure && unreachable.nonRetryable !== true) return unreachable;
+  return permanent(ErrorType.RestoreFailed, `the backup's scratch copy ${scratchDb} cannot be opened (${(err as Error).message}); restore again`, err);
 }
 
 /** Opens both databases, a REPEATABLE READ transaction on the live one (rolled back unless `fn` commits), and stages the backup's rows. */

@@ -11,7 +11,7 @@ import { diffFingerprints, fingerprintDatabase } from './compare';
 import { startPgCluster, type PgCluster } from '../src/sample/pgCluster';
 import { backupDatabase, cancelRestore, confirmRestore, restoreDatabase } from '../src/workflows';
 import { temporalDriver, type Driver, type Runner } from './drivers';
-import { createDatabase, dropDatabasesLike, fingerprint, restoreFileIntoNewDatabase, testConfig, uniqueName, withAdmin, withServer } from './helpers';
+import { createDatabase, dropDatabasesLike, fingerprint, restoreFileIntoNewDatabase, runActivity, testConfig, uniqueName, withAdmin, withServer } from './helpers';
 
 const driver = temporalDriver();
 afterAll(async () => {
@@ -94,6 +94,19 @@ describe('restoreDatabase on the Temporal dev server', () => {
     const result = await runner.execute(restoreDatabase, { args: [{ backup_filename: filename, backup_source: 's3', confirm_restore: true }], workflowId: workflowId() });
     expect(result).toMatchObject({ status: 'success', backup_source: 's3', confirmed_by: 'input: confirm_restore' });
     expect(diffFingerprints(atBackup, await fingerprint(db))).toEqual([]);
+  });
+
+  // Found by the soak (seed 2626, cycle 29: restore × S3 down): S3 not answering was ManifestUnreadable, for good, "pick another backup".
+  it('from S3 while S3 does not answer fails with a retryable S3Unavailable naming the endpoint, not an unreadable manifest; nothing is written', async () => {
+    const config = testConfig({ s3: true });
+    const down: Config = { ...config, s3: { ...config.s3!, endpoint: 'http://127.0.0.1:1' } };
+    const failed = (await runActivity(createActivities({ config: down }).prepareRestore, 'family_brain_manual_20261206_010203.sql.gz', 's3').catch((e: unknown) => e)) as ApplicationFailure;
+    expect(failed).toBeInstanceOf(ApplicationFailure);
+    expect({ type: failed.type, nonRetryable: failed.nonRetryable }).toEqual({ type: 'S3Unavailable', nonRetryable: false });
+    expect(failed.message).toContain('cannot read the manifest of "family_brain_manual_20261206_010203.sql.gz" in s3://');
+    expect(failed.message).toContain('at http://127.0.0.1:1 (');
+    expect(failed.message).toContain('check S3_ENDPOINT (scheme, host and port) and that the store is running; nothing was changed');
+    expect(fs.readdirSync(config.backup.dir)).toEqual([]);
   });
 
   it.each([

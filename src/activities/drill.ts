@@ -18,6 +18,7 @@ import { createScratch, dropScratch, scratchNeeds } from './backup/verify';
 import { openScratchServer, type ScratchServer } from './verifyServer/target';
 import { withClient } from './db';
 import { diskError, isDiskError } from './failures';
+import { describeS3Error, isS3Failure, s3Hint, s3Unavailable } from './doctor/s3';
 import { processAlive } from './verifyServer/lock';
 import { claimScratch, sweepUnclaimedScratch, type ScratchClaim } from './scratchClaim';
 import { restoreFileInto } from './restoreFile';
@@ -101,7 +102,9 @@ export async function drillBackup(config: Config, pick: Pick<DrillPick, 'filenam
   let claim: ScratchClaim | undefined;
   try {
     const store = storeFor(config, stores, pick.source);
+    const unavailable = (err: unknown, what: string) => s3Unavailable(err, `cannot read ${what} in ${store.where()} (${describeS3Error(err)}); ${s3Hint(err, 'read')}; the drill restored nothing`);
     const manifest = await store.getManifest(pick.filename).catch((err: unknown) => {
+      if (pick.source === 's3' && isS3Failure(err)) throw unavailable(err, `the manifest of "${pick.filename}"`);
       throw permanent(ErrorType.ManifestUnreadable, `the manifest of "${pick.filename}" in ${store.where()} cannot be read (${(err as Error).message}); the drill restored nothing`, err);
     });
     if (manifest === undefined) throw permanent(ErrorType.BackupNotFound, `"${pick.filename}" has no manifest in ${store.where()}; the drill restored nothing; run "fbb list --include-s3"`);
@@ -118,6 +121,7 @@ export async function drillBackup(config: Config, pick: Pick<DrillPick, 'filenam
       };
       await fetched().catch((err: unknown) => {
         if (isDiskError(err)) throw diskError(err, config.backup.dir);
+        if (isS3Failure(err)) throw unavailable(err, `"${pick.filename}"`);
         if (err instanceof NotInStoreError) throw permanent(ErrorType.BackupNotFound, `"${pick.filename}" is no longer in ${store.where()}; drill again`, err);
         if (err instanceof StoredCopyMismatchError) {
           throw permanent(ErrorType.BackupCorrupted, `the S3 copy ${store.where(pick.filename)} is not what its manifest says (${err.message}): the offsite copy is damaged; make a new backup with --upload-to-s3`, err);

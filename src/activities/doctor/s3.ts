@@ -45,6 +45,14 @@ export function describeS3Error(err: unknown): string {
   return [e.name, status ? `HTTP ${status}` : undefined, e.code ?? e.message].filter(Boolean).join(', ');
 }
 
+const NETWORK_ERRORS = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/** True when `err` came from talking to S3 (an answer, a connection, a timeout), not from what an object held or from the local disk. */
+export function isS3Failure(err: unknown): boolean {
+  const e = err as { $metadata?: unknown; code?: string; name?: string } | null | undefined;
+  return e != null && (e.$metadata !== undefined || e.name === 'TimeoutError' || (e.code !== undefined && NETWORK_ERRORS.has(e.code)));
+}
+
 /** An S3 failure as S3Unavailable with `message`: retried (per the activity's policy) when the store may come back, not when S3 answered 3xx/4xx (the bucket, the credentials or the region are wrong). */
 export function s3Unavailable(err: unknown, message: string): Error {
   const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;

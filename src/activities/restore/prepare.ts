@@ -18,6 +18,7 @@ import { requireS3 } from '../backup/upload';
 import type pg from 'pg';
 import { connect } from '../db';
 import { databaseUnreachable } from '../failures';
+import { describeS3Error, isS3Failure, s3Hint, s3Unavailable } from '../doctor/s3';
 import { sha256File } from '../stream';
 import { checkDecryptable } from '../encryption';
 import { checkTenantId, type TenantRef } from '../../partial/tenantId';
@@ -265,7 +266,10 @@ async function fetchFromS3(config: Config, filename: string): Promise<boolean> {
   const client = createS3Client(s3);
   const remote = new S3Store(client, s3, config.backup.prefix);
   try {
+    // S3 not answering is not an unreadable manifest (the soak, seed 2626: restore × S3 down was ManifestUnreadable, "pick another backup").
+    const unavailable = (err: unknown, what: string) => s3Unavailable(err, `cannot read ${what} in ${remote.where()}${s3.endpoint ? ` at ${s3.endpoint}` : ''} (${describeS3Error(err)}); ${s3Hint(err, 'read')}; nothing was changed`);
     const manifest = await remote.getManifest(filename).catch((err: unknown) => {
+      if (isS3Failure(err)) throw unavailable(err, `the manifest of "${filename}"`);
       throw permanent(ErrorType.ManifestUnreadable, `the manifest of "${filename}" in S3 cannot be read (${(err as Error).message}); nothing was changed; run "fbb list --include-s3" to pick another backup`, err);
     });
     const ctx = Context.current();
@@ -276,6 +280,7 @@ async function fetchFromS3(config: Config, filename: string): Promise<boolean> {
       if (err instanceof NotInStoreError) {
         throw permanent(ErrorType.BackupNotFound, `backup "${filename}" is not in ${remote.where()}; run "fbb list --include-s3" to see the backups`, err);
       }
+      if (isS3Failure(err)) throw unavailable(err, `"${filename}"`);
       throw err;
     });
     return !copied.skipped_existing;

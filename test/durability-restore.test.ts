@@ -3,6 +3,7 @@
 // the live database's rows). Afterwards the live database is the restored one, verified by another
 // worker, never anything in between; the database set aside is kept (and listed), nothing else is left.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeTimeoutType } from '@temporalio/common';
 import { asideDatabases } from '../src/activities/catalog';
 import { confirmRestore } from '../src/workflows';
 import { buildWorker, dropOurDatabases, kill, killAllWorkers, leftoverDatabases, printed, printRecoveries, recovered, startWorker, waitingRestore } from './durability';
@@ -40,4 +41,27 @@ describe('a worker SIGKILLed during the live verification after the swap', () =>
     expect(aside).toHaveLength(1);
     expect(result).toMatchObject({ aside_database: aside[0], rollback: null });
   }, 300_000);
+});
+
+// Issue 26 (found by the soak, seed 2525 cycle 119: restore × SIGKILL of the worker running it): the worker
+// was killed while it recorded the pre-restore backup in system_logs, an activity of milliseconds without
+// heartbeats; the retry waited out the call's 2-minute limit (the restore took 136.7 s).
+describe('a worker SIGKILLed while it records the pre-restore backup', () => {
+  it('another worker records it once the attempt stops heartbeating, and the restore succeeds', async () => {
+    const { db, config, atBackup, handle } = await waitingRestore('dur_record');
+    const paused = startWorker(config, { FBB_TEST_PAUSE_AT: 'record' });
+    await handle.signal(confirmRestore, { confirmed_by: 'durability test' });
+    await printed(paused, 'test pause at record');
+    void startWorker(config);
+    await kill(paused);
+    const killedAt = Date.now();
+
+    const result = await handle.result();
+    recovered('restore, worker killed while it recorded the pre-restore backup', killedAt);
+    expect(result).toMatchObject({ status: 'success', strategy: 'swap', verification: { ok: true } });
+    expect(await fingerprint(db)).toEqual(atBackup);
+    // The retry came because the attempt stopped heartbeating (15 s), not at the 2-minute limit.
+    const started = ((await handle.fetchHistory()).events ?? []).map((e) => e.activityTaskStartedEventAttributes).filter((a) => a?.lastFailure?.timeoutFailureInfo);
+    expect(started.map((a) => decodeTimeoutType(a!.lastFailure!.timeoutFailureInfo!.timeoutType))).toEqual(['HEARTBEAT']);
+  }, 600_000);
 });

@@ -22,9 +22,15 @@ export const WORKER_LOST_AFTER_MS = 60_000;
 /** How many times a run moves to another worker after losing the one with its file, before it fails with WorkerLost. */
 export const MAX_WORKER_MOVES = 3;
 
-/** Settings, locks and records: short, no heartbeats; also what reads the tuning, so it cannot be tuned. */
+/**
+ * Settings, locks and records: short (what may take seconds, the sweep of leftovers, heartbeats); also
+ * what reads the tuning, so it cannot be tuned. The heartbeat timeout retries an attempt whose worker
+ * died within 15 s: with the start-to-close limit alone, a restore whose worker was SIGKILLed while it
+ * recorded the pre-restore backup waited 2 minutes (the soak, seed 2525, cycle 119: 136.7 s).
+ */
 export const quick = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '15 seconds',
   retry: { maximumAttempts: 3, initialInterval: '2 seconds', backoffCoefficient: 2 },
 });
 

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { beatingWhile } from '../stream';
+import { pausePoint } from '../pausePoint';
 import { manifestName, parseManifest, type BackupManifest } from '../../backup/manifest';
 import type { RetentionPolicy } from '../../backup/retention';
 import type { Config } from '../../config';
@@ -99,6 +100,8 @@ export function createBackupActivities(config: Config, options: BackupActivityOp
   const local = options.local ?? false;
   const told = local && (options.notice ?? ((line: string) => void process.stderr.write(`${line}\n`)));
   const here = (manifest: BackupManifest): LocatedBackup => (options.workerQueue ? { ...manifest, worker_queue: options.workerQueue } : manifest);
+  // The sweep of leftovers may drop databases (seconds): it heartbeats, as the quick activities' policy asks of what runs longer (workflows/proxies.ts).
+  const sweeping = <T>(work: () => Promise<T>) => beatingWhile(3_000, () => Context.current().heartbeat(), work);
   return {
     async backupSettings(): Promise<BackupSettings> {
       const { database } = config.database;
@@ -121,7 +124,7 @@ export function createBackupActivities(config: Config, options: BackupActivityOp
       const acquired = await fileLock(config).acquire({ ...holder, run_id: currentRun(), local });
       const old = acquired.took_over;
       if (old) tell(told, `took over the lock of ${old.kind} ${old.workflow_id} (${old.reason})`);
-      const cleaned = await cleanLeftovers(config, { dryRun: false, before: new Date(acquired.holder.since), openClosed: old?.kind === 'restore' }).catch((err: unknown) => {
+      const cleaned = await sweeping(() => cleanLeftovers(config, { dryRun: false, before: new Date(acquired.holder.since), openClosed: old?.kind === 'restore' })).catch((err: unknown) => {
         tell(told, `could not look for leftovers of earlier runs: ${(err as Error).message}`);
         return [];
       });
@@ -145,7 +148,7 @@ export function createBackupActivities(config: Config, options: BackupActivityOp
           `a ${file.holder.kind} of database "${config.database.database}" is already running with --local (workflow ${file.holder.workflow_id}, pid ${file.holder.pid} on ${file.holder.host}, since ${file.holder.since}); wait for it to finish`,
         );
       }
-      const cleaned = await cleanLeftovers(config, { dryRun: false, before: new Date(holder.since), openClosed: true }).catch((err: unknown) => {
+      const cleaned = await sweeping(() => cleanLeftovers(config, { dryRun: false, before: new Date(holder.since), openClosed: true })).catch((err: unknown) => {
         tell(told, `could not look for leftovers of earlier runs: ${(err as Error).message}`);
         return [];
       });
@@ -218,6 +221,7 @@ export function createBackupActivities(config: Config, options: BackupActivityOp
     },
     /** Best effort: a database without system_logs is fine. */
     async recordBackup(entry: LogEntry): Promise<boolean> {
+      await pausePoint('record');
       return recordInSystemLogs(config, entry);
     },
   };

@@ -32,6 +32,24 @@ async function fbb(host: Config, args: string[]): Promise<{ code: number; stdout
   return { code, ...io.text() };
 }
 
+/**
+ * A moment T with a base backup (on host B) before it: `table` holds 'before T' at T and 'after T' since;
+ * returns once T is archived (a segment switched after it is on host A, where the archive runs).
+ */
+async function momentAfterBaseBackup(table: string) {
+  const live = (text: string) => withServer(setup.cluster, 'family_brain', (c) => c.query(text));
+  await live(`CREATE TABLE ${table} (id serial PRIMARY KEY, label text); INSERT INTO ${table} (label) VALUES ('before T')`);
+  const based = await fbb(hostB, ['basebackup', '--json']);
+  expect(based.code, based.stderr).toBe(0);
+  await new Promise((r) => setTimeout(r, 1_000));
+  const t = new Date().toISOString();
+  await new Promise((r) => setTimeout(r, 1_000));
+  await live(`INSERT INTO ${table} (label) VALUES ('after T')`);
+  const switched = await withServer(setup.cluster, 'postgres', async (c) => (await c.query<{ f: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS f')).rows[0]!.f);
+  await eventually(`${switched} archived`, () => Promise.resolve(fs.existsSync(path.join(hostA.backup.dir, walDir(setup.archive.systemIdentifier), `${switched}.gz`))), (yes) => yes, 60_000);
+  return { t, based, live };
+}
+
 beforeAll(async () => {
   setup = await startPitrSetup({ archive: 'real', s3: true });
   // Two hosts: the same database and S3 prefix, each its own BACKUP_DIR and worker (its own queue, so
@@ -73,17 +91,7 @@ describe('a base backup on a host whose BACKUP_DIR the WAL archive does not writ
 // file, and the restore failed BackupNotFound. From S3 any worker can make the same moment again.
 describe('a restore to a moment from S3 whose maker is lost before the restore reads the file (a BACKUP_DIR per host)', () => {
   it('makes the moment again on another worker from S3, under the same name, and restores it', async () => {
-    const live = (text: string) => withServer(setup.cluster, 'family_brain', (c) => c.query(text));
-    await live("CREATE TABLE host_marks (id serial PRIMARY KEY, label text); INSERT INTO host_marks (label) VALUES ('before T')");
-    const based = await fbb(hostB, ['basebackup', '--json']);
-    expect(based.code, based.stderr).toBe(0);
-    await new Promise((r) => setTimeout(r, 1_000));
-    const t = new Date().toISOString();
-    await new Promise((r) => setTimeout(r, 1_000));
-    await live("INSERT INTO host_marks (label) VALUES ('after T')");
-    // T is in S3 once a segment switched after it is there.
-    const switched = await withServer(setup.cluster, 'postgres', async (c) => (await c.query<{ f: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS f')).rows[0]!.f);
-    await eventually(`${switched} archived`, () => Promise.resolve(fs.existsSync(path.join(hostA.backup.dir, walDir(setup.archive.systemIdentifier), `${switched}.gz`))), (yes) => yes, 60_000);
+    const { t, based, live } = await momentAfterBaseBackup('host_marks');
 
     // Host C (its own BACKUP_DIR) makes the moment; its maker then answers from a host that is gone: the
     // file is there, not here, and the worker's own queue is polled by nobody (restarted: a new queue).
@@ -134,16 +142,7 @@ describe('a restore to a moment from S3 whose maker is lost before the restore r
 describe('a restore to a moment from S3 whose maker is killed while the restore waits for the confirmation (a BACKUP_DIR per host)', () => {
   it('makes the moment again on another worker and restores that file, checked against its own checksum', async () => {
     await buildWorker();
-    const live = (text: string) => withServer(setup.cluster, 'family_brain', (c) => c.query(text));
-    await live("CREATE TABLE confirm_marks (id serial PRIMARY KEY, label text); INSERT INTO confirm_marks (label) VALUES ('before T')");
-    const based = await fbb(hostB, ['basebackup', '--json']);
-    expect(based.code, based.stderr).toBe(0);
-    await new Promise((r) => setTimeout(r, 1_000));
-    const t = new Date().toISOString();
-    await new Promise((r) => setTimeout(r, 1_000));
-    await live("INSERT INTO confirm_marks (label) VALUES ('after T')");
-    const switched = await withServer(setup.cluster, 'postgres', async (c) => (await c.query<{ f: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS f')).rows[0]!.f);
-    await eventually(`${switched} archived`, () => Promise.resolve(fs.existsSync(path.join(hostA.backup.dir, walDir(setup.archive.systemIdentifier), `${switched}.gz`))), (yes) => yes, 60_000);
+    const { t, live } = await momentAfterBaseBackup('confirm_marks');
 
     // Two worker processes of their own queue, each its own BACKUP_DIR: D alone first, then E once D is killed.
     const queue = uniqueName('hosts-confirm').replace(/_/g, '-');
